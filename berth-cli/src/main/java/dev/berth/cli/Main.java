@@ -1,0 +1,70 @@
+package dev.berth.cli;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.util.Properties;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+
+/** The {@code berth} command. */
+@Command(
+    name = "berth",
+    mixinStandardHelpOptions = true,
+    versionProvider = Main.Version.class,
+    description = "Serve, package, deploy and measure AI models.",
+    subcommands = {ServeCommand.class, CommandLine.HelpCommand.class})
+public final class Main implements Runnable {
+
+  public static void main(String[] args) {
+    // Before any DJL class loads: no usage reporting (see DJL's OPT_OUT_TRACKING).
+    System.setProperty("OPT_OUT_TRACKING", "true");
+    System.setProperty("java.util.logging.manager", BerthLogManager.class.getName());
+    System.exit(commandLine().execute(args));
+  }
+
+  static CommandLine commandLine() {
+    CommandLine cli = new CommandLine(new Main());
+    cli.setCaseInsensitiveEnumValuesAllowed(true);
+    cli.setExecutionExceptionHandler(
+        (e, cmd, parsed) -> {
+          if (e instanceof dev.berth.api.BerthException) {
+            cmd.getErr().println("berth: " + e.getMessage());
+            return 2;
+          }
+          throw e;
+        });
+    cli.setParameterExceptionHandler(
+        (e, args) -> {
+          CommandLine cmd = e.getCommandLine();
+          cmd.getErr().println("berth: " + e.getMessage());
+          cmd.getErr().println("Try '" + cmd.getCommandSpec().qualifiedName() + " --help'.");
+          return 2;
+        });
+    return cli;
+  }
+
+  @Override
+  public void run() {
+    CommandLine.usage(this, System.out);
+  }
+
+  /** Reads the version Maven wrote into the jar. */
+  static final class Version implements CommandLine.IVersionProvider {
+    static String get() {
+      Properties p = new Properties();
+      try (InputStream in = Main.class.getResourceAsStream("version.properties")) {
+        if (in != null) {
+          p.load(in);
+        }
+      } catch (IOException e) {
+        // fall through to "dev"
+      }
+      return p.getProperty("version", "dev");
+    }
+
+    @Override
+    public String[] getVersion() {
+      return new String[] {"berth " + get()};
+    }
+  }
+}

@@ -1,0 +1,256 @@
+package dev.berth.cli;
+
+import dev.berth.api.BerthException;
+import dev.berth.runtime.ConfigReader;
+import dev.berth.runtime.InferenceService;
+import dev.berth.runtime.LoadedModel;
+import dev.berth.runtime.ModelStatus;
+import dev.berth.runtime.ServingMetrics;
+import dev.berth.server.BerthServer;
+import java.io.PrintStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.concurrent.CountDownLatch;
+import java.util.logging.Level;
+import java.util.logging.LogRecord;
+import java.util.logging.Logger;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.ITypeConverter;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+
+/** {@code berth serve [REPO]}: serves every model of a model repository over HTTP. */
+@Command(
+    name = "serve",
+    mixinStandardHelpOptions = true,
+    sortOptions = false,
+    description = {
+      "Serve every model in a model repository (REPO/<model>/<version>/model.onnx) over the Open"
+          + " Inference Protocol v2 and TensorFlow Serving REST, with dynamic batching, health"
+          + " endpoints and Prometheus metrics.",
+      ""
+    })
+final class ServeCommand implements java.util.concurrent.Callable<Integer> {
+  private static final Logger LOG = Logger.getLogger("berth.serve");
+
+  @Parameters(
+      index = "0",
+      arity = "0..1",
+      paramLabel = "REPO",
+      description = "Model repository to serve (default: the bundled examples, ${DEFAULT-VALUE}).",
+      defaultValue = "${env:BERTH_HOME:-.}/examples/models")
+  Path repository;
+
+  @Option(
+      names = "--host",
+      description = "Address to listen on; 0.0.0.0 for every interface (default: ${DEFAULT-VALUE}).",
+      defaultValue = "127.0.0.1")
+  String host;
+
+  @Option(
+      names = {"-p", "--port"},
+      description = "HTTP port; 0 picks a free one (default: ${DEFAULT-VALUE}).",
+      defaultValue = "8080")
+  int port;
+
+  @Option(
+      names = "--max-body-size",
+      paramLabel = "SIZE",
+      description = "Largest request body; larger ones get 413 (e.g. 512KiB, 32MiB; default: ${DEFAULT-VALUE}).",
+      defaultValue = "32MiB",
+      converter = SizeConverter.class)
+  long maxBodyBytes;
+
+  @Option(
+      names = "--drain-timeout",
+      paramLabel = "DURATION",
+      description = "On SIGTERM, how long in-flight requests may take to finish (default: ${DEFAULT-VALUE}).",
+      defaultValue = "30s",
+      converter = DurationConverter.class)
+  Duration drainTimeout;
+
+  @Option(
+      names = "--log-format",
+      paramLabel = "FORMAT",
+      description = "auto (text on a terminal, JSON otherwise), json or text (default: ${DEFAULT-VALUE}).",
+      defaultValue = "auto")
+  LogSetup.Format logFormat;
+
+  @Option(
+      names = "--log-level",
+      paramLabel = "LEVEL",
+      description = "debug, info, warn or error (default: ${DEFAULT-VALUE}).",
+      defaultValue = "info")
+  String logLevel;
+
+  @Override
+  public Integer call() {
+    LogSetup.Format format = LogSetup.resolve(logFormat);
+    Level level;
+    try {
+      level = LogSetup.parseLevel(logLevel);
+    } catch (IllegalArgumentException e) {
+      throw new BerthException("--log-level must be debug, info, warn or error, not '" + logLevel + "'");
+    }
+    LogSetup.configure(format, level, System.err);
+    Path repo = repository.toAbsolutePath().normalize();
+    if (!Files.isDirectory(repo)) {
+      throw new BerthException(
+          "model repository " + repo + " does not exist; give a directory that holds"
+              + " <model>/<version>/model.onnx");
+    }
+
+    ServingMetrics metrics = new ServingMetrics();
+    InferenceService service = InferenceService.load(repo, metrics);
+    BerthServer server;
+    try {
+      server =
+          BerthServer.builder(service)
+              .host(host)
+              .port(port)
+              .maxBodyBytes(maxBodyBytes)
+              .version(Main.Version.get())
+              .build()
+              .start();
+    } catch (RuntimeException e) {
+      service.close();
+      throw new BerthException(
+          "cannot listen on " + host + ":" + port + " (" + rootMessage(e)
+              + "); pick another with --port or stop what uses it",
+          e);
+    }
+    announce(server, service, format, System.out);
+
+    CountDownLatch stopped = new CountDownLatch(1);
+    Runnable stop =
+        () -> {
+          LOG.info("shutting down: readiness off, draining in-flight requests");
+          boolean drained = server.shutdown(drainTimeout);
+          LOG.info(drained ? "stopped; every in-flight request was answered" : "stopped; drain timed out");
+          stopped.countDown();
+        };
+    Signals.onTerminate(stop);
+    try {
+      stopped.await();
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+    }
+    return 0;
+  }
+
+  private static String rootMessage(Throwable t) {
+    while (t.getCause() != null) {
+      t = t.getCause();
+    }
+    return t.getMessage();
+  }
+
+  private static void announce(
+      BerthServer server, InferenceService service, LogSetup.Format format, PrintStream out) {
+    String shownHost = server.host().equals("0.0.0.0") ? "127.0.0.1" : server.host();
+    if (shownHost.contains(":")) {
+      shownHost = "[" + shownHost + "]";
+    }
+    String url = "http://" + shownHost + ":" + server.port();
+    List<String> ready = new ArrayList<>();
+    List<String> failed = new ArrayList<>();
+    for (ModelStatus s : service.index()) {
+      String label = s.name() + (s.version().isEmpty() ? "" : " v" + s.version());
+      if (s.state() == ServingMetrics.ModelState.READY) {
+        ready.add(label);
+      } else {
+        failed.add(label + ": " + s.reason());
+      }
+    }
+    String curl = curlExample(url, service);
+    Map<String, Object> fields = new LinkedHashMap<>();
+    fields.put("url", url);
+    fields.put("models", ready);
+    fields.put("failed", failed);
+    fields.put("try", curl);
+    LogRecord record = new LogRecord(Level.INFO, "serving");
+    record.setLoggerName("berth.serve");
+    record.setParameters(new Object[] {fields});
+    if (format == LogSetup.Format.JSON) {
+      LOG.log(record);
+      return;
+    }
+    out.println();
+    out.println("Berth is serving on " + url);
+    out.println("  models ready: " + (ready.isEmpty() ? "none" : String.join(", ", ready)));
+    for (String f : failed) {
+      out.println("  NOT loaded:   " + f);
+    }
+    out.println("  health:       " + url + "/v2/health/ready    metrics: " + url + "/metrics");
+    if (curl != null) {
+      out.println("  try:");
+      out.println("    " + curl);
+    }
+    out.println("  stop with Ctrl-C (drains in-flight requests)");
+    out.println();
+    out.flush();
+  }
+
+  private static String curlExample(String url, InferenceService service) {
+    List<LoadedModel> models = service.loadedModels();
+    if (models.isEmpty()) {
+      return null;
+    }
+    LoadedModel m =
+        models.stream()
+            .filter(x -> x.signature().inputs().get(0).datatype() == dev.berth.api.DataType.BYTES)
+            .findFirst()
+            .orElse(models.get(0));
+    var in = m.signature().inputs().get(0);
+    if (in.datatype() == dev.berth.api.DataType.BYTES) {
+      return "curl -s " + url + "/v2/models/" + m.name() + "/infer -H 'Content-Type: application/json' -d '"
+          + "{\"inputs\":[{\"name\":\"" + in.name() + "\",\"shape\":[2],\"datatype\":\"BYTES\","
+          + "\"data\":[\"Berth serves models\",\"A cat sat on the mat\"]}]}'";
+    }
+    return "curl -s " + url + "/v2/models/" + m.name();
+  }
+
+  /** Parses sizes such as {@code 512KiB}, {@code 32MiB}, {@code 1GiB} or plain bytes. */
+  static final class SizeConverter implements ITypeConverter<Long> {
+    @Override
+    public Long convert(String value) {
+      String v = value.trim().toLowerCase(Locale.ROOT);
+      long unit = 1;
+      for (String[] u : new String[][] {{"kib", "1024"}, {"mib", "1048576"}, {"gib", "1073741824"}, {"kb", "1000"}, {"mb", "1000000"}, {"gb", "1000000000"}, {"b", "1"}}) {
+        if (v.endsWith(u[0])) {
+          unit = Long.parseLong(u[1]);
+          v = v.substring(0, v.length() - u[0].length()).trim();
+          break;
+        }
+      }
+      try {
+        long n = Long.parseLong(v);
+        if (n <= 0) {
+          throw new IllegalArgumentException();
+        }
+        return Math.multiplyExact(n, unit);
+      } catch (RuntimeException e) {
+        throw new picocli.CommandLine.TypeConversionException(
+            "'" + value + "' is not a size; write e.g. 512KiB, 32MiB or 1GiB");
+      }
+    }
+  }
+
+  /** Parses durations such as {@code 500ms}, {@code 30s}, {@code 2m}. */
+  static final class DurationConverter implements ITypeConverter<Duration> {
+    @Override
+    public Duration convert(String value) {
+      return ConfigReader.parseDuration(value)
+          .orElseThrow(
+              () ->
+                  new picocli.CommandLine.TypeConversionException(
+                      "'" + value + "' is not a duration; write e.g. 500ms, 30s or 2m"));
+    }
+  }
+}

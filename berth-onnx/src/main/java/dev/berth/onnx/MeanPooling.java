@@ -1,0 +1,92 @@
+package dev.berth.onnx;
+
+import dev.berth.api.DataType;
+import dev.berth.api.Tensor;
+import dev.berth.runtime.ConfigReader;
+import java.nio.FloatBuffer;
+import java.nio.LongBuffer;
+import java.util.Set;
+
+/**
+ * The {@code postprocessing: {type: mean-pool}} step of model.yaml: a token-level output [b, s, h]
+ * is averaged over the tokens the attention mask marks, then (by default) scaled to unit L2 length,
+ * giving one sentence embedding [b, h] per row.
+ */
+final class MeanPooling {
+  static final String TYPE = "mean-pool";
+
+  private final String source;
+  private final String output;
+  private final boolean normalize;
+
+  private MeanPooling(String source, String output, boolean normalize) {
+    this.source = source;
+    this.output = output;
+    this.normalize = normalize;
+  }
+
+  static MeanPooling load(ConfigReader section, Set<String> graphOutputs) {
+    section.allowOnly(Set.of("type", "source", "output", "normalize"));
+    String source = section.string("source", "last_hidden_state");
+    if (!graphOutputs.contains(source)) {
+      throw section.error(
+          "source", "the graph has no output '" + source + "'; its outputs are " + graphOutputs);
+    }
+    return new MeanPooling(
+        source, section.string("output", "embedding"), section.bool("normalize", true));
+  }
+
+  /** The graph output pooled. */
+  String source() {
+    return source;
+  }
+
+  /** Name of the pooled output clients see. */
+  String output() {
+    return output;
+  }
+
+  /**
+   * Pools one batch.
+   *
+   * @param hidden FP32 [b, s, h]
+   * @param mask INT64 [b, s], or null to average every token
+   */
+  Tensor pool(Tensor hidden, Tensor mask) {
+    if (hidden.datatype() != DataType.FP32 || hidden.rank() != 3) {
+      throw new IllegalStateException("mean-pool needs an FP32 [b, s, h] output, got " + hidden);
+    }
+    int b = (int) hidden.dim(0);
+    int s = (int) hidden.dim(1);
+    int h = (int) hidden.dim(2);
+    FloatBuffer in = hidden.data().asFloatBuffer();
+    LongBuffer m = mask == null ? null : mask.data().asLongBuffer();
+    float[] out = new float[b * h];
+    double[] sum = new double[h];
+    for (int r = 0; r < b; r++) {
+      java.util.Arrays.fill(sum, 0);
+      long count = 0;
+      for (int t = 0; t < s; t++) {
+        if (m != null && m.get(r * s + t) == 0) {
+          continue;
+        }
+        count++;
+        int base = (r * s + t) * h;
+        for (int k = 0; k < h; k++) {
+          sum[k] += in.get(base + k);
+        }
+      }
+      double scale = 1.0 / Math.max(count, 1);
+      double norm = 0;
+      for (int k = 0; k < h; k++) {
+        sum[k] *= scale;
+        norm += sum[k] * sum[k];
+      }
+      double divisor = normalize ? Math.max(Math.sqrt(norm), 1e-12) : 1.0;
+      for (int k = 0; k < h; k++) {
+        out[r * h + k] = (float) (sum[k] / divisor);
+      }
+    }
+    return Tensor.ofFloats(output, new long[] {b, h}, out);
+  }
+}

@@ -1,0 +1,185 @@
+package dev.berth.onnx;
+
+import ai.djl.huggingface.tokenizers.Encoding;
+import ai.djl.huggingface.tokenizers.HuggingFaceTokenizer;
+import dev.berth.api.InvalidInputException;
+import dev.berth.api.Tensor;
+import dev.berth.runtime.ConfigReader;
+import java.io.IOException;
+import java.nio.charset.CharacterCodingException;
+import java.nio.charset.CodingErrorAction;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+
+/**
+ * The {@code preprocessing: {type: tokenize}} step of model.yaml: a BYTES input of UTF-8 strings is
+ * turned into the token tensors a transformer graph takes, with a Hugging Face {@code
+ * tokenizer.json}. All strings of a batch are tokenized together and padded to the longest, with an
+ * attention mask that marks the padding.
+ */
+final class Tokenization implements AutoCloseable {
+  static final String TYPE = "tokenize";
+  static final String DEFAULT_INPUT = "text";
+  static final String DEFAULT_TOKENIZER = "tokenizer.json";
+  static final int DEFAULT_MAX_LENGTH = 256;
+
+  private final HuggingFaceTokenizer tokenizer;
+  private final String input;
+  private final String idsInput;
+  private final String maskInput;
+  private final String typeIdsInput;
+
+  private Tokenization(
+      HuggingFaceTokenizer tokenizer, String input, String ids, String mask, String typeIds) {
+    this.tokenizer = tokenizer;
+    this.input = input;
+    this.idsInput = ids;
+    this.maskInput = mask;
+    this.typeIdsInput = typeIds;
+  }
+
+  /**
+   * Reads the section and loads the tokenizer.
+   *
+   * @param section the preprocessing section
+   * @param versionDir where a relative tokenizer path is resolved
+   * @param graphInputs the graph's input names, to check the token tensor names against
+   */
+  static Tokenization load(ConfigReader section, Path versionDir, Set<String> graphInputs) {
+    section.allowOnly(
+        Set.of(
+            "type",
+            "tokenizer",
+            "input",
+            "max-length",
+            "input-ids",
+            "attention-mask",
+            "token-type-ids"));
+    Path file = versionDir.resolve(section.string("tokenizer", DEFAULT_TOKENIZER)).normalize();
+    if (!file.startsWith(versionDir.getParent()) || !Files.isRegularFile(file)) {
+      throw section.error(
+          "tokenizer",
+          "no tokenizer file at " + file + "; put tokenizer.json in the version directory or"
+              + " name it relative to it");
+    }
+    int maxLength = section.integer("max-length", DEFAULT_MAX_LENGTH, 1, 1 << 16);
+    String ids = graphName(section, "input-ids", "input_ids", graphInputs, true);
+    String mask = graphName(section, "attention-mask", "attention_mask", graphInputs, false);
+    String typeIds = graphName(section, "token-type-ids", "token_type_ids", graphInputs, false);
+    String input = section.string("input", DEFAULT_INPUT);
+    if (graphInputs.contains(input)) {
+      throw section.error(
+          "input", "'" + input + "' is already a graph input; choose another name for the text");
+    }
+    try {
+      HuggingFaceTokenizer tokenizer =
+          HuggingFaceTokenizer.newInstance(
+              file,
+              Map.of(
+                  "maxLength", Integer.toString(maxLength),
+                  "truncation", "true",
+                  "padding", "true",
+                  "addSpecialTokens", "true"));
+      return new Tokenization(tokenizer, input, ids, mask, typeIds);
+    } catch (IOException | RuntimeException e) {
+      throw section.error("tokenizer", "cannot load " + file + ": " + e.getMessage());
+    }
+  }
+
+  private static String graphName(
+      ConfigReader section, String key, String fallback, Set<String> graphInputs, boolean required) {
+    String name = section.string(key, fallback);
+    if (!graphInputs.contains(name)) {
+      if (required || section.has(key)) {
+        throw section.error(
+            key, "the graph has no input '" + name + "'; its inputs are " + graphInputs);
+      }
+      return null;
+    }
+    return name;
+  }
+
+  /** Name of the BYTES input clients send text on. */
+  String input() {
+    return input;
+  }
+
+  /** Graph inputs this step fills. */
+  List<String> tokenInputs() {
+    List<String> out = new ArrayList<>();
+    out.add(idsInput);
+    if (maskInput != null) {
+      out.add(maskInput);
+    }
+    if (typeIdsInput != null) {
+      out.add(typeIdsInput);
+    }
+    return out;
+  }
+
+  String maskInput() {
+    return maskInput;
+  }
+
+  String typeIdsInput() {
+    return typeIdsInput;
+  }
+
+  /** Tokenizes the strings of several text tensors together; returns the token tensors. */
+  List<Tensor> tokenize(List<Tensor> texts) {
+    List<String> strings = new ArrayList<>();
+    for (Tensor t : texts) {
+      if (t.rank() != 1) {
+        throw new InvalidInputException(
+            "input '" + input + "' must be a list of strings (shape [n]), got rank " + t.rank());
+      }
+      for (byte[] b : t.elements()) {
+        strings.add(decode(b));
+      }
+    }
+    Encoding[] encodings = tokenizer.batchEncode(strings);
+    int rows = encodings.length;
+    int length = rows == 0 ? 0 : encodings[0].getIds().length;
+    long[] ids = new long[rows * length];
+    long[] mask = new long[rows * length];
+    long[] types = new long[rows * length];
+    for (int r = 0; r < rows; r++) {
+      System.arraycopy(encodings[r].getIds(), 0, ids, r * length, length);
+      System.arraycopy(encodings[r].getAttentionMask(), 0, mask, r * length, length);
+      System.arraycopy(encodings[r].getTypeIds(), 0, types, r * length, length);
+    }
+    long[] shape = {rows, length};
+    List<Tensor> out = new ArrayList<>(3);
+    out.add(Tensor.ofLongs(idsInput, shape, ids));
+    if (maskInput != null) {
+      out.add(Tensor.ofLongs(maskInput, shape, mask));
+    }
+    if (typeIdsInput != null) {
+      out.add(Tensor.ofLongs(typeIdsInput, shape, types));
+    }
+    return out;
+  }
+
+  private String decode(byte[] bytes) {
+    try {
+      return StandardCharsets.UTF_8
+          .newDecoder()
+          .onMalformedInput(CodingErrorAction.REPORT)
+          .onUnmappableCharacter(CodingErrorAction.REPORT)
+          .decode(java.nio.ByteBuffer.wrap(bytes))
+          .toString();
+    } catch (CharacterCodingException e) {
+      throw new InvalidInputException("input '" + input + "' holds bytes that are not UTF-8 text");
+    }
+  }
+
+  @Override
+  public void close() {
+    tokenizer.close();
+  }
+}

@@ -1,0 +1,223 @@
+package dev.berth.runtime;
+
+import dev.berth.api.ConfigException;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Set;
+import java.util.TreeSet;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
+/**
+ * Typed, validating access to one section of a YAML configuration file. Every error names the file,
+ * the dotted key and the fix, and unknown keys are refused (a typo must not pass silently).
+ */
+public final class ConfigReader {
+  private static final Pattern DURATION =
+      Pattern.compile("(\\d+(?:\\.\\d+)?)\\s*(us|ms|s|m|h)", Pattern.CASE_INSENSITIVE);
+
+  private final Path file;
+  private final String prefix;
+  private final Map<String, Object> values;
+
+  ConfigReader(Path file, String prefix, Map<String, Object> values) {
+    this.file = file;
+    this.prefix = prefix;
+    this.values = values == null ? Map.of() : values;
+  }
+
+  /** A reader over a parsed document's root. */
+  public static ConfigReader root(Path file, Map<String, Object> values) {
+    return new ConfigReader(file, "", values);
+  }
+
+  public Path file() {
+    return file;
+  }
+
+  public boolean has(String key) {
+    return values.containsKey(key) && values.get(key) != null;
+  }
+
+  /** The dotted name of a key in this section, for messages. */
+  public String keyName(String key) {
+    return prefix.isEmpty() ? key : prefix + "." + key;
+  }
+
+  public ConfigException error(String key, String problemAndFix) {
+    return new ConfigException(file, key == null ? prefix : keyName(key), problemAndFix);
+  }
+
+  /** Refuses keys this section does not define. */
+  public void allowOnly(Set<String> known) {
+    for (String key : values.keySet()) {
+      if (!known.contains(key)) {
+        throw error(
+            key,
+            "unknown key; this section takes " + String.join(", ", new TreeSet<>(known))
+                + " (keys are lower-kebab-case)");
+      }
+    }
+  }
+
+  public String string(String key, String defaultValue) {
+    Object value = values.get(key);
+    if (value == null) {
+      return defaultValue;
+    }
+    if (value instanceof Map || value instanceof List) {
+      throw error(key, "expected a single value, found " + describe(value));
+    }
+    return value.toString();
+  }
+
+  public String requiredString(String key, String hint) {
+    String value = string(key, null);
+    if (value == null || value.isBlank()) {
+      throw error(key, "is missing; " + hint);
+    }
+    return value;
+  }
+
+  public int integer(String key, int defaultValue, int min, int max) {
+    Object value = values.get(key);
+    if (value == null) {
+      return defaultValue;
+    }
+    long parsed;
+    if (value instanceof Number n && n.doubleValue() == Math.rint(n.doubleValue())) {
+      parsed = n.longValue();
+    } else {
+      try {
+        parsed = Long.parseLong(value.toString().trim());
+      } catch (NumberFormatException e) {
+        throw error(key, "expected a whole number, found '" + value + "'");
+      }
+    }
+    if (parsed < min || parsed > max) {
+      throw error(key, "must be between " + min + " and " + max + ", found " + parsed);
+    }
+    return (int) parsed;
+  }
+
+  public boolean bool(String key, boolean defaultValue) {
+    Object value = values.get(key);
+    if (value == null) {
+      return defaultValue;
+    }
+    if (value instanceof Boolean b) {
+      return b;
+    }
+    return switch (value.toString().toLowerCase(Locale.ROOT)) {
+      case "true", "on", "yes" -> true;
+      case "false", "off", "no" -> false;
+      default -> throw error(key, "expected true or false, found '" + value + "'");
+    };
+  }
+
+  /** A duration written with its unit: {@code 500us}, {@code 2ms}, {@code 30s}, {@code 1m}. */
+  public Duration duration(String key, Duration defaultValue) {
+    Object value = values.get(key);
+    if (value == null) {
+      return defaultValue;
+    }
+    return parseDuration(value.toString()).orElseThrow(
+        () ->
+            error(
+                key,
+                "expected a duration with its unit (e.g. 500us, 2ms, 30s, 1m), found '" + value + "'"));
+  }
+
+  /** Parses {@code 500us}, {@code 2ms}, {@code 30s}, {@code 1m}, {@code 1h}. */
+  public static java.util.Optional<Duration> parseDuration(String text) {
+    Matcher m = DURATION.matcher(text.trim());
+    if (!m.matches()) {
+      return java.util.Optional.empty();
+    }
+    double amount = Double.parseDouble(m.group(1));
+    double nanosPerUnit =
+        switch (m.group(2).toLowerCase(Locale.ROOT)) {
+          case "us" -> 1e3;
+          case "ms" -> 1e6;
+          case "s" -> 1e9;
+          case "m" -> 60e9;
+          default -> 3600e9;
+        };
+    return java.util.Optional.of(Duration.ofNanos(Math.round(amount * nanosPerUnit)));
+  }
+
+  /** A nested section; an absent one reads as empty. */
+  @SuppressWarnings("unchecked")
+  public ConfigReader section(String key) {
+    Object value = values.get(key);
+    if (value == null) {
+      return new ConfigReader(file, keyName(key), Map.of());
+    }
+    if (!(value instanceof Map)) {
+      throw error(key, "expected a section of keys, found " + describe(value));
+    }
+    return new ConfigReader(file, keyName(key), (Map<String, Object>) value);
+  }
+
+  /** A list of sections, e.g. tensor declarations. */
+  @SuppressWarnings("unchecked")
+  public List<ConfigReader> sections(String key) {
+    Object value = values.get(key);
+    if (value == null) {
+      return List.of();
+    }
+    if (!(value instanceof List<?> list)) {
+      throw error(key, "expected a list, found " + describe(value));
+    }
+    List<ConfigReader> out = new ArrayList<>();
+    for (int i = 0; i < list.size(); i++) {
+      if (!(list.get(i) instanceof Map)) {
+        throw error(key + "[" + i + "]", "expected a section of keys, found " + describe(list.get(i)));
+      }
+      out.add(new ConfigReader(file, keyName(key) + "[" + i + "]", (Map<String, Object>) list.get(i)));
+    }
+    return out;
+  }
+
+  /** A list of whole numbers. */
+  public long[] longs(String key) {
+    Object value = values.get(key);
+    if (!(value instanceof List<?> list)) {
+      throw error(key, "expected a list of whole numbers such as [-1, 384], found " + describe(value));
+    }
+    long[] out = new long[list.size()];
+    for (int i = 0; i < out.length; i++) {
+      if (!(list.get(i) instanceof Number n) || n.doubleValue() != Math.rint(n.doubleValue())) {
+        throw error(key, "expected whole numbers (-1 for any size), found '" + list.get(i) + "'");
+      }
+      out[i] = n.longValue();
+      if (out[i] < -1) {
+        throw error(key, "dimensions are -1 (any size) or >= 0, found " + out[i]);
+      }
+    }
+    return out;
+  }
+
+  /** The raw values of this section, for engines that read their own options. */
+  public Map<String, Object> values() {
+    return new LinkedHashMap<>(values);
+  }
+
+  private static String describe(Object value) {
+    if (value == null) {
+      return "nothing";
+    }
+    if (value instanceof Map) {
+      return "a section";
+    }
+    if (value instanceof List) {
+      return "a list";
+    }
+    return "'" + value + "'";
+  }
+}

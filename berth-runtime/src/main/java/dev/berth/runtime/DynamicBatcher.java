@@ -1,0 +1,288 @@
+package dev.berth.runtime;
+
+import dev.berth.api.BerthException;
+import dev.berth.api.DeadlineExceededException;
+import dev.berth.api.InvalidInputException;
+import dev.berth.api.ModelNotReadyException;
+import dev.berth.api.OverloadedException;
+import dev.berth.api.Tensor;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.BlockingQueue;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.locks.ReentrantLock;
+import java.util.function.Function;
+import java.util.logging.Level;
+import java.util.logging.Logger;
+import java.util.stream.Collectors;
+
+/**
+ * Combines concurrent requests to one model version into engine calls.
+ *
+ * <p>Requests wait in a bounded queue; a full queue refuses a request at once with an {@link
+ * OverloadedException} rather than blocking its caller. Each of {@code instances} workers takes the
+ * first waiting request, then adds waiting requests until the batch holds {@code max-batch-size}
+ * rows or {@code max-queue-delay} has passed, runs the engine once, and hands each request its own
+ * rows. A request whose deadline passed while it waited is answered with a {@link
+ * DeadlineExceededException} without running. Queue time, batch size and compute time are recorded
+ * here, where they happen.
+ */
+public final class DynamicBatcher implements AutoCloseable {
+  private static final Logger LOG = Logger.getLogger(DynamicBatcher.class.getName());
+  private static final Duration RETRY_AFTER = Duration.ofSeconds(1);
+
+  /** Runs one engine call: inputs per request and the outputs wanted, outputs per request back. */
+  @FunctionalInterface
+  public interface BatchRunner {
+    List<List<Tensor>> run(List<List<Tensor>> inputs, Set<String> outputs);
+  }
+
+  private record Job(
+      List<Tensor> inputs,
+      List<String> outputs,
+      int rows,
+      long enqueuedNanos,
+      long deadlineNanos,
+      CompletableFuture<List<Tensor>> result) {}
+
+  private final String model;
+  private final String version;
+  private final BatchingConfig config;
+  private final BatchRunner runner;
+  private final ServingMetrics metrics;
+  private final BlockingQueue<Job> queue;
+  private final ReentrantLock gatherLock = new ReentrantLock();
+  private final List<Thread> workers = new ArrayList<>();
+  private Job carried; // guarded by gatherLock: a job that did not fit the last batch
+  private volatile boolean closed;
+
+  /**
+   * Starts the workers.
+   *
+   * @param model model name, for metrics and thread names
+   * @param version version, for metrics and thread names
+   * @param config batch and queue limits
+   * @param instances number of workers running batches side by side
+   * @param runner the engine call
+   * @param metrics where queue time, batch size and compute time go
+   */
+  public DynamicBatcher(
+      String model,
+      String version,
+      BatchingConfig config,
+      int instances,
+      BatchRunner runner,
+      ServingMetrics metrics) {
+    this.model = model;
+    this.version = version;
+    this.config = config;
+    this.runner = runner;
+    this.metrics = metrics;
+    this.queue = new LinkedBlockingQueue<>(config.maxQueueSize());
+    for (int i = 0; i < instances; i++) {
+      Thread worker =
+          Thread.ofPlatform()
+              .name("berth-batcher-" + model + "-" + version + "-" + i)
+              .daemon()
+              .unstarted(this::work);
+      workers.add(worker);
+      worker.start();
+    }
+  }
+
+  public BatchingConfig config() {
+    return config;
+  }
+
+  /**
+   * Queues one request.
+   *
+   * @param inputs its input tensors, already validated
+   * @param outputs names of the outputs it wants, in the order it wants them
+   * @param rows its size along the batch dimension
+   * @param deadlineNanos {@link System#nanoTime()} after which it is no longer worth running
+   * @return its outputs, or an exception: {@link DeadlineExceededException}, {@link
+   *     InvalidInputException}, or the engine's error
+   * @throws OverloadedException at once when the queue is full
+   * @throws ModelNotReadyException when the batcher is closing
+   */
+  public CompletableFuture<List<Tensor>> submit(
+      List<Tensor> inputs, List<String> outputs, int rows, long deadlineNanos) {
+    if (closed) {
+      throw new ModelNotReadyException(
+          "model '" + model + "' version " + version + " is unloading; retry shortly");
+    }
+    Job job =
+        new Job(inputs, outputs, rows, System.nanoTime(), deadlineNanos, new CompletableFuture<>());
+    if (!queue.offer(job)) {
+      metrics.rejected(model, version, "queue_full");
+      throw new OverloadedException(
+          "model '" + model + "' has " + config.maxQueueSize()
+              + " requests waiting (batching.max-queue-size); retry after "
+              + RETRY_AFTER.toSeconds() + "s or raise the limit in model.yaml",
+          RETRY_AFTER);
+    }
+    metrics.queueDepth(model, version, queue.size());
+    return job.result();
+  }
+
+  /** Requests waiting now. */
+  public int queued() {
+    return queue.size();
+  }
+
+  private void work() {
+    while (true) {
+      boolean draining = closed;
+      List<Job> batch;
+      try {
+        batch = nextBatch(!draining);
+      } catch (InterruptedException e) {
+        continue; // closing: go round again and drain what is left without blocking
+      }
+      if (batch.isEmpty()) {
+        if (draining) {
+          return;
+        }
+        continue;
+      }
+      run(batch);
+    }
+  }
+
+  private List<Job> nextBatch(boolean block) throws InterruptedException {
+    gatherLock.lock();
+    try {
+      List<Job> batch = new ArrayList<>();
+      int rows = 0;
+      long gatherUntil = 0;
+      while (true) {
+        Job next;
+        if (carried != null) {
+          next = carried;
+          carried = null;
+        } else if (batch.isEmpty()) {
+          next = block ? queue.take() : queue.poll();
+        } else {
+          next = queue.poll();
+          if (next == null && block) {
+            long wait = gatherUntil - System.nanoTime();
+            if (wait > 0) {
+              try {
+                next = queue.poll(wait, TimeUnit.NANOSECONDS);
+              } catch (InterruptedException e) {
+                break; // closing: run what was gathered; the loop drains the rest
+              }
+            }
+          }
+        }
+        if (next == null) {
+          break;
+        }
+        if (next.result().isDone()) {
+          continue; // the caller gave up already
+        }
+        if (System.nanoTime() - next.deadlineNanos() > 0) {
+          metrics.rejected(model, version, "deadline");
+          next.result()
+              .completeExceptionally(
+                  new DeadlineExceededException(
+                      "request to model '" + model + "' waited past its deadline"
+                          + " (request-timeout in model.yaml) before an engine was free"));
+          continue;
+        }
+        if (!batch.isEmpty() && rows + next.rows() > config.maxBatchSize()) {
+          carried = next;
+          break;
+        }
+        if (batch.isEmpty()) {
+          gatherUntil = System.nanoTime() + config.maxQueueDelay().toNanos();
+        }
+        batch.add(next);
+        rows += next.rows();
+        if (rows >= config.maxBatchSize()) {
+          break;
+        }
+      }
+      metrics.queueDepth(model, version, queue.size() + (carried == null ? 0 : 1));
+      return batch;
+    } finally {
+      gatherLock.unlock();
+    }
+  }
+
+  private void run(List<Job> batch) {
+    long start = System.nanoTime();
+    int rows = 0;
+    Set<String> outputs = new LinkedHashSet<>();
+    List<List<Tensor>> inputs = new ArrayList<>(batch.size());
+    for (Job job : batch) {
+      metrics.queued(model, version, start - job.enqueuedNanos());
+      rows += job.rows();
+      outputs.addAll(job.outputs());
+      inputs.add(job.inputs());
+    }
+    List<List<Tensor>> results;
+    try {
+      results = runner.run(inputs, outputs);
+    } catch (InvalidInputException e) {
+      if (batch.size() > 1) {
+        // One request's inputs failed the engine: run each alone so only that one fails.
+        for (Job job : batch) {
+          run(List.of(job));
+        }
+      } else {
+        batch.get(0).result().completeExceptionally(e);
+      }
+      return;
+    } catch (RuntimeException | Error e) {
+      LOG.log(Level.SEVERE, "model '" + model + "' version " + version + " failed a batch", e);
+      BerthException failure =
+          e instanceof BerthException be
+              ? be
+              : new BerthException("model '" + model + "' failed to run this request", e);
+      batch.forEach(job -> job.result().completeExceptionally(failure));
+      return;
+    }
+    metrics.batch(model, version, rows, System.nanoTime() - start);
+    for (int i = 0; i < batch.size(); i++) {
+      Job job = batch.get(i);
+      Map<String, Tensor> byName =
+          results.get(i).stream().collect(Collectors.toMap(Tensor::name, Function.identity()));
+      job.result().complete(job.outputs().stream().map(byName::get).toList());
+    }
+  }
+
+  /**
+   * Stops taking requests, finishes every request already queued, then stops the workers.
+   *
+   * @param timeout how long to wait for the queue to drain
+   */
+  public void close(Duration timeout) {
+    closed = true;
+    workers.forEach(Thread::interrupt);
+    long until = System.nanoTime() + timeout.toNanos();
+    for (Thread worker : workers) {
+      try {
+        long left = until - System.nanoTime();
+        if (left > 0) {
+          worker.join(Duration.ofNanos(left));
+        }
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+        break;
+      }
+    }
+  }
+
+  @Override
+  public void close() {
+    close(Duration.ofSeconds(30));
+  }
+}

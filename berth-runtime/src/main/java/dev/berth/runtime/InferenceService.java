@@ -1,0 +1,296 @@
+package dev.berth.runtime;
+
+import dev.berth.api.DeadlineExceededException;
+import dev.berth.api.InferenceRequest;
+import dev.berth.api.InferenceResponse;
+import dev.berth.api.InvalidInputException;
+import dev.berth.api.ModelMetadata;
+import dev.berth.api.ModelNotFoundException;
+import dev.berth.api.ModelNotReadyException;
+import dev.berth.api.Tensor;
+import dev.berth.api.TensorSpec;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.HashSet;
+import java.util.List;
+import java.util.ServiceLoader;
+import java.util.Set;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.locks.Condition;
+import java.util.concurrent.locks.ReentrantLock;
+
+/**
+ * The data plane: everything a protocol adapter needs, and nothing about any transport. REST (and
+ * later gRPC) handlers decode a request into an {@link InferenceRequest}, call {@link #infer}, and
+ * encode what comes back.
+ */
+public final class InferenceService implements AutoCloseable {
+  private final ModelRegistry registry;
+  private final ServingMetrics metrics;
+  private final AtomicInteger inflight = new AtomicInteger();
+  private final ReentrantLock idleLock = new ReentrantLock();
+  private final Condition idle = idleLock.newCondition();
+  private volatile boolean ready;
+  private volatile boolean draining;
+
+  InferenceService(ModelRegistry registry, ServingMetrics metrics) {
+    this.registry = registry;
+    this.metrics = metrics;
+  }
+
+  /**
+   * Loads every model of a repository with the engines found on the class path and returns a
+   * service that is ready to answer.
+   */
+  public static InferenceService load(Path repository, ServingMetrics metrics) {
+    List<EngineProvider> engines = new ArrayList<>();
+    ServiceLoader.load(EngineProvider.class).forEach(engines::add);
+    return load(new ModelRepository(repository), engines, metrics);
+  }
+
+  /** Loads every model of a repository with the given engines. */
+  public static InferenceService load(
+      ModelRepository repository, List<EngineProvider> engines, ServingMetrics metrics) {
+    ModelRegistry registry = new ModelRegistry(repository, engines, metrics);
+    registry.loadAll();
+    InferenceService service = new InferenceService(registry, metrics);
+    service.ready = true;
+    return service;
+  }
+
+  public ServingMetrics metrics() {
+    return metrics;
+  }
+
+  /** The process is up (OIP {@code /v2/health/live}). */
+  public boolean live() {
+    return true;
+  }
+
+  /** The server takes inference requests (OIP {@code /v2/health/ready}); false while draining. */
+  public boolean ready() {
+    return ready && !draining;
+  }
+
+  /** Whether a model (version) can answer now. */
+  public boolean modelReady(String model, String version) {
+    try {
+      registry.resolve(model, version);
+      return !draining;
+    } catch (ModelNotReadyException e) {
+      return false;
+    }
+  }
+
+  /** Every model version and where it stands. */
+  public List<ModelStatus> index() {
+    return registry.index();
+  }
+
+  /** Every ready model version. */
+  public List<LoadedModel> loadedModels() {
+    return registry.loaded();
+  }
+
+  /** The versions of one model and where each stands. */
+  public List<ModelStatus> statuses(String model) {
+    return registry.statuses(model);
+  }
+
+  /** Metadata of a model: the version asked for, or the highest ready one. */
+  public ModelMetadata metadata(String model, String version) {
+    LoadedModel m = registry.resolve(model, version);
+    ModelSignature s = m.signature();
+    List<String> versions =
+        version != null
+            ? List.of(m.version())
+            : registry.statuses(model).stream()
+                .filter(st -> st.state() == ServingMetrics.ModelState.READY)
+                .map(ModelStatus::version)
+                .toList();
+    return new ModelMetadata(model, versions, s.platform(), s.inputs(), s.outputs());
+  }
+
+  /** The signature of the version that would answer, for adapters that decode by it. */
+  public ModelSignature signature(String model, String version) {
+    return registry.resolve(model, version).signature();
+  }
+
+  /**
+   * Runs one request. Validation errors and overload are thrown at once; everything after the
+   * request is queued arrives through the future.
+   *
+   * @throws ModelNotFoundException unknown model or version
+   * @throws ModelNotReadyException model not ready, or the server drains
+   * @throws InvalidInputException inputs that do not match the model
+   * @throws dev.berth.api.OverloadedException the model's queue is full
+   */
+  public CompletableFuture<InferenceResponse> infer(InferenceRequest request) {
+    if (draining) {
+      throw new ModelNotReadyException("server is shutting down; send the request to another replica");
+    }
+    LoadedModel model = registry.resolve(request.model(), request.version());
+    ModelSignature signature = model.signature();
+    int rows = validateInputs(request, signature);
+    List<String> outputs = selectOutputs(request, signature);
+    long timeoutNanos = model.config().requestTimeout().toNanos();
+    long deadline = System.nanoTime() + timeoutNanos;
+
+    inflight.incrementAndGet();
+    metrics.inflight(model.name(), 1);
+    CompletableFuture<List<Tensor>> result;
+    try {
+      result = model.batcher().submit(request.inputs(), outputs, rows, deadline);
+    } catch (RuntimeException e) {
+      finished(model.name());
+      throw e;
+    }
+    return result
+        .orTimeout(timeoutNanos, TimeUnit.NANOSECONDS)
+        .handle(
+            (tensors, error) -> {
+              finished(model.name());
+              if (error != null) {
+                Throwable cause = unwrap(error);
+                if (cause instanceof TimeoutException) {
+                  throw new DeadlineExceededException(
+                      "model '" + model.name() + "' did not answer within "
+                          + model.config().requestTimeout().toMillis()
+                          + " ms (request-timeout in model.yaml)");
+                }
+                throw cause instanceof RuntimeException re ? re : new RuntimeException(cause);
+              }
+              return new InferenceResponse(request.id(), model.name(), model.version(), tensors);
+            });
+  }
+
+  private static Throwable unwrap(Throwable t) {
+    while ((t instanceof java.util.concurrent.CompletionException
+            || t instanceof java.util.concurrent.ExecutionException)
+        && t.getCause() != null) {
+      t = t.getCause();
+    }
+    return t;
+  }
+
+  private void finished(String model) {
+    metrics.inflight(model, -1);
+    if (inflight.decrementAndGet() == 0 && draining) {
+      idleLock.lock();
+      try {
+        idle.signalAll();
+      } finally {
+        idleLock.unlock();
+      }
+    }
+  }
+
+  private static int validateInputs(InferenceRequest request, ModelSignature signature) {
+    String model = request.model();
+    if (request.inputs().isEmpty()) {
+      throw new InvalidInputException(
+          "request has no inputs; model '" + model + "' takes " + describe(signature.inputs()));
+    }
+    Set<String> seen = new HashSet<>();
+    long rows = -1;
+    for (Tensor t : request.inputs()) {
+      TensorSpec spec =
+          signature
+              .input(t.name())
+              .orElseThrow(
+                  () ->
+                      new InvalidInputException(
+                          "model '" + model + "' has no input '" + t.name() + "'; it takes "
+                              + describe(signature.inputs())));
+      if (!seen.add(t.name())) {
+        throw new InvalidInputException("input '" + t.name() + "' appears twice; send it once");
+      }
+      if (spec.datatype() != t.datatype()) {
+        throw new InvalidInputException(
+            "input '" + t.name() + "' must be " + spec.datatype() + ", got " + t.datatype());
+      }
+      if (!spec.accepts(t.shape())) {
+        throw new InvalidInputException(
+            "input '" + t.name() + "' must have shape " + Arrays.toString(spec.shape())
+                + " (-1 = any size), got " + Arrays.toString(t.shape()));
+      }
+      if (signature.batchable()) {
+        if (rows >= 0 && t.dim(0) != rows) {
+          throw new InvalidInputException(
+              "inputs disagree on the batch (first) dimension: '" + t.name() + "' has " + t.dim(0)
+                  + ", earlier inputs have " + rows);
+        }
+        rows = t.dim(0);
+      }
+    }
+    if (rows > Integer.MAX_VALUE) {
+      throw new InvalidInputException("batch of " + rows + " rows is too large");
+    }
+    return signature.batchable() ? (int) Math.max(rows, 1) : 1;
+  }
+
+  private static List<String> selectOutputs(InferenceRequest request, ModelSignature signature) {
+    if (request.outputs().isEmpty()) {
+      return signature.outputNames();
+    }
+    Set<String> seen = new HashSet<>();
+    for (String name : request.outputs()) {
+      if (signature.output(name).isEmpty()) {
+        throw new InvalidInputException(
+            "model '" + request.model() + "' has no output '" + name + "'; it gives "
+                + describe(signature.outputs()));
+      }
+      if (!seen.add(name)) {
+        throw new InvalidInputException("output '" + name + "' is asked for twice; ask once");
+      }
+    }
+    return request.outputs();
+  }
+
+  private static String describe(List<TensorSpec> specs) {
+    return specs.stream().map(TensorSpec::toString).toList().toString();
+  }
+
+  /** Requests accepted and not yet answered. */
+  public int inflight() {
+    return inflight.get();
+  }
+
+  /**
+   * Turns readiness off, refuses new requests, and waits until every accepted request has been
+   * answered or the timeout passes.
+   *
+   * @return whether every in-flight request finished in time
+   */
+  public boolean drain(Duration timeout) {
+    draining = true;
+    long until = System.nanoTime() + timeout.toNanos();
+    idleLock.lock();
+    try {
+      while (inflight.get() > 0) {
+        long left = until - System.nanoTime();
+        if (left <= 0) {
+          return false;
+        }
+        idle.awaitNanos(left);
+      }
+      return true;
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      return false;
+    } finally {
+      idleLock.unlock();
+    }
+  }
+
+  @Override
+  public void close() {
+    draining = true;
+    registry.close();
+  }
+}

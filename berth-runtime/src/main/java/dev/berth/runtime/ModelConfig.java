@@ -1,0 +1,198 @@
+package dev.berth.runtime;
+
+import com.fasterxml.jackson.core.JacksonException;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.dataformat.yaml.YAMLFactory;
+import dev.berth.api.ConfigException;
+import dev.berth.api.DataType;
+import dev.berth.api.InvalidInputException;
+import dev.berth.api.TensorSpec;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+
+/**
+ * A model's {@code model.yaml}: how it is batched, how many engine instances run it, its request
+ * deadline, optional tensor declarations, and the engine's own sections (pre- and post-processing,
+ * engine options) that the engine validates itself.
+ *
+ * @param file where it was read from (or the model directory when there is none)
+ * @param engine engine name, or null to pick by the model file
+ * @param instances engine workers running batches side by side
+ * @param batching batching settings
+ * @param requestTimeout deadline of one request, queue wait included
+ * @param inputs declared inputs, empty to read them from the model file
+ * @param outputs declared outputs, empty to read them from the model file
+ * @param preprocessing engine-specific pre-processing section
+ * @param postprocessing engine-specific post-processing section
+ * @param options engine-specific options section
+ */
+public record ModelConfig(
+    Path file,
+    String engine,
+    int instances,
+    BatchingConfig batching,
+    Duration requestTimeout,
+    List<TensorSpec> inputs,
+    List<TensorSpec> outputs,
+    ConfigReader preprocessing,
+    ConfigReader postprocessing,
+    ConfigReader options) {
+
+  public static final String API_VERSION = "berth.dev/v1";
+  public static final String KIND = "Model";
+  public static final String FILE_NAME = "model.yaml";
+  public static final int DEFAULT_INSTANCES = 1;
+  public static final Duration DEFAULT_REQUEST_TIMEOUT = Duration.ofSeconds(30);
+
+  private static final ObjectMapper YAML = new ObjectMapper(new YAMLFactory());
+  private static final Set<String> TOP_KEYS =
+      Set.of(
+          "apiVersion",
+          "kind",
+          "engine",
+          "instances",
+          "batching",
+          "request-timeout",
+          "inputs",
+          "outputs",
+          "preprocessing",
+          "postprocessing",
+          "options");
+
+  public ModelConfig {
+    inputs = List.copyOf(inputs);
+    outputs = List.copyOf(outputs);
+  }
+
+  /** Settings of a model without a model.yaml. */
+  public static ModelConfig defaults(Path modelDir) {
+    Path file = modelDir.resolve(FILE_NAME);
+    ConfigReader empty = ConfigReader.root(file, Map.of());
+    return new ModelConfig(
+        file,
+        null,
+        DEFAULT_INSTANCES,
+        BatchingConfig.defaults(),
+        DEFAULT_REQUEST_TIMEOUT,
+        List.of(),
+        List.of(),
+        empty.section("preprocessing"),
+        empty.section("postprocessing"),
+        empty.section("options"));
+  }
+
+  /** Reads {@code modelDir/model.yaml}, or the defaults when it does not exist. */
+  public static ModelConfig load(Path modelDir) {
+    Path file = modelDir.resolve(FILE_NAME);
+    if (!Files.exists(file)) {
+      return defaults(modelDir);
+    }
+    Object parsed;
+    try {
+      parsed = YAML.readValue(file.toFile(), Object.class);
+    } catch (JacksonException e) {
+      throw new ConfigException(
+          file,
+          "",
+          "is not valid YAML (" + e.getOriginalMessage() + " at line "
+              + (e.getLocation() == null ? "?" : e.getLocation().getLineNr()) + ")");
+    } catch (IOException e) {
+      throw new ConfigException(file, "", "cannot be read: " + e.getMessage());
+    }
+    if (parsed == null) {
+      return defaults(modelDir);
+    }
+    if (!(parsed instanceof Map)) {
+      throw new ConfigException(
+          file, "", "must be a YAML mapping starting with 'apiVersion: " + API_VERSION + "'");
+    }
+    @SuppressWarnings("unchecked")
+    ConfigReader root = ConfigReader.root(file, (Map<String, Object>) parsed);
+    return parse(root);
+  }
+
+  static ModelConfig parse(ConfigReader root) {
+    root.allowOnly(TOP_KEYS);
+    String apiVersion = root.string("apiVersion", null);
+    if (apiVersion == null) {
+      throw root.error("apiVersion", "is missing; add 'apiVersion: " + API_VERSION + "'");
+    }
+    if (!API_VERSION.equals(apiVersion)) {
+      throw root.error(
+          "apiVersion", "'" + apiVersion + "' is not supported; use '" + API_VERSION + "'");
+    }
+    String kind = root.string("kind", null);
+    if (!KIND.equals(kind)) {
+      throw root.error(
+          "kind",
+          (kind == null ? "is missing" : "'" + kind + "' is not a model file")
+              + "; add 'kind: " + KIND + "'");
+    }
+    int instances = root.integer("instances", DEFAULT_INSTANCES, 1, 64);
+
+    ConfigReader b = root.section("batching");
+    b.allowOnly(Set.of("enabled", "max-batch-size", "max-queue-delay", "max-queue-size"));
+    BatchingConfig batching =
+        new BatchingConfig(
+            b.integer("max-batch-size", BatchingConfig.DEFAULT_MAX_BATCH_SIZE, 1, 65_536),
+            b.duration("max-queue-delay", BatchingConfig.DEFAULT_MAX_QUEUE_DELAY),
+            b.integer("max-queue-size", BatchingConfig.DEFAULT_MAX_QUEUE_SIZE, 1, 1_000_000));
+    if (batching.maxQueueDelay().compareTo(Duration.ofSeconds(10)) > 0) {
+      throw b.error("max-queue-delay", "must be at most 10s (it adds to every request's latency)");
+    }
+    if (!b.bool("enabled", true)) {
+      batching = batching.unbatched();
+    }
+    Duration timeout = root.duration("request-timeout", DEFAULT_REQUEST_TIMEOUT);
+    if (timeout.isZero() || timeout.isNegative()) {
+      throw root.error("request-timeout", "must be longer than 0 (e.g. 30s)");
+    }
+    return new ModelConfig(
+        root.file(),
+        root.string("engine", null),
+        instances,
+        batching,
+        timeout,
+        tensors(root, "inputs"),
+        tensors(root, "outputs"),
+        root.section("preprocessing"),
+        root.section("postprocessing"),
+        root.section("options"));
+  }
+
+  private static List<TensorSpec> tensors(ConfigReader root, String key) {
+    return root.sections(key).stream()
+        .map(
+            t -> {
+              t.allowOnly(Set.of("name", "datatype", "shape"));
+              String name = t.requiredString("name", "give the tensor's name in the model");
+              String type = t.requiredString("datatype", "e.g. datatype: FP32");
+              DataType datatype;
+              try {
+                datatype = DataType.fromName(type);
+              } catch (InvalidInputException e) {
+                throw t.error("datatype", e.getMessage());
+              }
+              if (!t.has("shape")) {
+                throw t.error("shape", "is missing; e.g. shape: [-1, 784] (-1 for any size)");
+              }
+              return new TensorSpec(name, datatype, t.longs("shape"));
+            })
+        .toList();
+  }
+
+  /** Whether this file sets an explicit engine. */
+  public boolean hasEngine() {
+    return engine != null;
+  }
+
+  /** The file itself, for messages. */
+  public ConfigException error(String key, String problemAndFix) {
+    return new ConfigException(file, key, problemAndFix);
+  }
+}

@@ -1,0 +1,136 @@
+package dev.berth.runtime;
+
+import io.prometheus.metrics.core.metrics.Counter;
+import io.prometheus.metrics.core.metrics.Gauge;
+import io.prometheus.metrics.core.metrics.Histogram;
+import io.prometheus.metrics.model.registry.PrometheusRegistry;
+
+/**
+ * Every metric the serving path emits, in one registry per server (no global state). Latencies are
+ * in seconds, as Prometheus' conventions ask.
+ */
+public final class ServingMetrics {
+  private static final double[] LATENCY_BUCKETS = {
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30
+  };
+  private static final double[] BATCH_BUCKETS = {1, 2, 4, 8, 16, 32, 64, 128, 256};
+
+  /** Model state values of the {@code berth_model_state} gauge. */
+  public enum ModelState {
+    LOADING,
+    READY,
+    UNAVAILABLE,
+    UNLOADED
+  }
+
+  private final PrometheusRegistry registry = new PrometheusRegistry();
+  private final Counter requests =
+      Counter.builder()
+          .name("berth_requests_total")
+          .help("Inference requests answered, by model, version, protocol and HTTP status code")
+          .labelNames("model", "version", "protocol", "code")
+          .register(registry);
+  private final Histogram requestDuration =
+      Histogram.builder()
+          .name("berth_request_duration_seconds")
+          .help("Time from a request's arrival to its answer, decoding and encoding included")
+          .labelNames("model", "version", "protocol")
+          .classicOnly()
+          .classicUpperBounds(LATENCY_BUCKETS)
+          .register(registry);
+  private final Histogram queueDuration =
+      Histogram.builder()
+          .name("berth_queue_duration_seconds")
+          .help("Time a request waited in its model's queue before an engine took it")
+          .labelNames("model", "version")
+          .classicOnly()
+          .classicUpperBounds(LATENCY_BUCKETS)
+          .register(registry);
+  private final Histogram computeDuration =
+      Histogram.builder()
+          .name("berth_compute_duration_seconds")
+          .help("Time the engine spent on one batch, pre- and post-processing included")
+          .labelNames("model", "version")
+          .classicOnly()
+          .classicUpperBounds(LATENCY_BUCKETS)
+          .register(registry);
+  private final Histogram batchSize =
+      Histogram.builder()
+          .name("berth_batch_size")
+          .help("Rows in one engine call")
+          .labelNames("model", "version")
+          .classicOnly()
+          .classicUpperBounds(BATCH_BUCKETS)
+          .register(registry);
+  private final Gauge inflight =
+      Gauge.builder()
+          .name("berth_inflight_requests")
+          .help("Inference requests accepted and not yet answered")
+          .labelNames("model")
+          .register(registry);
+  private final Gauge queueDepth =
+      Gauge.builder()
+          .name("berth_queue_size")
+          .help("Requests waiting in a model's queue")
+          .labelNames("model", "version")
+          .register(registry);
+  private final Counter rejected =
+      Counter.builder()
+          .name("berth_rejected_requests_total")
+          .help("Requests refused before reaching an engine, by reason (queue_full, deadline)")
+          .labelNames("model", "version", "reason")
+          .register(registry);
+  private final Gauge loadDuration =
+      Gauge.builder()
+          .name("berth_model_load_duration_seconds")
+          .help("How long the last load of a model version took")
+          .labelNames("model", "version")
+          .register(registry);
+  private final Gauge modelState =
+      Gauge.builder()
+          .name("berth_model_state")
+          .help("1 for the state a model version is in, 0 for the others")
+          .labelNames("model", "version", "state")
+          .register(registry);
+
+  public PrometheusRegistry registry() {
+    return registry;
+  }
+
+  public void request(String model, String version, String protocol, int code, long nanos) {
+    String v = version == null ? "" : version;
+    requests.labelValues(model, v, protocol, Integer.toString(code)).inc();
+    requestDuration.labelValues(model, v, protocol).observe(nanos / 1e9);
+  }
+
+  void queued(String model, String version, long nanos) {
+    queueDuration.labelValues(model, version).observe(nanos / 1e9);
+  }
+
+  void batch(String model, String version, int rows, long computeNanos) {
+    batchSize.labelValues(model, version).observe(rows);
+    computeDuration.labelValues(model, version).observe(computeNanos / 1e9);
+  }
+
+  void queueDepth(String model, String version, int depth) {
+    queueDepth.labelValues(model, version).set(depth);
+  }
+
+  void rejected(String model, String version, String reason) {
+    rejected.labelValues(model, version, reason).inc();
+  }
+
+  void inflight(String model, int delta) {
+    inflight.labelValues(model).inc(delta);
+  }
+
+  void loaded(String model, String version, long nanos) {
+    loadDuration.labelValues(model, version).set(nanos / 1e9);
+  }
+
+  void state(String model, String version, ModelState state) {
+    for (ModelState s : ModelState.values()) {
+      modelState.labelValues(model, version, s.name().toLowerCase(java.util.Locale.ROOT)).set(s == state ? 1 : 0);
+    }
+  }
+}

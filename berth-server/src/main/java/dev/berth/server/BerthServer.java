@@ -1,0 +1,459 @@
+package dev.berth.server;
+
+import com.fasterxml.jackson.core.JsonGenerator;
+import dev.berth.api.BerthException;
+import dev.berth.api.InferenceResponse;
+import dev.berth.api.InvalidInputException;
+import dev.berth.api.ModelNotFoundException;
+import dev.berth.api.PayloadTooLargeException;
+import dev.berth.runtime.InferenceService;
+import dev.berth.runtime.ModelRepository;
+import dev.berth.runtime.ModelStatus;
+import io.helidon.http.HeaderName;
+import io.helidon.http.HeaderNames;
+import io.helidon.http.Method;
+import io.helidon.webserver.WebServer;
+import io.helidon.webserver.http.ServerRequest;
+import io.helidon.webserver.http.ServerResponse;
+import io.prometheus.metrics.expositionformats.PrometheusTextFormatWriter;
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.io.InputStream;
+import java.net.URLDecoder;
+import java.nio.charset.StandardCharsets;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Objects;
+import java.util.OptionalLong;
+import java.util.concurrent.CompletionException;
+import java.util.concurrent.ThreadLocalRandom;
+import java.util.logging.Level;
+import java.util.logging.Logger;
+
+/**
+ * Berth's HTTP front: Open Inference Protocol v2 REST, TensorFlow Serving REST, health and
+ * Prometheus metrics over one {@link InferenceService}. Handlers run on virtual threads, so waiting
+ * for a batch to come back holds no platform thread.
+ *
+ * <pre>{@code
+ * BerthServer server = BerthServer.builder(service).host("127.0.0.1").port(8080).build().start();
+ * }</pre>
+ */
+public final class BerthServer implements AutoCloseable {
+  private static final Logger LOG = Logger.getLogger(BerthServer.class.getName());
+  private static final String JSON = "application/json";
+  private static final HeaderName REQUEST_ID = HeaderNames.create("X-Request-Id");
+
+  /** Default largest request body: 32 MiB. */
+  public static final long DEFAULT_MAX_BODY_BYTES = 32L << 20;
+
+  private final InferenceService service;
+  private final String host;
+  private final int requestedPort;
+  private final long maxBodyBytes;
+  private final String version;
+  private final PrometheusTextFormatWriter metricsWriter = PrometheusTextFormatWriter.create();
+  private WebServer server;
+
+  private BerthServer(Builder b) {
+    this.service = b.service;
+    this.host = b.host;
+    this.requestedPort = b.port;
+    this.maxBodyBytes = b.maxBodyBytes;
+    this.version = b.version;
+  }
+
+  public static Builder builder(InferenceService service) {
+    return new Builder(service);
+  }
+
+  /** Settings of a {@link BerthServer}. */
+  public static final class Builder {
+    private final InferenceService service;
+    private String host = "127.0.0.1";
+    private int port = 8080;
+    private long maxBodyBytes = DEFAULT_MAX_BODY_BYTES;
+    private String version = "dev";
+
+    private Builder(InferenceService service) {
+      this.service = Objects.requireNonNull(service);
+    }
+
+    /** Address to bind; default 127.0.0.1. */
+    public Builder host(String host) {
+      this.host = host;
+      return this;
+    }
+
+    /** Port to bind; 0 picks a free one; default 8080. */
+    public Builder port(int port) {
+      this.port = port;
+      return this;
+    }
+
+    /** Largest request body accepted; larger ones get 413. Default 32 MiB. */
+    public Builder maxBodyBytes(long bytes) {
+      this.maxBodyBytes = bytes;
+      return this;
+    }
+
+    /** Version reported by {@code GET /v2}. */
+    public Builder version(String version) {
+      this.version = version;
+      return this;
+    }
+
+    public BerthServer build() {
+      return new BerthServer(this);
+    }
+  }
+
+  /** Binds the socket and starts answering. */
+  public BerthServer start() {
+    server =
+        WebServer.builder()
+            .host(host)
+            .port(requestedPort)
+            .shutdownHook(false)
+            .routing(r -> r.any(this::handle))
+            .build()
+            .start();
+    return this;
+  }
+
+  /** The bound port. */
+  public int port() {
+    return server.port();
+  }
+
+  public String host() {
+    return host;
+  }
+
+  public InferenceService service() {
+    return service;
+  }
+
+  /**
+   * Graceful stop: readiness turns false and new requests are refused, requests already accepted
+   * finish (up to {@code drainTimeout}), then the socket closes and the engines are freed.
+   *
+   * @return whether every in-flight request finished in time
+   */
+  public boolean shutdown(Duration drainTimeout) {
+    boolean drained = service.drain(drainTimeout);
+    if (server != null) {
+      server.stop();
+    }
+    service.close();
+    return drained;
+  }
+
+  @Override
+  public void close() {
+    shutdown(Duration.ofSeconds(30));
+  }
+
+  /** What one exchange was about, for the access log and metrics. */
+  private static final class Exchange {
+    final String id;
+    String model;
+    String version;
+    String protocol; // set for inference calls only
+
+    Exchange(String id) {
+      this.id = id;
+    }
+  }
+
+  private void handle(ServerRequest req, ServerResponse res) {
+    long start = System.nanoTime();
+    String requestId =
+        req.headers().first(REQUEST_ID).orElseGet(BerthServer::newRequestId);
+    Exchange ex = new Exchange(requestId);
+    res.header(REQUEST_ID, requestId);
+    int status;
+    try {
+      status = route(req, res, ex);
+    } catch (Throwable t) {
+      status = fail(res, t, ex);
+    }
+    long nanos = System.nanoTime() - start;
+    if (ex.protocol != null && ex.model != null) {
+      service.metrics().request(ex.model, ex.version, ex.protocol, status, nanos);
+    }
+    AccessLog.log(requestId, req.prologue().method().text(), req.path().rawPath(), ex.model, ex.version, status, nanos);
+  }
+
+  private static String newRequestId() {
+    return Long.toHexString(ThreadLocalRandom.current().nextLong() | Long.MIN_VALUE);
+  }
+
+  private int fail(ServerResponse res, Throwable t, Exchange ex) {
+    Throwable error = t instanceof CompletionException && t.getCause() != null ? t.getCause() : t;
+    HttpErrors.Answer answer = HttpErrors.answer(error, ex.id);
+    if (answer.status() >= 500 && !(error instanceof BerthException)) {
+      LOG.log(Level.SEVERE, "request " + ex.id + " failed", error);
+    }
+    if (error instanceof ModelNotFoundException && ex.model != null) {
+      ex.model = "_unknown"; // keep metric labels bounded: names that do not exist share one series
+      ex.version = null;
+    }
+    if (answer.retryAfter() != null) {
+      res.header(HeaderNames.RETRY_AFTER, Long.toString(Math.max(1, answer.retryAfter().toSeconds())));
+    }
+    return send(res, answer.status(), answer.body());
+  }
+
+  private static int send(ServerResponse res, int status, byte[] json) {
+    res.status(status);
+    res.header(HeaderNames.CONTENT_TYPE, JSON);
+    res.send(json);
+    return status;
+  }
+
+  private int route(ServerRequest req, ServerResponse res, Exchange ex) throws IOException {
+    List<String> p = segments(req.path().rawPath());
+    Method method = req.prologue().method();
+    if (p.isEmpty()) {
+      return notFound(res, req);
+    }
+    switch (p.get(0)) {
+      case "v2" -> {
+        return routeV2(req, res, ex, p, method);
+      }
+      case "v1" -> {
+        return routeV1(req, res, ex, p, method);
+      }
+      case "metrics" -> {
+        if (p.size() == 1) {
+          requireMethod(method, Method.GET);
+          ByteArrayOutputStream out = new ByteArrayOutputStream(8192);
+          metricsWriter.write(out, service.metrics().registry().scrape());
+          res.status(200);
+          res.header(HeaderNames.CONTENT_TYPE, metricsWriter.getContentType());
+          res.send(out.toByteArray());
+          return 200;
+        }
+        return notFound(res, req);
+      }
+      default -> {
+        return notFound(res, req);
+      }
+    }
+  }
+
+  private int routeV2(ServerRequest req, ServerResponse res, Exchange ex, List<String> p, Method method)
+      throws IOException {
+    int n = p.size();
+    if (n == 1) {
+      requireMethod(method, Method.GET);
+      return send(res, 200, serverMetadata());
+    }
+    if (n == 3 && p.get(1).equals("health")) {
+      requireMethod(method, Method.GET);
+      return switch (p.get(2)) {
+        case "live" -> send(res, service.live() ? 200 : 503, flag("live", service.live()));
+        case "ready" -> send(res, service.ready() ? 200 : 503, flag("ready", service.ready()));
+        default -> notFound(res, req);
+      };
+    }
+    if (n == 3 && p.get(1).equals("repository") && p.get(2).equals("index")) {
+      requireMethod(method, Method.POST, Method.GET);
+      return send(res, 200, repositoryIndex(service.index()));
+    }
+    if (n >= 3 && p.get(1).equals("models")) {
+      ex.model = modelName(p.get(2));
+      int rest = 3;
+      if (n >= 5 && p.get(3).equals("versions")) {
+        ex.version = versionName(p.get(4));
+        rest = 5;
+      }
+      if (n == rest) {
+        requireMethod(method, Method.GET);
+        return send(res, 200, OipJson.writeMetadata(service.metadata(ex.model, ex.version)));
+      }
+      if (n == rest + 1 && p.get(rest).equals("ready")) {
+        requireMethod(method, Method.GET);
+        service.statuses(ex.model); // 404 for an unknown model
+        boolean ready = service.modelReady(ex.model, ex.version);
+        return send(res, ready ? 200 : 503, modelReady(ex.model, ready));
+      }
+      if (n == rest + 1 && p.get(rest).equals("infer")) {
+        requireMethod(method, Method.POST);
+        ex.protocol = "rest";
+        byte[] body = readBody(req);
+        InferenceResponse response =
+            service.infer(OipJson.readRequest(body, ex.model, ex.version)).join();
+        ex.version = response.version();
+        return send(res, 200, OipJson.writeResponse(response));
+      }
+    }
+    return notFound(res, req);
+  }
+
+  private int routeV1(ServerRequest req, ServerResponse res, Exchange ex, List<String> p, Method method)
+      throws IOException {
+    int n = p.size();
+    if (n < 3 || !p.get(1).equals("models")) {
+      return notFound(res, req);
+    }
+    String last = p.get(n - 1);
+    boolean predict = last.endsWith(":predict");
+    if (predict) {
+      p = new ArrayList<>(p);
+      p.set(n - 1, last.substring(0, last.length() - ":predict".length()));
+    } else if (last.contains(":")) {
+      throw new InvalidInputException(
+          "'" + last.substring(last.indexOf(':')) + "' is not supported; Berth answers :predict");
+    }
+    ex.model = modelName(p.get(2));
+    if (n == 5 && p.get(3).equals("versions")) {
+      ex.version = versionName(p.get(4));
+    } else if (n != 3) {
+      return notFound(res, req);
+    }
+    if (!predict) {
+      requireMethod(method, Method.GET);
+      List<ModelStatus> statuses = service.statuses(ex.model);
+      if (ex.version != null) {
+        String v = ex.version;
+        statuses = statuses.stream().filter(s -> s.version().equals(v)).toList();
+        if (statuses.isEmpty()) {
+          throw new ModelNotFoundException(ex.model, v);
+        }
+      }
+      return send(res, 200, TfServingJson.writeStatus(statuses));
+    }
+    requireMethod(method, Method.POST);
+    ex.protocol = "tfserving";
+    byte[] body = readBody(req);
+    TfServingJson.Predict call =
+        TfServingJson.readPredict(body, ex.model, ex.version, service.signature(ex.model, ex.version));
+    InferenceResponse response = service.infer(call.request()).join();
+    ex.version = response.version();
+    return send(res, 200, TfServingJson.writePredict(response, call.rowFormat()));
+  }
+
+  private static String modelName(String raw) {
+    if (!ModelRepository.isValidModelName(raw)) {
+      throw new InvalidInputException(
+          "'" + raw + "' is not a valid model name (letters, digits, '_', '-', '.'; no paths)");
+    }
+    return raw;
+  }
+
+  private static String versionName(String raw) {
+    if (!ModelRepository.isValidVersion(raw)) {
+      throw new InvalidInputException("'" + raw + "' is not a valid version (a positive whole number)");
+    }
+    return raw;
+  }
+
+  private static void requireMethod(Method actual, Method... allowed) {
+    for (Method m : allowed) {
+      if (m.equals(actual)) {
+        return;
+      }
+    }
+    throw new MethodNotAllowedException(actual, allowed);
+  }
+
+  private int notFound(ServerResponse res, ServerRequest req) {
+    return send(
+        res,
+        404,
+        HttpErrors.errorBody(
+            "no such endpoint: " + req.prologue().method().text() + " " + req.path().rawPath()
+                + "; see /v2 (Open Inference Protocol), /v1/models/{m}:predict (TF Serving),"
+                + " /metrics"));
+  }
+
+  private byte[] readBody(ServerRequest req) throws IOException {
+    OptionalLong length = req.headers().contentLength();
+    if (length.isPresent() && length.getAsLong() > maxBodyBytes) {
+      throw tooLarge(length.getAsLong());
+    }
+    try (InputStream in = req.content().inputStream()) {
+      byte[] body = in.readNBytes((int) Math.min(maxBodyBytes + 1, Integer.MAX_VALUE - 8));
+      if (body.length > maxBodyBytes) {
+        throw tooLarge(-1);
+      }
+      return body;
+    }
+  }
+
+  private PayloadTooLargeException tooLarge(long size) {
+    return new PayloadTooLargeException(
+        "request body " + (size >= 0 ? "of " + size + " bytes " : "")
+            + "is larger than the limit of " + maxBodyBytes
+            + " bytes; send fewer rows per request or raise --max-body-size");
+  }
+
+  private static List<String> segments(String rawPath) {
+    List<String> out = new ArrayList<>();
+    for (String s : rawPath.split("/")) {
+      if (!s.isEmpty()) {
+        try {
+          out.add(URLDecoder.decode(s.replace("+", "%2B"), StandardCharsets.UTF_8));
+        } catch (IllegalArgumentException e) {
+          throw new InvalidInputException("the path has a malformed %-escape: " + rawPath);
+        }
+      }
+    }
+    return out;
+  }
+
+  private byte[] serverMetadata() throws IOException {
+    ByteArrayOutputStream out = new ByteArrayOutputStream();
+    try (JsonGenerator g = OipJson.JSON.createGenerator(out)) {
+      g.writeStartObject();
+      g.writeStringField("name", "berth");
+      g.writeStringField("version", version);
+      g.writeArrayFieldStart("extensions");
+      g.writeString("model_repository");
+      g.writeEndArray();
+      g.writeEndObject();
+    }
+    return out.toByteArray();
+  }
+
+  private static byte[] flag(String name, boolean value) throws IOException {
+    ByteArrayOutputStream out = new ByteArrayOutputStream();
+    try (JsonGenerator g = OipJson.JSON.createGenerator(out)) {
+      g.writeStartObject();
+      g.writeBooleanField(name, value);
+      g.writeEndObject();
+    }
+    return out.toByteArray();
+  }
+
+  private static byte[] modelReady(String model, boolean ready) throws IOException {
+    ByteArrayOutputStream out = new ByteArrayOutputStream();
+    try (JsonGenerator g = OipJson.JSON.createGenerator(out)) {
+      g.writeStartObject();
+      g.writeStringField("name", model);
+      g.writeBooleanField("ready", ready);
+      g.writeEndObject();
+    }
+    return out.toByteArray();
+  }
+
+  private static byte[] repositoryIndex(List<ModelStatus> index) throws IOException {
+    ByteArrayOutputStream out = new ByteArrayOutputStream();
+    try (JsonGenerator g = OipJson.JSON.createGenerator(out)) {
+      g.writeStartArray();
+      for (ModelStatus s : index) {
+        g.writeStartObject();
+        g.writeStringField("name", s.name());
+        g.writeStringField("version", s.version());
+        g.writeStringField("state", s.state().name());
+        g.writeStringField("reason", s.reason());
+        g.writeEndObject();
+      }
+      g.writeEndArray();
+    }
+    return out.toByteArray();
+  }
+}
