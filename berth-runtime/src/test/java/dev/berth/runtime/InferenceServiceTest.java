@@ -1,0 +1,183 @@
+package dev.berth.runtime;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.berth.api.DataType;
+import dev.berth.api.InferenceRequest;
+import dev.berth.api.InferenceResponse;
+import dev.berth.api.InvalidInputException;
+import dev.berth.api.ModelLoadException;
+import dev.berth.api.ModelNotFoundException;
+import dev.berth.api.ModelNotReadyException;
+import dev.berth.api.Tensor;
+import dev.berth.api.TensorSpec;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
+import java.util.Set;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** The data plane over a fake engine that adds its version number to its input. */
+class InferenceServiceTest {
+  @TempDir Path repo;
+  private InferenceService service;
+
+  /** Loads directories holding a file named "fake"; a file named "broken" fails to load. */
+  static final class FakeEngines implements EngineProvider {
+    @Override
+    public String name() {
+      return "fake";
+    }
+
+    @Override
+    public boolean canLoad(ModelContext context) {
+      return Files.exists(context.versionDir().resolve("fake"))
+          || Files.exists(context.versionDir().resolve("broken"));
+    }
+
+    @Override
+    public Engine load(ModelContext context) {
+      if (Files.exists(context.versionDir().resolve("broken"))) {
+        throw new ModelLoadException("cannot read the weights");
+      }
+      float add = Float.parseFloat(context.version());
+      ModelSignature signature =
+          new ModelSignature(
+              "fake",
+              List.of(new TensorSpec("x", DataType.FP32, new long[] {-1, 2})),
+              List.of(
+                  new TensorSpec("y", DataType.FP32, new long[] {-1, 2}),
+                  new TensorSpec("z", DataType.FP32, new long[] {-1, 2})),
+              true);
+      return new Engine() {
+        @Override
+        public ModelSignature signature() {
+          return signature;
+        }
+
+        @Override
+        public List<List<Tensor>> infer(List<List<Tensor>> requests, Set<String> outputs) {
+          return requests.stream()
+              .map(
+                  r -> {
+                    float[] v = r.get(0).floats();
+                    for (int i = 0; i < v.length; i++) {
+                      v[i] += add;
+                    }
+                    return List.of(
+                        Tensor.ofFloats("y", r.get(0).shape(), v),
+                        Tensor.ofFloats("z", r.get(0).shape(), new float[v.length]));
+                  })
+              .toList();
+        }
+
+        @Override
+        public void close() {}
+      };
+    }
+  }
+
+  @BeforeEach
+  void load() throws IOException {
+    for (String dir : new String[] {"m/1", "m/3", "other/1", "bad/1", "empty"}) {
+      Files.createDirectories(repo.resolve(dir));
+    }
+    Files.writeString(repo.resolve("m/1/fake"), "");
+    Files.writeString(repo.resolve("m/3/fake"), "");
+    Files.writeString(repo.resolve("other/1/fake"), "");
+    Files.writeString(repo.resolve("bad/1/broken"), "");
+    service =
+        InferenceService.load(new ModelRepository(repo), List.of(new FakeEngines()), new ServingMetrics());
+  }
+
+  @AfterEach
+  void close() {
+    service.close();
+  }
+
+  private InferenceResponse infer(String model, String version, List<String> outputs, Tensor... in)
+      throws Exception {
+    return service
+        .infer(new InferenceRequest("r1", model, version, List.of(in), outputs))
+        .get(5, TimeUnit.SECONDS);
+  }
+
+  private static Tensor x(float... v) {
+    return Tensor.ofFloats("x", new long[] {v.length / 2, 2}, v);
+  }
+
+  @Test
+  void highestVersionAnswersUnlessOneIsNamed() throws Exception {
+    InferenceResponse latest = infer("m", null, List.of("y"), x(1, 2));
+    assertEquals("3", latest.version());
+    assertArrayEquals(new float[] {4, 5}, latest.outputs().get(0).floats());
+    InferenceResponse first = infer("m", "1", List.of("y"), x(1, 2));
+    assertEquals("1", first.version());
+    assertArrayEquals(new float[] {2, 3}, first.outputs().get(0).floats());
+    assertEquals("r1", first.id());
+  }
+
+  @Test
+  void outputsSelectionIsHonoured() throws Exception {
+    assertEquals(List.of("z"), infer("m", null, List.of("z"), x(1, 2)).outputs().stream().map(Tensor::name).toList());
+    assertEquals(List.of("y", "z"), infer("m", null, List.of(), x(1, 2)).outputs().stream().map(Tensor::name).toList());
+    InvalidInputException e =
+        assertThrows(InvalidInputException.class, () -> infer("m", null, List.of("nope"), x(1, 2)));
+    assertTrue(e.getMessage().contains("no output 'nope'"), e.getMessage());
+  }
+
+  @Test
+  void unknownModelOrVersionIsNotFound() {
+    assertThrows(ModelNotFoundException.class, () -> infer("nope", null, List.of(), x(1, 2)));
+    assertThrows(ModelNotFoundException.class, () -> infer("m", "2", List.of(), x(1, 2)));
+  }
+
+  @Test
+  void failedModelIsReportedAndOthersServe() throws Exception {
+    ModelStatus bad = service.statuses("bad").get(0);
+    assertEquals(ServingMetrics.ModelState.UNAVAILABLE, bad.state());
+    assertTrue(bad.reason().contains("cannot read the weights"), bad.reason());
+    assertThrows(ModelNotReadyException.class, () -> infer("bad", null, List.of(), x(1, 2)));
+    assertFalse(service.modelReady("bad", null));
+    assertTrue(service.statuses("empty").get(0).reason().contains("no version directories"));
+    assertEquals("1", infer("other", null, List.of(), x(1, 2)).version());
+    assertTrue(service.ready());
+  }
+
+  @Test
+  void inputsAreCheckedAgainstTheSignature() {
+    InvalidInputException name =
+        assertThrows(
+            InvalidInputException.class,
+            () -> infer("m", null, List.of(), Tensor.ofFloats("w", new long[] {1, 2}, new float[2])));
+    assertTrue(name.getMessage().contains("no input 'w'") && name.getMessage().contains("x FP32[-1, 2]"), name.getMessage());
+    InvalidInputException type =
+        assertThrows(
+            InvalidInputException.class,
+            () -> infer("m", null, List.of(), Tensor.ofLongs("x", new long[] {1, 2}, new long[2])));
+    assertTrue(type.getMessage().contains("must be FP32, got INT64"), type.getMessage());
+    InvalidInputException shape =
+        assertThrows(
+            InvalidInputException.class,
+            () -> infer("m", null, List.of(), Tensor.ofFloats("x", new long[] {1, 3}, new float[3])));
+    assertTrue(shape.getMessage().contains("[-1, 2]") && shape.getMessage().contains("[1, 3]"), shape.getMessage());
+    assertThrows(InvalidInputException.class, () -> infer("m", null, List.of()));
+  }
+
+  @Test
+  void drainTurnsReadinessOffAndRefusesNewRequests() {
+    assertTrue(service.drain(Duration.ofSeconds(5)));
+    assertFalse(service.ready());
+    assertThrows(ModelNotReadyException.class, () -> infer("m", null, List.of(), x(1, 2)));
+  }
+}

@@ -1,0 +1,82 @@
+package dev.berth.runtime;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.berth.api.ConfigException;
+import dev.berth.api.DataType;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import java.util.stream.Stream;
+import org.junit.jupiter.params.provider.Arguments;
+import org.junit.jupiter.params.provider.MethodSource;
+
+class ModelConfigTest {
+  private static final String HEADER = "apiVersion: berth.dev/v1\nkind: Model\n";
+
+  @TempDir Path dir;
+
+  private ModelConfig load(String yaml) throws IOException {
+    Files.writeString(dir.resolve("model.yaml"), yaml);
+    return ModelConfig.load(dir);
+  }
+
+  @Test
+  void noFileMeansDefaults() {
+    ModelConfig config = ModelConfig.load(dir);
+    assertEquals(BatchingConfig.defaults(), config.batching());
+    assertEquals(1, config.instances());
+    assertEquals(Duration.ofSeconds(30), config.requestTimeout());
+  }
+
+  @Test
+  void readsEverySetting() throws IOException {
+    ModelConfig config =
+        load(
+            HEADER
+                + "instances: 2\nrequest-timeout: 500ms\n"
+                + "batching: {max-batch-size: 16, max-queue-delay: 250us, max-queue-size: 9}\n"
+                + "inputs: [{name: x, datatype: FP32, shape: [-1, 4]}]\n"
+                + "options: {intra-op-threads: 1}\n");
+    assertEquals(2, config.instances());
+    assertEquals(Duration.ofMillis(500), config.requestTimeout());
+    assertEquals(new BatchingConfig(16, Duration.ofNanos(250_000), 9), config.batching());
+    assertEquals(DataType.FP32, config.inputs().get(0).datatype());
+    assertEquals(1, config.options().integer("intra-op-threads", 0, 0, 8));
+  }
+
+  @Test
+  void batchingOffMeansOneRowPerCall() throws IOException {
+    assertEquals(1, load(HEADER + "batching: {enabled: false}\n").batching().maxBatchSize());
+  }
+
+  static Stream<Arguments> badFiles() {
+    return Stream.of(
+        Arguments.of("unknown top key", "apiVersion: berth.dev/v1\nkind: Model\nbatchin: {}", "batchin", "unknown key"),
+        Arguments.of("typo in a section", "apiVersion: berth.dev/v1\nkind: Model\nbatching: {max-batch: 4}", "batching.max-batch", "max-batch-size"),
+        Arguments.of("missing apiVersion", "kind: Model", "apiVersion", "berth.dev/v1"),
+        Arguments.of("wrong apiVersion", "apiVersion: v2\nkind: Model", "apiVersion", "use 'berth.dev/v1'"),
+        Arguments.of("wrong kind", "apiVersion: berth.dev/v1\nkind: Service", "kind", "kind: Model"),
+        Arguments.of("duration without unit", "apiVersion: berth.dev/v1\nkind: Model\nrequest-timeout: 30", "request-timeout", "30s"),
+        Arguments.of("batch size zero", "apiVersion: berth.dev/v1\nkind: Model\nbatching: {max-batch-size: 0}", "batching.max-batch-size", "between 1"),
+        Arguments.of("not a number", "apiVersion: berth.dev/v1\nkind: Model\ninstances: many", "instances", "whole number"),
+        Arguments.of("bad datatype", "apiVersion: berth.dev/v1\nkind: Model\ninputs: [{name: x, datatype: FLOAT, shape: [1]}]", "inputs[0].datatype", "FP32"),
+        Arguments.of("shape missing", "apiVersion: berth.dev/v1\nkind: Model\ninputs: [{name: x, datatype: FP32}]", "inputs[0].shape", "-1 for any size"),
+        Arguments.of("not yaml", "apiVersion: [unclosed", "model.yaml", "not valid YAML"));
+  }
+
+  @ParameterizedTest(name = "{0}")
+  @MethodSource("badFiles")
+  void badFilesNameFileKeyAndFix(String name, String yaml, String key, String fix) throws IOException {
+    ConfigException e = assertThrows(ConfigException.class, () -> load(yaml));
+    assertTrue(e.getMessage().startsWith(dir.resolve("model.yaml").toString()), e.getMessage());
+    assertTrue(e.getMessage().contains(key), "names the key: " + e.getMessage());
+    assertTrue(e.getMessage().contains(fix), "says the fix: " + e.getMessage());
+  }
+}
