@@ -219,6 +219,16 @@ final class OnnxEngine implements Engine {
       if (g.shape().length != d.shape().length) {
         throw config.error(at + ".shape", "the graph's shape is " + Arrays.toString(g.shape()) + ", of another rank");
       }
+      for (int k = 0; k < g.shape().length; k++) {
+        long fixed = g.shape()[k];
+        if (fixed >= 0 && d.shape()[k] != fixed) {
+          throw config.error(
+              at + ".shape",
+              "dimension " + k + " is " + d.shape()[k] + " but the graph's shape is "
+                  + Arrays.toString(g.shape()) + "; a dimension the graph fixes must be declared"
+                  + " with that size (-1 may be narrowed to a size, not the other way round)");
+        }
+      }
       out.put(d.name(), d);
     }
     if (key.equals("inputs") && !out.keySet().containsAll(graph.keySet())) {
@@ -280,9 +290,11 @@ final class OnnxEngine implements Engine {
     }
 
     // 2. Requests whose inputs can be joined run as one call; others (other trailing shapes) apart.
+    // Without a batch dimension nothing can be joined: each request is a call of its own.
     Map<String, List<Integer>> groups = new LinkedHashMap<>();
     for (int i = 0; i < n; i++) {
-      groups.computeIfAbsent(joinKey(graphInputsPerRequest.get(i)), k -> new ArrayList<>()).add(i);
+      String key = signature.batchable() ? joinKey(graphInputsPerRequest.get(i)) : "#" + i;
+      groups.computeIfAbsent(key, k -> new ArrayList<>()).add(i);
     }
     List<List<Tensor>> results = new ArrayList<>(n);
     for (int i = 0; i < n; i++) {
@@ -304,6 +316,11 @@ final class OnnxEngine implements Engine {
     if (tokenization != null && given.containsKey(tokenization.tokenInputs().get(0))) {
       Tensor ids = given.get(tokenization.tokenInputs().get(0));
       long count = ids.elementCount();
+      if (ids.rank() != 2 || ids.dim(1) == 0) {
+        throw new InvalidInputException(
+            "'" + ids.name() + "' must be [rows, tokens] with at least one token per row, got "
+                + Arrays.toString(ids.shape()));
+      }
       if (tokenization.maskInput() != null && !given.containsKey(tokenization.maskInput())) {
         long[] ones = new long[(int) count];
         Arrays.fill(ones, 1);

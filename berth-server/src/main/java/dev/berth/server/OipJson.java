@@ -19,6 +19,7 @@ import java.math.BigInteger;
 import java.nio.ByteBuffer;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.regex.Pattern;
 
 /**
  * Open Inference Protocol v2 JSON: inference requests in, responses and metadata out. Streams with
@@ -32,7 +33,21 @@ final class OipJson {
               StreamReadConstraints.builder().maxNestingDepth(64).maxStringLength(64 << 20).build())
           .build();
 
+  /**
+   * How Jackson's messages name a position, e.g. {@code [Source: REDACTED (`StreamReadFeature...`
+   * disabled); line: 1, column: 12]}: library internals a client cannot act on, bar the position.
+   */
+  private static final Pattern SOURCE_POSITION =
+      Pattern.compile("\\[Source: .*?; line: (\\d+), column: (\\d+)\\]");
+
   private OipJson() {}
+
+  /** A JSON syntax error for the client: Jackson's description without its internal names. */
+  static InvalidInputException malformed(StreamReadException e) {
+    String problem =
+        SOURCE_POSITION.matcher(e.getOriginalMessage()).replaceAll("line $1, column $2");
+    return new InvalidInputException("malformed JSON: " + problem, e);
+  }
 
   /** Decodes an inference request body. */
   static InferenceRequest readRequest(byte[] body, String model, String version) {
@@ -60,7 +75,7 @@ final class OipJson {
         throw new InvalidInputException("the request body has content after its JSON object");
       }
     } catch (StreamReadException e) {
-      throw new InvalidInputException("malformed JSON: " + e.getOriginalMessage(), e);
+      throw malformed(e);
     } catch (IOException e) {
       throw new InvalidInputException("cannot read the request body: " + e.getMessage(), e);
     }

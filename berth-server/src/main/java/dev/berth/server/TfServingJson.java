@@ -41,7 +41,7 @@ final class TfServingJson {
     try {
       root = MAPPER.readTree(body);
     } catch (StreamReadException e) {
-      throw new InvalidInputException("malformed JSON: " + e.getOriginalMessage(), e);
+      throw OipJson.malformed(e);
     } catch (IOException e) {
       throw new InvalidInputException("cannot read the request body: " + e.getMessage(), e);
     }
