@@ -15,7 +15,10 @@ import picocli.CommandLine.Command;
     subcommands = {ServeCommand.class, CommandLine.HelpCommand.class})
 public final class Main implements Runnable {
 
-  public static void main(String[] args) {
+  public static void main(String[] args) throws Exception {
+    if (!TelemetryOptOut.inEffect()) {
+      System.exit(TelemetryOptOut.rerunOptedOut(args));
+    }
     // Before any DJL class loads: no usage reporting (see DJL's OPT_OUT_TRACKING).
     System.setProperty("OPT_OUT_TRACKING", "true");
     System.setProperty("java.util.logging.manager", BerthLogManager.class.getName());

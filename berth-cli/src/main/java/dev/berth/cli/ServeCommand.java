@@ -141,6 +141,7 @@ final class ServeCommand implements java.util.concurrent.Callable<Integer> {
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
     }
+    System.out.flush();
     return 0;
   }
 

@@ -20,9 +20,6 @@ import java.util.Set;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
-import java.util.concurrent.atomic.AtomicInteger;
-import java.util.concurrent.locks.Condition;
-import java.util.concurrent.locks.ReentrantLock;
 
 /**
  * The data plane: everything a protocol adapter needs, and nothing about any transport. REST (and
@@ -32,9 +29,7 @@ import java.util.concurrent.locks.ReentrantLock;
 public final class InferenceService implements AutoCloseable {
   private final ModelRegistry registry;
   private final ServingMetrics metrics;
-  private final AtomicInteger inflight = new AtomicInteger();
-  private final ReentrantLock idleLock = new ReentrantLock();
-  private final Condition idle = idleLock.newCondition();
+  private final InflightTracker inflight = new InflightTracker();
   private volatile boolean ready;
   private volatile boolean draining;
 
@@ -141,7 +136,7 @@ public final class InferenceService implements AutoCloseable {
     long timeoutNanos = model.config().requestTimeout().toNanos();
     long deadline = System.nanoTime() + timeoutNanos;
 
-    inflight.incrementAndGet();
+    inflight.begin();
     metrics.inflight(model.name(), 1);
     CompletableFuture<List<Tensor>> result;
     try {
@@ -180,14 +175,7 @@ public final class InferenceService implements AutoCloseable {
 
   private void finished(String model) {
     metrics.inflight(model, -1);
-    if (inflight.decrementAndGet() == 0 && draining) {
-      idleLock.lock();
-      try {
-        idle.signalAll();
-      } finally {
-        idleLock.unlock();
-      }
-    }
+    inflight.end();
   }
 
   private static int validateInputs(InferenceRequest request, ModelSignature signature) {
@@ -258,7 +246,7 @@ public final class InferenceService implements AutoCloseable {
 
   /** Requests accepted and not yet answered. */
   public int inflight() {
-    return inflight.get();
+    return inflight.count();
   }
 
   /**
@@ -269,23 +257,7 @@ public final class InferenceService implements AutoCloseable {
    */
   public boolean drain(Duration timeout) {
     draining = true;
-    long until = System.nanoTime() + timeout.toNanos();
-    idleLock.lock();
-    try {
-      while (inflight.get() > 0) {
-        long left = until - System.nanoTime();
-        if (left <= 0) {
-          return false;
-        }
-        idle.awaitNanos(left);
-      }
-      return true;
-    } catch (InterruptedException e) {
-      Thread.currentThread().interrupt();
-      return false;
-    } finally {
-      idleLock.unlock();
-    }
+    return inflight.awaitIdle(timeout);
   }
 
   @Override

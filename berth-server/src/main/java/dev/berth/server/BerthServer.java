@@ -7,6 +7,7 @@ import dev.berth.api.InvalidInputException;
 import dev.berth.api.ModelNotFoundException;
 import dev.berth.api.PayloadTooLargeException;
 import dev.berth.runtime.InferenceService;
+import dev.berth.runtime.InflightTracker;
 import dev.berth.runtime.ModelRepository;
 import dev.berth.runtime.ModelStatus;
 import io.helidon.http.HeaderName;
@@ -54,6 +55,7 @@ public final class BerthServer implements AutoCloseable {
   private final long maxBodyBytes;
   private final String version;
   private final PrometheusTextFormatWriter metricsWriter = PrometheusTextFormatWriter.create();
+  private final InflightTracker exchanges = new InflightTracker();
   private WebServer server;
 
   private BerthServer(Builder b) {
@@ -142,7 +144,10 @@ public final class BerthServer implements AutoCloseable {
    * @return whether every in-flight request finished in time
    */
   public boolean shutdown(Duration drainTimeout) {
+    long until = System.nanoTime() + drainTimeout.toNanos();
     boolean drained = service.drain(drainTimeout);
+    // Answers computed are not answers delivered: wait for every handler to finish writing.
+    drained &= exchanges.awaitIdle(Duration.ofNanos(Math.max(0, until - System.nanoTime())));
     if (server != null) {
       server.stop();
     }
@@ -169,6 +174,15 @@ public final class BerthServer implements AutoCloseable {
 
   private void handle(ServerRequest req, ServerResponse res) {
     long start = System.nanoTime();
+    exchanges.begin();
+    try {
+      handle(req, res, start);
+    } finally {
+      exchanges.end();
+    }
+  }
+
+  private void handle(ServerRequest req, ServerResponse res, long start) {
     String requestId =
         req.headers().first(REQUEST_ID).orElseGet(BerthServer::newRequestId);
     Exchange ex = new Exchange(requestId);

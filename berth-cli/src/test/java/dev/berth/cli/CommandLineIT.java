@@ -1,0 +1,65 @@
+package dev.berth.cli;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** The packaged command: help, version, and clear errors with exit code 2. */
+class CommandLineIT {
+  @TempDir Path work;
+
+  private record Run(int code, String out, String err) {}
+
+  private Run run(String... args) throws Exception {
+    ProcessBuilder pb = new ProcessBuilder(BerthProcess.command(args));
+    pb.environment().put("ORT_DISABLE_TELEMETRY", "1");
+    pb.environment().put("OPT_OUT_TRACKING", "true");
+    pb.environment().put("DJL_CACHE_DIR", work.resolve("djl").toString());
+    Process p = pb.start();
+    byte[] out = p.getInputStream().readAllBytes();
+    byte[] err = p.getErrorStream().readAllBytes();
+    assertTrue(p.waitFor(60, TimeUnit.SECONDS));
+    return new Run(p.exitValue(), new String(out, StandardCharsets.UTF_8), new String(err, StandardCharsets.UTF_8));
+  }
+
+  @Test
+  void versionPrintsTheVersion() throws Exception {
+    Run r = run("--version");
+    assertEquals(0, r.code());
+    assertTrue(r.out().matches("berth \\d+\\.\\d+\\.\\d+.*\\R"), r.out());
+  }
+
+  @Test
+  void serveHelpListsEveryOptionWithItsDefault() throws Exception {
+    Run r = run("serve", "--help");
+    assertEquals(0, r.code());
+    for (String option : new String[] {"--host", "--port", "--max-body-size", "--drain-timeout", "--log-format", "--log-level", "REPO"}) {
+      assertTrue(r.out().contains(option), option + " missing from:\n" + r.out());
+    }
+    for (String dflt : new String[] {"127.0.0.1", "8080", "32MiB", "30s", "auto", "info", "examples/models"}) {
+      assertTrue(r.out().contains(dflt), "default " + dflt + " missing from:\n" + r.out());
+    }
+    Run top = run("--help");
+    assertEquals(0, top.code());
+    assertTrue(top.out().contains("serve"), top.out());
+  }
+
+  @Test
+  void badOptionIsExitCodeTwoWithAMessage() throws Exception {
+    Run r = run("serve", "--port", "eighty");
+    assertEquals(2, r.code());
+    assertTrue(r.err().contains("--port") && r.err().contains("eighty"), r.err());
+  }
+
+  @Test
+  void missingRepositoryIsExitCodeTwoWithTheFix() throws Exception {
+    Run r = run("serve", work.resolve("no-such-repo").toString(), "--port", "0");
+    assertEquals(2, r.code());
+    assertTrue(r.err().contains("does not exist") && r.err().contains("<model>/<version>/model.onnx"), r.err());
+  }
+}

@@ -1,0 +1,81 @@
+package dev.berth.cli;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * Berth opens no connection its user did not configure. The server runs in a network namespace with
+ * loopback only, under strace; it starts, answers inference requests for several seconds (ONNX
+ * Runtime's telemetry client, when on, resolves its upload host within seconds of start-up), stops,
+ * and every connect() it made must have gone to loopback or a local socket.
+ */
+class NoPhoneHomeIT {
+  private static final Pattern INET = Pattern.compile("sa_family=AF_INET, .*?inet_addr\\(\"([^\"]+)\"\\)");
+  private static final Pattern INET6 = Pattern.compile("sa_family=AF_INET6, .*?inet_pton\\(AF_INET6, \"([^\"]+)\"");
+
+  @TempDir Path work;
+
+  @Test
+  void serverConnectsToNothingButLoopback() throws Exception {
+    Path trace = work.resolve("connect.trace");
+    Path body = work.resolve("body.json");
+    Files.writeString(
+        body,
+        "{\"inputs\":[{\"name\":\"text\",\"shape\":[1],\"datatype\":\"BYTES\",\"data\":[\"offline please\"]}]}");
+    String berth = String.join(" ", BerthProcess.command("serve", BerthProcess.examples().toString(), "--port", "18181", "--log-format", "json"));
+    String script =
+        String.join(
+            "\n",
+            "set -e",
+            "ip link set lo up",
+            // No opt-outs from outside: Berth must switch ONNX Runtime's and DJL's telemetry off itself.
+            "unset ORT_DISABLE_TELEMETRY OPT_OUT_TRACKING",
+            "export DJL_CACHE_DIR=" + work.resolve("djl"),
+            "strace -f -qq -e trace=connect -o " + trace + " " + berth + " 2>" + work.resolve("server.log") + " &",
+            "pid=$!",
+            "ok=0",
+            "for i in $(seq 1 600); do curl -sf http://127.0.0.1:18181/v2/health/ready >/dev/null && { ok=1; break; }; sleep 0.2; done",
+            "[ $ok = 1 ] || { echo 'server never became ready'; cat " + work.resolve("server.log") + "; exit 3; }",
+            // keep it busy for a while: telemetry clients report within seconds of start-up
+            "end=$((SECONDS + 6))",
+            "while [ $SECONDS -lt $end ]; do curl -sf -d @" + body + " http://127.0.0.1:18181/v2/models/minilm/infer >/dev/null; done",
+            // strace shields itself from SIGTERM: signal the traced server (its child) and wait
+            "kill -TERM $(pgrep -P $pid)",
+            "wait $pid");
+    ProcessBuilder pb = new ProcessBuilder("unshare", "-n", "bash", "-c", script);
+    Path log = work.resolve("namespace.log");
+    pb.redirectErrorStream(true).redirectOutput(log.toFile());
+    Process p = pb.start();
+    boolean finished = p.waitFor(180, TimeUnit.SECONDS);
+    if (!finished) {
+      p.descendants().forEach(ProcessHandle::destroyForcibly);
+      p.destroyForcibly();
+    }
+    String output = Files.readString(log);
+    assertTrue(finished, "timed out:\n" + output);
+    assertEquals(0, p.exitValue(), "the namespace run failed (needs unshare, ip, strace, curl):\n" + output);
+
+    List<String> lines = Files.readAllLines(trace);
+    assertTrue(lines.stream().anyMatch(l -> l.contains("connect(")), "strace saw no connect() at all");
+    for (String line : lines) {
+      Matcher v4 = INET.matcher(line);
+      if (v4.find()) {
+        assertTrue(v4.group(1).startsWith("127."), "connect off loopback: " + line);
+      }
+      Matcher v6 = INET6.matcher(line);
+      if (v6.find()) {
+        String a = v6.group(1);
+        assertTrue(a.equals("::1") || a.startsWith("::ffff:127."), "connect off loopback: " + line);
+      }
+    }
+  }
+}
