@@ -38,6 +38,7 @@ import java.util.Set;
  */
 final class OnnxEngine implements Engine {
   static final String PLATFORM = "onnxruntime_onnx";
+  static final boolean SPIN_WAIT_DEFAULT = true;
 
   private final String model;
   private final OrtSession session;
@@ -67,15 +68,20 @@ final class OnnxEngine implements Engine {
   static OnnxEngine load(ModelContext context) {
     ModelConfig config = context.config();
     ConfigReader options = config.options();
-    options.allowOnly(Set.of("intra-op-threads", "inter-op-threads", "execution-provider", "optimization"));
+    options.allowOnly(
+        Set.of(
+            "intra-op-threads", "inter-op-threads", "execution-provider", "optimization", "spin-wait"));
     OrtEnvironment env = OrtEnvironment.getEnvironment();
     OrtSession session = null;
     Tokenization tokenization = null;
     try {
       OrtSession.SessionOptions so = new OrtSession.SessionOptions();
-      so.setIntraOpNumThreads(options.integer("intra-op-threads", 0, 0, 1024));
+      so.setIntraOpNumThreads(options.integer("intra-op-threads", defaultIntraOpThreads(config), 0, 1024));
       so.setInterOpNumThreads(options.integer("inter-op-threads", 0, 0, 1024));
       so.setOptimizationLevel(optimization(options));
+      String spin = options.bool("spin-wait", SPIN_WAIT_DEFAULT) ? "1" : "0";
+      so.addConfigEntry("session.intra_op.allow_spinning", spin);
+      so.addConfigEntry("session.inter_op.allow_spinning", spin);
       String provider = options.string("execution-provider", "cpu").toLowerCase(Locale.ROOT);
       switch (provider) {
         case "cpu" -> {}
@@ -151,6 +157,14 @@ final class OnnxEngine implements Engine {
       closeQuietly(session, tokenization);
       throw e;
     }
+  }
+
+  /**
+   * Concurrent runs of one session share its intra-op thread pool, so with several engine instances
+   * each run gets its share of the cores rather than a pool sized for all of them.
+   */
+  static int defaultIntraOpThreads(ModelConfig config) {
+    return Math.max(1, Runtime.getRuntime().availableProcessors() / config.instances());
   }
 
   private static OrtSession.SessionOptions.OptLevel optimization(ConfigReader options) {
