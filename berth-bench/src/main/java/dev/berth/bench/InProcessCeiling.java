@@ -25,6 +25,11 @@ import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.Set;
+import java.util.concurrent.CyclicBarrier;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
 
 /**
  * The ceiling bench/serving compares Berth with: MiniLM run in this process by ONNX Runtime, doing
@@ -32,16 +37,20 @@ import java.util.Set;
  * the batch, the graph, mean pooling over the attention mask, L2 normalisation), with nothing else
  * on the path: no HTTP, no JSON, no queue.
  *
- * <p>For each batch size (1, 2, 4 ... 64) it calls that work back to back on one thread for the
- * given duration, over a rotating list of short sentences, and reports sentences per second, the
- * per-call latency distribution and where a call's time goes. The session is set up as Berth sets up
- * its own by default (intra- and inter-op threads 0 = ONNX Runtime's choice, optimisation ALL), and
- * the tokenizer as Berth loads it (max length 256, truncation, padding to the longest).
+ * <p>For each batch size (1, 2, 4 ... 64) it calls that work back to back for the given duration,
+ * over a rotating list of short sentences, and reports sentences per second, the per-call latency
+ * distribution and where a call's time goes. With {@code --callers N} (default 1), N platform threads
+ * share one session and one tokenizer, each calling batches of the batch size back to back, as
+ * Berth's engine instances share one model: throughput is all callers' sentences over the elapsed
+ * time, latency percentiles are over all their calls. The session's intra-op threads are {@code
+ * --intra-op-threads T} (default 0 = ONNX Runtime's choice, one per core); inter-op threads 0,
+ * optimisation ALL; the tokenizer is loaded as Berth loads it (max length 256, truncation, padding to
+ * the longest).
  *
  * <pre>
  * java --enable-native-access=ALL-UNNAMED -cp 'berth-bench/target/berth-bench.jar:berth-bench/target/lib/*' \
  *   dev.berth.bench.InProcessCeiling MODEL_DIR DURATION OUT.json [--sentences FILE] [--batch-sizes 1,2,4]
- *   [--warmup DURATION]
+ *   [--warmup DURATION] [--callers N] [--intra-op-threads T]
  * </pre>
  *
  * MODEL_DIR holds model.onnx and tokenizer.json (a version directory such as
@@ -63,14 +72,17 @@ public final class InProcessCeiling {
   private final boolean hasTypeIds;
   private final boolean hasMask;
   private final List<String> sentences;
-  private int cursor;
+  private final int intraOpThreads;
+  private final Caller[] callers;
 
   private InProcessCeiling(
       OrtEnvironment env,
       OrtSession session,
       HuggingFaceTokenizer tokenizer,
       String hiddenOutput,
-      List<String> sentences) {
+      List<String> sentences,
+      int callers,
+      int intraOpThreads) {
     this.env = env;
     this.session = session;
     this.tokenizer = tokenizer;
@@ -78,13 +90,66 @@ public final class InProcessCeiling {
     this.hasTypeIds = session.getInputNames().contains("token_type_ids");
     this.hasMask = session.getInputNames().contains("attention_mask");
     this.sentences = sentences;
+    this.intraOpThreads = intraOpThreads;
+    this.callers = new Caller[callers];
+    for (int i = 0; i < callers; i++) {
+      // Each caller starts at its own place in the list, so that they do not all send the same batch.
+      this.callers[i] = new Caller((int) ((long) i * sentences.size() / callers));
+    }
+  }
+
+  /** One calling thread's place in the sentence list and what it measured. */
+  final class Caller {
+    private int cursor;
+    Stages stages = new Stages();
+    long[] latencies = new long[1024];
+    int calls;
+    long sentences;
+    long paddedTokens;
+    long end;
+
+    Caller(int cursor) {
+      this.cursor = cursor;
+    }
+
+    void reset(boolean record) {
+      stages = new Stages();
+      if (record) {
+        latencies = new long[1024];
+      }
+      calls = 0;
+      sentences = 0;
+      paddedTokens = 0;
+    }
+
+    /** Calls batches of {@code b} back to back until {@code deadline}; records them if asked. */
+    void runUntil(int[] batchSizes, long deadline, boolean record) throws OrtException {
+      long t = System.nanoTime();
+      do {
+        for (int b : batchSizes) {
+          long t0 = System.nanoTime();
+          int length = call(this, b, stages);
+          t = System.nanoTime();
+          if (record) {
+            if (calls == latencies.length) {
+              latencies = Arrays.copyOf(latencies, calls * 2);
+            }
+            latencies[calls] = t - t0;
+          }
+          calls++;
+          sentences += b;
+          paddedTokens += length;
+        }
+      } while (t < deadline);
+      end = t;
+    }
   }
 
   public static void main(String[] args) throws Exception {
     if (args.length < 3) {
       System.err.println(
           "usage: InProcessCeiling MODEL_DIR DURATION OUT.json [--sentences FILE]"
-              + " [--batch-sizes 1,2,4,...] [--warmup DURATION]");
+              + " [--batch-sizes 1,2,4,...] [--warmup DURATION] [--callers N] [--intra-op-threads T]");
       System.exit(2);
     }
     Path modelDir = versionDir(Path.of(args[0]));
@@ -93,6 +158,8 @@ public final class InProcessCeiling {
     Path sentencesFile = null;
     int[] batchSizes = DEFAULT_BATCH_SIZES;
     double warmup = Math.min(5.0, Math.max(1.0, seconds));
+    int callers = 1;
+    int intraOpThreads = 0;
     for (int i = 3; i < args.length; i++) {
       String a = args[i];
       String v = i + 1 < args.length ? args[i + 1] : null;
@@ -104,15 +171,26 @@ public final class InProcessCeiling {
         case "--batch-sizes" ->
             batchSizes = Arrays.stream(v.split(",")).map(String::trim).mapToInt(Integer::parseInt).toArray();
         case "--warmup" -> warmup = seconds(v);
+        case "--callers" -> callers = Integer.parseInt(v.trim());
+        case "--intra-op-threads" -> intraOpThreads = Integer.parseInt(v.trim());
         default -> throw new IllegalArgumentException("unknown option " + a);
       }
       i++;
+    }
+    if (callers < 1 || callers > 1024) {
+      throw new IllegalArgumentException("--callers must be 1..1024, not " + callers);
+    }
+    if (intraOpThreads < 0 || intraOpThreads > 1024) {
+      throw new IllegalArgumentException("--intra-op-threads must be 0..1024, not " + intraOpThreads);
+    }
+    if (batchSizes.length == 0 || Arrays.stream(batchSizes).anyMatch(b -> b < 1)) {
+      throw new IllegalArgumentException("--batch-sizes must be positive numbers");
     }
     List<String> sentences = sentences(sentencesFile);
 
     OrtEnvironment env = OrtEnvironment.getEnvironment();
     OrtSession.SessionOptions so = new OrtSession.SessionOptions();
-    so.setIntraOpNumThreads(0);
+    so.setIntraOpNumThreads(intraOpThreads);
     so.setInterOpNumThreads(0);
     so.setOptimizationLevel(OrtSession.SessionOptions.OptLevel.ALL_OPT);
     try (OrtSession session = env.createSession(modelDir.resolve("model.onnx").toString(), so);
@@ -128,8 +206,16 @@ public final class InProcessCeiling {
           session.getOutputNames().contains("last_hidden_state")
               ? "last_hidden_state"
               : session.getOutputNames().iterator().next();
-      InProcessCeiling bench = new InProcessCeiling(env, session, tokenizer, hidden, sentences);
-      ObjectNode result = bench.run(modelDir, seconds, warmup, batchSizes);
+      InProcessCeiling bench =
+          new InProcessCeiling(env, session, tokenizer, hidden, sentences, callers, intraOpThreads);
+      ObjectNode result;
+      // Platform threads, as Berth's engine workers are.
+      ExecutorService pool = Executors.newFixedThreadPool(callers, Thread.ofPlatform().daemon().factory());
+      try {
+        result = bench.run(modelDir, seconds, warmup, batchSizes, pool);
+      } finally {
+        pool.shutdownNow();
+      }
       Path parent = out.toAbsolutePath().getParent();
       if (parent != null) {
         Files.createDirectories(parent);
@@ -139,8 +225,17 @@ public final class InProcessCeiling {
     }
   }
 
-  private ObjectNode run(Path modelDir, double seconds, double warmup, int[] batchSizes)
-      throws OrtException {
+  /** A short description of the layout: how many callers, how many intra-op threads each call gets. */
+  static String layout(int callers, int intraOpThreads) {
+    return callers
+        + (callers == 1 ? " caller" : " callers")
+        + ", intra-op threads "
+        + (intraOpThreads == 0 ? "0 (ONNX Runtime's choice)" : Integer.toString(intraOpThreads));
+  }
+
+  private ObjectNode run(
+      Path modelDir, double seconds, double warmup, int[] batchSizes, ExecutorService pool)
+      throws OrtException, InterruptedException {
     ObjectMapper json = new ObjectMapper();
     ObjectNode root = json.createObjectNode();
     root.put("kind", "in-process-ceiling");
@@ -151,15 +246,18 @@ public final class InProcessCeiling {
     root.put("onnxruntime_version", ortVersion());
     root.put("java_version", System.getProperty("java.vm.name") + " " + Runtime.version());
     root.put("available_processors", Runtime.getRuntime().availableProcessors());
+    root.put("layout", layout(callers.length, intraOpThreads));
     ObjectNode settings = root.putObject("settings");
-    settings.put("intra_op_threads", 0);
+    settings.put("callers", callers.length);
+    settings.put("intra_op_threads", intraOpThreads);
     settings.put("inter_op_threads", 0);
     settings.put("optimization", "all");
     settings.put("tokenizer_max_length", TOKENIZER_MAX_LENGTH);
     settings.put("padding", "longest in batch");
     settings.put("output", hiddenOutput);
     settings.put("pooling", "mean over attention mask, L2-normalised");
-    settings.put("calling_threads", 1);
+    settings.put("session_shared_by_callers", true);
+    settings.put("tokenizer_shared_by_callers", true);
 
     // The sentences: all short, as the comparison promises.
     int maxTokens = 0;
@@ -179,50 +277,49 @@ public final class InProcessCeiling {
     sent.put("mean_tokens", round((double) totalTokens / sentences.size(), 2));
     System.out.printf(
         Locale.ROOT,
-        "  %d sentences, %.1f tokens on average, %d at most; ONNX Runtime %s, %d processors%n",
+        "  %d sentences, %.1f tokens on average, %d at most; ONNX Runtime %s, %d processors; %s%n",
         sentences.size(),
         (double) totalTokens / sentences.size(),
         maxTokens,
         ortVersion(),
-        Runtime.getRuntime().availableProcessors());
+        Runtime.getRuntime().availableProcessors(),
+        layout(callers.length, intraOpThreads));
 
-    // Warm-up: every batch size in turn, so each shape has been seen once.
-    long warmEnd = System.nanoTime() + (long) (warmup * 1e9);
-    do {
-      for (int b : batchSizes) {
-        call(b, null);
-      }
-    } while (System.nanoTime() < warmEnd);
+    // Warm-up: every batch size in turn on every caller, so each shape has been seen once.
+    phase(pool, batchSizes, warmup, false);
 
     ArrayNode results = root.putArray("batch_sizes");
     ObjectNode best = null;
     for (int b : batchSizes) {
+      int[] only = {b};
       // A short unmeasured run of this batch size first, then the measured one.
-      runFor(b, Math.min(1.0, seconds / 5), new Stages());
+      phase(pool, only, Math.min(1.0, seconds / 5), false);
+      long start = phase(pool, only, seconds, true);
       Stages stages = new Stages();
-      long[] latencies = new long[1024];
       int calls = 0;
       long sentencesDone = 0;
       long paddedTokens = 0;
-      long start = System.nanoTime();
-      long deadline = start + (long) (seconds * 1e9);
-      long end;
-      do {
-        long t0 = System.nanoTime();
-        paddedTokens += call(b, stages);
-        end = System.nanoTime();
-        if (calls == latencies.length) {
-          latencies = Arrays.copyOf(latencies, calls * 2);
-        }
-        latencies[calls++] = end - t0;
-        sentencesDone += b;
-      } while (end < deadline);
-      double elapsed = (end - start) / 1e9;
-      long[] sorted = Arrays.copyOf(latencies, calls);
+      long end = start;
+      for (Caller c : callers) {
+        stages.add(c.stages);
+        calls += c.calls;
+        sentencesDone += c.sentences;
+        paddedTokens += c.paddedTokens;
+        end = Math.max(end, c.end);
+      }
+      long[] sorted = new long[calls];
+      int at = 0;
+      for (Caller c : callers) {
+        System.arraycopy(c.latencies, 0, sorted, at, c.calls);
+        at += c.calls;
+      }
       Arrays.sort(sorted);
+      double elapsed = (end - start) / 1e9;
       double rate = sentencesDone / elapsed;
       ObjectNode r = results.addObject();
       r.put("batch_size", b);
+      r.put("callers", callers.length);
+      r.put("intra_op_threads", intraOpThreads);
       r.put("sentences_per_s", round(rate, 1));
       r.put("calls", calls);
       r.put("sentences", sentencesDone);
@@ -261,22 +358,54 @@ public final class InProcessCeiling {
         single.put("p90", ms(percentile(sorted, 90)));
         single.put("p99", ms(percentile(sorted, 99)));
         single.put("calls", calls);
+        single.put("callers", callers.length);
+        single.put("intra_op_threads", intraOpThreads);
       }
     }
     if (best != null) {
       ObjectNode b = root.putObject("best");
       b.put("batch_size", best.get("batch_size").asInt());
       b.put("sentences_per_s", best.get("sentences_per_s").asDouble());
+      b.put("callers", callers.length);
+      b.put("intra_op_threads", intraOpThreads);
     }
     root.put("finished", Instant.now().toString());
     return root;
   }
 
-  private void runFor(int batchSize, double seconds, Stages stages) throws OrtException {
-    long end = System.nanoTime() + (long) (seconds * 1e9);
-    do {
-      call(batchSize, stages);
-    } while (System.nanoTime() < end);
+  /**
+   * Runs every caller on its own thread for {@code seconds}, all starting together, cycling through
+   * {@code batchSizes}; returns the common start (System.nanoTime()). Each caller's numbers are reset
+   * first and hold this phase's afterwards.
+   */
+  private long phase(ExecutorService pool, int[] batchSizes, double seconds, boolean record)
+      throws OrtException, InterruptedException {
+    long[] start = new long[1];
+    // The barrier's action runs before any caller is let go, so each sees the same start.
+    CyclicBarrier go = new CyclicBarrier(callers.length, () -> start[0] = System.nanoTime());
+    List<Future<?>> running = new ArrayList<>(callers.length);
+    for (Caller c : callers) {
+      c.reset(record);
+      running.add(
+          pool.submit(
+              () -> {
+                go.await();
+                c.runUntil(batchSizes, start[0] + (long) (seconds * 1e9), record);
+                return null;
+              }));
+    }
+    for (Future<?> f : running) {
+      try {
+        f.get();
+      } catch (ExecutionException e) {
+        running.forEach(r -> r.cancel(true));
+        if (e.getCause() instanceof OrtException o) {
+          throw o;
+        }
+        throw new IllegalStateException("a caller failed: " + e.getCause(), e.getCause());
+      }
+    }
+    return start[0];
   }
 
   /** Time spent per stage, nanoseconds summed over calls. */
@@ -285,17 +414,24 @@ public final class InProcessCeiling {
     double tensors;
     double run;
     double pool;
+
+    void add(Stages o) {
+      tokenize += o.tokenize;
+      tensors += o.tensors;
+      run += o.run;
+      pool += o.pool;
+    }
   }
 
   /**
-   * One engine call's work for the next {@code b} sentences: tokenize, build the token tensors, run
-   * the graph, mean-pool and normalise. Returns the padded length.
+   * One engine call's work for the caller's next {@code b} sentences: tokenize, build the token
+   * tensors, run the graph, mean-pool and normalise. Returns the padded length.
    */
-  int call(int b, Stages stages) throws OrtException {
+  int call(Caller caller, int b, Stages stages) throws OrtException {
     List<String> batch = new ArrayList<>(b);
     for (int i = 0; i < b; i++) {
-      batch.add(sentences.get(cursor));
-      cursor = (cursor + 1) % sentences.size();
+      batch.add(sentences.get(caller.cursor));
+      caller.cursor = (caller.cursor + 1) % sentences.size();
     }
     long t0 = System.nanoTime();
     Encoding[] enc = tokenizer.batchEncode(batch);

@@ -14,13 +14,19 @@ import java.util.List;
 import java.util.Locale;
 
 /**
- * Puts a bench/serving run together: the in-process ceiling (InProcessCeiling's JSON) and the HTTP
- * points (one JSON line each, wrk's numbers from bench/oip.lua), into one results JSON, a Markdown
- * table on stdout and a self-contained HTML page with an SVG bar chart.
+ * Puts a bench/serving run together: the in-process ceiling (one InProcessCeiling JSON per layout:
+ * how many callers share the session, how many intra-op threads each call gets), the HTTP points
+ * (one JSON line each, wrk's numbers from bench/oip.lua) and the model.yaml each Berth server ran
+ * with, into one results JSON, a Markdown table on stdout and a self-contained HTML page with SVG
+ * charts. The ceiling is the best sentences/s over all layouts and batch sizes; the single-sentence
+ * in-process p50 the added-latency goal subtracts is the lowest of the layouts' batch-1 p50s.
  *
  * <pre>
- * Report --ceiling C.json --points P.jsonl --json OUT.json --html OUT.html [--quick] [--meta key=value]...
+ * Report --ceiling C1.json [--ceiling C2.json]... --points P.jsonl --json OUT.json --html OUT.html
+ *   [--berth-config NAME=MODEL.yaml]... [--quick] [--meta key=value]...
  * </pre>
+ *
+ * NAME is "on" (the batching-on server) or "off" (batching off).
  */
 public final class Report {
   /** c=32 with batching on, over the in-process ceiling. */
@@ -33,7 +39,8 @@ public final class Report {
   private static final ObjectMapper JSON = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
 
   public static void main(String[] args) throws IOException {
-    Path ceilingFile = null;
+    List<Path> ceilingFiles = new ArrayList<>();
+    ObjectNode configs = JSON.createObjectNode();
     Path pointsFile = null;
     Path jsonOut = null;
     Path htmlOut = null;
@@ -41,7 +48,13 @@ public final class Report {
     ObjectNode meta = JSON.createObjectNode();
     for (int i = 0; i < args.length; i++) {
       switch (args[i]) {
-        case "--ceiling" -> ceilingFile = Path.of(args[++i]);
+        case "--ceiling" -> ceilingFiles.add(Path.of(args[++i]));
+        case "--berth-config" -> {
+          String kv = args[++i];
+          int eq = kv.indexOf('=');
+          Path yaml = Path.of(kv.substring(eq + 1));
+          configs.set(kv.substring(0, eq), modelYaml(Files.readAllLines(yaml, StandardCharsets.UTF_8)));
+        }
         case "--points" -> pointsFile = Path.of(args[++i]);
         case "--json" -> jsonOut = Path.of(args[++i]);
         case "--html" -> htmlOut = Path.of(args[++i]);
@@ -54,34 +67,140 @@ public final class Report {
         default -> throw new IllegalArgumentException("unknown argument " + args[i]);
       }
     }
-    if (ceilingFile == null || pointsFile == null || jsonOut == null || htmlOut == null) {
+    if (ceilingFiles.isEmpty() || pointsFile == null || jsonOut == null || htmlOut == null) {
       System.err.println(
-          "usage: Report --ceiling C.json --points P.jsonl --json OUT.json --html OUT.html [--quick]"
-              + " [--meta key=value]...");
+          "usage: Report --ceiling C.json [--ceiling C2.json]... --points P.jsonl --json OUT.json"
+              + " --html OUT.html [--berth-config on|off=MODEL.yaml]... [--quick] [--meta key=value]...");
       System.exit(2);
     }
-    JsonNode ceiling = JSON.readTree(ceilingFile.toFile());
+    List<JsonNode> ceilings = new ArrayList<>();
+    for (Path f : ceilingFiles) {
+      ceilings.add(JSON.readTree(f.toFile()));
+    }
     List<JsonNode> raw = new ArrayList<>();
     for (String line : Files.readAllLines(pointsFile, StandardCharsets.UTF_8)) {
       if (!line.isBlank()) {
         raw.add(JSON.readTree(line));
       }
     }
-    ObjectNode results = build(ceiling, raw, meta, quick);
+    ObjectNode results = build(ceilings, raw, meta, configs, quick);
     JSON.writeValue(jsonOut.toFile(), results);
     Files.writeString(htmlOut, html(results), StandardCharsets.UTF_8);
     System.out.print(markdown(results));
   }
 
-  static ObjectNode build(JsonNode ceiling, List<JsonNode> raw, ObjectNode meta, boolean quick) {
+  /**
+   * What a model.yaml says about how Berth runs the model: its {@code instances} line, its {@code
+   * options} block and its {@code batching} block, as written (comments dropped), and the number of
+   * instances (1 when the file does not say).
+   */
+  static ObjectNode modelYaml(List<String> lines) {
+    ObjectNode o = JSON.createObjectNode();
+    ArrayNode instances = o.putArray("instances");
+    ArrayNode options = o.putArray("options");
+    ArrayNode batching = o.putArray("batching");
+    ArrayNode into = null;
+    int count = 1;
+    for (String raw : lines) {
+      String line = raw.replaceFirst("(^|\\s+)#.*$", "").stripTrailing();
+      if (line.isBlank()) {
+        continue;
+      }
+      boolean top = !Character.isWhitespace(line.charAt(0));
+      if (top) {
+        into = null;
+        if (line.startsWith("instances:")) {
+          into = instances;
+          String v = line.substring("instances:".length()).strip();
+          try {
+            count = Integer.parseInt(v);
+          } catch (NumberFormatException e) {
+            // left at 1; the line itself is recorded
+          }
+        } else if (line.startsWith("options:")) {
+          into = options;
+        } else if (line.startsWith("batching:")) {
+          into = batching;
+        }
+      }
+      if (into != null) {
+        into.add(line);
+      }
+    }
+    o.put("instances_count", count);
+    return o;
+  }
+
+  /** "a", "b" ... for the i-th layout. */
+  static String letter(int i) {
+    return String.valueOf((char) ('a' + i));
+  }
+
+  /** "(a)" for the layout id "a". */
+  static String tag(String id) {
+    return id.isEmpty() ? "" : "(" + id + ")";
+  }
+
+  static ObjectNode build(
+      List<JsonNode> ceilings, List<JsonNode> raw, ObjectNode meta, ObjectNode configs, boolean quick) {
     ObjectNode root = JSON.createObjectNode();
     root.put("benchmark", "serving");
     root.put("model", "all-MiniLM-L6-v2 int8 ONNX (examples/models/minilm)");
     root.put("quick", quick);
     root.set("meta", meta);
-    double best = ceiling.path("best").path("sentences_per_s").asDouble();
-    double singleP50 = ceiling.path("single_sentence_latency_ms").path("p50").asDouble();
-    root.set("ceiling", ceiling);
+
+    // The ceiling: the best of the in-process layouts.
+    ObjectNode ceiling = root.putObject("ceiling");
+    ObjectNode bestOut = ceiling.putObject("best");
+    ObjectNode singleOut = ceiling.putObject("single_sentence_p50_ms");
+    ObjectNode singleBy = singleOut.putObject("by_layout");
+    ArrayNode layouts = ceiling.putArray("layouts");
+    double best = 0;
+    double singleP50 = Double.NaN;
+    for (int i = 0; i < ceilings.size(); i++) {
+      ObjectNode l = JSON.createObjectNode();
+      JsonNode c = ceilings.get(i);
+      int callers = c.path("settings").path("callers").asInt(1);
+      int threads = c.path("settings").path("intra_op_threads").asInt(0);
+      String label = c.path("layout").asText(InProcessCeiling.layout(callers, threads));
+      l.put("id", letter(i));
+      l.put("layout", label);
+      l.put("callers", callers);
+      l.put("intra_op_threads", threads);
+      c.properties().forEach(e -> {
+        if (!l.has(e.getKey())) {
+          l.set(e.getKey(), e.getValue());
+        }
+      });
+      layouts.add(l);
+      double rate = c.path("best").path("sentences_per_s").asDouble();
+      if (rate > best) {
+        best = rate;
+        bestOut.put("layout_id", letter(i));
+        bestOut.put("layout", label);
+        bestOut.put("callers", callers);
+        bestOut.put("intra_op_threads", threads);
+        bestOut.put("batch_size", c.path("best").path("batch_size").asInt());
+        bestOut.put("sentences_per_s", rate);
+      }
+      JsonNode single = c.path("single_sentence_latency_ms").path("p50");
+      if (single.isNumber()) {
+        ObjectNode s = singleBy.putObject(letter(i));
+        s.put("layout", label);
+        s.put("p50", single.asDouble());
+        s.put("p99", c.path("single_sentence_latency_ms").path("p99").asDouble());
+        if (Double.isNaN(singleP50) || single.asDouble() < singleP50) {
+          singleP50 = single.asDouble();
+          singleOut.put("used_for_goal", singleP50);
+          singleOut.put("used_layout_id", letter(i));
+          singleOut.put("used_layout", label);
+        }
+      }
+    }
+    if (Double.isNaN(singleP50)) {
+      singleP50 = 0;
+    }
+    root.set("berth_config", configs);
 
     ArrayNode points = root.putArray("points");
     ObjectNode hello = null;
@@ -116,7 +235,10 @@ public final class Report {
       for (String k : new String[] {"p50", "p75", "p90", "p99", "p999", "mean", "max"}) {
         lat.put(k, InProcessCeiling.round(l.path(k).asDouble() / 1000, 3));
       }
-      server(o, p.path("server_before"), p.path("server_after"), seconds, l.path("mean").asDouble() / 1000);
+      int instances =
+          configs.path(p.path("batching").asBoolean() ? "on" : "off").path("instances_count").asInt(1);
+      server(o, p.path("server_before"), p.path("server_after"), seconds, l.path("mean").asDouble() / 1000,
+          instances);
       if (health) {
         hello = o;
       } else {
@@ -142,23 +264,32 @@ public final class Report {
           on32.path("sentences_per_s").asDouble() / off32.path("sentences_per_s").asDouble(),
           ">=", GOAL_BATCHING_GAIN, "x");
     }
+    String singleFrom = tag(singleOut.path("used_layout_id").asText(""));
     if (on1 != null) {
-      goal(goals, "added_latency", "c=1 p50 over HTTP (batching on) - in-process single-sentence p50",
+      ObjectNode g = goal(goals, "added_latency",
+          "c=1 p50 over HTTP (batching on) - in-process single-sentence p50 (lower of the layouts: "
+              + singleFrom + ")",
           on1.path("latency_ms").path("p50").asDouble() - singleP50, "<=", GOAL_ADDED_LATENCY_MS, "ms");
+      g.put("in_process_p50_ms", singleP50);
+      g.put("in_process_layout", singleOut.path("used_layout").asText(""));
     }
     if (off1 != null) {
       ObjectNode info = goals.addObject();
       info.put("id", "added_latency_unbatched");
-      info.put("name", "c=1 p50 over HTTP (batching off) - in-process single-sentence p50");
+      info.put("name", "c=1 p50 over HTTP (batching off) - in-process single-sentence p50 (lower of the layouts: "
+          + singleFrom + ")");
       info.put("value", InProcessCeiling.round(off1.path("latency_ms").path("p50").asDouble() - singleP50, 3));
       info.put("unit", "ms");
       info.put("target", "information only");
+      info.put("in_process_p50_ms", singleP50);
+      info.put("in_process_layout", singleOut.path("used_layout").asText(""));
     }
     return root;
   }
 
   /** Berth's own histograms over the point (differences of /metrics scraped before and after). */
-  private static void server(ObjectNode o, JsonNode before, JsonNode after, double seconds, double clientMeanMs) {
+  private static void server(
+      ObjectNode o, JsonNode before, JsonNode after, double seconds, double clientMeanMs, int instances) {
     if (!before.isObject() || !after.isObject() || !after.has("batch_size_count")) {
       return;
     }
@@ -179,8 +310,10 @@ public final class Report {
     s.put("mean_compute_ms_per_call", InProcessCeiling.round(computeCalls > 0 ? 1000 * compute / computeCalls : 0, 3));
     s.put("mean_queue_ms", InProcessCeiling.round(queued > 0 ? 1000 * queue / queued : 0, 3));
     s.put("mean_request_ms", InProcessCeiling.round(1000 * request / requests, 3));
-    // Share of the point's wall time the engine spent computing (one instance in the example).
-    s.put("engine_busy", InProcessCeiling.round(seconds > 0 ? compute / seconds : 0, 3));
+    // Share of the engine instances' time spent computing: compute summed over all calls, over
+    // wall time x instances (calls on several instances overlap).
+    s.put("instances", instances);
+    s.put("engine_busy", InProcessCeiling.round(seconds > 0 ? compute / (seconds * Math.max(1, instances)) : 0, 3));
     // What the client waited beyond Berth's own arrival-to-answer time: HTTP, sockets, wrk.
     s.put("client_minus_server_mean_ms", InProcessCeiling.round(clientMeanMs - 1000 * request / requests, 3));
   }
@@ -198,7 +331,7 @@ public final class Report {
     return null;
   }
 
-  private static void goal(
+  private static ObjectNode goal(
       ArrayNode goals, String id, String name, double value, String op, double target, String unit) {
     ObjectNode g = goals.addObject();
     g.put("id", id);
@@ -207,6 +340,7 @@ public final class Report {
     g.put("unit", unit);
     g.put("target", op + " " + fmt(target, 2) + (unit.equals("x") ? "" : " " + unit));
     g.put("met", op.equals(">=") ? value >= target : value <= target);
+    return g;
   }
 
   // ---------------------------------------------------------------- Markdown
@@ -230,33 +364,71 @@ public final class Report {
         .append(" / ")
         .append(meta.path("loadavg_after").asText("?"))
         .append("\n\n");
-    md.append("Ceiling (in-process ONNX Runtime, tokenization + model + mean pooling, one calling thread): **")
-        .append(fmt(c.path("best").path("sentences_per_s").asDouble(), 1))
-        .append(" sentences/s** at batch size ")
-        .append(c.path("best").path("batch_size").asInt())
-        .append("; single-sentence p50 ")
-        .append(fmt(c.path("single_sentence_latency_ms").path("p50").asDouble(), 3))
-        .append(" ms, p99 ")
-        .append(fmt(c.path("single_sentence_latency_ms").path("p99").asDouble(), 3))
-        .append(" ms.\n\n");
-
-    md.append("| in-process batch size |");
-    StringBuilder sep = new StringBuilder("|---|");
-    StringBuilder rate = new StringBuilder("| sentences/s |");
-    StringBuilder p50 = new StringBuilder("| call p50 ms |");
-    StringBuilder run = new StringBuilder("| of which ONNX run |");
-    for (JsonNode b : c.path("batch_sizes")) {
-      md.append(' ').append(b.path("batch_size").asInt()).append(" |");
-      sep.append("---:|");
-      rate.append(' ').append(fmt(b.path("sentences_per_s").asDouble(), 1)).append(" |");
-      p50.append(' ').append(fmt(b.path("call_latency_ms").path("p50").asDouble(), 2)).append(" |");
-      JsonNode w = b.path("mean_ms_per_call");
-      double total = w.path("tokenize").asDouble() + w.path("tensors").asDouble()
-          + w.path("onnx_run").asDouble() + w.path("pool").asDouble();
-      run.append(' ').append(total > 0 ? fmt(100 * w.path("onnx_run").asDouble() / total, 0) + "%" : "-").append(" |");
+    JsonNode cb = c.path("best");
+    md.append("Ceiling (in-process ONNX Runtime, tokenization + model + mean pooling; the best of ")
+        .append(c.path("layouts").size())
+        .append(" layouts and all batch sizes): **")
+        .append(fmt(cb.path("sentences_per_s").asDouble(), 1))
+        .append(" sentences/s** with ")
+        .append(tag(cb.path("layout_id").asText(""))).append(' ').append(cb.path("layout").asText(""))
+        .append(", batch size ")
+        .append(cb.path("batch_size").asInt())
+        .append(".\n\n");
+    JsonNode single = c.path("single_sentence_p50_ms");
+    md.append("In-process single-sentence (batch 1) call p50:");
+    String sepc = " ";
+    for (JsonNode l : c.path("layouts")) {
+      JsonNode sl = single.path("by_layout").path(l.path("id").asText());
+      if (sl.isMissingNode()) {
+        continue;
+      }
+      md.append(sepc).append(tag(l.path("id").asText())).append(' ')
+          .append(fmt(sl.path("p50").asDouble(), 3)).append(" ms (p99 ")
+          .append(fmt(sl.path("p99").asDouble(), 3)).append(" ms)");
+      sepc = "; ";
     }
-    md.append('\n').append(sep).append('\n').append(rate).append('\n').append(p50).append('\n')
-        .append(run).append("\n\n");
+    if (single.has("used_for_goal")) {
+      md.append(". The added-latency goal subtracts the lower, ")
+          .append(tag(single.path("used_layout_id").asText())).append(' ')
+          .append(fmt(single.path("used_for_goal").asDouble(), 3)).append(" ms");
+    }
+    md.append(".\n\n");
+    String berth = berthConfigLine(r.path("berth_config"), false);
+    if (!berth.isEmpty()) {
+      md.append(berth).append("\n\n");
+    }
+
+    List<Integer> sizes = batchSizes(c);
+    md.append("| in-process layout | |");
+    StringBuilder sep = new StringBuilder("|---|---|");
+    for (int b : sizes) {
+      md.append(" batch ").append(b).append(" |");
+      sep.append("---:|");
+    }
+    md.append('\n').append(sep).append('\n');
+    for (JsonNode l : c.path("layouts")) {
+      String name = tag(l.path("id").asText()) + " " + l.path("layout").asText();
+      StringBuilder rate = new StringBuilder("| " + name + " | sentences/s |");
+      StringBuilder p50 = new StringBuilder("| | call p50 ms |");
+      StringBuilder run = new StringBuilder("| | of which ONNX run |");
+      for (int size : sizes) {
+        JsonNode b = batch(l, size);
+        if (b == null) {
+          rate.append(" - |");
+          p50.append(" - |");
+          run.append(" - |");
+          continue;
+        }
+        boolean isBest = l.path("id").asText().equals(cb.path("layout_id").asText())
+            && size == cb.path("batch_size").asInt();
+        String v = fmt(b.path("sentences_per_s").asDouble(), 1);
+        rate.append(' ').append(isBest ? "**" + v + "**" : v).append(" |");
+        p50.append(' ').append(fmt(b.path("call_latency_ms").path("p50").asDouble(), 2)).append(" |");
+        run.append(' ').append(onnxShare(b)).append(" |");
+      }
+      md.append(rate).append('\n').append(p50).append('\n').append(run).append('\n');
+    }
+    md.append('\n');
 
     md.append("| Berth over HTTP (OIP v2 JSON, 1 sentence/request) | sentences/s | p50 ms | p99 ms | vs ceiling |\n");
     md.append("|---|---:|---:|---:|---:|\n");
@@ -310,6 +482,76 @@ public final class Report {
           .append(" |\n");
     }
     return md.toString();
+  }
+
+  /** The batch sizes any layout measured, in order. */
+  static List<Integer> batchSizes(JsonNode ceiling) {
+    List<Integer> out = new ArrayList<>();
+    for (JsonNode l : ceiling.path("layouts")) {
+      for (JsonNode b : l.path("batch_sizes")) {
+        int size = b.path("batch_size").asInt();
+        if (!out.contains(size)) {
+          out.add(size);
+        }
+      }
+    }
+    out.sort(null);
+    return out;
+  }
+
+  static JsonNode batch(JsonNode layout, int size) {
+    for (JsonNode b : layout.path("batch_sizes")) {
+      if (b.path("batch_size").asInt() == size) {
+        return b;
+      }
+    }
+    return null;
+  }
+
+  private static String onnxShare(JsonNode b) {
+    JsonNode w = b.path("mean_ms_per_call");
+    double total = w.path("tokenize").asDouble() + w.path("tensors").asDouble()
+        + w.path("onnx_run").asDouble() + w.path("pool").asDouble();
+    return total > 0 ? fmt(100 * w.path("onnx_run").asDouble() / total, 0) + "%" : "-";
+  }
+
+  /** One sentence on the model.yaml lines each server ran with; HTML-escaped when asked. */
+  static String berthConfigLine(JsonNode configs, boolean html) {
+    JsonNode on = configs.path("on");
+    JsonNode off = configs.path("off");
+    if (on.isMissingNode() && off.isMissingNode()) {
+      return "";
+    }
+    StringBuilder b = new StringBuilder("Berth ran with the example model.yaml: ");
+    JsonNode any = on.isMissingNode() ? off : on;
+    b.append(lines(any.path("instances"), "instances: not set (1)", html)).append("; ");
+    b.append(lines(any.path("options"), "options: not set (the engine's defaults)", html));
+    b.append(". Batching on: the file as it is (")
+        .append(lines(on.path("batching"), "batching: not set", html))
+        .append("); batching off: the same file with max-batch-size 1 (")
+        .append(lines(off.path("batching"), "batching: not set", html))
+        .append(").");
+    if (!on.isMissingNode() && !off.isMissingNode()
+        && (!on.path("instances").equals(off.path("instances")) || !on.path("options").equals(off.path("options")))) {
+      b.append(" WARNING: the two servers' instances/options differ.");
+    }
+    return b.toString();
+  }
+
+  private static String lines(JsonNode lines, String none, boolean html) {
+    if (!lines.isArray() || lines.isEmpty()) {
+      return html ? esc(none) : none;
+    }
+    // A block ("options:" and its indented lines) is written inline: options: {a: 1, b: 2}.
+    String text = lines.get(0).asText().strip();
+    if (lines.size() > 1) {
+      List<String> parts = new ArrayList<>();
+      for (int i = 1; i < lines.size(); i++) {
+        parts.add(lines.get(i).asText().strip());
+      }
+      text = text + " {" + String.join(", ", parts) + "}";
+    }
+    return html ? "<code>" + esc(text) + "</code>" : "`" + text + "`";
   }
 
   // ---------------------------------------------------------------- HTML
@@ -386,12 +628,25 @@ public final class Report {
           x + bw / 2, top + plotH + 16, p.path("batching").asBoolean() ? "batching on" : "batching off",
           x + bw / 2, top + plotH + 30, p.path("concurrency").asInt()));
     }
+    for (JsonNode l : c.path("layouts")) {
+      if (l.path("id").asText().equals(c.path("best").path("layout_id").asText())) {
+        continue;
+      }
+      double v = l.path("best").path("sentences_per_s").asDouble();
+      double y = top + plotH - plotH * v / axisMax;
+      s.append(String.format(Locale.ROOT,
+          "<line x1=\"%d\" x2=\"%d\" y1=\"%.1f\" y2=\"%.1f\" stroke=\"#ef6c00\" stroke-dasharray=\"4 4\"/>"
+              + "<text x=\"%d\" y=\"%.1f\" font-size=\"10\" fill=\"#ef6c00\">in-process %s %s: %s/s (batch %d)</text>\n",
+          left, left + plotW, y, y, left + 4, y - 4, esc(tag(l.path("id").asText())), esc(l.path("layout").asText()),
+          fmt(v, 0), l.path("best").path("batch_size").asInt()));
+    }
     if (best > 0) {
       double y = top + plotH - plotH * best / axisMax;
       s.append(String.format(Locale.ROOT,
           "<line x1=\"%d\" x2=\"%d\" y1=\"%.1f\" y2=\"%.1f\" stroke=\"#c62828\" stroke-width=\"2\" stroke-dasharray=\"6 4\"/>"
-              + "<text x=\"%d\" y=\"%.1f\" font-size=\"11\" fill=\"#c62828\" text-anchor=\"end\">in-process ceiling %s/s (batch %d)</text>\n",
-          left, left + plotW, y, y, left + plotW, y - 4, fmt(best, 0), c.path("best").path("batch_size").asInt()));
+              + "<text x=\"%d\" y=\"%.1f\" font-size=\"11\" fill=\"#c62828\" text-anchor=\"end\">in-process ceiling %s/s (%s %s, batch %d)</text>\n",
+          left, left + plotW, y, y, left + plotW, y - 4, fmt(best, 0), esc(tag(c.path("best").path("layout_id").asText())),
+          esc(c.path("best").path("layout").asText()), c.path("best").path("batch_size").asInt()));
       double g = top + plotH - plotH * best * GOAL_CEILING_RATIO / axisMax;
       s.append(String.format(Locale.ROOT,
           "<line x1=\"%d\" x2=\"%d\" y1=\"%.1f\" y2=\"%.1f\" stroke=\"#ef9a9a\" stroke-dasharray=\"2 3\"/>"
@@ -408,19 +663,48 @@ public final class Report {
         left, h - 18, left + 14, h - 9, left + 230, h - 18, left + 244, h - 9));
     s.append("</svg>\n");
 
-    // Tables: the same as the Markdown.
-    s.append("<h2>In-process ceiling</h2>\n<table><tr><th>batch size</th><th>sentences/s</th><th>call p50 ms</th>"
+    String berth = berthConfigLine(r.path("berth_config"), true);
+    if (!berth.isEmpty()) {
+      s.append("<p>").append(berth).append("</p>\n");
+    }
+
+    // The in-process layouts: sentences/s by batch size, one series each.
+    s.append("<h2>In-process ceiling</h2>\n<p>The ceiling is the best of these layouts and batch sizes: <b>")
+        .append(fmt(best, 1)).append(" sentences/s</b> with ").append(esc(tag(c.path("best").path("layout_id").asText())))
+        .append(' ').append(esc(c.path("best").path("layout").asText())).append(", batch size ")
+        .append(c.path("best").path("batch_size").asInt()).append(". Single-sentence (batch 1) call p50: ");
+    JsonNode single = c.path("single_sentence_p50_ms");
+    String sepc = "";
+    for (JsonNode l : c.path("layouts")) {
+      JsonNode sl = single.path("by_layout").path(l.path("id").asText());
+      if (!sl.isMissingNode()) {
+        s.append(sepc).append(esc(tag(l.path("id").asText()))).append(' ').append(fmt(sl.path("p50").asDouble(), 3)).append(" ms");
+        sepc = ", ";
+      }
+    }
+    if (single.has("used_for_goal")) {
+      s.append("; the added-latency goal subtracts the lower, ").append(esc(tag(single.path("used_layout_id").asText())));
+    }
+    s.append(".</p>\n");
+    s.append(layoutChart(c));
+    s.append("<table><tr><th>layout</th><th>batch size</th><th>sentences/s</th><th>call p50 ms</th>"
         + "<th>call p99 ms</th><th>tokenize ms</th><th>ONNX run ms</th><th>pool ms</th></tr>\n");
-    for (JsonNode b : c.path("batch_sizes")) {
-      JsonNode wh = b.path("mean_ms_per_call");
-      s.append("<tr><td class=\"n\">").append(b.path("batch_size").asInt())
-          .append("</td><td class=\"n\">").append(fmt(b.path("sentences_per_s").asDouble(), 1))
-          .append("</td><td class=\"n\">").append(fmt(b.path("call_latency_ms").path("p50").asDouble(), 3))
-          .append("</td><td class=\"n\">").append(fmt(b.path("call_latency_ms").path("p99").asDouble(), 3))
-          .append("</td><td class=\"n\">").append(fmt(wh.path("tokenize").asDouble(), 3))
-          .append("</td><td class=\"n\">").append(fmt(wh.path("onnx_run").asDouble(), 3))
-          .append("</td><td class=\"n\">").append(fmt(wh.path("pool").asDouble(), 3))
-          .append("</td></tr>\n");
+    for (JsonNode l : c.path("layouts")) {
+      for (JsonNode b : l.path("batch_sizes")) {
+        JsonNode wh = b.path("mean_ms_per_call");
+        boolean isBest = l.path("id").asText().equals(c.path("best").path("layout_id").asText())
+            && b.path("batch_size").asInt() == c.path("best").path("batch_size").asInt();
+        s.append("<tr><td>").append(esc(tag(l.path("id").asText()) + " " + l.path("layout").asText()))
+            .append("</td><td class=\"n\">").append(b.path("batch_size").asInt())
+            .append("</td><td class=\"n\">").append(isBest ? "<b>" : "")
+            .append(fmt(b.path("sentences_per_s").asDouble(), 1)).append(isBest ? "</b>" : "")
+            .append("</td><td class=\"n\">").append(fmt(b.path("call_latency_ms").path("p50").asDouble(), 3))
+            .append("</td><td class=\"n\">").append(fmt(b.path("call_latency_ms").path("p99").asDouble(), 3))
+            .append("</td><td class=\"n\">").append(fmt(wh.path("tokenize").asDouble(), 3))
+            .append("</td><td class=\"n\">").append(fmt(wh.path("onnx_run").asDouble(), 3))
+            .append("</td><td class=\"n\">").append(fmt(wh.path("pool").asDouble(), 3))
+            .append("</td></tr>\n");
+      }
     }
     s.append("</table>\n");
     s.append("<h2>Berth over HTTP</h2>\n<table><tr><th>point</th><th>sentences/s</th><th>p50 ms</th>"
@@ -472,11 +756,92 @@ public final class Report {
       }
       s.append("</td></tr>\n");
     }
-    s.append("</table>\n<p>Ceiling: ONNX Runtime called in one process on one thread (tokenization, model,"
-        + " mean pooling and L2 normalisation per batch; no HTTP, no JSON). HTTP points: wrk, one"
+    s.append("</table>\n<p>Ceiling: ONNX Runtime called in one process (tokenization, model, mean pooling"
+        + " and L2 normalisation per batch; no HTTP, no JSON), in each layout by that many threads sharing"
+        + " one session and one tokenizer, each calling batches back to back. Engine busy: the engine"
+        + " instances' compute time over wall time &times; instances. HTTP points: wrk, one"
         + " sentence per OIP v2 JSON request, rotating through ").append(c.path("sentences").path("count").asInt())
         .append(" short sentences (at most ").append(c.path("sentences").path("max_tokens").asInt())
         .append(" tokens). The load generator runs on the same machine as the server.</p>\n</body></html>\n");
+    return s.toString();
+  }
+
+  /** SVG line chart: in-process sentences/s by batch size (log2 axis), one series per layout. */
+  static String layoutChart(JsonNode c) {
+    List<Integer> sizes = batchSizes(c);
+    if (sizes.isEmpty()) {
+      return "";
+    }
+    String[] colors = {"#1565c0", "#ef6c00", "#6a1b9a", "#00838f"};
+    int w = 760;
+    int h = 300;
+    int left = 70;
+    int right = 20;
+    int top = 30;
+    int bottom = 60;
+    int plotW = w - left - right;
+    int plotH = h - top - bottom;
+    double max = 0;
+    for (JsonNode l : c.path("layouts")) {
+      for (JsonNode b : l.path("batch_sizes")) {
+        max = Math.max(max, b.path("sentences_per_s").asDouble());
+      }
+    }
+    double axisMax = niceCeil(max * 1.1);
+    StringBuilder s = new StringBuilder();
+    s.append("<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"").append(w).append("\" height=\"").append(h)
+        .append("\" viewBox=\"0 0 ").append(w).append(' ').append(h)
+        .append("\" role=\"img\" aria-label=\"in-process sentences per second by batch size\">\n");
+    s.append("<text x=\"").append(left).append("\" y=\"18\" font-size=\"14\" font-weight=\"bold\">")
+        .append("In-process sentences/s by batch size</text>\n");
+    for (int i = 0; i <= 5; i++) {
+      double v = axisMax * i / 5;
+      double y = top + plotH - plotH * v / axisMax;
+      s.append(String.format(Locale.ROOT,
+          "<line x1=\"%d\" x2=\"%d\" y1=\"%.1f\" y2=\"%.1f\" stroke=\"#e5e5e5\"/>"
+              + "<text x=\"%d\" y=\"%.1f\" font-size=\"11\" text-anchor=\"end\">%s</text>\n",
+          left, left + plotW, y, y, left - 6, y + 4, fmt(v, 0)));
+    }
+    double slot = sizes.size() > 1 ? (double) (plotW - 40) / (sizes.size() - 1) : 0;
+    for (int i = 0; i < sizes.size(); i++) {
+      s.append(String.format(Locale.ROOT,
+          "<text x=\"%.1f\" y=\"%d\" font-size=\"11\" text-anchor=\"middle\">%d</text>\n",
+          left + 20 + slot * i, top + plotH + 16, sizes.get(i)));
+    }
+    s.append(String.format(Locale.ROOT,
+        "<text x=\"%.1f\" y=\"%d\" font-size=\"11\" text-anchor=\"middle\">batch size</text>\n",
+        left + plotW / 2.0, top + plotH + 32));
+    int k = 0;
+    for (JsonNode l : c.path("layouts")) {
+      String color = colors[k % colors.length];
+      StringBuilder pts = new StringBuilder();
+      StringBuilder dots = new StringBuilder();
+      for (int i = 0; i < sizes.size(); i++) {
+        JsonNode b = batch(l, sizes.get(i));
+        if (b == null) {
+          continue;
+        }
+        double v = b.path("sentences_per_s").asDouble();
+        double x = left + 20 + slot * i;
+        double y = top + plotH - plotH * v / axisMax;
+        pts.append(String.format(Locale.ROOT, "%.1f,%.1f ", x, y));
+        dots.append(String.format(Locale.ROOT,
+            "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"3.5\" fill=\"%s\"><title>%s, batch %d: %s sentences/s</title></circle>\n",
+            x, y, color, esc(tag(l.path("id").asText()) + " " + l.path("layout").asText()), sizes.get(i), fmt(v, 1)));
+      }
+      s.append("<polyline fill=\"none\" stroke=\"").append(color).append("\" stroke-width=\"2\" points=\"")
+          .append(pts.toString().strip()).append("\"/>\n").append(dots);
+      s.append(String.format(Locale.ROOT,
+          "<rect x=\"%d\" y=\"%d\" width=\"10\" height=\"10\" fill=\"%s\"/><text x=\"%d\" y=\"%d\" font-size=\"11\">%s</text>\n",
+          left + 340 * k, h - 14, color, left + 340 * k + 14, h - 5,
+          esc(tag(l.path("id").asText()) + " " + l.path("layout").asText())));
+      k++;
+    }
+    s.append(String.format(Locale.ROOT,
+        "<line x1=\"%d\" x2=\"%d\" y1=\"%d\" y2=\"%d\" stroke=\"#333\"/>"
+            + "<line x1=\"%d\" x2=\"%d\" y1=\"%d\" y2=\"%d\" stroke=\"#333\"/>\n",
+        left, left + plotW, top + plotH, top + plotH, left, left, top, top + plotH));
+    s.append("</svg>\n");
     return s.toString();
   }
 
