@@ -9,7 +9,8 @@ public class ConfigException extends BerthException {
   private final String key;
 
   public ConfigException(Path file, String key, String problemAndFix) {
-    super(file + (key == null || key.isEmpty() ? "" : ": key '" + key + "'") + ": " + problemAndFix);
+    super(
+        file + (key == null || key.isEmpty() ? "" : ": key '" + key + "'") + ": " + problemAndFix);
     this.file = file;
     this.key = key;
   }
@@ -18,7 +19,9 @@ public class ConfigException extends BerthException {
     return file;
   }
 
-  /** The key at fault, dotted from the root ({@code batching.max-batch-size}); empty for the file. */
+  /**
+   * The key at fault, dotted from the root ({@code batching.max-batch-size}); empty for the file.
+   */
   public String key() {
     return key;
   }

@@ -2,7 +2,9 @@ package dev.berth.api;
 
 import java.util.Locale;
 
-/** Tensor element types of the Open Inference Protocol v2, with their size in bytes (0 for BYTES). */
+/**
+ * Tensor element types of the Open Inference Protocol v2, with their size in bytes (0 for BYTES).
+ */
 public enum DataType {
   BOOL(1),
   UINT8(1),
@@ -39,7 +41,9 @@ public enum DataType {
       return valueOf(name.toUpperCase(Locale.ROOT));
     } catch (IllegalArgumentException | NullPointerException e) {
       throw new InvalidInputException(
-          "unknown datatype '" + name + "'; use one of BOOL, UINT8, UINT16, UINT32, UINT64, INT8,"
+          "unknown datatype '"
+              + name
+              + "'; use one of BOOL, UINT8, UINT16, UINT32, UINT64, INT8,"
               + " INT16, INT32, INT64, FP16, FP32, FP64, BYTES");
     }
   }

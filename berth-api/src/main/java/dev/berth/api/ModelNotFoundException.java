@@ -9,9 +9,16 @@ public class ModelNotFoundException extends BerthException {
   public ModelNotFoundException(String model, String version) {
     super(
         version == null
-            ? "model '" + model + "' is not in the repository; GET /v2/repository/index or the"
+            ? "model '"
+                + model
+                + "' is not in the repository; GET /v2/repository/index or the"
                 + " server's start-up log lists the models it serves"
-            : "model '" + model + "' has no version '" + version + "'; GET /v2/models/" + model
+            : "model '"
+                + model
+                + "' has no version '"
+                + version
+                + "'; GET /v2/models/"
+                + model
                 + " lists its versions");
     this.model = model;
     this.version = version;

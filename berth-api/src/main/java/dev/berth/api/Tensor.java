@@ -36,8 +36,15 @@ public record Tensor(
       }
       if (elements.size() != count) {
         throw new InvalidInputException(
-            "tensor '" + name + "' has shape " + Arrays.toString(shape) + " (" + count
-                + " elements) but " + elements.size() + " values");
+            "tensor '"
+                + name
+                + "' has shape "
+                + Arrays.toString(shape)
+                + " ("
+                + count
+                + " elements) but "
+                + elements.size()
+                + " values");
       }
       elements = List.copyOf(elements);
     } else {
@@ -47,8 +54,18 @@ public record Tensor(
       long bytes = count * datatype.byteSize();
       if (data.remaining() != bytes) {
         throw new InvalidInputException(
-            "tensor '" + name + "' has shape " + Arrays.toString(shape) + " (" + count + " "
-                + datatype + " elements, " + bytes + " bytes) but " + data.remaining()
+            "tensor '"
+                + name
+                + "' has shape "
+                + Arrays.toString(shape)
+                + " ("
+                + count
+                + " "
+                + datatype
+                + " elements, "
+                + bytes
+                + " bytes) but "
+                + data.remaining()
                 + " bytes of data");
       }
       data = data.slice().order(ByteOrder.LITTLE_ENDIAN);
@@ -100,7 +117,8 @@ public record Tensor(
     long count = 1;
     for (long dim : shape) {
       if (dim < 0) {
-        throw new InvalidInputException("shape " + Arrays.toString(shape) + " has a negative dimension");
+        throw new InvalidInputException(
+            "shape " + Arrays.toString(shape) + " has a negative dimension");
       }
       count = Math.multiplyExact(count, dim);
     }

@@ -33,19 +33,19 @@ import java.util.concurrent.Future;
 
 /**
  * The ceiling bench/serving compares Berth with: MiniLM run in this process by ONNX Runtime, doing
- * per sentence the work Berth's ONNX engine does (Hugging Face tokenization padded to the longest of
- * the batch, the graph, mean pooling over the attention mask, L2 normalisation), with nothing else
- * on the path: no HTTP, no JSON, no queue.
+ * per sentence the work Berth's ONNX engine does (Hugging Face tokenization padded to the longest
+ * of the batch, the graph, mean pooling over the attention mask, L2 normalisation), with nothing
+ * else on the path: no HTTP, no JSON, no queue.
  *
  * <p>For each batch size (1, 2, 4 ... 64) it calls that work back to back for the given duration,
  * over a rotating list of short sentences, and reports sentences per second, the per-call latency
- * distribution and where a call's time goes. With {@code --callers N} (default 1), N platform threads
- * share one session and one tokenizer, each calling batches of the batch size back to back, as
- * Berth's engine instances share one model: throughput is all callers' sentences over the elapsed
- * time, latency percentiles are over all their calls. The session's intra-op threads are {@code
- * --intra-op-threads T} (default 0 = ONNX Runtime's choice, one per core); inter-op threads 0,
- * optimisation ALL; the tokenizer is loaded as Berth loads it (max length 256, truncation, padding to
- * the longest).
+ * distribution and where a call's time goes. With {@code --callers N} (default 1), N platform
+ * threads share one session and one tokenizer, each calling batches of the batch size back to back,
+ * as Berth's engine instances share one model: throughput is all callers' sentences over the
+ * elapsed time, latency percentiles are over all their calls. The session's intra-op threads are
+ * {@code --intra-op-threads T} (default 0 = ONNX Runtime's choice, one per core); inter-op threads
+ * 0, optimisation ALL; the tokenizer is loaded as Berth loads it (max length 256, truncation,
+ * padding to the longest).
  *
  * <pre>
  * java --enable-native-access=ALL-UNNAMED -cp 'berth-bench/target/berth-bench.jar:berth-bench/target/lib/*' \
@@ -59,10 +59,16 @@ import java.util.concurrent.Future;
  */
 public final class InProcessCeiling {
   static final int[] DEFAULT_BATCH_SIZES = {1, 2, 4, 8, 16, 32, 64};
-  /** "Short sentences": every benchmark sentence must tokenize to at most this, [CLS] and [SEP] included. */
+
+  /**
+   * "Short sentences": every benchmark sentence must tokenize to at most this, [CLS] and [SEP]
+   * included.
+   */
   static final int MAX_TOKENS = 32;
+
   /** Berth's Tokenization.DEFAULT_MAX_LENGTH (the example model.yaml says the same). */
   static final int TOKENIZER_MAX_LENGTH = 256;
+
   static final String SENTENCES_RESOURCE = "/dev/berth/bench/sentences.txt";
 
   private final OrtEnvironment env;
@@ -93,7 +99,8 @@ public final class InProcessCeiling {
     this.intraOpThreads = intraOpThreads;
     this.callers = new Caller[callers];
     for (int i = 0; i < callers; i++) {
-      // Each caller starts at its own place in the list, so that they do not all send the same batch.
+      // Each caller starts at its own place in the list, so that they do not all send the same
+      // batch.
       this.callers[i] = new Caller((int) ((long) i * sentences.size() / callers));
     }
   }
@@ -169,7 +176,8 @@ public final class InProcessCeiling {
       switch (a) {
         case "--sentences" -> sentencesFile = Path.of(v);
         case "--batch-sizes" ->
-            batchSizes = Arrays.stream(v.split(",")).map(String::trim).mapToInt(Integer::parseInt).toArray();
+            batchSizes =
+                Arrays.stream(v.split(",")).map(String::trim).mapToInt(Integer::parseInt).toArray();
         case "--warmup" -> warmup = seconds(v);
         case "--callers" -> callers = Integer.parseInt(v.trim());
         case "--intra-op-threads" -> intraOpThreads = Integer.parseInt(v.trim());
@@ -181,7 +189,8 @@ public final class InProcessCeiling {
       throw new IllegalArgumentException("--callers must be 1..1024, not " + callers);
     }
     if (intraOpThreads < 0 || intraOpThreads > 1024) {
-      throw new IllegalArgumentException("--intra-op-threads must be 0..1024, not " + intraOpThreads);
+      throw new IllegalArgumentException(
+          "--intra-op-threads must be 0..1024, not " + intraOpThreads);
     }
     if (batchSizes.length == 0 || Arrays.stream(batchSizes).anyMatch(b -> b < 1)) {
       throw new IllegalArgumentException("--batch-sizes must be positive numbers");
@@ -210,7 +219,8 @@ public final class InProcessCeiling {
           new InProcessCeiling(env, session, tokenizer, hidden, sentences, callers, intraOpThreads);
       ObjectNode result;
       // Platform threads, as Berth's engine workers are.
-      ExecutorService pool = Executors.newFixedThreadPool(callers, Thread.ofPlatform().daemon().factory());
+      ExecutorService pool =
+          Executors.newFixedThreadPool(callers, Thread.ofPlatform().daemon().factory());
       try {
         result = bench.run(modelDir, seconds, warmup, batchSizes, pool);
       } finally {
@@ -220,12 +230,16 @@ public final class InProcessCeiling {
       if (parent != null) {
         Files.createDirectories(parent);
       }
-      new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT).writeValue(out.toFile(), result);
+      new ObjectMapper()
+          .enable(SerializationFeature.INDENT_OUTPUT)
+          .writeValue(out.toFile(), result);
       System.out.println("  wrote " + out);
     }
   }
 
-  /** A short description of the layout: how many callers, how many intra-op threads each call gets. */
+  /**
+   * A short description of the layout: how many callers, how many intra-op threads each call gets.
+   */
   static String layout(int callers, int intraOpThreads) {
     return callers
         + (callers == 1 ? " caller" : " callers")
@@ -375,8 +389,8 @@ public final class InProcessCeiling {
 
   /**
    * Runs every caller on its own thread for {@code seconds}, all starting together, cycling through
-   * {@code batchSizes}; returns the common start (System.nanoTime()). Each caller's numbers are reset
-   * first and hold this phase's afterwards.
+   * {@code batchSizes}; returns the common start (System.nanoTime()). Each caller's numbers are
+   * reset first and hold this phase's afterwards.
    */
   private long phase(ExecutorService pool, int[] batchSizes, double seconds, boolean record)
       throws OrtException, InterruptedException {
@@ -539,7 +553,11 @@ public final class InProcessCeiling {
       return dir.resolve("1");
     }
     throw new IllegalArgumentException(
-        "no model.onnx in " + dir + " or " + dir.resolve("1") + "; build the examples first (mvn install)");
+        "no model.onnx in "
+            + dir
+            + " or "
+            + dir.resolve("1")
+            + "; build the examples first (mvn install)");
   }
 
   /** Seconds from 20, 20s, 500ms or 1.5. */

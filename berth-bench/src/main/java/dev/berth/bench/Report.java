@@ -31,12 +31,15 @@ import java.util.Locale;
 public final class Report {
   /** c=32 with batching on, over the in-process ceiling. */
   static final double GOAL_CEILING_RATIO = 0.8;
+
   /** c=32, batching on over batching off. */
   static final double GOAL_BATCHING_GAIN = 2.0;
+
   /** c=1 p50 over HTTP minus the in-process single-sentence p50, milliseconds. */
   static final double GOAL_ADDED_LATENCY_MS = 1.0;
 
-  private static final ObjectMapper JSON = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
+  private static final ObjectMapper JSON =
+      new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
 
   public static void main(String[] args) throws IOException {
     List<Path> ceilingFiles = new ArrayList<>();
@@ -53,7 +56,8 @@ public final class Report {
           String kv = args[++i];
           int eq = kv.indexOf('=');
           Path yaml = Path.of(kv.substring(eq + 1));
-          configs.set(kv.substring(0, eq), modelYaml(Files.readAllLines(yaml, StandardCharsets.UTF_8)));
+          configs.set(
+              kv.substring(0, eq), modelYaml(Files.readAllLines(yaml, StandardCharsets.UTF_8)));
         }
         case "--points" -> pointsFile = Path.of(args[++i]);
         case "--json" -> jsonOut = Path.of(args[++i]);
@@ -142,7 +146,11 @@ public final class Report {
   }
 
   static ObjectNode build(
-      List<JsonNode> ceilings, List<JsonNode> raw, ObjectNode meta, ObjectNode configs, boolean quick) {
+      List<JsonNode> ceilings,
+      List<JsonNode> raw,
+      ObjectNode meta,
+      ObjectNode configs,
+      boolean quick) {
     ObjectNode root = JSON.createObjectNode();
     root.put("benchmark", "serving");
     root.put("model", "all-MiniLM-L6-v2 int8 ONNX (examples/models/minilm)");
@@ -167,11 +175,13 @@ public final class Report {
       l.put("layout", label);
       l.put("callers", callers);
       l.put("intra_op_threads", threads);
-      c.properties().forEach(e -> {
-        if (!l.has(e.getKey())) {
-          l.set(e.getKey(), e.getValue());
-        }
-      });
+      c.properties()
+          .forEach(
+              e -> {
+                if (!l.has(e.getKey())) {
+                  l.set(e.getKey(), e.getValue());
+                }
+              });
       layouts.add(l);
       double rate = c.path("best").path("sentences_per_s").asDouble();
       if (rate > best) {
@@ -210,8 +220,11 @@ public final class Report {
       long requests = wrk.path("requests").asLong();
       JsonNode e = wrk.path("errors");
       long errors =
-          e.path("connect").asLong() + e.path("read").asLong() + e.path("write").asLong()
-              + e.path("status").asLong() + e.path("timeout").asLong();
+          e.path("connect").asLong()
+              + e.path("read").asLong()
+              + e.path("write").asLong()
+              + e.path("status").asLong()
+              + e.path("timeout").asLong();
       // Requests that failed are not sentences served.
       long good = Math.max(0, requests - e.path("status").asLong());
       ObjectNode o = JSON.createObjectNode();
@@ -236,8 +249,16 @@ public final class Report {
         lat.put(k, InProcessCeiling.round(l.path(k).asDouble() / 1000, 3));
       }
       int instances =
-          configs.path(p.path("batching").asBoolean() ? "on" : "off").path("instances_count").asInt(1);
-      server(o, p.path("server_before"), p.path("server_after"), seconds, l.path("mean").asDouble() / 1000,
+          configs
+              .path(p.path("batching").asBoolean() ? "on" : "off")
+              .path("instances_count")
+              .asInt(1);
+      server(
+          o,
+          p.path("server_before"),
+          p.path("server_after"),
+          seconds,
+          l.path("mean").asDouble() / 1000,
           instances);
       if (health) {
         hello = o;
@@ -256,29 +277,52 @@ public final class Report {
     JsonNode on1 = find(points, true, 1);
     JsonNode off1 = find(points, false, 1);
     if (on32 != null && best > 0) {
-      goal(goals, "throughput", "c=32 batching on / in-process ceiling",
-          on32.path("sentences_per_s").asDouble() / best, ">=", GOAL_CEILING_RATIO, "x");
+      goal(
+          goals,
+          "throughput",
+          "c=32 batching on / in-process ceiling",
+          on32.path("sentences_per_s").asDouble() / best,
+          ">=",
+          GOAL_CEILING_RATIO,
+          "x");
     }
     if (on32 != null && off32 != null && off32.path("sentences_per_s").asDouble() > 0) {
-      goal(goals, "batching_gain", "c=32 batching on / batching off",
+      goal(
+          goals,
+          "batching_gain",
+          "c=32 batching on / batching off",
           on32.path("sentences_per_s").asDouble() / off32.path("sentences_per_s").asDouble(),
-          ">=", GOAL_BATCHING_GAIN, "x");
+          ">=",
+          GOAL_BATCHING_GAIN,
+          "x");
     }
     String singleFrom = tag(singleOut.path("used_layout_id").asText(""));
     if (on1 != null) {
-      ObjectNode g = goal(goals, "added_latency",
-          "c=1 p50 over HTTP (batching on) - in-process single-sentence p50 (lower of the layouts: "
-              + singleFrom + ")",
-          on1.path("latency_ms").path("p50").asDouble() - singleP50, "<=", GOAL_ADDED_LATENCY_MS, "ms");
+      ObjectNode g =
+          goal(
+              goals,
+              "added_latency",
+              "c=1 p50 over HTTP (batching on) - in-process single-sentence p50 (lower of the layouts: "
+                  + singleFrom
+                  + ")",
+              on1.path("latency_ms").path("p50").asDouble() - singleP50,
+              "<=",
+              GOAL_ADDED_LATENCY_MS,
+              "ms");
       g.put("in_process_p50_ms", singleP50);
       g.put("in_process_layout", singleOut.path("used_layout").asText(""));
     }
     if (off1 != null) {
       ObjectNode info = goals.addObject();
       info.put("id", "added_latency_unbatched");
-      info.put("name", "c=1 p50 over HTTP (batching off) - in-process single-sentence p50 (lower of the layouts: "
-          + singleFrom + ")");
-      info.put("value", InProcessCeiling.round(off1.path("latency_ms").path("p50").asDouble() - singleP50, 3));
+      info.put(
+          "name",
+          "c=1 p50 over HTTP (batching off) - in-process single-sentence p50 (lower of the layouts: "
+              + singleFrom
+              + ")");
+      info.put(
+          "value",
+          InProcessCeiling.round(off1.path("latency_ms").path("p50").asDouble() - singleP50, 3));
       info.put("unit", "ms");
       info.put("target", "information only");
       info.put("in_process_p50_ms", singleP50);
@@ -289,7 +333,12 @@ public final class Report {
 
   /** Berth's own histograms over the point (differences of /metrics scraped before and after). */
   private static void server(
-      ObjectNode o, JsonNode before, JsonNode after, double seconds, double clientMeanMs, int instances) {
+      ObjectNode o,
+      JsonNode before,
+      JsonNode after,
+      double seconds,
+      double clientMeanMs,
+      int instances) {
     if (!before.isObject() || !after.isObject() || !after.has("batch_size_count")) {
       return;
     }
@@ -307,15 +356,21 @@ public final class Report {
     ObjectNode s = o.putObject("server");
     s.put("engine_calls", (long) calls);
     s.put("mean_batch_size", InProcessCeiling.round(rows / calls, 2));
-    s.put("mean_compute_ms_per_call", InProcessCeiling.round(computeCalls > 0 ? 1000 * compute / computeCalls : 0, 3));
+    s.put(
+        "mean_compute_ms_per_call",
+        InProcessCeiling.round(computeCalls > 0 ? 1000 * compute / computeCalls : 0, 3));
     s.put("mean_queue_ms", InProcessCeiling.round(queued > 0 ? 1000 * queue / queued : 0, 3));
     s.put("mean_request_ms", InProcessCeiling.round(1000 * request / requests, 3));
     // Share of the engine instances' time spent computing: compute summed over all calls, over
     // wall time x instances (calls on several instances overlap).
     s.put("instances", instances);
-    s.put("engine_busy", InProcessCeiling.round(seconds > 0 ? compute / (seconds * Math.max(1, instances)) : 0, 3));
+    s.put(
+        "engine_busy",
+        InProcessCeiling.round(seconds > 0 ? compute / (seconds * Math.max(1, instances)) : 0, 3));
     // What the client waited beyond Berth's own arrival-to-answer time: HTTP, sockets, wrk.
-    s.put("client_minus_server_mean_ms", InProcessCeiling.round(clientMeanMs - 1000 * request / requests, 3));
+    s.put(
+        "client_minus_server_mean_ms",
+        InProcessCeiling.round(clientMeanMs - 1000 * request / requests, 3));
   }
 
   private static double delta(JsonNode before, JsonNode after, String key) {
@@ -324,7 +379,8 @@ public final class Report {
 
   private static JsonNode find(ArrayNode points, boolean batching, int concurrency) {
     for (JsonNode p : points) {
-      if (p.path("batching").asBoolean() == batching && p.path("concurrency").asInt() == concurrency) {
+      if (p.path("batching").asBoolean() == batching
+          && p.path("concurrency").asInt() == concurrency) {
         return p;
       }
     }
@@ -332,7 +388,13 @@ public final class Report {
   }
 
   private static ObjectNode goal(
-      ArrayNode goals, String id, String name, double value, String op, double target, String unit) {
+      ArrayNode goals,
+      String id,
+      String name,
+      double value,
+      String op,
+      double target,
+      String unit) {
     ObjectNode g = goals.addObject();
     g.put("id", id);
     g.put("name", name);
@@ -349,7 +411,9 @@ public final class Report {
     StringBuilder md = new StringBuilder();
     JsonNode c = r.path("ceiling");
     JsonNode meta = r.path("meta");
-    md.append("## Berth serving benchmark: MiniLM, ").append(meta.path("date").asText("")).append('\n');
+    md.append("## Berth serving benchmark: MiniLM, ")
+        .append(meta.path("date").asText(""))
+        .append('\n');
     if (r.path("quick").asBoolean()) {
       md.append("\n**Quick smoke run (--quick): short points, numbers are noisy.**\n");
     }
@@ -370,7 +434,9 @@ public final class Report {
         .append(" layouts and all batch sizes): **")
         .append(fmt(cb.path("sentences_per_s").asDouble(), 1))
         .append(" sentences/s** with ")
-        .append(tag(cb.path("layout_id").asText(""))).append(' ').append(cb.path("layout").asText(""))
+        .append(tag(cb.path("layout_id").asText("")))
+        .append(' ')
+        .append(cb.path("layout").asText(""))
         .append(", batch size ")
         .append(cb.path("batch_size").asInt())
         .append(".\n\n");
@@ -382,15 +448,21 @@ public final class Report {
       if (sl.isMissingNode()) {
         continue;
       }
-      md.append(sepc).append(tag(l.path("id").asText())).append(' ')
-          .append(fmt(sl.path("p50").asDouble(), 3)).append(" ms (p99 ")
-          .append(fmt(sl.path("p99").asDouble(), 3)).append(" ms)");
+      md.append(sepc)
+          .append(tag(l.path("id").asText()))
+          .append(' ')
+          .append(fmt(sl.path("p50").asDouble(), 3))
+          .append(" ms (p99 ")
+          .append(fmt(sl.path("p99").asDouble(), 3))
+          .append(" ms)");
       sepc = "; ";
     }
     if (single.has("used_for_goal")) {
       md.append(". The added-latency goal subtracts the lower, ")
-          .append(tag(single.path("used_layout_id").asText())).append(' ')
-          .append(fmt(single.path("used_for_goal").asDouble(), 3)).append(" ms");
+          .append(tag(single.path("used_layout_id").asText()))
+          .append(' ')
+          .append(fmt(single.path("used_for_goal").asDouble(), 3))
+          .append(" ms");
     }
     md.append(".\n\n");
     String berth = berthConfigLine(r.path("berth_config"), false);
@@ -419,28 +491,37 @@ public final class Report {
           run.append(" - |");
           continue;
         }
-        boolean isBest = l.path("id").asText().equals(cb.path("layout_id").asText())
-            && size == cb.path("batch_size").asInt();
+        boolean isBest =
+            l.path("id").asText().equals(cb.path("layout_id").asText())
+                && size == cb.path("batch_size").asInt();
         String v = fmt(b.path("sentences_per_s").asDouble(), 1);
         rate.append(' ').append(isBest ? "**" + v + "**" : v).append(" |");
-        p50.append(' ').append(fmt(b.path("call_latency_ms").path("p50").asDouble(), 2)).append(" |");
+        p50.append(' ')
+            .append(fmt(b.path("call_latency_ms").path("p50").asDouble(), 2))
+            .append(" |");
         run.append(' ').append(onnxShare(b)).append(" |");
       }
       md.append(rate).append('\n').append(p50).append('\n').append(run).append('\n');
     }
     md.append('\n');
 
-    md.append("| Berth over HTTP (OIP v2 JSON, 1 sentence/request) | sentences/s | p50 ms | p99 ms | vs ceiling |\n");
+    md.append(
+        "| Berth over HTTP (OIP v2 JSON, 1 sentence/request) | sentences/s | p50 ms | p99 ms | vs ceiling |\n");
     md.append("|---|---:|---:|---:|---:|\n");
     for (JsonNode p : r.path("points")) {
       md.append("| ").append(p.path("label").asText());
       if (p.path("errors").asLong() > 0) {
         md.append(" (").append(p.path("errors").asLong()).append(" errors)");
       }
-      md.append(" | ").append(fmt(p.path("sentences_per_s").asDouble(), 1))
-          .append(" | ").append(fmt(p.path("latency_ms").path("p50").asDouble(), 2))
-          .append(" | ").append(fmt(p.path("latency_ms").path("p99").asDouble(), 2))
-          .append(" | ").append(fmt(p.path("ratio_to_ceiling").asDouble(), 2)).append(" |\n");
+      md.append(" | ")
+          .append(fmt(p.path("sentences_per_s").asDouble(), 1))
+          .append(" | ")
+          .append(fmt(p.path("latency_ms").path("p50").asDouble(), 2))
+          .append(" | ")
+          .append(fmt(p.path("latency_ms").path("p99").asDouble(), 2))
+          .append(" | ")
+          .append(fmt(p.path("ratio_to_ceiling").asDouble(), 2))
+          .append(" |\n");
     }
     JsonNode h = r.path("hello_world");
     if (!h.isMissingNode()) {
@@ -448,37 +529,55 @@ public final class Report {
       if (h.path("errors").asLong() > 0) {
         md.append(" (").append(h.path("errors").asLong()).append(" errors)");
       }
-      md.append(" | ").append(fmt(h.path("requests_per_s").asDouble(), 1)).append(" req/s")
-          .append(" | ").append(fmt(h.path("latency_ms").path("p50").asDouble(), 2))
-          .append(" | ").append(fmt(h.path("latency_ms").path("p99").asDouble(), 2))
+      md.append(" | ")
+          .append(fmt(h.path("requests_per_s").asDouble(), 1))
+          .append(" req/s")
+          .append(" | ")
+          .append(fmt(h.path("latency_ms").path("p50").asDouble(), 2))
+          .append(" | ")
+          .append(fmt(h.path("latency_ms").path("p99").asDouble(), 2))
           .append(" | - |\n");
     }
     md.append('\n');
-    md.append("| where time goes (means) | client ms | Berth request ms | queue ms | engine ms/call | mean batch | engine busy | client - Berth ms |\n");
+    md.append(
+        "| where time goes (means) | client ms | Berth request ms | queue ms | engine ms/call | mean batch | engine busy | client - Berth ms |\n");
     md.append("|---|---:|---:|---:|---:|---:|---:|---:|\n");
     for (JsonNode p : r.path("points")) {
       JsonNode sv = p.path("server");
       if (sv.isMissingNode()) {
         continue;
       }
-      md.append("| ").append(p.path("label").asText())
-          .append(" | ").append(fmt(p.path("latency_ms").path("mean").asDouble(), 2))
-          .append(" | ").append(fmt(sv.path("mean_request_ms").asDouble(), 2))
-          .append(" | ").append(fmt(sv.path("mean_queue_ms").asDouble(), 2))
-          .append(" | ").append(fmt(sv.path("mean_compute_ms_per_call").asDouble(), 2))
-          .append(" | ").append(fmt(sv.path("mean_batch_size").asDouble(), 1))
-          .append(" | ").append(fmt(100 * sv.path("engine_busy").asDouble(), 0)).append('%')
-          .append(" | ").append(fmt(sv.path("client_minus_server_mean_ms").asDouble(), 2))
+      md.append("| ")
+          .append(p.path("label").asText())
+          .append(" | ")
+          .append(fmt(p.path("latency_ms").path("mean").asDouble(), 2))
+          .append(" | ")
+          .append(fmt(sv.path("mean_request_ms").asDouble(), 2))
+          .append(" | ")
+          .append(fmt(sv.path("mean_queue_ms").asDouble(), 2))
+          .append(" | ")
+          .append(fmt(sv.path("mean_compute_ms_per_call").asDouble(), 2))
+          .append(" | ")
+          .append(fmt(sv.path("mean_batch_size").asDouble(), 1))
+          .append(" | ")
+          .append(fmt(100 * sv.path("engine_busy").asDouble(), 0))
+          .append('%')
+          .append(" | ")
+          .append(fmt(sv.path("client_minus_server_mean_ms").asDouble(), 2))
           .append(" |\n");
     }
     md.append('\n');
     md.append("| ratio | value | goal | |\n|---|---:|---:|---|\n");
     for (JsonNode g : r.path("goals")) {
-      md.append("| ").append(g.path("name").asText())
-          .append(" | ").append(fmt(g.path("value").asDouble(), g.path("unit").asText().equals("ms") ? 3 : 2))
+      md.append("| ")
+          .append(g.path("name").asText())
+          .append(" | ")
+          .append(fmt(g.path("value").asDouble(), g.path("unit").asText().equals("ms") ? 3 : 2))
           .append(g.path("unit").asText().equals("ms") ? " ms" : "x")
-          .append(" | ").append(g.path("target").asText())
-          .append(" | ").append(g.has("met") ? (g.path("met").asBoolean() ? "met" : "NOT met") : "")
+          .append(" | ")
+          .append(g.path("target").asText())
+          .append(" | ")
+          .append(g.has("met") ? (g.path("met").asBoolean() ? "met" : "NOT met") : "")
           .append(" |\n");
     }
     return md.toString();
@@ -510,8 +609,11 @@ public final class Report {
 
   private static String onnxShare(JsonNode b) {
     JsonNode w = b.path("mean_ms_per_call");
-    double total = w.path("tokenize").asDouble() + w.path("tensors").asDouble()
-        + w.path("onnx_run").asDouble() + w.path("pool").asDouble();
+    double total =
+        w.path("tokenize").asDouble()
+            + w.path("tensors").asDouble()
+            + w.path("onnx_run").asDouble()
+            + w.path("pool").asDouble();
     return total > 0 ? fmt(100 * w.path("onnx_run").asDouble() / total, 0) + "%" : "-";
   }
 
@@ -531,8 +633,10 @@ public final class Report {
         .append("); batching off: the same file with max-batch-size 1 (")
         .append(lines(off.path("batching"), "batching: not set", html))
         .append(").");
-    if (!on.isMissingNode() && !off.isMissingNode()
-        && (!on.path("instances").equals(off.path("instances")) || !on.path("options").equals(off.path("options")))) {
+    if (!on.isMissingNode()
+        && !off.isMissingNode()
+        && (!on.path("instances").equals(off.path("instances"))
+            || !on.path("options").equals(off.path("options")))) {
       b.append(" WARNING: the two servers' instances/options differ.");
     }
     return b.toString();
@@ -563,20 +667,33 @@ public final class Report {
     r.path("points").forEach(pts::add);
 
     StringBuilder s = new StringBuilder();
-    s.append("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n<title>Berth serving benchmark ")
-        .append(esc(r.path("meta").path("date").asText(""))).append("</title>\n<style>\n")
-        .append("body{font-family:system-ui,-apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:2em auto;max-width:60em;color:#222;padding:0 1em}\n")
-        .append("table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:.3em .7em}")
+    s.append(
+            "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n<title>Berth serving benchmark ")
+        .append(esc(r.path("meta").path("date").asText("")))
+        .append("</title>\n<style>\n")
+        .append(
+            "body{font-family:system-ui,-apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:2em auto;max-width:60em;color:#222;padding:0 1em}\n")
+        .append(
+            "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:.3em .7em}")
         .append("td.n{text-align:right;font-variant-numeric:tabular-nums}th{background:#f3f3f3}\n")
-        .append(".warn{background:#fff3cd;border:1px solid #e0c36a;padding:.5em 1em}.met{color:#1a7f37}.miss{color:#c62828}\n")
+        .append(
+            ".warn{background:#fff3cd;border:1px solid #e0c36a;padding:.5em 1em}.met{color:#1a7f37}.miss{color:#c62828}\n")
         .append("svg text{font-family:inherit}\n</style></head><body>\n");
     s.append("<h1>Berth serving benchmark: MiniLM</h1>\n");
     if (r.path("quick").asBoolean()) {
-      s.append("<p class=\"warn\">Quick smoke run (<code>--quick</code>): short points, numbers are noisy.</p>\n");
+      s.append(
+          "<p class=\"warn\">Quick smoke run (<code>--quick</code>): short points, numbers are noisy.</p>\n");
     }
     s.append("<p>");
-    r.path("meta").properties().forEach(
-        e -> s.append("<b>").append(esc(e.getKey())).append("</b>: ").append(esc(e.getValue().asText())).append("<br>\n"));
+    r.path("meta")
+        .properties()
+        .forEach(
+            e ->
+                s.append("<b>")
+                    .append(esc(e.getKey()))
+                    .append("</b>: ")
+                    .append(esc(e.getValue().asText()))
+                    .append("<br>\n"));
     s.append("</p>\n");
 
     // Chart: one bar per HTTP point, the ceiling (and the 0.8 goal) as horizontal lines.
@@ -593,18 +710,34 @@ public final class Report {
     double axisMax = niceCeil(max * 1.1);
     int plotW = w - left - right;
     int plotH = h - top - bottom;
-    s.append("<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"").append(w).append("\" height=\"").append(h)
-        .append("\" viewBox=\"0 0 ").append(w).append(' ').append(h)
+    s.append("<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"")
+        .append(w)
+        .append("\" height=\"")
+        .append(h)
+        .append("\" viewBox=\"0 0 ")
+        .append(w)
+        .append(' ')
+        .append(h)
         .append("\" role=\"img\" aria-label=\"sentences per second per point\">\n");
-    s.append("<text x=\"").append(left).append("\" y=\"18\" font-size=\"14\" font-weight=\"bold\">")
+    s.append("<text x=\"")
+        .append(left)
+        .append("\" y=\"18\" font-size=\"14\" font-weight=\"bold\">")
         .append("Sentences/s over HTTP, one sentence per request</text>\n");
     for (int i = 0; i <= 5; i++) {
       double v = axisMax * i / 5;
       double y = top + plotH - plotH * v / axisMax;
-      s.append(String.format(Locale.ROOT,
-          "<line x1=\"%d\" x2=\"%d\" y1=\"%.1f\" y2=\"%.1f\" stroke=\"#e5e5e5\"/>"
-              + "<text x=\"%d\" y=\"%.1f\" font-size=\"11\" text-anchor=\"end\">%s</text>\n",
-          left, left + plotW, y, y, left - 6, y + 4, fmt(v, 0)));
+      s.append(
+          String.format(
+              Locale.ROOT,
+              "<line x1=\"%d\" x2=\"%d\" y1=\"%.1f\" y2=\"%.1f\" stroke=\"#e5e5e5\"/>"
+                  + "<text x=\"%d\" y=\"%.1f\" font-size=\"11\" text-anchor=\"end\">%s</text>\n",
+              left,
+              left + plotW,
+              y,
+              y,
+              left - 6,
+              y + 4,
+              fmt(v, 0)));
     }
     int n = Math.max(1, pts.size());
     double slot = (double) plotW / n;
@@ -616,17 +749,35 @@ public final class Report {
       double x = left + slot * i + (slot - bw) / 2;
       double y = top + plotH - bh;
       String color = p.path("batching").asBoolean() ? "#2e7d32" : "#9e9e9e";
-      s.append(String.format(Locale.ROOT,
-          "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"%s\"><title>%s: %s sentences/s</title></rect>\n",
-          x, y, bw, bh, color, esc(p.path("label").asText()), fmt(v, 1)));
-      s.append(String.format(Locale.ROOT,
-          "<text x=\"%.1f\" y=\"%.1f\" font-size=\"11\" text-anchor=\"middle\">%s</text>\n",
-          x + bw / 2, y - 4, fmt(v, 0)));
-      s.append(String.format(Locale.ROOT,
-          "<text x=\"%.1f\" y=\"%d\" font-size=\"11\" text-anchor=\"middle\">%s</text>"
-              + "<text x=\"%.1f\" y=\"%d\" font-size=\"11\" text-anchor=\"middle\">c=%d</text>\n",
-          x + bw / 2, top + plotH + 16, p.path("batching").asBoolean() ? "batching on" : "batching off",
-          x + bw / 2, top + plotH + 30, p.path("concurrency").asInt()));
+      s.append(
+          String.format(
+              Locale.ROOT,
+              "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"%s\"><title>%s: %s sentences/s</title></rect>\n",
+              x,
+              y,
+              bw,
+              bh,
+              color,
+              esc(p.path("label").asText()),
+              fmt(v, 1)));
+      s.append(
+          String.format(
+              Locale.ROOT,
+              "<text x=\"%.1f\" y=\"%.1f\" font-size=\"11\" text-anchor=\"middle\">%s</text>\n",
+              x + bw / 2,
+              y - 4,
+              fmt(v, 0)));
+      s.append(
+          String.format(
+              Locale.ROOT,
+              "<text x=\"%.1f\" y=\"%d\" font-size=\"11\" text-anchor=\"middle\">%s</text>"
+                  + "<text x=\"%.1f\" y=\"%d\" font-size=\"11\" text-anchor=\"middle\">c=%d</text>\n",
+              x + bw / 2,
+              top + plotH + 16,
+              p.path("batching").asBoolean() ? "batching on" : "batching off",
+              x + bw / 2,
+              top + plotH + 30,
+              p.path("concurrency").asInt()));
     }
     for (JsonNode l : c.path("layouts")) {
       if (l.path("id").asText().equals(c.path("best").path("layout_id").asText())) {
@@ -634,33 +785,79 @@ public final class Report {
       }
       double v = l.path("best").path("sentences_per_s").asDouble();
       double y = top + plotH - plotH * v / axisMax;
-      s.append(String.format(Locale.ROOT,
-          "<line x1=\"%d\" x2=\"%d\" y1=\"%.1f\" y2=\"%.1f\" stroke=\"#ef6c00\" stroke-dasharray=\"4 4\"/>"
-              + "<text x=\"%d\" y=\"%.1f\" font-size=\"10\" fill=\"#ef6c00\">in-process %s %s: %s/s (batch %d)</text>\n",
-          left, left + plotW, y, y, left + 4, y - 4, esc(tag(l.path("id").asText())), esc(l.path("layout").asText()),
-          fmt(v, 0), l.path("best").path("batch_size").asInt()));
+      s.append(
+          String.format(
+              Locale.ROOT,
+              "<line x1=\"%d\" x2=\"%d\" y1=\"%.1f\" y2=\"%.1f\" stroke=\"#ef6c00\" stroke-dasharray=\"4 4\"/>"
+                  + "<text x=\"%d\" y=\"%.1f\" font-size=\"10\" fill=\"#ef6c00\">in-process %s %s: %s/s (batch %d)</text>\n",
+              left,
+              left + plotW,
+              y,
+              y,
+              left + 4,
+              y - 4,
+              esc(tag(l.path("id").asText())),
+              esc(l.path("layout").asText()),
+              fmt(v, 0),
+              l.path("best").path("batch_size").asInt()));
     }
     if (best > 0) {
       double y = top + plotH - plotH * best / axisMax;
-      s.append(String.format(Locale.ROOT,
-          "<line x1=\"%d\" x2=\"%d\" y1=\"%.1f\" y2=\"%.1f\" stroke=\"#c62828\" stroke-width=\"2\" stroke-dasharray=\"6 4\"/>"
-              + "<text x=\"%d\" y=\"%.1f\" font-size=\"11\" fill=\"#c62828\" text-anchor=\"end\">in-process ceiling %s/s (%s %s, batch %d)</text>\n",
-          left, left + plotW, y, y, left + plotW, y - 4, fmt(best, 0), esc(tag(c.path("best").path("layout_id").asText())),
-          esc(c.path("best").path("layout").asText()), c.path("best").path("batch_size").asInt()));
+      s.append(
+          String.format(
+              Locale.ROOT,
+              "<line x1=\"%d\" x2=\"%d\" y1=\"%.1f\" y2=\"%.1f\" stroke=\"#c62828\" stroke-width=\"2\" stroke-dasharray=\"6 4\"/>"
+                  + "<text x=\"%d\" y=\"%.1f\" font-size=\"11\" fill=\"#c62828\" text-anchor=\"end\">in-process ceiling %s/s (%s %s, batch %d)</text>\n",
+              left,
+              left + plotW,
+              y,
+              y,
+              left + plotW,
+              y - 4,
+              fmt(best, 0),
+              esc(tag(c.path("best").path("layout_id").asText())),
+              esc(c.path("best").path("layout").asText()),
+              c.path("best").path("batch_size").asInt()));
       double g = top + plotH - plotH * best * GOAL_CEILING_RATIO / axisMax;
-      s.append(String.format(Locale.ROOT,
-          "<line x1=\"%d\" x2=\"%d\" y1=\"%.1f\" y2=\"%.1f\" stroke=\"#ef9a9a\" stroke-dasharray=\"2 3\"/>"
-              + "<text x=\"%d\" y=\"%.1f\" font-size=\"10\" fill=\"#c62828\" text-anchor=\"end\">goal: %s x ceiling</text>\n",
-          left, left + plotW, g, g, left + plotW, g + 12, fmt(GOAL_CEILING_RATIO, 1)));
+      s.append(
+          String.format(
+              Locale.ROOT,
+              "<line x1=\"%d\" x2=\"%d\" y1=\"%.1f\" y2=\"%.1f\" stroke=\"#ef9a9a\" stroke-dasharray=\"2 3\"/>"
+                  + "<text x=\"%d\" y=\"%.1f\" font-size=\"10\" fill=\"#c62828\" text-anchor=\"end\">goal: %s x ceiling</text>\n",
+              left,
+              left + plotW,
+              g,
+              g,
+              left + plotW,
+              g + 12,
+              fmt(GOAL_CEILING_RATIO, 1)));
     }
-    s.append(String.format(Locale.ROOT,
-        "<line x1=\"%d\" x2=\"%d\" y1=\"%d\" y2=\"%d\" stroke=\"#333\"/>"
-            + "<line x1=\"%d\" x2=\"%d\" y1=\"%d\" y2=\"%d\" stroke=\"#333\"/>\n",
-        left, left + plotW, top + plotH, top + plotH, left, left, top, top + plotH));
-    s.append(String.format(Locale.ROOT,
-        "<rect x=\"%d\" y=\"%d\" width=\"10\" height=\"10\" fill=\"#9e9e9e\"/><text x=\"%d\" y=\"%d\" font-size=\"11\">batching off (max-batch-size 1)</text>"
-            + "<rect x=\"%d\" y=\"%d\" width=\"10\" height=\"10\" fill=\"#2e7d32\"/><text x=\"%d\" y=\"%d\" font-size=\"11\">batching on (example model.yaml)</text>\n",
-        left, h - 18, left + 14, h - 9, left + 230, h - 18, left + 244, h - 9));
+    s.append(
+        String.format(
+            Locale.ROOT,
+            "<line x1=\"%d\" x2=\"%d\" y1=\"%d\" y2=\"%d\" stroke=\"#333\"/>"
+                + "<line x1=\"%d\" x2=\"%d\" y1=\"%d\" y2=\"%d\" stroke=\"#333\"/>\n",
+            left,
+            left + plotW,
+            top + plotH,
+            top + plotH,
+            left,
+            left,
+            top,
+            top + plotH));
+    s.append(
+        String.format(
+            Locale.ROOT,
+            "<rect x=\"%d\" y=\"%d\" width=\"10\" height=\"10\" fill=\"#9e9e9e\"/><text x=\"%d\" y=\"%d\" font-size=\"11\">batching off (max-batch-size 1)</text>"
+                + "<rect x=\"%d\" y=\"%d\" width=\"10\" height=\"10\" fill=\"#2e7d32\"/><text x=\"%d\" y=\"%d\" font-size=\"11\">batching on (example model.yaml)</text>\n",
+            left,
+            h - 18,
+            left + 14,
+            h - 9,
+            left + 230,
+            h - 18,
+            left + 244,
+            h - 9));
     s.append("</svg>\n");
 
     String berth = berthConfigLine(r.path("berth_config"), true);
@@ -669,100 +866,154 @@ public final class Report {
     }
 
     // The in-process layouts: sentences/s by batch size, one series each.
-    s.append("<h2>In-process ceiling</h2>\n<p>The ceiling is the best of these layouts and batch sizes: <b>")
-        .append(fmt(best, 1)).append(" sentences/s</b> with ").append(esc(tag(c.path("best").path("layout_id").asText())))
-        .append(' ').append(esc(c.path("best").path("layout").asText())).append(", batch size ")
-        .append(c.path("best").path("batch_size").asInt()).append(". Single-sentence (batch 1) call p50: ");
+    s.append(
+            "<h2>In-process ceiling</h2>\n<p>The ceiling is the best of these layouts and batch sizes: <b>")
+        .append(fmt(best, 1))
+        .append(" sentences/s</b> with ")
+        .append(esc(tag(c.path("best").path("layout_id").asText())))
+        .append(' ')
+        .append(esc(c.path("best").path("layout").asText()))
+        .append(", batch size ")
+        .append(c.path("best").path("batch_size").asInt())
+        .append(". Single-sentence (batch 1) call p50: ");
     JsonNode single = c.path("single_sentence_p50_ms");
     String sepc = "";
     for (JsonNode l : c.path("layouts")) {
       JsonNode sl = single.path("by_layout").path(l.path("id").asText());
       if (!sl.isMissingNode()) {
-        s.append(sepc).append(esc(tag(l.path("id").asText()))).append(' ').append(fmt(sl.path("p50").asDouble(), 3)).append(" ms");
+        s.append(sepc)
+            .append(esc(tag(l.path("id").asText())))
+            .append(' ')
+            .append(fmt(sl.path("p50").asDouble(), 3))
+            .append(" ms");
         sepc = ", ";
       }
     }
     if (single.has("used_for_goal")) {
-      s.append("; the added-latency goal subtracts the lower, ").append(esc(tag(single.path("used_layout_id").asText())));
+      s.append("; the added-latency goal subtracts the lower, ")
+          .append(esc(tag(single.path("used_layout_id").asText())));
     }
     s.append(".</p>\n");
     s.append(layoutChart(c));
-    s.append("<table><tr><th>layout</th><th>batch size</th><th>sentences/s</th><th>call p50 ms</th>"
-        + "<th>call p99 ms</th><th>tokenize ms</th><th>ONNX run ms</th><th>pool ms</th></tr>\n");
+    s.append(
+        "<table><tr><th>layout</th><th>batch size</th><th>sentences/s</th><th>call p50 ms</th>"
+            + "<th>call p99 ms</th><th>tokenize ms</th><th>ONNX run ms</th><th>pool ms</th></tr>\n");
     for (JsonNode l : c.path("layouts")) {
       for (JsonNode b : l.path("batch_sizes")) {
         JsonNode wh = b.path("mean_ms_per_call");
-        boolean isBest = l.path("id").asText().equals(c.path("best").path("layout_id").asText())
-            && b.path("batch_size").asInt() == c.path("best").path("batch_size").asInt();
-        s.append("<tr><td>").append(esc(tag(l.path("id").asText()) + " " + l.path("layout").asText()))
-            .append("</td><td class=\"n\">").append(b.path("batch_size").asInt())
-            .append("</td><td class=\"n\">").append(isBest ? "<b>" : "")
-            .append(fmt(b.path("sentences_per_s").asDouble(), 1)).append(isBest ? "</b>" : "")
-            .append("</td><td class=\"n\">").append(fmt(b.path("call_latency_ms").path("p50").asDouble(), 3))
-            .append("</td><td class=\"n\">").append(fmt(b.path("call_latency_ms").path("p99").asDouble(), 3))
-            .append("</td><td class=\"n\">").append(fmt(wh.path("tokenize").asDouble(), 3))
-            .append("</td><td class=\"n\">").append(fmt(wh.path("onnx_run").asDouble(), 3))
-            .append("</td><td class=\"n\">").append(fmt(wh.path("pool").asDouble(), 3))
+        boolean isBest =
+            l.path("id").asText().equals(c.path("best").path("layout_id").asText())
+                && b.path("batch_size").asInt() == c.path("best").path("batch_size").asInt();
+        s.append("<tr><td>")
+            .append(esc(tag(l.path("id").asText()) + " " + l.path("layout").asText()))
+            .append("</td><td class=\"n\">")
+            .append(b.path("batch_size").asInt())
+            .append("</td><td class=\"n\">")
+            .append(isBest ? "<b>" : "")
+            .append(fmt(b.path("sentences_per_s").asDouble(), 1))
+            .append(isBest ? "</b>" : "")
+            .append("</td><td class=\"n\">")
+            .append(fmt(b.path("call_latency_ms").path("p50").asDouble(), 3))
+            .append("</td><td class=\"n\">")
+            .append(fmt(b.path("call_latency_ms").path("p99").asDouble(), 3))
+            .append("</td><td class=\"n\">")
+            .append(fmt(wh.path("tokenize").asDouble(), 3))
+            .append("</td><td class=\"n\">")
+            .append(fmt(wh.path("onnx_run").asDouble(), 3))
+            .append("</td><td class=\"n\">")
+            .append(fmt(wh.path("pool").asDouble(), 3))
             .append("</td></tr>\n");
       }
     }
     s.append("</table>\n");
-    s.append("<h2>Berth over HTTP</h2>\n<table><tr><th>point</th><th>sentences/s</th><th>p50 ms</th>"
-        + "<th>p99 ms</th><th>vs ceiling</th><th>errors</th></tr>\n");
+    s.append(
+        "<h2>Berth over HTTP</h2>\n<table><tr><th>point</th><th>sentences/s</th><th>p50 ms</th>"
+            + "<th>p99 ms</th><th>vs ceiling</th><th>errors</th></tr>\n");
     for (JsonNode p : pts) {
-      s.append("<tr><td>").append(esc(p.path("label").asText()))
-          .append("</td><td class=\"n\">").append(fmt(p.path("sentences_per_s").asDouble(), 1))
-          .append("</td><td class=\"n\">").append(fmt(p.path("latency_ms").path("p50").asDouble(), 2))
-          .append("</td><td class=\"n\">").append(fmt(p.path("latency_ms").path("p99").asDouble(), 2))
-          .append("</td><td class=\"n\">").append(fmt(p.path("ratio_to_ceiling").asDouble(), 2))
-          .append("</td><td class=\"n\">").append(p.path("errors").asLong())
+      s.append("<tr><td>")
+          .append(esc(p.path("label").asText()))
+          .append("</td><td class=\"n\">")
+          .append(fmt(p.path("sentences_per_s").asDouble(), 1))
+          .append("</td><td class=\"n\">")
+          .append(fmt(p.path("latency_ms").path("p50").asDouble(), 2))
+          .append("</td><td class=\"n\">")
+          .append(fmt(p.path("latency_ms").path("p99").asDouble(), 2))
+          .append("</td><td class=\"n\">")
+          .append(fmt(p.path("ratio_to_ceiling").asDouble(), 2))
+          .append("</td><td class=\"n\">")
+          .append(p.path("errors").asLong())
           .append("</td></tr>\n");
     }
     JsonNode hw = r.path("hello_world");
     if (!hw.isMissingNode()) {
       s.append("<tr><td>hello world: GET /v2/health/live, c=32</td><td class=\"n\">")
-          .append(fmt(hw.path("requests_per_s").asDouble(), 1)).append(" req/s</td><td class=\"n\">")
-          .append(fmt(hw.path("latency_ms").path("p50").asDouble(), 2)).append("</td><td class=\"n\">")
-          .append(fmt(hw.path("latency_ms").path("p99").asDouble(), 2)).append("</td><td class=\"n\">-</td><td class=\"n\">")
-          .append(hw.path("errors").asLong()).append("</td></tr>\n");
+          .append(fmt(hw.path("requests_per_s").asDouble(), 1))
+          .append(" req/s</td><td class=\"n\">")
+          .append(fmt(hw.path("latency_ms").path("p50").asDouble(), 2))
+          .append("</td><td class=\"n\">")
+          .append(fmt(hw.path("latency_ms").path("p99").asDouble(), 2))
+          .append("</td><td class=\"n\">-</td><td class=\"n\">")
+          .append(hw.path("errors").asLong())
+          .append("</td></tr>\n");
     }
-    s.append("</table>\n<h2>Where time goes (means over each point)</h2>\n<table><tr><th>point</th><th>client ms</th>"
-        + "<th>Berth request ms</th><th>queue ms</th><th>engine ms/call</th><th>mean batch</th>"
-        + "<th>engine busy</th><th>client &minus; Berth ms</th></tr>\n");
+    s.append(
+        "</table>\n<h2>Where time goes (means over each point)</h2>\n<table><tr><th>point</th><th>client ms</th>"
+            + "<th>Berth request ms</th><th>queue ms</th><th>engine ms/call</th><th>mean batch</th>"
+            + "<th>engine busy</th><th>client &minus; Berth ms</th></tr>\n");
     for (JsonNode p : pts) {
       JsonNode sv = p.path("server");
       if (sv.isMissingNode()) {
         continue;
       }
-      s.append("<tr><td>").append(esc(p.path("label").asText()))
-          .append("</td><td class=\"n\">").append(fmt(p.path("latency_ms").path("mean").asDouble(), 2))
-          .append("</td><td class=\"n\">").append(fmt(sv.path("mean_request_ms").asDouble(), 2))
-          .append("</td><td class=\"n\">").append(fmt(sv.path("mean_queue_ms").asDouble(), 2))
-          .append("</td><td class=\"n\">").append(fmt(sv.path("mean_compute_ms_per_call").asDouble(), 2))
-          .append("</td><td class=\"n\">").append(fmt(sv.path("mean_batch_size").asDouble(), 1))
-          .append("</td><td class=\"n\">").append(fmt(100 * sv.path("engine_busy").asDouble(), 0))
-          .append("%</td><td class=\"n\">").append(fmt(sv.path("client_minus_server_mean_ms").asDouble(), 2))
+      s.append("<tr><td>")
+          .append(esc(p.path("label").asText()))
+          .append("</td><td class=\"n\">")
+          .append(fmt(p.path("latency_ms").path("mean").asDouble(), 2))
+          .append("</td><td class=\"n\">")
+          .append(fmt(sv.path("mean_request_ms").asDouble(), 2))
+          .append("</td><td class=\"n\">")
+          .append(fmt(sv.path("mean_queue_ms").asDouble(), 2))
+          .append("</td><td class=\"n\">")
+          .append(fmt(sv.path("mean_compute_ms_per_call").asDouble(), 2))
+          .append("</td><td class=\"n\">")
+          .append(fmt(sv.path("mean_batch_size").asDouble(), 1))
+          .append("</td><td class=\"n\">")
+          .append(fmt(100 * sv.path("engine_busy").asDouble(), 0))
+          .append("%</td><td class=\"n\">")
+          .append(fmt(sv.path("client_minus_server_mean_ms").asDouble(), 2))
           .append("</td></tr>\n");
     }
-    s.append("</table>\n<h2>Ratios</h2>\n<table><tr><th>ratio</th><th>value</th><th>goal</th><th></th></tr>\n");
+    s.append(
+        "</table>\n<h2>Ratios</h2>\n<table><tr><th>ratio</th><th>value</th><th>goal</th><th></th></tr>\n");
     for (JsonNode g : r.path("goals")) {
       boolean msUnit = g.path("unit").asText().equals("ms");
-      s.append("<tr><td>").append(esc(g.path("name").asText()))
-          .append("</td><td class=\"n\">").append(fmt(g.path("value").asDouble(), msUnit ? 3 : 2))
-          .append(msUnit ? " ms" : "x").append("</td><td>").append(esc(g.path("target").asText()))
+      s.append("<tr><td>")
+          .append(esc(g.path("name").asText()))
+          .append("</td><td class=\"n\">")
+          .append(fmt(g.path("value").asDouble(), msUnit ? 3 : 2))
+          .append(msUnit ? " ms" : "x")
+          .append("</td><td>")
+          .append(esc(g.path("target").asText()))
           .append("</td><td>");
       if (g.has("met")) {
-        s.append(g.path("met").asBoolean() ? "<span class=\"met\">met</span>" : "<span class=\"miss\">not met</span>");
+        s.append(
+            g.path("met").asBoolean()
+                ? "<span class=\"met\">met</span>"
+                : "<span class=\"miss\">not met</span>");
       }
       s.append("</td></tr>\n");
     }
-    s.append("</table>\n<p>Ceiling: ONNX Runtime called in one process (tokenization, model, mean pooling"
-        + " and L2 normalisation per batch; no HTTP, no JSON), in each layout by that many threads sharing"
-        + " one session and one tokenizer, each calling batches back to back. Engine busy: the engine"
-        + " instances' compute time over wall time &times; instances. HTTP points: wrk, one"
-        + " sentence per OIP v2 JSON request, rotating through ").append(c.path("sentences").path("count").asInt())
-        .append(" short sentences (at most ").append(c.path("sentences").path("max_tokens").asInt())
-        .append(" tokens). The load generator runs on the same machine as the server.</p>\n</body></html>\n");
+    s.append(
+            "</table>\n<p>Ceiling: ONNX Runtime called in one process (tokenization, model, mean pooling"
+                + " and L2 normalisation per batch; no HTTP, no JSON), in each layout by that many threads sharing"
+                + " one session and one tokenizer, each calling batches back to back. Engine busy: the engine"
+                + " instances' compute time over wall time &times; instances. HTTP points: wrk, one"
+                + " sentence per OIP v2 JSON request, rotating through ")
+        .append(c.path("sentences").path("count").asInt())
+        .append(" short sentences (at most ")
+        .append(c.path("sentences").path("max_tokens").asInt())
+        .append(
+            " tokens). The load generator runs on the same machine as the server.</p>\n</body></html>\n");
     return s.toString();
   }
 
@@ -789,28 +1040,51 @@ public final class Report {
     }
     double axisMax = niceCeil(max * 1.1);
     StringBuilder s = new StringBuilder();
-    s.append("<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"").append(w).append("\" height=\"").append(h)
-        .append("\" viewBox=\"0 0 ").append(w).append(' ').append(h)
+    s.append("<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"")
+        .append(w)
+        .append("\" height=\"")
+        .append(h)
+        .append("\" viewBox=\"0 0 ")
+        .append(w)
+        .append(' ')
+        .append(h)
         .append("\" role=\"img\" aria-label=\"in-process sentences per second by batch size\">\n");
-    s.append("<text x=\"").append(left).append("\" y=\"18\" font-size=\"14\" font-weight=\"bold\">")
+    s.append("<text x=\"")
+        .append(left)
+        .append("\" y=\"18\" font-size=\"14\" font-weight=\"bold\">")
         .append("In-process sentences/s by batch size</text>\n");
     for (int i = 0; i <= 5; i++) {
       double v = axisMax * i / 5;
       double y = top + plotH - plotH * v / axisMax;
-      s.append(String.format(Locale.ROOT,
-          "<line x1=\"%d\" x2=\"%d\" y1=\"%.1f\" y2=\"%.1f\" stroke=\"#e5e5e5\"/>"
-              + "<text x=\"%d\" y=\"%.1f\" font-size=\"11\" text-anchor=\"end\">%s</text>\n",
-          left, left + plotW, y, y, left - 6, y + 4, fmt(v, 0)));
+      s.append(
+          String.format(
+              Locale.ROOT,
+              "<line x1=\"%d\" x2=\"%d\" y1=\"%.1f\" y2=\"%.1f\" stroke=\"#e5e5e5\"/>"
+                  + "<text x=\"%d\" y=\"%.1f\" font-size=\"11\" text-anchor=\"end\">%s</text>\n",
+              left,
+              left + plotW,
+              y,
+              y,
+              left - 6,
+              y + 4,
+              fmt(v, 0)));
     }
     double slot = sizes.size() > 1 ? (double) (plotW - 40) / (sizes.size() - 1) : 0;
     for (int i = 0; i < sizes.size(); i++) {
-      s.append(String.format(Locale.ROOT,
-          "<text x=\"%.1f\" y=\"%d\" font-size=\"11\" text-anchor=\"middle\">%d</text>\n",
-          left + 20 + slot * i, top + plotH + 16, sizes.get(i)));
+      s.append(
+          String.format(
+              Locale.ROOT,
+              "<text x=\"%.1f\" y=\"%d\" font-size=\"11\" text-anchor=\"middle\">%d</text>\n",
+              left + 20 + slot * i,
+              top + plotH + 16,
+              sizes.get(i)));
     }
-    s.append(String.format(Locale.ROOT,
-        "<text x=\"%.1f\" y=\"%d\" font-size=\"11\" text-anchor=\"middle\">batch size</text>\n",
-        left + plotW / 2.0, top + plotH + 32));
+    s.append(
+        String.format(
+            Locale.ROOT,
+            "<text x=\"%.1f\" y=\"%d\" font-size=\"11\" text-anchor=\"middle\">batch size</text>\n",
+            left + plotW / 2.0,
+            top + plotH + 32));
     int k = 0;
     for (JsonNode l : c.path("layouts")) {
       String color = colors[k % colors.length];
@@ -825,22 +1099,48 @@ public final class Report {
         double x = left + 20 + slot * i;
         double y = top + plotH - plotH * v / axisMax;
         pts.append(String.format(Locale.ROOT, "%.1f,%.1f ", x, y));
-        dots.append(String.format(Locale.ROOT,
-            "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"3.5\" fill=\"%s\"><title>%s, batch %d: %s sentences/s</title></circle>\n",
-            x, y, color, esc(tag(l.path("id").asText()) + " " + l.path("layout").asText()), sizes.get(i), fmt(v, 1)));
+        dots.append(
+            String.format(
+                Locale.ROOT,
+                "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"3.5\" fill=\"%s\"><title>%s, batch %d: %s sentences/s</title></circle>\n",
+                x,
+                y,
+                color,
+                esc(tag(l.path("id").asText()) + " " + l.path("layout").asText()),
+                sizes.get(i),
+                fmt(v, 1)));
       }
-      s.append("<polyline fill=\"none\" stroke=\"").append(color).append("\" stroke-width=\"2\" points=\"")
-          .append(pts.toString().strip()).append("\"/>\n").append(dots);
-      s.append(String.format(Locale.ROOT,
-          "<rect x=\"%d\" y=\"%d\" width=\"10\" height=\"10\" fill=\"%s\"/><text x=\"%d\" y=\"%d\" font-size=\"11\">%s</text>\n",
-          left + 340 * k, h - 14, color, left + 340 * k + 14, h - 5,
-          esc(tag(l.path("id").asText()) + " " + l.path("layout").asText())));
+      s.append("<polyline fill=\"none\" stroke=\"")
+          .append(color)
+          .append("\" stroke-width=\"2\" points=\"")
+          .append(pts.toString().strip())
+          .append("\"/>\n")
+          .append(dots);
+      s.append(
+          String.format(
+              Locale.ROOT,
+              "<rect x=\"%d\" y=\"%d\" width=\"10\" height=\"10\" fill=\"%s\"/><text x=\"%d\" y=\"%d\" font-size=\"11\">%s</text>\n",
+              left + 340 * k,
+              h - 14,
+              color,
+              left + 340 * k + 14,
+              h - 5,
+              esc(tag(l.path("id").asText()) + " " + l.path("layout").asText())));
       k++;
     }
-    s.append(String.format(Locale.ROOT,
-        "<line x1=\"%d\" x2=\"%d\" y1=\"%d\" y2=\"%d\" stroke=\"#333\"/>"
-            + "<line x1=\"%d\" x2=\"%d\" y1=\"%d\" y2=\"%d\" stroke=\"#333\"/>\n",
-        left, left + plotW, top + plotH, top + plotH, left, left, top, top + plotH));
+    s.append(
+        String.format(
+            Locale.ROOT,
+            "<line x1=\"%d\" x2=\"%d\" y1=\"%d\" y2=\"%d\" stroke=\"#333\"/>"
+                + "<line x1=\"%d\" x2=\"%d\" y1=\"%d\" y2=\"%d\" stroke=\"#333\"/>\n",
+            left,
+            left + plotW,
+            top + plotH,
+            top + plotH,
+            left,
+            left,
+            top,
+            top + plotH));
     s.append("</svg>\n");
     return s.toString();
   }
@@ -863,6 +1163,9 @@ public final class Report {
   }
 
   private static String esc(String v) {
-    return v.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("\"", "&quot;");
+    return v.replace("&", "&amp;")
+        .replace("<", "&lt;")
+        .replace(">", "&gt;")
+        .replace("\"", "&quot;");
   }
 }

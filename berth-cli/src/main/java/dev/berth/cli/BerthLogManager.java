@@ -16,7 +16,9 @@ public final class BerthLogManager extends LogManager {
     }
   }
 
-  /** Stops later {@link #reset()} calls (the JDK's shutdown hook among them) from closing handlers. */
+  /**
+   * Stops later {@link #reset()} calls (the JDK's shutdown hook among them) from closing handlers.
+   */
   void keepHandlers() {
     resetAllowed = false;
   }

@@ -49,7 +49,8 @@ final class ServeCommand implements java.util.concurrent.Callable<Integer> {
 
   @Option(
       names = "--host",
-      description = "Address to listen on; 0.0.0.0 for every interface (default: ${DEFAULT-VALUE}).",
+      description =
+          "Address to listen on; 0.0.0.0 for every interface (default: ${DEFAULT-VALUE}).",
       defaultValue = "127.0.0.1")
   String host;
 
@@ -62,7 +63,8 @@ final class ServeCommand implements java.util.concurrent.Callable<Integer> {
   @Option(
       names = "--max-body-size",
       paramLabel = "SIZE",
-      description = "Largest request body; larger ones get 413 (e.g. 512KiB, 32MiB; default: ${DEFAULT-VALUE}).",
+      description =
+          "Largest request body; larger ones get 413 (e.g. 512KiB, 32MiB; default: ${DEFAULT-VALUE}).",
       defaultValue = "32MiB",
       converter = SizeConverter.class)
   long maxBodyBytes;
@@ -70,7 +72,8 @@ final class ServeCommand implements java.util.concurrent.Callable<Integer> {
   @Option(
       names = "--drain-timeout",
       paramLabel = "DURATION",
-      description = "On SIGTERM, how long in-flight requests may take to finish (default: ${DEFAULT-VALUE}).",
+      description =
+          "On SIGTERM, how long in-flight requests may take to finish (default: ${DEFAULT-VALUE}).",
       defaultValue = "30s",
       converter = DurationConverter.class)
   Duration drainTimeout;
@@ -78,7 +81,8 @@ final class ServeCommand implements java.util.concurrent.Callable<Integer> {
   @Option(
       names = "--log-format",
       paramLabel = "FORMAT",
-      description = "auto (text on a terminal, JSON otherwise), json or text (default: ${DEFAULT-VALUE}).",
+      description =
+          "auto (text on a terminal, JSON otherwise), json or text (default: ${DEFAULT-VALUE}).",
       defaultValue = "auto")
   LogSetup.Format logFormat;
 
@@ -96,13 +100,16 @@ final class ServeCommand implements java.util.concurrent.Callable<Integer> {
     try {
       level = LogSetup.parseLevel(logLevel);
     } catch (IllegalArgumentException e) {
-      throw new BerthException("--log-level must be debug, info, warn or error, not '" + logLevel + "'");
+      throw new BerthException(
+          "--log-level must be debug, info, warn or error, not '" + logLevel + "'");
     }
     LogSetup.configure(format, level, System.err);
     Path repo = repository.toAbsolutePath().normalize();
     if (!Files.isDirectory(repo)) {
       throw new BerthException(
-          "model repository " + repo + " does not exist; give a directory that holds"
+          "model repository "
+              + repo
+              + " does not exist; give a directory that holds"
               + " <model>/<version>/model.onnx");
     }
 
@@ -121,7 +128,12 @@ final class ServeCommand implements java.util.concurrent.Callable<Integer> {
     } catch (RuntimeException e) {
       service.close();
       throw new BerthException(
-          "cannot listen on " + host + ":" + port + " (" + rootMessage(e)
+          "cannot listen on "
+              + host
+              + ":"
+              + port
+              + " ("
+              + rootMessage(e)
               + "); pick another with --port or stop what uses it",
           e);
     }
@@ -132,7 +144,10 @@ final class ServeCommand implements java.util.concurrent.Callable<Integer> {
         () -> {
           LOG.info("shutting down: readiness off, draining in-flight requests");
           boolean drained = server.shutdown(drainTimeout);
-          LOG.info(drained ? "stopped; every in-flight request was answered" : "stopped; drain timed out");
+          LOG.info(
+              drained
+                  ? "stopped; every in-flight request was answered"
+                  : "stopped; drain timed out");
           stopped.countDown();
         };
     Signals.onTerminate(stop);
@@ -210,8 +225,14 @@ final class ServeCommand implements java.util.concurrent.Callable<Integer> {
             .orElse(models.get(0));
     var in = m.signature().inputs().get(0);
     if (in.datatype() == dev.berth.api.DataType.BYTES) {
-      return "curl -s " + url + "/v2/models/" + m.name() + "/infer -H 'Content-Type: application/json' -d '"
-          + "{\"inputs\":[{\"name\":\"" + in.name() + "\",\"shape\":[2],\"datatype\":\"BYTES\","
+      return "curl -s "
+          + url
+          + "/v2/models/"
+          + m.name()
+          + "/infer -H 'Content-Type: application/json' -d '"
+          + "{\"inputs\":[{\"name\":\""
+          + in.name()
+          + "\",\"shape\":[2],\"datatype\":\"BYTES\","
           + "\"data\":[\"Berth serves models\",\"A cat sat on the mat\"]}]}'";
     }
     return "curl -s " + url + "/v2/models/" + m.name();
@@ -223,7 +244,16 @@ final class ServeCommand implements java.util.concurrent.Callable<Integer> {
     public Long convert(String value) {
       String v = value.trim().toLowerCase(Locale.ROOT);
       long unit = 1;
-      for (String[] u : new String[][] {{"kib", "1024"}, {"mib", "1048576"}, {"gib", "1073741824"}, {"kb", "1000"}, {"mb", "1000000"}, {"gb", "1000000000"}, {"b", "1"}}) {
+      for (String[] u :
+          new String[][] {
+            {"kib", "1024"},
+            {"mib", "1048576"},
+            {"gib", "1073741824"},
+            {"kb", "1000"},
+            {"mb", "1000000"},
+            {"gb", "1000000000"},
+            {"b", "1"}
+          }) {
         if (v.endsWith(u[0])) {
           unit = Long.parseLong(u[1]);
           v = v.substring(0, v.length() - u[0].length()).trim();

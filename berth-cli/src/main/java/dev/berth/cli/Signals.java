@@ -34,7 +34,8 @@ final class Signals {
             }
             return null;
           };
-      Object proxy = Proxy.newProxyInstance(Signals.class.getClassLoader(), new Class<?>[] {handler}, call);
+      Object proxy =
+          Proxy.newProxyInstance(Signals.class.getClassLoader(), new Class<?>[] {handler}, call);
       for (String name : new String[] {"TERM", "INT"}) {
         Object sig = signal.getConstructor(String.class).newInstance(name);
         signal.getMethod("handle", signal, handler).invoke(null, sig, proxy);

@@ -41,7 +41,8 @@ final class TelemetryOptOut {
             Thread.ofPlatform()
                 .unstarted(
                     () -> {
-                      // SIGTERM/SIGINT reached this wrapper: pass it on, then leave as the child did.
+                      // SIGTERM/SIGINT reached this wrapper: pass it on, then leave as the child
+                      // did.
                       child.destroy();
                       try {
                         Runtime.getRuntime().halt(child.waitFor());

@@ -35,7 +35,9 @@ final class BerthProcess implements AutoCloseable {
   }
 
   static Path examples() {
-    return Path.of(System.getProperty("berth.examples", "../examples")).resolve("models").toAbsolutePath();
+    return Path.of(System.getProperty("berth.examples", "../examples"))
+        .resolve("models")
+        .toAbsolutePath();
   }
 
   static String java() {
@@ -88,8 +90,11 @@ final class BerthProcess implements AutoCloseable {
     return url;
   }
 
-  static HttpResponse<String> get(HttpClient http, String url) throws IOException, InterruptedException {
-    return http.send(HttpRequest.newBuilder(URI.create(url)).GET().build(), HttpResponse.BodyHandlers.ofString());
+  static HttpResponse<String> get(HttpClient http, String url)
+      throws IOException, InterruptedException {
+    return http.send(
+        HttpRequest.newBuilder(URI.create(url)).GET().build(),
+        HttpResponse.BodyHandlers.ofString());
   }
 
   static HttpResponse<String> post(HttpClient http, String url, String json)

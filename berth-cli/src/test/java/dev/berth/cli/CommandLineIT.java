@@ -24,7 +24,10 @@ class CommandLineIT {
     byte[] out = p.getInputStream().readAllBytes();
     byte[] err = p.getErrorStream().readAllBytes();
     assertTrue(p.waitFor(60, TimeUnit.SECONDS));
-    return new Run(p.exitValue(), new String(out, StandardCharsets.UTF_8), new String(err, StandardCharsets.UTF_8));
+    return new Run(
+        p.exitValue(),
+        new String(out, StandardCharsets.UTF_8),
+        new String(err, StandardCharsets.UTF_8));
   }
 
   @Test
@@ -38,10 +41,20 @@ class CommandLineIT {
   void serveHelpListsEveryOptionWithItsDefault() throws Exception {
     Run r = run("serve", "--help");
     assertEquals(0, r.code());
-    for (String option : new String[] {"--host", "--port", "--max-body-size", "--drain-timeout", "--log-format", "--log-level", "REPO"}) {
+    for (String option :
+        new String[] {
+          "--host",
+          "--port",
+          "--max-body-size",
+          "--drain-timeout",
+          "--log-format",
+          "--log-level",
+          "REPO"
+        }) {
       assertTrue(r.out().contains(option), option + " missing from:\n" + r.out());
     }
-    for (String dflt : new String[] {"127.0.0.1", "8080", "32MiB", "30s", "auto", "info", "examples/models"}) {
+    for (String dflt :
+        new String[] {"127.0.0.1", "8080", "32MiB", "30s", "auto", "info", "examples/models"}) {
       assertTrue(r.out().contains(dflt), "default " + dflt + " missing from:\n" + r.out());
     }
     Run top = run("--help");
@@ -60,6 +73,8 @@ class CommandLineIT {
   void missingRepositoryIsExitCodeTwoWithTheFix() throws Exception {
     Run r = run("serve", work.resolve("no-such-repo").toString(), "--port", "0");
     assertEquals(2, r.code());
-    assertTrue(r.err().contains("does not exist") && r.err().contains("<model>/<version>/model.onnx"), r.err());
+    assertTrue(
+        r.err().contains("does not exist") && r.err().contains("<model>/<version>/model.onnx"),
+        r.err());
   }
 }

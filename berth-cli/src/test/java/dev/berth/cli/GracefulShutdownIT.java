@@ -29,17 +29,29 @@ class GracefulShutdownIT {
       if (i > 0) {
         data.append(',');
       }
-      data.append("\"Client ").append(client).append(" sentence ").append(i)
+      data.append("\"Client ")
+          .append(client)
+          .append(" sentence ")
+          .append(i)
           .append(": the quick brown fox jumps over the lazy dog while the model server keeps")
           .append(" answering every request it has accepted before it stops.\"");
     }
-    return "{\"inputs\":[{\"name\":\"text\",\"shape\":[32],\"datatype\":\"BYTES\",\"data\":[" + data + "]}]}";
+    return "{\"inputs\":[{\"name\":\"text\",\"shape\":[32],\"datatype\":\"BYTES\",\"data\":["
+        + data
+        + "]}]}";
   }
 
   @Test
   void sigtermDrainsInFlightRequestsAndExitsZero() throws Exception {
     try (BerthProcess berth =
-            BerthProcess.start(work, "serve", BerthProcess.examples().toString(), "--port", "0", "--log-format", "json");
+            BerthProcess.start(
+                work,
+                "serve",
+                BerthProcess.examples().toString(),
+                "--port",
+                "0",
+                "--log-format",
+                "json");
         HttpClient http =
             HttpClient.newBuilder()
                 .version(HttpClient.Version.HTTP_1_1)
@@ -76,7 +88,10 @@ class GracefulShutdownIT {
       berth.process.destroy(); // SIGTERM
 
       // Readiness off and new requests refused (503 while draining, or no listener once stopped).
-      await().atMost(Duration.ofSeconds(30)).pollInterval(Duration.ofMillis(20)).until(() -> !ready(http, url));
+      await()
+          .atMost(Duration.ofSeconds(30))
+          .pollInterval(Duration.ofMillis(20))
+          .until(() -> !ready(http, url));
       int refused = statusOrRefused(http, url + "/v2/models/minilm/infer", longRequest(99));
       assertTrue(refused == 503 || refused == -1, "a request after SIGTERM got " + refused);
 

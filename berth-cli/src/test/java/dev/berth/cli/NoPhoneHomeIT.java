@@ -19,8 +19,10 @@ import org.junit.jupiter.api.io.TempDir;
  * and every connect() it made must have gone to loopback or a local socket.
  */
 class NoPhoneHomeIT {
-  private static final Pattern INET = Pattern.compile("sa_family=AF_INET, .*?inet_addr\\(\"([^\"]+)\"\\)");
-  private static final Pattern INET6 = Pattern.compile("sa_family=AF_INET6, .*?inet_pton\\(AF_INET6, \"([^\"]+)\"");
+  private static final Pattern INET =
+      Pattern.compile("sa_family=AF_INET, .*?inet_addr\\(\"([^\"]+)\"\\)");
+  private static final Pattern INET6 =
+      Pattern.compile("sa_family=AF_INET6, .*?inet_pton\\(AF_INET6, \"([^\"]+)\"");
 
   @TempDir Path work;
 
@@ -31,23 +33,43 @@ class NoPhoneHomeIT {
     Files.writeString(
         body,
         "{\"inputs\":[{\"name\":\"text\",\"shape\":[1],\"datatype\":\"BYTES\",\"data\":[\"offline please\"]}]}");
-    String berth = String.join(" ", BerthProcess.command("serve", BerthProcess.examples().toString(), "--port", "18181", "--log-format", "json"));
+    String berth =
+        String.join(
+            " ",
+            BerthProcess.command(
+                "serve",
+                BerthProcess.examples().toString(),
+                "--port",
+                "18181",
+                "--log-format",
+                "json"));
     String script =
         String.join(
             "\n",
             "set -e",
             "ip link set lo up",
-            // No opt-outs from outside: Berth must switch ONNX Runtime's and DJL's telemetry off itself.
+            // No opt-outs from outside: Berth must switch ONNX Runtime's and DJL's telemetry off
+            // itself.
             "unset ORT_DISABLE_TELEMETRY OPT_OUT_TRACKING",
             "export DJL_CACHE_DIR=" + work.resolve("djl"),
-            "strace -f -qq -e trace=connect -o " + trace + " " + berth + " 2>" + work.resolve("server.log") + " &",
+            "strace -f -qq -e trace=connect -o "
+                + trace
+                + " "
+                + berth
+                + " 2>"
+                + work.resolve("server.log")
+                + " &",
             "pid=$!",
             "ok=0",
             "for i in $(seq 1 600); do curl -sf http://127.0.0.1:18181/v2/health/ready >/dev/null && { ok=1; break; }; sleep 0.2; done",
-            "[ $ok = 1 ] || { echo 'server never became ready'; cat " + work.resolve("server.log") + "; exit 3; }",
+            "[ $ok = 1 ] || { echo 'server never became ready'; cat "
+                + work.resolve("server.log")
+                + "; exit 3; }",
             // keep it busy for a while: telemetry clients report within seconds of start-up
             "end=$((SECONDS + 6))",
-            "while [ $SECONDS -lt $end ]; do curl -sf -d @" + body + " http://127.0.0.1:18181/v2/models/minilm/infer >/dev/null; done",
+            "while [ $SECONDS -lt $end ]; do curl -sf -d @"
+                + body
+                + " http://127.0.0.1:18181/v2/models/minilm/infer >/dev/null; done",
             // strace shields itself from SIGTERM: signal the traced server (its child) and wait
             "kill -TERM $(pgrep -P $pid)",
             "wait $pid");
@@ -62,10 +84,12 @@ class NoPhoneHomeIT {
     }
     String output = Files.readString(log);
     assertTrue(finished, "timed out:\n" + output);
-    assertEquals(0, p.exitValue(), "the namespace run failed (needs unshare, ip, strace, curl):\n" + output);
+    assertEquals(
+        0, p.exitValue(), "the namespace run failed (needs unshare, ip, strace, curl):\n" + output);
 
     List<String> lines = Files.readAllLines(trace);
-    assertTrue(lines.stream().anyMatch(l -> l.contains("connect(")), "strace saw no connect() at all");
+    assertTrue(
+        lines.stream().anyMatch(l -> l.contains("connect(")), "strace saw no connect() at all");
     for (String line : lines) {
       Matcher v4 = INET.matcher(line);
       if (v4.find()) {

@@ -70,13 +70,18 @@ final class OnnxEngine implements Engine {
     ConfigReader options = config.options();
     options.allowOnly(
         Set.of(
-            "intra-op-threads", "inter-op-threads", "execution-provider", "optimization", "spin-wait"));
+            "intra-op-threads",
+            "inter-op-threads",
+            "execution-provider",
+            "optimization",
+            "spin-wait"));
     OrtEnvironment env = OrtEnvironment.getEnvironment();
     OrtSession session = null;
     Tokenization tokenization = null;
     try {
       OrtSession.SessionOptions so = new OrtSession.SessionOptions();
-      so.setIntraOpNumThreads(options.integer("intra-op-threads", defaultIntraOpThreads(config), 0, 1024));
+      so.setIntraOpNumThreads(
+          options.integer("intra-op-threads", defaultIntraOpThreads(config), 0, 1024));
       so.setInterOpNumThreads(options.integer("inter-op-threads", 0, 0, 1024));
       so.setOptimizationLevel(optimization(options));
       String spin = options.bool("spin-wait", SPIN_WAIT_DEFAULT) ? "1" : "0";
@@ -91,12 +96,14 @@ final class OnnxEngine implements Engine {
           } catch (OrtException e) {
             throw options.error(
                 "execution-provider",
-                "the CUDA provider is not available in this ONNX Runtime build (" + e.getMessage()
+                "the CUDA provider is not available in this ONNX Runtime build ("
+                    + e.getMessage()
                     + "); use 'cpu' or run Berth with the GPU build of ONNX Runtime");
           }
         }
         default ->
-            throw options.error("execution-provider", "'" + provider + "' is unknown; use cpu or cuda");
+            throw options.error(
+                "execution-provider", "'" + provider + "' is unknown; use cpu or cuda");
       }
       String file = context.versionDir().resolve(OnnxEngineProvider.MODEL_FILE).toString();
       session = env.createSession(file, so);
@@ -136,7 +143,8 @@ final class OnnxEngine implements Engine {
       List<TensorSpec> visibleOutputs = new ArrayList<>();
       if (pooling != null) {
         long hidden = outputs.get(pooling.source()).shape()[2];
-        visibleOutputs.add(new TensorSpec(pooling.output(), DataType.FP32, new long[] {-1, hidden}));
+        visibleOutputs.add(
+            new TensorSpec(pooling.output(), DataType.FP32, new long[] {-1, hidden}));
       } else {
         visibleOutputs.addAll(outputs.values());
       }
@@ -150,8 +158,10 @@ final class OnnxEngine implements Engine {
     } catch (OrtException e) {
       closeQuietly(session, tokenization);
       throw new ModelLoadException(
-          "ONNX Runtime cannot load " + context.versionDir().resolve(OnnxEngineProvider.MODEL_FILE)
-              + ": " + e.getMessage(),
+          "ONNX Runtime cannot load "
+              + context.versionDir().resolve(OnnxEngineProvider.MODEL_FILE)
+              + ": "
+              + e.getMessage(),
           e);
     } catch (RuntimeException e) {
       closeQuietly(session, tokenization);
@@ -174,7 +184,9 @@ final class OnnxEngine implements Engine {
       case "basic" -> OrtSession.SessionOptions.OptLevel.BASIC_OPT;
       case "extended" -> OrtSession.SessionOptions.OptLevel.EXTENDED_OPT;
       case "all" -> OrtSession.SessionOptions.OptLevel.ALL_OPT;
-      default -> throw options.error("optimization", "'" + level + "' is unknown; use none, basic, extended or all");
+      default ->
+          throw options.error(
+              "optimization", "'" + level + "' is unknown; use none, basic, extended or all");
     };
   }
 
@@ -196,7 +208,11 @@ final class OnnxEngine implements Engine {
     for (NodeInfo node : infos.values()) {
       if (!(node.getInfo() instanceof TensorInfo info)) {
         throw new ModelLoadException(
-            kind + " '" + node.getName() + "' is a " + node.getInfo().getClass().getSimpleName()
+            kind
+                + " '"
+                + node.getName()
+                + "' is a "
+                + node.getInfo().getClass().getSimpleName()
                 + ", not a tensor; Berth serves tensor inputs and outputs only");
       }
       DataType type =
@@ -204,7 +220,11 @@ final class OnnxEngine implements Engine {
               .orElseThrow(
                   () ->
                       new ModelLoadException(
-                          kind + " '" + node.getName() + "' has element type " + info.onnxType
+                          kind
+                              + " '"
+                              + node.getName()
+                              + "' has element type "
+                              + info.onnxType
                               + ", which ONNX Runtime's Java API cannot carry; export the model"
                               + " with a supported type (BOOL, UINT8, INT8..INT64, FP16, FP32,"
                               + " FP64, STRING)"));
@@ -225,21 +245,36 @@ final class OnnxEngine implements Engine {
       TensorSpec g = graph.get(d.name());
       String at = key + "[" + i + "]";
       if (g == null) {
-        throw config.error(at + ".name", "the graph has no " + key.replace("s", "") + " '" + d.name() + "'; it has " + graph.keySet());
+        throw config.error(
+            at + ".name",
+            "the graph has no "
+                + key.replace("s", "")
+                + " '"
+                + d.name()
+                + "'; it has "
+                + graph.keySet());
       }
       if (g.datatype() != d.datatype()) {
-        throw config.error(at + ".datatype", "the graph says " + g.datatype() + ", not " + d.datatype());
+        throw config.error(
+            at + ".datatype", "the graph says " + g.datatype() + ", not " + d.datatype());
       }
       if (g.shape().length != d.shape().length) {
-        throw config.error(at + ".shape", "the graph's shape is " + Arrays.toString(g.shape()) + ", of another rank");
+        throw config.error(
+            at + ".shape",
+            "the graph's shape is " + Arrays.toString(g.shape()) + ", of another rank");
       }
       for (int k = 0; k < g.shape().length; k++) {
         long fixed = g.shape()[k];
         if (fixed >= 0 && d.shape()[k] != fixed) {
           throw config.error(
               at + ".shape",
-              "dimension " + k + " is " + d.shape()[k] + " but the graph's shape is "
-                  + Arrays.toString(g.shape()) + "; a dimension the graph fixes must be declared"
+              "dimension "
+                  + k
+                  + " is "
+                  + d.shape()[k]
+                  + " but the graph's shape is "
+                  + Arrays.toString(g.shape())
+                  + "; a dimension the graph fixes must be declared"
                   + " with that size (-1 may be narrowed to a size, not the other way round)");
         }
       }
@@ -273,8 +308,11 @@ final class OnnxEngine implements Engine {
       if (tokenization != null && byName.containsKey(tokenization.input())) {
         if (byName.size() > 1) {
           throw new InvalidInputException(
-              "send either '" + tokenization.input() + "' (text) or the token tensors "
-                  + tokenization.tokenInputs() + ", not both");
+              "send either '"
+                  + tokenization.input()
+                  + "' (text) or the token tensors "
+                  + tokenization.tokenInputs()
+                  + ", not both");
         }
         textRequests.add(i);
         texts.add(byName.get(tokenization.input()));
@@ -332,13 +370,16 @@ final class OnnxEngine implements Engine {
       long count = ids.elementCount();
       if (ids.rank() != 2 || ids.dim(1) == 0) {
         throw new InvalidInputException(
-            "'" + ids.name() + "' must be [rows, tokens] with at least one token per row, got "
+            "'"
+                + ids.name()
+                + "' must be [rows, tokens] with at least one token per row, got "
                 + Arrays.toString(ids.shape()));
       }
       if (tokenization.maskInput() != null && !given.containsKey(tokenization.maskInput())) {
         long[] ones = new long[(int) count];
         Arrays.fill(ones, 1);
-        out.put(tokenization.maskInput(), Tensor.ofLongs(tokenization.maskInput(), ids.shape(), ones));
+        out.put(
+            tokenization.maskInput(), Tensor.ofLongs(tokenization.maskInput(), ids.shape(), ones));
       }
       if (tokenization.typeIdsInput() != null && !given.containsKey(tokenization.typeIdsInput())) {
         out.put(
@@ -348,8 +389,13 @@ final class OnnxEngine implements Engine {
       for (Tensor t : out.values()) {
         if (!Arrays.equals(t.shape(), ids.shape())) {
           throw new InvalidInputException(
-              "token tensors must share one shape: '" + t.name() + "' is "
-                  + Arrays.toString(t.shape()) + ", '" + ids.name() + "' is "
+              "token tensors must share one shape: '"
+                  + t.name()
+                  + "' is "
+                  + Arrays.toString(t.shape())
+                  + ", '"
+                  + ids.name()
+                  + "' is "
                   + Arrays.toString(ids.shape()));
         }
       }
@@ -358,7 +404,12 @@ final class OnnxEngine implements Engine {
     missing.removeAll(out.keySet());
     if (!missing.isEmpty()) {
       throw new InvalidInputException(
-          "model '" + model + "' needs inputs " + graphInputs.keySet() + "; missing " + missing
+          "model '"
+              + model
+              + "' needs inputs "
+              + graphInputs.keySet()
+              + "; missing "
+              + missing
               + (tokenization == null ? "" : " (or send text as '" + tokenization.input() + "')"));
     }
     return out;
@@ -368,7 +419,11 @@ final class OnnxEngine implements Engine {
     StringBuilder key = new StringBuilder();
     for (Tensor t : inputs.values()) {
       long[] shape = t.shape();
-      key.append(t.name()).append(':').append(Arrays.toString(Arrays.copyOfRange(shape, Math.min(1, shape.length), shape.length))).append(';');
+      key.append(t.name())
+          .append(':')
+          .append(
+              Arrays.toString(Arrays.copyOfRange(shape, Math.min(1, shape.length), shape.length)))
+          .append(';');
     }
     return key.toString();
   }
@@ -395,7 +450,10 @@ final class OnnxEngine implements Engine {
     List<Tensor> outs = new ArrayList<>();
     for (String name : wanted) {
       if (pooling != null && name.equals(pooling.output())) {
-        Tensor mask = tokenization == null || tokenization.maskInput() == null ? null : joined.get(tokenization.maskInput());
+        Tensor mask =
+            tokenization == null || tokenization.maskInput() == null
+                ? null
+                : joined.get(tokenization.maskInput());
         outs.add(pooling.pool(computed.get(pooling.source()), mask));
       } else {
         outs.add(computed.get(name));
@@ -429,7 +487,8 @@ final class OnnxEngine implements Engine {
         return out;
       }
     } catch (OrtException e) {
-      throw new InvalidInputException("ONNX Runtime refused the inputs of model '" + model + "': " + e.getMessage(), e);
+      throw new InvalidInputException(
+          "ONNX Runtime refused the inputs of model '" + model + "': " + e.getMessage(), e);
     } finally {
       feeds.values().forEach(OnnxTensor::close);
     }
@@ -446,7 +505,8 @@ final class OnnxEngine implements Engine {
     }
     ByteBuffer data = t.data();
     if (!data.isDirect()) {
-      ByteBuffer direct = ByteBuffer.allocateDirect(data.remaining()).order(ByteOrder.LITTLE_ENDIAN);
+      ByteBuffer direct =
+          ByteBuffer.allocateDirect(data.remaining()).order(ByteOrder.LITTLE_ENDIAN);
       direct.put(data).flip();
       data = direct;
     }
@@ -458,7 +518,8 @@ final class OnnxEngine implements Engine {
     long[] shape = info.getShape();
     DataType type =
         OnnxTypes.toDataType(info.onnxType)
-            .orElseThrow(() -> new IllegalStateException("output '" + name + "' is " + info.onnxType));
+            .orElseThrow(
+                () -> new IllegalStateException("output '" + name + "' is " + info.onnxType));
     if (type == DataType.BYTES) {
       try {
         List<byte[]> elements = new ArrayList<>();
@@ -495,5 +556,4 @@ final class OnnxEngine implements Engine {
   Map<String, TensorSpec> graphOutputs() {
     return graphOutputs;
   }
-
 }

@@ -64,7 +64,9 @@ final class Tokenization implements AutoCloseable {
     if (!file.startsWith(versionDir.getParent()) || !Files.isRegularFile(file)) {
       throw section.error(
           "tokenizer",
-          "no tokenizer file at " + file + "; put tokenizer.json in the version directory or"
+          "no tokenizer file at "
+              + file
+              + "; put tokenizer.json in the version directory or"
               + " name it relative to it");
     }
     int maxLength = section.integer("max-length", DEFAULT_MAX_LENGTH, 1, 1 << 16);
@@ -92,7 +94,11 @@ final class Tokenization implements AutoCloseable {
   }
 
   private static String graphName(
-      ConfigReader section, String key, String fallback, Set<String> graphInputs, boolean required) {
+      ConfigReader section,
+      String key,
+      String fallback,
+      Set<String> graphInputs,
+      boolean required) {
     String name = section.string(key, fallback);
     if (!graphInputs.contains(name)) {
       if (required || section.has(key)) {

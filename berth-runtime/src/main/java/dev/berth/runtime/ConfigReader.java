@@ -59,7 +59,8 @@ public final class ConfigReader {
       if (!known.contains(key)) {
         throw error(
             key,
-            "unknown key; this section takes " + String.join(", ", new TreeSet<>(known))
+            "unknown key; this section takes "
+                + String.join(", ", new TreeSet<>(known))
                 + " (keys are lower-kebab-case)");
       }
     }
@@ -126,11 +127,14 @@ public final class ConfigReader {
     if (value == null) {
       return defaultValue;
     }
-    return parseDuration(value.toString()).orElseThrow(
-        () ->
-            error(
-                key,
-                "expected a duration with its unit (e.g. 500us, 2ms, 30s, 1m), found '" + value + "'"));
+    return parseDuration(value.toString())
+        .orElseThrow(
+            () ->
+                error(
+                    key,
+                    "expected a duration with its unit (e.g. 500us, 2ms, 30s, 1m), found '"
+                        + value
+                        + "'"));
   }
 
   /** Parses {@code 500us}, {@code 2ms}, {@code 30s}, {@code 1m}, {@code 1h}. */
@@ -177,9 +181,11 @@ public final class ConfigReader {
     List<ConfigReader> out = new ArrayList<>();
     for (int i = 0; i < list.size(); i++) {
       if (!(list.get(i) instanceof Map)) {
-        throw error(key + "[" + i + "]", "expected a section of keys, found " + describe(list.get(i)));
+        throw error(
+            key + "[" + i + "]", "expected a section of keys, found " + describe(list.get(i)));
       }
-      out.add(new ConfigReader(file, keyName(key) + "[" + i + "]", (Map<String, Object>) list.get(i)));
+      out.add(
+          new ConfigReader(file, keyName(key) + "[" + i + "]", (Map<String, Object>) list.get(i)));
     }
     return out;
   }
@@ -188,7 +194,8 @@ public final class ConfigReader {
   public long[] longs(String key) {
     Object value = values.get(key);
     if (!(value instanceof List<?> list)) {
-      throw error(key, "expected a list of whole numbers such as [-1, 384], found " + describe(value));
+      throw error(
+          key, "expected a list of whole numbers such as [-1, 384], found " + describe(value));
     }
     long[] out = new long[list.size()];
     for (int i = 0; i < out.length; i++) {

@@ -123,9 +123,13 @@ public final class DynamicBatcher implements AutoCloseable {
     if (!queue.offer(job)) {
       metrics.rejected(model, version, "queue_full");
       throw new OverloadedException(
-          "model '" + model + "' has " + config.maxQueueSize()
+          "model '"
+              + model
+              + "' has "
+              + config.maxQueueSize()
               + " requests waiting (batching.max-queue-size); retry after "
-              + RETRY_AFTER.toSeconds() + "s or raise the limit in model.yaml",
+              + RETRY_AFTER.toSeconds()
+              + "s or raise the limit in model.yaml",
           RETRY_AFTER);
     }
     metrics.queueDepth(model, version, queue.size());
@@ -193,7 +197,9 @@ public final class DynamicBatcher implements AutoCloseable {
           next.result()
               .completeExceptionally(
                   new DeadlineExceededException(
-                      "request to model '" + model + "' waited past its deadline"
+                      "request to model '"
+                          + model
+                          + "' waited past its deadline"
                           + " (request-timeout in model.yaml) before an engine was free"));
           continue;
         }

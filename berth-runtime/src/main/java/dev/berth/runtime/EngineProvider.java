@@ -16,8 +16,8 @@ public interface EngineProvider {
   /**
    * Loads one model version.
    *
-   * @throws dev.berth.api.ModelLoadException or {@link dev.berth.api.ConfigException} with a message
-   *     that says what to fix
+   * @throws dev.berth.api.ModelLoadException or {@link dev.berth.api.ConfigException} with a
+   *     message that says what to fix
    */
   Engine load(ModelContext context);
 }

@@ -127,7 +127,8 @@ public final class InferenceService implements AutoCloseable {
    */
   public CompletableFuture<InferenceResponse> infer(InferenceRequest request) {
     if (draining) {
-      throw new ModelNotReadyException("server is shutting down; send the request to another replica");
+      throw new ModelNotReadyException(
+          "server is shutting down; send the request to another replica");
     }
     LoadedModel model = registry.resolve(request.model(), request.version());
     ModelSignature signature = model.signature();
@@ -154,7 +155,9 @@ public final class InferenceService implements AutoCloseable {
                 Throwable cause = unwrap(error);
                 if (cause instanceof TimeoutException) {
                   throw new DeadlineExceededException(
-                      "model '" + model.name() + "' did not answer within "
+                      "model '"
+                          + model.name()
+                          + "' did not answer within "
                           + model.config().requestTimeout().toMillis()
                           + " ms (request-timeout in model.yaml)");
                 }
@@ -193,7 +196,11 @@ public final class InferenceService implements AutoCloseable {
               .orElseThrow(
                   () ->
                       new InvalidInputException(
-                          "model '" + model + "' has no input '" + t.name() + "'; it takes "
+                          "model '"
+                              + model
+                              + "' has no input '"
+                              + t.name()
+                              + "'; it takes "
                               + describe(signature.inputs())));
       if (!seen.add(t.name())) {
         throw new InvalidInputException("input '" + t.name() + "' appears twice; send it once");
@@ -204,14 +211,22 @@ public final class InferenceService implements AutoCloseable {
       }
       if (!spec.accepts(t.shape())) {
         throw new InvalidInputException(
-            "input '" + t.name() + "' must have shape " + Arrays.toString(spec.shape())
-                + " (-1 = any size), got " + Arrays.toString(t.shape()));
+            "input '"
+                + t.name()
+                + "' must have shape "
+                + Arrays.toString(spec.shape())
+                + " (-1 = any size), got "
+                + Arrays.toString(t.shape()));
       }
       if (signature.batchable()) {
         if (rows >= 0 && t.dim(0) != rows) {
           throw new InvalidInputException(
-              "inputs disagree on the batch (first) dimension: '" + t.name() + "' has " + t.dim(0)
-                  + ", earlier inputs have " + rows);
+              "inputs disagree on the batch (first) dimension: '"
+                  + t.name()
+                  + "' has "
+                  + t.dim(0)
+                  + ", earlier inputs have "
+                  + rows);
         }
         rows = t.dim(0);
       }
@@ -230,7 +245,11 @@ public final class InferenceService implements AutoCloseable {
     for (String name : request.outputs()) {
       if (signature.output(name).isEmpty()) {
         throw new InvalidInputException(
-            "model '" + request.model() + "' has no output '" + name + "'; it gives "
+            "model '"
+                + request.model()
+                + "' has no output '"
+                + name
+                + "'; it gives "
                 + describe(signature.outputs()));
       }
       if (!seen.add(name)) {

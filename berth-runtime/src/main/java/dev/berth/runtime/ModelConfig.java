@@ -99,8 +99,11 @@ public record ModelConfig(
       throw new ConfigException(
           file,
           "",
-          "is not valid YAML (" + e.getOriginalMessage() + " at line "
-              + (e.getLocation() == null ? "?" : e.getLocation().getLineNr()) + ")");
+          "is not valid YAML ("
+              + e.getOriginalMessage()
+              + " at line "
+              + (e.getLocation() == null ? "?" : e.getLocation().getLineNr())
+              + ")");
     } catch (IOException e) {
       throw new ConfigException(file, "", "cannot be read: " + e.getMessage());
     }
@@ -131,7 +134,9 @@ public record ModelConfig(
       throw root.error(
           "kind",
           (kind == null ? "is missing" : "'" + kind + "' is not a model file")
-              + "; add 'kind: " + KIND + "'");
+              + "; add 'kind: "
+              + KIND
+              + "'");
     }
     int instances = root.integer("instances", DEFAULT_INSTANCES, 1, 64);
 

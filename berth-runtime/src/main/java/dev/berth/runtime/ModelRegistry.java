@@ -47,9 +47,12 @@ public final class ModelRegistry implements AutoCloseable {
       NavigableMap<Long, Entry> versions = new ConcurrentSkipListMap<>();
       models.put(source.name(), versions);
       if (source.configError() != null) {
-        LOG.log(Level.SEVERE, "model '" + source.name() + "' not loaded: " + source.configError().getMessage());
+        LOG.log(
+            Level.SEVERE,
+            "model '" + source.name() + "' not loaded: " + source.configError().getMessage());
         for (ModelRepository.Version v : source.versions()) {
-          versions.put(v.number(), failed(source.name(), v.label(), source.configError().getMessage()));
+          versions.put(
+              v.number(), failed(source.name(), v.label(), source.configError().getMessage()));
         }
         if (source.versions().isEmpty()) {
           versions.put(0L, failed(source.name(), "", source.configError().getMessage()));
@@ -58,7 +61,9 @@ public final class ModelRegistry implements AutoCloseable {
       }
       if (source.versions().isEmpty()) {
         String reason =
-            "no version directories in " + source.dir() + "; put the model file in "
+            "no version directories in "
+                + source.dir()
+                + "; put the model file in "
                 + source.dir().resolve("1");
         LOG.warning("model '" + source.name() + "' not loaded: " + reason);
         versions.put(0L, failed(source.name(), "", reason));
@@ -88,7 +93,9 @@ public final class ModelRegistry implements AutoCloseable {
       Engine engine = provider.load(context);
       ModelSignature signature = engine.signature();
       BatchingConfig batching =
-          signature.batchable() ? source.config().batching() : source.config().batching().unbatched();
+          signature.batchable()
+              ? source.config().batching()
+              : source.config().batching().unbatched();
       DynamicBatcher batcher =
           new DynamicBatcher(
               name, version, batching, source.config().instances(), engine::infer, metrics);
@@ -98,13 +105,19 @@ public final class ModelRegistry implements AutoCloseable {
       LOG.info(
           String.format(
               "loaded model '%s' version %s (%s, %d ms, max-batch-size %d, instances %d)",
-              name, version, provider.name(), nanos / 1_000_000, batching.maxBatchSize(),
+              name,
+              version,
+              provider.name(),
+              nanos / 1_000_000,
+              batching.maxBatchSize(),
               source.config().instances()));
       return new Entry(
           new ModelStatus(name, version, ModelState.READY, ""),
           new LoadedModel(name, version, source.config(), engine, batcher));
     } catch (BerthException e) {
-      LOG.log(Level.SEVERE, "model '" + name + "' version " + version + " not loaded: " + e.getMessage());
+      LOG.log(
+          Level.SEVERE,
+          "model '" + name + "' version " + version + " not loaded: " + e.getMessage());
       return failed(name, version, e.getMessage());
     } catch (RuntimeException | LinkageError e) {
       LOG.log(Level.SEVERE, "model '" + name + "' version " + version + " not loaded", e);
@@ -122,7 +135,9 @@ public final class ModelRegistry implements AutoCloseable {
               () ->
                   config.error(
                       "engine",
-                      "no engine named '" + config.engine() + "'; available: "
+                      "no engine named '"
+                          + config.engine()
+                          + "'; available: "
                           + engines.stream().map(EngineProvider::name).toList()));
     }
     return engines.stream()
@@ -131,9 +146,11 @@ public final class ModelRegistry implements AutoCloseable {
         .orElseThrow(
             () ->
                 new ModelLoadException(
-                    "no engine recognises the files in " + context.versionDir()
+                    "no engine recognises the files in "
+                        + context.versionDir()
                         + "; put a model.onnx there (engines: "
-                        + engines.stream().map(EngineProvider::name).toList() + ")"));
+                        + engines.stream().map(EngineProvider::name).toList()
+                        + ")"));
   }
 
   /**
@@ -191,7 +208,11 @@ public final class ModelRegistry implements AutoCloseable {
     List<LoadedModel> out = new ArrayList<>();
     new TreeMap<>(models)
         .values()
-        .forEach(v -> v.values().stream().filter(e -> e.loaded() != null).forEach(e -> out.add(e.loaded())));
+        .forEach(
+            v ->
+                v.values().stream()
+                    .filter(e -> e.loaded() != null)
+                    .forEach(e -> out.add(e.loaded())));
     return out;
   }
 

@@ -50,7 +50,11 @@ public final class ModelRepository {
    * @param versions its version directories, lowest first
    */
   public record ModelSource(
-      String name, Path dir, ModelConfig config, ConfigException configError, List<Version> versions) {
+      String name,
+      Path dir,
+      ModelConfig config,
+      ConfigException configError,
+      List<Version> versions) {
     public ModelSource {
       versions = List.copyOf(versions);
     }
@@ -72,7 +76,9 @@ public final class ModelRepository {
   public List<ModelSource> scan() {
     if (!Files.isDirectory(root)) {
       throw new BerthException(
-          "model repository " + root + " is not a directory; give a directory that holds"
+          "model repository "
+              + root
+              + " is not a directory; give a directory that holds"
               + " <model>/<version>/model.onnx");
     }
     List<ModelSource> models = new ArrayList<>();

@@ -8,8 +8,8 @@ import java.util.Optional;
  * The tensors a loaded model takes and gives.
  *
  * @param platform engine platform name reported in metadata, e.g. {@code onnxruntime_onnx}
- * @param inputs every input a client may send; the first is the primary input (the one a
- *     TF-Serving {@code instances} list feeds)
+ * @param inputs every input a client may send; the first is the primary input (the one a TF-Serving
+ *     {@code instances} list feeds)
  * @param outputs every output a client may ask for
  * @param batchable whether the first dimension of every tensor is the batch dimension, so requests
  *     may be combined

@@ -8,4 +8,5 @@ package dev.berth.runtime;
  * @param state its state
  * @param reason why it is not ready, or empty
  */
-public record ModelStatus(String name, String version, ServingMetrics.ModelState state, String reason) {}
+public record ModelStatus(
+    String name, String version, ServingMetrics.ModelState state, String reason) {}

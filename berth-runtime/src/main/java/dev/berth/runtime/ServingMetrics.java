@@ -130,7 +130,9 @@ public final class ServingMetrics {
 
   void state(String model, String version, ModelState state) {
     for (ModelState s : ModelState.values()) {
-      modelState.labelValues(model, version, s.name().toLowerCase(java.util.Locale.ROOT)).set(s == state ? 1 : 0);
+      modelState
+          .labelValues(model, version, s.name().toLowerCase(java.util.Locale.ROOT))
+          .set(s == state ? 1 : 0);
     }
   }
 }

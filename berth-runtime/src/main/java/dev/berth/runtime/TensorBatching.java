@@ -13,8 +13,8 @@ public final class TensorBatching {
   private TensorBatching() {}
 
   /**
-   * Joins tensors of one name, datatype and trailing shape along dimension 0. Numeric data goes into
-   * a direct buffer, which native engines read without another copy.
+   * Joins tensors of one name, datatype and trailing shape along dimension 0. Numeric data goes
+   * into a direct buffer, which native engines read without another copy.
    */
   public static Tensor concat(List<Tensor> parts) {
     Tensor first = parts.get(0);
@@ -42,7 +42,8 @@ public final class TensorBatching {
     for (Tensor t : parts) {
       bytes += t.data().remaining();
     }
-    ByteBuffer joined = ByteBuffer.allocateDirect(Math.toIntExact(bytes)).order(ByteOrder.LITTLE_ENDIAN);
+    ByteBuffer joined =
+        ByteBuffer.allocateDirect(Math.toIntExact(bytes)).order(ByteOrder.LITTLE_ENDIAN);
     parts.forEach(t -> joined.put(t.data()));
     joined.flip();
     return Tensor.of(first.name(), first.datatype(), shape, joined);

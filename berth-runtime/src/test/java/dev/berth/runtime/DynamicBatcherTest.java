@@ -75,7 +75,9 @@ class DynamicBatcherTest {
 
   @Test
   void combinesWaitingRequestsAndHandsEachItsOwnRows() throws Exception {
-    batcher = new DynamicBatcher("m", "1", new BatchingConfig(8, Duration.ZERO, 100), 1, this::doubling, metrics);
+    batcher =
+        new DynamicBatcher(
+            "m", "1", new BatchingConfig(8, Duration.ZERO, 100), 1, this::doubling, metrics);
     CompletableFuture<List<Tensor>> first = batcher.submit(input(0), List.of("y"), 1, later());
     assertTrue(firstCallStarted.await(5, TimeUnit.SECONDS));
     List<CompletableFuture<List<Tensor>>> waiting = new ArrayList<>();
@@ -86,14 +88,17 @@ class DynamicBatcherTest {
     assertArrayEquals(new float[] {0}, first.get(5, TimeUnit.SECONDS).get(0).floats());
     for (int i = 1; i <= 5; i++) {
       assertArrayEquals(
-          new float[] {2 * i, 2 * (i + 100)}, waiting.get(i - 1).get(5, TimeUnit.SECONDS).get(0).floats());
+          new float[] {2 * i, 2 * (i + 100)},
+          waiting.get(i - 1).get(5, TimeUnit.SECONDS).get(0).floats());
     }
     assertEquals(List.of(1, 5), batchRows);
   }
 
   @Test
   void neverExceedsMaxBatchSize() throws Exception {
-    batcher = new DynamicBatcher("m", "1", new BatchingConfig(4, Duration.ZERO, 100), 1, this::doubling, metrics);
+    batcher =
+        new DynamicBatcher(
+            "m", "1", new BatchingConfig(4, Duration.ZERO, 100), 1, this::doubling, metrics);
     CompletableFuture<List<Tensor>> first = batcher.submit(input(0), List.of("y"), 1, later());
     assertTrue(firstCallStarted.await(5, TimeUnit.SECONDS));
     List<CompletableFuture<List<Tensor>>> waiting = new ArrayList<>();
@@ -112,7 +117,13 @@ class DynamicBatcherTest {
   void waitsUpToMaxQueueDelayForMoreRequests() throws Exception {
     release.countDown();
     batcher =
-        new DynamicBatcher("m", "1", new BatchingConfig(2, Duration.ofSeconds(10), 100), 1, this::doubling, metrics);
+        new DynamicBatcher(
+            "m",
+            "1",
+            new BatchingConfig(2, Duration.ofSeconds(10), 100),
+            1,
+            this::doubling,
+            metrics);
     CompletableFuture<List<Tensor>> a = batcher.submit(input(1), List.of("y"), 1, later());
     CompletableFuture<List<Tensor>> b = batcher.submit(input(2), List.of("y"), 1, later());
     a.get(5, TimeUnit.SECONDS);
@@ -122,33 +133,42 @@ class DynamicBatcherTest {
 
   @Test
   void fullQueueRefusesAtOnceWithRetryAfter() throws Exception {
-    batcher = new DynamicBatcher("m", "1", new BatchingConfig(1, Duration.ZERO, 2), 1, this::doubling, metrics);
+    batcher =
+        new DynamicBatcher(
+            "m", "1", new BatchingConfig(1, Duration.ZERO, 2), 1, this::doubling, metrics);
     batcher.submit(input(0), List.of("y"), 1, later());
     assertTrue(firstCallStarted.await(5, TimeUnit.SECONDS));
     batcher.submit(input(1), List.of("y"), 1, later());
     batcher.submit(input(2), List.of("y"), 1, later());
     OverloadedException e =
-        assertThrows(OverloadedException.class, () -> batcher.submit(input(3), List.of("y"), 1, later()));
+        assertThrows(
+            OverloadedException.class, () -> batcher.submit(input(3), List.of("y"), 1, later()));
     assertTrue(e.getMessage().contains("max-queue-size"), e.getMessage());
     assertTrue(e.retryAfter().toSeconds() >= 1);
   }
 
   @Test
   void requestPastItsDeadlineIsNotRun() throws Exception {
-    batcher = new DynamicBatcher("m", "1", new BatchingConfig(1, Duration.ZERO, 10), 1, this::doubling, metrics);
+    batcher =
+        new DynamicBatcher(
+            "m", "1", new BatchingConfig(1, Duration.ZERO, 10), 1, this::doubling, metrics);
     CompletableFuture<List<Tensor>> first = batcher.submit(input(0), List.of("y"), 1, later());
     assertTrue(firstCallStarted.await(5, TimeUnit.SECONDS));
-    CompletableFuture<List<Tensor>> late = batcher.submit(input(1), List.of("y"), 1, System.nanoTime());
+    CompletableFuture<List<Tensor>> late =
+        batcher.submit(input(1), List.of("y"), 1, System.nanoTime());
     release.countDown();
     first.get(5, TimeUnit.SECONDS);
-    ExecutionException e = assertThrows(ExecutionException.class, () -> late.get(5, TimeUnit.SECONDS));
+    ExecutionException e =
+        assertThrows(ExecutionException.class, () -> late.get(5, TimeUnit.SECONDS));
     assertInstanceOf(DeadlineExceededException.class, e.getCause());
     assertEquals(List.of(1), batchRows, "the expired request never reached the engine");
   }
 
   @Test
   void oneBadRequestFailsAloneNotItsBatch() throws Exception {
-    batcher = new DynamicBatcher("m", "1", new BatchingConfig(8, Duration.ZERO, 10), 1, this::doubling, metrics);
+    batcher =
+        new DynamicBatcher(
+            "m", "1", new BatchingConfig(8, Duration.ZERO, 10), 1, this::doubling, metrics);
     CompletableFuture<List<Tensor>> first = batcher.submit(input(0), List.of("y"), 1, later());
     assertTrue(firstCallStarted.await(5, TimeUnit.SECONDS));
     CompletableFuture<List<Tensor>> good = batcher.submit(input(3), List.of("y"), 1, later());
@@ -156,27 +176,33 @@ class DynamicBatcherTest {
     release.countDown();
     first.get(5, TimeUnit.SECONDS);
     assertArrayEquals(new float[] {6}, good.get(5, TimeUnit.SECONDS).get(0).floats());
-    ExecutionException e = assertThrows(ExecutionException.class, () -> bad.get(5, TimeUnit.SECONDS));
+    ExecutionException e =
+        assertThrows(ExecutionException.class, () -> bad.get(5, TimeUnit.SECONDS));
     assertInstanceOf(InvalidInputException.class, e.getCause());
   }
 
   @Test
   void closeFinishesEveryQueuedRequestThenRefusesNewOnes() throws Exception {
-    batcher = new DynamicBatcher("m", "1", new BatchingConfig(2, Duration.ZERO, 100), 2, this::doubling, metrics);
+    batcher =
+        new DynamicBatcher(
+            "m", "1", new BatchingConfig(2, Duration.ZERO, 100), 2, this::doubling, metrics);
     List<CompletableFuture<List<Tensor>>> all = new ArrayList<>();
     for (int i = 0; i < 20; i++) {
       all.add(batcher.submit(input(i), List.of("y"), 1, later()));
     }
     assertTrue(firstCallStarted.await(5, TimeUnit.SECONDS));
     Thread closer = Thread.ofVirtual().start(() -> batcher.close(Duration.ofSeconds(10)));
-    await().atMost(Duration.ofSeconds(5)).until(() -> {
-      try {
-        batcher.submit(input(99), List.of("y"), 1, later());
-        return false;
-      } catch (ModelNotReadyException e) {
-        return true;
-      }
-    });
+    await()
+        .atMost(Duration.ofSeconds(5))
+        .until(
+            () -> {
+              try {
+                batcher.submit(input(99), List.of("y"), 1, later());
+                return false;
+              } catch (ModelNotReadyException e) {
+                return true;
+              }
+            });
     release.countDown();
     closer.join(Duration.ofSeconds(10));
     for (int i = 0; i < 20; i++) {
@@ -187,10 +213,18 @@ class DynamicBatcherTest {
   @Test
   void recordsBatchSizeQueueAndComputeTime() throws Exception {
     release.countDown();
-    batcher = new DynamicBatcher("m", "1", new BatchingConfig(8, Duration.ZERO, 10), 1, this::doubling, metrics);
+    batcher =
+        new DynamicBatcher(
+            "m", "1", new BatchingConfig(8, Duration.ZERO, 10), 1, this::doubling, metrics);
     batcher.submit(input(1), List.of("y"), 1, later()).get(5, TimeUnit.SECONDS);
     var names =
         metrics.registry().scrape().stream().map(s -> s.getMetadata().getPrometheusName()).toList();
-    assertTrue(names.containsAll(List.of("berth_batch_size", "berth_queue_duration_seconds", "berth_compute_duration_seconds")), names.toString());
+    assertTrue(
+        names.containsAll(
+            List.of(
+                "berth_batch_size",
+                "berth_queue_duration_seconds",
+                "berth_compute_duration_seconds")),
+        names.toString());
   }
 }

@@ -97,7 +97,8 @@ class InferenceServiceTest {
     Files.writeString(repo.resolve("other/1/fake"), "");
     Files.writeString(repo.resolve("bad/1/broken"), "");
     service =
-        InferenceService.load(new ModelRepository(repo), List.of(new FakeEngines()), new ServingMetrics());
+        InferenceService.load(
+            new ModelRepository(repo), List.of(new FakeEngines()), new ServingMetrics());
   }
 
   @AfterEach
@@ -129,8 +130,12 @@ class InferenceServiceTest {
 
   @Test
   void outputsSelectionIsHonoured() throws Exception {
-    assertEquals(List.of("z"), infer("m", null, List.of("z"), x(1, 2)).outputs().stream().map(Tensor::name).toList());
-    assertEquals(List.of("y", "z"), infer("m", null, List.of(), x(1, 2)).outputs().stream().map(Tensor::name).toList());
+    assertEquals(
+        List.of("z"),
+        infer("m", null, List.of("z"), x(1, 2)).outputs().stream().map(Tensor::name).toList());
+    assertEquals(
+        List.of("y", "z"),
+        infer("m", null, List.of(), x(1, 2)).outputs().stream().map(Tensor::name).toList());
     InvalidInputException e =
         assertThrows(InvalidInputException.class, () -> infer("m", null, List.of("nope"), x(1, 2)));
     assertTrue(e.getMessage().contains("no output 'nope'"), e.getMessage());
@@ -159,8 +164,11 @@ class InferenceServiceTest {
     InvalidInputException name =
         assertThrows(
             InvalidInputException.class,
-            () -> infer("m", null, List.of(), Tensor.ofFloats("w", new long[] {1, 2}, new float[2])));
-    assertTrue(name.getMessage().contains("no input 'w'") && name.getMessage().contains("x FP32[-1, 2]"), name.getMessage());
+            () ->
+                infer("m", null, List.of(), Tensor.ofFloats("w", new long[] {1, 2}, new float[2])));
+    assertTrue(
+        name.getMessage().contains("no input 'w'") && name.getMessage().contains("x FP32[-1, 2]"),
+        name.getMessage());
     InvalidInputException type =
         assertThrows(
             InvalidInputException.class,
@@ -169,8 +177,11 @@ class InferenceServiceTest {
     InvalidInputException shape =
         assertThrows(
             InvalidInputException.class,
-            () -> infer("m", null, List.of(), Tensor.ofFloats("x", new long[] {1, 3}, new float[3])));
-    assertTrue(shape.getMessage().contains("[-1, 2]") && shape.getMessage().contains("[1, 3]"), shape.getMessage());
+            () ->
+                infer("m", null, List.of(), Tensor.ofFloats("x", new long[] {1, 3}, new float[3])));
+    assertTrue(
+        shape.getMessage().contains("[-1, 2]") && shape.getMessage().contains("[1, 3]"),
+        shape.getMessage());
     assertThrows(InvalidInputException.class, () -> infer("m", null, List.of()));
   }
 

@@ -10,10 +10,10 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.stream.Stream;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
-import java.util.stream.Stream;
 import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.MethodSource;
 
@@ -58,22 +58,53 @@ class ModelConfigTest {
 
   static Stream<Arguments> badFiles() {
     return Stream.of(
-        Arguments.of("unknown top key", "apiVersion: berth.dev/v1\nkind: Model\nbatchin: {}", "batchin", "unknown key"),
-        Arguments.of("typo in a section", "apiVersion: berth.dev/v1\nkind: Model\nbatching: {max-batch: 4}", "batching.max-batch", "max-batch-size"),
+        Arguments.of(
+            "unknown top key",
+            "apiVersion: berth.dev/v1\nkind: Model\nbatchin: {}",
+            "batchin",
+            "unknown key"),
+        Arguments.of(
+            "typo in a section",
+            "apiVersion: berth.dev/v1\nkind: Model\nbatching: {max-batch: 4}",
+            "batching.max-batch",
+            "max-batch-size"),
         Arguments.of("missing apiVersion", "kind: Model", "apiVersion", "berth.dev/v1"),
-        Arguments.of("wrong apiVersion", "apiVersion: v2\nkind: Model", "apiVersion", "use 'berth.dev/v1'"),
-        Arguments.of("wrong kind", "apiVersion: berth.dev/v1\nkind: Service", "kind", "kind: Model"),
-        Arguments.of("duration without unit", "apiVersion: berth.dev/v1\nkind: Model\nrequest-timeout: 30", "request-timeout", "30s"),
-        Arguments.of("batch size zero", "apiVersion: berth.dev/v1\nkind: Model\nbatching: {max-batch-size: 0}", "batching.max-batch-size", "between 1"),
-        Arguments.of("not a number", "apiVersion: berth.dev/v1\nkind: Model\ninstances: many", "instances", "whole number"),
-        Arguments.of("bad datatype", "apiVersion: berth.dev/v1\nkind: Model\ninputs: [{name: x, datatype: FLOAT, shape: [1]}]", "inputs[0].datatype", "FP32"),
-        Arguments.of("shape missing", "apiVersion: berth.dev/v1\nkind: Model\ninputs: [{name: x, datatype: FP32}]", "inputs[0].shape", "-1 for any size"),
+        Arguments.of(
+            "wrong apiVersion", "apiVersion: v2\nkind: Model", "apiVersion", "use 'berth.dev/v1'"),
+        Arguments.of(
+            "wrong kind", "apiVersion: berth.dev/v1\nkind: Service", "kind", "kind: Model"),
+        Arguments.of(
+            "duration without unit",
+            "apiVersion: berth.dev/v1\nkind: Model\nrequest-timeout: 30",
+            "request-timeout",
+            "30s"),
+        Arguments.of(
+            "batch size zero",
+            "apiVersion: berth.dev/v1\nkind: Model\nbatching: {max-batch-size: 0}",
+            "batching.max-batch-size",
+            "between 1"),
+        Arguments.of(
+            "not a number",
+            "apiVersion: berth.dev/v1\nkind: Model\ninstances: many",
+            "instances",
+            "whole number"),
+        Arguments.of(
+            "bad datatype",
+            "apiVersion: berth.dev/v1\nkind: Model\ninputs: [{name: x, datatype: FLOAT, shape: [1]}]",
+            "inputs[0].datatype",
+            "FP32"),
+        Arguments.of(
+            "shape missing",
+            "apiVersion: berth.dev/v1\nkind: Model\ninputs: [{name: x, datatype: FP32}]",
+            "inputs[0].shape",
+            "-1 for any size"),
         Arguments.of("not yaml", "apiVersion: [unclosed", "model.yaml", "not valid YAML"));
   }
 
   @ParameterizedTest(name = "{0}")
   @MethodSource("badFiles")
-  void badFilesNameFileKeyAndFix(String name, String yaml, String key, String fix) throws IOException {
+  void badFilesNameFileKeyAndFix(String name, String yaml, String key, String fix)
+      throws IOException {
     ConfigException e = assertThrows(ConfigException.class, () -> load(yaml));
     assertTrue(e.getMessage().startsWith(dir.resolve("model.yaml").toString()), e.getMessage());
     assertTrue(e.getMessage().contains(key), "names the key: " + e.getMessage());

@@ -27,9 +27,11 @@ class ModelRepositoryTest {
     Files.createDirectories(repo.resolve(".hidden/1"));
     Files.writeString(repo.resolve("README.md"), "not a model");
     List<ModelRepository.ModelSource> models = new ModelRepository(repo).scan();
-    assertEquals(List.of("a", "b"), models.stream().map(ModelRepository.ModelSource::name).toList());
     assertEquals(
-        List.of(2L, 10L), models.get(1).versions().stream().map(ModelRepository.Version::number).toList());
+        List.of("a", "b"), models.stream().map(ModelRepository.ModelSource::name).toList());
+    assertEquals(
+        List.of(2L, 10L),
+        models.get(1).versions().stream().map(ModelRepository.Version::number).toList());
   }
 
   @Test

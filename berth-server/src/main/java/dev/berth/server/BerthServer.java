@@ -183,8 +183,7 @@ public final class BerthServer implements AutoCloseable {
   }
 
   private void handle(ServerRequest req, ServerResponse res, long start) {
-    String requestId =
-        req.headers().first(REQUEST_ID).orElseGet(BerthServer::newRequestId);
+    String requestId = req.headers().first(REQUEST_ID).orElseGet(BerthServer::newRequestId);
     Exchange ex = new Exchange(requestId);
     res.header(REQUEST_ID, requestId);
     int status;
@@ -197,7 +196,14 @@ public final class BerthServer implements AutoCloseable {
     if (ex.protocol != null && ex.model != null) {
       service.metrics().request(ex.model, ex.version, ex.protocol, status, nanos);
     }
-    AccessLog.log(requestId, req.prologue().method().text(), req.path().rawPath(), ex.model, ex.version, status, nanos);
+    AccessLog.log(
+        requestId,
+        req.prologue().method().text(),
+        req.path().rawPath(),
+        ex.model,
+        ex.version,
+        status,
+        nanos);
   }
 
   private static String newRequestId() {
@@ -215,7 +221,8 @@ public final class BerthServer implements AutoCloseable {
       ex.version = null;
     }
     if (answer.retryAfter() != null) {
-      res.header(HeaderNames.RETRY_AFTER, Long.toString(Math.max(1, answer.retryAfter().toSeconds())));
+      res.header(
+          HeaderNames.RETRY_AFTER, Long.toString(Math.max(1, answer.retryAfter().toSeconds())));
     }
     return send(res, answer.status(), answer.body());
   }
@@ -258,7 +265,8 @@ public final class BerthServer implements AutoCloseable {
     }
   }
 
-  private int routeV2(ServerRequest req, ServerResponse res, Exchange ex, List<String> p, Method method)
+  private int routeV2(
+      ServerRequest req, ServerResponse res, Exchange ex, List<String> p, Method method)
       throws IOException {
     int n = p.size();
     if (n == 1) {
@@ -307,7 +315,8 @@ public final class BerthServer implements AutoCloseable {
     return notFound(res, req);
   }
 
-  private int routeV1(ServerRequest req, ServerResponse res, Exchange ex, List<String> p, Method method)
+  private int routeV1(
+      ServerRequest req, ServerResponse res, Exchange ex, List<String> p, Method method)
       throws IOException {
     int n = p.size();
     if (n < 3 || !p.get(1).equals("models")) {
@@ -344,7 +353,8 @@ public final class BerthServer implements AutoCloseable {
     ex.protocol = "tfserving";
     byte[] body = readBody(req);
     TfServingJson.Predict call =
-        TfServingJson.readPredict(body, ex.model, ex.version, service.signature(ex.model, ex.version));
+        TfServingJson.readPredict(
+            body, ex.model, ex.version, service.signature(ex.model, ex.version));
     InferenceResponse response = service.infer(call.request()).join();
     ex.version = response.version();
     return send(res, 200, TfServingJson.writePredict(response, call.rowFormat()));
@@ -360,7 +370,8 @@ public final class BerthServer implements AutoCloseable {
 
   private static String versionName(String raw) {
     if (!ModelRepository.isValidVersion(raw)) {
-      throw new InvalidInputException("'" + raw + "' is not a valid version (a positive whole number)");
+      throw new InvalidInputException(
+          "'" + raw + "' is not a valid version (a positive whole number)");
     }
     return raw;
   }
@@ -379,7 +390,10 @@ public final class BerthServer implements AutoCloseable {
         res,
         404,
         HttpErrors.errorBody(
-            "no such endpoint: " + req.prologue().method().text() + " " + req.path().rawPath()
+            "no such endpoint: "
+                + req.prologue().method().text()
+                + " "
+                + req.path().rawPath()
                 + "; see /v2 (Open Inference Protocol), /v1/models/{m}:predict (TF Serving),"
                 + " /metrics"));
   }
@@ -400,8 +414,10 @@ public final class BerthServer implements AutoCloseable {
 
   private PayloadTooLargeException tooLarge(long size) {
     return new PayloadTooLargeException(
-        "request body " + (size >= 0 ? "of " + size + " bytes " : "")
-            + "is larger than the limit of " + maxBodyBytes
+        "request body "
+            + (size >= 0 ? "of " + size + " bytes " : "")
+            + "is larger than the limit of "
+            + maxBodyBytes
             + " bytes; send fewer rows per request or raise --max-body-size");
   }
 

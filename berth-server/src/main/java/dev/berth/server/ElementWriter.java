@@ -15,8 +15,8 @@ import java.util.List;
 
 /**
  * Reads JSON tensor elements of one datatype, flat or nested to any depth, into the little-endian
- * layout of {@link Tensor}. Values are range-checked for their type; a wrong value names the tensor,
- * the type and what came.
+ * layout of {@link Tensor}. Values are range-checked for their type; a wrong value names the
+ * tensor, the type and what came.
  */
 final class ElementWriter {
   private static final BigInteger UINT64_MAX = new BigInteger("18446744073709551615");
@@ -51,7 +51,8 @@ final class ElementWriter {
       while (depth > 0) {
         JsonToken t = p.nextToken();
         if (t == null) {
-          throw new InvalidInputException("tensor '" + tensor + "': data ends before its arrays close");
+          throw new InvalidInputException(
+              "tensor '" + tensor + "': data ends before its arrays close");
         }
         switch (t) {
           case START_ARRAY -> depth++;
@@ -80,7 +81,8 @@ final class ElementWriter {
           buffer.put((byte) 1);
         } else if (t == JsonToken.VALUE_FALSE) {
           buffer.put((byte) 0);
-        } else if (t == JsonToken.VALUE_NUMBER_INT && (p.getIntValue() == 0 || p.getIntValue() == 1)) {
+        } else if (t == JsonToken.VALUE_NUMBER_INT
+            && (p.getIntValue() == 0 || p.getIntValue() == 1)) {
           buffer.put((byte) p.getIntValue());
         } else {
           throw wrong(p, t, "true or false");
@@ -155,10 +157,18 @@ final class ElementWriter {
         "tensor '" + tensor + "': " + v + " is out of range for " + type);
   }
 
-  private InvalidInputException wrong(JsonParser p, JsonToken t, String expected) throws IOException {
+  private InvalidInputException wrong(JsonParser p, JsonToken t, String expected)
+      throws IOException {
     String got = t == JsonToken.VALUE_STRING ? "\"" + abbreviate(p.getText()) + "\"" : p.getText();
     return new InvalidInputException(
-        "tensor '" + tensor + "' is " + type + ", so its data must be " + expected + "; got " + got);
+        "tensor '"
+            + tensor
+            + "' is "
+            + type
+            + ", so its data must be "
+            + expected
+            + "; got "
+            + got);
   }
 
   private static String abbreviate(String s) {
@@ -183,8 +193,14 @@ final class ElementWriter {
     long expected = Tensor.elementCount(shape);
     if (expected != count) {
       throw new InvalidInputException(
-          "tensor '" + tensor + "' has shape " + java.util.Arrays.toString(shape) + " ("
-              + expected + " elements) but its data holds " + count);
+          "tensor '"
+              + tensor
+              + "' has shape "
+              + java.util.Arrays.toString(shape)
+              + " ("
+              + expected
+              + " elements) but its data holds "
+              + count);
     }
     if (type == DataType.BYTES) {
       return Tensor.ofBytes(tensor, shape, strings);

@@ -55,7 +55,9 @@ final class HttpErrors {
       return new Answer(500, error.getMessage(), null);
     }
     return new Answer(
-        500, "internal error while serving request " + requestId + "; the server log has details", null);
+        500,
+        "internal error while serving request " + requestId + "; the server log has details",
+        null);
   }
 
   static byte[] errorBody(String message) {

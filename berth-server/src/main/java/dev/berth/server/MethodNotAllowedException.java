@@ -11,7 +11,8 @@ final class MethodNotAllowedException extends BerthException {
 
   MethodNotAllowedException(Method actual, Method... allowed) {
     super(
-        actual.text() + " is not allowed here; use "
+        actual.text()
+            + " is not allowed here; use "
             + Arrays.stream(allowed).map(Method::text).collect(Collectors.joining(" or ")));
   }
 }

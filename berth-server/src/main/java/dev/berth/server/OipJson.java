@@ -90,7 +90,8 @@ final class OipJson {
     expect(p, p.currentToken(), JsonToken.START_ARRAY, "'inputs' must be an array of tensors");
     List<Tensor> inputs = new ArrayList<>();
     while (p.nextToken() != JsonToken.END_ARRAY) {
-      expect(p, p.currentToken(), JsonToken.START_OBJECT, "each entry of 'inputs' must be an object");
+      expect(
+          p, p.currentToken(), JsonToken.START_OBJECT, "each entry of 'inputs' must be an object");
       inputs.add(readTensor(p, bodyLength, inputs.size()));
     }
     return inputs;
@@ -124,8 +125,15 @@ final class OipJson {
             long count = Tensor.elementCount(shape);
             if (count > bodyLength) {
               throw new InvalidInputException(
-                  "tensor '" + name + "' has shape " + java.util.Arrays.toString(shape) + " ("
-                      + count + " elements), more than a body of " + bodyLength + " bytes can hold");
+                  "tensor '"
+                      + name
+                      + "' has shape "
+                      + java.util.Arrays.toString(shape)
+                      + " ("
+                      + count
+                      + " elements), more than a body of "
+                      + bodyLength
+                      + " bytes can hold");
             }
             data = new ElementWriter(name, type, count);
             data.read(p);
@@ -165,7 +173,8 @@ final class OipJson {
 
   private static long[] readShape(JsonParser p, int index) throws IOException {
     if (p.currentToken() != JsonToken.START_ARRAY) {
-      throw new InvalidInputException("inputs[" + index + "].shape must be an array of whole numbers");
+      throw new InvalidInputException(
+          "inputs[" + index + "].shape must be an array of whole numbers");
     }
     List<Long> dims = new ArrayList<>();
     while (p.nextToken() != JsonToken.END_ARRAY) {
@@ -179,9 +188,14 @@ final class OipJson {
   }
 
   private static void readOutputs(JsonParser p, List<String> outputs) throws IOException {
-    expect(p, p.currentToken(), JsonToken.START_ARRAY, "'outputs' must be an array of {\"name\": ...}");
+    expect(
+        p,
+        p.currentToken(),
+        JsonToken.START_ARRAY,
+        "'outputs' must be an array of {\"name\": ...}");
     while (p.nextToken() != JsonToken.END_ARRAY) {
-      expect(p, p.currentToken(), JsonToken.START_OBJECT, "each entry of 'outputs' must be an object");
+      expect(
+          p, p.currentToken(), JsonToken.START_OBJECT, "each entry of 'outputs' must be an object");
       String name = null;
       while (p.nextToken() == JsonToken.FIELD_NAME) {
         String field = p.currentName();

@@ -65,7 +65,8 @@ final class TfServingJson {
         Map<String, List<JsonNode>> columns = new LinkedHashMap<>();
         for (JsonNode row : instances) {
           if (!row.isObject()) {
-            throw new InvalidInputException("every entry of 'instances' must be an object like the first");
+            throw new InvalidInputException(
+                "every entry of 'instances' must be an object like the first");
           }
           for (Map.Entry<String, JsonNode> e : row.properties()) {
             columns.computeIfAbsent(e.getKey(), k -> new ArrayList<>()).add(e.getValue());
@@ -93,7 +94,8 @@ final class TfServingJson {
         tensors.add(column(primary(signature), inputs));
       }
     }
-    return new Predict(new InferenceRequest(null, model, version, tensors, List.of()), hasInstances);
+    return new Predict(
+        new InferenceRequest(null, model, version, tensors, List.of()), hasInstances);
   }
 
   private static boolean isNamedRow(JsonNode node, ModelSignature signature) {
@@ -127,11 +129,14 @@ final class TfServingJson {
     long[] shape = new long[rowShape.length + 1];
     shape[0] = rows.size();
     System.arraycopy(rowShape, 0, shape, 1, rowShape.length);
-    ElementWriter writer = new ElementWriter(spec.name(), spec.datatype(), Tensor.elementCount(shape));
+    ElementWriter writer =
+        new ElementWriter(spec.name(), spec.datatype(), Tensor.elementCount(shape));
     for (JsonNode row : rows) {
       if (!java.util.Arrays.equals(shapeOf(row, spec.name()), rowShape)) {
         throw new InvalidInputException(
-            "instances of input '" + spec.name() + "' differ in shape; every row must have shape "
+            "instances of input '"
+                + spec.name()
+                + "' differ in shape; every row must have shape "
                 + java.util.Arrays.toString(rowShape));
       }
       feed(writer, row);
@@ -142,7 +147,8 @@ final class TfServingJson {
   /** A whole tensor given as nested lists. */
   private static Tensor column(TensorSpec spec, JsonNode value) {
     long[] shape = shapeOf(value, spec.name());
-    ElementWriter writer = new ElementWriter(spec.name(), spec.datatype(), Tensor.elementCount(shape));
+    ElementWriter writer =
+        new ElementWriter(spec.name(), spec.datatype(), Tensor.elementCount(shape));
     feed(writer, value);
     return writer.toTensor(shape);
   }
@@ -181,7 +187,10 @@ final class TfServingJson {
     }
     if (!node.isArray() || node.size() != shape[depth]) {
       throw new InvalidInputException(
-          "values of input '" + name + "' are not rectangular: lists at depth " + depth
+          "values of input '"
+              + name
+              + "' are not rectangular: lists at depth "
+              + depth
               + " differ in length");
     }
     for (JsonNode child : node) {
@@ -241,7 +250,12 @@ final class TfServingJson {
     long rowElements = t.dim(0) == 0 ? 0 : t.elementCount() / t.dim(0);
     Cursor c;
     if (t.datatype() == DataType.BYTES) {
-      c = new Cursor(null, t.elements().subList((int) (row * rowElements), (int) ((row + 1) * rowElements)).iterator());
+      c =
+          new Cursor(
+              null,
+              t.elements()
+                  .subList((int) (row * rowElements), (int) ((row + 1) * rowElements))
+                  .iterator());
     } else {
       ByteBuffer d = t.data();
       d.position(Math.toIntExact(row * rowElements * t.datatype().byteSize()));
@@ -250,7 +264,8 @@ final class TfServingJson {
     writeNested(g, t, 1, c);
   }
 
-  private static void writeNested(JsonGenerator g, Tensor t, int depth, Cursor c) throws IOException {
+  private static void writeNested(JsonGenerator g, Tensor t, int depth, Cursor c)
+      throws IOException {
     if (depth == t.rank()) {
       if (t.datatype() == DataType.BYTES) {
         g.writeString(new String(c.strings().next(), java.nio.charset.StandardCharsets.UTF_8));

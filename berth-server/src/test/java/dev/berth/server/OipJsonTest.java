@@ -30,8 +30,13 @@ class OipJsonTest {
   }
 
   private static String request(String datatype, String shape, String data) {
-    return "{\"inputs\":[{\"name\":\"x\",\"shape\":" + shape + ",\"datatype\":\"" + datatype
-        + "\",\"data\":" + data + "}]}";
+    return "{\"inputs\":[{\"name\":\"x\",\"shape\":"
+        + shape
+        + ",\"datatype\":\""
+        + datatype
+        + "\",\"data\":"
+        + data
+        + "}]}";
   }
 
   /** datatype, JSON data (flat, shape [4]), the little-endian bytes expected. */
@@ -40,15 +45,74 @@ class OipJsonTest {
         Arguments.of("BOOL", "[true,false,true,true]", bytes(1, 0, 1, 1)),
         Arguments.of("UINT8", "[0,1,128,255]", bytes(0, 1, 128, 255)),
         Arguments.of("INT8", "[-128,-1,0,127]", bytes(-128, -1, 0, 127)),
-        Arguments.of("UINT16", "[0,1,256,65535]", le(b -> b.putShort((short) 0).putShort((short) 1).putShort((short) 256).putShort((short) 65535), 8)),
-        Arguments.of("INT16", "[-32768,-1,2,32767]", le(b -> b.putShort((short) -32768).putShort((short) -1).putShort((short) 2).putShort((short) 32767), 8)),
-        Arguments.of("UINT32", "[0,1,65536,4294967295]", le(b -> b.putInt(0).putInt(1).putInt(65536).putInt(-1), 16)),
-        Arguments.of("INT32", "[-2147483648,-1,7,2147483647]", le(b -> b.putInt(Integer.MIN_VALUE).putInt(-1).putInt(7).putInt(Integer.MAX_VALUE), 16)),
-        Arguments.of("UINT64", "[0,1,9223372036854775808,18446744073709551615]", le(b -> b.putLong(0).putLong(1).putLong(Long.MIN_VALUE).putLong(-1), 32)),
-        Arguments.of("INT64", "[-9223372036854775808,-1,3,9223372036854775807]", le(b -> b.putLong(Long.MIN_VALUE).putLong(-1).putLong(3).putLong(Long.MAX_VALUE), 32)),
-        Arguments.of("FP16", "[0.5,-2.0,65504,0.000061035156]", le(b -> b.putShort(Float.floatToFloat16(0.5f)).putShort(Float.floatToFloat16(-2f)).putShort(Float.floatToFloat16(65504f)).putShort(Float.floatToFloat16(6.1035156e-5f)), 8)),
-        Arguments.of("FP32", "[1.5,-0.25,3.4028235E38,1.0E-45]", le(b -> b.putFloat(1.5f).putFloat(-0.25f).putFloat(Float.MAX_VALUE).putFloat(Float.MIN_VALUE), 16)),
-        Arguments.of("FP64", "[1.5,-0.1,1.7976931348623157E308,4.9E-324]", le(b -> b.putDouble(1.5).putDouble(-0.1).putDouble(Double.MAX_VALUE).putDouble(Double.MIN_VALUE), 32)));
+        Arguments.of(
+            "UINT16",
+            "[0,1,256,65535]",
+            le(
+                b ->
+                    b.putShort((short) 0)
+                        .putShort((short) 1)
+                        .putShort((short) 256)
+                        .putShort((short) 65535),
+                8)),
+        Arguments.of(
+            "INT16",
+            "[-32768,-1,2,32767]",
+            le(
+                b ->
+                    b.putShort((short) -32768)
+                        .putShort((short) -1)
+                        .putShort((short) 2)
+                        .putShort((short) 32767),
+                8)),
+        Arguments.of(
+            "UINT32",
+            "[0,1,65536,4294967295]",
+            le(b -> b.putInt(0).putInt(1).putInt(65536).putInt(-1), 16)),
+        Arguments.of(
+            "INT32",
+            "[-2147483648,-1,7,2147483647]",
+            le(
+                b -> b.putInt(Integer.MIN_VALUE).putInt(-1).putInt(7).putInt(Integer.MAX_VALUE),
+                16)),
+        Arguments.of(
+            "UINT64",
+            "[0,1,9223372036854775808,18446744073709551615]",
+            le(b -> b.putLong(0).putLong(1).putLong(Long.MIN_VALUE).putLong(-1), 32)),
+        Arguments.of(
+            "INT64",
+            "[-9223372036854775808,-1,3,9223372036854775807]",
+            le(b -> b.putLong(Long.MIN_VALUE).putLong(-1).putLong(3).putLong(Long.MAX_VALUE), 32)),
+        Arguments.of(
+            "FP16",
+            "[0.5,-2.0,65504,0.000061035156]",
+            le(
+                b ->
+                    b.putShort(Float.floatToFloat16(0.5f))
+                        .putShort(Float.floatToFloat16(-2f))
+                        .putShort(Float.floatToFloat16(65504f))
+                        .putShort(Float.floatToFloat16(6.1035156e-5f)),
+                8)),
+        Arguments.of(
+            "FP32",
+            "[1.5,-0.25,3.4028235E38,1.0E-45]",
+            le(
+                b ->
+                    b.putFloat(1.5f)
+                        .putFloat(-0.25f)
+                        .putFloat(Float.MAX_VALUE)
+                        .putFloat(Float.MIN_VALUE),
+                16)),
+        Arguments.of(
+            "FP64",
+            "[1.5,-0.1,1.7976931348623157E308,4.9E-324]",
+            le(
+                b ->
+                    b.putDouble(1.5)
+                        .putDouble(-0.1)
+                        .putDouble(Double.MAX_VALUE)
+                        .putDouble(Double.MIN_VALUE),
+                32)));
   }
 
   private static byte[] bytes(int... values) {
@@ -74,18 +138,22 @@ class OipJsonTest {
 
   @ParameterizedTest(name = "{0}")
   @MethodSource("datatypes")
-  void decodesAndEncodesEveryDatatype(String datatype, String data, byte[] expected) throws Exception {
+  void decodesAndEncodesEveryDatatype(String datatype, String data, byte[] expected)
+      throws Exception {
     Tensor flat = read(request(datatype, "[4]", data)).inputs().get(0);
     assertEquals(DataType.valueOf(datatype), flat.datatype());
     assertArrayEquals(expected, dataOf(flat));
 
     // the same values nested [2, 2]
-    String nested = "[[" + data.substring(1, data.length() - 1).replaceFirst(",([^,]*),", ",$1],[") + "]]";
+    String nested =
+        "[[" + data.substring(1, data.length() - 1).replaceFirst(",([^,]*),", ",$1],[") + "]]";
     Tensor twoByTwo = read(request(datatype, "[2,2]", nested)).inputs().get(0);
     assertArrayEquals(expected, dataOf(twoByTwo));
 
     // and back: encoding then decoding gives the same bytes
-    byte[] json = OipJson.writeResponse(new InferenceResponse("id-1", "m", "1", List.of(twoByTwo.withName("y"))));
+    byte[] json =
+        OipJson.writeResponse(
+            new InferenceResponse("id-1", "m", "1", List.of(twoByTwo.withName("y"))));
     JsonNode out = MAPPER.readTree(json).get("outputs").get(0);
     assertEquals(datatype, out.get("datatype").asText());
     assertEquals("[2,2]", out.get("shape").toString());
@@ -98,14 +166,17 @@ class OipJsonTest {
     Tensor t = read(request("BYTES", "[3]", "[\"a\",\"\",\"zürich ✓\"]")).inputs().get(0);
     assertEquals("zürich ✓", new String(t.elements().get(2), StandardCharsets.UTF_8));
     byte[] json = OipJson.writeResponse(new InferenceResponse(null, "m", "1", List.of(t)));
-    assertEquals("[\"a\",\"\",\"zürich ✓\"]", MAPPER.readTree(json).get("outputs").get(0).get("data").toString());
+    assertEquals(
+        "[\"a\",\"\",\"zürich ✓\"]",
+        MAPPER.readTree(json).get("outputs").get(0).get("data").toString());
   }
 
   @Test
   void fieldsMayComeInAnyOrderAndIdAndOutputsAreRead() {
     InferenceRequest r =
-        read("{\"outputs\":[{\"name\":\"y\"}],\"inputs\":[{\"data\":[[1,2],[3,4]],\"datatype\":\"INT32\","
-            + "\"parameters\":{\"x\":1},\"shape\":[2,2],\"name\":\"x\"}],\"id\":\"abc\",\"parameters\":{}}");
+        read(
+            "{\"outputs\":[{\"name\":\"y\"}],\"inputs\":[{\"data\":[[1,2],[3,4]],\"datatype\":\"INT32\","
+                + "\"parameters\":{\"x\":1},\"shape\":[2,2],\"name\":\"x\"}],\"id\":\"abc\",\"parameters\":{}}");
     assertEquals("abc", r.id());
     assertEquals(List.of("y"), r.outputs());
     assertArrayEquals(new long[] {2, 2}, r.inputs().get(0).shape());
@@ -115,7 +186,9 @@ class OipJsonTest {
   void nonFiniteFloatsTravelAsStrings() throws Exception {
     Tensor t = read(request("FP32", "[3]", "[\"NaN\",\"Infinity\",\"-Infinity\"]")).inputs().get(0);
     byte[] json = OipJson.writeResponse(new InferenceResponse(null, "m", "1", List.of(t)));
-    assertEquals("[\"NaN\",\"Infinity\",\"-Infinity\"]", MAPPER.readTree(json).get("outputs").get(0).get("data").toString());
+    assertEquals(
+        "[\"NaN\",\"Infinity\",\"-Infinity\"]",
+        MAPPER.readTree(json).get("outputs").get(0).get("data").toString());
   }
 
   static Stream<Arguments> badRequests() {
@@ -123,8 +196,10 @@ class OipJsonTest {
         Arguments.of("{", "malformed JSON"),
         Arguments.of("[]", "must be a JSON object"),
         Arguments.of("{}", "no 'inputs'"),
-        Arguments.of("{\"inputs\":[{\"name\":\"x\",\"shape\":[2],\"data\":[1,2]}]}", "no 'datatype'"),
-        Arguments.of("{\"inputs\":[{\"name\":\"x\",\"datatype\":\"FP32\",\"data\":[1,2]}]}", "no 'shape'"),
+        Arguments.of(
+            "{\"inputs\":[{\"name\":\"x\",\"shape\":[2],\"data\":[1,2]}]}", "no 'datatype'"),
+        Arguments.of(
+            "{\"inputs\":[{\"name\":\"x\",\"datatype\":\"FP32\",\"data\":[1,2]}]}", "no 'shape'"),
         Arguments.of(request("FP33", "[1]", "[1]"), "unknown datatype 'FP33'"),
         Arguments.of(request("FP32", "[3]", "[1,2]"), "3 elements) but its data holds 2"),
         Arguments.of(request("FP32", "[-1]", "[1]"), "whole numbers >= 0"),

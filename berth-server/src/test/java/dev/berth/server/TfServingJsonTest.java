@@ -42,7 +42,8 @@ class TfServingJsonTest {
 
   @Test
   void namedRowsFeedSeveralInputs() {
-    TfServingJson.Predict p = read("{\"instances\": [{\"a\": [1, 2], \"b\": 7}, {\"a\": [3, 4], \"b\": 8}]}");
+    TfServingJson.Predict p =
+        read("{\"instances\": [{\"a\": [1, 2], \"b\": 7}, {\"a\": [3, 4], \"b\": 8}]}");
     assertEquals(List.of("a", "b"), p.request().inputs().stream().map(Tensor::name).toList());
     assertArrayEquals(new long[] {7, 8}, p.request().inputs().get(1).longs());
   }
@@ -59,8 +60,12 @@ class TfServingJsonTest {
   void answersTakeTheRequestsFormat() {
     Tensor y = Tensor.ofFloats("y", new long[] {2, 2}, new float[] {1, 2, 3, 4});
     InferenceResponse r = new InferenceResponse(null, "m", "1", List.of(y));
-    assertEquals("{\"predictions\":[[1.0,2.0],[3.0,4.0]]}", new String(TfServingJson.writePredict(r, true), StandardCharsets.UTF_8));
-    assertEquals("{\"outputs\":[[1.0,2.0],[3.0,4.0]]}", new String(TfServingJson.writePredict(r, false), StandardCharsets.UTF_8));
+    assertEquals(
+        "{\"predictions\":[[1.0,2.0],[3.0,4.0]]}",
+        new String(TfServingJson.writePredict(r, true), StandardCharsets.UTF_8));
+    assertEquals(
+        "{\"outputs\":[[1.0,2.0],[3.0,4.0]]}",
+        new String(TfServingJson.writePredict(r, false), StandardCharsets.UTF_8));
     Tensor z = Tensor.ofStrings("z", List.of("p", "q"));
     InferenceResponse two = new InferenceResponse(null, "m", "1", List.of(y, z));
     assertEquals(
