@@ -38,6 +38,9 @@ final class LogSetup {
   private static final Logger[] QUIETED = {
     Logger.getLogger("io.helidon"), Logger.getLogger("ai.djl")
   };
+  // DJL probes for CUDA on every start and warns on machines without a GPU; Berth's ONNX engine
+  // chooses its execution provider from model.yaml, so that probe is not news to the user.
+  private static final Logger CUDA_PROBE = Logger.getLogger("ai.djl.util.cuda");
 
   private LogSetup() {}
 
@@ -87,6 +90,7 @@ final class LogSetup {
       for (Logger logger : QUIETED) {
         logger.setLevel(Level.WARNING);
       }
+      CUDA_PROBE.setLevel(Level.SEVERE);
     }
   }
 
