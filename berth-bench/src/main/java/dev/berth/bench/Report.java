@@ -710,35 +710,17 @@ public final class Report {
     double axisMax = niceCeil(max * 1.1);
     int plotW = w - left - right;
     int plotH = h - top - bottom;
-    s.append("<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"")
-        .append(w)
-        .append("\" height=\"")
-        .append(h)
-        .append("\" viewBox=\"0 0 ")
-        .append(w)
-        .append(' ')
-        .append(h)
-        .append("\" role=\"img\" aria-label=\"sentences per second per point\">\n");
-    s.append("<text x=\"")
-        .append(left)
-        .append("\" y=\"18\" font-size=\"14\" font-weight=\"bold\">")
-        .append("Sentences/s over HTTP, one sentence per request</text>\n");
-    for (int i = 0; i <= 5; i++) {
-      double v = axisMax * i / 5;
-      double y = top + plotH - plotH * v / axisMax;
-      s.append(
-          String.format(
-              Locale.ROOT,
-              "<line x1=\"%d\" x2=\"%d\" y1=\"%.1f\" y2=\"%.1f\" stroke=\"#e5e5e5\"/>"
-                  + "<text x=\"%d\" y=\"%.1f\" font-size=\"11\" text-anchor=\"end\">%s</text>\n",
-              left,
-              left + plotW,
-              y,
-              y,
-              left - 6,
-              y + 4,
-              fmt(v, 0)));
-    }
+    svgFrame(
+        s,
+        w,
+        h,
+        left,
+        top,
+        plotW,
+        plotH,
+        axisMax,
+        "sentences per second per point",
+        "Sentences/s over HTTP, one sentence per request");
     int n = Math.max(1, pts.size());
     double slot = (double) plotW / n;
     double bw = slot * 0.6;
@@ -1040,35 +1022,17 @@ public final class Report {
     }
     double axisMax = niceCeil(max * 1.1);
     StringBuilder s = new StringBuilder();
-    s.append("<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"")
-        .append(w)
-        .append("\" height=\"")
-        .append(h)
-        .append("\" viewBox=\"0 0 ")
-        .append(w)
-        .append(' ')
-        .append(h)
-        .append("\" role=\"img\" aria-label=\"in-process sentences per second by batch size\">\n");
-    s.append("<text x=\"")
-        .append(left)
-        .append("\" y=\"18\" font-size=\"14\" font-weight=\"bold\">")
-        .append("In-process sentences/s by batch size</text>\n");
-    for (int i = 0; i <= 5; i++) {
-      double v = axisMax * i / 5;
-      double y = top + plotH - plotH * v / axisMax;
-      s.append(
-          String.format(
-              Locale.ROOT,
-              "<line x1=\"%d\" x2=\"%d\" y1=\"%.1f\" y2=\"%.1f\" stroke=\"#e5e5e5\"/>"
-                  + "<text x=\"%d\" y=\"%.1f\" font-size=\"11\" text-anchor=\"end\">%s</text>\n",
-              left,
-              left + plotW,
-              y,
-              y,
-              left - 6,
-              y + 4,
-              fmt(v, 0)));
-    }
+    svgFrame(
+        s,
+        w,
+        h,
+        left,
+        top,
+        plotW,
+        plotH,
+        axisMax,
+        "in-process sentences per second by batch size",
+        "In-process sentences/s by batch size");
     double slot = sizes.size() > 1 ? (double) (plotW - 40) / (sizes.size() - 1) : 0;
     for (int i = 0; i < sizes.size(); i++) {
       s.append(
@@ -1167,5 +1131,51 @@ public final class Report {
         .replace("<", "&lt;")
         .replace(">", "&gt;")
         .replace("\"", "&quot;");
+  }
+
+  /** Opens an SVG chart: the svg element, its title and the horizontal grid with axis labels. */
+  private static void svgFrame(
+      StringBuilder s,
+      int w,
+      int h,
+      int left,
+      int top,
+      int plotW,
+      int plotH,
+      double axisMax,
+      String label,
+      String title) {
+    s.append("<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"")
+        .append(w)
+        .append("\" height=\"")
+        .append(h)
+        .append("\" viewBox=\"0 0 ")
+        .append(w)
+        .append(' ')
+        .append(h)
+        .append("\" role=\"img\" aria-label=\"")
+        .append(label)
+        .append("\">\n");
+    s.append("<text x=\"")
+        .append(left)
+        .append("\" y=\"18\" font-size=\"14\" font-weight=\"bold\">")
+        .append(title)
+        .append("</text>\n");
+    for (int i = 0; i <= 5; i++) {
+      double v = axisMax * i / 5;
+      double y = top + plotH - plotH * v / axisMax;
+      s.append(
+          String.format(
+              Locale.ROOT,
+              "<line x1=\"%d\" x2=\"%d\" y1=\"%.1f\" y2=\"%.1f\" stroke=\"#e5e5e5\"/>"
+                  + "<text x=\"%d\" y=\"%.1f\" font-size=\"11\" text-anchor=\"end\">%s</text>\n",
+              left,
+              left + plotW,
+              y,
+              y,
+              left - 6,
+              y + 4,
+              fmt(v, 0)));
+    }
   }
 }
