@@ -45,6 +45,8 @@ public final class BerthServer implements AutoCloseable {
   private static final Logger LOG = Logger.getLogger(BerthServer.class.getName());
   private static final String JSON = "application/json";
   private static final HeaderName REQUEST_ID = HeaderNames.create("X-Request-Id");
+  private static final HeaderName INFERENCE_HEADER_LENGTH =
+      HeaderNames.create("Inference-Header-Content-Length");
 
   /** Default largest request body: 32 MiB. */
   public static final long DEFAULT_MAX_BODY_BYTES = 32L << 20;
@@ -306,10 +308,18 @@ public final class BerthServer implements AutoCloseable {
         requireMethod(method, Method.POST);
         ex.protocol = "rest";
         byte[] body = readBody(req);
-        InferenceResponse response =
-            service.infer(OipJson.readRequest(body, ex.model, ex.version)).join();
+        OipJson.Decoded call = OipJson.decode(body, headerLength(req), ex.model, ex.version);
+        InferenceResponse response = service.infer(call.request()).join();
         ex.version = response.version();
-        return send(res, 200, OipJson.writeResponse(response));
+        OipJson.Encoded answer = OipJson.writeResponse(response, call);
+        if (!answer.binary()) {
+          return send(res, 200, answer.body());
+        }
+        res.status(200);
+        res.header(INFERENCE_HEADER_LENGTH, Integer.toString(answer.headerLength()));
+        res.header(HeaderNames.CONTENT_TYPE, "application/octet-stream");
+        res.send(answer.body());
+        return 200;
       }
     }
     return notFound(res, req);
@@ -358,6 +368,26 @@ public final class BerthServer implements AutoCloseable {
     InferenceResponse response = service.infer(call.request()).join();
     ex.version = response.version();
     return send(res, 200, TfServingJson.writePredict(response, call.rowFormat()));
+  }
+
+  /** The binary tensor extension's JSON header length, or -1 when the body is JSON only. */
+  private static int headerLength(ServerRequest req) {
+    var value = req.headers().first(INFERENCE_HEADER_LENGTH);
+    if (value.isEmpty()) {
+      return -1;
+    }
+    try {
+      int length = Integer.parseInt(value.get().trim());
+      if (length < 0) {
+        throw new NumberFormatException();
+      }
+      return length;
+    } catch (NumberFormatException e) {
+      throw new InvalidInputException(
+          "Inference-Header-Content-Length must be a whole number of bytes >= 0, got '"
+              + value.get()
+              + "'");
+    }
   }
 
   private static String modelName(String raw) {
@@ -443,6 +473,7 @@ public final class BerthServer implements AutoCloseable {
       g.writeStringField("version", version);
       g.writeArrayFieldStart("extensions");
       g.writeString("model_repository");
+      g.writeString("binary_tensor_data");
       g.writeEndArray();
       g.writeEndObject();
     }

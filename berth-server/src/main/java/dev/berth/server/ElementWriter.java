@@ -11,6 +11,7 @@ import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
+import java.util.Base64;
 import java.util.List;
 
 /**
@@ -57,12 +58,44 @@ final class ElementWriter {
         switch (t) {
           case START_ARRAY -> depth++;
           case END_ARRAY -> depth--;
+          case START_OBJECT -> base64(p);
           default -> scalar(p, t);
         }
       }
+    } else if (token == JsonToken.START_OBJECT) {
+      base64(p);
     } else {
       scalar(p, token);
     }
+  }
+
+  /** A BYTES element written as {@code {"b64": "..."}} (TensorFlow Serving's binary values). */
+  private void base64(JsonParser p) throws IOException {
+    if (type != DataType.BYTES) {
+      throw new InvalidInputException(
+          "tensor '" + tensor + "' is " + type + "; only BYTES values may be {\"b64\": ...}");
+    }
+    byte[] value = null;
+    while (p.nextToken() == JsonToken.FIELD_NAME) {
+      String field = p.currentName();
+      JsonToken v = p.nextToken();
+      if (!field.equals("b64") || v != JsonToken.VALUE_STRING) {
+        throw new InvalidInputException(
+            "tensor '" + tensor + "': an object value must be {\"b64\": \"<base64>\"}");
+      }
+      try {
+        value = Base64.getDecoder().decode(p.getText());
+      } catch (IllegalArgumentException e) {
+        throw new InvalidInputException(
+            "tensor '" + tensor + "': the b64 value is not valid base64 (" + e.getMessage() + ")");
+      }
+    }
+    if (value == null) {
+      throw new InvalidInputException(
+          "tensor '" + tensor + "': an object value must be {\"b64\": \"<base64>\"}");
+    }
+    count++;
+    strings.add(value);
   }
 
   /** Adds one value given as a Java object (for decoders that work on trees). */

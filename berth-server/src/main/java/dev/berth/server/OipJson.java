@@ -17,8 +17,11 @@ import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.math.BigInteger;
 import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
 import java.util.ArrayList;
+import java.util.HashSet;
 import java.util.List;
+import java.util.Set;
 import java.util.regex.Pattern;
 
 /**
@@ -49,12 +52,99 @@ final class OipJson {
     return new InvalidInputException("malformed JSON: " + problem, e);
   }
 
-  /** Decodes an inference request body. */
+  /**
+   * A decoded inference request and how its answer is to be encoded.
+   *
+   * @param request the request
+   * @param binaryOutputs outputs to answer as raw bytes (binary tensor extension)
+   * @param allBinary whether every output not named otherwise is answered as raw bytes
+   * @param textOutputs outputs asked for explicitly as JSON
+   */
+  record Decoded(
+      InferenceRequest request,
+      Set<String> binaryOutputs,
+      boolean allBinary,
+      Set<String> textOutputs) {
+    boolean binary(String output) {
+      return binaryOutputs.contains(output) || (allBinary && !textOutputs.contains(output));
+    }
+
+    boolean anyBinary() {
+      return allBinary || !binaryOutputs.isEmpty();
+    }
+  }
+
+  /** Raw tensor bytes after the JSON header of a binary-extension request. */
+  private static final class BinarySection {
+    private final byte[] body;
+    private final boolean present;
+    private int position;
+
+    BinarySection(byte[] body, int headerLength, boolean present) {
+      this.body = body;
+      this.present = present;
+      this.position = headerLength;
+    }
+
+    int remaining() {
+      return body.length - position;
+    }
+
+    ByteBuffer take(String tensor, long size) {
+      if (!present) {
+        throw new InvalidInputException(
+            "input '"
+                + tensor
+                + "' sets parameters.binary_data_size, but the request has no"
+                + " Inference-Header-Content-Length header saying where its JSON ends");
+      }
+      if (size > remaining()) {
+        throw new InvalidInputException(
+            "input '"
+                + tensor
+                + "' declares binary_data_size "
+                + size
+                + " but only "
+                + remaining()
+                + " bytes of binary data remain after the JSON header");
+      }
+      ByteBuffer slice =
+          ByteBuffer.wrap(body, position, (int) size).slice().order(ByteOrder.LITTLE_ENDIAN);
+      position += (int) size;
+      return slice;
+    }
+  }
+
+  /** Decodes a JSON-only inference request body. */
   static InferenceRequest readRequest(byte[] body, String model, String version) {
+    return decode(body, -1, model, version).request();
+  }
+
+  /**
+   * Decodes an inference request body: JSON, or with the binary tensor extension a JSON header of
+   * {@code headerLength} bytes followed by raw little-endian tensor data.
+   *
+   * @param headerLength the {@code Inference-Header-Content-Length}, or -1 when the body is JSON
+   *     only
+   */
+  static Decoded decode(byte[] body, int headerLength, String model, String version) {
+    if (headerLength > body.length) {
+      throw new InvalidInputException(
+          "Inference-Header-Content-Length is "
+              + headerLength
+              + " but the body has only "
+              + body.length
+              + " bytes");
+    }
+    int jsonLength = headerLength < 0 ? body.length : headerLength;
+    BinarySection binary = new BinarySection(body, jsonLength, headerLength >= 0);
     String id = null;
     List<Tensor> inputs = null;
     List<String> outputs = new ArrayList<>();
-    try (JsonParser p = JSON.createParser(body)) {
+    Set<String> binaryOutputs = new HashSet<>();
+    Set<String> textOutputs = new HashSet<>();
+    boolean allBinary = false;
+    try (JsonParser p = JSON.createParser(body, 0, jsonLength)) {
       expect(p, p.nextToken(), JsonToken.START_OBJECT, "the request body must be a JSON object");
       while (p.nextToken() == JsonToken.FIELD_NAME) {
         String field = p.currentName();
@@ -66,13 +156,21 @@ final class OipJson {
             }
             id = p.getText();
           }
-          case "inputs" -> inputs = readInputs(p, body.length);
-          case "outputs" -> readOutputs(p, outputs);
-          default -> p.skipChildren(); // "parameters" and extensions Berth does not use
+          case "inputs" -> inputs = readInputs(p, body.length, binary);
+          case "outputs" -> readOutputs(p, outputs, binaryOutputs, textOutputs);
+          case "parameters" ->
+              allBinary = Boolean.TRUE.equals(readFlag(p, "binary_data_output", "parameters"));
+          default -> p.skipChildren();
         }
       }
       if (p.nextToken() != null) {
-        throw new InvalidInputException("the request body has content after its JSON object");
+        throw new InvalidInputException(
+            headerLength < 0
+                ? "the request body has content after its JSON object; binary tensor data needs"
+                    + " the Inference-Header-Content-Length header"
+                : "the JSON header (Inference-Header-Content-Length "
+                    + headerLength
+                    + ") has content after its JSON object");
       }
     } catch (StreamReadException e) {
       throw malformed(e);
@@ -83,21 +181,53 @@ final class OipJson {
       throw new InvalidInputException(
           "the request has no 'inputs'; send {\"inputs\": [{\"name\", \"shape\", \"datatype\", \"data\"}]}");
     }
-    return new InferenceRequest(id, model, version, inputs, outputs);
+    if (headerLength >= 0 && binary.remaining() > 0) {
+      throw new InvalidInputException(
+          binary.remaining()
+              + " bytes of binary data follow the last input's binary_data_size; the sizes must"
+              + " add up to the body length minus Inference-Header-Content-Length");
+    }
+    return new Decoded(
+        new InferenceRequest(id, model, version, inputs, outputs),
+        binaryOutputs,
+        allBinary,
+        textOutputs);
   }
 
-  private static List<Tensor> readInputs(JsonParser p, int bodyLength) throws IOException {
+  /** Reads a {@code parameters} object; returns its boolean {@code flag}, or null if absent. */
+  private static Boolean readFlag(JsonParser p, String flag, String where) throws IOException {
+    expect(p, p.currentToken(), JsonToken.START_OBJECT, "'" + where + "' must be an object");
+    Boolean value = null;
+    while (p.nextToken() == JsonToken.FIELD_NAME) {
+      String field = p.currentName();
+      JsonToken v = p.nextToken();
+      if (field.equals(flag)) {
+        if (v != JsonToken.VALUE_TRUE && v != JsonToken.VALUE_FALSE) {
+          throw new InvalidInputException(where + "." + flag + " must be true or false");
+        }
+        value = v == JsonToken.VALUE_TRUE;
+      } else {
+        p.skipChildren();
+      }
+    }
+    return value;
+  }
+
+  private static List<Tensor> readInputs(JsonParser p, int bodyLength, BinarySection binary)
+      throws IOException {
     expect(p, p.currentToken(), JsonToken.START_ARRAY, "'inputs' must be an array of tensors");
     List<Tensor> inputs = new ArrayList<>();
     while (p.nextToken() != JsonToken.END_ARRAY) {
       expect(
           p, p.currentToken(), JsonToken.START_OBJECT, "each entry of 'inputs' must be an object");
-      inputs.add(readTensor(p, bodyLength, inputs.size()));
+      inputs.add(readTensor(p, bodyLength, inputs.size(), binary));
     }
     return inputs;
   }
 
-  private static Tensor readTensor(JsonParser p, int bodyLength, int index) throws IOException {
+  private static Tensor readTensor(JsonParser p, int bodyLength, int index, BinarySection binary)
+      throws IOException {
+    long binarySize = -1;
     String name = null;
     DataType type = null;
     long[] shape = null;
@@ -145,6 +275,7 @@ final class OipJson {
             deferred = copy.toByteArray();
           }
         }
+        case "parameters" -> binarySize = readBinarySize(p, index);
         default -> p.skipChildren();
       }
     }
@@ -158,8 +289,15 @@ final class OipJson {
     if (shape == null) {
       throw new InvalidInputException(at + " has no 'shape' (e.g. [1, 784])");
     }
+    if (binarySize >= 0) {
+      if (data != null || deferred != null) {
+        throw new InvalidInputException(
+            at + " has both 'data' and parameters.binary_data_size; send one of them");
+      }
+      return BinaryTensors.read(name, type, shape, binary.take(name, binarySize));
+    }
     if (data == null && deferred == null) {
-      throw new InvalidInputException(at + " has no 'data'");
+      throw new InvalidInputException(at + " has no 'data' (nor parameters.binary_data_size)");
     }
     if (data == null) {
       data = new ElementWriter(name, type, Math.min(Tensor.elementCount(shape), bodyLength));
@@ -169,6 +307,29 @@ final class OipJson {
       }
     }
     return data.toTensor(shape);
+  }
+
+  private static long readBinarySize(JsonParser p, int index) throws IOException {
+    expect(
+        p,
+        p.currentToken(),
+        JsonToken.START_OBJECT,
+        "inputs[" + index + "].parameters must be an object");
+    long size = -1;
+    while (p.nextToken() == JsonToken.FIELD_NAME) {
+      String field = p.currentName();
+      JsonToken v = p.nextToken();
+      if (field.equals("binary_data_size")) {
+        if (v != JsonToken.VALUE_NUMBER_INT || p.getLongValue() < 0) {
+          throw new InvalidInputException(
+              "inputs[" + index + "].parameters.binary_data_size must be a whole number >= 0");
+        }
+        size = p.getLongValue();
+      } else {
+        p.skipChildren();
+      }
+    }
+    return size;
   }
 
   private static long[] readShape(JsonParser p, int index) throws IOException {
@@ -187,7 +348,8 @@ final class OipJson {
     return dims.stream().mapToLong(Long::longValue).toArray();
   }
 
-  private static void readOutputs(JsonParser p, List<String> outputs) throws IOException {
+  private static void readOutputs(
+      JsonParser p, List<String> outputs, Set<String> binary, Set<String> text) throws IOException {
     expect(
         p,
         p.currentToken(),
@@ -197,11 +359,14 @@ final class OipJson {
       expect(
           p, p.currentToken(), JsonToken.START_OBJECT, "each entry of 'outputs' must be an object");
       String name = null;
+      Boolean asBinary = null;
       while (p.nextToken() == JsonToken.FIELD_NAME) {
         String field = p.currentName();
         JsonToken v = p.nextToken();
         if (field.equals("name") && v == JsonToken.VALUE_STRING) {
           name = p.getText();
+        } else if (field.equals("parameters")) {
+          asBinary = readFlag(p, "binary_data", "outputs[].parameters");
         } else {
           p.skipChildren();
         }
@@ -210,6 +375,9 @@ final class OipJson {
         throw new InvalidInputException("each entry of 'outputs' needs a string 'name'");
       }
       outputs.add(name);
+      if (asBinary != null) {
+        (asBinary ? binary : text).add(name);
+      }
     }
   }
 
@@ -219,9 +387,25 @@ final class OipJson {
     }
   }
 
-  /** Encodes an inference response. */
+  /** An encoded response: the body, and the length of its JSON part when binary data follows. */
+  record Encoded(byte[] body, int headerLength) {
+    boolean binary() {
+      return headerLength >= 0;
+    }
+  }
+
+  /** Encodes an inference response as JSON. */
   static byte[] writeResponse(InferenceResponse response) {
+    return writeResponse(response, null).body();
+  }
+
+  /**
+   * Encodes an inference response; outputs the request asked for in binary follow the JSON header
+   * as raw bytes, with their size in {@code parameters.binary_data_size}.
+   */
+  static Encoded writeResponse(InferenceResponse response, Decoded request) {
     ByteArrayOutputStream out = new ByteArrayOutputStream(256);
+    List<byte[]> binary = new ArrayList<>();
     try (JsonGenerator g = JSON.createGenerator(out)) {
       g.writeStartObject();
       g.writeStringField("model_name", response.model());
@@ -235,8 +419,16 @@ final class OipJson {
         g.writeStringField("name", t.name());
         g.writeStringField("datatype", t.datatype().name());
         writeShape(g, t.shape());
-        g.writeFieldName("data");
-        writeData(g, t);
+        if (request != null && request.binary(t.name())) {
+          byte[] raw = BinaryTensors.write(t);
+          binary.add(raw);
+          g.writeObjectFieldStart("parameters");
+          g.writeNumberField("binary_data_size", raw.length);
+          g.writeEndObject();
+        } else {
+          g.writeFieldName("data");
+          writeData(g, t);
+        }
         g.writeEndObject();
       }
       g.writeEndArray();
@@ -244,7 +436,12 @@ final class OipJson {
     } catch (IOException e) {
       throw new IllegalStateException(e);
     }
-    return out.toByteArray();
+    if (request == null || !request.anyBinary()) {
+      return new Encoded(out.toByteArray(), -1);
+    }
+    int headerLength = out.size();
+    binary.forEach(out::writeBytes);
+    return new Encoded(out.toByteArray(), headerLength);
   }
 
   static void writeShape(JsonGenerator g, long[] shape) throws IOException {

@@ -99,7 +99,7 @@ final class TfServingJson {
   }
 
   private static boolean isNamedRow(JsonNode node, ModelSignature signature) {
-    if (!node.isObject() || node.isEmpty()) {
+    if (!node.isObject() || node.isEmpty() || isBase64(node)) {
       return false;
     }
     for (Map.Entry<String, JsonNode> e : node.properties()) {
@@ -178,9 +178,16 @@ final class TfServingJson {
     return shape;
   }
 
+  /**
+   * TensorFlow Serving's binary value, {@code {"b64": "..."}}: one element, not a nesting level.
+   */
+  private static boolean isBase64(JsonNode node) {
+    return node.isObject() && node.size() == 1 && node.has("b64");
+  }
+
   private static void checkRectangular(JsonNode node, long[] shape, int depth, String name) {
     if (depth == shape.length) {
-      if (node.isArray() || node.isObject()) {
+      if (node.isArray() || (node.isObject() && !isBase64(node))) {
         throw new InvalidInputException("values of input '" + name + "' are nested unevenly");
       }
       return;

@@ -161,6 +161,53 @@ class OipJsonTest {
     assertArrayEquals(expected, dataOf(again));
   }
 
+  @ParameterizedTest(name = "{0}")
+  @MethodSource("datatypes")
+  void binaryTensorExtensionCarriesEveryDatatype(String datatype, String data, byte[] expected)
+      throws Exception {
+    String header =
+        "{\"inputs\":[{\"name\":\"x\",\"shape\":[2,2],\"datatype\":\""
+            + datatype
+            + "\",\"parameters\":{\"binary_data_size\":"
+            + expected.length
+            + "}}],\"parameters\":{\"binary_data_output\":true}}";
+    byte[] json = header.getBytes(StandardCharsets.UTF_8);
+    byte[] body = java.util.Arrays.copyOf(json, json.length + expected.length);
+    System.arraycopy(expected, 0, body, json.length, expected.length);
+    OipJson.Decoded decoded = OipJson.decode(body, json.length, "m", null);
+    Tensor x = decoded.request().inputs().get(0);
+    assertArrayEquals(new long[] {2, 2}, x.shape());
+    assertArrayEquals(expected, dataOf(x));
+    // the same as the JSON path
+    Tensor viaJson = read(request(datatype, "[4]", data)).inputs().get(0);
+    assertArrayEquals(dataOf(viaJson), dataOf(x));
+    // and binary out: the raw bytes after the JSON header
+    OipJson.Encoded answer =
+        OipJson.writeResponse(new InferenceResponse(null, "m", "1", List.of(x)), decoded);
+    byte[] raw =
+        java.util.Arrays.copyOfRange(answer.body(), answer.headerLength(), answer.body().length);
+    assertArrayEquals(expected, raw);
+    JsonNode out = MAPPER.readTree(java.util.Arrays.copyOf(answer.body(), answer.headerLength()));
+    assertEquals(
+        expected.length,
+        out.get("outputs").get(0).get("parameters").get("binary_data_size").asInt());
+  }
+
+  @Test
+  void binaryBytesElementsAreLengthPrefixed() {
+    byte[] raw = {2, 0, 0, 0, 'h', 'i', 0, 0, 0, 0, 3, 0, 0, 0, 'x', 'y', 'z'};
+    String header =
+        "{\"inputs\":[{\"name\":\"t\",\"shape\":[3],\"datatype\":\"BYTES\","
+            + "\"parameters\":{\"binary_data_size\":17}}]}";
+    byte[] json = header.getBytes(StandardCharsets.UTF_8);
+    byte[] body = java.util.Arrays.copyOf(json, json.length + raw.length);
+    System.arraycopy(raw, 0, body, json.length, raw.length);
+    Tensor t = OipJson.decode(body, json.length, "m", null).request().inputs().get(0);
+    assertEquals("hi", new String(t.elements().get(0), StandardCharsets.UTF_8));
+    assertEquals(0, t.elements().get(1).length);
+    assertEquals("xyz", new String(t.elements().get(2), StandardCharsets.UTF_8));
+  }
+
   @Test
   void bytesAreUtf8Strings() throws Exception {
     Tensor t = read(request("BYTES", "[3]", "[\"a\",\"\",\"zürich ✓\"]")).inputs().get(0);

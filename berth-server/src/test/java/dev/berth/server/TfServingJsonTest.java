@@ -57,6 +57,39 @@ class TfServingJsonTest {
   }
 
   @Test
+  void base64ValuesAreBytes() {
+    ModelSignature text =
+        new ModelSignature(
+            "test",
+            List.of(new TensorSpec("t", DataType.BYTES, new long[] {-1})),
+            List.of(new TensorSpec("y", DataType.FP32, new long[] {-1, 2})),
+            true);
+    byte[] binary = {0, (byte) 0xff, 'a'};
+    String b64 = java.util.Base64.getEncoder().encodeToString(binary);
+    TfServingJson.Predict p =
+        TfServingJson.readPredict(
+            ("{\"instances\": [{\"b64\": \"" + b64 + "\"}, \"plain\"]}")
+                .getBytes(StandardCharsets.UTF_8),
+            "m",
+            null,
+            text);
+    Tensor t = p.request().inputs().get(0);
+    assertArrayEquals(new long[] {2}, t.shape());
+    assertArrayEquals(binary, t.elements().get(0));
+    assertEquals("plain", new String(t.elements().get(1), StandardCharsets.UTF_8));
+    InvalidInputException e =
+        assertThrows(
+            InvalidInputException.class,
+            () ->
+                TfServingJson.readPredict(
+                    "{\"instances\": [{\"b64\": \"***\"}]}".getBytes(StandardCharsets.UTF_8),
+                    "m",
+                    null,
+                    text));
+    assertTrue(e.getMessage().contains("not valid base64"), e.getMessage());
+  }
+
+  @Test
   void answersTakeTheRequestsFormat() {
     Tensor y = Tensor.ofFloats("y", new long[] {2, 2}, new float[] {1, 2, 3, 4});
     InferenceResponse r = new InferenceResponse(null, "m", "1", List.of(y));
