@@ -187,7 +187,11 @@ public final class ModelRegistry implements AutoCloseable {
     return entry.loaded();
   }
 
-  /** Whether the model (and version, when given) is known; throws when it is not. */
+  /**
+   * The versions of one model and where each stands.
+   *
+   * @throws ModelNotFoundException if the repository has no such model
+   */
   public List<ModelStatus> statuses(String model) {
     NavigableMap<Long, Entry> versions = models.get(model);
     if (versions == null) {

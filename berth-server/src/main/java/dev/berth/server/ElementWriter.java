@@ -98,7 +98,7 @@ final class ElementWriter {
     strings.add(value);
   }
 
-  /** Adds one value given as a Java object (for decoders that work on trees). */
+  /** Adds the scalar value the parser is on. */
   void scalar(JsonParser p, JsonToken t) throws IOException {
     count++;
     switch (type) {
