@@ -7,6 +7,7 @@ import dev.berth.runtime.LoadedModel;
 import dev.berth.runtime.ModelStatus;
 import dev.berth.runtime.ServingMetrics;
 import dev.berth.server.BerthServer;
+import dev.berth.server.GrpcServer;
 import java.io.PrintStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -59,6 +60,13 @@ final class ServeCommand implements java.util.concurrent.Callable<Integer> {
       description = "HTTP port; 0 picks a free one (default: ${DEFAULT-VALUE}).",
       defaultValue = "8080")
   int port;
+
+  @Option(
+      names = "--grpc-port",
+      description =
+          "gRPC port (inference.GRPCInferenceService); 0 picks a free one (default: ${DEFAULT-VALUE}).",
+      defaultValue = "8081")
+  int grpcPort;
 
   @Option(
       names = "--max-body-size",
@@ -137,13 +145,24 @@ final class ServeCommand implements java.util.concurrent.Callable<Integer> {
               + "); pick another with --port or stop what uses it",
           e);
     }
-    announce(server, service, format, System.out);
+    GrpcServer grpc;
+    try {
+      grpc = GrpcServer.start(service, host, grpcPort, maxBodyBytes, Main.Version.get());
+    } catch (RuntimeException e) {
+      server.shutdown(Duration.ZERO);
+      throw e;
+    }
+    announce(server, grpc, service, format, System.out);
 
     CountDownLatch stopped = new CountDownLatch(1);
     Runnable stop =
         () -> {
           LOG.info("shutting down: readiness off, draining in-flight requests");
-          boolean drained = server.shutdown(drainTimeout);
+          // Both fronts share one data plane: drain it, let gRPC finish writing, then stop HTTP.
+          long until = System.nanoTime() + drainTimeout.toNanos();
+          boolean drained = service.drain(drainTimeout);
+          grpc.shutdown(Duration.ofNanos(Math.max(0, until - System.nanoTime())));
+          drained &= server.shutdown(Duration.ofNanos(Math.max(0, until - System.nanoTime())));
           LOG.info(
               drained
                   ? "stopped; every in-flight request was answered"
@@ -168,12 +187,12 @@ final class ServeCommand implements java.util.concurrent.Callable<Integer> {
   }
 
   private static void announce(
-      BerthServer server, InferenceService service, LogSetup.Format format, PrintStream out) {
-    String shownHost = server.host().equals("0.0.0.0") ? "127.0.0.1" : server.host();
-    if (shownHost.contains(":")) {
-      shownHost = "[" + shownHost + "]";
-    }
-    String url = "http://" + shownHost + ":" + server.port();
+      BerthServer server,
+      GrpcServer grpc,
+      InferenceService service,
+      LogSetup.Format format,
+      PrintStream out) {
+    String url = "http://" + hostForUrl(server.host()) + ":" + server.port();
     List<String> ready = new ArrayList<>();
     List<String> failed = new ArrayList<>();
     for (ModelStatus s : service.index()) {
@@ -187,6 +206,8 @@ final class ServeCommand implements java.util.concurrent.Callable<Integer> {
     String curl = curlExample(url, service);
     Map<String, Object> fields = new LinkedHashMap<>();
     fields.put("url", url);
+    String grpcAddress = hostForUrl(server.host()) + ":" + grpc.port();
+    fields.put("grpc", grpcAddress);
     fields.put("models", ready);
     fields.put("failed", failed);
     fields.put("try", curl);
@@ -198,7 +219,7 @@ final class ServeCommand implements java.util.concurrent.Callable<Integer> {
       return;
     }
     out.println();
-    out.println("Berth is serving on " + url);
+    out.println("Berth is serving on " + url + " (gRPC on " + grpcAddress + ")");
     out.println("  models ready: " + (ready.isEmpty() ? "none" : String.join(", ", ready)));
     for (String f : failed) {
       out.println("  NOT loaded:   " + f);
@@ -211,6 +232,11 @@ final class ServeCommand implements java.util.concurrent.Callable<Integer> {
     out.println("  stop with Ctrl-C (drains in-flight requests)");
     out.println();
     out.flush();
+  }
+
+  private static String hostForUrl(String host) {
+    String shown = host.equals("0.0.0.0") ? "127.0.0.1" : host;
+    return shown.contains(":") ? "[" + shown + "]" : shown;
   }
 
   private static String curlExample(String url, InferenceService service) {

@@ -45,6 +45,7 @@ class CommandLineIT {
         new String[] {
           "--host",
           "--port",
+          "--grpc-port",
           "--max-body-size",
           "--drain-timeout",
           "--log-format",
@@ -54,7 +55,9 @@ class CommandLineIT {
       assertTrue(r.out().contains(option), option + " missing from:\n" + r.out());
     }
     for (String dflt :
-        new String[] {"127.0.0.1", "8080", "32MiB", "30s", "auto", "info", "examples/models"}) {
+        new String[] {
+          "127.0.0.1", "8080", "8081", "32MiB", "30s", "auto", "info", "examples/models"
+        }) {
       assertTrue(r.out().contains(dflt), "default " + dflt + " missing from:\n" + r.out());
     }
     Run top = run("--help");
@@ -71,7 +74,8 @@ class CommandLineIT {
 
   @Test
   void missingRepositoryIsExitCodeTwoWithTheFix() throws Exception {
-    Run r = run("serve", work.resolve("no-such-repo").toString(), "--port", "0");
+    Run r =
+        run("serve", work.resolve("no-such-repo").toString(), "--port", "0", "--grpc-port", "0");
     assertEquals(2, r.code());
     assertTrue(
         r.err().contains("does not exist") && r.err().contains("<model>/<version>/model.onnx"),

@@ -50,6 +50,8 @@ class GracefulShutdownIT {
                 BerthProcess.examples().toString(),
                 "--port",
                 "0",
+                "--grpc-port",
+                "0",
                 "--log-format",
                 "json");
         HttpClient http =

@@ -27,7 +27,8 @@ public final class ServingMetrics {
   private final Counter requests =
       Counter.builder()
           .name("berth_requests_total")
-          .help("Inference requests answered, by model, version, protocol and HTTP status code")
+          .help(
+              "Inference requests answered, by model, version, protocol and status (HTTP code or gRPC status)")
           .labelNames("model", "version", "protocol", "code")
           .register(registry);
   private final Histogram requestDuration =
@@ -97,9 +98,14 @@ public final class ServingMetrics {
     return registry;
   }
 
-  public void request(String model, String version, String protocol, int code, long nanos) {
+  /**
+   * One answered inference request.
+   *
+   * @param code the HTTP status for REST, the gRPC status name for gRPC
+   */
+  public void request(String model, String version, String protocol, String code, long nanos) {
     String v = version == null ? "" : version;
-    requests.labelValues(model, v, protocol, Integer.toString(code)).inc();
+    requests.labelValues(model, v, protocol, code).inc();
     requestDuration.labelValues(model, v, protocol).observe(nanos / 1e9);
   }
 

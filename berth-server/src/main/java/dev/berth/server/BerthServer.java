@@ -196,7 +196,7 @@ public final class BerthServer implements AutoCloseable {
     }
     long nanos = System.nanoTime() - start;
     if (ex.protocol != null && ex.model != null) {
-      service.metrics().request(ex.model, ex.version, ex.protocol, status, nanos);
+      service.metrics().request(ex.model, ex.version, ex.protocol, Integer.toString(status), nanos);
     }
     AccessLog.log(
         requestId,

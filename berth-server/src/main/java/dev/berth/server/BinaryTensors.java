@@ -31,7 +31,7 @@ final class BinaryTensors {
                 + Arrays.toString(shape)
                 + ", which takes "
                 + expected
-                + " bytes, but binary_data_size is "
+                + " bytes, but its binary data has "
                 + raw.remaining());
       }
       return Tensor.of(name, type, shape, raw);
@@ -58,7 +58,7 @@ final class BinaryTensors {
                 + length
                 + " bytes but only "
                 + in.remaining()
-                + " remain in its binary_data_size");
+                + " remain in its binary data");
       }
       byte[] element = new byte[(int) length];
       in.get(element);

@@ -8,6 +8,7 @@ import dev.berth.api.ModelNotFoundException;
 import dev.berth.api.ModelNotReadyException;
 import dev.berth.api.OverloadedException;
 import dev.berth.api.PayloadTooLargeException;
+import io.grpc.Status;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.time.Duration;
@@ -20,16 +21,19 @@ import java.util.Map;
  * and the details go to the log only.
  */
 final class HttpErrors {
-  private static final Map<Class<? extends BerthException>, Integer> STATUS = new LinkedHashMap<>();
+  /** The answer to one kind of error, in each protocol. */
+  private record Codes(int http, Status.Code grpc) {}
+
+  private static final Map<Class<? extends BerthException>, Codes> CODES = new LinkedHashMap<>();
 
   static {
-    STATUS.put(ModelNotFoundException.class, 404);
-    STATUS.put(InvalidInputException.class, 400);
-    STATUS.put(PayloadTooLargeException.class, 413);
-    STATUS.put(OverloadedException.class, 429);
-    STATUS.put(ModelNotReadyException.class, 503);
-    STATUS.put(DeadlineExceededException.class, 504);
-    STATUS.put(MethodNotAllowedException.class, 405);
+    CODES.put(ModelNotFoundException.class, new Codes(404, Status.Code.NOT_FOUND));
+    CODES.put(InvalidInputException.class, new Codes(400, Status.Code.INVALID_ARGUMENT));
+    CODES.put(PayloadTooLargeException.class, new Codes(413, Status.Code.RESOURCE_EXHAUSTED));
+    CODES.put(OverloadedException.class, new Codes(429, Status.Code.RESOURCE_EXHAUSTED));
+    CODES.put(ModelNotReadyException.class, new Codes(503, Status.Code.UNAVAILABLE));
+    CODES.put(DeadlineExceededException.class, new Codes(504, Status.Code.DEADLINE_EXCEEDED));
+    CODES.put(MethodNotAllowedException.class, new Codes(405, Status.Code.UNIMPLEMENTED));
   }
 
   /** An HTTP answer to an error. */
@@ -42,22 +46,39 @@ final class HttpErrors {
   private HttpErrors() {}
 
   static Answer answer(Throwable error, String requestId) {
-    for (Map.Entry<Class<? extends BerthException>, Integer> e : STATUS.entrySet()) {
+    Codes codes = codes(error);
+    if (codes != null) {
+      Duration retry =
+          error instanceof OverloadedException o
+              ? o.retryAfter()
+              : error instanceof ModelNotReadyException ? Duration.ofSeconds(1) : null;
+      return new Answer(codes.http(), error.getMessage(), retry);
+    }
+    return new Answer(500, internalMessage(error, requestId), null);
+  }
+
+  /** The same error as a gRPC status. */
+  static Status grpcStatus(Throwable error, String requestId) {
+    Codes codes = codes(error);
+    if (codes != null) {
+      return Status.fromCode(codes.grpc()).withDescription(error.getMessage());
+    }
+    return Status.INTERNAL.withDescription(internalMessage(error, requestId));
+  }
+
+  private static Codes codes(Throwable error) {
+    for (Map.Entry<Class<? extends BerthException>, Codes> e : CODES.entrySet()) {
       if (e.getKey().isInstance(error)) {
-        Duration retry =
-            error instanceof OverloadedException o
-                ? o.retryAfter()
-                : error instanceof ModelNotReadyException ? Duration.ofSeconds(1) : null;
-        return new Answer(e.getValue(), error.getMessage(), retry);
+        return e.getValue();
       }
     }
-    if (error instanceof BerthException) {
-      return new Answer(500, error.getMessage(), null);
-    }
-    return new Answer(
-        500,
-        "internal error while serving request " + requestId + "; the server log has details",
-        null);
+    return null;
+  }
+
+  private static String internalMessage(Throwable error, String requestId) {
+    return error instanceof BerthException
+        ? error.getMessage()
+        : "internal error while serving request " + requestId + "; the server log has details";
   }
 
   static byte[] errorBody(String message) {

@@ -1,0 +1,395 @@
+package dev.berth.server;
+
+import com.google.protobuf.ByteString;
+import dev.berth.api.DataType;
+import dev.berth.api.InferenceRequest;
+import dev.berth.api.InferenceResponse;
+import dev.berth.api.InvalidInputException;
+import dev.berth.api.ModelMetadata;
+import dev.berth.api.ModelNotFoundException;
+import dev.berth.api.Tensor;
+import dev.berth.api.TensorSpec;
+import dev.berth.runtime.InferenceService;
+import dev.berth.runtime.ModelRepository;
+import dev.berth.server.grpc.GRPCInferenceServiceGrpc;
+import dev.berth.server.grpc.InferTensorContents;
+import dev.berth.server.grpc.ModelInferRequest;
+import dev.berth.server.grpc.ModelInferResponse;
+import dev.berth.server.grpc.ModelMetadataRequest;
+import dev.berth.server.grpc.ModelMetadataResponse;
+import dev.berth.server.grpc.ModelReadyRequest;
+import dev.berth.server.grpc.ModelReadyResponse;
+import dev.berth.server.grpc.ServerLiveRequest;
+import dev.berth.server.grpc.ServerLiveResponse;
+import dev.berth.server.grpc.ServerMetadataRequest;
+import dev.berth.server.grpc.ServerMetadataResponse;
+import dev.berth.server.grpc.ServerReadyRequest;
+import dev.berth.server.grpc.ServerReadyResponse;
+import io.grpc.Status;
+import io.grpc.stub.StreamObserver;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.concurrent.ThreadLocalRandom;
+import java.util.function.Supplier;
+import java.util.logging.Level;
+import java.util.logging.Logger;
+
+/**
+ * Open Inference Protocol v2 over gRPC: a thin adapter from {@code inference.GRPCInferenceService}
+ * to the {@link InferenceService} the REST front uses, with the same validation, batching, limits,
+ * metrics ({@code protocol="grpc"}) and error mapping.
+ */
+final class GrpcInference extends GRPCInferenceServiceGrpc.GRPCInferenceServiceImplBase {
+  private static final Logger LOG = Logger.getLogger(GrpcInference.class.getName());
+
+  private final InferenceService service;
+  private final String version;
+
+  GrpcInference(InferenceService service, String version) {
+    this.service = service;
+    this.version = version;
+  }
+
+  @Override
+  public void serverLive(ServerLiveRequest request, StreamObserver<ServerLiveResponse> out) {
+    answer(out, () -> ServerLiveResponse.newBuilder().setLive(service.live()).build());
+  }
+
+  @Override
+  public void serverReady(ServerReadyRequest request, StreamObserver<ServerReadyResponse> out) {
+    answer(out, () -> ServerReadyResponse.newBuilder().setReady(service.ready()).build());
+  }
+
+  @Override
+  public void modelReady(ModelReadyRequest request, StreamObserver<ModelReadyResponse> out) {
+    answer(
+        out,
+        () -> {
+          String model = modelName(request.getName());
+          String v = versionName(request.getVersion());
+          service.statuses(model); // NOT_FOUND for an unknown model
+          return ModelReadyResponse.newBuilder().setReady(service.modelReady(model, v)).build();
+        });
+  }
+
+  @Override
+  public void serverMetadata(
+      ServerMetadataRequest request, StreamObserver<ServerMetadataResponse> out) {
+    answer(
+        out,
+        () ->
+            ServerMetadataResponse.newBuilder()
+                .setName("berth")
+                .setVersion(version)
+                .addExtensions("model_repository")
+                .addExtensions("binary_tensor_data")
+                .build());
+  }
+
+  @Override
+  public void modelMetadata(
+      ModelMetadataRequest request, StreamObserver<ModelMetadataResponse> out) {
+    answer(
+        out,
+        () -> {
+          ModelMetadata m =
+              service.metadata(modelName(request.getName()), versionName(request.getVersion()));
+          ModelMetadataResponse.Builder b =
+              ModelMetadataResponse.newBuilder()
+                  .setName(m.name())
+                  .addAllVersions(m.versions())
+                  .setPlatform(m.platform());
+          m.inputs().forEach(t -> b.addInputs(spec(t)));
+          m.outputs().forEach(t -> b.addOutputs(spec(t)));
+          return b.build();
+        });
+  }
+
+  private static ModelMetadataResponse.TensorMetadata spec(TensorSpec t) {
+    ModelMetadataResponse.TensorMetadata.Builder b =
+        ModelMetadataResponse.TensorMetadata.newBuilder()
+            .setName(t.name())
+            .setDatatype(t.datatype().name());
+    for (long d : t.shape()) {
+      b.addShape(d);
+    }
+    return b.build();
+  }
+
+  @Override
+  public void modelInfer(ModelInferRequest request, StreamObserver<ModelInferResponse> out) {
+    long start = System.nanoTime();
+    String requestId = Long.toHexString(ThreadLocalRandom.current().nextLong() | Long.MIN_VALUE);
+    String model = request.getModelName();
+    String[] answeredVersion = {emptyToNull(request.getModelVersion())};
+    try {
+      InferenceRequest call = decode(request);
+      boolean raw = request.getRawInputContentsCount() > 0;
+      service
+          .infer(call)
+          .whenComplete(
+              (response, error) -> {
+                if (error != null) {
+                  fail(out, unwrap(error), requestId, model, answeredVersion[0], start);
+                  return;
+                }
+                try {
+                  ModelInferResponse encoded = encode(response, raw);
+                  out.onNext(encoded);
+                  out.onCompleted();
+                  record(model, response.version(), "OK", start);
+                } catch (RuntimeException e) {
+                  fail(out, e, requestId, model, response.version(), start);
+                }
+              });
+    } catch (RuntimeException e) {
+      fail(out, e, requestId, model, answeredVersion[0], start);
+    }
+  }
+
+  private void fail(
+      StreamObserver<?> out,
+      Throwable error,
+      String requestId,
+      String model,
+      String version,
+      long start) {
+    Status status = HttpErrors.grpcStatus(error, requestId);
+    if (status.getCode() == Status.Code.INTERNAL
+        && !(error instanceof dev.berth.api.BerthException)) {
+      LOG.log(Level.SEVERE, "gRPC request " + requestId + " failed", error);
+    }
+    String label =
+        error instanceof ModelNotFoundException || !ModelRepository.isValidModelName(model)
+            ? "_unknown"
+            : model;
+    record(
+        label,
+        error instanceof ModelNotFoundException ? null : version,
+        status.getCode().name(),
+        start);
+    out.onError(status.asRuntimeException());
+  }
+
+  private void record(String model, String version, String code, long start) {
+    service.metrics().request(model, version, "grpc", code, System.nanoTime() - start);
+  }
+
+  private static Throwable unwrap(Throwable t) {
+    while (t instanceof java.util.concurrent.CompletionException && t.getCause() != null) {
+      t = t.getCause();
+    }
+    return t;
+  }
+
+  private static <T> void answer(StreamObserver<T> out, Supplier<T> body) {
+    T value;
+    try {
+      value = body.get();
+    } catch (RuntimeException e) {
+      out.onError(HttpErrors.grpcStatus(e, "-").asRuntimeException());
+      return;
+    }
+    out.onNext(value);
+    out.onCompleted();
+  }
+
+  private static String modelName(String raw) {
+    if (!ModelRepository.isValidModelName(raw)) {
+      throw new InvalidInputException(
+          "'" + raw + "' is not a valid model name (letters, digits, '_', '-', '.'; no paths)");
+    }
+    return raw;
+  }
+
+  private static String versionName(String raw) {
+    if (raw.isEmpty()) {
+      return null;
+    }
+    if (!ModelRepository.isValidVersion(raw)) {
+      throw new InvalidInputException(
+          "'" + raw + "' is not a valid version (a positive whole number)");
+    }
+    return raw;
+  }
+
+  private static String emptyToNull(String s) {
+    return s == null || s.isEmpty() ? null : s;
+  }
+
+  static InferenceRequest decode(ModelInferRequest request) {
+    String model = modelName(request.getModelName());
+    String version = versionName(request.getModelVersion());
+    int rawCount = request.getRawInputContentsCount();
+    if (rawCount > 0 && rawCount != request.getInputsCount()) {
+      throw new InvalidInputException(
+          "raw_input_contents has "
+              + rawCount
+              + " entries for "
+              + request.getInputsCount()
+              + " inputs; send one per input, in input order");
+    }
+    List<Tensor> inputs = new ArrayList<>(request.getInputsCount());
+    for (int i = 0; i < request.getInputsCount(); i++) {
+      ModelInferRequest.InferInputTensor in = request.getInputs(i);
+      DataType type = DataType.fromName(in.getDatatype());
+      long[] shape = in.getShapeList().stream().mapToLong(Long::longValue).toArray();
+      for (long d : shape) {
+        if (d < 0) {
+          throw new InvalidInputException(
+              "input '" + in.getName() + "' has a negative dimension in " + Arrays.toString(shape));
+        }
+      }
+      if (rawCount > 0) {
+        if (in.hasContents()) {
+          throw new InvalidInputException(
+              "input '" + in.getName() + "' has contents and raw_input_contents; send one of them");
+        }
+        ByteBuffer raw =
+            request.getRawInputContents(i).asReadOnlyByteBuffer().order(ByteOrder.LITTLE_ENDIAN);
+        inputs.add(BinaryTensors.read(in.getName(), type, shape, raw));
+      } else {
+        inputs.add(typed(in.getName(), type, shape, in.getContents()));
+      }
+    }
+    List<String> outputs =
+        request.getOutputsList().stream()
+            .map(ModelInferRequest.InferRequestedOutputTensor::getName)
+            .toList();
+    String id = request.getId().isEmpty() ? null : request.getId();
+    return new InferenceRequest(id, model, version, inputs, outputs);
+  }
+
+  private static Tensor typed(String name, DataType type, long[] shape, InferTensorContents c) {
+    long count = Tensor.elementCount(shape);
+    int given =
+        switch (type) {
+          case BOOL -> c.getBoolContentsCount();
+          case INT8, INT16, INT32 -> c.getIntContentsCount();
+          case INT64 -> c.getInt64ContentsCount();
+          case UINT8, UINT16, UINT32 -> c.getUintContentsCount();
+          case UINT64 -> c.getUint64ContentsCount();
+          case FP32 -> c.getFp32ContentsCount();
+          case FP64 -> c.getFp64ContentsCount();
+          case BYTES -> c.getBytesContentsCount();
+          case FP16 ->
+              throw new InvalidInputException(
+                  "input '"
+                      + name
+                      + "' is FP16, which has no typed contents; send it in"
+                      + " raw_input_contents");
+        };
+    if (given != count) {
+      throw new InvalidInputException(
+          "input '"
+              + name
+              + "' has shape "
+              + Arrays.toString(shape)
+              + " ("
+              + count
+              + " elements) but its "
+              + type
+              + " contents hold "
+              + given);
+    }
+    if (type == DataType.BYTES) {
+      return Tensor.ofBytes(
+          name, shape, c.getBytesContentsList().stream().map(ByteString::toByteArray).toList());
+    }
+    ByteBuffer b = Tensor.allocate(count * type.byteSize());
+    for (int i = 0; i < count; i++) {
+      switch (type) {
+        case BOOL -> b.put((byte) (c.getBoolContents(i) ? 1 : 0));
+        case INT8 ->
+            b.put((byte) range(name, type, c.getIntContents(i), Byte.MIN_VALUE, Byte.MAX_VALUE));
+        case INT16 ->
+            b.putShort(
+                (short) range(name, type, c.getIntContents(i), Short.MIN_VALUE, Short.MAX_VALUE));
+        case INT32 -> b.putInt(c.getIntContents(i));
+        case INT64 -> b.putLong(c.getInt64Contents(i));
+        case UINT8 ->
+            b.put((byte) range(name, type, Integer.toUnsignedLong(c.getUintContents(i)), 0, 255));
+        case UINT16 ->
+            b.putShort(
+                (short) range(name, type, Integer.toUnsignedLong(c.getUintContents(i)), 0, 65535));
+        case UINT32 -> b.putInt(c.getUintContents(i));
+        case UINT64 -> b.putLong(c.getUint64Contents(i));
+        case FP32 -> b.putFloat(c.getFp32Contents(i));
+        case FP64 -> b.putDouble(c.getFp64Contents(i));
+        default -> throw new IllegalStateException(type.name());
+      }
+    }
+    b.flip();
+    return Tensor.of(name, type, shape, b);
+  }
+
+  private static long range(String name, DataType type, long v, long min, long max) {
+    if (v < min || v > max) {
+      throw new InvalidInputException(
+          "tensor '" + name + "': " + v + " is out of range for " + type);
+    }
+    return v;
+  }
+
+  /**
+   * Encodes an answer: raw output contents when the request sent raw inputs (as Triton's clients
+   * do) or an output is FP16 (which has no typed field), typed contents otherwise.
+   */
+  static ModelInferResponse encode(InferenceResponse response, boolean rawRequested) {
+    boolean raw =
+        rawRequested || response.outputs().stream().anyMatch(t -> t.datatype() == DataType.FP16);
+    ModelInferResponse.Builder b =
+        ModelInferResponse.newBuilder()
+            .setModelName(response.model())
+            .setModelVersion(response.version());
+    if (response.id() != null) {
+      b.setId(response.id());
+    }
+    for (Tensor t : response.outputs()) {
+      ModelInferResponse.InferOutputTensor.Builder o =
+          ModelInferResponse.InferOutputTensor.newBuilder()
+              .setName(t.name())
+              .setDatatype(t.datatype().name());
+      for (long d : t.shape()) {
+        o.addShape(d);
+      }
+      if (raw) {
+        b.addRawOutputContents(ByteString.copyFrom(BinaryTensors.write(t)));
+      } else {
+        o.setContents(contents(t));
+      }
+      b.addOutputs(o);
+    }
+    return b.build();
+  }
+
+  private static InferTensorContents contents(Tensor t) {
+    InferTensorContents.Builder c = InferTensorContents.newBuilder();
+    if (t.datatype() == DataType.BYTES) {
+      t.elements().forEach(e -> c.addBytesContents(ByteString.copyFrom(e)));
+      return c.build();
+    }
+    ByteBuffer d = t.data();
+    long n = t.elementCount();
+    for (long i = 0; i < n; i++) {
+      switch (t.datatype()) {
+        case BOOL -> c.addBoolContents(d.get() != 0);
+        case INT8 -> c.addIntContents(d.get());
+        case INT16 -> c.addIntContents(d.getShort());
+        case INT32 -> c.addIntContents(d.getInt());
+        case INT64 -> c.addInt64Contents(d.getLong());
+        case UINT8 -> c.addUintContents(Byte.toUnsignedInt(d.get()));
+        case UINT16 -> c.addUintContents(Short.toUnsignedInt(d.getShort()));
+        case UINT32 -> c.addUintContents(d.getInt());
+        case UINT64 -> c.addUint64Contents(d.getLong());
+        case FP32 -> c.addFp32Contents(d.getFloat());
+        case FP64 -> c.addFp64Contents(d.getDouble());
+        default -> throw new IllegalStateException(t.datatype().name());
+      }
+    }
+    return c.build();
+  }
+}
