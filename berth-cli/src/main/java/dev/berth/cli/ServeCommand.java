@@ -18,6 +18,7 @@ import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.atomic.AtomicReference;
 import java.util.logging.Level;
 import java.util.logging.LogRecord;
 import java.util.logging.Logger;
@@ -123,16 +124,43 @@ final class ServeCommand implements java.util.concurrent.Callable<Integer> {
 
     ServingMetrics metrics = new ServingMetrics();
     InferenceService service = InferenceService.load(repo, metrics);
-    BerthServer server;
+
+    // The handler goes in before any port opens: a SIGTERM that follows the first ready answer
+    // must already find it. Fronts not started yet when it comes are simply not there to stop.
+    AtomicReference<BerthServer> http = new AtomicReference<>();
+    AtomicReference<GrpcServer> grpc = new AtomicReference<>();
+    CountDownLatch stopped = new CountDownLatch(1);
+    Signals.onTerminate(
+        () -> {
+          LOG.info("shutting down: readiness off, draining in-flight requests");
+          // Both fronts share one data plane: drain it, let gRPC finish writing, then stop HTTP.
+          long until = System.nanoTime() + drainTimeout.toNanos();
+          boolean drained = service.drain(drainTimeout);
+          if (grpc.get() != null) {
+            grpc.get().shutdown(Duration.ofNanos(Math.max(0, until - System.nanoTime())));
+          }
+          if (http.get() != null) {
+            drained &=
+                http.get().shutdown(Duration.ofNanos(Math.max(0, until - System.nanoTime())));
+          } else {
+            service.close();
+          }
+          LOG.info(
+              drained
+                  ? "stopped; every in-flight request was answered"
+                  : "stopped; drain timed out");
+          stopped.countDown();
+        });
+
     try {
-      server =
+      http.set(
           BerthServer.builder(service)
               .host(host)
               .port(port)
               .maxBodyBytes(maxBodyBytes)
               .version(Main.Version.get())
               .build()
-              .start();
+              .start());
     } catch (RuntimeException e) {
       service.close();
       throw new BerthException(
@@ -145,31 +173,15 @@ final class ServeCommand implements java.util.concurrent.Callable<Integer> {
               + "); pick another with --port or stop what uses it",
           e);
     }
-    GrpcServer grpc;
     try {
-      grpc = GrpcServer.start(service, host, grpcPort, maxBodyBytes, Main.Version.get());
+      grpc.set(GrpcServer.start(service, host, grpcPort, maxBodyBytes, Main.Version.get()));
     } catch (RuntimeException e) {
-      server.shutdown(Duration.ZERO);
+      http.get().shutdown(Duration.ZERO);
       throw e;
     }
-    announce(server, grpc, service, format, System.out);
-
-    CountDownLatch stopped = new CountDownLatch(1);
-    Runnable stop =
-        () -> {
-          LOG.info("shutting down: readiness off, draining in-flight requests");
-          // Both fronts share one data plane: drain it, let gRPC finish writing, then stop HTTP.
-          long until = System.nanoTime() + drainTimeout.toNanos();
-          boolean drained = service.drain(drainTimeout);
-          grpc.shutdown(Duration.ofNanos(Math.max(0, until - System.nanoTime())));
-          drained &= server.shutdown(Duration.ofNanos(Math.max(0, until - System.nanoTime())));
-          LOG.info(
-              drained
-                  ? "stopped; every in-flight request was answered"
-                  : "stopped; drain timed out");
-          stopped.countDown();
-        };
-    Signals.onTerminate(stop);
+    if (service.ready()) { // not already stopping
+      announce(http.get(), grpc.get(), service, format, System.out);
+    }
     try {
       stopped.await();
     } catch (InterruptedException e) {
