@@ -550,20 +550,7 @@ public final class Report {
       md.append("| ")
           .append(p.path("label").asText())
           .append(" | ")
-          .append(fmt(p.path("latency_ms").path("mean").asDouble(), 2))
-          .append(" | ")
-          .append(fmt(sv.path("mean_request_ms").asDouble(), 2))
-          .append(" | ")
-          .append(fmt(sv.path("mean_queue_ms").asDouble(), 2))
-          .append(" | ")
-          .append(fmt(sv.path("mean_compute_ms_per_call").asDouble(), 2))
-          .append(" | ")
-          .append(fmt(sv.path("mean_batch_size").asDouble(), 1))
-          .append(" | ")
-          .append(fmt(100 * sv.path("engine_busy").asDouble(), 0))
-          .append('%')
-          .append(" | ")
-          .append(fmt(sv.path("client_minus_server_mean_ms").asDouble(), 2))
+          .append(String.join(" | ", timeSplitCells(p, sv)))
           .append(" |\n");
     }
     md.append('\n');
@@ -950,19 +937,7 @@ public final class Report {
       s.append("<tr><td>")
           .append(esc(p.path("label").asText()))
           .append("</td><td class=\"n\">")
-          .append(fmt(p.path("latency_ms").path("mean").asDouble(), 2))
-          .append("</td><td class=\"n\">")
-          .append(fmt(sv.path("mean_request_ms").asDouble(), 2))
-          .append("</td><td class=\"n\">")
-          .append(fmt(sv.path("mean_queue_ms").asDouble(), 2))
-          .append("</td><td class=\"n\">")
-          .append(fmt(sv.path("mean_compute_ms_per_call").asDouble(), 2))
-          .append("</td><td class=\"n\">")
-          .append(fmt(sv.path("mean_batch_size").asDouble(), 1))
-          .append("</td><td class=\"n\">")
-          .append(fmt(100 * sv.path("engine_busy").asDouble(), 0))
-          .append("%</td><td class=\"n\">")
-          .append(fmt(sv.path("client_minus_server_mean_ms").asDouble(), 2))
+          .append(String.join("</td><td class=\"n\">", timeSplitCells(p, sv)))
           .append("</td></tr>\n");
     }
     s.append(
@@ -1177,5 +1152,17 @@ public final class Report {
               y + 4,
               fmt(v, 0)));
     }
+  }
+
+  /** The cells of one "where time goes" row, shared by the Markdown and HTML tables. */
+  private static List<String> timeSplitCells(JsonNode point, JsonNode server) {
+    return List.of(
+        fmt(point.path("latency_ms").path("mean").asDouble(), 2),
+        fmt(server.path("mean_request_ms").asDouble(), 2),
+        fmt(server.path("mean_queue_ms").asDouble(), 2),
+        fmt(server.path("mean_compute_ms_per_call").asDouble(), 2),
+        fmt(server.path("mean_batch_size").asDouble(), 1),
+        fmt(100 * server.path("engine_busy").asDouble(), 0) + "%",
+        fmt(server.path("client_minus_server_mean_ms").asDouble(), 2));
   }
 }
