@@ -1,0 +1,591 @@
+package dev.berth.runtime;
+
+import com.fasterxml.jackson.core.JacksonException;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.dataformat.yaml.YAMLFactory;
+import dev.berth.api.ConfigException;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Set;
+import java.util.TreeMap;
+import java.util.regex.Pattern;
+
+/**
+ * A {@code berth.yaml} ({@code kind: ModelService}): one deployable service, its models, how it
+ * serves, how its image is built and how it is deployed. Paths in the file are relative to the
+ * file's own directory. Every problem names the file, the key and the fix.
+ *
+ * @param file where it was read from
+ * @param name the service's name (a DNS label: image, container and Kubernetes names derive from
+ *     it)
+ * @param description one line for image labels and docs, may be empty
+ * @param models the models it serves, each with the versions it bundles
+ * @param serving how the server runs
+ * @param image how the image is built
+ * @param deploy how it runs on Kubernetes
+ */
+public record ServiceSpec(
+    Path file,
+    String name,
+    String description,
+    List<ServiceModel> models,
+    Serving serving,
+    Image image,
+    Deploy deploy) {
+
+  public static final String KIND = "ModelService";
+  public static final String FILE_NAME = "berth.yaml";
+
+  private static final ObjectMapper YAML = new ObjectMapper(new YAMLFactory());
+  private static final Pattern DNS_LABEL = Pattern.compile("[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?");
+  private static final Pattern QUANTITY =
+      Pattern.compile("\\d+(\\.\\d+)?(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?");
+  private static final Pattern PLATFORM = Pattern.compile("linux/(amd64|arm64)");
+  private static final Set<String> LOG_FORMATS = Set.of("auto", "json", "text");
+  private static final Set<String> LOG_LEVELS = Set.of("debug", "info", "warn", "error");
+
+  public ServiceSpec {
+    models = List.copyOf(models);
+  }
+
+  /**
+   * One model of the service.
+   *
+   * @param name the name clients call it by
+   * @param dir its directory (model.yaml plus version folders)
+   * @param versions the versions it bundles, lowest first
+   * @param modelYaml the model.yaml the service runs it with: the model's own file with the
+   *     service's overrides ({@code instances}, {@code batching}) applied
+   */
+  public record ServiceModel(
+      String name,
+      Path dir,
+      List<ModelRepository.Version> versions,
+      Map<String, Object> modelYaml) {
+    public ServiceModel {
+      versions = List.copyOf(versions);
+      modelYaml = java.util.Collections.unmodifiableMap(new LinkedHashMap<>(modelYaml));
+    }
+  }
+
+  /**
+   * How the server in the image runs ({@code berth serve}'s options).
+   *
+   * @param port HTTP port (OIP v2 REST, TF-Serving REST, health, metrics)
+   * @param grpcPort gRPC port (OIP v2 gRPC)
+   * @param logFormat json, text or auto
+   * @param logLevel debug, info, warn or error
+   * @param drainTimeout how long shutdown waits for in-flight requests
+   * @param maxBodySize the largest request body, with its unit (e.g. 32MiB)
+   */
+  public record Serving(
+      int port,
+      int grpcPort,
+      String logFormat,
+      String logLevel,
+      Duration drainTimeout,
+      String maxBodySize) {
+    public static final int DEFAULT_PORT = 8080;
+    public static final int DEFAULT_GRPC_PORT = 8081;
+    public static final Duration DEFAULT_DRAIN_TIMEOUT = Duration.ofSeconds(30);
+  }
+
+  /** How the image carries Java: the base image's own, or a minimal runtime Berth links (jlink). */
+  public enum Runtime {
+    BASE,
+    JLINK;
+
+    public String id() {
+      return name().toLowerCase(Locale.ROOT);
+    }
+
+    /** Parses {@code base} or {@code jlink}; null when neither. */
+    public static Runtime parse(String text) {
+      for (Runtime r : values()) {
+        if (r.id().equalsIgnoreCase(text.trim())) {
+          return r;
+        }
+      }
+      return null;
+    }
+  }
+
+  /**
+   * How the image is built.
+   *
+   * @param base the base image: a registry reference, {@code docker://name:tag} or {@code tar:PATH}
+   * @param to where the image goes: a registry reference, {@code docker://name:tag} or {@code
+   *     tar:PATH}
+   * @param tags more tags for the same image
+   * @param platform os/arch, linux/amd64 or linux/arm64
+   * @param runtime the base image's Java, or a jlink runtime Berth brings
+   * @param user the numeric uid:gid the server runs as (never root)
+   * @param labels extra image labels
+   * @param jvmOptions extra JVM options for the server
+   */
+  public record Image(
+      String base,
+      String to,
+      List<String> tags,
+      String platform,
+      Runtime runtime,
+      String user,
+      Map<String, String> labels,
+      List<String> jvmOptions) {
+    /** A public Java 21 runtime image (Eclipse Temurin's JRE). */
+    public static final String DEFAULT_BASE = "eclipse-temurin:21-jre";
+
+    public static final String DEFAULT_USER = "65532:65532";
+    public static final String DEFAULT_PLATFORM = "linux/amd64";
+
+    public Image {
+      tags = List.copyOf(tags);
+      labels = java.util.Collections.unmodifiableMap(new TreeMap<>(labels));
+      jvmOptions = List.copyOf(jvmOptions);
+    }
+  }
+
+  /**
+   * How the service runs on Kubernetes.
+   *
+   * @param namespace the namespace, or null for the kubeconfig context's
+   * @param replicas pods when autoscaling is off, and the starting count
+   * @param requests resource requests (cpu, memory)
+   * @param limits resource limits (cpu, memory)
+   * @param gpus NVIDIA GPUs per pod (0 for none)
+   * @param autoscaling the HorizontalPodAutoscaler's settings
+   * @param serviceType ClusterIP or LoadBalancer
+   * @param allowFromNamespaces namespaces whose pods may call the service (empty: its own)
+   * @param allowFromPodLabels pod labels allowed to call the service (empty: any pod of the allowed
+   *     namespaces)
+   */
+  public record Deploy(
+      String namespace,
+      int replicas,
+      Map<String, String> requests,
+      Map<String, String> limits,
+      int gpus,
+      Autoscaling autoscaling,
+      String serviceType,
+      List<String> allowFromNamespaces,
+      Map<String, String> allowFromPodLabels) {
+    public Deploy {
+      requests = java.util.Collections.unmodifiableMap(new TreeMap<>(requests));
+      limits = java.util.Collections.unmodifiableMap(new TreeMap<>(limits));
+      allowFromNamespaces = List.copyOf(allowFromNamespaces);
+      allowFromPodLabels = java.util.Collections.unmodifiableMap(new TreeMap<>(allowFromPodLabels));
+    }
+  }
+
+  /**
+   * HorizontalPodAutoscaler settings.
+   *
+   * @param enabled whether an HPA is made
+   * @param minReplicas lowest replica count
+   * @param maxReplicas highest replica count
+   * @param targetCpuUtilization average CPU use (percent of requests) to hold
+   * @param targetInflightPerPod in-flight requests per pod to hold (needs the Prometheus adapter),
+   *     0 for none
+   */
+  public record Autoscaling(
+      boolean enabled,
+      int minReplicas,
+      int maxReplicas,
+      int targetCpuUtilization,
+      int targetInflightPerPod) {}
+
+  /** Reads and validates a berth.yaml. */
+  public static ServiceSpec load(Path file) {
+    Path abs = file.toAbsolutePath().normalize();
+    if (Files.isDirectory(abs)) {
+      abs = abs.resolve(FILE_NAME);
+    }
+    if (!Files.isRegularFile(abs)) {
+      throw new ConfigException(
+          abs, "", "does not exist; give the path of a berth.yaml (kind: " + KIND + ")");
+    }
+    Object parsed;
+    try {
+      parsed = YAML.readValue(abs.toFile(), Object.class);
+    } catch (JacksonException e) {
+      throw new ConfigException(
+          abs,
+          "",
+          "is not valid YAML ("
+              + e.getOriginalMessage()
+              + " at line "
+              + (e.getLocation() == null ? "?" : e.getLocation().getLineNr())
+              + ")");
+    } catch (IOException e) {
+      throw new ConfigException(abs, "", "cannot be read: " + e.getMessage());
+    }
+    if (!(parsed instanceof Map)) {
+      throw new ConfigException(
+          abs,
+          "",
+          "must be a YAML mapping starting with 'apiVersion: "
+              + ModelConfig.API_VERSION
+              + "' and 'kind: "
+              + KIND
+              + "'");
+    }
+    @SuppressWarnings("unchecked")
+    ConfigReader root = ConfigReader.root(abs, (Map<String, Object>) parsed);
+    return parse(root);
+  }
+
+  static ServiceSpec parse(ConfigReader root) {
+    root.allowOnly(
+        Set.of(
+            "apiVersion",
+            "kind",
+            "name",
+            "description",
+            "models",
+            "repository",
+            "serving",
+            "image",
+            "deploy"));
+    String apiVersion = root.string("apiVersion", null);
+    if (!ModelConfig.API_VERSION.equals(apiVersion)) {
+      throw root.error(
+          "apiVersion",
+          (apiVersion == null ? "is missing" : "'" + apiVersion + "' is not supported")
+              + "; use 'apiVersion: "
+              + ModelConfig.API_VERSION
+              + "'");
+    }
+    String kind = root.string("kind", null);
+    if (!KIND.equals(kind)) {
+      throw root.error(
+          "kind",
+          (kind == null ? "is missing" : "'" + kind + "' is not a service file")
+              + "; add 'kind: "
+              + KIND
+              + "'");
+    }
+    String name = root.requiredString("name", "name the service, e.g. 'name: minilm'");
+    if (!DNS_LABEL.matcher(name).matches()) {
+      throw root.error(
+          "name",
+          "'"
+              + name
+              + "' is not a DNS label; use lower-case letters, digits and '-', at most 63,"
+              + " e.g. 'sentence-embedder'");
+    }
+    Path base = root.file().getParent();
+    List<ServiceModel> models = models(root, base);
+    return new ServiceSpec(
+        root.file(),
+        name,
+        root.string("description", ""),
+        models,
+        serving(root.section("serving")),
+        image(root.section("image"), name),
+        deploy(root.section("deploy")));
+  }
+
+  private static List<ServiceModel> models(ConfigReader root, Path base) {
+    List<ServiceModel> out = new ArrayList<>();
+    if (root.has("repository")) {
+      Path repo = base.resolve(root.string("repository", "")).normalize();
+      if (!Files.isDirectory(repo)) {
+        throw root.error(
+            "repository",
+            repo + " is not a directory; give a model repository (<model>/<version>/...)");
+      }
+      for (ModelRepository.ModelSource source : new ModelRepository(repo).scan()) {
+        if (source.configError() != null) {
+          throw source.configError();
+        }
+        out.add(model(root, "repository", source.name(), source.dir(), null, null, Map.of()));
+      }
+    }
+    List<ConfigReader> entries = root.sections("models");
+    for (ConfigReader m : entries) {
+      m.allowOnly(Set.of("path", "name", "versions", "instances", "batching"));
+      String path =
+          m.requiredString("path", "give the model's directory, e.g. path: models/minilm");
+      Path dir = base.resolve(path).normalize();
+      if (!Files.isDirectory(dir)) {
+        throw m.error(
+            "path",
+            dir
+                + " is not a directory; give a model directory holding model.yaml and version"
+                + " folders (1/, 2/, ...)");
+      }
+      String name = m.string("name", dir.getFileName().toString());
+      if (!ModelRepository.isValidModelName(name)) {
+        throw m.error("name", "'" + name + "' is not a valid model name (letters, digits, . _ -)");
+      }
+      Map<String, Object> overrides = new LinkedHashMap<>();
+      if (m.has("instances")) {
+        overrides.put("instances", m.integer("instances", 1, 1, 64));
+      }
+      if (m.has("batching")) {
+        ConfigReader b = m.section("batching");
+        b.allowOnly(Set.of("enabled", "max-batch-size", "max-queue-delay", "max-queue-size"));
+        overrides.put("batching", b.values());
+      }
+      long[] versions = m.has("versions") ? m.longs("versions") : null;
+      out.add(model(root, m.keyName("path"), name, dir, versions, m, overrides));
+    }
+    if (out.isEmpty()) {
+      throw root.error(
+          "models",
+          "the service has no models; add 'models: [{path: models/minilm}]' or"
+              + " 'repository: models'");
+    }
+    Set<String> names = new LinkedHashSet<>();
+    for (ServiceModel model : out) {
+      if (!names.add(model.name())) {
+        throw root.error(
+            "models", "model '" + model.name() + "' appears twice; give each a distinct name");
+      }
+    }
+    return out;
+  }
+
+  private static ServiceModel model(
+      ConfigReader root,
+      String where,
+      String name,
+      Path dir,
+      long[] wanted,
+      ConfigReader entry,
+      Map<String, Object> overrides) {
+    List<ModelRepository.Version> all =
+        new ModelRepository(dir.getParent())
+            .scan().stream()
+                .filter(s -> s.dir().equals(dir))
+                .findFirst()
+                .map(ModelRepository.ModelSource::versions)
+                .orElse(List.of());
+    List<ModelRepository.Version> versions = new ArrayList<>();
+    if (wanted == null) {
+      versions.addAll(all);
+    } else {
+      for (long v : wanted) {
+        all.stream()
+            .filter(x -> x.number() == v)
+            .findFirst()
+            .ifPresentOrElse(
+                versions::add,
+                () -> {
+                  throw entry.error(
+                      "versions",
+                      "version "
+                          + v
+                          + " of "
+                          + dir
+                          + " does not exist; it has "
+                          + (all.isEmpty()
+                              ? "no version folders"
+                              : all.stream().map(ModelRepository.Version::label).toList()));
+                });
+      }
+    }
+    if (versions.isEmpty()) {
+      throw root.error(
+          where, dir + " has no version folders; put the model file in " + dir.resolve("1") + "/");
+    }
+    Map<String, Object> modelYaml = modelYaml(dir, overrides);
+    // The merged file must still be a valid model.yaml.
+    ModelConfig.parse(ConfigReader.root(dir.resolve(ModelConfig.FILE_NAME), modelYaml));
+    return new ServiceModel(name, dir, versions, modelYaml);
+  }
+
+  @SuppressWarnings("unchecked")
+  private static Map<String, Object> modelYaml(Path dir, Map<String, Object> overrides) {
+    Path file = dir.resolve(ModelConfig.FILE_NAME);
+    Map<String, Object> map = new LinkedHashMap<>();
+    if (Files.exists(file)) {
+      ModelConfig.load(dir); // validates, with the model file's own messages
+      try {
+        Object parsed = YAML.readValue(file.toFile(), Object.class);
+        if (parsed instanceof Map<?, ?> m) {
+          map.putAll((Map<String, Object>) m);
+        }
+      } catch (IOException e) {
+        throw new ConfigException(file, "", "cannot be read: " + e.getMessage());
+      }
+    } else {
+      map.put("apiVersion", ModelConfig.API_VERSION);
+      map.put("kind", ModelConfig.KIND);
+    }
+    for (Map.Entry<String, Object> o : overrides.entrySet()) {
+      if (o.getValue() instanceof Map<?, ?> section
+          && map.get(o.getKey()) instanceof Map<?, ?> old) {
+        Map<String, Object> merged = new LinkedHashMap<>((Map<String, Object>) old);
+        merged.putAll((Map<String, Object>) section);
+        map.put(o.getKey(), merged);
+      } else {
+        map.put(o.getKey(), o.getValue());
+      }
+    }
+    return map;
+  }
+
+  private static Serving serving(ConfigReader s) {
+    s.allowOnly(
+        Set.of("port", "grpc-port", "log-format", "log-level", "drain-timeout", "max-body-size"));
+    int port = s.integer("port", Serving.DEFAULT_PORT, 1, 65_535);
+    int grpcPort = s.integer("grpc-port", Serving.DEFAULT_GRPC_PORT, 1, 65_535);
+    if (port == grpcPort) {
+      throw s.error("grpc-port", "must differ from port (" + port + ")");
+    }
+    String format = s.string("log-format", "json").toLowerCase(Locale.ROOT);
+    if (!LOG_FORMATS.contains(format)) {
+      throw s.error("log-format", "must be json, text or auto, found '" + format + "'");
+    }
+    String level = s.string("log-level", "info").toLowerCase(Locale.ROOT);
+    if (!LOG_LEVELS.contains(level)) {
+      throw s.error("log-level", "must be debug, info, warn or error, found '" + level + "'");
+    }
+    Duration drain = s.duration("drain-timeout", Serving.DEFAULT_DRAIN_TIMEOUT);
+    String maxBody = s.string("max-body-size", "32MiB");
+    if (!maxBody.matches("\\d+(B|KiB|MiB|GiB|kB|MB|GB)?")) {
+      throw s.error("max-body-size", "expected a size such as 32MiB, found '" + maxBody + "'");
+    }
+    return new Serving(port, grpcPort, format, level, drain, maxBody);
+  }
+
+  private static Image image(ConfigReader i, String name) {
+    i.allowOnly(
+        Set.of("base", "to", "tags", "platform", "runtime", "user", "labels", "jvm-options"));
+    String runtimeText = i.string("runtime", "base");
+    Runtime runtime = Runtime.parse(runtimeText);
+    if (runtime == null) {
+      throw i.error(
+          "runtime",
+          "must be 'base' (the base image's Java) or 'jlink' (Berth brings its own), found '"
+              + runtimeText
+              + "'");
+    }
+    String platform = i.string("platform", Image.DEFAULT_PLATFORM);
+    if (!PLATFORM.matcher(platform).matches()) {
+      throw i.error("platform", "must be linux/amd64 or linux/arm64, found '" + platform + "'");
+    }
+    String user = i.string("user", Image.DEFAULT_USER);
+    if (!user.matches("\\d+(:\\d+)?") || user.equals("0") || user.startsWith("0:")) {
+      throw i.error(
+          "user", "must be a numeric non-root uid[:gid] such as 65532:65532, found '" + user + "'");
+    }
+    return new Image(
+        i.string("base", Image.DEFAULT_BASE),
+        i.string("to", "berth/" + name + ":latest"),
+        strings(i, "tags"),
+        platform,
+        runtime,
+        user,
+        stringMap(i.section("labels")),
+        strings(i, "jvm-options"));
+  }
+
+  private static Deploy deploy(ConfigReader d) {
+    d.allowOnly(
+        Set.of(
+            "namespace",
+            "replicas",
+            "resources",
+            "gpus",
+            "autoscaling",
+            "service-type",
+            "allow-from-namespaces",
+            "allow-from-pod-labels"));
+    String namespace = d.string("namespace", null);
+    if (namespace != null && !DNS_LABEL.matcher(namespace).matches()) {
+      throw d.error("namespace", "'" + namespace + "' is not a valid namespace name (a DNS label)");
+    }
+    ConfigReader resources = d.section("resources");
+    resources.allowOnly(Set.of("requests", "limits"));
+    Map<String, String> requests = quantities(resources.section("requests"));
+    Map<String, String> limits = quantities(resources.section("limits"));
+    ConfigReader a = d.section("autoscaling");
+    a.allowOnly(
+        Set.of(
+            "enabled",
+            "min-replicas",
+            "max-replicas",
+            "target-cpu-utilization",
+            "target-inflight-per-pod"));
+    int replicas = d.integer("replicas", 2, 0, 1000);
+    Autoscaling autoscaling =
+        new Autoscaling(
+            a.bool("enabled", true),
+            a.integer("min-replicas", Math.max(1, replicas), 1, 1000),
+            a.integer("max-replicas", Math.max(10, replicas), 1, 1000),
+            a.integer("target-cpu-utilization", 70, 1, 100),
+            a.integer("target-inflight-per-pod", 0, 0, 100_000));
+    if (autoscaling.maxReplicas() < autoscaling.minReplicas()) {
+      throw a.error(
+          "max-replicas", "must be at least min-replicas (" + autoscaling.minReplicas() + ")");
+    }
+    String serviceType = d.string("service-type", "ClusterIP");
+    if (!serviceType.equals("ClusterIP") && !serviceType.equals("LoadBalancer")) {
+      throw d.error(
+          "service-type", "must be ClusterIP or LoadBalancer, found '" + serviceType + "'");
+    }
+    return new Deploy(
+        namespace,
+        replicas,
+        requests,
+        limits,
+        d.integer("gpus", 0, 0, 16),
+        autoscaling,
+        serviceType,
+        strings(d, "allow-from-namespaces"),
+        stringMap(d.section("allow-from-pod-labels")));
+  }
+
+  private static Map<String, String> quantities(ConfigReader section) {
+    section.allowOnly(Set.of("cpu", "memory"));
+    Map<String, String> out = new TreeMap<>();
+    for (String key : List.of("cpu", "memory")) {
+      String value = section.string(key, null);
+      if (value == null) {
+        continue;
+      }
+      if (!QUANTITY.matcher(value).matches()) {
+        throw section.error(
+            key, "'" + value + "' is not a Kubernetes quantity; e.g. cpu: 500m or 2, memory: 1Gi");
+      }
+      out.put(key, value);
+    }
+    return out;
+  }
+
+  private static List<String> strings(ConfigReader r, String key) {
+    if (!r.has(key)) {
+      return List.of();
+    }
+    Object value = r.values().get(key);
+    if (!(value instanceof List<?> list)) {
+      throw r.error(key, "expected a list such as [a, b]");
+    }
+    List<String> out = new ArrayList<>();
+    for (Object o : list) {
+      if (o == null || o instanceof Map || o instanceof List) {
+        throw r.error(key, "expected a list of plain values, found '" + o + "'");
+      }
+      out.add(o.toString());
+    }
+    return out;
+  }
+
+  private static Map<String, String> stringMap(ConfigReader section) {
+    Map<String, String> out = new TreeMap<>();
+    for (String key : section.values().keySet()) {
+      out.put(key, section.string(key, ""));
+    }
+    return out;
+  }
+}

@@ -1,0 +1,197 @@
+package dev.berth.runtime;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.berth.api.ConfigException;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
+import java.util.Map;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.Arguments;
+import org.junit.jupiter.params.provider.MethodSource;
+
+class ServiceSpecTest {
+  private static final String HEADER = "apiVersion: berth.dev/v1\nkind: ModelService\n";
+
+  @TempDir Path dir;
+
+  @BeforeEach
+  void models() throws IOException {
+    Path model = dir.resolve("models/embedder");
+    Files.createDirectories(model.resolve("1"));
+    Files.createDirectories(model.resolve("2"));
+    Files.writeString(model.resolve("1/model.onnx"), "one");
+    Files.writeString(model.resolve("2/model.onnx"), "two");
+    Files.writeString(
+        model.resolve("model.yaml"),
+        "apiVersion: berth.dev/v1\nkind: Model\ninstances: 2\n"
+            + "batching: {max-batch-size: 16, max-queue-size: 100}\n");
+  }
+
+  private ServiceSpec load(String yaml) throws IOException {
+    Path file = dir.resolve("berth.yaml");
+    Files.writeString(file, yaml);
+    return ServiceSpec.load(file);
+  }
+
+  @Test
+  void defaultsForAMinimalFile() throws IOException {
+    ServiceSpec s = load(HEADER + "name: embed\nmodels: [{path: models/embedder}]\n");
+    assertEquals("embed", s.name());
+    assertEquals(1, s.models().size());
+    assertEquals("embedder", s.models().get(0).name());
+    assertEquals(
+        List.of(1L, 2L), s.models().get(0).versions().stream().map(v -> v.number()).toList());
+    assertEquals(8080, s.serving().port());
+    assertEquals(8081, s.serving().grpcPort());
+    assertEquals(Duration.ofSeconds(30), s.serving().drainTimeout());
+    assertEquals(ServiceSpec.Image.DEFAULT_BASE, s.image().base());
+    assertEquals("berth/embed:latest", s.image().to());
+    assertEquals(ServiceSpec.Runtime.BASE, s.image().runtime());
+    assertEquals("65532:65532", s.image().user());
+    assertEquals(2, s.deploy().replicas());
+  }
+
+  @Test
+  void readsEverySection() throws IOException {
+    ServiceSpec s =
+        load(
+            HEADER
+                + """
+                name: embed
+                description: sentence embeddings
+                models:
+                  - path: models/embedder
+                    name: minilm
+                    versions: [2]
+                    instances: 3
+                    batching: {max-batch-size: 8}
+                serving: {port: 9000, grpc-port: 9001, log-format: text, drain-timeout: 5s}
+                image:
+                  base: 127.0.0.1:5000/base/java:21
+                  to: tar:out.tar
+                  tags: [v2, stable]
+                  runtime: jlink
+                  user: "1000:1000"
+                  labels: {team: search}
+                  jvm-options: [-Xss512k]
+                deploy:
+                  namespace: ml
+                  replicas: 3
+                  resources: {requests: {cpu: 500m, memory: 1Gi}, limits: {memory: 2Gi}}
+                  gpus: 1
+                  autoscaling: {min-replicas: 2, max-replicas: 6, target-cpu-utilization: 60}
+                  service-type: LoadBalancer
+                  allow-from-namespaces: [web]
+                """);
+    ServiceSpec.ServiceModel m = s.models().get(0);
+    assertEquals("minilm", m.name());
+    assertEquals(List.of(2L), m.versions().stream().map(v -> v.number()).toList());
+    assertEquals(3, m.modelYaml().get("instances"));
+    // the service's batching keys override the model's; the others stay
+    assertEquals(Map.of("max-batch-size", 8, "max-queue-size", 100), m.modelYaml().get("batching"));
+    assertEquals(9000, s.serving().port());
+    assertEquals("text", s.serving().logFormat());
+    assertEquals(Duration.ofSeconds(5), s.serving().drainTimeout());
+    assertEquals(List.of("v2", "stable"), s.image().tags());
+    assertEquals(ServiceSpec.Runtime.JLINK, s.image().runtime());
+    assertEquals(Map.of("team", "search"), s.image().labels());
+    assertEquals(List.of("-Xss512k"), s.image().jvmOptions());
+    assertEquals("ml", s.deploy().namespace());
+    assertEquals(Map.of("cpu", "500m", "memory", "1Gi"), s.deploy().requests());
+    assertEquals(1, s.deploy().gpus());
+    assertEquals(6, s.deploy().autoscaling().maxReplicas());
+    assertEquals("LoadBalancer", s.deploy().serviceType());
+  }
+
+  @Test
+  void aRepositoryBringsEveryModel() throws IOException {
+    ServiceSpec s = load(HEADER + "name: all\nrepository: models\n");
+    assertEquals(List.of("embedder"), s.models().stream().map(m -> m.name()).toList());
+    assertEquals(2, s.models().get(0).modelYaml().get("instances"));
+  }
+
+  static Stream<Arguments> wrongFiles() {
+    return Stream.of(
+        Arguments.of("apiVersion: v0\nkind: ModelService\nname: a\n", "apiVersion", "berth.dev/v1"),
+        Arguments.of("apiVersion: berth.dev/v1\nkind: Model\nname: a\n", "kind", "ModelService"),
+        Arguments.of(HEADER + "models: [{path: models/embedder}]\n", "name", "is missing"),
+        Arguments.of(HEADER + "name: Not_A_Label\n", "name", "DNS label"),
+        Arguments.of(HEADER + "name: a\n", "models", "no models"),
+        Arguments.of(
+            HEADER + "name: a\nmodels: [{path: nowhere}]\n", "models[0].path", "not a directory"),
+        Arguments.of(
+            HEADER + "name: a\nmodels: [{path: models/embedder, versions: [7]}]\n",
+            "models[0].versions",
+            "version 7"),
+        Arguments.of(
+            HEADER + "name: a\nmodels: [{path: models/embedder, instances: 0}]\n",
+            "models[0].instances",
+            "between 1 and 64"),
+        Arguments.of(
+            HEADER + "name: a\nmodels: [{path: models/embedder, batching: {size: 3}}]\n",
+            "models[0].batching.size",
+            "unknown key"),
+        Arguments.of(
+            HEADER + "name: a\nmodels: [{path: models/embedder}]\nimage: {runtime: graal}\n",
+            "image.runtime",
+            "jlink"),
+        Arguments.of(
+            HEADER + "name: a\nmodels: [{path: models/embedder}]\nimage: {user: \"0\"}\n",
+            "image.user",
+            "non-root"),
+        Arguments.of(
+            HEADER + "name: a\nmodels: [{path: models/embedder}]\nimage: {platform: windows/x86}\n",
+            "image.platform",
+            "linux/amd64"),
+        Arguments.of(
+            HEADER + "name: a\nmodels: [{path: models/embedder}]\nserving: {port: 8081}\n",
+            "serving.grpc-port",
+            "must differ"),
+        Arguments.of(
+            HEADER
+                + "name: a\nmodels: [{path: models/embedder}]\n"
+                + "deploy: {resources: {requests: {cpu: lots}}}\n",
+            "deploy.resources.requests.cpu",
+            "quantity"),
+        Arguments.of(
+            HEADER
+                + "name: a\nmodels: [{path: models/embedder}]\n"
+                + "deploy: {autoscaling: {min-replicas: 5, max-replicas: 2}}\n",
+            "deploy.autoscaling.max-replicas",
+            "at least min-replicas"),
+        Arguments.of(
+            HEADER + "name: a\nmodels: [{path: models/embedder}]\nimgae: {}\n",
+            "imgae",
+            "unknown key"));
+  }
+
+  @ParameterizedTest
+  @MethodSource("wrongFiles")
+  void aWrongFileNamesTheFileTheKeyAndTheFix(String yaml, String key, String hint) {
+    ConfigException e = assertThrows(ConfigException.class, () -> load(yaml));
+    assertEquals(key, e.key(), e.getMessage());
+    assertTrue(e.getMessage().contains(hint), e.getMessage());
+    assertTrue(e.getMessage().startsWith(dir.resolve("berth.yaml").toString()), e.getMessage());
+  }
+
+  @Test
+  void theBundledExampleIsValid() {
+    Path example = Path.of(System.getProperty("user.dir")).resolve("../examples/minilm/berth.yaml");
+    assertTrue(
+        Files.isDirectory(example.resolveSibling("../models/minilm/1").normalize()),
+        "the examples module unpacks MiniLM before this module builds");
+    ServiceSpec s = ServiceSpec.load(example);
+    assertEquals("minilm", s.name());
+    assertEquals("minilm", s.models().get(0).name());
+  }
+}
