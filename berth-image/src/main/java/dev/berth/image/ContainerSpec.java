@@ -1,0 +1,97 @@
+package dev.berth.image;
+
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+
+/**
+ * What to run in a new container. The engine never removes it on its own (no auto-remove), so its
+ * logs and exit code stay readable after it stops.
+ *
+ * @param image the image to run ({@code berth/minilm:1})
+ * @param name the container's name, or null to let the engine make one up
+ * @param env environment variables added to the image's
+ * @param labels labels to find it by ({@code listContainers})
+ * @param ports container ports to publish on the host
+ * @param command the command to run instead of the image's, or null for the image's
+ * @param stopTimeout how long {@code docker stop} waits after SIGTERM before SIGKILL, or null for
+ *     the engine's default (10 s)
+ */
+public record ContainerSpec(
+    String image,
+    String name,
+    Map<String, String> env,
+    Map<String, String> labels,
+    List<PortBinding> ports,
+    List<String> command,
+    Duration stopTimeout) {
+  public ContainerSpec {
+    Objects.requireNonNull(image, "image");
+    env = Collections.unmodifiableMap(new LinkedHashMap<>(env));
+    labels = Collections.unmodifiableMap(new LinkedHashMap<>(labels));
+    ports = List.copyOf(ports);
+    command = command == null ? null : List.copyOf(command);
+    if (stopTimeout != null && stopTimeout.isNegative()) {
+      throw new IllegalArgumentException("stopTimeout must not be negative: " + stopTimeout);
+    }
+  }
+
+  /** Starts a spec for a container of {@code image}. */
+  public static Builder builder(String image) {
+    return new Builder(image);
+  }
+
+  /** Builds a {@link ContainerSpec}; every setting but the image is optional. */
+  public static final class Builder {
+    private final String image;
+    private String name;
+    private final Map<String, String> env = new LinkedHashMap<>();
+    private final Map<String, String> labels = new LinkedHashMap<>();
+    private final List<PortBinding> ports = new ArrayList<>();
+    private List<String> command;
+    private Duration stopTimeout;
+
+    private Builder(String image) {
+      this.image = Objects.requireNonNull(image, "image");
+    }
+
+    public Builder name(String name) {
+      this.name = name;
+      return this;
+    }
+
+    public Builder env(String key, String value) {
+      env.put(Objects.requireNonNull(key, "key"), Objects.requireNonNull(value, "value"));
+      return this;
+    }
+
+    public Builder label(String key, String value) {
+      labels.put(Objects.requireNonNull(key, "key"), Objects.requireNonNull(value, "value"));
+      return this;
+    }
+
+    public Builder publish(PortBinding port) {
+      ports.add(Objects.requireNonNull(port, "port"));
+      return this;
+    }
+
+    /** Runs {@code command} instead of the image's command. */
+    public Builder command(String... command) {
+      this.command = List.of(command);
+      return this;
+    }
+
+    public Builder stopTimeout(Duration stopTimeout) {
+      this.stopTimeout = stopTimeout;
+      return this;
+    }
+
+    public ContainerSpec build() {
+      return new ContainerSpec(image, name, env, labels, ports, command, stopTimeout);
+    }
+  }
+}
