@@ -1,0 +1,85 @@
+package dev.berth.cli;
+
+import dev.berth.image.BuiltImage;
+import dev.berth.image.DockerfileExport;
+import dev.berth.image.ImageLocation;
+import dev.berth.image.ImagePlan;
+import dev.berth.runtime.ServiceSpec;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+
+/** {@code berth build}: the service's layered OCI image, without a Docker daemon. */
+@Command(
+    name = "build",
+    mixinStandardHelpOptions = true,
+    description = {
+      "Build a layered OCI image of a model service (berth.yaml) without a Docker daemon.",
+      "Layers, least often changed first: Java runtime (with --runtime jlink), libraries, Berth,"
+          + " one per model version, config. The same inputs give the same digest."
+    })
+final class BuildCommand implements Callable<Integer> {
+
+  @Parameters(index = "0", paramLabel = "SERVICE", description = "The service file (berth.yaml).")
+  Path serviceFile;
+
+  @Option(
+      names = "--to",
+      paramLabel = "REF",
+      description =
+          "Where the image goes: REGISTRY/REPO:TAG, docker://NAME:TAG (the local engine) or"
+              + " tar:PATH (an OCI archive docker load also reads). Default: image.to in the"
+              + " service file.")
+  String to;
+
+  @Option(
+      names = {"-t", "--tag"},
+      paramLabel = "TAG",
+      description = "Another tag for the image (repeatable).")
+  List<String> tags = new ArrayList<>();
+
+  @Option(
+      names = "--dockerfile",
+      paramLabel = "DIR",
+      description =
+          "Instead of building, write an equivalent Dockerfile and build context into DIR.")
+  Path dockerfile;
+
+  @Mixin ImageOptions image;
+
+  @Override
+  public Integer call() {
+    ServiceSpec service = ServiceSpec.load(serviceFile);
+    ImagePlan plan = image.plan(service, System.err);
+    if (dockerfile != null) {
+      Path file =
+          DockerfileExport.write(
+              plan, image.base(service), dockerfile.toAbsolutePath().normalize());
+      System.out.println(
+          "wrote " + file + " and its build context (" + plan.layers().size() + " layers)");
+      System.out.println(
+          "build it with: docker build -t " + service.name() + " " + file.getParent());
+      return 0;
+    }
+    ImageLocation target = ImageLocation.parse(to != null ? to : service.image().to());
+    List<String> allTags = new ArrayList<>(service.image().tags());
+    allTags.addAll(tags);
+    BuiltImage built = image.build(plan, target, allTags, System.err);
+    System.out.println("built  " + built.location());
+    System.out.println("digest " + built.digest());
+    System.out.println(
+        "size   "
+            + (built.compressedBytes() < 0
+                ? "unknown (the registry did not say)"
+                : ImageOptions.bytes(built.compressedBytes())
+                    + " compressed, "
+                    + built.layers()
+                    + " layers (base included)"));
+    return 0;
+  }
+}

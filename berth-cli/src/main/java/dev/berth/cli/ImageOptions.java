@@ -1,0 +1,147 @@
+package dev.berth.cli;
+
+import dev.berth.api.BerthException;
+import dev.berth.image.BerthDistribution;
+import dev.berth.image.BuiltImage;
+import dev.berth.image.ImageBuilder;
+import dev.berth.image.ImageLocation;
+import dev.berth.image.ImagePlan;
+import dev.berth.image.JlinkRuntime;
+import dev.berth.runtime.ServiceSpec;
+import java.io.PrintStream;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Locale;
+import picocli.CommandLine.Option;
+
+/** The image options {@code berth build} and {@code berth run} share, and the build they drive. */
+final class ImageOptions {
+
+  @Option(
+      names = "--base",
+      paramLabel = "REF",
+      description =
+          "Base image: a registry reference, docker://NAME:TAG or tar:PATH. Default: image.base in"
+              + " the service file (eclipse-temurin:21-jre).")
+  String base;
+
+  @Option(
+      names = "--runtime",
+      paramLabel = "base|jlink",
+      description =
+          "base: run on the base image's Java (21+); jlink: bring a minimal Java runtime, so any"
+              + " glibc base works. Default: image.runtime in the service file (base).")
+  String runtime;
+
+  @Option(
+      names = "--allow-insecure-registries",
+      description = "Allow plain-HTTP registries (loopback registries always are).")
+  boolean allowInsecure;
+
+  @Option(
+      names = "--cache-dir",
+      paramLabel = "DIR",
+      description = "Layer and runtime cache (default: ${DEFAULT-VALUE}).",
+      defaultValue = "${env:XDG_CACHE_HOME:-${sys:user.home}/.cache}/berth")
+  Path cacheDir;
+
+  /** The base image the command line or the service file names. */
+  ImageLocation base(ServiceSpec service) {
+    return ImageLocation.parse(base != null ? base : service.image().base());
+  }
+
+  /** Plans the service's image, linking a Java runtime first when it brings one. */
+  ImagePlan plan(ServiceSpec service, PrintStream err) {
+    ServiceSpec.Runtime mode = service.image().runtime();
+    if (runtime != null) {
+      mode = ServiceSpec.Runtime.parse(runtime);
+      if (mode == null) {
+        throw new BerthException("--runtime must be base or jlink, not '" + runtime + "'");
+      }
+    }
+    BerthDistribution berth =
+        BerthDistribution.ofLauncher(
+            BerthDistribution.currentLauncher(Main.class), Main.Version.get());
+    Path javaRuntime = null;
+    if (mode == ServiceSpec.Runtime.JLINK) {
+      if (!service.image().platform().equals(hostPlatform())) {
+        throw new BerthException(
+            "'runtime: jlink' links this machine's Java ("
+                + hostPlatform()
+                + "), which cannot run on "
+                + service.image().platform()
+                + "; use 'runtime: base' with a base image that has Java for that platform");
+      }
+      err.println("linking a Java runtime (" + String.join(",", JlinkRuntime.MODULES) + ")...");
+      javaRuntime = JlinkRuntime.create(cacheDir);
+    }
+    ServiceSpec.Image i = service.image();
+    ServiceSpec built =
+        new ServiceSpec(
+            service.file(),
+            service.name(),
+            service.description(),
+            service.models(),
+            service.serving(),
+            new ServiceSpec.Image(
+                base(service).toString(),
+                i.to(),
+                i.tags(),
+                i.platform(),
+                mode,
+                i.user(),
+                i.labels(),
+                i.jvmOptions()),
+            service.deploy());
+    return ImagePlan.of(built, berth, javaRuntime, cacheDir);
+  }
+
+  /** Builds a planned image into {@code target}, with its layers and progress on {@code err}. */
+  BuiltImage build(ImagePlan plan, ImageLocation target, List<String> tags, PrintStream err) {
+    ServiceSpec service = plan.service();
+    err.println("building " + service.name() + " (" + service.file() + ")");
+    err.println(
+        "  base    "
+            + service.image().base()
+            + (service.image().runtime() == ServiceSpec.Runtime.JLINK
+                ? " (Java: a jlink runtime Berth brings)"
+                : " (Java: the base image's)"));
+    err.println("  target  " + target);
+    int n = 0;
+    for (ImagePlan.Layer layer : plan.layers()) {
+      n++;
+      err.printf(
+          Locale.ROOT,
+          "  layer %d/%d  %-18s %5d file%s %10s%n",
+          n,
+          plan.layers().size(),
+          layer.name(),
+          layer.files().size(),
+          layer.files().size() == 1 ? " " : "s",
+          bytes(layer.size()));
+    }
+    return ImageBuilder.of(plan)
+        .base(base(service))
+        .to(target)
+        .tags(tags)
+        .cacheDirectory(cacheDir)
+        .allowInsecureRegistries(allowInsecure)
+        .progress(line -> err.println("  " + line))
+        .build();
+  }
+
+  static String hostPlatform() {
+    String arch = System.getProperty("os.arch");
+    return "linux/" + (arch.equals("aarch64") ? "arm64" : arch.equals("x86_64") ? "amd64" : arch);
+  }
+
+  static String bytes(long n) {
+    if (n < 1024) {
+      return n + " B";
+    }
+    if (n < 1024 * 1024) {
+      return String.format(Locale.ROOT, "%.1f KiB", n / 1024.0);
+    }
+    return String.format(Locale.ROOT, "%.1f MiB", n / (1024.0 * 1024));
+  }
+}

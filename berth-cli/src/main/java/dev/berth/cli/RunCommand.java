@@ -1,0 +1,204 @@
+package dev.berth.cli;
+
+import dev.berth.api.BerthException;
+import dev.berth.image.BuiltImage;
+import dev.berth.image.ContainerEngine;
+import dev.berth.image.ContainerInfo;
+import dev.berth.image.ContainerSpec;
+import dev.berth.image.ImageLocation;
+import dev.berth.image.ImagePlan;
+import dev.berth.image.PortBinding;
+import dev.berth.runtime.ServiceSpec;
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
+import java.util.Locale;
+import java.util.concurrent.Callable;
+import java.util.concurrent.locks.LockSupport;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+
+/**
+ * {@code berth run}: builds the service's image into the local engine, runs it, waits for ready.
+ */
+@Command(
+    name = "run",
+    mixinStandardHelpOptions = true,
+    description = {
+      "Run a model service (berth.yaml) on the local container engine (Docker, or podman's"
+          + " Docker-compatible socket; DOCKER_HOST picks one).",
+      "Builds its image into the engine first (only changed layers are rebuilt), starts it with"
+          + " its ports on the host, waits until /v2/health/ready answers and prints the URL."
+    })
+final class RunCommand implements Callable<Integer> {
+  static final String STOP_TIMEOUT_LABEL = "dev.berth.stop-timeout-seconds";
+
+  @Parameters(index = "0", paramLabel = "SERVICE", description = "The service file (berth.yaml).")
+  Path serviceFile;
+
+  @Option(
+      names = {"-p", "--port"},
+      paramLabel = "PORT",
+      description = "Host port for HTTP (default: serving.port in the service file, 8080).")
+  Integer port;
+
+  @Option(
+      names = "--grpc-port",
+      paramLabel = "PORT",
+      description = "Host port for gRPC (default: serving.grpc-port in the service file, 8081).")
+  Integer grpcPort;
+
+  @Option(
+      names = "--address",
+      paramLabel = "IP",
+      description =
+          "Host address the ports are published on; 0.0.0.0 for every interface (default:"
+              + " ${DEFAULT-VALUE}).",
+      defaultValue = "127.0.0.1")
+  String address;
+
+  @Option(
+      names = "--image",
+      paramLabel = "REF",
+      description = "Run this image as it is instead of building the service's image.")
+  String imageRef;
+
+  @Option(
+      names = "--wait-timeout",
+      paramLabel = "DURATION",
+      description = "How long to wait for ready (default: ${DEFAULT-VALUE}).",
+      defaultValue = "120s",
+      converter = ServeCommand.DurationConverter.class)
+  Duration waitTimeout;
+
+  @Mixin ImageOptions image;
+
+  @Override
+  public Integer call() {
+    ServiceSpec service = ServiceSpec.load(serviceFile);
+    ContainerEngine engine = ContainerEngine.fromEnvironment();
+    engine.ping();
+    String name = ManagedContainers.containerName(service.name());
+    for (ContainerInfo old : ManagedContainers.list(engine, true)) {
+      if (old.name().equals(name)) {
+        if (old.running()) {
+          throw new BerthException(
+              "'"
+                  + name
+                  + "' is already running; stop it first with 'berth stop "
+                  + service.name()
+                  + "'");
+        }
+        engine.remove(old.id(), false);
+      }
+    }
+
+    String reference = imageRef;
+    if (reference == null) {
+      reference = localReference(service);
+      ImagePlan plan = image.plan(service, System.err);
+      BuiltImage built =
+          image.build(plan, new ImageLocation.Daemon(reference), List.of(), System.err);
+      System.err.println("  image   " + reference + " " + built.digest());
+    }
+
+    ServiceSpec.Serving serving = service.serving();
+    int httpHost = port != null ? port : serving.port();
+    int grpcHost = grpcPort != null ? grpcPort : serving.grpcPort();
+    long stopSeconds = serving.drainTimeout().toSeconds() + 5;
+    String id =
+        engine.createContainer(
+            ContainerSpec.builder(reference)
+                .name(name)
+                .label(ManagedContainers.MANAGED, "true")
+                .label(ManagedContainers.SERVICE, service.name())
+                .label(STOP_TIMEOUT_LABEL, Long.toString(stopSeconds))
+                .publish(PortBinding.tcp(serving.port(), address, httpHost))
+                .publish(PortBinding.tcp(serving.grpcPort(), address, grpcHost))
+                .stopTimeout(Duration.ofSeconds(stopSeconds))
+                .build());
+    long started = System.nanoTime();
+    engine.start(id);
+    ContainerInfo info = engine.inspectContainer(id);
+    int http = info.hostPort(serving.port()).orElse(httpHost);
+    int grpc = info.hostPort(serving.grpcPort()).orElse(grpcHost);
+    String host = address.equals("0.0.0.0") ? "127.0.0.1" : address;
+    String url = "http://" + (host.contains(":") ? "[" + host + "]" : host) + ":" + http;
+    System.err.println("started " + name + "; waiting for " + url + "/v2/health/ready ...");
+    waitUntilReady(engine, id, url);
+    double seconds = (System.nanoTime() - started) / 1e9;
+    System.out.printf(
+        Locale.ROOT,
+        "%s is ready at %s (gRPC %s:%d) after %.1fs%n",
+        name,
+        url,
+        host,
+        grpc,
+        seconds);
+    System.out.println("  logs: berth logs " + service.name() + " -f");
+    System.out.println("  stop: berth stop " + service.name());
+    return 0;
+  }
+
+  /** The engine name of the service's image: image.to when it names one, else berth/NAME. */
+  static String localReference(ServiceSpec service) {
+    return switch (ImageLocation.parse(service.image().to())) {
+      case ImageLocation.Registry r -> r.reference();
+      case ImageLocation.Daemon d -> d.reference();
+      case ImageLocation.Archive a -> "berth/" + service.name() + ":latest";
+    };
+  }
+
+  private void waitUntilReady(ContainerEngine engine, String id, String url) {
+    HttpClient client = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(1)).build();
+    HttpRequest ready =
+        HttpRequest.newBuilder(URI.create(url + "/v2/health/ready"))
+            .timeout(Duration.ofSeconds(2))
+            .build();
+    long deadline = System.nanoTime() + waitTimeout.toNanos();
+    while (true) {
+      try {
+        if (client.send(ready, HttpResponse.BodyHandlers.discarding()).statusCode() == 200) {
+          return;
+        }
+      } catch (IOException e) {
+        // not listening yet
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+        throw new BerthException("interrupted while waiting for the container to be ready");
+      }
+      ContainerInfo now = engine.inspectContainer(id);
+      if (!now.running()) {
+        throw new BerthException(
+            "the container exited (code "
+                + now.exitCode()
+                + ") before it was ready; its last log lines:\n"
+                + lastLines(engine, id));
+      }
+      if (System.nanoTime() > deadline) {
+        throw new BerthException(
+            "the container is not ready after "
+                + waitTimeout.toSeconds()
+                + "s (it is still running: 'berth logs' shows why; --wait-timeout waits longer);"
+                + " its last log lines:\n"
+                + lastLines(engine, id));
+      }
+      LockSupport.parkNanos(Duration.ofMillis(100).toNanos()); // poll interval
+    }
+  }
+
+  private static String lastLines(ContainerEngine engine, String id) {
+    ByteArrayOutputStream out = new ByteArrayOutputStream();
+    engine.logs(id, false, null, 20, out, out);
+    return out.toString(StandardCharsets.UTF_8).strip();
+  }
+}

@@ -1,0 +1,296 @@
+package dev.berth.image;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.dataformat.yaml.YAMLFactory;
+import com.fasterxml.jackson.dataformat.yaml.YAMLGenerator;
+import dev.berth.api.BerthException;
+import dev.berth.runtime.ModelConfig;
+import dev.berth.runtime.ModelRepository;
+import dev.berth.runtime.ServiceSpec;
+import java.io.IOException;
+import java.io.InputStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.security.DigestInputStream;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
+import java.util.ArrayList;
+import java.util.HexFormat;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
+import java.util.stream.Stream;
+
+/**
+ * What goes into a service's image, independent of how it is built (jib-core or a Dockerfile): the
+ * layers, least often changed first, and the container configuration. Both builders read the same
+ * plan, so the Dockerfile export is the same image.
+ *
+ * @param service the service file it was made from
+ * @param layers layers in order: Java runtime (if brought), libraries, Berth, one per model
+ *     version, config
+ * @param entrypoint the container's entrypoint (the JVM and Berth's jar)
+ * @param cmd the arguments: {@code serve} on the bundled models with the service's settings
+ * @param environment environment variables
+ * @param ports exposed TCP ports
+ * @param user numeric uid:gid
+ * @param workingDirectory the working directory
+ * @param labels image labels, OCI's and Berth's
+ */
+public record ImagePlan(
+    ServiceSpec service,
+    List<Layer> layers,
+    List<String> entrypoint,
+    List<String> cmd,
+    Map<String, String> environment,
+    List<Integer> ports,
+    String user,
+    String workingDirectory,
+    Map<String, String> labels) {
+
+  /** Where Berth lives in the image. */
+  public static final String HOME = "/opt/berth";
+
+  public static final String MODELS = HOME + "/models";
+  public static final String JAVA = HOME + "/java";
+
+  public ImagePlan {
+    layers = List.copyOf(layers);
+    entrypoint = List.copyOf(entrypoint);
+    cmd = List.copyOf(cmd);
+    environment = java.util.Collections.unmodifiableMap(new LinkedHashMap<>(environment));
+    ports = List.copyOf(ports);
+    labels = java.util.Collections.unmodifiableMap(new TreeMap<>(labels));
+  }
+
+  /**
+   * One layer: a name for progress and docs, and its files.
+   *
+   * @param name e.g. {@code libraries} or {@code model minilm/1}
+   * @param files files in the layer, sorted by their path in the image
+   */
+  public record Layer(String name, List<Entry> files) {
+    public Layer {
+      files = List.copyOf(files);
+    }
+
+    /** Bytes of all files in the layer, uncompressed. */
+    public long size() {
+      return files.stream().mapToLong(Entry::size).sum();
+    }
+  }
+
+  /**
+   * One file of a layer.
+   *
+   * @param source the file on this machine
+   * @param path its absolute path in the image
+   * @param executable whether it gets mode 755 (else 644)
+   * @param size its size in bytes
+   */
+  public record Entry(Path source, String path, boolean executable, long size) {}
+
+  /**
+   * Plans the image of a service.
+   *
+   * @param service the service file
+   * @param berth Berth's own files
+   * @param javaRuntime a jlink runtime to bring, or null to use the base image's Java
+   * @param staging a directory for the generated config files
+   */
+  public static ImagePlan of(
+      ServiceSpec service, BerthDistribution berth, Path javaRuntime, Path staging) {
+    List<Layer> layers = new ArrayList<>();
+    if (javaRuntime != null) {
+      layers.add(new Layer("java runtime", tree(javaRuntime, JAVA)));
+    }
+    layers.add(new Layer("libraries", jars(berth.libraries())));
+    List<Entry> own = new ArrayList<>(jars(berth.modules()));
+    own.add(file(berth.launcher(), HOME + "/berth.jar"));
+    layers.add(new Layer("berth", own));
+
+    Map<String, String> labels = new TreeMap<>();
+    List<String> served = new ArrayList<>();
+    List<Entry> config = new ArrayList<>();
+    for (ServiceSpec.ServiceModel model : service.models()) {
+      for (ModelRepository.Version version : model.versions()) {
+        String where = MODELS + "/" + model.name() + "/" + version.label();
+        List<Entry> files = tree(version.dir(), where);
+        layers.add(new Layer("model " + model.name() + "/" + version.label(), files));
+        String prefix = "dev.berth.model." + model.name() + "." + version.label();
+        labels.put(prefix + ".sha256", manifestDigest(files, where));
+        labels.put(prefix + ".files", fileDigests(files, where));
+        served.add(model.name() + ":" + version.label());
+      }
+      config.add(
+          file(
+              writeModelYaml(model, staging),
+              MODELS + "/" + model.name() + "/" + ModelConfig.FILE_NAME));
+    }
+    layers.add(new Layer("config", config));
+
+    ServiceSpec.Image image = service.image();
+    ServiceSpec.Serving serving = service.serving();
+    labels.put("org.opencontainers.image.title", service.name());
+    if (!service.description().isBlank()) {
+      labels.put("org.opencontainers.image.description", service.description());
+    }
+    labels.put("org.opencontainers.image.base.name", image.base());
+    labels.put("dev.berth.service", service.name());
+    labels.put("dev.berth.version", berth.version());
+    labels.put("dev.berth.runtime", image.runtime().id());
+    labels.put("dev.berth.models", String.join(",", served));
+    labels.putAll(image.labels());
+
+    List<String> entrypoint = new ArrayList<>();
+    entrypoint.add(javaRuntime != null ? JAVA + "/bin/java" : "java");
+    entrypoint.add("--enable-native-access=ALL-UNNAMED");
+    entrypoint.add("-XX:MaxRAMPercentage=75");
+    entrypoint.add("-XX:+ExitOnOutOfMemoryError");
+    entrypoint.add("-DOPT_OUT_TRACKING=true");
+    entrypoint.addAll(image.jvmOptions());
+    entrypoint.add("-jar");
+    entrypoint.add(HOME + "/berth.jar");
+    List<String> cmd =
+        List.of(
+            "serve",
+            MODELS,
+            "--host",
+            "0.0.0.0",
+            "--port",
+            Integer.toString(serving.port()),
+            "--grpc-port",
+            Integer.toString(serving.grpcPort()),
+            "--log-format",
+            serving.logFormat(),
+            "--log-level",
+            serving.logLevel(),
+            "--drain-timeout",
+            serving.drainTimeout().toMillis() + "ms",
+            "--max-body-size",
+            serving.maxBodySize());
+
+    Map<String, String> env = new LinkedHashMap<>();
+    // Berth opens no connection its user did not configure: ONNX Runtime's and DJL's telemetry off.
+    env.put("ORT_DISABLE_TELEMETRY", "1");
+    env.put("OPT_OUT_TRACKING", "true");
+    // The non-root user has no home directory; native libraries unpack under /tmp.
+    env.put("HOME", "/tmp");
+    env.put("DJL_CACHE_DIR", "/tmp/berth/djl");
+    return new ImagePlan(
+        service,
+        layers,
+        entrypoint,
+        cmd,
+        env,
+        List.of(serving.port(), serving.grpcPort()),
+        image.user(),
+        HOME,
+        labels);
+  }
+
+  private static List<Entry> jars(List<Path> jars) {
+    return jars.stream()
+        .map(j -> file(j, HOME + "/lib/" + j.getFileName()))
+        .sorted(java.util.Comparator.comparing(Entry::path))
+        .toList();
+  }
+
+  private static Entry file(Path source, String path) {
+    try {
+      return new Entry(source, path, false, Files.size(source));
+    } catch (IOException e) {
+      throw new BerthException("cannot read " + source + ": " + e.getMessage(), e);
+    }
+  }
+
+  /** Every regular file under a directory, at the same relative paths under {@code target}. */
+  private static List<Entry> tree(Path dir, String target) {
+    try (Stream<Path> walk = Files.walk(dir)) {
+      List<Path> files = walk.filter(Files::isRegularFile).sorted().toList();
+      List<Entry> out = new ArrayList<>();
+      for (Path f : files) {
+        String rel = dir.relativize(f).toString().replace('\\', '/');
+        out.add(new Entry(f, target + "/" + rel, Files.isExecutable(f), Files.size(f)));
+      }
+      out.sort(java.util.Comparator.comparing(Entry::path));
+      return out;
+    } catch (IOException e) {
+      throw new BerthException("cannot read " + dir + ": " + e.getMessage(), e);
+    }
+  }
+
+  private static String fileDigests(List<Entry> files, String root) {
+    StringBuilder out = new StringBuilder();
+    for (Entry e : files) {
+      if (!out.isEmpty()) {
+        out.append(',');
+      }
+      out.append(e.path().substring(root.length() + 1))
+          .append("=sha256:")
+          .append(sha256(e.source()));
+    }
+    return out.toString();
+  }
+
+  /**
+   * The sha256 of a model version's manifest: one line {@code <sha256> <relative path>} per file,
+   * sorted by path (the format of {@code sha256sum}, so it can be checked by hand).
+   */
+  static String manifestDigest(List<Entry> files, String root) {
+    StringBuilder manifest = new StringBuilder();
+    for (Entry e : files) {
+      manifest
+          .append(sha256(e.source()))
+          .append("  ")
+          .append(e.path().substring(root.length() + 1))
+          .append('\n');
+    }
+    return "sha256:"
+        + HexFormat.of()
+            .formatHex(
+                digest()
+                    .digest(manifest.toString().getBytes(java.nio.charset.StandardCharsets.UTF_8)));
+  }
+
+  static String sha256(Path file) {
+    MessageDigest md = digest();
+    try (InputStream in = new DigestInputStream(Files.newInputStream(file), md)) {
+      in.transferTo(java.io.OutputStream.nullOutputStream());
+    } catch (IOException e) {
+      throw new BerthException("cannot read " + file + ": " + e.getMessage(), e);
+    }
+    return HexFormat.of().formatHex(md.digest());
+  }
+
+  private static MessageDigest digest() {
+    try {
+      return MessageDigest.getInstance("SHA-256");
+    } catch (NoSuchAlgorithmException e) {
+      throw new IllegalStateException(e);
+    }
+  }
+
+  private static Path writeModelYaml(ServiceSpec.ServiceModel model, Path staging) {
+    ObjectMapper yaml =
+        new ObjectMapper(
+            new YAMLFactory()
+                .disable(YAMLGenerator.Feature.WRITE_DOC_START_MARKER)
+                .enable(YAMLGenerator.Feature.MINIMIZE_QUOTES));
+    try {
+      byte[] bytes = yaml.writeValueAsBytes(model.modelYaml());
+      String name = HexFormat.of().formatHex(digest().digest(bytes)).substring(0, 16);
+      Path dir = staging.resolve("config").resolve(model.name() + "-" + name);
+      Files.createDirectories(dir);
+      Path out = dir.resolve(ModelConfig.FILE_NAME);
+      if (!Files.exists(out)) {
+        Files.write(out, bytes);
+      }
+      return out;
+    } catch (IOException e) {
+      throw new BerthException(
+          "cannot write the config of " + model.name() + ": " + e.getMessage(), e);
+    }
+  }
+}

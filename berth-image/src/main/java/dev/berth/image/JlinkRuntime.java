@@ -1,0 +1,113 @@
+package dev.berth.image;
+
+import dev.berth.api.BerthException;
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Optional;
+import java.util.spi.ToolProvider;
+
+/**
+ * A minimal Java runtime for the image, linked with {@code jlink} from the JDK Berth runs on, so
+ * the image can sit on any glibc base without Java. Linked once per JDK and module set, then reused
+ * from the cache. Its modules stay uncompressed: the image layer is compressed anyway, and the JVM
+ * starts faster reading them as they are.
+ */
+public final class JlinkRuntime {
+  /**
+   * The modules the server needs: what {@code jdeps --print-module-deps} reports for Berth's
+   * serving class path, less java.desktop (reached only through image classes of DJL and JNA that
+   * serving never loads).
+   */
+  public static final List<String> MODULES =
+      List.of(
+          "java.base",
+          "java.logging",
+          "java.management",
+          "java.naming",
+          "java.sql",
+          "jdk.jfr",
+          "jdk.unsupported",
+          "jdk.crypto.ec");
+
+  private JlinkRuntime() {}
+
+  /** The runtime for {@link #MODULES}, linked into {@code cache} if not there yet. */
+  public static Path create(Path cache) {
+    ToolProvider jlink =
+        ToolProvider.findFirst("jlink")
+            .orElseThrow(
+                () ->
+                    new BerthException(
+                        "'runtime: jlink' needs a JDK (it has jlink), but Berth runs on a JRE at "
+                            + System.getProperty("java.home")
+                            + "; set JAVA_HOME to a JDK 21 or newer"));
+    String javaVersion = Runtime.version().toString();
+    List<String> modules = new ArrayList<>();
+    for (String m : MODULES) {
+      if (hasModule(m)) {
+        modules.add(m);
+      }
+    }
+    String key =
+        (javaVersion + "-" + String.join(",", modules)).replaceAll("[^A-Za-z0-9.+,_-]", "_");
+    Path dir =
+        cache.resolve("jlink").resolve(Integer.toHexString(key.hashCode()) + "-" + javaVersion);
+    if (Files.isRegularFile(dir.resolve("release"))) {
+      return dir;
+    }
+    Path tmp = dir.resolveSibling(dir.getFileName() + ".tmp-" + ProcessHandle.current().pid());
+    try {
+      Files.createDirectories(dir.getParent());
+      deleteTree(tmp);
+      ByteArrayOutputStream out = new ByteArrayOutputStream();
+      PrintStream print = new PrintStream(out, true, StandardCharsets.UTF_8);
+      int rc =
+          jlink.run(
+              print,
+              print,
+              "--add-modules",
+              String.join(",", modules),
+              "--strip-debug",
+              "--no-header-files",
+              "--no-man-pages",
+              "--output",
+              tmp.toString());
+      if (rc != 0) {
+        throw new BerthException(
+            "jlink failed (exit " + rc + "): " + out.toString(StandardCharsets.UTF_8).strip());
+      }
+      Files.move(tmp, dir, StandardCopyOption.ATOMIC_MOVE);
+    } catch (IOException e) {
+      throw new BerthException("cannot link a Java runtime into " + dir + ": " + e.getMessage(), e);
+    } finally {
+      deleteTree(tmp);
+    }
+    return dir;
+  }
+
+  private static boolean hasModule(String name) {
+    Optional<java.lang.module.ModuleReference> ref =
+        java.lang.module.ModuleFinder.ofSystem().find(name);
+    return ref.isPresent();
+  }
+
+  private static void deleteTree(Path dir) {
+    if (!Files.exists(dir)) {
+      return;
+    }
+    try (var walk = Files.walk(dir)) {
+      for (Path p : walk.sorted(java.util.Comparator.reverseOrder()).toList()) {
+        Files.deleteIfExists(p);
+      }
+    } catch (IOException e) {
+      // best effort: a leftover temp directory is harmless
+    }
+  }
+}
