@@ -123,7 +123,21 @@ final class ServeCommand implements java.util.concurrent.Callable<Integer> {
     }
 
     ServingMetrics metrics = new ServingMetrics();
-    InferenceService service = InferenceService.load(repo, metrics);
+    InferenceService service = InferenceService.create(repo, metrics);
+    // Models load while the ports open (readiness stays false until they have): a container or
+    // pod is ready that much sooner.
+    AtomicReference<Throwable> loadFailure = new AtomicReference<>();
+    Thread loader =
+        Thread.ofPlatform()
+            .name("berth-model-loader")
+            .start(
+                () -> {
+                  try {
+                    service.loadModels();
+                  } catch (RuntimeException | Error e) {
+                    loadFailure.set(e);
+                  }
+                });
 
     // The handler goes in before any port opens: a SIGTERM that follows the first ready answer
     // must already find it. Fronts not started yet when it comes are simply not there to stop.
@@ -178,6 +192,19 @@ final class ServeCommand implements java.util.concurrent.Callable<Integer> {
     } catch (RuntimeException e) {
       http.get().shutdown(Duration.ZERO);
       throw e;
+    }
+    try {
+      loader.join();
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+    }
+    if (loadFailure.get() != null) {
+      http.get().shutdown(Duration.ZERO);
+      grpc.get().shutdown(Duration.ZERO);
+      if (loadFailure.get() instanceof RuntimeException re) {
+        throw re;
+      }
+      throw (Error) loadFailure.get();
     }
     if (service.ready()) { // not already stopping
       announce(http.get(), grpc.get(), service, format, System.out);

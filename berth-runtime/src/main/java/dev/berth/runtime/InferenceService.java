@@ -43,19 +43,39 @@ public final class InferenceService implements AutoCloseable {
    * service that is ready to answer.
    */
   public static InferenceService load(Path repository, ServingMetrics metrics) {
-    List<EngineProvider> engines = new ArrayList<>();
-    ServiceLoader.load(EngineProvider.class).forEach(engines::add);
-    return load(new ModelRepository(repository), engines, metrics);
+    InferenceService service = create(repository, metrics);
+    service.loadModels();
+    return service;
   }
 
   /** Loads every model of a repository with the given engines. */
   public static InferenceService load(
       ModelRepository repository, List<EngineProvider> engines, ServingMetrics metrics) {
-    ModelRegistry registry = new ModelRegistry(repository, engines, metrics);
-    registry.loadAll();
-    InferenceService service = new InferenceService(registry, metrics);
-    service.ready = true;
+    InferenceService service = create(repository, engines, metrics);
+    service.loadModels();
     return service;
+  }
+
+  /** A service whose models are not loaded yet, with the given engines. */
+  public static InferenceService create(
+      ModelRepository repository, List<EngineProvider> engines, ServingMetrics metrics) {
+    return new InferenceService(new ModelRegistry(repository, engines, metrics), metrics);
+  }
+
+  /**
+   * A service over a repository whose models are not loaded yet: not ready, every model "not ready"
+   * until {@link #loadModels()} has run. Lets a server open its ports while models load.
+   */
+  public static InferenceService create(Path repository, ServingMetrics metrics) {
+    List<EngineProvider> engines = new ArrayList<>();
+    ServiceLoader.load(EngineProvider.class).forEach(engines::add);
+    return create(new ModelRepository(repository), engines, metrics);
+  }
+
+  /** Loads every model of the repository, then turns ready. */
+  public void loadModels() {
+    registry.loadAll();
+    ready = true;
   }
 
   public ServingMetrics metrics() {

@@ -41,8 +41,13 @@ public final class ModelRegistry implements AutoCloseable {
     return repository;
   }
 
-  /** Scans the repository and loads every version of every model it finds. */
+  /**
+   * Scans the repository and loads every version of every model it finds. Every version is listed
+   * (as loading) before the first one loads, so requests meanwhile get "not ready", not "not
+   * found".
+   */
   public void loadAll() {
+    List<Runnable> loads = new ArrayList<>();
     for (ModelRepository.ModelSource source : repository.scan()) {
       NavigableMap<Long, Entry> versions = new ConcurrentSkipListMap<>();
       models.put(source.name(), versions);
@@ -70,9 +75,15 @@ public final class ModelRegistry implements AutoCloseable {
         continue;
       }
       for (ModelRepository.Version v : source.versions()) {
-        versions.put(v.number(), load(source, v));
+        metrics.state(source.name(), v.label(), ModelState.LOADING);
+        versions.put(
+            v.number(),
+            new Entry(
+                new ModelStatus(source.name(), v.label(), ModelState.LOADING, "loading"), null));
+        loads.add(() -> versions.put(v.number(), load(source, v)));
       }
     }
+    loads.forEach(Runnable::run);
   }
 
   private Entry failed(String name, String version, String reason) {

@@ -33,7 +33,7 @@ class InferenceServiceTest {
   private InferenceService service;
 
   /** Loads directories holding a file named "fake"; a file named "broken" fails to load. */
-  static final class FakeEngines implements EngineProvider {
+  static class FakeEngines implements EngineProvider {
     @Override
     public String name() {
       return "fake";
@@ -115,6 +115,50 @@ class InferenceServiceTest {
 
   private static Tensor x(float... v) {
     return Tensor.ofFloats("x", new long[] {v.length / 2, 2}, v);
+  }
+
+  @Test
+  void whileModelsLoadTheServiceIsNotReadyAndModelsAreNotReadyRatherThanMissing() throws Exception {
+    java.util.concurrent.CountDownLatch release = new java.util.concurrent.CountDownLatch(1);
+    EngineProvider slow =
+        new FakeEngines() {
+          @Override
+          public Engine load(ModelContext context) {
+            try {
+              release.await();
+            } catch (InterruptedException e) {
+              Thread.currentThread().interrupt();
+            }
+            return super.load(context);
+          }
+        };
+    InferenceService loading =
+        InferenceService.create(new ModelRepository(repo), List.of(slow), new ServingMetrics());
+    Thread loader = Thread.ofPlatform().start(loading::loadModels);
+    try {
+      org.awaitility.Awaitility.await()
+          .atMost(java.time.Duration.ofSeconds(10))
+          .until(() -> loading.index().stream().anyMatch(s -> s.name().equals("m")));
+      assertFalse(loading.ready());
+      assertFalse(loading.modelReady("m", null));
+      Throwable refused =
+          assertThrows(
+              Exception.class,
+              () ->
+                  loading
+                      .infer(new InferenceRequest("r", "m", "3", List.of(x(1, 2)), List.of()))
+                      .get(5, TimeUnit.SECONDS));
+      if (refused instanceof java.util.concurrent.ExecutionException) {
+        refused = refused.getCause();
+      }
+      assertTrue(refused instanceof dev.berth.api.ModelNotReadyException, refused.toString());
+    } finally {
+      release.countDown();
+      loader.join();
+    }
+    assertTrue(loading.ready());
+    assertTrue(loading.modelReady("m", "3"));
+    loading.close();
   }
 
   @Test
