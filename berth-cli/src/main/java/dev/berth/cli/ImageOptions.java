@@ -3,6 +3,7 @@ package dev.berth.cli;
 import dev.berth.api.BerthException;
 import dev.berth.image.BerthDistribution;
 import dev.berth.image.BuiltImage;
+import dev.berth.image.ClassDataArchive;
 import dev.berth.image.ImageBuilder;
 import dev.berth.image.ImageLocation;
 import dev.berth.image.ImagePlan;
@@ -32,6 +33,13 @@ final class ImageOptions {
           "base: run on the base image's Java (21+); jlink: bring a minimal Java runtime, so any"
               + " glibc base works. Default: image.runtime in the service file (base).")
   String runtime;
+
+  @Option(
+      names = "--no-class-data-sharing",
+      description =
+          "With --runtime jlink, leave out the class-data sharing archive that a training run of"
+              + " the server makes for a faster start (image.class-data-sharing).")
+  boolean noClassDataSharing;
 
   @Option(
       names = "--allow-insecure-registries",
@@ -91,9 +99,21 @@ final class ImageOptions {
                 mode,
                 i.user(),
                 i.labels(),
-                i.jvmOptions()),
+                i.jvmOptions(),
+                i.classDataSharing()),
             service.deploy());
-    return ImagePlan.of(built, berth, javaRuntime, cacheDir);
+    Path classData = null;
+    if (javaRuntime != null && i.classDataSharing() && !noClassDataSharing) {
+      classData =
+          ClassDataArchive.create(
+              javaRuntime,
+              berth,
+              built,
+              ImagePlan.jvmOptions(built),
+              cacheDir,
+              line -> err.println(line));
+    }
+    return ImagePlan.of(built, berth, javaRuntime, classData, cacheDir);
   }
 
   /** Builds a planned image into {@code target}, with its layers and progress on {@code err}. */

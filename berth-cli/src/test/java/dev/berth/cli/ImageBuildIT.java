@@ -149,7 +149,12 @@ class ImageBuildIT {
   @Test
   void aJlinkRuntimeRunsOnABaseWithoutJava() throws Exception {
     Path tar = work.resolve("jlink.tar");
-    build("--to", "tar:" + tar, "--base", env.base, "--runtime", "jlink");
+    String digest = build("--to", "tar:" + tar, "--base", env.base, "--runtime", "jlink");
+    JsonNode config = JSON.readTree(skopeoInspect("oci-archive:" + tar, true)).path("config");
+    assertTrue(
+        config.path("Entrypoint").toString().contains("-XX:AOTCache=/opt/berth/berth.aot"),
+        "a jlink image starts from its class-data cache: " + config.path("Entrypoint"));
+    assertTrue(digest.startsWith("sha256:"));
     String loaded = docker(work, "load", "-i", tar.toString()).ok().out();
     assertTrue(loaded.contains("berth/minilm:1"), loaded);
     String tagged = "it/minilm-jlink:1";
@@ -181,6 +186,26 @@ class ImageBuildIT {
     assertTrue(digest.startsWith("sha256:"));
   }
 
+  @Test
+  void anOciArchiveIsABase() throws Exception {
+    // skopeo writes an OCI layout without Docker's manifest.json; Berth adds one for jib-core
+    Path base = work.resolve("base-oci.tar");
+    skopeo(
+            work,
+            "copy",
+            "--src-tls-verify=false",
+            "docker://" + env.baseJava,
+            "oci-archive:" + base)
+        .ok();
+    Path tar = work.resolve("from-oci-base.tar");
+    build("--to", "tar:" + tar, "--base", "tar:" + base);
+    JsonNode config = JSON.readTree(skopeoInspect("oci-archive:" + tar, true)).path("config");
+    assertEquals(
+        "tar:" + base, config.path("Labels").path("org.opencontainers.image.base.name").asText());
+    assertTrue(
+        config.path("Env").toString().contains("JAVA_HOME=/opt/java/openjdk"), config.toString());
+  }
+
   /** Starts the image, checks its embedding and that docker stop drains and exits 0. */
   private void assertEmbeddingFromContainer(String image) throws Exception {
     String name = "berth-it-" + Long.toHexString(System.nanoTime());
@@ -201,8 +226,12 @@ class ImageBuildIT {
     docker(work, "stop", "-t", "30", name).ok();
     String state = docker(work, "inspect", "-f", "{{.State.ExitCode}}", name).ok().out().trim();
     assertEquals("0", state, docker(work, "logs", name).err());
-    String logs = docker(work, "logs", name).err();
-    assertTrue(logs.contains("every in-flight request was answered"), logs);
+    ContainerTestEnv.Result logs = docker(work, "logs", name);
+    assertTrue(logs.err().contains("every in-flight request was answered"), logs.err());
+    // nothing but Berth's own JSON lines: no JVM warnings (class data, native access) on start
+    for (String line : (logs.out() + logs.err()).split("\n")) {
+      assertTrue(line.isBlank() || line.startsWith("{\""), "not a log line of Berth's: " + line);
+    }
   }
 
   private double[] embedding(String url) throws IOException, InterruptedException {

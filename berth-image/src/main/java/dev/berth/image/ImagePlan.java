@@ -97,10 +97,16 @@ public record ImagePlan(
    * @param service the service file
    * @param berth Berth's own files
    * @param javaRuntime a jlink runtime to bring, or null to use the base image's Java
+   * @param classData a class-data sharing archive made for that runtime ({@link ClassDataArchive}),
+   *     or null
    * @param staging a directory for the generated config files
    */
   public static ImagePlan of(
-      ServiceSpec service, BerthDistribution berth, Path javaRuntime, Path staging) {
+      ServiceSpec service,
+      BerthDistribution berth,
+      Path javaRuntime,
+      Path classData,
+      Path staging) {
     List<Layer> layers = new ArrayList<>();
     if (javaRuntime != null) {
       layers.add(new Layer("java runtime", tree(javaRuntime, JAVA)));
@@ -109,6 +115,10 @@ public record ImagePlan(
     List<Entry> own = new ArrayList<>(jars(berth.modules()));
     own.add(file(berth.launcher(), HOME + "/berth.jar"));
     layers.add(new Layer("berth", own));
+    if (classData != null) {
+      layers.add(
+          new Layer("class data", List.of(file(classData, ClassDataArchive.imagePath(classData)))));
+    }
 
     Map<String, String> labels = new TreeMap<>();
     List<String> served = new ArrayList<>();
@@ -145,11 +155,10 @@ public record ImagePlan(
 
     List<String> entrypoint = new ArrayList<>();
     entrypoint.add(javaRuntime != null ? JAVA + "/bin/java" : "java");
-    entrypoint.add("--enable-native-access=ALL-UNNAMED");
-    entrypoint.add("-XX:MaxRAMPercentage=75");
-    entrypoint.add("-XX:+ExitOnOutOfMemoryError");
-    entrypoint.add("-DOPT_OUT_TRACKING=true");
-    entrypoint.addAll(image.jvmOptions());
+    if (classData != null) {
+      entrypoint.addAll(ClassDataArchive.jvmOptions(classData));
+    }
+    entrypoint.addAll(jvmOptions(service));
     entrypoint.add("-jar");
     entrypoint.add(HOME + "/berth.jar");
     List<String> cmd =
@@ -188,6 +197,18 @@ public record ImagePlan(
         image.user(),
         HOME,
         labels);
+  }
+
+  /** The JVM options the server starts with (and a class-data training run too). */
+  public static List<String> jvmOptions(ServiceSpec service) {
+    // No --enable-native-access: berth.jar's manifest grants it (Enable-Native-Access), and the
+    // flag would differ from how the JDK's own class-data archive was dumped.
+    List<String> out = new ArrayList<>();
+    out.add("-XX:MaxRAMPercentage=75");
+    out.add("-XX:+ExitOnOutOfMemoryError");
+    out.add("-DOPT_OUT_TRACKING=true");
+    out.addAll(service.image().jvmOptions());
+    return out;
   }
 
   private static List<Entry> jars(List<Path> jars) {
@@ -272,7 +293,7 @@ public record ImagePlan(
     }
   }
 
-  private static Path writeModelYaml(ServiceSpec.ServiceModel model, Path staging) {
+  static Path writeModelYaml(ServiceSpec.ServiceModel model, Path staging) {
     ObjectMapper yaml =
         new ObjectMapper(
             new YAMLFactory()

@@ -56,7 +56,7 @@ public final class JlinkRuntime {
       }
     }
     String key =
-        (javaVersion + "-" + String.join(",", modules)).replaceAll("[^A-Za-z0-9.+,_-]", "_");
+        (javaVersion + "-t1-" + String.join(",", modules)).replaceAll("[^A-Za-z0-9.+,_-]", "_");
     Path dir =
         cache.resolve("jlink").resolve(Integer.toHexString(key.hashCode()) + "-" + javaVersion);
     if (Files.isRegularFile(dir.resolve("release"))) {
@@ -68,21 +68,27 @@ public final class JlinkRuntime {
       deleteTree(tmp);
       ByteArrayOutputStream out = new ByteArrayOutputStream();
       PrintStream print = new PrintStream(out, true, StandardCharsets.UTF_8);
-      int rc =
-          jlink.run(
-              print,
-              print,
-              "--add-modules",
-              String.join(",", modules),
-              "--strip-debug",
-              "--no-header-files",
-              "--no-man-pages",
-              "--output",
-              tmp.toString());
+      List<String> args =
+          new ArrayList<>(
+              List.of(
+                  "--add-modules",
+                  String.join(",", modules),
+                  "--strip-debug",
+                  "--no-header-files",
+                  "--no-man-pages",
+                  "--output",
+                  tmp.toString()));
+      if (Runtime.version().feature() < 25) {
+        // Before JDK 25, the per-image class-data archive is a dynamic CDS archive, which builds
+        // on the JDK's own one; from 25 on, the AOT cache holds the JDK's classes too.
+        args.add("--generate-cds-archive");
+      }
+      int rc = jlink.run(print, print, args.toArray(String[]::new));
       if (rc != 0) {
         throw new BerthException(
             "jlink failed (exit " + rc + "): " + out.toString(StandardCharsets.UTF_8).strip());
       }
+      ClassDataArchive.setImageTimes(tmp);
       Files.move(tmp, dir, StandardCopyOption.ATOMIC_MOVE);
     } catch (IOException e) {
       throw new BerthException("cannot link a Java runtime into " + dir + ": " + e.getMessage(), e);
