@@ -5,13 +5,11 @@ import dev.berth.runtime.ModelConfig;
 import dev.berth.runtime.ModelRepository;
 import dev.berth.runtime.ServiceSpec;
 import java.io.IOException;
-import java.io.InputStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.nio.file.attribute.FileTime;
-import java.security.DigestInputStream;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
 import java.time.Duration;
@@ -68,9 +66,9 @@ public final class ClassDataArchive {
     key.update(String.join(" ", jvmOptions).getBytes(StandardCharsets.UTF_8));
     for (Path jar : jars) {
       key.update(jar.getFileName().toString().getBytes(StandardCharsets.UTF_8));
-      key.update(digest(jar));
+      key.update(ImagePlan.sha256(jar).getBytes(StandardCharsets.UTF_8));
     }
-    key.update(digest(berth.launcher()));
+    key.update(ImagePlan.sha256(berth.launcher()).getBytes(StandardCharsets.UTF_8));
     String id = HexFormat.of().formatHex(key.digest()).substring(0, 24);
     Path dir = cache.resolve("cds").resolve(id);
     Path archive = dir.resolve(AOT ? "berth.aot" : "berth.jsa");
@@ -112,7 +110,7 @@ public final class ClassDataArchive {
     } catch (IOException e) {
       throw new BerthException("class-data sharing training failed: " + e.getMessage(), e);
     } finally {
-      deleteTree(work);
+      FileTrees.deleteTree(work);
     }
   }
 
@@ -212,34 +210,11 @@ public final class ClassDataArchive {
     return String.join("\n", lines.subList(Math.max(0, lines.size() - 20), lines.size()));
   }
 
-  private static byte[] digest(Path file) {
-    MessageDigest md = sha256();
-    try (InputStream in = new DigestInputStream(Files.newInputStream(file), md)) {
-      in.transferTo(java.io.OutputStream.nullOutputStream());
-    } catch (IOException e) {
-      throw new BerthException("cannot read " + file + ": " + e.getMessage(), e);
-    }
-    return md.digest();
-  }
-
   private static MessageDigest sha256() {
     try {
       return MessageDigest.getInstance("SHA-256");
     } catch (NoSuchAlgorithmException e) {
       throw new IllegalStateException(e);
-    }
-  }
-
-  private static void deleteTree(Path dir) {
-    if (!Files.exists(dir)) {
-      return;
-    }
-    try (Stream<Path> walk = Files.walk(dir)) {
-      for (Path p : walk.sorted(java.util.Comparator.reverseOrder()).toList()) {
-        Files.deleteIfExists(p);
-      }
-    } catch (IOException e) {
-      // best effort: a leftover work directory is harmless
     }
   }
 }

@@ -65,7 +65,7 @@ public final class JlinkRuntime {
     Path tmp = dir.resolveSibling(dir.getFileName() + ".tmp-" + ProcessHandle.current().pid());
     try {
       Files.createDirectories(dir.getParent());
-      deleteTree(tmp);
+      FileTrees.deleteTree(tmp);
       ByteArrayOutputStream out = new ByteArrayOutputStream();
       PrintStream print = new PrintStream(out, true, StandardCharsets.UTF_8);
       List<String> args =
@@ -93,7 +93,7 @@ public final class JlinkRuntime {
     } catch (IOException e) {
       throw new BerthException("cannot link a Java runtime into " + dir + ": " + e.getMessage(), e);
     } finally {
-      deleteTree(tmp);
+      FileTrees.deleteTree(tmp);
     }
     return dir;
   }
@@ -102,18 +102,5 @@ public final class JlinkRuntime {
     Optional<java.lang.module.ModuleReference> ref =
         java.lang.module.ModuleFinder.ofSystem().find(name);
     return ref.isPresent();
-  }
-
-  private static void deleteTree(Path dir) {
-    if (!Files.exists(dir)) {
-      return;
-    }
-    try (var walk = Files.walk(dir)) {
-      for (Path p : walk.sorted(java.util.Comparator.reverseOrder()).toList()) {
-        Files.deleteIfExists(p);
-      }
-    } catch (IOException e) {
-      // best effort: a leftover temp directory is harmless
-    }
   }
 }

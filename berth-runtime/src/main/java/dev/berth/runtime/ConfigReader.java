@@ -1,6 +1,10 @@
 package dev.berth.runtime;
 
+import com.fasterxml.jackson.core.JacksonException;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.dataformat.yaml.YAMLFactory;
 import dev.berth.api.ConfigException;
+import java.io.IOException;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -18,6 +22,7 @@ import java.util.regex.Pattern;
  * the dotted key and the fix, and unknown keys are refused (a typo must not pass silently).
  */
 public final class ConfigReader {
+  private static final ObjectMapper YAML = new ObjectMapper(new YAMLFactory());
   private static final Pattern DURATION =
       Pattern.compile("(\\d+(?:\\.\\d+)?)\\s*(us|ms|s|m|h)", Pattern.CASE_INSENSITIVE);
 
@@ -29,6 +34,39 @@ public final class ConfigReader {
     this.file = file;
     this.prefix = prefix;
     this.values = values == null ? Map.of() : values;
+  }
+
+  /**
+   * Reads a YAML file whose root must be a mapping.
+   *
+   * @param shape what the root should look like, for the message when it is not a mapping
+   * @return a reader over its root, or null when the file holds no document
+   */
+  public static ConfigReader readYaml(Path file, String shape) {
+    Object parsed;
+    try {
+      parsed = YAML.readValue(file.toFile(), Object.class);
+    } catch (JacksonException e) {
+      throw new ConfigException(
+          file,
+          "",
+          "is not valid YAML ("
+              + e.getOriginalMessage()
+              + " at line "
+              + (e.getLocation() == null ? "?" : e.getLocation().getLineNr())
+              + ")");
+    } catch (IOException e) {
+      throw new ConfigException(file, "", "cannot be read: " + e.getMessage());
+    }
+    if (parsed == null) {
+      return null;
+    }
+    if (!(parsed instanceof Map)) {
+      throw new ConfigException(file, "", "must be a YAML mapping " + shape);
+    }
+    @SuppressWarnings("unchecked")
+    Map<String, Object> root = (Map<String, Object>) parsed;
+    return root(file, root);
   }
 
   /** A reader over a parsed document's root. */

@@ -1,13 +1,9 @@
 package dev.berth.runtime;
 
-import com.fasterxml.jackson.core.JacksonException;
-import com.fasterxml.jackson.databind.ObjectMapper;
-import com.fasterxml.jackson.dataformat.yaml.YAMLFactory;
 import dev.berth.api.ConfigException;
 import dev.berth.api.DataType;
 import dev.berth.api.InvalidInputException;
 import dev.berth.api.TensorSpec;
-import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -49,7 +45,6 @@ public record ModelConfig(
   public static final int DEFAULT_INSTANCES = 1;
   public static final Duration DEFAULT_REQUEST_TIMEOUT = Duration.ofSeconds(30);
 
-  private static final ObjectMapper YAML = new ObjectMapper(new YAMLFactory());
   private static final Set<String> TOP_KEYS =
       Set.of(
           "apiVersion",
@@ -92,30 +87,11 @@ public record ModelConfig(
     if (!Files.exists(file)) {
       return defaults(modelDir);
     }
-    Object parsed;
-    try {
-      parsed = YAML.readValue(file.toFile(), Object.class);
-    } catch (JacksonException e) {
-      throw new ConfigException(
-          file,
-          "",
-          "is not valid YAML ("
-              + e.getOriginalMessage()
-              + " at line "
-              + (e.getLocation() == null ? "?" : e.getLocation().getLineNr())
-              + ")");
-    } catch (IOException e) {
-      throw new ConfigException(file, "", "cannot be read: " + e.getMessage());
-    }
-    if (parsed == null) {
+    ConfigReader root =
+        ConfigReader.readYaml(file, "starting with 'apiVersion: " + API_VERSION + "'");
+    if (root == null) {
       return defaults(modelDir);
     }
-    if (!(parsed instanceof Map)) {
-      throw new ConfigException(
-          file, "", "must be a YAML mapping starting with 'apiVersion: " + API_VERSION + "'");
-    }
-    @SuppressWarnings("unchecked")
-    ConfigReader root = ConfigReader.root(file, (Map<String, Object>) parsed);
     return parse(root);
   }
 

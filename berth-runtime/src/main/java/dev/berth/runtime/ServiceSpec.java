@@ -1,10 +1,6 @@
 package dev.berth.runtime;
 
-import com.fasterxml.jackson.core.JacksonException;
-import com.fasterxml.jackson.databind.ObjectMapper;
-import com.fasterxml.jackson.dataformat.yaml.YAMLFactory;
 import dev.berth.api.ConfigException;
-import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -44,7 +40,6 @@ public record ServiceSpec(
   public static final String KIND = "ModelService";
   public static final String FILE_NAME = "berth.yaml";
 
-  private static final ObjectMapper YAML = new ObjectMapper(new YAMLFactory());
   private static final Pattern DNS_LABEL = Pattern.compile("[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?");
   private static final Pattern QUANTITY =
       Pattern.compile("\\d+(\\.\\d+)?(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?");
@@ -215,33 +210,14 @@ public record ServiceSpec(
       throw new ConfigException(
           abs, "", "does not exist; give the path of a berth.yaml (kind: " + KIND + ")");
     }
-    Object parsed;
-    try {
-      parsed = YAML.readValue(abs.toFile(), Object.class);
-    } catch (JacksonException e) {
+    ConfigReader root =
+        ConfigReader.readYaml(
+            abs,
+            "starting with 'apiVersion: " + ModelConfig.API_VERSION + "' and 'kind: " + KIND + "'");
+    if (root == null) {
       throw new ConfigException(
-          abs,
-          "",
-          "is not valid YAML ("
-              + e.getOriginalMessage()
-              + " at line "
-              + (e.getLocation() == null ? "?" : e.getLocation().getLineNr())
-              + ")");
-    } catch (IOException e) {
-      throw new ConfigException(abs, "", "cannot be read: " + e.getMessage());
+          abs, "", "is empty; start it with 'apiVersion: " + ModelConfig.API_VERSION + "'");
     }
-    if (!(parsed instanceof Map)) {
-      throw new ConfigException(
-          abs,
-          "",
-          "must be a YAML mapping starting with 'apiVersion: "
-              + ModelConfig.API_VERSION
-              + "' and 'kind: "
-              + KIND
-              + "'");
-    }
-    @SuppressWarnings("unchecked")
-    ConfigReader root = ConfigReader.root(abs, (Map<String, Object>) parsed);
     return parse(root);
   }
 
@@ -412,13 +388,9 @@ public record ServiceSpec(
     Map<String, Object> map = new LinkedHashMap<>();
     if (Files.exists(file)) {
       ModelConfig.load(dir); // validates, with the model file's own messages
-      try {
-        Object parsed = YAML.readValue(file.toFile(), Object.class);
-        if (parsed instanceof Map<?, ?> m) {
-          map.putAll((Map<String, Object>) m);
-        }
-      } catch (IOException e) {
-        throw new ConfigException(file, "", "cannot be read: " + e.getMessage());
+      ConfigReader own = ConfigReader.readYaml(file, "of model settings");
+      if (own != null) {
+        map.putAll(own.values());
       }
     } else {
       map.put("apiVersion", ModelConfig.API_VERSION);
