@@ -1,0 +1,477 @@
+package dev.berth.kube;
+
+import dev.berth.runtime.ServiceSpec;
+import io.fabric8.kubernetes.api.model.ConfigMap;
+import io.fabric8.kubernetes.api.model.ConfigMapBuilder;
+import io.fabric8.kubernetes.api.model.ConfigMapEnvSource;
+import io.fabric8.kubernetes.api.model.Container;
+import io.fabric8.kubernetes.api.model.ContainerBuilder;
+import io.fabric8.kubernetes.api.model.EnvFromSourceBuilder;
+import io.fabric8.kubernetes.api.model.EnvVar;
+import io.fabric8.kubernetes.api.model.HasMetadata;
+import io.fabric8.kubernetes.api.model.IntOrString;
+import io.fabric8.kubernetes.api.model.LabelSelector;
+import io.fabric8.kubernetes.api.model.LabelSelectorBuilder;
+import io.fabric8.kubernetes.api.model.ObjectMeta;
+import io.fabric8.kubernetes.api.model.ObjectMetaBuilder;
+import io.fabric8.kubernetes.api.model.Probe;
+import io.fabric8.kubernetes.api.model.ProbeBuilder;
+import io.fabric8.kubernetes.api.model.Quantity;
+import io.fabric8.kubernetes.api.model.ServiceAccount;
+import io.fabric8.kubernetes.api.model.ServiceAccountBuilder;
+import io.fabric8.kubernetes.api.model.ServiceBuilder;
+import io.fabric8.kubernetes.api.model.apps.Deployment;
+import io.fabric8.kubernetes.api.model.apps.DeploymentBuilder;
+import io.fabric8.kubernetes.api.model.autoscaling.v2.HorizontalPodAutoscaler;
+import io.fabric8.kubernetes.api.model.autoscaling.v2.HorizontalPodAutoscalerBuilder;
+import io.fabric8.kubernetes.api.model.autoscaling.v2.MetricSpec;
+import io.fabric8.kubernetes.api.model.autoscaling.v2.MetricSpecBuilder;
+import io.fabric8.kubernetes.api.model.networking.v1.NetworkPolicy;
+import io.fabric8.kubernetes.api.model.networking.v1.NetworkPolicyBuilder;
+import io.fabric8.kubernetes.api.model.networking.v1.NetworkPolicyPeer;
+import io.fabric8.kubernetes.api.model.networking.v1.NetworkPolicyPeerBuilder;
+import io.fabric8.kubernetes.api.model.policy.v1.PodDisruptionBudget;
+import io.fabric8.kubernetes.api.model.policy.v1.PodDisruptionBudgetBuilder;
+import io.fabric8.kubernetes.client.utils.KubernetesSerialization;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+
+/**
+ * The Kubernetes objects of a model service: ServiceAccount, ConfigMap, Deployment, Service,
+ * HorizontalPodAutoscaler, PodDisruptionBudget and NetworkPolicy, in the order they are applied.
+ * Pods meet the restricted Pod Security Standard (non-root, read-only root file system with an
+ * emptyDir for /tmp, no capabilities, no privilege escalation, seccomp RuntimeDefault), probe the
+ * OIP health endpoints and get a grace period that covers the server's drain.
+ */
+public final class ManifestGenerator {
+  /** Seconds the pod keeps serving after it is told to stop, while endpoints stop sending to it. */
+  static final int PRE_STOP_SECONDS = 5;
+
+  static final String TMP_VOLUME = "tmp";
+
+  private final ServiceSpec service;
+  private final String image;
+  private final String namespace;
+
+  ManifestGenerator(ServiceSpec service, String image, String namespace) {
+    this.service = service;
+    this.image = image;
+    this.namespace = namespace;
+  }
+
+  /**
+   * A generator for a service.
+   *
+   * @param service the service file
+   * @param image the image reference pods run (pinned by digest when it is known)
+   * @param namespace the namespace, or null for none in the objects (the client's default)
+   */
+  public static ManifestGenerator of(ServiceSpec service, String image, String namespace) {
+    return new ManifestGenerator(service, image, namespace);
+  }
+
+  /** Every object, in apply order. */
+  public List<HasMetadata> objects() {
+    List<HasMetadata> out = new ArrayList<>();
+    out.add(serviceAccount());
+    out.add(configMap());
+    out.add(deployment());
+    out.add(kubeService());
+    if (service.deploy().autoscaling().enabled()) {
+      out.add(autoscaler());
+    }
+    out.add(disruptionBudget());
+    out.add(networkPolicy());
+    return out;
+  }
+
+  /** The objects as kubectl-compatible multi-document YAML. */
+  public String yaml() {
+    KubernetesSerialization serialization = new KubernetesSerialization();
+    StringBuilder out = new StringBuilder();
+    for (HasMetadata o : objects()) {
+      String doc = serialization.asYaml(o);
+      out.append(doc.startsWith("---") ? doc : "---\n" + doc);
+      if (!doc.endsWith("\n")) {
+        out.append('\n');
+      }
+    }
+    return out.toString();
+  }
+
+  /**
+   * Writes one file per object into {@code dir}, named {@code NN-kind-name.yaml} in apply order
+   * ({@code kubectl apply -f DIR} applies them in that order).
+   *
+   * @return the files written
+   */
+  public List<Path> writeFiles(Path dir) throws IOException {
+    Files.createDirectories(dir);
+    KubernetesSerialization serialization = new KubernetesSerialization();
+    List<Path> files = new ArrayList<>();
+    int n = 0;
+    for (HasMetadata o : objects()) {
+      n++;
+      Path file =
+          dir.resolve(
+              String.format(
+                  Locale.ROOT,
+                  "%02d-%s-%s.yaml",
+                  n,
+                  o.getKind().toLowerCase(Locale.ROOT),
+                  o.getMetadata().getName()));
+      Files.writeString(file, serialization.asYaml(o));
+      files.add(file);
+    }
+    return files;
+  }
+
+  /** The labels every object carries ({@code app.kubernetes.io/*}). */
+  Map<String, String> labels() {
+    Map<String, String> labels = new LinkedHashMap<>(selector());
+    labels.put("app.kubernetes.io/component", "model-server");
+    labels.put("app.kubernetes.io/part-of", service.name());
+    labels.put("app.kubernetes.io/managed-by", "berth");
+    String tag = tag(image);
+    if (tag != null) {
+      labels.put("app.kubernetes.io/version", tag);
+    }
+    return labels;
+  }
+
+  /** The labels that select the service's pods. */
+  Map<String, String> selector() {
+    Map<String, String> selector = new LinkedHashMap<>();
+    selector.put("app.kubernetes.io/name", service.name());
+    selector.put("app.kubernetes.io/instance", service.name());
+    return selector;
+  }
+
+  private ObjectMeta meta(String name) {
+    return new ObjectMetaBuilder()
+        .withName(name)
+        .withNamespace(namespace)
+        .withLabels(labels())
+        .build();
+  }
+
+  private ServiceAccount serviceAccount() {
+    return new ServiceAccountBuilder()
+        .withMetadata(meta(service.name()))
+        .withAutomountServiceAccountToken(false)
+        .build();
+  }
+
+  private String configMapName() {
+    return service.name() + "-serving";
+  }
+
+  private ConfigMap configMap() {
+    ServiceSpec.Serving s = service.serving();
+    Map<String, String> data = new LinkedHashMap<>();
+    data.put("BERTH_PORT", Integer.toString(s.port()));
+    data.put("BERTH_GRPC_PORT", Integer.toString(s.grpcPort()));
+    data.put("BERTH_LOG_FORMAT", s.logFormat());
+    data.put("BERTH_LOG_LEVEL", s.logLevel());
+    data.put("BERTH_DRAIN_TIMEOUT", s.drainTimeout().toMillis() + "ms");
+    data.put("BERTH_MAX_BODY_SIZE", s.maxBodySize());
+    return new ConfigMapBuilder().withMetadata(meta(configMapName())).withData(data).build();
+  }
+
+  private Deployment deployment() {
+    ServiceSpec.Deploy d = service.deploy();
+    ServiceSpec.Serving s = service.serving();
+    long uid = Long.parseLong(service.image().user().split(":")[0]);
+    String[] user = service.image().user().split(":");
+    long gid = user.length > 1 ? Long.parseLong(user[1]) : uid;
+    int grace = (int) s.drainTimeout().toSeconds() + PRE_STOP_SECONDS + 5;
+    Map<String, String> annotations = new LinkedHashMap<>();
+    annotations.put("prometheus.io/scrape", "true");
+    annotations.put("prometheus.io/port", Integer.toString(s.port()));
+    annotations.put("prometheus.io/path", "/metrics");
+    DeploymentBuilder b =
+        new DeploymentBuilder()
+            .withMetadata(meta(service.name()))
+            .withNewSpec()
+            .withSelector(new LabelSelectorBuilder().withMatchLabels(selector()).build())
+            .withNewStrategy()
+            .withType("RollingUpdate")
+            .withNewRollingUpdate()
+            .withMaxUnavailable(new IntOrString(0))
+            .withMaxSurge(new IntOrString(1))
+            .endRollingUpdate()
+            .endStrategy()
+            .withNewTemplate()
+            .withNewMetadata()
+            .withLabels(labels())
+            .withAnnotations(annotations)
+            .endMetadata()
+            .withNewSpec()
+            .withServiceAccountName(service.name())
+            .withAutomountServiceAccountToken(false)
+            .withTerminationGracePeriodSeconds((long) grace)
+            .withNewSecurityContext()
+            .withRunAsNonRoot(true)
+            .withRunAsUser(uid)
+            .withRunAsGroup(gid)
+            .withFsGroup(gid)
+            .withNewSeccompProfile()
+            .withType("RuntimeDefault")
+            .endSeccompProfile()
+            .endSecurityContext()
+            .withContainers(container())
+            .addNewVolume()
+            .withName(TMP_VOLUME)
+            .withNewEmptyDir()
+            .endEmptyDir()
+            .endVolume()
+            .addNewTopologySpreadConstraint()
+            .withMaxSkew(1)
+            .withTopologyKey("kubernetes.io/hostname")
+            .withWhenUnsatisfiable("ScheduleAnyway")
+            .withLabelSelector(new LabelSelectorBuilder().withMatchLabels(selector()).build())
+            .endTopologySpreadConstraint()
+            .endSpec()
+            .endTemplate()
+            .endSpec();
+    if (!d.autoscaling().enabled()) {
+      // with an autoscaler, replicas belong to it: a re-apply must not reset them
+      b.editSpec().withReplicas(d.replicas()).endSpec();
+    }
+    return b.build();
+  }
+
+  private Container container() {
+    ServiceSpec.Serving s = service.serving();
+    ServiceSpec.Deploy d = service.deploy();
+    Map<String, Quantity> requests = new LinkedHashMap<>();
+    d.requests().forEach((k, v) -> requests.put(k, new Quantity(v)));
+    Map<String, Quantity> limits = new LinkedHashMap<>();
+    d.limits().forEach((k, v) -> limits.put(k, new Quantity(v)));
+    if (d.gpus() > 0) {
+      limits.put("nvidia.com/gpu", new Quantity(Integer.toString(d.gpus())));
+      requests.put("nvidia.com/gpu", new Quantity(Integer.toString(d.gpus())));
+    }
+    List<EnvVar> env = new ArrayList<>();
+    env.add(new EnvVar("ORT_DISABLE_TELEMETRY", "1", null));
+    env.add(new EnvVar("OPT_OUT_TRACKING", "true", null));
+    env.add(new EnvVar("HOME", "/tmp", null));
+    env.add(new EnvVar("DJL_CACHE_DIR", "/tmp/berth/djl", null));
+    return new ContainerBuilder()
+        .withName("server")
+        .withImage(image)
+        .withImagePullPolicy(image.contains("@sha256:") ? "IfNotPresent" : "Always")
+        .withArgs(
+            "serve",
+            "/opt/berth/models",
+            "--host",
+            "0.0.0.0",
+            "--port",
+            "$(BERTH_PORT)",
+            "--grpc-port",
+            "$(BERTH_GRPC_PORT)",
+            "--log-format",
+            "$(BERTH_LOG_FORMAT)",
+            "--log-level",
+            "$(BERTH_LOG_LEVEL)",
+            "--drain-timeout",
+            "$(BERTH_DRAIN_TIMEOUT)",
+            "--max-body-size",
+            "$(BERTH_MAX_BODY_SIZE)")
+        .withEnvFrom(
+            new EnvFromSourceBuilder()
+                .withConfigMapRef(new ConfigMapEnvSource(configMapName(), false))
+                .build())
+        .withEnv(env)
+        .addNewPort()
+        .withName("http")
+        .withContainerPort(s.port())
+        .withProtocol("TCP")
+        .endPort()
+        .addNewPort()
+        .withName("grpc")
+        .withContainerPort(s.grpcPort())
+        .withProtocol("TCP")
+        .endPort()
+        .withNewResources()
+        .withRequests(requests)
+        .withLimits(limits)
+        .endResources()
+        // models load before ready: give the first start up to 5 minutes
+        .withStartupProbe(probe("/v2/health/ready", 2, 150))
+        .withReadinessProbe(probe("/v2/health/ready", 5, 2))
+        .withLivenessProbe(probe("/v2/health/live", 10, 3))
+        .withNewLifecycle()
+        .withNewPreStop()
+        .withNewSleep()
+        .withSeconds((long) PRE_STOP_SECONDS)
+        .endSleep()
+        .endPreStop()
+        .endLifecycle()
+        .withNewSecurityContext()
+        .withAllowPrivilegeEscalation(false)
+        .withReadOnlyRootFilesystem(true)
+        .withRunAsNonRoot(true)
+        .withNewCapabilities()
+        .withDrop("ALL")
+        .endCapabilities()
+        .withNewSeccompProfile()
+        .withType("RuntimeDefault")
+        .endSeccompProfile()
+        .endSecurityContext()
+        .addNewVolumeMount()
+        .withName(TMP_VOLUME)
+        .withMountPath("/tmp")
+        .endVolumeMount()
+        .build();
+  }
+
+  private static Probe probe(String path, int periodSeconds, int failureThreshold) {
+    return new ProbeBuilder()
+        .withNewHttpGet()
+        .withPath(path)
+        .withPort(new IntOrString("http"))
+        .endHttpGet()
+        .withPeriodSeconds(periodSeconds)
+        .withFailureThreshold(failureThreshold)
+        .withTimeoutSeconds(2)
+        .build();
+  }
+
+  private io.fabric8.kubernetes.api.model.Service kubeService() {
+    ServiceSpec.Serving s = service.serving();
+    return new ServiceBuilder()
+        .withMetadata(meta(service.name()))
+        .withNewSpec()
+        .withType(service.deploy().serviceType())
+        .withSelector(selector())
+        .addNewPort()
+        .withName("http")
+        .withPort(s.port())
+        .withTargetPort(new IntOrString("http"))
+        .withProtocol("TCP")
+        .endPort()
+        .addNewPort()
+        .withName("grpc")
+        .withPort(s.grpcPort())
+        .withTargetPort(new IntOrString("grpc"))
+        .withProtocol("TCP")
+        .withAppProtocol("grpc")
+        .endPort()
+        .endSpec()
+        .build();
+  }
+
+  private HorizontalPodAutoscaler autoscaler() {
+    ServiceSpec.Autoscaling a = service.deploy().autoscaling();
+    List<MetricSpec> metrics = new ArrayList<>();
+    metrics.add(
+        new MetricSpecBuilder()
+            .withType("Resource")
+            .withNewResource()
+            .withName("cpu")
+            .withNewTarget()
+            .withType("Utilization")
+            .withAverageUtilization(a.targetCpuUtilization())
+            .endTarget()
+            .endResource()
+            .build());
+    if (a.targetInflightPerPod() > 0) {
+      // served by the Prometheus adapter rule in docs/kubernetes.md
+      metrics.add(
+          new MetricSpecBuilder()
+              .withType("Pods")
+              .withNewPods()
+              .withNewMetric()
+              .withName("berth_inflight_requests")
+              .endMetric()
+              .withNewTarget()
+              .withType("AverageValue")
+              .withAverageValue(new Quantity(Integer.toString(a.targetInflightPerPod())))
+              .endTarget()
+              .endPods()
+              .build());
+    }
+    return new HorizontalPodAutoscalerBuilder()
+        .withMetadata(meta(service.name()))
+        .withNewSpec()
+        .withNewScaleTargetRef()
+        .withApiVersion("apps/v1")
+        .withKind("Deployment")
+        .withName(service.name())
+        .endScaleTargetRef()
+        .withMinReplicas(a.minReplicas())
+        .withMaxReplicas(a.maxReplicas())
+        .withMetrics(metrics)
+        .endSpec()
+        .build();
+  }
+
+  private PodDisruptionBudget disruptionBudget() {
+    return new PodDisruptionBudgetBuilder()
+        .withMetadata(meta(service.name()))
+        .withNewSpec()
+        .withMaxUnavailable(new IntOrString(1))
+        .withSelector(new LabelSelectorBuilder().withMatchLabels(selector()).build())
+        .endSpec()
+        .build();
+  }
+
+  private NetworkPolicy networkPolicy() {
+    ServiceSpec.Deploy d = service.deploy();
+    List<NetworkPolicyPeer> from = new ArrayList<>();
+    LabelSelector pods = new LabelSelectorBuilder().withMatchLabels(d.allowFromPodLabels()).build();
+    if (d.allowFromNamespaces().isEmpty()) {
+      // its own namespace: a bare podSelector peer
+      from.add(new NetworkPolicyPeerBuilder().withPodSelector(pods).build());
+    } else {
+      for (String ns : d.allowFromNamespaces()) {
+        from.add(
+            new NetworkPolicyPeerBuilder()
+                .withNamespaceSelector(
+                    new LabelSelectorBuilder()
+                        .withMatchLabels(Map.of("kubernetes.io/metadata.name", ns))
+                        .build())
+                .withPodSelector(pods)
+                .build());
+      }
+    }
+    ServiceSpec.Serving s = service.serving();
+    return new NetworkPolicyBuilder()
+        .withMetadata(meta(service.name()))
+        .withNewSpec()
+        .withPodSelector(new LabelSelectorBuilder().withMatchLabels(selector()).build())
+        .withPolicyTypes("Ingress")
+        .addNewIngress()
+        .withFrom(from)
+        .addNewPort()
+        .withProtocol("TCP")
+        .withPort(new IntOrString(s.port()))
+        .endPort()
+        .addNewPort()
+        .withProtocol("TCP")
+        .withPort(new IntOrString(s.grpcPort()))
+        .endPort()
+        .endIngress()
+        .endSpec()
+        .build();
+  }
+
+  /** The tag of a reference ({@code repo:tag} or {@code repo:tag@sha256:...}), or null. */
+  static String tag(String image) {
+    String ref = image.contains("@") ? image.substring(0, image.indexOf('@')) : image;
+    int slash = ref.lastIndexOf('/');
+    int colon = ref.lastIndexOf(':');
+    if (colon <= slash) {
+      return null;
+    }
+    String tag = ref.substring(colon + 1);
+    return tag.matches("[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?") ? tag : null;
+  }
+}

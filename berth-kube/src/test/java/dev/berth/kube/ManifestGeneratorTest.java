@@ -1,0 +1,257 @@
+package dev.berth.kube;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.berth.runtime.ServiceSpec;
+import io.fabric8.kubernetes.api.model.Container;
+import io.fabric8.kubernetes.api.model.HasMetadata;
+import io.fabric8.kubernetes.api.model.KubernetesResource;
+import io.fabric8.kubernetes.api.model.PodSpec;
+import io.fabric8.kubernetes.api.model.Quantity;
+import io.fabric8.kubernetes.api.model.apps.Deployment;
+import io.fabric8.kubernetes.api.model.autoscaling.v2.HorizontalPodAutoscaler;
+import io.fabric8.kubernetes.api.model.networking.v1.NetworkPolicy;
+import io.fabric8.kubernetes.client.utils.KubernetesSerialization;
+import java.io.IOException;
+import java.lang.reflect.Method;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.IdentityHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+class ManifestGeneratorTest {
+  private static final String IMAGE = "registry.example/ml/minilm:1@sha256:" + "ab".repeat(32);
+
+  @TempDir Path dir;
+
+  @BeforeEach
+  void model() throws IOException {
+    Files.createDirectories(dir.resolve("models/minilm/1"));
+    Files.writeString(dir.resolve("models/minilm/1/model.onnx"), "graph");
+  }
+
+  private ServiceSpec service(String extra) throws IOException {
+    Path file = dir.resolve("berth.yaml");
+    Files.writeString(
+        file,
+        "apiVersion: berth.dev/v1\nkind: ModelService\nname: minilm\n"
+            + "models: [{path: models/minilm}]\n"
+            + extra);
+    return ServiceSpec.load(file);
+  }
+
+  private List<HasMetadata> objects(String extra) throws IOException {
+    return ManifestGenerator.of(service(extra), IMAGE, "ml").objects();
+  }
+
+  private static <T> T find(List<HasMetadata> objects, Class<T> type) {
+    return objects.stream().filter(type::isInstance).map(type::cast).findFirst().orElseThrow();
+  }
+
+  @Test
+  void everyObjectOfTheServiceWithItsLabels() throws IOException {
+    List<HasMetadata> objects = objects("");
+    assertEquals(
+        List.of(
+            "ServiceAccount",
+            "ConfigMap",
+            "Deployment",
+            "Service",
+            "HorizontalPodAutoscaler",
+            "PodDisruptionBudget",
+            "NetworkPolicy"),
+        objects.stream().map(HasMetadata::getKind).toList());
+    for (HasMetadata o : objects) {
+      Map<String, String> labels = o.getMetadata().getLabels();
+      assertEquals("minilm", labels.get("app.kubernetes.io/name"), o.getKind());
+      assertEquals("minilm", labels.get("app.kubernetes.io/instance"), o.getKind());
+      assertEquals("berth", labels.get("app.kubernetes.io/managed-by"), o.getKind());
+      assertEquals("1", labels.get("app.kubernetes.io/version"), o.getKind());
+      assertEquals("ml", o.getMetadata().getNamespace());
+    }
+  }
+
+  @Test
+  void podsMeetTheRestrictedPodSecurityStandard() throws IOException {
+    PodSpec pod = find(objects(""), Deployment.class).getSpec().getTemplate().getSpec();
+    assertEquals(Boolean.TRUE, pod.getSecurityContext().getRunAsNonRoot());
+    assertEquals(65532L, pod.getSecurityContext().getRunAsUser());
+    assertEquals("RuntimeDefault", pod.getSecurityContext().getSeccompProfile().getType());
+    assertEquals(Boolean.FALSE, pod.getAutomountServiceAccountToken());
+    assertFalse(Boolean.TRUE.equals(pod.getHostNetwork()));
+    assertTrue(pod.getVolumes().stream().allMatch(v -> v.getHostPath() == null));
+    Container c = pod.getContainers().get(0);
+    assertEquals(Boolean.FALSE, c.getSecurityContext().getAllowPrivilegeEscalation());
+    assertEquals(Boolean.TRUE, c.getSecurityContext().getReadOnlyRootFilesystem());
+    assertEquals(List.of("ALL"), c.getSecurityContext().getCapabilities().getDrop());
+    List<String> added = c.getSecurityContext().getCapabilities().getAdd();
+    assertTrue(added == null || added.isEmpty(), "no capabilities added: " + added);
+    assertFalse(Boolean.TRUE.equals(c.getSecurityContext().getPrivileged()));
+    // the read-only root needs a writable /tmp for the native libraries and temp files
+    assertTrue(
+        c.getVolumeMounts().stream().anyMatch(m -> m.getMountPath().equals("/tmp")),
+        "an emptyDir at /tmp");
+  }
+
+  @Test
+  void probesGraceAndDrainMatchTheServer() throws IOException {
+    Deployment d = find(objects("serving: {drain-timeout: 20s}\n"), Deployment.class);
+    PodSpec pod = d.getSpec().getTemplate().getSpec();
+    Container c = pod.getContainers().get(0);
+    assertEquals("/v2/health/ready", c.getReadinessProbe().getHttpGet().getPath());
+    assertEquals("/v2/health/live", c.getLivenessProbe().getHttpGet().getPath());
+    assertEquals("/v2/health/ready", c.getStartupProbe().getHttpGet().getPath());
+    assertEquals(
+        ManifestGenerator.PRE_STOP_SECONDS, c.getLifecycle().getPreStop().getSleep().getSeconds());
+    assertTrue(
+        pod.getTerminationGracePeriodSeconds() >= 20 + ManifestGenerator.PRE_STOP_SECONDS,
+        "grace " + pod.getTerminationGracePeriodSeconds());
+    assertEquals(IMAGE, c.getImage());
+    assertTrue(c.getArgs().contains("$(BERTH_DRAIN_TIMEOUT)"), c.getArgs().toString());
+    assertEquals(
+        "true",
+        d.getSpec().getTemplate().getMetadata().getAnnotations().get("prometheus.io/scrape"));
+    assertTrue(
+        c.getEnv().stream()
+            .anyMatch(
+                e -> e.getName().equals("ORT_DISABLE_TELEMETRY") && e.getValue().equals("1")));
+  }
+
+  @Test
+  void resourcesGpusAndReplicas() throws IOException {
+    List<HasMetadata> objects =
+        objects(
+            "deploy: {replicas: 3, gpus: 1, autoscaling: {enabled: false},"
+                + " resources: {requests: {cpu: 500m, memory: 1Gi}, limits: {memory: 2Gi}}}\n");
+    Deployment d = find(objects, Deployment.class);
+    assertEquals(3, d.getSpec().getReplicas());
+    assertTrue(objects.stream().noneMatch(HorizontalPodAutoscaler.class::isInstance));
+    var resources = d.getSpec().getTemplate().getSpec().getContainers().get(0).getResources();
+    assertEquals(new Quantity("500m"), resources.getRequests().get("cpu"));
+    assertEquals(new Quantity("2Gi"), resources.getLimits().get("memory"));
+    assertEquals(new Quantity("1"), resources.getLimits().get("nvidia.com/gpu"));
+  }
+
+  @Test
+  void theAutoscalerOwnsReplicasAndCanTargetInflightRequests() throws IOException {
+    List<HasMetadata> objects =
+        objects(
+            "deploy: {autoscaling: {min-replicas: 2, max-replicas: 8, target-inflight-per-pod: 16}}\n");
+    assertNull(find(objects, Deployment.class).getSpec().getReplicas());
+    HorizontalPodAutoscaler hpa = find(objects, HorizontalPodAutoscaler.class);
+    assertEquals(2, hpa.getSpec().getMinReplicas());
+    assertEquals(8, hpa.getSpec().getMaxReplicas());
+    assertEquals(2, hpa.getSpec().getMetrics().size());
+    assertEquals(
+        "berth_inflight_requests",
+        hpa.getSpec().getMetrics().get(1).getPods().getMetric().getName());
+  }
+
+  @Test
+  void theNetworkPolicyAdmitsOnlyTheServingPortsFromAllowedNamespaces() throws IOException {
+    NetworkPolicy np =
+        find(objects("deploy: {allow-from-namespaces: [web, batch]}\n"), NetworkPolicy.class);
+    assertEquals(List.of("Ingress"), np.getSpec().getPolicyTypes());
+    var ingress = np.getSpec().getIngress().get(0);
+    assertEquals(
+        List.of("web", "batch"),
+        ingress.getFrom().stream()
+            .map(p -> p.getNamespaceSelector().getMatchLabels().get("kubernetes.io/metadata.name"))
+            .toList());
+    assertEquals(
+        List.of(8080, 8081),
+        ingress.getPorts().stream().map(p -> p.getPort().getIntVal()).toList());
+  }
+
+  @Test
+  void theYamlParsesBackStrictlyIntoTheSameObjects() throws Exception {
+    ManifestGenerator generator = ManifestGenerator.of(service(""), IMAGE, "ml");
+    String yaml = generator.yaml();
+    KubernetesSerialization serialization = new KubernetesSerialization();
+    List<HasMetadata> parsed = new ArrayList<>();
+    for (String doc : yaml.split("(?m)^---\\n")) {
+      if (!doc.isBlank()) {
+        parsed.add(serialization.unmarshal(doc));
+      }
+    }
+    assertEquals(generator.objects(), parsed);
+    for (HasMetadata o : parsed) {
+      assertNoUnknownFields(o, o.getKind(), new IdentityHashMap<>());
+    }
+  }
+
+  @Test
+  void oneFilePerObjectInApplyOrder() throws IOException {
+    ManifestGenerator generator = ManifestGenerator.of(service(""), IMAGE, "ml");
+    List<Path> files = generator.writeFiles(dir.resolve("out"));
+    assertEquals(generator.objects().size(), files.size());
+    assertEquals("01-serviceaccount-minilm.yaml", files.get(0).getFileName().toString());
+    assertEquals("03-deployment-minilm.yaml", files.get(2).getFileName().toString());
+    KubernetesSerialization serialization = new KubernetesSerialization();
+    for (int i = 0; i < files.size(); i++) {
+      HasMetadata parsed = serialization.unmarshal(Files.readString(files.get(i)));
+      assertEquals(generator.objects().get(i), parsed);
+    }
+  }
+
+  @Test
+  void snapshot() throws IOException {
+    String yaml = ManifestGenerator.of(service(""), IMAGE, "ml").yaml();
+    Path snapshot = Path.of("src/test/resources/dev/berth/kube/minilm.yaml");
+    if (Boolean.getBoolean("berth.updateSnapshots")) {
+      Files.writeString(snapshot, yaml);
+    }
+    assertEquals(Files.readString(snapshot, StandardCharsets.UTF_8), yaml);
+  }
+
+  /**
+   * Fails on any field the typed model did not know (fabric8 keeps them as additional properties).
+   */
+  private static void assertNoUnknownFields(Object o, String where, Map<Object, Boolean> seen)
+      throws Exception {
+    if (o == null || seen.put(o, true) != null) {
+      return;
+    }
+    if (o instanceof List<?> list) {
+      for (Object e : list) {
+        assertNoUnknownFields(e, where + "[]", seen);
+      }
+      return;
+    }
+    if (o instanceof Map<?, ?> map) {
+      for (Object e : map.values()) {
+        assertNoUnknownFields(e, where + "{}", seen);
+      }
+      return;
+    }
+    if (!(o instanceof KubernetesResource)) {
+      return;
+    }
+    for (Method m : o.getClass().getMethods()) {
+      if (m.getParameterCount() != 0
+          || !m.getName().startsWith("get")
+          || m.getName().equals("getClass")) {
+        continue;
+      }
+      Object value = m.invoke(o);
+      if (m.getName().equals("getAdditionalProperties")) {
+        assertTrue(((Map<?, ?>) value).isEmpty(), where + " has unknown fields " + value);
+        continue;
+      }
+      if (!Set.of(String.class, Integer.class, Long.class, Boolean.class)
+          .contains(m.getReturnType())) {
+        assertNoUnknownFields(value, where + "." + m.getName().substring(3), seen);
+      }
+    }
+  }
+}
