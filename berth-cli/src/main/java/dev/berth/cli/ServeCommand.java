@@ -1,6 +1,7 @@
 package dev.berth.cli;
 
 import dev.berth.api.BerthException;
+import dev.berth.onnx.OnnxEngineProvider;
 import dev.berth.runtime.ConfigReader;
 import dev.berth.runtime.InferenceService;
 import dev.berth.runtime.LoadedModel;
@@ -88,6 +89,15 @@ final class ServeCommand implements java.util.concurrent.Callable<Integer> {
   Duration drainTimeout;
 
   @Option(
+      names = "--execution-provider",
+      paramLabel = "PROVIDER",
+      description =
+          "ONNX Runtime execution provider of every model whose model.yaml names none: cpu or"
+              + " cuda (default: ${DEFAULT-VALUE}).",
+      defaultValue = "cpu")
+  String executionProvider;
+
+  @Option(
       names = "--log-format",
       paramLabel = "FORMAT",
       description =
@@ -122,6 +132,12 @@ final class ServeCommand implements java.util.concurrent.Callable<Integer> {
               + " <model>/<version>/model.onnx");
     }
 
+    String provider = executionProvider.toLowerCase(java.util.Locale.ROOT);
+    if (!provider.equals("cpu") && !provider.equals("cuda")) {
+      throw new BerthException(
+          "--execution-provider must be cpu or cuda, not '" + executionProvider + "'");
+    }
+    System.setProperty(OnnxEngineProvider.DEFAULT_PROVIDER_PROPERTY, provider);
     ServingMetrics metrics = new ServingMetrics();
     InferenceService service = InferenceService.create(repo, metrics);
     // Models load while the ports open (readiness stays false until they have): a container or

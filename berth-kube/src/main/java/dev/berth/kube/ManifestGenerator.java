@@ -1,5 +1,7 @@
 package dev.berth.kube;
 
+import static java.nio.charset.StandardCharsets.UTF_8;
+
 import dev.berth.runtime.ServiceSpec;
 import io.fabric8.kubernetes.api.model.ConfigMap;
 import io.fabric8.kubernetes.api.model.ConfigMapBuilder;
@@ -36,7 +38,10 @@ import io.fabric8.kubernetes.client.utils.KubernetesSerialization;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
 import java.util.ArrayList;
+import java.util.HexFormat;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
@@ -55,14 +60,30 @@ public final class ManifestGenerator {
 
   static final String TMP_VOLUME = "tmp";
 
+  /** Suffix of a canary's Deployment and ConfigMap names. */
+  public static final String CANARY_SUFFIX = "-canary";
+
+  /** Deployment annotation: the models and versions the image serves ({@code m:1,2 n:3}). */
+  public static final String MODELS_ANNOTATION = "dev.berth/models";
+
+  /** Pod template annotation: digest of the serving config, so a config change rolls the pods. */
+  public static final String CONFIG_ANNOTATION = "dev.berth/serving-config";
+
+  public static final String NAME_LABEL = "app.kubernetes.io/name";
+  public static final String INSTANCE_LABEL = "app.kubernetes.io/instance";
+  public static final String MANAGED_BY_LABEL = "app.kubernetes.io/managed-by";
+  public static final String PART_OF_LABEL = "app.kubernetes.io/part-of";
+
   private final ServiceSpec service;
   private final String image;
   private final String namespace;
+  private final int canaryReplicas;
 
-  ManifestGenerator(ServiceSpec service, String image, String namespace) {
+  ManifestGenerator(ServiceSpec service, String image, String namespace, int canaryReplicas) {
     this.service = service;
     this.image = image;
     this.namespace = namespace;
+    this.canaryReplicas = canaryReplicas;
   }
 
   /**
@@ -73,12 +94,54 @@ public final class ManifestGenerator {
    * @param namespace the namespace, or null for none in the objects (the client's default)
    */
   public static ManifestGenerator of(ServiceSpec service, String image, String namespace) {
-    return new ManifestGenerator(service, image, namespace);
+    return new ManifestGenerator(service, image, namespace, 0);
   }
 
-  /** Every object, in apply order. */
+  /**
+   * The canary of this service: its own ConfigMap and Deployment ({@code NAME-canary}, instance
+   * label {@code NAME-canary}) whose pods the stable Service selects too, so they take a share of
+   * requests in proportion to their number.
+   */
+  public ManifestGenerator canary(int replicas) {
+    if (replicas < 1) {
+      throw new IllegalArgumentException("a canary runs at least one replica, not " + replicas);
+    }
+    return new ManifestGenerator(service, image, namespace, replicas);
+  }
+
+  /** The service's name: its Deployment, Service and the rest are called that. */
+  public String name() {
+    return service.name();
+  }
+
+  /** The namespace the objects name, or null when they leave it to the client. */
+  public String namespace() {
+    return namespace;
+  }
+
+  /** The image pods run. */
+  public String image() {
+    return image;
+  }
+
+  /** Whether these are a canary's objects. */
+  public boolean isCanary() {
+    return canaryReplicas > 0;
+  }
+
+  /** Name of the Deployment (and instance label) these objects run: NAME, or NAME-canary. */
+  public String deploymentName() {
+    return isCanary() ? service.name() + CANARY_SUFFIX : service.name();
+  }
+
+  /** Every object, in apply order: for a canary, its ConfigMap and Deployment only. */
   public List<HasMetadata> objects() {
     List<HasMetadata> out = new ArrayList<>();
+    if (isCanary()) {
+      out.add(configMap());
+      out.add(deployment());
+      return out;
+    }
     out.add(serviceAccount());
     out.add(configMap());
     out.add(deployment());
@@ -136,8 +199,8 @@ public final class ManifestGenerator {
   Map<String, String> labels() {
     Map<String, String> labels = new LinkedHashMap<>(selector());
     labels.put("app.kubernetes.io/component", "model-server");
-    labels.put("app.kubernetes.io/part-of", service.name());
-    labels.put("app.kubernetes.io/managed-by", "berth");
+    labels.put(PART_OF_LABEL, service.name());
+    labels.put(MANAGED_BY_LABEL, "berth");
     String tag = tag(image);
     if (tag != null) {
       labels.put("app.kubernetes.io/version", tag);
@@ -145,12 +208,33 @@ public final class ManifestGenerator {
     return labels;
   }
 
-  /** The labels that select the service's pods. */
+  /** The labels that select this Deployment's pods: stable and canary have their own. */
   Map<String, String> selector() {
-    Map<String, String> selector = new LinkedHashMap<>();
-    selector.put("app.kubernetes.io/name", service.name());
-    selector.put("app.kubernetes.io/instance", service.name());
+    Map<String, String> selector = new LinkedHashMap<>(servicePods());
+    selector.put(INSTANCE_LABEL, deploymentName());
     return selector;
+  }
+
+  /**
+   * The labels of every pod of the service, stable and canary: the Service, the disruption budget
+   * and the network policy select by these.
+   */
+  Map<String, String> servicePods() {
+    return Map.of(NAME_LABEL, service.name());
+  }
+
+  /** The models and versions the image serves, as {@code m:1,2 n:3}. */
+  String models() {
+    StringBuilder out = new StringBuilder();
+    for (ServiceSpec.ServiceModel m : service.models()) {
+      if (!out.isEmpty()) {
+        out.append(' ');
+      }
+      out.append(m.name()).append(':');
+      out.append(
+          String.join(",", m.versions().stream().map(v -> Long.toString(v.number())).toList()));
+    }
+    return out.toString();
   }
 
   private ObjectMeta meta(String name) {
@@ -168,11 +252,8 @@ public final class ManifestGenerator {
         .build();
   }
 
-  private String configMapName() {
-    return service.name() + "-serving";
-  }
-
-  private ConfigMap configMap() {
+  /** The serving config, as the environment the container's arguments read. */
+  private Map<String, String> servingConfig() {
     ServiceSpec.Serving s = service.serving();
     Map<String, String> data = new LinkedHashMap<>();
     data.put("BERTH_PORT", Integer.toString(s.port()));
@@ -181,7 +262,37 @@ public final class ManifestGenerator {
     data.put("BERTH_LOG_LEVEL", s.logLevel());
     data.put("BERTH_DRAIN_TIMEOUT", s.drainTimeout().toMillis() + "ms");
     data.put("BERTH_MAX_BODY_SIZE", s.maxBodySize());
-    return new ConfigMapBuilder().withMetadata(meta(configMapName())).withData(data).build();
+    // GPUs asked for: ONNX Runtime's CUDA provider for every model that does not name one
+    data.put("BERTH_EXECUTION_PROVIDER", service.deploy().gpus() > 0 ? "cuda" : "cpu");
+    return data;
+  }
+
+  /** Digest of the serving config: the ConfigMap's name suffix and a pod template annotation. */
+  private String configDigest() {
+    StringBuilder text = new StringBuilder();
+    servingConfig().forEach((k, v) -> text.append(k).append('=').append(v).append('\n'));
+    try {
+      byte[] sha = MessageDigest.getInstance("SHA-256").digest(text.toString().getBytes(UTF_8));
+      return HexFormat.of().formatHex(sha, 0, 5);
+    } catch (NoSuchAlgorithmException e) {
+      throw new IllegalStateException(e);
+    }
+  }
+
+  /**
+   * The ConfigMap's name carries its content's digest and the ConfigMap is immutable: a pod
+   * template names exactly the config it ran with, so a rollback to it gets that config back.
+   */
+  private String configMapName() {
+    return deploymentName() + "-serving-" + configDigest();
+  }
+
+  private ConfigMap configMap() {
+    return new ConfigMapBuilder()
+        .withMetadata(meta(configMapName()))
+        .withImmutable(true)
+        .withData(servingConfig())
+        .build();
   }
 
   private Deployment deployment() {
@@ -195,9 +306,12 @@ public final class ManifestGenerator {
     annotations.put("prometheus.io/scrape", "true");
     annotations.put("prometheus.io/port", Integer.toString(s.port()));
     annotations.put("prometheus.io/path", "/metrics");
+    annotations.put(CONFIG_ANNOTATION, configDigest());
+    ObjectMeta meta = meta(deploymentName());
+    meta.setAnnotations(Map.of(MODELS_ANNOTATION, models()));
     DeploymentBuilder b =
         new DeploymentBuilder()
-            .withMetadata(meta(service.name()))
+            .withMetadata(meta)
             .withNewSpec()
             .withSelector(new LabelSelectorBuilder().withMatchLabels(selector()).build())
             .withNewStrategy()
@@ -240,7 +354,9 @@ public final class ManifestGenerator {
             .endSpec()
             .endTemplate()
             .endSpec();
-    if (!d.autoscaling().enabled()) {
+    if (isCanary()) {
+      b.editSpec().withReplicas(canaryReplicas).endSpec();
+    } else if (!d.autoscaling().enabled()) {
       // with an autoscaler, replicas belong to it: a re-apply must not reset them
       b.editSpec().withReplicas(d.replicas()).endSpec();
     }
@@ -283,7 +399,9 @@ public final class ManifestGenerator {
             "--drain-timeout",
             "$(BERTH_DRAIN_TIMEOUT)",
             "--max-body-size",
-            "$(BERTH_MAX_BODY_SIZE)")
+            "$(BERTH_MAX_BODY_SIZE)",
+            "--execution-provider",
+            "$(BERTH_EXECUTION_PROVIDER)")
         .withEnvFrom(
             new EnvFromSourceBuilder()
                 .withConfigMapRef(new ConfigMapEnvSource(configMapName(), false))
@@ -350,7 +468,7 @@ public final class ManifestGenerator {
         .withMetadata(meta(service.name()))
         .withNewSpec()
         .withType(service.deploy().serviceType())
-        .withSelector(selector())
+        .withSelector(servicePods())
         .addNewPort()
         .withName("http")
         .withPort(s.port())
@@ -418,7 +536,7 @@ public final class ManifestGenerator {
         .withMetadata(meta(service.name()))
         .withNewSpec()
         .withMaxUnavailable(new IntOrString(1))
-        .withSelector(new LabelSelectorBuilder().withMatchLabels(selector()).build())
+        .withSelector(new LabelSelectorBuilder().withMatchLabels(servicePods()).build())
         .endSpec()
         .build();
   }
@@ -446,7 +564,7 @@ public final class ManifestGenerator {
     return new NetworkPolicyBuilder()
         .withMetadata(meta(service.name()))
         .withNewSpec()
-        .withPodSelector(new LabelSelectorBuilder().withMatchLabels(selector()).build())
+        .withPodSelector(new LabelSelectorBuilder().withMatchLabels(servicePods()).build())
         .withPolicyTypes("Ingress")
         .addNewIngress()
         .withFrom(from)

@@ -87,7 +87,12 @@ final class OnnxEngine implements Engine {
       String spin = options.bool("spin-wait", SPIN_WAIT_DEFAULT) ? "1" : "0";
       so.addConfigEntry("session.intra_op.allow_spinning", spin);
       so.addConfigEntry("session.inter_op.allow_spinning", spin);
-      String provider = options.string("execution-provider", "cpu").toLowerCase(Locale.ROOT);
+      String provider =
+          options
+              .string(
+                  "execution-provider",
+                  System.getProperty(OnnxEngineProvider.DEFAULT_PROVIDER_PROPERTY, "cpu"))
+              .toLowerCase(Locale.ROOT);
       switch (provider) {
         case "cpu" -> {}
         case "cuda" -> {
