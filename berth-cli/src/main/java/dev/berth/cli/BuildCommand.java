@@ -70,6 +70,10 @@ final class BuildCommand implements Callable<Integer> {
     List<String> allTags = new ArrayList<>(service.image().tags());
     allTags.addAll(tags);
     BuiltImage built = image.build(plan, target, allTags, System.err);
+    if (target instanceof ImageLocation.Registry r) {
+      // 'berth deploy' pins pods to this digest
+      BuildRecords.save(image.cacheDir, r.reference(), built.digest());
+    }
     System.out.println("built  " + built.location());
     System.out.println("digest " + built.digest());
     System.out.println(

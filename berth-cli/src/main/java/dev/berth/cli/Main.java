@@ -12,15 +12,7 @@ import picocli.CommandLine.Command;
     mixinStandardHelpOptions = true,
     versionProvider = Main.Version.class,
     description = "Serve, package, deploy and measure AI models.",
-    subcommands = {
-      ServeCommand.class,
-      BuildCommand.class,
-      RunCommand.class,
-      PsCommand.class,
-      LogsCommand.class,
-      StopCommand.class,
-      CommandLine.HelpCommand.class
-    })
+    subcommands = {ServeCommand.class})
 public final class Main implements Runnable {
 
   public static void main(String[] args) throws Exception {
@@ -35,6 +27,20 @@ public final class Main implements Runnable {
 
   static CommandLine commandLine() {
     CommandLine cli = new CommandLine(new Main());
+    // An image carries only what serving needs (BerthDistribution): the image and Kubernetes
+    // commands join when their modules are on the class path, so picocli never reflects on a
+    // class whose types are missing.
+    if (onClassPath("dev.berth.image.ImageBuilder")) {
+      cli.addSubcommand(new BuildCommand());
+      cli.addSubcommand(new RunCommand());
+      cli.addSubcommand(new PsCommand());
+      cli.addSubcommand(new LogsCommand());
+      cli.addSubcommand(new StopCommand());
+    }
+    if (onClassPath("dev.berth.kube.ManifestGenerator")) {
+      KubeCommands.addTo(cli);
+    }
+    cli.addSubcommand(new CommandLine.HelpCommand());
     cli.setCaseInsensitiveEnumValuesAllowed(true);
     cli.setExecutionExceptionHandler(
         (e, cmd, parsed) -> {
@@ -52,6 +58,10 @@ public final class Main implements Runnable {
           return 2;
         });
     return cli;
+  }
+
+  private static boolean onClassPath(String className) {
+    return Main.class.getClassLoader().getResource(className.replace('.', '/') + ".class") != null;
   }
 
   @Override

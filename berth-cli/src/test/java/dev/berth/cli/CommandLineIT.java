@@ -4,8 +4,11 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.List;
 import java.util.concurrent.TimeUnit;
+import java.util.stream.Stream;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -80,5 +83,54 @@ class CommandLineIT {
     assertTrue(
         r.err().contains("does not exist") && r.err().contains("<model>/<version>/model.onnx"),
         r.err());
+  }
+
+  @Test
+  void anImageCarriesWhatServingNeedsAndNoMore() throws Exception {
+    Path service = BerthProcess.examples().resolveSibling("minilm").resolve("berth.yaml");
+    Path context = work.resolve("context");
+    Run r = run("build", service.toString(), "--dockerfile", context.toString());
+    assertEquals(0, r.code(), r.err());
+    // the image's file tree: every layer's files, merged as the image stacks them
+    Path root = work.resolve("root");
+    try (Stream<Path> layers = Files.list(context.resolve("layers"))) {
+      for (Path layer : layers.sorted().toList()) {
+        try (Stream<Path> files = Files.walk(layer)) {
+          for (Path f : files.filter(Files::isRegularFile).toList()) {
+            Path to = root.resolve(layer.relativize(f).toString());
+            Files.createDirectories(to.getParent());
+            Files.copy(f, to);
+          }
+        }
+      }
+    }
+    List<String> jars;
+    try (Stream<Path> lib = Files.list(root.resolve("opt/berth/lib"))) {
+      jars = lib.map(p -> p.getFileName().toString()).sorted().toList();
+    }
+    for (String needed :
+        new String[] {
+          "onnxruntime-", "helidon-webserver-", "grpc-core-", "berth-server-", "picocli-"
+        }) {
+      assertTrue(jars.stream().anyMatch(j -> j.startsWith(needed)), needed + " missing: " + jars);
+    }
+    for (String tooling :
+        new String[] {"jib-", "kubernetes-", "berth-image-", "berth-kube-", "vertx-"}) {
+      assertTrue(
+          jars.stream().noneMatch(j -> j.startsWith(tooling)), tooling + " in the image: " + jars);
+    }
+    // the image's berth knows it only serves
+    ProcessBuilder pb =
+        new ProcessBuilder(
+            BerthProcess.java(), "-jar", root.resolve("opt/berth/berth.jar").toString(), "--help");
+    pb.environment().put("ORT_DISABLE_TELEMETRY", "1");
+    pb.environment().put("OPT_OUT_TRACKING", "true");
+    pb.redirectErrorStream(true);
+    Process p = pb.start();
+    String help = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+    assertTrue(p.waitFor(60, TimeUnit.SECONDS));
+    assertEquals(0, p.exitValue(), help);
+    assertTrue(help.contains("serve"), help);
+    assertTrue(!help.contains("\n  deploy ") && !help.contains("\n  build "), help);
   }
 }

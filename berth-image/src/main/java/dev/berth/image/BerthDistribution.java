@@ -5,14 +5,22 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.HashSet;
 import java.util.List;
+import java.util.Set;
 import java.util.jar.Attributes;
 import java.util.jar.JarFile;
+import java.util.regex.Pattern;
 
 /**
  * Berth's own files, as an image carries them: the launcher jar and the libraries its manifest's
  * {@code Class-Path} names, split into Berth's own modules and third-party libraries (which change
  * far less often, so they sit in a lower layer).
+ *
+ * <p>An image only serves, so it carries only what {@code berth serve} needs: the launcher's
+ * {@value #SERVING_ROOTS} manifest attribute names the artifacts the serve command uses directly,
+ * and those jars' own {@code Class-Path} names the rest. The image builder, the Kubernetes client
+ * and their libraries stay out of the image.
  *
  * @param launcher berth.jar
  * @param libraries third-party jars, native ONNX Runtime and tokenizers included
@@ -22,6 +30,9 @@ import java.util.jar.JarFile;
 public record BerthDistribution(
     Path launcher, List<Path> libraries, List<Path> modules, String version) {
 
+  /** Launcher manifest attribute: artifact ids of the jars {@code berth serve} uses directly. */
+  public static final String SERVING_ROOTS = "Berth-Serving-Roots";
+
   public BerthDistribution {
     libraries = List.copyOf(libraries);
     modules = List.copyOf(modules);
@@ -30,30 +41,72 @@ public record BerthDistribution(
   /** The distribution a launcher jar belongs to, read from its manifest's Class-Path. */
   public static BerthDistribution ofLauncher(Path launcher, String version) {
     Path jar = launcher.toAbsolutePath().normalize();
-    String classPath;
-    try (JarFile file = new JarFile(jar.toFile())) {
-      classPath =
-          file.getManifest() == null
-              ? null
-              : file.getManifest().getMainAttributes().getValue(Attributes.Name.CLASS_PATH);
-    } catch (IOException e) {
-      throw new BerthException("cannot read " + jar + ": " + e.getMessage(), e);
-    }
+    Attributes manifest = manifest(jar);
+    String classPath = manifest == null ? null : manifest.getValue(Attributes.Name.CLASS_PATH);
     if (classPath == null) {
       throw new BerthException(
           jar + " has no Class-Path; build Berth with 'mvn package' (bin/berth does it for you)");
     }
-    List<Path> libraries = new ArrayList<>();
-    List<Path> modules = new ArrayList<>();
+    List<Path> all = new ArrayList<>();
     for (String entry : classPath.trim().split("\\s+")) {
       Path lib = jar.getParent().resolve(entry).normalize();
       if (!Files.isRegularFile(lib)) {
         throw new BerthException(
             lib + " (on " + jar.getFileName() + "'s Class-Path) is missing; rebuild Berth");
       }
-      (lib.getFileName().toString().startsWith("berth-") ? modules : libraries).add(lib);
+      all.add(lib);
+    }
+    String roots = manifest.getValue(SERVING_ROOTS);
+    Set<String> serving = roots == null ? null : servingJars(all, roots.trim().split("\\s+"));
+    List<Path> libraries = new ArrayList<>();
+    List<Path> modules = new ArrayList<>();
+    for (Path lib : all) {
+      String name = lib.getFileName().toString();
+      if (serving == null || serving.contains(name)) {
+        (name.startsWith("berth-") ? modules : libraries).add(lib);
+      }
     }
     return new BerthDistribution(jar, libraries, modules, version);
+  }
+
+  /**
+   * File names of the jars serving needs: the roots (matched by artifact id) and everything their
+   * manifests' Class-Path names.
+   */
+  private static Set<String> servingJars(List<Path> classPath, String[] roots) {
+    Set<String> names = new HashSet<>();
+    for (String root : roots) {
+      Pattern artifact = Pattern.compile(Pattern.quote(root) + "-\\d[^/]*\\.jar");
+      Path jar =
+          classPath.stream()
+              .filter(p -> artifact.matcher(p.getFileName().toString()).matches())
+              .findFirst()
+              .orElseThrow(
+                  () ->
+                      new BerthException(
+                          "the launcher's "
+                              + SERVING_ROOTS
+                              + " names "
+                              + root
+                              + ", which is not on its Class-Path; rebuild Berth"));
+      names.add(jar.getFileName().toString());
+      Attributes manifest = manifest(jar);
+      String own = manifest == null ? null : manifest.getValue(Attributes.Name.CLASS_PATH);
+      if (own != null) {
+        for (String entry : own.trim().split("\\s+")) {
+          names.add(Path.of(entry).getFileName().toString());
+        }
+      }
+    }
+    return names;
+  }
+
+  private static Attributes manifest(Path jar) {
+    try (JarFile file = new JarFile(jar.toFile())) {
+      return file.getManifest() == null ? null : file.getManifest().getMainAttributes();
+    } catch (IOException e) {
+      throw new BerthException("cannot read " + jar + ": " + e.getMessage(), e);
+    }
   }
 
   /** The launcher jar this class was loaded from. */

@@ -46,6 +46,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import java.util.TreeMap;
 
 /**
  * The Kubernetes objects of a model service: ServiceAccount, ConfigMap, Deployment, Service,
@@ -59,6 +60,9 @@ public final class ManifestGenerator {
   static final int PRE_STOP_SECONDS = 5;
 
   static final String TMP_VOLUME = "tmp";
+
+  /** Requests of a container whose berth.yaml names none: one CPU, 1 GiB. */
+  static final Map<String, String> DEFAULT_REQUESTS = Map.of("cpu", "1", "memory", "1Gi");
 
   /** Suffix of a canary's Deployment and ConfigMap names. */
   public static final String CANARY_SUFFIX = "-canary";
@@ -156,9 +160,14 @@ public final class ManifestGenerator {
 
   /** The objects as kubectl-compatible multi-document YAML. */
   public String yaml() {
+    return yaml(objects());
+  }
+
+  /** Objects as kubectl-compatible multi-document YAML, each document opened by {@code ---}. */
+  static String yaml(List<? extends HasMetadata> objects) {
     KubernetesSerialization serialization = new KubernetesSerialization();
     StringBuilder out = new StringBuilder();
-    for (HasMetadata o : objects()) {
+    for (HasMetadata o : objects) {
       String doc = serialization.asYaml(o);
       out.append(doc.startsWith("---") ? doc : "---\n" + doc);
       if (!doc.endsWith("\n")) {
@@ -181,18 +190,26 @@ public final class ManifestGenerator {
     int n = 0;
     for (HasMetadata o : objects()) {
       n++;
-      Path file =
-          dir.resolve(
-              String.format(
-                  Locale.ROOT,
-                  "%02d-%s-%s.yaml",
-                  n,
-                  o.getKind().toLowerCase(Locale.ROOT),
-                  o.getMetadata().getName()));
+      Path file = dir.resolve(fileName(n, o));
       Files.writeString(file, serialization.asYaml(o));
       files.add(file);
     }
     return files;
+  }
+
+  /** The file name of the object at {@code position} (from 1) in apply order. */
+  static String fileName(int position, HasMetadata o) {
+    return String.format(
+        Locale.ROOT,
+        "%02d-%s-%s.yaml",
+        position,
+        o.getKind().toLowerCase(Locale.ROOT),
+        o.getMetadata().getName());
+  }
+
+  /** The service file these objects come from. */
+  ServiceSpec service() {
+    return service;
   }
 
   /** The labels every object carries ({@code app.kubernetes.io/*}). */
@@ -366,10 +383,15 @@ public final class ManifestGenerator {
   private Container container() {
     ServiceSpec.Serving s = service.serving();
     ServiceSpec.Deploy d = service.deploy();
-    Map<String, Quantity> requests = new LinkedHashMap<>();
+    Map<String, Quantity> requests = new TreeMap<>();
     d.requests().forEach((k, v) -> requests.put(k, new Quantity(v)));
-    Map<String, Quantity> limits = new LinkedHashMap<>();
+    Map<String, Quantity> limits = new TreeMap<>();
     d.limits().forEach((k, v) -> limits.put(k, new Quantity(v)));
+    // Pods are scheduled by their requests and the autoscaler's CPU target is a share of them:
+    // never leave them out. An unrequested resource gets its limit (as Kubernetes would), else
+    // a default.
+    DEFAULT_REQUESTS.forEach(
+        (k, v) -> requests.computeIfAbsent(k, x -> limits.getOrDefault(k, new Quantity(v))));
     if (d.gpus() > 0) {
       limits.put("nvidia.com/gpu", new Quantity(Integer.toString(d.gpus())));
       requests.put("nvidia.com/gpu", new Quantity(Integer.toString(d.gpus())));

@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.berth.runtime.ServiceSpec;
+import io.fabric8.kubernetes.api.model.ConfigMap;
 import io.fabric8.kubernetes.api.model.Container;
 import io.fabric8.kubernetes.api.model.HasMetadata;
 import io.fabric8.kubernetes.api.model.KubernetesResource;
@@ -83,7 +84,17 @@ class ManifestGeneratorTest {
 
   @Test
   void podsMeetTheRestrictedPodSecurityStandard() throws IOException {
-    PodSpec pod = find(objects(""), Deployment.class).getSpec().getTemplate().getSpec();
+    assertRestricted(find(objects(""), Deployment.class).getSpec().getTemplate().getSpec());
+    assertRestricted(
+        find(objects("deploy: {gpus: 2}\n"), Deployment.class).getSpec().getTemplate().getSpec());
+    assertRestricted(
+        find(ManifestGenerator.of(service(""), IMAGE, "ml").canary(1).objects(), Deployment.class)
+            .getSpec()
+            .getTemplate()
+            .getSpec());
+  }
+
+  private static void assertRestricted(PodSpec pod) {
     assertEquals(Boolean.TRUE, pod.getSecurityContext().getRunAsNonRoot());
     assertEquals(65532L, pod.getSecurityContext().getRunAsUser());
     assertEquals("RuntimeDefault", pod.getSecurityContext().getSeccompProfile().getType());
@@ -140,6 +151,103 @@ class ManifestGeneratorTest {
     assertEquals(new Quantity("500m"), resources.getRequests().get("cpu"));
     assertEquals(new Quantity("2Gi"), resources.getLimits().get("memory"));
     assertEquals(new Quantity("1"), resources.getLimits().get("nvidia.com/gpu"));
+    var defaults =
+        find(objects(""), Deployment.class)
+            .getSpec()
+            .getTemplate()
+            .getSpec()
+            .getContainers()
+            .get(0)
+            .getResources();
+    assertEquals(new Quantity("1"), defaults.getRequests().get("cpu"));
+    assertEquals(new Quantity("1Gi"), defaults.getRequests().get("memory"));
+    var limitOnly =
+        find(objects("deploy: {resources: {limits: {cpu: 500m}}}\n"), Deployment.class)
+            .getSpec()
+            .getTemplate()
+            .getSpec()
+            .getContainers()
+            .get(0)
+            .getResources();
+    assertEquals(new Quantity("500m"), limitOnly.getRequests().get("cpu"), "request = limit");
+  }
+
+  @Test
+  void gpusSwitchOnTheCudaProviderThroughTheServingConfig() throws IOException {
+    List<HasMetadata> gpu = objects("deploy: {gpus: 1}\n");
+    assertEquals("cuda", find(gpu, ConfigMap.class).getData().get("BERTH_EXECUTION_PROVIDER"));
+    assertEquals(
+        "cpu", find(objects(""), ConfigMap.class).getData().get("BERTH_EXECUTION_PROVIDER"));
+    List<String> args =
+        find(gpu, Deployment.class)
+            .getSpec()
+            .getTemplate()
+            .getSpec()
+            .getContainers()
+            .get(0)
+            .getArgs();
+    int at = args.indexOf("--execution-provider");
+    assertEquals("$(BERTH_EXECUTION_PROVIDER)", args.get(at + 1));
+  }
+
+  @Test
+  void theServingConfigIsImmutableAndNamedByItsContent() throws IOException {
+    ConfigMap info = find(objects("serving: {log-level: info}\n"), ConfigMap.class);
+    ConfigMap debug = find(objects("serving: {log-level: debug}\n"), ConfigMap.class);
+    assertEquals(Boolean.TRUE, info.getImmutable());
+    assertTrue(info.getMetadata().getName().startsWith("minilm-serving-"));
+    assertFalse(info.getMetadata().getName().equals(debug.getMetadata().getName()));
+    Deployment d = find(objects("serving: {log-level: info}\n"), Deployment.class);
+    assertEquals(
+        info.getMetadata().getName(),
+        d.getSpec()
+            .getTemplate()
+            .getSpec()
+            .getContainers()
+            .get(0)
+            .getEnvFrom()
+            .get(0)
+            .getConfigMapRef()
+            .getName());
+    assertEquals(
+        "minilm:1", d.getMetadata().getAnnotations().get(ManifestGenerator.MODELS_ANNOTATION));
+  }
+
+  @Test
+  void aCanaryIsItsOwnDeploymentWhosePodsTheServiceSelects() throws Exception {
+    ManifestGenerator stable = ManifestGenerator.of(service(""), IMAGE, "ml");
+    ManifestGenerator canary = stable.canary(2);
+    List<HasMetadata> objects = canary.objects();
+    assertEquals(
+        List.of("ConfigMap", "Deployment"), objects.stream().map(HasMetadata::getKind).toList());
+    Deployment d = find(objects, Deployment.class);
+    assertEquals("minilm-canary", d.getMetadata().getName());
+    assertEquals(2, d.getSpec().getReplicas());
+    assertTrue(
+        find(objects, ConfigMap.class)
+            .getMetadata()
+            .getName()
+            .startsWith("minilm-canary-serving-"));
+    Map<String, String> podLabels = d.getSpec().getTemplate().getMetadata().getLabels();
+    assertEquals("minilm-canary", podLabels.get("app.kubernetes.io/instance"));
+    assertEquals(
+        "minilm-canary",
+        d.getSpec().getSelector().getMatchLabels().get("app.kubernetes.io/instance"));
+    var kubeService = find(stable.objects(), io.fabric8.kubernetes.api.model.Service.class);
+    assertTrue(podLabels.entrySet().containsAll(kubeService.getSpec().getSelector().entrySet()));
+    Deployment stableDeployment = find(stable.objects(), Deployment.class);
+    assertFalse(
+        podLabels
+            .entrySet()
+            .containsAll(stableDeployment.getSpec().getSelector().getMatchLabels().entrySet()),
+        "the stable Deployment does not adopt the canary's pods");
+    KubernetesSerialization serialization = new KubernetesSerialization();
+    for (String doc : canary.yaml().split("(?m)^---\\n")) {
+      if (!doc.isBlank()) {
+        HasMetadata o = serialization.unmarshal(doc);
+        assertNoUnknownFields(o, o.getKind(), new IdentityHashMap<>());
+      }
+    }
   }
 
   @Test

@@ -1,0 +1,267 @@
+package dev.berth.cli;
+
+import dev.berth.api.BerthException;
+import dev.berth.kube.KubeDeployer;
+import dev.berth.kube.ManifestExport;
+import dev.berth.kube.ManifestGenerator;
+import dev.berth.runtime.ServiceSpec;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+
+@Command(
+    name = "deploy",
+    mixinStandardHelpOptions = true,
+    sortOptions = false,
+    description = {
+      "Deploy a model service (berth.yaml) onto Kubernetes: ServiceAccount, ConfigMap,"
+          + " Deployment, Service, HorizontalPodAutoscaler, PodDisruptionBudget and"
+          + " NetworkPolicy, applied server-side; then follow the rollout until it is available.",
+      "The image is berth.yaml's image.to (build and push it with 'berth build' first), pinned"
+          + " to the digest built on this machine when there is one."
+    })
+final class DeployCommand implements Callable<Integer> {
+  @Parameters(index = "0", paramLabel = "SERVICE", description = "The service file (berth.yaml).")
+  Path serviceFile;
+
+  @Option(
+      names = "--dry-run",
+      description = "Print the objects as multi-document YAML instead of applying them.")
+  boolean dryRun;
+
+  @Option(
+      names = {"-o", "--output-dir"},
+      paramLabel = "DIR",
+      description = "Write one YAML file per object into DIR instead of applying them.")
+  Path outputDir;
+
+  @Option(
+      names = "--export",
+      arity = "1..2",
+      paramLabel = "FORMAT [DIR]",
+      description = {
+        "Write the service for other tooling instead of applying it:",
+        "  kustomize DIR  a base (the objects --dry-run prints) and an example overlay,"
+            + " DIR/overlays/production",
+        "  kserve [DIR]   a KServe ServingRuntime running the Berth image and an"
+            + " InferenceService (printed, or written to DIR/NAME-kserve.yaml)"
+      })
+  List<String> export;
+
+  @Option(
+      names = "--image",
+      paramLabel = "REF",
+      description = "The image pods run (default: berth.yaml's image.to).")
+  String image;
+
+  @Option(
+      names = "--canary",
+      paramLabel = "PERCENT",
+      description =
+          "Run this version beside the stable one as NAME-canary, with about PERCENT% of the"
+              + " requests (by its share of the Service's pods); 'berth promote NAME' makes it"
+              + " stable, 'berth rollback NAME' drops it.")
+  Integer canary;
+
+  @Option(
+      names = "--timeout",
+      paramLabel = "DURATION",
+      description = "How long to follow the rollout (default: ${DEFAULT-VALUE}).",
+      defaultValue = "10m",
+      converter = ServeCommand.DurationConverter.class)
+  Duration timeout;
+
+  @Option(names = "--no-wait", description = "Apply, and do not follow the rollout.")
+  boolean noWait;
+
+  @Option(
+      names = "--cache-dir",
+      paramLabel = "DIR",
+      description =
+          "Where 'berth build' recorded the digests it pushed (default: ${DEFAULT-VALUE}).",
+      defaultValue = "${env:XDG_CACHE_HOME:-${sys:user.home}/.cache}/berth")
+  Path cacheDir;
+
+  @Mixin KubeOptions kube;
+
+  @Override
+  public Integer call() throws IOException {
+    ServiceSpec service = ServiceSpec.load(serviceFile);
+    String ref = imageReference(service);
+    String localNamespace = kube.namespace != null ? kube.namespace : service.deploy().namespace();
+    if (export != null) {
+      return export(ManifestGenerator.of(service, ref, localNamespace));
+    }
+    if (dryRun || outputDir != null) {
+      ManifestGenerator generator = ManifestGenerator.of(service, ref, localNamespace);
+      if (canary != null) {
+        // no cluster to ask: size the canary against the replicas berth.yaml asks for
+        int stable =
+            service.deploy().autoscaling().enabled()
+                ? service.deploy().autoscaling().minReplicas()
+                : service.deploy().replicas();
+        generator = generator.canary(canaryReplicas(stable, canary));
+      }
+      if (outputDir != null) {
+        for (Path file : generator.writeFiles(outputDir)) {
+          System.out.println("wrote " + file);
+        }
+      }
+      if (dryRun) {
+        System.out.print(generator.yaml());
+      }
+      return 0;
+    }
+    return kube.withDeployer(service.deploy().namespace(), d -> apply(d, service, ref));
+  }
+
+  private int export(ManifestGenerator generator) throws IOException {
+    if (canary != null) {
+      throw new BerthException("--export writes the stable service; leave out --canary");
+    }
+    String format = export.get(0);
+    Path dir = export.size() > 1 ? Path.of(export.get(1)) : null;
+    switch (format) {
+      case "kustomize" -> {
+        if (dir == null) {
+          throw new BerthException("--export kustomize needs a directory: --export kustomize DIR");
+        }
+        for (Path file : ManifestExport.kustomize(generator, dir)) {
+          System.out.println("wrote " + file);
+        }
+        System.out.println(
+            "render with 'kubectl kustomize "
+                + dir.resolve("base")
+                + "', apply with 'kubectl apply -k "
+                + dir.resolve("overlays/production")
+                + "'");
+      }
+      case "kserve" -> {
+        String yaml = ManifestExport.kserveYaml(generator);
+        if (dir == null) {
+          System.out.print(yaml);
+        } else {
+          Files.createDirectories(dir);
+          Path file = dir.resolve(generator.name() + "-kserve.yaml");
+          Files.writeString(file, yaml);
+          System.out.println("wrote " + file);
+        }
+      }
+      default ->
+          throw new BerthException(
+              "--export takes kustomize DIR or kserve [DIR], not '" + format + "'");
+    }
+    return 0;
+  }
+
+  private int apply(KubeDeployer deployer, ServiceSpec service, String ref) {
+    ManifestGenerator generator = ManifestGenerator.of(service, ref, deployer.namespace());
+    if (canary != null) {
+      generator = generator.canary(deployer.canaryReplicas(service.name(), canary));
+    }
+    String name = generator.deploymentName();
+    System.err.println(
+        "applying "
+            + (generator.isCanary() ? "canary " : "")
+            + name
+            + " to namespace "
+            + deployer.namespace()
+            + " (server-side apply, field manager "
+            + KubeDeployer.FIELD_MANAGER
+            + ")");
+    List<KubeDeployer.Applied> applied = deployer.apply(generator.objects());
+    boolean changed = applied.stream().anyMatch(a -> a.change() != KubeDeployer.Change.UNCHANGED);
+    if (!changed) {
+      System.err.println("nothing changed");
+    }
+    if (noWait) {
+      System.out.println(name + " applied; follow it with 'berth status " + service.name() + "'");
+      return 0;
+    }
+    System.err.println("following the rollout (up to " + timeout.toSeconds() + "s)");
+    deployer.awaitRollout(name, timeout);
+    deployer.pruneConfigs(name);
+    if (generator.isCanary()) {
+      var state = deployer.state(service.name());
+      int stable = ready(state.stable());
+      int c = ready(state.canary());
+      System.out.printf(
+          "canary %s is available: %d pod(s) beside %d stable, about %d%% of requests%n"
+              + "  'berth promote %s' makes it stable, 'berth rollback %s' drops it%n",
+          name,
+          c,
+          stable,
+          stable + c == 0 ? 0 : Math.round(100.0 * c / (stable + c)),
+          service.name(),
+          service.name());
+    } else {
+      System.out.printf(
+          "%s is available in namespace %s: http://%s.%s.svc:%d (OIP v2, REST), grpc port %d%n",
+          name,
+          deployer.namespace(),
+          name,
+          deployer.namespace(),
+          service.serving().port(),
+          service.serving().grpcPort());
+    }
+    return 0;
+  }
+
+  private static int ready(io.fabric8.kubernetes.api.model.apps.Deployment d) {
+    return d == null || d.getStatus() == null || d.getStatus().getReadyReplicas() == null
+        ? 0
+        : d.getStatus().getReadyReplicas();
+  }
+
+  static int canaryReplicas(int stable, int percent) {
+    if (percent < 1 || percent > 99) {
+      throw new BerthException("--canary takes a percentage from 1 to 99, not " + percent);
+    }
+    return Math.max(1, (int) Math.round(stable * percent / (100.0 - percent)));
+  }
+
+  /** The image pods run: --image, else image.to pinned to the digest last built here. */
+  private String imageReference(ServiceSpec service) {
+    String ref = image != null ? image : service.image().to();
+    if (ref.startsWith("docker://") || ref.startsWith("tar:")) {
+      throw new BerthException(
+          "a cluster pulls images from a registry, and "
+              + (image != null ? "--image" : "berth.yaml's image.to")
+              + " is "
+              + ref
+              + "; push with 'berth build "
+              + serviceFile
+              + " --to REGISTRY/NAME:TAG' and pass --image REGISTRY/NAME:TAG");
+    }
+    if (ref.contains("@sha256:")) {
+      return ref;
+    }
+    var record = BuildRecords.find(cacheDir, ref);
+    if (record.isPresent()) {
+      System.err.println(
+          "image "
+              + ref
+              + " pinned to "
+              + record.get().digest()
+              + (record.get().builtAt() == null
+                  ? ""
+                  : " (built here " + record.get().builtAt() + ")"));
+      return ref + "@" + record.get().digest();
+    }
+    System.err.println(
+        "image "
+            + ref
+            + " is not pinned to a digest (no 'berth build' of it on this machine): pods run"
+            + " whatever the tag names when they start; pass --image "
+            + ref
+            + "@sha256:... to pin it");
+    return ref;
+  }
+}

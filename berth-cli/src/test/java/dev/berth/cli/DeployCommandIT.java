@@ -1,0 +1,290 @@
+package dev.berth.cli;
+
+import static org.awaitility.Awaitility.await;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.berth.kube.testing.MockCluster;
+import io.fabric8.kubernetes.api.model.HasMetadata;
+import io.fabric8.kubernetes.api.model.apps.Deployment;
+import io.fabric8.kubernetes.client.KubernetesClient;
+import io.fabric8.kubernetes.client.utils.KubernetesSerialization;
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * {@code berth deploy|status|scale|rollback|undeploy} as a user runs them, the packaged jar against
+ * fabric8's CRUD mock API server through a kubeconfig (contexts {@code mock}, namespace ml, and
+ * {@code other}, namespace team-b). The mock runs no controllers: {@link MockCluster#rollOut} plays
+ * the Deployment controller.
+ */
+class DeployCommandIT {
+  private static final String DIGEST = "sha256:" + "c3".repeat(32);
+
+  @TempDir Path work;
+  private MockCluster cluster;
+  private KubernetesClient client;
+  private Path kubeconfig;
+  private Path service;
+
+  private record Run(int code, String out, String err) {}
+
+  @BeforeEach
+  void start() throws IOException {
+    cluster = new MockCluster();
+    client = cluster.client();
+    kubeconfig = cluster.kubeconfig(work.resolve("kubeconfig"));
+    Path models = BerthProcess.examples();
+    service = work.resolve("berth.yaml");
+    Files.writeString(
+        service,
+        """
+        apiVersion: berth.dev/v1
+        kind: ModelService
+        name: minilm
+        models: [{path: %s, versions: [1]}]
+        image: {to: "127.0.0.1:5000/ml/minilm:1"}
+        deploy: {replicas: 2, autoscaling: {enabled: false}}
+        """
+            .formatted(models.resolve("minilm")));
+  }
+
+  @AfterEach
+  void stop() {
+    cluster.close();
+  }
+
+  private Process start(String... args) throws IOException {
+    ProcessBuilder pb = new ProcessBuilder(BerthProcess.command(args));
+    pb.environment().put("ORT_DISABLE_TELEMETRY", "1");
+    pb.environment().put("OPT_OUT_TRACKING", "true");
+    pb.environment().put("HOME", work.resolve("home").toString());
+    pb.environment().put("XDG_CACHE_HOME", work.resolve("cache").toString());
+    pb.environment().put("KUBECONFIG", kubeconfig.toString());
+    pb.redirectOutput(work.resolve("out.txt").toFile());
+    pb.redirectError(work.resolve("err.txt").toFile());
+    return pb.start();
+  }
+
+  private Run finish(Process p) throws Exception {
+    assertTrue(p.waitFor(90, TimeUnit.SECONDS), "berth did not exit");
+    return new Run(
+        p.exitValue(),
+        Files.readString(work.resolve("out.txt"), StandardCharsets.UTF_8),
+        Files.readString(work.resolve("err.txt"), StandardCharsets.UTF_8));
+  }
+
+  private Run run(String... args) throws Exception {
+    return finish(start(args));
+  }
+
+  private Deployment deployment(String ns, String name) {
+    return client.apps().deployments().inNamespace(ns).withName(name).get();
+  }
+
+  @Test
+  void dryRunPrintsKubectlYaml_andOutputDirWritesOneFilePerObject_withoutACluster()
+      throws Exception {
+    Files.writeString(kubeconfig, "not: [a kubeconfig"); // the dry run never reads it
+    Run r =
+        run(
+            "deploy",
+            service.toString(),
+            "--dry-run",
+            "-n",
+            "prod",
+            "-o",
+            work.resolve("out").toString());
+
+    assertEquals(0, r.code(), r.err());
+    KubernetesSerialization serialization = new KubernetesSerialization();
+    List<HasMetadata> printed = new ArrayList<>();
+    for (String doc : r.out().split("(?m)^---\\n")) {
+      if (!doc.isBlank() && !doc.startsWith("wrote ")) {
+        printed.add(serialization.unmarshal(doc));
+      }
+    }
+    assertEquals(
+        List.of(
+            "ServiceAccount",
+            "ConfigMap",
+            "Deployment",
+            "Service",
+            "PodDisruptionBudget",
+            "NetworkPolicy"),
+        printed.stream().map(HasMetadata::getKind).toList());
+    assertTrue(printed.stream().allMatch(o -> "prod".equals(o.getMetadata().getNamespace())));
+    try (Stream<Path> files = Files.list(work.resolve("out"))) {
+      assertEquals(6, files.count());
+    }
+    assertTrue(r.err().contains("is not pinned to a digest"), r.err());
+  }
+
+  @Test
+  void exportsForKustomizeAndKServe() throws Exception {
+    Run kustomize =
+        run("deploy", service.toString(), "--export", "kustomize", work.resolve("k").toString());
+    assertEquals(0, kustomize.code(), kustomize.err());
+    assertTrue(Files.isRegularFile(work.resolve("k/base/kustomization.yaml")));
+    assertTrue(Files.isRegularFile(work.resolve("k/overlays/production/kustomization.yaml")));
+
+    Run kserve = run("deploy", service.toString(), "--export", "kserve");
+    assertEquals(0, kserve.code(), kserve.err());
+    List<String> kinds = new ArrayList<>();
+    for (String doc : kserve.out().split("(?m)^---\\n")) {
+      if (!doc.isBlank()) {
+        kinds.add(new KubernetesSerialization().unmarshal(doc, HasMetadata.class).getKind());
+      }
+    }
+    assertEquals(List.of("ServingRuntime", "InferenceService"), kinds);
+
+    Run bad = run("deploy", service.toString(), "--export", "helm");
+    assertEquals(2, bad.code());
+    assertTrue(bad.err().contains("--export takes kustomize DIR or kserve [DIR]"), bad.err());
+  }
+
+  @Test
+  void deployAppliesIntoTheContextsNamespace_andAgainChangesNothing() throws Exception {
+    Run first = run("deploy", service.toString(), "--no-wait");
+    assertEquals(0, first.code(), first.err());
+    assertTrue(first.err().contains("deployment/minilm created"), first.err());
+    Deployment d = deployment("ml", "minilm");
+    assertNotNull(d, "the current context's namespace");
+    assertEquals(2, d.getSpec().getReplicas());
+    String version = d.getMetadata().getResourceVersion();
+
+    Run second = run("deploy", service.toString(), "--no-wait");
+
+    assertEquals(0, second.code(), second.err());
+    assertTrue(second.err().contains("nothing changed"), second.err());
+    assertEquals(version, deployment("ml", "minilm").getMetadata().getResourceVersion());
+  }
+
+  @Test
+  void contextAndNamespaceFollowKubeconfigRules() throws Exception {
+    assertEquals(0, run("deploy", service.toString(), "--no-wait", "--context", "other").code());
+    assertNotNull(deployment("team-b", "minilm"));
+    assertEquals(
+        0,
+        run("deploy", service.toString(), "--no-wait", "--context", "other", "-n", "third").code());
+    assertNotNull(deployment("third", "minilm"));
+
+    Run r = run("deploy", service.toString(), "--no-wait", "--context", "nope");
+    assertEquals(2, r.code());
+    assertTrue(r.err().contains("kubeconfig has no context 'nope'"), r.err());
+  }
+
+  @Test
+  void deployFollowsTheRolloutUntilAvailable_pinnedToTheDigestBuiltHere() throws Exception {
+    // what 'berth build' leaves behind after pushing the image
+    Path cache = work.resolve("cache/berth");
+    BuildRecords.save(cache, "127.0.0.1:5000/ml/minilm:1", DIGEST);
+
+    Process deploy = start("deploy", service.toString(), "--timeout", "60s");
+    await().atMost(Duration.ofSeconds(60)).until(() -> deployment("ml", "minilm") != null);
+    cluster.rollOut("ml", "minilm");
+    Run r = finish(deploy);
+
+    assertEquals(0, r.code(), r.err());
+    assertTrue(r.out().contains("minilm is available in namespace ml"), r.out());
+    assertTrue(r.err().contains("pinned to " + DIGEST), r.err());
+    assertEquals(
+        "127.0.0.1:5000/ml/minilm:1@" + DIGEST,
+        deployment("ml", "minilm")
+            .getSpec()
+            .getTemplate()
+            .getSpec()
+            .getContainers()
+            .get(0)
+            .getImage());
+
+    Run status = run("status", "minilm");
+    assertEquals(0, status.code(), status.err());
+    assertTrue(
+        status.out().contains("desired 2 · updated 2 · ready 2 · available 2"), status.out());
+    assertTrue(status.out().contains("models      minilm:1"), status.out());
+  }
+
+  @Test
+  void aRolloutThatTimesOutIsExitCodeTwoWithTheReason() throws Exception {
+    Run r = run("deploy", service.toString(), "--timeout", "2s");
+    assertEquals(2, r.code());
+    assertTrue(r.err().contains("did not become available within 2s"), r.err());
+  }
+
+  @Test
+  void scaleCanaryRollbackAndUndeploy() throws Exception {
+    assertEquals(0, run("deploy", service.toString(), "--no-wait").code());
+    cluster.rollOut("ml", "minilm");
+
+    Run scale = run("scale", "minilm", "4");
+    assertEquals(0, scale.code(), scale.err());
+    assertEquals(4, deployment("ml", "minilm").getSpec().getReplicas());
+    cluster.rollOut("ml", "minilm");
+
+    Run canary =
+        run(
+            "deploy",
+            service.toString(),
+            "--canary",
+            "20",
+            "--no-wait",
+            "--image",
+            "127.0.0.1:5000/ml/minilm:2");
+    assertEquals(0, canary.code(), canary.err());
+    assertEquals(1, deployment("ml", "minilm-canary").getSpec().getReplicas(), "1 of 5 pods");
+
+    Run rollback = run("rollback", "minilm", "--timeout", "30s");
+    assertEquals(0, rollback.code(), rollback.err());
+    assertTrue(rollback.err().contains("dropped the canary"), rollback.err());
+    assertNull(deployment("ml", "minilm-canary"));
+
+    Run undeploy = run("undeploy", "minilm");
+    assertEquals(0, undeploy.code(), undeploy.err());
+    assertTrue(undeploy.out().contains("undeployed minilm (6 objects deleted)"), undeploy.out());
+    assertTrue(client.apps().deployments().inNamespace("ml").list().getItems().isEmpty());
+    assertTrue(
+        client
+            .configMaps()
+            .inNamespace("ml")
+            .withLabels(Map.of("app.kubernetes.io/part-of", "minilm"))
+            .list()
+            .getItems()
+            .isEmpty());
+
+    Run again = run("status", "minilm");
+    assertEquals(2, again.code());
+    assertTrue(again.err().contains("no model service 'minilm' in namespace ml"), again.err());
+  }
+
+  @Test
+  void anUnreachableApiServerIsExitCodeTwoWithTheFix() throws Exception {
+    Files.writeString(
+        kubeconfig,
+        """
+        apiVersion: v1
+        kind: Config
+        clusters: [{name: gone, cluster: {server: "http://127.0.0.1:1"}}]
+        users: [{name: u, user: {token: t}}]
+        contexts: [{name: gone, context: {cluster: gone, user: u}}]
+        current-context: gone
+        """);
+    Run r = run("status", "minilm");
+    assertEquals(2, r.code());
+    assertTrue(r.err().contains("cannot reach the Kubernetes API at http://127.0.0.1:1"), r.err());
+  }
+}

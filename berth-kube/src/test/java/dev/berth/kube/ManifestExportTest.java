@@ -1,0 +1,477 @@
+package dev.berth.kube;
+
+import static java.nio.charset.StandardCharsets.UTF_8;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assertions.fail;
+
+import dev.berth.runtime.ServiceSpec;
+import io.fabric8.kubernetes.api.model.Container;
+import io.fabric8.kubernetes.api.model.EnvVar;
+import io.fabric8.kubernetes.api.model.GenericKubernetesResource;
+import io.fabric8.kubernetes.api.model.HasMetadata;
+import io.fabric8.kubernetes.api.model.KubernetesList;
+import io.fabric8.kubernetes.api.model.Quantity;
+import io.fabric8.kubernetes.api.model.apps.Deployment;
+import io.fabric8.kubernetes.api.model.autoscaling.v2.HorizontalPodAutoscaler;
+import io.fabric8.kubernetes.client.utils.KubernetesSerialization;
+import java.io.File;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
+import java.util.concurrent.TimeUnit;
+import java.util.stream.Collectors;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.Assumptions;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+class ManifestExportTest {
+  private static final String IMAGE = "registry.example/ml/minilm:1@sha256:" + "ab".repeat(32);
+
+  private final KubernetesSerialization serialization = new KubernetesSerialization();
+
+  @TempDir Path dir;
+
+  @BeforeEach
+  void model() throws IOException {
+    Files.createDirectories(dir.resolve("models/minilm/1"));
+    Files.writeString(dir.resolve("models/minilm/1/model.onnx"), "graph");
+  }
+
+  private ServiceSpec service(String extra) throws IOException {
+    Path file = dir.resolve("berth.yaml");
+    Files.writeString(
+        file,
+        "apiVersion: berth.dev/v1\nkind: ModelService\nname: minilm\n"
+            + "models: [{path: models/minilm}]\n"
+            + extra);
+    return ServiceSpec.load(file);
+  }
+
+  private ManifestGenerator generator(String extra) throws IOException {
+    return ManifestGenerator.of(service(extra), IMAGE, "ml");
+  }
+
+  private static <T> T find(List<HasMetadata> objects, Class<T> type) {
+    return objects.stream().filter(type::isInstance).map(type::cast).findFirst().orElseThrow();
+  }
+
+  @SuppressWarnings("unchecked")
+  private Map<String, Object> yamlMap(Path file) throws IOException {
+    return serialization.unmarshal(Files.readString(file), Map.class);
+  }
+
+  // ---- kustomize
+
+  @Test
+  void theBaseListsOneFilePerObjectInApplyOrder() throws IOException {
+    ManifestGenerator generator = generator("");
+    Path out = dir.resolve("k8s");
+    List<Path> files = ManifestExport.kustomize(generator, out);
+    for (Path f : files) {
+      assertTrue(Files.isRegularFile(f), f.toString());
+      assertTrue(
+          Files.readString(f).startsWith(ManifestExport.GENERATED),
+          f + " starts with the generated header");
+    }
+    Path base = out.resolve("base");
+    List<String> expected = new ArrayList<>();
+    List<HasMetadata> objects = generator.objects();
+    for (int i = 0; i < objects.size(); i++) {
+      expected.add(ManifestGenerator.fileName(i + 1, objects.get(i)));
+    }
+    assertEquals("01-serviceaccount-minilm.yaml", expected.get(0));
+    Map<String, Object> kustomization = yamlMap(base.resolve("kustomization.yaml"));
+    assertEquals("kustomize.config.k8s.io/v1beta1", kustomization.get("apiVersion"));
+    assertEquals("Kustomization", kustomization.get("kind"));
+    assertEquals(expected, kustomization.get("resources"));
+    assertTrue(files.contains(base.resolve("kustomization.yaml")));
+    for (String name : expected) {
+      assertTrue(files.contains(base.resolve(name)), name + " is among the files returned");
+    }
+    String header = Files.readString(base.resolve("kustomization.yaml"));
+    assertTrue(header.contains("kubectl kustomize " + out + "/base"), header);
+    assertTrue(header.contains("kubectl apply -k " + out + "/overlays/production"), header);
+  }
+
+  @Test
+  void theBaseFilesParseBackIntoTheDryRunObjects() throws IOException {
+    ManifestGenerator generator = generator("");
+    Path base = dir.resolve("k8s/base");
+    ManifestExport.kustomize(generator, dir.resolve("k8s"));
+    List<HasMetadata> parsed = new ArrayList<>();
+    for (Object name : (List<?>) yamlMap(base.resolve("kustomization.yaml")).get("resources")) {
+      parsed.add(serialization.unmarshal(Files.readString(base.resolve((String) name))));
+    }
+    assertEquals(generator.objects(), parsed);
+  }
+
+  @Test
+  void theOverlayPatchesReplicasAndRequestsOfTheBase() throws IOException {
+    Path out = dir.resolve("k8s");
+    ManifestExport.kustomize(generator(""), out);
+    Path overlay = out.resolve("overlays/production");
+    Map<String, Object> kustomization = yamlMap(overlay.resolve("kustomization.yaml"));
+    assertEquals("kustomize.config.k8s.io/v1beta1", kustomization.get("apiVersion"));
+    assertEquals(List.of("../../base"), kustomization.get("bases"));
+    assertEquals("ml", kustomization.get("namespace"));
+    assertEquals(
+        List.of(ManifestExport.DEPLOYMENT_PATCH, ManifestExport.AUTOSCALER_PATCH),
+        kustomization.get("patchesStrategicMerge"));
+
+    HorizontalPodAutoscaler hpa =
+        serialization.unmarshal(Files.readString(overlay.resolve(ManifestExport.AUTOSCALER_PATCH)));
+    assertEquals("minilm", hpa.getMetadata().getName());
+    assertEquals("ml", hpa.getMetadata().getNamespace());
+    assertEquals(4, hpa.getSpec().getMinReplicas());
+    assertEquals(10, hpa.getSpec().getMaxReplicas());
+
+    Deployment deployment =
+        serialization.unmarshal(Files.readString(overlay.resolve(ManifestExport.DEPLOYMENT_PATCH)));
+    assertEquals("minilm", deployment.getMetadata().getName());
+    assertNull(deployment.getSpec().getReplicas(), "the autoscaler owns replicas");
+    Container server = deployment.getSpec().getTemplate().getSpec().getContainers().get(0);
+    assertEquals("server", server.getName());
+    // the base requests 1 CPU and 1Gi (the generator's defaults); the overlay doubles them
+    assertEquals(new Quantity("2"), server.getResources().getRequests().get("cpu"));
+    assertEquals(new Quantity("2Gi"), server.getResources().getRequests().get("memory"));
+  }
+
+  @Test
+  void withoutAutoscalingTheOverlayDoublesReplicasRequestsAndLimits() throws IOException {
+    Path out = dir.resolve("k8s");
+    ManifestExport.kustomize(
+        generator(
+            "deploy: {replicas: 3, autoscaling: {enabled: false},"
+                + " resources: {requests: {cpu: 500m}, limits: {memory: 2Gi}}}\n"),
+        out);
+    Path overlay = out.resolve("overlays/production");
+    assertEquals(
+        List.of(ManifestExport.DEPLOYMENT_PATCH),
+        yamlMap(overlay.resolve("kustomization.yaml")).get("patchesStrategicMerge"));
+    assertFalse(Files.exists(overlay.resolve(ManifestExport.AUTOSCALER_PATCH)));
+    Deployment deployment =
+        serialization.unmarshal(Files.readString(overlay.resolve(ManifestExport.DEPLOYMENT_PATCH)));
+    assertEquals(6, deployment.getSpec().getReplicas());
+    var resources =
+        deployment.getSpec().getTemplate().getSpec().getContainers().get(0).getResources();
+    assertEquals(new Quantity("1000m"), resources.getRequests().get("cpu"));
+    // only limited: the base requests the limit, and both double
+    assertEquals(new Quantity("4Gi"), resources.getRequests().get("memory"));
+    assertEquals(new Quantity("4Gi"), resources.getLimits().get("memory"));
+    assertNull(resources.getLimits().get("cpu"));
+  }
+
+  @Test
+  void aLaterExportKeepsTheOverlayAndDropsStaleBaseFiles() throws IOException {
+    Path out = dir.resolve("k8s");
+    ManifestExport.kustomize(generator(""), out);
+    Path overlayPatch = out.resolve("overlays/production").resolve(ManifestExport.DEPLOYMENT_PATCH);
+    Files.writeString(overlayPatch, Files.readString(overlayPatch) + "# edited by the team\n");
+    Path mine = Files.writeString(out.resolve("base/notes.yaml"), "# not generated\n");
+
+    ManifestGenerator changed = generator("serving: {log-level: debug}\n");
+    List<Path> files = ManifestExport.kustomize(changed, out);
+
+    assertTrue(Files.readString(overlayPatch).endsWith("# edited by the team\n"));
+    assertTrue(
+        files.stream().noneMatch(f -> f.startsWith(out.resolve("overlays"))), files::toString);
+    assertTrue(Files.exists(mine), "a file the export did not write stays");
+    try (Stream<Path> base = Files.list(out.resolve("base"))) {
+      List<Path> yamlFiles =
+          base.filter(f -> !f.equals(mine)).sorted().collect(Collectors.toList());
+      assertEquals(files.stream().sorted().toList(), yamlFiles, "the old ConfigMap's file is gone");
+    }
+  }
+
+  @Test
+  void kubectlRendersTheBaseAsTheDryRunObjects() throws Exception {
+    Path kubectl = kubectl();
+    ManifestGenerator generator = generator("");
+    Path out = dir.resolve("k8s");
+    ManifestExport.kustomize(generator, out);
+    List<HasMetadata> rendered = kustomize(kubectl, out.resolve("base"));
+    assertEquals(byKindAndName(generator.objects()), byKindAndName(rendered));
+  }
+
+  @Test
+  void kubectlRendersTheOverlayWithItsNamespaceAndSizing() throws Exception {
+    Path kubectl = kubectl();
+    ManifestGenerator generator = generator("");
+    Path out = dir.resolve("k8s");
+    ManifestExport.kustomize(generator, out);
+    assertOverlay(generator, kustomize(kubectl, out.resolve("overlays/production")), "ml");
+  }
+
+  @Test
+  void kubectlRendersTheOverlayOfObjectsWithoutNamespaceIntoProduction() throws Exception {
+    Path kubectl = kubectl();
+    ManifestGenerator generator = ManifestGenerator.of(service(""), IMAGE, null);
+    Path out = dir.resolve("k8s");
+    ManifestExport.kustomize(generator, out);
+    List<HasMetadata> base = kustomize(kubectl, out.resolve("base"));
+    assertEquals(byKindAndName(generator.objects()), byKindAndName(base));
+    assertTrue(base.stream().allMatch(o -> o.getMetadata().getNamespace() == null));
+    assertOverlay(generator, kustomize(kubectl, out.resolve("overlays/production")), "production");
+  }
+
+  @Test
+  void kubectlRendersTheOverlayOfFixedReplicas() throws Exception {
+    Path kubectl = kubectl();
+    ManifestGenerator generator =
+        generator(
+            "deploy: {replicas: 3, autoscaling: {enabled: false},"
+                + " resources: {requests: {cpu: 500m}, limits: {memory: 2Gi}}}\n");
+    Path out = dir.resolve("k8s");
+    ManifestExport.kustomize(generator, out);
+    List<HasMetadata> rendered = kustomize(kubectl, out.resolve("overlays/production"));
+    assertEquals(byKindAndName(generator.objects()).keySet(), byKindAndName(rendered).keySet());
+    Deployment deployment = find(rendered, Deployment.class);
+    assertEquals("ml", deployment.getMetadata().getNamespace());
+    assertEquals(6, deployment.getSpec().getReplicas());
+    var resources =
+        deployment.getSpec().getTemplate().getSpec().getContainers().get(0).getResources();
+    assertEquals(new Quantity("1000m"), resources.getRequests().get("cpu"));
+    assertEquals(new Quantity("4Gi"), resources.getRequests().get("memory"));
+    assertEquals(new Quantity("4Gi"), resources.getLimits().get("memory"));
+  }
+
+  private static void assertOverlay(
+      ManifestGenerator generator, List<HasMetadata> rendered, String namespace) {
+    Map<String, HasMetadata> base = byKindAndName(generator.objects());
+    Map<String, HasMetadata> overlay = byKindAndName(rendered);
+    assertEquals(base.keySet(), overlay.keySet());
+    for (HasMetadata o : rendered) {
+      assertEquals(namespace, o.getMetadata().getNamespace(), o.getKind());
+    }
+    HorizontalPodAutoscaler hpa = find(rendered, HorizontalPodAutoscaler.class);
+    assertEquals(4, hpa.getSpec().getMinReplicas());
+    assertEquals(10, hpa.getSpec().getMaxReplicas());
+    assertEquals(
+        find(generator.objects(), HorizontalPodAutoscaler.class).getSpec().getMetrics(),
+        hpa.getSpec().getMetrics());
+
+    Deployment deployment = find(rendered, Deployment.class);
+    Container server = deployment.getSpec().getTemplate().getSpec().getContainers().get(0);
+    // the base requests 1 CPU and 1Gi (the generator's defaults); the overlay doubles them
+    assertEquals(new Quantity("2"), server.getResources().getRequests().get("cpu"));
+    assertEquals(new Quantity("2Gi"), server.getResources().getRequests().get("memory"));
+    // the rest of the Deployment is the base's
+    Deployment expected = find(generator.objects(), Deployment.class);
+    expected = expected.edit().editMetadata().withNamespace(namespace).endMetadata().build();
+    expected
+        .getSpec()
+        .getTemplate()
+        .getSpec()
+        .getContainers()
+        .get(0)
+        .setResources(server.getResources());
+    assertEquals(expected, deployment);
+  }
+
+  /** kubectl from PATH; outside CI the test is skipped without it, in CI it fails. */
+  private static Path kubectl() {
+    String path = System.getenv().getOrDefault("PATH", "");
+    return Stream.of(path.split(File.pathSeparator))
+        .filter(d -> !d.isEmpty())
+        .map(d -> Path.of(d, "kubectl"))
+        .filter(Files::isExecutable)
+        .findFirst()
+        .orElseGet(
+            () -> {
+              if ("true".equalsIgnoreCase(System.getenv("CI"))) {
+                return fail(
+                    "kubectl is not on PATH of this CI machine; add it to the CI image"
+                        + " (apt-get install kubernetes-client)");
+              }
+              return Assumptions.abort(
+                  "kubectl is not on PATH; install it (apt-get install kubernetes-client) to check"
+                      + " that kustomize renders the export");
+            });
+  }
+
+  /** Runs {@code kubectl kustomize DIR} (local files only) and parses what it prints. */
+  private List<HasMetadata> kustomize(Path kubectl, Path kustomization) throws Exception {
+    Path stderr = dir.resolve("kubectl.err");
+    Process process =
+        new ProcessBuilder(kubectl.toString(), "kustomize", kustomization.toString())
+            .redirectError(stderr.toFile())
+            .start();
+    process.getOutputStream().close();
+    String yaml = new String(process.getInputStream().readAllBytes(), UTF_8);
+    assertTrue(process.waitFor(60, TimeUnit.SECONDS), "kubectl kustomize did not finish");
+    assertEquals(
+        0,
+        process.exitValue(),
+        () -> "kubectl kustomize " + kustomization + ":\n" + readQuietly(stderr));
+    Object parsed = serialization.unmarshal(yaml);
+    if (parsed instanceof KubernetesList list) {
+      return list.getItems();
+    }
+    if (parsed instanceof List<?> list) {
+      return list.stream().map(HasMetadata.class::cast).toList();
+    }
+    return List.of((HasMetadata) parsed);
+  }
+
+  private static String readQuietly(Path file) {
+    try {
+      return Files.readString(file);
+    } catch (IOException e) {
+      return "(" + e + ")";
+    }
+  }
+
+  private static Map<String, HasMetadata> byKindAndName(List<HasMetadata> objects) {
+    Map<String, HasMetadata> out = new TreeMap<>();
+    for (HasMetadata o : objects) {
+      assertNull(out.put(o.getKind() + "/" + o.getMetadata().getName(), o), "duplicate " + o);
+    }
+    return out;
+  }
+
+  // ---- kserve
+
+  @Test
+  void kserveMakesAServingRuntimeAndAnInferenceService() throws IOException {
+    List<HasMetadata> objects = ManifestExport.kserve(generator(""));
+    assertEquals(2, objects.size());
+    HasMetadata runtime = objects.get(0);
+    HasMetadata service = objects.get(1);
+    assertEquals("serving.kserve.io/v1alpha1", runtime.getApiVersion());
+    assertEquals("ServingRuntime", runtime.getKind());
+    assertEquals("berth-minilm", runtime.getMetadata().getName());
+    assertEquals("serving.kserve.io/v1beta1", service.getApiVersion());
+    assertEquals("InferenceService", service.getKind());
+    assertEquals("minilm", service.getMetadata().getName());
+    for (HasMetadata o : objects) {
+      assertEquals("ml", o.getMetadata().getNamespace());
+      assertEquals("minilm", o.getMetadata().getLabels().get(ManifestGenerator.NAME_LABEL));
+      assertEquals("berth", o.getMetadata().getLabels().get(ManifestGenerator.MANAGED_BY_LABEL));
+    }
+  }
+
+  @Test
+  void theRuntimeRunsTheBerthImageLikeTheDeployment() throws IOException {
+    ManifestGenerator generator = generator("deploy: {gpus: 1}\n");
+    GenericKubernetesResource runtime =
+        (GenericKubernetesResource) ManifestExport.kserve(generator).get(0);
+    Container server =
+        find(generator.objects(), Deployment.class)
+            .getSpec()
+            .getTemplate()
+            .getSpec()
+            .getContainers()
+            .get(0);
+    assertEquals(
+        List.of(Map.of("name", "onnx", "version", "1", "autoSelect", false)),
+        runtime.get("spec", "supportedModelFormats"));
+    assertEquals(List.of("v2", "grpc-v2"), runtime.get("spec", "protocolVersions"));
+    List<?> containers = runtime.get("spec", "containers");
+    assertEquals(1, containers.size());
+    Container c = serialization.convertValue(containers.get(0), Container.class);
+    assertEquals("kserve-container", c.getName());
+    assertEquals(generator.image(), c.getImage());
+    assertEquals(server.getArgs(), c.getArgs());
+    assertEquals(server.getResources(), c.getResources());
+    assertEquals(new Quantity("1"), c.getResources().getLimits().get("nvidia.com/gpu"));
+    assertEquals(List.of(8080), c.getPorts().stream().map(p -> p.getContainerPort()).toList());
+    assertTrue(c.getEnvFrom() == null || c.getEnvFrom().isEmpty(), "no ConfigMap to read");
+    Map<String, String> env =
+        c.getEnv().stream().collect(Collectors.toMap(EnvVar::getName, EnvVar::getValue));
+    assertEquals("8080", env.get("BERTH_PORT"));
+    assertEquals("8081", env.get("BERTH_GRPC_PORT"));
+    assertEquals("cuda", env.get("BERTH_EXECUTION_PROVIDER"));
+    assertEquals("1", env.get("ORT_DISABLE_TELEMETRY"));
+    for (String arg : c.getArgs()) {
+      if (arg.startsWith("$(")) {
+        assertTrue(env.containsKey(arg.substring(2, arg.length() - 1)), arg + " is defined");
+      }
+    }
+    assertEquals("/v2/health/ready", c.getReadinessProbe().getHttpGet().getPath());
+    assertEquals(8080, c.getReadinessProbe().getHttpGet().getPort().getIntVal());
+    assertEquals("/v2/health/live", c.getLivenessProbe().getHttpGet().getPath());
+    assertEquals(8080, c.getStartupProbe().getHttpGet().getPort().getIntVal());
+    assertEquals(Boolean.TRUE, c.getSecurityContext().getRunAsNonRoot());
+    assertEquals(Boolean.TRUE, c.getSecurityContext().getReadOnlyRootFilesystem());
+    assertEquals(65532L, c.getSecurityContext().getRunAsUser());
+    assertNull(c.getLifecycle(), "Knative refuses lifecycle hooks");
+    assertEquals("/tmp", c.getVolumeMounts().get(0).getMountPath());
+    List<?> volumes = runtime.get("spec", "volumes");
+    assertEquals(List.of(Map.of("emptyDir", Map.of(), "name", "tmp")), volumes);
+  }
+
+  @Test
+  void theInferenceServiceUsesTheRuntimeWithoutStorage() throws IOException {
+    GenericKubernetesResource service =
+        (GenericKubernetesResource)
+            ManifestExport.kserve(
+                    generator("deploy: {autoscaling: {min-replicas: 3, max-replicas: 7}}\n"))
+                .get(1);
+    Map<String, Object> model = service.get("spec", "predictor", "model");
+    assertEquals("berth-minilm", model.get("runtime"));
+    assertEquals(Map.of("name", "onnx"), model.get("modelFormat"));
+    assertEquals("v2", model.get("protocolVersion"));
+    assertFalse(model.containsKey("storageUri"), "the models are in the image");
+    assertNull(service.get("spec", "predictor", "storageUri"));
+    assertEquals(3, (Integer) service.get("spec", "predictor", "minReplicas"));
+    assertEquals(7, (Integer) service.get("spec", "predictor", "maxReplicas"));
+  }
+
+  @Test
+  void withoutAutoscalingTheInferenceServiceRunsTheFixedReplicas() throws IOException {
+    GenericKubernetesResource service =
+        (GenericKubernetesResource)
+            ManifestExport.kserve(
+                    generator("deploy: {replicas: 3, autoscaling: {enabled: false}}\n"))
+                .get(1);
+    assertEquals(3, (Integer) service.get("spec", "predictor", "minReplicas"));
+    assertEquals(3, (Integer) service.get("spec", "predictor", "maxReplicas"));
+  }
+
+  @Test
+  void withoutNamespaceTheKserveObjectsNameNone() throws IOException {
+    for (HasMetadata o : ManifestExport.kserve(ManifestGenerator.of(service(""), IMAGE, null))) {
+      assertNull(o.getMetadata().getNamespace(), o.getKind());
+    }
+  }
+
+  @Test
+  void theKserveYamlParsesBackIntoTheSameObjects() throws IOException {
+    ManifestGenerator generator = generator("");
+    List<HasMetadata> parsed = new ArrayList<>();
+    for (String doc : ManifestExport.kserveYaml(generator).split("(?m)^---\\n")) {
+      if (!doc.isBlank()) {
+        parsed.add(serialization.unmarshal(doc));
+      }
+    }
+    assertEquals(ManifestExport.kserve(generator), parsed);
+  }
+
+  @Test
+  void aCanaryHasNoExports() throws IOException {
+    ManifestGenerator canary = generator("").canary(1);
+    assertThrows(IllegalArgumentException.class, () -> ManifestExport.kserve(canary));
+    assertThrows(
+        IllegalArgumentException.class, () -> ManifestExport.kustomize(canary, dir.resolve("k")));
+  }
+
+  @Test
+  void kserveSnapshot() throws IOException {
+    String yaml = ManifestExport.kserveYaml(generator(""));
+    Path snapshot = Path.of("src/test/resources/dev/berth/kube/minilm-kserve.yaml");
+    if (Boolean.getBoolean("berth.updateSnapshots")) {
+      Files.writeString(snapshot, yaml);
+    }
+    assertEquals(Files.readString(snapshot, UTF_8), yaml);
+  }
+}
