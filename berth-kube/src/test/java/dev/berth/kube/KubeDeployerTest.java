@@ -48,7 +48,19 @@ class KubeDeployerTest {
   @TempDir Path dir;
   private MockCluster cluster;
   private KubernetesClient client;
-  private final ByteArrayOutputStream progress = new ByteArrayOutputStream();
+
+  /** Progress lines; every write wakes {@link #awaitProgress}. */
+  private final ByteArrayOutputStream progress =
+      new ByteArrayOutputStream() {
+        @Override
+        public void write(byte[] b, int off, int len) {
+          super.write(b, off, len); // under this stream's lock, released before the wake-up
+          synchronized (KubeDeployerTest.this) {
+            KubeDeployerTest.this.notifyAll();
+          }
+        }
+      };
+
   private KubeDeployer deployer;
 
   @BeforeEach
@@ -207,13 +219,14 @@ class KubeDeployerTest {
     assertTrue(progress().contains("deployment/minilm: 2 of 2 available"), progress());
   }
 
-  private void awaitProgress(String text) throws InterruptedException {
+  private synchronized void awaitProgress(String text) throws InterruptedException {
     long until = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
     while (!progress().contains(text)) {
-      if (System.nanoTime() > until) {
+      long left = until - System.nanoTime();
+      if (left <= 0) {
         throw new AssertionError("no '" + text + "' in: " + progress());
       }
-      Thread.sleep(10);
+      TimeUnit.NANOSECONDS.timedWait(this, left);
     }
   }
 

@@ -36,6 +36,14 @@ public final class MockCluster implements AutoCloseable {
   private static final KubernetesSerialization JSON = new KubernetesSerialization();
   private static final String REVISION = "deployment.kubernetes.io/revision";
 
+  /** The mock server logs every request at INFO; held here so the level sticks. */
+  private static final java.util.logging.Logger MOCK_LOG =
+      java.util.logging.Logger.getLogger("io.fabric8.mockwebserver");
+
+  static {
+    MOCK_LOG.setLevel(java.util.logging.Level.WARNING);
+  }
+
   private final ApplyingCrudDispatcher dispatcher = new ApplyingCrudDispatcher();
   private final KubernetesMockServer server;
   private final KubernetesClient client;
