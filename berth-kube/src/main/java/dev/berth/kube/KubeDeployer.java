@@ -113,6 +113,11 @@ public final class KubeDeployer {
     return out;
   }
 
+  /** Changes a live Deployment (read, change, write back). */
+  private void edit(String name, java.util.function.UnaryOperator<Deployment> change) {
+    client.apps().deployments().inNamespace(namespace).withName(name).edit(change);
+  }
+
   /** The live Deployment, or null. */
   public Deployment deployment(String name) {
     return client.apps().deployments().inNamespace(namespace).withName(name).get();
@@ -442,16 +447,12 @@ public final class KubeDeployer {
               + " change deploy.autoscaling (min-replicas, max-replicas) in berth.yaml and deploy"
               + " again, or set 'enabled: false' there to scale by hand");
     }
-    client
-        .apps()
-        .deployments()
-        .inNamespace(namespace)
-        .withName(name)
-        .edit(
-            d -> {
-              d.getSpec().setReplicas(replicas);
-              return d;
-            });
+    edit(
+        name,
+        d -> {
+          d.getSpec().setReplicas(replicas);
+          return d;
+        });
   }
 
   /**
@@ -485,16 +486,12 @@ public final class KubeDeployer {
                             + " is its first, or the cluster kept no older ReplicaSets)"));
     PodTemplateSpec template = copy(previous.getSpec().getTemplate(), PodTemplateSpec.class);
     template.getMetadata().getLabels().remove("pod-template-hash");
-    client
-        .apps()
-        .deployments()
-        .inNamespace(namespace)
-        .withName(name)
-        .edit(
-            d -> {
-              d.getSpec().setTemplate(template);
-              return d;
-            });
+    edit(
+        name,
+        d -> {
+          d.getSpec().setTemplate(template);
+          return d;
+        });
     return "rolled "
         + name
         + " back from revision "
@@ -544,17 +541,13 @@ public final class KubeDeployer {
           ManifestGenerator.MODELS_ANNOTATION,
           canaryAnnotations.get(ManifestGenerator.MODELS_ANNOTATION));
     }
-    client
-        .apps()
-        .deployments()
-        .inNamespace(namespace)
-        .withName(name)
-        .edit(
-            d -> {
-              d.getSpec().setTemplate(template);
-              d.getMetadata().setAnnotations(annotations);
-              return d;
-            });
+    edit(
+        name,
+        d -> {
+          d.getSpec().setTemplate(template);
+          d.getMetadata().setAnnotations(annotations);
+          return d;
+        });
     progress.println("  deployment/" + name + " now runs the canary's template");
     dropCanary(name);
   }
