@@ -71,6 +71,15 @@ final class DeployCommand implements Callable<Integer> {
   Integer canary;
 
   @Option(
+      names = "--gateway",
+      paramLabel = "NAME[/NAMESPACE]",
+      description =
+          "Route REST requests through this Gateway API gateway (default: berth.yaml's"
+              + " deploy.gateway): an HTTPRoute NAME sends them to the Service NAME-stable, and"
+              + " with --canary splits them by weight, PERCENT% to NAME-canary.")
+  String gateway;
+
+  @Option(
       names = "--timeout",
       paramLabel = "DURATION",
       description = "How long to follow the rollout (default: ${DEFAULT-VALUE}).",
@@ -97,17 +106,17 @@ final class DeployCommand implements Callable<Integer> {
     String ref = imageReference(service);
     String localNamespace = kube.namespace != null ? kube.namespace : service.deploy().namespace();
     if (export != null) {
-      return export(ManifestGenerator.of(service, ref, localNamespace));
+      return export(generator(service, ref, localNamespace));
     }
     if (dryRun || outputDir != null) {
-      ManifestGenerator generator = ManifestGenerator.of(service, ref, localNamespace);
+      ManifestGenerator generator = generator(service, ref, localNamespace);
       if (canary != null) {
         // no cluster to ask: size the canary against the replicas berth.yaml asks for
         int stable =
             service.deploy().autoscaling().enabled()
                 ? service.deploy().autoscaling().minReplicas()
                 : service.deploy().replicas();
-        generator = generator.canary(canaryReplicas(stable, canary));
+        generator = generator.canary(canaryReplicas(stable, canary), canary);
       }
       if (outputDir != null) {
         for (Path file : generator.writeFiles(outputDir)) {
@@ -120,6 +129,18 @@ final class DeployCommand implements Callable<Integer> {
       return 0;
     }
     return kube.withDeployer(service.deploy().namespace(), d -> apply(d, service, ref));
+  }
+
+  private ManifestGenerator generator(ServiceSpec service, String ref, String namespace) {
+    ManifestGenerator generator = ManifestGenerator.of(service, ref, namespace);
+    if (gateway != null) {
+      try {
+        generator = generator.gateway(ServiceSpec.Gateway.parse(gateway));
+      } catch (IllegalArgumentException e) {
+        throw new BerthException("--gateway: " + e.getMessage());
+      }
+    }
+    return generator;
   }
 
   private int export(ManifestGenerator generator) throws IOException {
@@ -162,9 +183,9 @@ final class DeployCommand implements Callable<Integer> {
   }
 
   private int apply(KubeDeployer deployer, ServiceSpec service, String ref) {
-    ManifestGenerator generator = ManifestGenerator.of(service, ref, deployer.namespace());
+    ManifestGenerator generator = generator(service, ref, deployer.namespace());
     if (canary != null) {
-      generator = generator.canary(deployer.canaryReplicas(service.name(), canary));
+      generator = generator.canary(deployer.canaryReplicas(service.name(), canary), canary);
     }
     String name = generator.deploymentName();
     System.err.println(
@@ -192,15 +213,28 @@ final class DeployCommand implements Callable<Integer> {
       var state = deployer.state(service.name());
       int stable = ready(state.stable());
       int c = ready(state.canary());
+      long byPods = stable + c == 0 ? 0 : Math.round(100.0 * c / (stable + c));
+      if (generator.gateway() == null) {
+        System.out.printf(
+            "canary %s is available: %d pod(s) beside %d stable, about %d%% of requests%n",
+            name, c, stable, byPods);
+      } else {
+        System.out.printf(
+            "canary %s is available: %d pod(s) beside %d stable; httproute/%s sends it %d%% of"
+                + " the requests through gateway %s (calls to Service %s inside the cluster:"
+                + " about %d%%, by pods)%n",
+            name,
+            c,
+            stable,
+            service.name(),
+            canary,
+            gatewayName(generator.gateway(), deployer.namespace()),
+            service.name(),
+            byPods);
+      }
       System.out.printf(
-          "canary %s is available: %d pod(s) beside %d stable, about %d%% of requests%n"
-              + "  'berth promote %s' makes it stable, 'berth rollback %s' drops it%n",
-          name,
-          c,
-          stable,
-          stable + c == 0 ? 0 : Math.round(100.0 * c / (stable + c)),
-          service.name(),
-          service.name());
+          "  'berth promote %s' makes it stable, 'berth rollback %s' drops it%n",
+          service.name(), service.name());
     } else {
       System.out.printf(
           "%s is available in namespace %s: http://%s.%s.svc:%d (OIP v2, REST), grpc port %d%n",
@@ -210,8 +244,17 @@ final class DeployCommand implements Callable<Integer> {
           deployer.namespace(),
           service.serving().port(),
           service.serving().grpcPort());
+      if (generator.gateway() != null) {
+        System.out.printf(
+            "  and through gateway %s (REST, httproute/%s)%n",
+            gatewayName(generator.gateway(), deployer.namespace()), name);
+      }
     }
     return 0;
+  }
+
+  private static String gatewayName(ServiceSpec.Gateway g, String namespace) {
+    return (g.namespace() == null ? namespace : g.namespace()) + "/" + g.name();
   }
 
   private static int ready(io.fabric8.kubernetes.api.model.apps.Deployment d) {

@@ -9,6 +9,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import dev.berth.kube.testing.MockCluster;
 import io.fabric8.kubernetes.api.model.HasMetadata;
 import io.fabric8.kubernetes.api.model.apps.Deployment;
+import io.fabric8.kubernetes.api.model.gatewayapi.v1.HTTPRoute;
 import io.fabric8.kubernetes.client.KubernetesClient;
 import io.fabric8.kubernetes.client.utils.KubernetesSerialization;
 import java.io.IOException;
@@ -132,6 +133,39 @@ class DeployCommandIT {
       assertEquals(6, files.count());
     }
     assertTrue(r.err().contains("is not pinned to a digest"), r.err());
+  }
+
+  @Test
+  void aCanaryBehindAGatewayIsSplitByHttpRouteWeights() throws Exception {
+    Run r =
+        run(
+            "deploy",
+            service.toString(),
+            "--dry-run",
+            "--canary",
+            "10",
+            "--gateway",
+            "public/infra");
+
+    assertEquals(0, r.code(), r.err());
+    KubernetesSerialization serialization = new KubernetesSerialization();
+    HTTPRoute route = null;
+    for (String doc : r.out().split("(?m)^---\\n")) {
+      if (!doc.isBlank() && serialization.unmarshal(doc) instanceof HTTPRoute h) {
+        route = h;
+      }
+    }
+    assertNotNull(route, r.out());
+    assertEquals("infra", route.getSpec().getParentRefs().get(0).getNamespace());
+    assertEquals(
+        List.of("minilm-stable=90", "minilm-canary=10"),
+        route.getSpec().getRules().get(0).getBackendRefs().stream()
+            .map(b -> b.getName() + "=" + b.getWeight())
+            .toList());
+
+    Run wrong = run("deploy", service.toString(), "--dry-run", "--gateway", "a/b/c");
+    assertEquals(2, wrong.code());
+    assertTrue(wrong.err().contains("--gateway: a gateway is NAME or NAME/NAMESPACE"), wrong.err());
   }
 
   @Test

@@ -4,6 +4,7 @@ import static dev.berth.kube.ManifestGenerator.CANARY_SUFFIX;
 import static dev.berth.kube.ManifestGenerator.INSTANCE_LABEL;
 import static dev.berth.kube.ManifestGenerator.MANAGED_BY_LABEL;
 import static dev.berth.kube.ManifestGenerator.PART_OF_LABEL;
+import static dev.berth.kube.ManifestGenerator.STABLE_SUFFIX;
 
 import dev.berth.api.BerthException;
 import io.fabric8.kubernetes.api.model.ConfigMap;
@@ -16,7 +17,11 @@ import io.fabric8.kubernetes.api.model.apps.Deployment;
 import io.fabric8.kubernetes.api.model.apps.DeploymentCondition;
 import io.fabric8.kubernetes.api.model.apps.ReplicaSet;
 import io.fabric8.kubernetes.api.model.autoscaling.v2.HorizontalPodAutoscaler;
+import io.fabric8.kubernetes.api.model.gatewayapi.v1.HTTPBackendRef;
+import io.fabric8.kubernetes.api.model.gatewayapi.v1.HTTPRoute;
+import io.fabric8.kubernetes.api.model.gatewayapi.v1.HTTPRouteRule;
 import io.fabric8.kubernetes.client.KubernetesClient;
+import io.fabric8.kubernetes.client.KubernetesClientException;
 import io.fabric8.kubernetes.client.KubernetesClientTimeoutException;
 import io.fabric8.kubernetes.client.utils.KubernetesSerialization;
 import java.io.PrintStream;
@@ -91,13 +96,26 @@ public final class KubeDeployer {
     List<Applied> out = new ArrayList<>();
     for (HasMetadata o : objects) {
       HasMetadata before = client.resource(o).inNamespace(namespace).get();
-      HasMetadata after =
-          client
-              .resource(o)
-              .inNamespace(namespace)
-              .fieldManager(FIELD_MANAGER)
-              .forceConflicts()
-              .serverSideApply();
+      HasMetadata after;
+      try {
+        after =
+            client
+                .resource(o)
+                .inNamespace(namespace)
+                .fieldManager(FIELD_MANAGER)
+                .forceConflicts()
+                .serverSideApply();
+      } catch (KubernetesClientException e) {
+        if (e.getCode() == 404 && o instanceof HTTPRoute) {
+          throw new BerthException(
+              "the cluster does not serve HTTPRoute ("
+                  + o.getApiVersion()
+                  + "): install the Gateway API and a gateway controller, or deploy without a"
+                  + " gateway (no --gateway, no deploy.gateway in berth.yaml) to split a canary's"
+                  + " traffic by replicas");
+        }
+        throw e;
+      }
       Change change =
           before == null
               ? Change.CREATED
@@ -398,9 +416,15 @@ public final class KubeDeployer {
     }
   }
 
-  /** The stable Deployment, its canary (or null) and autoscaler (or null). */
+  /**
+   * The stable Deployment, its canary (or null), autoscaler (or null) and gateway route (or null).
+   */
   public record ServiceState(
-      String namespace, Deployment stable, Deployment canary, HorizontalPodAutoscaler autoscaler) {}
+      String namespace,
+      Deployment stable,
+      Deployment canary,
+      HorizontalPodAutoscaler autoscaler,
+      HTTPRoute route) {}
 
   /** Where a service stands in the cluster. */
   public ServiceState state(String name) {
@@ -415,7 +439,18 @@ public final class KubeDeployer {
             .horizontalPodAutoscalers()
             .inNamespace(namespace)
             .withName(name)
-            .get());
+            .get(),
+        route(name));
+  }
+
+  /** The service's gateway route, or null (also on a cluster without the Gateway API). */
+  private HTTPRoute route(String name) {
+    HTTPRoute route = client.resources(HTTPRoute.class).inNamespace(namespace).withName(name).get();
+    return route != null
+            && route.getMetadata().getLabels() != null
+            && "berth".equals(route.getMetadata().getLabels().get(MANAGED_BY_LABEL))
+        ? route
+        : null;
   }
 
   /**
@@ -583,6 +618,33 @@ public final class KubeDeployer {
 
   private void dropCanary(String name) {
     String canary = name + CANARY_SUFFIX;
+    // the gateway stops sending to the canary before it goes
+    HTTPRoute route = route(name);
+    if (route != null) {
+      client
+          .resources(HTTPRoute.class)
+          .inNamespace(namespace)
+          .withName(name)
+          .edit(
+              r -> {
+                for (HTTPRouteRule rule : r.getSpec().getRules()) {
+                  List<HTTPBackendRef> kept = new ArrayList<>();
+                  for (HTTPBackendRef b : rule.getBackendRefs()) {
+                    if (b.getName().equals(name + STABLE_SUFFIX)) {
+                      b.setWeight(100);
+                      kept.add(b);
+                    } else if (!b.getName().equals(canary)) {
+                      kept.add(b);
+                    }
+                  }
+                  rule.setBackendRefs(kept);
+                }
+                return r;
+              });
+      progress.println("  httproute/" + name + " sends every request to " + name + STABLE_SUFFIX);
+      client.services().inNamespace(namespace).withName(canary).delete();
+      progress.println("  service/" + canary + " deleted");
+    }
     client.apps().deployments().inNamespace(namespace).withName(canary).delete();
     progress.println("  deployment/" + canary + " deleted");
     for (ConfigMap cm :
@@ -680,6 +742,20 @@ public final class KubeDeployer {
     found.addAll(client.configMaps().inNamespace(namespace).withLabels(labels).list().getItems());
     found.addAll(
         client.serviceAccounts().inNamespace(namespace).withLabels(labels).list().getItems());
+    try {
+      found.addAll(
+          0,
+          client
+              .resources(HTTPRoute.class)
+              .inNamespace(namespace)
+              .withLabels(labels)
+              .list()
+              .getItems());
+    } catch (KubernetesClientException e) {
+      if (e.getCode() != 404) { // 404: the cluster has no Gateway API, so no routes
+        throw e;
+      }
+    }
     if (found.isEmpty()) {
       throw new BerthException(
           "nothing Berth deployed as '"

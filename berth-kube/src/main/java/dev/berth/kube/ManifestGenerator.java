@@ -28,6 +28,10 @@ import io.fabric8.kubernetes.api.model.autoscaling.v2.HorizontalPodAutoscaler;
 import io.fabric8.kubernetes.api.model.autoscaling.v2.HorizontalPodAutoscalerBuilder;
 import io.fabric8.kubernetes.api.model.autoscaling.v2.MetricSpec;
 import io.fabric8.kubernetes.api.model.autoscaling.v2.MetricSpecBuilder;
+import io.fabric8.kubernetes.api.model.gatewayapi.v1.HTTPBackendRef;
+import io.fabric8.kubernetes.api.model.gatewayapi.v1.HTTPBackendRefBuilder;
+import io.fabric8.kubernetes.api.model.gatewayapi.v1.HTTPRoute;
+import io.fabric8.kubernetes.api.model.gatewayapi.v1.HTTPRouteBuilder;
 import io.fabric8.kubernetes.api.model.networking.v1.NetworkPolicy;
 import io.fabric8.kubernetes.api.model.networking.v1.NetworkPolicyBuilder;
 import io.fabric8.kubernetes.api.model.networking.v1.NetworkPolicyPeer;
@@ -64,8 +68,11 @@ public final class ManifestGenerator {
   /** Requests of a container whose berth.yaml names none: one CPU, 1 GiB. */
   static final Map<String, String> DEFAULT_REQUESTS = Map.of("cpu", "1", "memory", "1Gi");
 
-  /** Suffix of a canary's Deployment and ConfigMap names. */
+  /** Suffix of a canary's Deployment, ConfigMap and (behind a gateway) Service names. */
   public static final String CANARY_SUFFIX = "-canary";
+
+  /** Suffix of the Service a gateway's route sends the stable version's share to. */
+  public static final String STABLE_SUFFIX = "-stable";
 
   /** Deployment annotation: the models and versions the image serves ({@code m:1,2 n:3}). */
   public static final String MODELS_ANNOTATION = "dev.berth/models";
@@ -82,12 +89,22 @@ public final class ManifestGenerator {
   private final String image;
   private final String namespace;
   private final int canaryReplicas;
+  private final int canaryPercent;
+  private final ServiceSpec.Gateway gateway;
 
-  ManifestGenerator(ServiceSpec service, String image, String namespace, int canaryReplicas) {
+  private ManifestGenerator(
+      ServiceSpec service,
+      String image,
+      String namespace,
+      int canaryReplicas,
+      int canaryPercent,
+      ServiceSpec.Gateway gateway) {
     this.service = service;
     this.image = image;
     this.namespace = namespace;
     this.canaryReplicas = canaryReplicas;
+    this.canaryPercent = canaryPercent;
+    this.gateway = gateway;
   }
 
   /**
@@ -98,19 +115,48 @@ public final class ManifestGenerator {
    * @param namespace the namespace, or null for none in the objects (the client's default)
    */
   public static ManifestGenerator of(ServiceSpec service, String image, String namespace) {
-    return new ManifestGenerator(service, image, namespace, 0);
+    return new ManifestGenerator(service, image, namespace, 0, 0, service.deploy().gateway());
   }
 
   /**
    * The canary of this service: its own ConfigMap and Deployment ({@code NAME-canary}, instance
    * label {@code NAME-canary}) whose pods the stable Service selects too, so they take a share of
-   * requests in proportion to their number.
+   * requests in proportion to their number. Behind a gateway, the route also sends it {@code
+   * percent}% of the requests that come through the gateway, whatever the replica counts.
+   *
+   * @param replicas the canary's pods
+   * @param percent its share of requests (1-99)
    */
-  public ManifestGenerator canary(int replicas) {
+  public ManifestGenerator canary(int replicas, int percent) {
     if (replicas < 1) {
       throw new IllegalArgumentException("a canary runs at least one replica, not " + replicas);
     }
-    return new ManifestGenerator(service, image, namespace, replicas);
+    if (percent < 1 || percent > 99) {
+      throw new IllegalArgumentException("a canary takes 1 to 99 percent, not " + percent);
+    }
+    return new ManifestGenerator(service, image, namespace, replicas, percent, gateway);
+  }
+
+  /**
+   * These objects routed by a Gateway API gateway (instead of berth.yaml's {@code deploy.gateway}):
+   * an HTTPRoute {@code NAME} on it sends REST requests to the Service {@code NAME-stable} and, for
+   * a canary, the canary's weight to {@code NAME-canary}.
+   *
+   * @param gateway the gateway, or null for none
+   */
+  public ManifestGenerator gateway(ServiceSpec.Gateway gateway) {
+    ServiceSpec.Gateway g =
+        gateway == null || service.deploy().gateway() == null || !gateway.hostnames().isEmpty()
+            ? gateway
+            // the file's host names stay with the file's gateway given again on the command line
+            : new ServiceSpec.Gateway(
+                gateway.name(), gateway.namespace(), service.deploy().gateway().hostnames());
+    return new ManifestGenerator(service, image, namespace, canaryReplicas, canaryPercent, g);
+  }
+
+  /** The gateway whose route sends requests to the service, or null. */
+  public ServiceSpec.Gateway gateway() {
+    return gateway;
   }
 
   /** The service's name: its Deployment, Service and the rest are called that. */
@@ -138,23 +184,37 @@ public final class ManifestGenerator {
     return isCanary() ? service.name() + CANARY_SUFFIX : service.name();
   }
 
-  /** Every object, in apply order: for a canary, its ConfigMap and Deployment only. */
+  /**
+   * Every object, in apply order. A canary's are its ConfigMap and Deployment, plus behind a
+   * gateway the Services the route splits between and the route with its weights.
+   */
   public List<HasMetadata> objects() {
     List<HasMetadata> out = new ArrayList<>();
     if (isCanary()) {
       out.add(configMap());
       out.add(deployment());
+      if (gateway != null) {
+        out.add(routeBackend(service.name() + STABLE_SUFFIX, service.name(), routeLabels()));
+        out.add(routeBackend(deploymentName(), deploymentName(), labels()));
+        out.add(route());
+      }
       return out;
     }
     out.add(serviceAccount());
     out.add(configMap());
     out.add(deployment());
     out.add(kubeService());
+    if (gateway != null) {
+      out.add(routeBackend(service.name() + STABLE_SUFFIX, service.name(), routeLabels()));
+    }
     if (service.deploy().autoscaling().enabled()) {
       out.add(autoscaler());
     }
     out.add(disruptionBudget());
     out.add(networkPolicy());
+    if (gateway != null) {
+      out.add(route());
+    }
     return out;
   }
 
@@ -222,6 +282,19 @@ public final class ManifestGenerator {
     if (tag != null) {
       labels.put("app.kubernetes.io/version", tag);
     }
+    return labels;
+  }
+
+  /**
+   * Labels of the objects stable and canary share behind a gateway (the route and {@code
+   * NAME-stable}): those of the stable version, without a version.
+   */
+  Map<String, String> routeLabels() {
+    Map<String, String> labels = new LinkedHashMap<>(servicePods());
+    labels.put(INSTANCE_LABEL, service.name());
+    labels.put("app.kubernetes.io/component", "model-server");
+    labels.put(PART_OF_LABEL, service.name());
+    labels.put(MANAGED_BY_LABEL, "berth");
     return labels;
   }
 
@@ -485,12 +558,27 @@ public final class ManifestGenerator {
   }
 
   private io.fabric8.kubernetes.api.model.Service kubeService() {
+    return kubeService(meta(service.name()), service.deploy().serviceType(), servicePods());
+  }
+
+  /** A ClusterIP Service for one version's pods (instance label {@code instance}), for a route. */
+  private io.fabric8.kubernetes.api.model.Service routeBackend(
+      String name, String instance, Map<String, String> labels) {
+    Map<String, String> selector = new LinkedHashMap<>(servicePods());
+    selector.put(INSTANCE_LABEL, instance);
+    ObjectMeta meta = meta(name);
+    meta.setLabels(labels);
+    return kubeService(meta, "ClusterIP", selector);
+  }
+
+  private io.fabric8.kubernetes.api.model.Service kubeService(
+      ObjectMeta meta, String type, Map<String, String> selector) {
     ServiceSpec.Serving s = service.serving();
     return new ServiceBuilder()
-        .withMetadata(meta(service.name()))
+        .withMetadata(meta)
         .withNewSpec()
-        .withType(service.deploy().serviceType())
-        .withSelector(servicePods())
+        .withType(type)
+        .withSelector(selector)
         .addNewPort()
         .withName("http")
         .withPort(s.port())
@@ -505,6 +593,45 @@ public final class ManifestGenerator {
         .withAppProtocol("grpc")
         .endPort()
         .endSpec()
+        .build();
+  }
+
+  /**
+   * The HTTPRoute that attaches the service to the gateway: every path, REST port, split by weight
+   * between {@code NAME-stable} and (for a canary) {@code NAME-canary}.
+   */
+  private HTTPRoute route() {
+    List<HTTPBackendRef> backends = new ArrayList<>();
+    backends.add(backend(service.name() + STABLE_SUFFIX, 100 - canaryPercent));
+    if (isCanary()) {
+      backends.add(backend(deploymentName(), canaryPercent));
+    }
+    ObjectMeta meta = meta(service.name());
+    meta.setLabels(routeLabels());
+    return new HTTPRouteBuilder()
+        .withMetadata(meta)
+        .withNewSpec()
+        .addNewParentRef()
+        .withGroup("gateway.networking.k8s.io")
+        .withKind("Gateway")
+        .withName(gateway.name())
+        .withNamespace(gateway.namespace())
+        .endParentRef()
+        .withHostnames(gateway.hostnames().isEmpty() ? null : gateway.hostnames())
+        .addNewRule()
+        .withBackendRefs(backends)
+        .endRule()
+        .endSpec()
+        .build();
+  }
+
+  private HTTPBackendRef backend(String serviceName, int weight) {
+    return new HTTPBackendRefBuilder()
+        .withGroup("")
+        .withKind("Service")
+        .withName(serviceName)
+        .withPort(service.serving().port())
+        .withWeight(weight)
         .build();
   }
 
@@ -581,6 +708,21 @@ public final class ManifestGenerator {
                 .withPodSelector(pods)
                 .build());
       }
+    }
+    if (gateway != null) {
+      // the gateway's data plane forwards from its own namespace, whatever its pods' labels
+      LabelSelector any = new LabelSelector();
+      from.add(
+          gateway.namespace() == null
+              ? new NetworkPolicyPeerBuilder().withPodSelector(any).build()
+              : new NetworkPolicyPeerBuilder()
+                  .withNamespaceSelector(
+                      new LabelSelectorBuilder()
+                          .withMatchLabels(
+                              Map.of("kubernetes.io/metadata.name", gateway.namespace()))
+                          .build())
+                  .withPodSelector(any)
+                  .build());
     }
     ServiceSpec.Serving s = service.serving();
     return new NetworkPolicyBuilder()

@@ -4,6 +4,10 @@ import io.fabric8.kubernetes.api.model.apps.Deployment;
 import io.fabric8.kubernetes.api.model.apps.DeploymentCondition;
 import io.fabric8.kubernetes.api.model.autoscaling.v2.HorizontalPodAutoscaler;
 import io.fabric8.kubernetes.api.model.autoscaling.v2.MetricStatus;
+import io.fabric8.kubernetes.api.model.gatewayapi.v1.HTTPBackendRef;
+import io.fabric8.kubernetes.api.model.gatewayapi.v1.HTTPRoute;
+import io.fabric8.kubernetes.api.model.gatewayapi.v1.HTTPRouteRule;
+import io.fabric8.kubernetes.api.model.gatewayapi.v1.ParentReference;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
@@ -29,12 +33,16 @@ public final class StatusReport {
         out.append(
             String.format(
                 java.util.Locale.ROOT,
-                "  %-11s %d of %d ready pods are the canary: about %d%% of requests%n",
+                "  %-11s %d of %d ready pods are the canary: about %d%% of requests%s%n",
                 "traffic",
                 c,
                 s + c,
-                Math.round(100.0 * c / (s + c))));
+                Math.round(100.0 * c / (s + c)),
+                state.route() == null ? "" : " to Service " + stable.getMetadata().getName()));
       }
+    }
+    if (state.route() != null) {
+      route(out, state.route());
     }
     HorizontalPodAutoscaler hpa = state.autoscaler();
     if (hpa != null) {
@@ -52,6 +60,37 @@ public final class StatusReport {
               status == null ? "" : metrics(status.getCurrentMetrics())));
     }
     return out.toString();
+  }
+
+  /** The gateway route's parent and weights: {@code gateway infra/public: minilm-stable 90%...}. */
+  private static void route(StringBuilder out, HTTPRoute route) {
+    List<String> parents = new ArrayList<>();
+    for (ParentReference p :
+        Objects.requireNonNullElse(route.getSpec().getParentRefs(), List.<ParentReference>of())) {
+      parents.add(p.getNamespace() == null ? p.getName() : p.getNamespace() + "/" + p.getName());
+    }
+    List<HTTPBackendRef> backends = new ArrayList<>();
+    for (HTTPRouteRule rule :
+        Objects.requireNonNullElse(route.getSpec().getRules(), List.<HTTPRouteRule>of())) {
+      backends.addAll(Objects.requireNonNullElse(rule.getBackendRefs(), List.of()));
+    }
+    int total = 0;
+    for (HTTPBackendRef b : backends) {
+      total += b.getWeight() == null ? 1 : b.getWeight();
+    }
+    List<String> shares = new ArrayList<>();
+    for (HTTPBackendRef b : backends) {
+      int w = b.getWeight() == null ? 1 : b.getWeight();
+      shares.add(b.getName() + " " + (total == 0 ? 0 : Math.round(100.0 * w / total)) + "%");
+    }
+    out.append(
+        String.format(
+            java.util.Locale.ROOT,
+            "  %-11s httproute/%s on gateway %s: %s%n",
+            "gateway",
+            route.getMetadata().getName(),
+            String.join(", ", parents),
+            String.join(", ", shares)));
   }
 
   private static int ready(Deployment d) {

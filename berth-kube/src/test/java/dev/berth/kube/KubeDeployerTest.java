@@ -18,6 +18,7 @@ import io.fabric8.kubernetes.api.model.PodBuilder;
 import io.fabric8.kubernetes.api.model.apps.Deployment;
 import io.fabric8.kubernetes.api.model.apps.DeploymentStatusBuilder;
 import io.fabric8.kubernetes.api.model.autoscaling.v2.HorizontalPodAutoscaler;
+import io.fabric8.kubernetes.api.model.gatewayapi.v1.HTTPRoute;
 import io.fabric8.kubernetes.client.KubernetesClient;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
@@ -456,7 +457,7 @@ class KubeDeployerTest {
 
     int replicas = deployer.canaryReplicas("minilm", 10);
     assertEquals(1, replicas, "1 of 10 pods: 10% of requests");
-    ManifestGenerator canary = ManifestGenerator.of(next, V2, NS).canary(replicas);
+    ManifestGenerator canary = ManifestGenerator.of(next, V2, NS).canary(replicas, 10);
     List<Applied> applied = deployer.apply(canary.objects());
     assertEquals(List.of("ConfigMap", "Deployment"), applied.stream().map(Applied::kind).toList());
     cluster.rollOut(NS, "minilm-canary");
@@ -515,7 +516,7 @@ class KubeDeployerTest {
     ServiceSpec service = fixed();
     deploy(service, V1);
     cluster.rollOut(NS, "minilm");
-    deployer.apply(ManifestGenerator.of(service, V2, NS).canary(1).objects());
+    deployer.apply(ManifestGenerator.of(service, V2, NS).canary(1, 10).objects());
     String stableVersion = live("minilm").getMetadata().getResourceVersion();
 
     String done = deployer.rollback("minilm");
@@ -539,7 +540,7 @@ class KubeDeployerTest {
   void undeployDeletesEverythingBerthMadeForTheService_andOnlyThat() throws IOException {
     ServiceSpec service = service("");
     deploy(service, V1);
-    deployer.apply(ManifestGenerator.of(service, V2, NS).canary(1).objects());
+    deployer.apply(ManifestGenerator.of(service, V2, NS).canary(1, 10).objects());
     client
         .configMaps()
         .inNamespace(NS)
@@ -564,5 +565,71 @@ class KubeDeployerTest {
 
     BerthException e = assertThrows(BerthException.class, () -> deployer.undeploy("minilm"));
     assertTrue(e.getMessage().contains("nothing Berth deployed as 'minilm'"), e.getMessage());
+  }
+
+  private HTTPRoute route() {
+    return client.resources(HTTPRoute.class).inNamespace(NS).withName("minilm").get();
+  }
+
+  /** The route's backends as {@code service=weight}. */
+  private List<String> weights() {
+    return route().getSpec().getRules().stream()
+        .flatMap(r -> r.getBackendRefs().stream())
+        .map(b -> b.getName() + "=" + b.getWeight())
+        .toList();
+  }
+
+  @Test
+  void behindAGatewayACanaryTakesItsWeight_andRollbackOrPromotionGivesItBack() throws IOException {
+    ServiceSpec service =
+        service(
+            "deploy: {replicas: 9, autoscaling: {enabled: false},"
+                + " gateway: {name: public, namespace: infra}}\n");
+    List<Applied> first = deploy(service, V1);
+    assertTrue(
+        first.contains(new Applied("HTTPRoute", "minilm", Change.CREATED)), first.toString());
+    cluster.rollOut(NS, "minilm");
+    assertEquals(List.of("minilm-stable=100"), weights());
+    assertEquals(
+        "public", route().getSpec().getParentRefs().get(0).getName(), "attached to the gateway");
+
+    // a canary at 25%: one pod of ten, yet a quarter of what comes through the gateway
+    ManifestGenerator canary = ManifestGenerator.of(service, V2, NS).canary(1, 25);
+    List<Applied> applied = deployer.apply(canary.objects());
+    assertEquals(
+        List.of("ConfigMap", "Deployment", "Service", "Service", "HTTPRoute"),
+        applied.stream().map(Applied::kind).toList());
+    assertEquals(Change.UNCHANGED, applied.get(2).change(), "minilm-stable was there already");
+    assertEquals(Change.CONFIGURED, applied.get(4).change());
+    cluster.rollOut(NS, "minilm-canary");
+    assertEquals(List.of("minilm-stable=75", "minilm-canary=25"), weights());
+    assertEquals(
+        Map.of("app.kubernetes.io/name", "minilm", "app.kubernetes.io/instance", "minilm-canary"),
+        client.services().inNamespace(NS).withName("minilm-canary").get().getSpec().getSelector());
+    String status = StatusReport.format(deployer.state("minilm"));
+    assertTrue(
+        status.contains(
+            "httproute/minilm on gateway infra/public: minilm-stable 75%, minilm-canary 25%"),
+        status);
+
+    deployer.rollback("minilm");
+    assertEquals(List.of("minilm-stable=100"), weights());
+    assertNull(client.services().inNamespace(NS).withName("minilm-canary").get());
+    assertNull(live("minilm-canary"));
+    assertEquals(V1, image(live("minilm")));
+
+    deployer.apply(canary.objects());
+    cluster.rollOut(NS, "minilm-canary");
+    assertEquals(List.of("minilm-stable=75", "minilm-canary=25"), weights());
+    deployer.promote("minilm");
+    assertEquals(List.of("minilm-stable=100"), weights());
+    assertNull(client.services().inNamespace(NS).withName("minilm-canary").get());
+    assertEquals(V2, image(live("minilm")));
+    assertTrue(progress().contains("httproute/minilm sends every request to minilm-stable"));
+
+    List<String> deleted = deployer.undeploy("minilm");
+    assertTrue(deleted.contains("httproute/minilm"), deleted.toString());
+    assertTrue(deleted.contains("service/minilm-stable"), deleted.toString());
+    assertNull(route());
   }
 }

@@ -459,7 +459,7 @@ class ManifestExportTest {
 
   @Test
   void aCanaryHasNoExports() throws IOException {
-    ManifestGenerator canary = generator("").canary(1);
+    ManifestGenerator canary = generator("").canary(1, 10);
     assertThrows(IllegalArgumentException.class, () -> ManifestExport.kserve(canary));
     assertThrows(
         IllegalArgumentException.class, () -> ManifestExport.kustomize(canary, dir.resolve("k")));

@@ -14,6 +14,7 @@ import io.fabric8.kubernetes.api.model.PodSpec;
 import io.fabric8.kubernetes.api.model.Quantity;
 import io.fabric8.kubernetes.api.model.apps.Deployment;
 import io.fabric8.kubernetes.api.model.autoscaling.v2.HorizontalPodAutoscaler;
+import io.fabric8.kubernetes.api.model.gatewayapi.v1.HTTPRoute;
 import io.fabric8.kubernetes.api.model.networking.v1.NetworkPolicy;
 import io.fabric8.kubernetes.client.utils.KubernetesSerialization;
 import java.io.IOException;
@@ -88,7 +89,9 @@ class ManifestGeneratorTest {
     assertRestricted(
         find(objects("deploy: {gpus: 2}\n"), Deployment.class).getSpec().getTemplate().getSpec());
     assertRestricted(
-        find(ManifestGenerator.of(service(""), IMAGE, "ml").canary(1).objects(), Deployment.class)
+        find(
+                ManifestGenerator.of(service(""), IMAGE, "ml").canary(1, 10).objects(),
+                Deployment.class)
             .getSpec()
             .getTemplate()
             .getSpec());
@@ -216,7 +219,7 @@ class ManifestGeneratorTest {
   @Test
   void aCanaryIsItsOwnDeploymentWhosePodsTheServiceSelects() throws Exception {
     ManifestGenerator stable = ManifestGenerator.of(service(""), IMAGE, "ml");
-    ManifestGenerator canary = stable.canary(2);
+    ManifestGenerator canary = stable.canary(2, 20);
     List<HasMetadata> objects = canary.objects();
     assertEquals(
         List.of("ConfigMap", "Deployment"), objects.stream().map(HasMetadata::getKind).toList());
@@ -248,6 +251,108 @@ class ManifestGeneratorTest {
         assertNoUnknownFields(o, o.getKind(), new IdentityHashMap<>());
       }
     }
+  }
+
+  @Test
+  void behindAGatewayAnHttpRouteSplitsByWeightBetweenStableAndCanaryServices() throws Exception {
+    ManifestGenerator stable =
+        ManifestGenerator.of(
+            service(
+                "deploy: {gateway: {name: public, namespace: infra,"
+                    + " hostnames: [models.example.com]}}\n"),
+            IMAGE,
+            "ml");
+    List<HasMetadata> objects = stable.objects();
+    assertEquals(
+        List.of(
+            "ServiceAccount/minilm",
+            "ConfigMap/" + find(objects, ConfigMap.class).getMetadata().getName(),
+            "Deployment/minilm",
+            "Service/minilm",
+            "Service/minilm-stable",
+            "HorizontalPodAutoscaler/minilm",
+            "PodDisruptionBudget/minilm",
+            "NetworkPolicy/minilm",
+            "HTTPRoute/minilm"),
+        objects.stream().map(o -> o.getKind() + "/" + o.getMetadata().getName()).toList());
+    HTTPRoute route = find(objects, HTTPRoute.class);
+    assertEquals("gateway.networking.k8s.io/v1", route.getApiVersion());
+    var parent = route.getSpec().getParentRefs().get(0);
+    assertEquals(
+        List.of("Gateway", "public", "infra"),
+        List.of(parent.getKind(), parent.getName(), parent.getNamespace()));
+    assertEquals(List.of("models.example.com"), route.getSpec().getHostnames());
+    assertEquals(List.of("minilm-stable:8080=100"), backends(route));
+    var stableService =
+        objects.stream()
+            .filter(o -> o.getMetadata().getName().equals("minilm-stable"))
+            .map(io.fabric8.kubernetes.api.model.Service.class::cast)
+            .findFirst()
+            .orElseThrow();
+    assertEquals(
+        find(objects, Deployment.class).getSpec().getSelector().getMatchLabels(),
+        stableService.getSpec().getSelector(),
+        "minilm-stable selects the stable pods only");
+    NetworkPolicy np = find(objects, NetworkPolicy.class);
+    assertTrue(
+        np.getSpec().getIngress().get(0).getFrom().stream()
+            .anyMatch(
+                p ->
+                    p.getNamespaceSelector() != null
+                        && "infra"
+                            .equals(
+                                p.getNamespaceSelector()
+                                    .getMatchLabels()
+                                    .get("kubernetes.io/metadata.name"))),
+        "the gateway's namespace may reach the pods");
+
+    ManifestGenerator canary = stable.canary(1, 10);
+    List<HasMetadata> canaryObjects = canary.objects();
+    assertEquals(
+        List.of("ConfigMap", "Deployment", "Service", "Service", "HTTPRoute"),
+        canaryObjects.stream().map(HasMetadata::getKind).toList());
+    assertEquals(
+        List.of("minilm-stable:8080=90", "minilm-canary:8080=10"),
+        backends(find(canaryObjects, HTTPRoute.class)));
+    assertEquals(
+        Map.of("app.kubernetes.io/name", "minilm", "app.kubernetes.io/instance", "minilm-canary"),
+        ((io.fabric8.kubernetes.api.model.Service) canaryObjects.get(3)).getSpec().getSelector());
+    assertEquals(stableService, canaryObjects.get(2), "both apply the same minilm-stable");
+    assertEquals(
+        find(objects, HTTPRoute.class).getMetadata(),
+        find(canaryObjects, HTTPRoute.class).getMetadata());
+
+    KubernetesSerialization serialization = new KubernetesSerialization();
+    for (String doc : (stable.yaml() + canary.yaml()).split("(?m)^---\\n")) {
+      if (!doc.isBlank()) {
+        HasMetadata o = serialization.unmarshal(doc);
+        assertNoUnknownFields(o, o.getKind(), new IdentityHashMap<>());
+      }
+    }
+    assertTrue(serialization.unmarshal(canary.yaml().split("(?m)^---\\n")[5]) instanceof HTTPRoute);
+  }
+
+  @Test
+  void theCommandLineGatewayReplacesTheFilesAndKeepsItsHostNames() throws IOException {
+    ServiceSpec file =
+        service("deploy: {gateway: {name: public, hostnames: [models.example.com]}}\n");
+    ManifestGenerator g =
+        ManifestGenerator.of(file, IMAGE, "ml").gateway(ServiceSpec.Gateway.parse("edge/infra"));
+    HTTPRoute route = find(g.objects(), HTTPRoute.class);
+    assertEquals("edge", route.getSpec().getParentRefs().get(0).getName());
+    assertEquals("infra", route.getSpec().getParentRefs().get(0).getNamespace());
+    assertEquals(List.of("models.example.com"), route.getSpec().getHostnames());
+    assertTrue(
+        ManifestGenerator.of(service(""), IMAGE, "ml").objects().stream()
+            .noneMatch(o -> o instanceof HTTPRoute),
+        "no gateway, no route");
+  }
+
+  private static List<String> backends(HTTPRoute route) {
+    return route.getSpec().getRules().stream()
+        .flatMap(r -> r.getBackendRefs().stream())
+        .map(b -> b.getName() + ":" + b.getPort() + "=" + b.getWeight())
+        .toList();
   }
 
   @Test

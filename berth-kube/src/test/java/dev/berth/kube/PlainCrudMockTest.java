@@ -50,7 +50,7 @@ class PlainCrudMockTest {
     for (HasMetadata o : stable.objects()) {
       client.resource(o).create();
     }
-    for (HasMetadata o : stable.canary(1).objects()) {
+    for (HasMetadata o : stable.canary(1, 10).objects()) {
       client.resource(o).create();
     }
     KubeDeployer deployer =

@@ -41,6 +41,8 @@ public record ServiceSpec(
   public static final String FILE_NAME = "berth.yaml";
 
   private static final Pattern DNS_LABEL = Pattern.compile("[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?");
+  private static final Pattern HOSTNAME =
+      Pattern.compile("(\\*\\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*");
   private static final Pattern QUANTITY =
       Pattern.compile("\\d+(\\.\\d+)?(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?");
   private static final Pattern PLATFORM = Pattern.compile("linux/(amd64|arm64)");
@@ -164,6 +166,7 @@ public record ServiceSpec(
    * @param allowFromNamespaces namespaces whose pods may call the service (empty: its own)
    * @param allowFromPodLabels pod labels allowed to call the service (empty: any pod of the allowed
    *     namespaces)
+   * @param gateway the Gateway API gateway that routes to the service, or null for none
    */
   public record Deploy(
       String namespace,
@@ -174,12 +177,47 @@ public record ServiceSpec(
       Autoscaling autoscaling,
       String serviceType,
       List<String> allowFromNamespaces,
-      Map<String, String> allowFromPodLabels) {
+      Map<String, String> allowFromPodLabels,
+      Gateway gateway) {
     public Deploy {
       requests = java.util.Collections.unmodifiableMap(new TreeMap<>(requests));
       limits = java.util.Collections.unmodifiableMap(new TreeMap<>(limits));
       allowFromNamespaces = List.copyOf(allowFromNamespaces);
       allowFromPodLabels = java.util.Collections.unmodifiableMap(new TreeMap<>(allowFromPodLabels));
+    }
+  }
+
+  /**
+   * A Gateway API gateway (gateway.networking.k8s.io/v1) whose HTTPRoute sends REST requests to the
+   * service, and splits them by weight between the stable version and a canary.
+   *
+   * @param name the Gateway's name
+   * @param namespace the Gateway's namespace, or null for the service's
+   * @param hostnames host names the route answers (empty: every host of the gateway's listeners)
+   */
+  public record Gateway(String name, String namespace, List<String> hostnames) {
+    public Gateway {
+      hostnames = List.copyOf(hostnames);
+    }
+
+    /**
+     * A gateway named {@code NAME} or {@code NAME/NAMESPACE}, answering every host.
+     *
+     * @throws IllegalArgumentException naming what is wrong
+     */
+    public static Gateway parse(String ref) {
+      String[] parts = ref.split("/", -1);
+      if (parts.length > 2) {
+        throw new IllegalArgumentException(
+            "a gateway is NAME or NAME/NAMESPACE, not '" + ref + "'");
+      }
+      for (String part : parts) {
+        if (!DNS_LABEL.matcher(part).matches()) {
+          throw new IllegalArgumentException(
+              "'" + part + "' in gateway '" + ref + "' is not a valid Kubernetes name");
+        }
+      }
+      return new Gateway(parts[0], parts.length > 1 ? parts[1] : null, List.of());
     }
   }
 
@@ -485,7 +523,8 @@ public record ServiceSpec(
             "autoscaling",
             "service-type",
             "allow-from-namespaces",
-            "allow-from-pod-labels"));
+            "allow-from-pod-labels",
+            "gateway"));
     String namespace = d.string("namespace", null);
     if (namespace != null && !DNS_LABEL.matcher(namespace).matches()) {
       throw d.error("namespace", "'" + namespace + "' is not a valid namespace name (a DNS label)");
@@ -528,7 +567,34 @@ public record ServiceSpec(
         autoscaling,
         serviceType,
         strings(d, "allow-from-namespaces"),
-        stringMap(d.section("allow-from-pod-labels")));
+        stringMap(d.section("allow-from-pod-labels")),
+        gateway(d.section("gateway")));
+  }
+
+  private static Gateway gateway(ConfigReader g) {
+    g.allowOnly(Set.of("name", "namespace", "hostnames"));
+    String name = g.string("name", null);
+    String namespace = g.string("namespace", null);
+    List<String> hostnames = strings(g, "hostnames");
+    if (name == null) {
+      if (namespace != null || !hostnames.isEmpty()) {
+        throw g.error("name", "is missing: name the Gateway whose HTTPRoute sends requests here");
+      }
+      return null;
+    }
+    for (String[] field : new String[][] {{"name", name}, {"namespace", namespace}}) {
+      if (field[1] != null && !DNS_LABEL.matcher(field[1]).matches()) {
+        throw g.error(field[0], "'" + field[1] + "' is not a valid Kubernetes name");
+      }
+    }
+    for (String host : hostnames) {
+      if (!HOSTNAME.matcher(host).matches()) {
+        throw g.error(
+            "hostnames",
+            "'" + host + "' is not a host name (like models.example.com or *.example.com)");
+      }
+    }
+    return new Gateway(name, namespace, hostnames);
   }
 
   private static Map<String, String> quantities(ConfigReader section) {

@@ -1,6 +1,7 @@
 package dev.berth.runtime;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -59,6 +60,7 @@ class ServiceSpecTest {
     assertEquals(ServiceSpec.Runtime.BASE, s.image().runtime());
     assertEquals("65532:65532", s.image().user());
     assertEquals(2, s.deploy().replicas());
+    assertNull(s.deploy().gateway());
   }
 
   @Test
@@ -92,6 +94,7 @@ class ServiceSpecTest {
                   autoscaling: {min-replicas: 2, max-replicas: 6, target-cpu-utilization: 60}
                   service-type: LoadBalancer
                   allow-from-namespaces: [web]
+                  gateway: {name: public, namespace: infra, hostnames: [models.example.com]}
                 """);
     ServiceSpec.ServiceModel m = s.models().get(0);
     assertEquals("minilm", m.name());
@@ -111,6 +114,19 @@ class ServiceSpecTest {
     assertEquals(1, s.deploy().gpus());
     assertEquals(6, s.deploy().autoscaling().maxReplicas());
     assertEquals("LoadBalancer", s.deploy().serviceType());
+    assertEquals(
+        new ServiceSpec.Gateway("public", "infra", List.of("models.example.com")),
+        s.deploy().gateway());
+  }
+
+  @Test
+  void aGatewayOnTheCommandLineIsNameOrNameSlashNamespace() {
+    assertEquals(new ServiceSpec.Gateway("gw", null, List.of()), ServiceSpec.Gateway.parse("gw"));
+    assertEquals(
+        new ServiceSpec.Gateway("gw", "infra", List.of()), ServiceSpec.Gateway.parse("gw/infra"));
+    for (String wrong : List.of("gw/infra/x", "GW", "gw/", "/infra")) {
+      assertThrows(IllegalArgumentException.class, () -> ServiceSpec.Gateway.parse(wrong), wrong);
+    }
   }
 
   @Test
@@ -169,6 +185,18 @@ class ServiceSpecTest {
                 + "deploy: {autoscaling: {min-replicas: 5, max-replicas: 2}}\n",
             "deploy.autoscaling.max-replicas",
             "at least min-replicas"),
+        Arguments.of(
+            HEADER
+                + "name: a\nmodels: [{path: models/embedder}]\n"
+                + "deploy: {gateway: {namespace: infra}}\n",
+            "deploy.gateway.name",
+            "is missing"),
+        Arguments.of(
+            HEADER
+                + "name: a\nmodels: [{path: models/embedder}]\n"
+                + "deploy: {gateway: {name: gw, hostnames: [\"http://x\"]}}\n",
+            "deploy.gateway.hostnames",
+            "host name"),
         Arguments.of(
             HEADER + "name: a\nmodels: [{path: models/embedder}]\nimgae: {}\n",
             "imgae",

@@ -157,6 +157,9 @@ public final class MockCluster implements AutoCloseable {
       if (same != null) {
         client.resource(same).inNamespace(namespace).delete();
       }
+      // the mock has no garbage collector: a ReplicaSet left by a deleted Deployment of the same
+      // name (a dropped canary deployed again) would be gone on a cluster
+      client.apps().replicaSets().inNamespace(namespace).withName(name + "-" + hash).delete();
       client.resource(rs).inNamespace(namespace).create();
     }
     client
