@@ -11,6 +11,7 @@ import dev.berth.image.JlinkRuntime;
 import dev.berth.runtime.ServiceSpec;
 import java.io.PrintStream;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
 import picocli.CommandLine.Option;
@@ -80,8 +81,19 @@ final class ImageOptions {
                 + service.image().platform()
                 + "; use 'runtime: base' with a base image that has Java for that platform");
       }
-      err.println("linking a Java runtime (" + String.join(",", JlinkRuntime.MODULES) + ")...");
-      javaRuntime = JlinkRuntime.create(cacheDir);
+      // models that take image files decode them with the JDK's image I/O (java.desktop)
+      boolean images =
+          service.models().stream()
+              .anyMatch(
+                  m ->
+                      m.modelYaml().get("preprocessing") instanceof java.util.Map<?, ?> pre
+                          && "image".equals(pre.get("type")));
+      List<String> modules = new ArrayList<>(JlinkRuntime.MODULES);
+      if (images) {
+        modules.add("java.desktop");
+      }
+      err.println("linking a Java runtime (" + String.join(",", modules) + ")...");
+      javaRuntime = JlinkRuntime.create(cacheDir, modules);
     }
     ServiceSpec.Image i = service.image();
     ServiceSpec built =

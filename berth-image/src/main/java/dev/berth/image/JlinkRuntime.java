@@ -40,6 +40,14 @@ public final class JlinkRuntime {
 
   /** The runtime for {@link #MODULES}, linked into {@code cache} if not there yet. */
   public static Path create(Path cache) {
+    return create(cache, MODULES);
+  }
+
+  /**
+   * The runtime for these modules (e.g. {@link #MODULES} plus java.desktop for models that decode
+   * images), linked into {@code cache} if not there yet.
+   */
+  public static Path create(Path cache, List<String> wanted) {
     ToolProvider jlink =
         ToolProvider.findFirst("jlink")
             .orElseThrow(
@@ -50,7 +58,7 @@ public final class JlinkRuntime {
                             + "; set JAVA_HOME to a JDK 21 or newer"));
     String javaVersion = Runtime.version().toString();
     List<String> modules = new ArrayList<>();
-    for (String m : MODULES) {
+    for (String m : wanted) {
       if (hasModule(m)) {
         modules.add(m);
       }

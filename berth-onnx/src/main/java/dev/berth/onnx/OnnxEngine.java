@@ -45,6 +45,7 @@ final class OnnxEngine implements Engine {
   private final Map<String, TensorSpec> graphInputs;
   private final Map<String, TensorSpec> graphOutputs;
   private final Tokenization tokenization; // null when inputs are tensors only
+  private final ImagePreprocessing images; // null when no image input
   private final MeanPooling pooling; // null when outputs are the graph's
   private final ModelSignature signature;
 
@@ -54,6 +55,7 @@ final class OnnxEngine implements Engine {
       Map<String, TensorSpec> graphInputs,
       Map<String, TensorSpec> graphOutputs,
       Tokenization tokenization,
+      ImagePreprocessing images,
       MeanPooling pooling,
       ModelSignature signature) {
     this.model = model;
@@ -61,6 +63,7 @@ final class OnnxEngine implements Engine {
     this.graphInputs = graphInputs;
     this.graphOutputs = graphOutputs;
     this.tokenization = tokenization;
+    this.images = images;
     this.pooling = pooling;
     this.signature = signature;
   }
@@ -119,14 +122,19 @@ final class OnnxEngine implements Engine {
       outputs = declared(config, "outputs", config.outputs(), outputs);
 
       ConfigReader pre = config.preprocessing();
+      ImagePreprocessing images = null;
       if (pre.has("type")) {
         String type = pre.string("type", "");
-        if (!Tokenization.TYPE.equals(type)) {
-          throw pre.error("type", "'" + type + "' is unknown; the ONNX engine knows 'tokenize'");
+        if (Tokenization.TYPE.equals(type)) {
+          tokenization = Tokenization.load(pre, context.versionDir(), inputs.keySet());
+        } else if (ImagePreprocessing.TYPE.equals(type)) {
+          images = ImagePreprocessing.load(pre, inputs);
+        } else {
+          throw pre.error(
+              "type", "'" + type + "' is unknown; the ONNX engine knows 'tokenize' and 'image'");
         }
-        tokenization = Tokenization.load(pre, context.versionDir(), inputs.keySet());
       } else if (!pre.values().isEmpty()) {
-        throw pre.error("type", "is missing; e.g. type: tokenize");
+        throw pre.error("type", "is missing; e.g. type: tokenize, or type: image");
       }
       MeanPooling pooling = null;
       ConfigReader post = config.postprocessing();
@@ -144,6 +152,9 @@ final class OnnxEngine implements Engine {
       if (tokenization != null) {
         visibleInputs.add(new TensorSpec(tokenization.input(), DataType.BYTES, new long[] {-1}));
       }
+      if (images != null) {
+        visibleInputs.add(new TensorSpec(images.input(), DataType.BYTES, new long[] {-1}));
+      }
       visibleInputs.addAll(inputs.values());
       List<TensorSpec> visibleOutputs = new ArrayList<>();
       if (pooling != null) {
@@ -159,7 +170,7 @@ final class OnnxEngine implements Engine {
       ModelSignature signature =
           new ModelSignature(PLATFORM, visibleInputs, visibleOutputs, batchable);
       return new OnnxEngine(
-          context.name(), session, inputs, outputs, tokenization, pooling, signature);
+          context.name(), session, inputs, outputs, tokenization, images, pooling, signature);
     } catch (OrtException e) {
       closeQuietly(session, tokenization);
       throw new ModelLoadException(
@@ -322,6 +333,18 @@ final class OnnxEngine implements Engine {
         textRequests.add(i);
         texts.add(byName.get(tokenization.input()));
         graphInputsPerRequest.add(null);
+      } else if (images != null && byName.containsKey(images.input())) {
+        if (byName.size() > 1) {
+          throw new InvalidInputException(
+              "send either '"
+                  + images.input()
+                  + "' (image files) or '"
+                  + images.graphInput()
+                  + "' (pixels), not both");
+        }
+        Map<String, Tensor> pixels = new LinkedHashMap<>();
+        pixels.put(images.graphInput(), images.decode(byName.get(images.input())));
+        graphInputsPerRequest.add(completeTokenInputs(pixels));
       } else {
         graphInputsPerRequest.add(completeTokenInputs(byName));
       }
@@ -415,7 +438,8 @@ final class OnnxEngine implements Engine {
               + graphInputs.keySet()
               + "; missing "
               + missing
-              + (tokenization == null ? "" : " (or send text as '" + tokenization.input() + "')"));
+              + (tokenization == null ? "" : " (or send text as '" + tokenization.input() + "')")
+              + (images == null ? "" : " (or send image files as '" + images.input() + "')"));
     }
     return out;
   }

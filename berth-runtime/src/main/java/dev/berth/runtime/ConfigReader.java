@@ -144,6 +144,22 @@ public final class ConfigReader {
     return (int) parsed;
   }
 
+  /** A number, or {@code defaultValue} when the key is absent. */
+  public double number(String key, double defaultValue) {
+    Object value = values.get(key);
+    if (value == null) {
+      return defaultValue;
+    }
+    if (value instanceof Number n) {
+      return n.doubleValue();
+    }
+    try {
+      return Double.parseDouble(value.toString().trim());
+    } catch (NumberFormatException e) {
+      throw error(key, "expected a number, found '" + value + "'");
+    }
+  }
+
   public boolean bool(String key, boolean defaultValue) {
     Object value = values.get(key);
     if (value == null) {
@@ -224,6 +240,25 @@ public final class ConfigReader {
       }
       out.add(
           new ConfigReader(file, keyName(key) + "[" + i + "]", (Map<String, Object>) list.get(i)));
+    }
+    return out;
+  }
+
+  /** A list of plain values as strings, empty when the key is absent. */
+  public List<String> strings(String key) {
+    if (!has(key)) {
+      return List.of();
+    }
+    Object value = values.get(key);
+    if (!(value instanceof List<?> list)) {
+      throw error(key, "expected a list such as [a, b]");
+    }
+    List<String> out = new ArrayList<>();
+    for (Object o : list) {
+      if (o == null || o instanceof Map || o instanceof List) {
+        throw error(key, "expected a list of plain values, found '" + o + "'");
+      }
+      out.add(o.toString());
     }
     return out;
   }

@@ -128,7 +128,8 @@ public final class InferenceService implements AutoCloseable {
                 .filter(st -> st.state() == ServingMetrics.ModelState.READY)
                 .map(ModelStatus::version)
                 .toList();
-    return new ModelMetadata(model, versions, s.platform(), s.inputs(), s.outputs());
+    return new ModelMetadata(
+        model, versions, s.platform(), s.inputs(), s.outputs(), m.config().labels());
   }
 
   /** The signature of the version that would answer, for adapters that decode by it. */

@@ -26,6 +26,7 @@ import java.util.Set;
  * @param preprocessing engine-specific pre-processing section
  * @param postprocessing engine-specific post-processing section
  * @param options engine-specific options section
+ * @param labels class names of a classifier's output, in index order (empty for none)
  */
 public record ModelConfig(
     Path file,
@@ -37,7 +38,8 @@ public record ModelConfig(
     List<TensorSpec> outputs,
     ConfigReader preprocessing,
     ConfigReader postprocessing,
-    ConfigReader options) {
+    ConfigReader options,
+    List<String> labels) {
 
   public static final String API_VERSION = "berth.dev/v1";
   public static final String KIND = "Model";
@@ -57,11 +59,13 @@ public record ModelConfig(
           "outputs",
           "preprocessing",
           "postprocessing",
-          "options");
+          "options",
+          "labels");
 
   public ModelConfig {
     inputs = List.copyOf(inputs);
     outputs = List.copyOf(outputs);
+    labels = List.copyOf(labels);
   }
 
   /** Settings of a model without a model.yaml. */
@@ -78,7 +82,8 @@ public record ModelConfig(
         List.of(),
         empty.section("preprocessing"),
         empty.section("postprocessing"),
-        empty.section("options"));
+        empty.section("options"),
+        List.of());
   }
 
   /** Reads {@code modelDir/model.yaml}, or the defaults when it does not exist. */
@@ -143,7 +148,49 @@ public record ModelConfig(
         tensors(root, "outputs"),
         root.section("preprocessing"),
         root.section("postprocessing"),
-        root.section("options"));
+        root.section("options"),
+        labels(root));
+  }
+
+  private static List<String> labels(ConfigReader root) {
+    List<String> labels = root.strings("labels");
+    Set<String> seen = new java.util.HashSet<>();
+    for (String label : labels) {
+      if (label.isBlank()) {
+        throw root.error("labels", "class names must not be empty");
+      }
+      if (!seen.add(label)) {
+        throw root.error("labels", "'" + label + "' appears twice; each class needs its own name");
+      }
+    }
+    return labels;
+  }
+
+  /**
+   * Checks the labels against the model's outputs once its engine has read them: some output's last
+   * dimension must hold one score per label.
+   */
+  public void checkLabels(List<TensorSpec> modelOutputs) {
+    if (labels.isEmpty()) {
+      return;
+    }
+    List<String> widths = new java.util.ArrayList<>();
+    for (TensorSpec t : modelOutputs) {
+      long[] shape = t.shape();
+      long last = shape.length == 0 ? 1 : shape[shape.length - 1];
+      if (last == labels.size() || last == -1 || (labels.size() == 2 && last == 1)) {
+        return;
+      }
+      widths.add(t.name() + " " + java.util.Arrays.toString(shape));
+    }
+    throw error(
+        "labels",
+        labels.size()
+            + " class names, but no output has "
+            + labels.size()
+            + " scores in its last dimension ("
+            + String.join(", ", widths)
+            + "); list one name per score");
   }
 
   private static List<TensorSpec> tensors(ConfigReader root, String key) {

@@ -103,6 +103,12 @@ public final class ModelRegistry implements AutoCloseable {
       EngineProvider provider = pickEngine(context);
       Engine engine = provider.load(context);
       ModelSignature signature = engine.signature();
+      try {
+        source.config().checkLabels(signature.outputs());
+      } catch (RuntimeException e) {
+        engine.close();
+        throw e;
+      }
       BatchingConfig batching =
           signature.batchable()
               ? source.config().batching()

@@ -615,21 +615,7 @@ public record ServiceSpec(
   }
 
   private static List<String> strings(ConfigReader r, String key) {
-    if (!r.has(key)) {
-      return List.of();
-    }
-    Object value = r.values().get(key);
-    if (!(value instanceof List<?> list)) {
-      throw r.error(key, "expected a list such as [a, b]");
-    }
-    List<String> out = new ArrayList<>();
-    for (Object o : list) {
-      if (o == null || o instanceof Map || o instanceof List) {
-        throw r.error(key, "expected a list of plain values, found '" + o + "'");
-      }
-      out.add(o.toString());
-    }
-    return out;
+    return r.strings(key);
   }
 
   private static Map<String, String> stringMap(ConfigReader section) {

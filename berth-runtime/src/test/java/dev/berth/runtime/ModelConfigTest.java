@@ -6,10 +6,12 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.berth.api.ConfigException;
 import dev.berth.api.DataType;
+import dev.berth.api.TensorSpec;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.List;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -49,6 +51,23 @@ class ModelConfigTest {
     assertEquals(new BatchingConfig(16, Duration.ofNanos(250_000), 9), config.batching());
     assertEquals(DataType.FP32, config.inputs().get(0).datatype());
     assertEquals(1, config.options().integer("intra-op-threads", 0, 0, 8));
+  }
+
+  @Test
+  void labelsNameTheScoresOfAClassifier_andMustFitAnOutput() throws IOException {
+    ModelConfig config = load(HEADER + "labels: [cat, dog, \"bird 2\"]\n");
+    assertEquals(List.of("cat", "dog", "bird 2"), config.labels());
+    config.checkLabels(List.of(new TensorSpec("p", DataType.FP32, new long[] {-1, 3})));
+    ConfigException e =
+        assertThrows(
+            ConfigException.class,
+            () ->
+                config.checkLabels(
+                    List.of(new TensorSpec("p", DataType.FP32, new long[] {-1, 10}))));
+    assertTrue(
+        e.getMessage().contains("3 class names, but no output has 3 scores"), e.getMessage());
+    assertTrue(e.getMessage().contains("p [-1, 10]"), e.getMessage());
+    assertEquals(List.of(), load(HEADER).labels());
   }
 
   @Test
@@ -98,6 +117,11 @@ class ModelConfigTest {
             "apiVersion: berth.dev/v1\nkind: Model\ninputs: [{name: x, datatype: FP32}]",
             "inputs[0].shape",
             "-1 for any size"),
+        Arguments.of(
+            "a label twice",
+            "apiVersion: berth.dev/v1\nkind: Model\nlabels: [a, b, a]",
+            "labels",
+            "appears twice"),
         Arguments.of("not yaml", "apiVersion: [unclosed", "model.yaml", "not valid YAML"));
   }
 

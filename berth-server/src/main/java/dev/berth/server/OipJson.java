@@ -522,6 +522,16 @@ final class OipJson {
       g.writeStringField("platform", m.platform());
       writeSpecs(g, "inputs", m.inputs());
       writeSpecs(g, "outputs", m.outputs());
+      if (!m.labels().isEmpty()) {
+        // a classifier's class names, by score index (model.yaml's labels)
+        g.writeObjectFieldStart("parameters");
+        g.writeArrayFieldStart("labels");
+        for (String label : m.labels()) {
+          g.writeString(label);
+        }
+        g.writeEndArray();
+        g.writeEndObject();
+      }
       g.writeEndObject();
     } catch (IOException e) {
       throw new IllegalStateException(e);

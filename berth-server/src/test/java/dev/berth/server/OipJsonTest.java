@@ -11,7 +11,9 @@ import dev.berth.api.DataType;
 import dev.berth.api.InferenceRequest;
 import dev.berth.api.InferenceResponse;
 import dev.berth.api.InvalidInputException;
+import dev.berth.api.ModelMetadata;
 import dev.berth.api.Tensor;
+import dev.berth.api.TensorSpec;
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
 import java.util.List;
@@ -206,6 +208,36 @@ class OipJsonTest {
     assertEquals("hi", new String(t.elements().get(0), StandardCharsets.UTF_8));
     assertEquals(0, t.elements().get(1).length);
     assertEquals("xyz", new String(t.elements().get(2), StandardCharsets.UTF_8));
+  }
+
+  @Test
+  void metadataCarriesAClassifiersLabelsAsParameters() throws Exception {
+    TensorSpec in = new TensorSpec("pixels", DataType.FP32, new long[] {-1, 784});
+    TensorSpec out = new TensorSpec("probabilities", DataType.FP32, new long[] {-1, 2});
+    JsonNode labelled =
+        new ObjectMapper()
+            .readTree(
+                OipJson.writeMetadata(
+                    new ModelMetadata(
+                        "m",
+                        List.of("1"),
+                        "onnxruntime_onnx",
+                        List.of(in),
+                        List.of(out),
+                        List.of("no", "yes"))));
+    assertEquals("[\"no\",\"yes\"]", labelled.get("parameters").get("labels").toString());
+    JsonNode plain =
+        new ObjectMapper()
+            .readTree(
+                OipJson.writeMetadata(
+                    new ModelMetadata(
+                        "m",
+                        List.of("1"),
+                        "onnxruntime_onnx",
+                        List.of(in),
+                        List.of(out),
+                        List.of())));
+    assertTrue(plain.get("parameters") == null, "no labels, no parameters");
   }
 
   @Test
