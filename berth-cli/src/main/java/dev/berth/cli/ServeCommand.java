@@ -299,13 +299,14 @@ final class ServeCommand implements java.util.concurrent.Callable<Integer> {
     if (models.isEmpty()) {
       return null;
     }
+    // a model that takes text makes the friendliest first request
     LoadedModel m =
         models.stream()
-            .filter(x -> x.signature().inputs().get(0).datatype() == dev.berth.api.DataType.BYTES)
+            .filter(x -> "tokenize".equals(x.config().preprocessing().string("type", "")))
             .findFirst()
             .orElse(models.get(0));
     var in = m.signature().inputs().get(0);
-    if (in.datatype() == dev.berth.api.DataType.BYTES) {
+    if ("tokenize".equals(m.config().preprocessing().string("type", ""))) {
       return "curl -s "
           + url
           + "/v2/models/"

@@ -86,6 +86,26 @@ class CommandLineIT {
   }
 
   @Test
+  void aPortInUseIsExitCodeTwoWithTheFix() throws Exception {
+    try (java.net.ServerSocket taken =
+        new java.net.ServerSocket(0, 1, java.net.InetAddress.getLoopbackAddress())) {
+      Run r =
+          run(
+              "serve",
+              BerthProcess.examples().toString(),
+              "--port",
+              Integer.toString(taken.getLocalPort()),
+              "--grpc-port",
+              "0");
+      assertEquals(2, r.code(), r.out() + r.err());
+      assertTrue(
+          r.err().contains("cannot listen on 127.0.0.1:" + taken.getLocalPort())
+              && r.err().contains("pick another with --port"),
+          r.err());
+    }
+  }
+
+  @Test
   void anImageCarriesWhatServingNeedsAndNoMore() throws Exception {
     Path service = BerthProcess.examples().resolveSibling("minilm").resolve("berth.yaml");
     Path context = work.resolve("context");

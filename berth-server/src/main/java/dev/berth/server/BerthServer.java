@@ -113,9 +113,13 @@ public final class BerthServer implements AutoCloseable {
     }
   }
 
-  /** Binds the socket and starts answering. */
+  /**
+   * Binds the socket and starts answering.
+   *
+   * @throws java.io.UncheckedIOException when the address cannot be bound (e.g. the port is in use)
+   */
   public BerthServer start() {
-    server =
+    WebServer started =
         WebServer.builder()
             .host(host)
             .port(requestedPort)
@@ -123,7 +127,23 @@ public final class BerthServer implements AutoCloseable {
             .routing(r -> r.any(this::handle))
             .build()
             .start();
+    if (!started.isRunning() || started.port() < 0) {
+      // the web server logs a listener it could not start and carries on without it
+      started.stop();
+      throw new java.io.UncheckedIOException(bindFailure());
+    }
+    server = started;
     return this;
+  }
+
+  /** Why the address cannot be bound, as the operating system says it. */
+  private java.io.IOException bindFailure() {
+    try (java.net.ServerSocket probe = new java.net.ServerSocket()) {
+      probe.bind(new java.net.InetSocketAddress(host, requestedPort));
+      return new java.net.BindException("the web server could not bind " + host);
+    } catch (java.io.IOException e) {
+      return e;
+    }
   }
 
   /** The bound port. */
