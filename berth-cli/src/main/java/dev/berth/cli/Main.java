@@ -27,8 +27,9 @@ public final class Main implements Runnable {
 
   static CommandLine commandLine() {
     CommandLine cli = new CommandLine(new Main());
-    // An image carries only what serving needs (BerthDistribution): the image and Kubernetes
-    // commands join when their modules are on the class path, so picocli never reflects on a
+    // An image carries only what serving needs (BerthDistribution): the image, Kubernetes and
+    // client (eval) commands join when their modules are on the class path, so picocli never
+    // reflects on a
     // class whose types are missing.
     if (onClassPath("dev.berth.image.ImageBuilder")) {
       cli.addSubcommand(new BuildCommand());
@@ -40,8 +41,13 @@ public final class Main implements Runnable {
     if (onClassPath("dev.berth.kube.ManifestGenerator")) {
       KubeCommands.addTo(cli);
     }
+    if (onClassPath("dev.berth.client.eval.Evaluation")) {
+      cli.addSubcommand(new EvalCommand());
+    }
     cli.addSubcommand(new CommandLine.HelpCommand());
     cli.setCaseInsensitiveEnumValuesAllowed(true);
+    // '@FILE' is an option value ('berth eval --labels @classes.txt'), not a picocli argument file
+    cli.setExpandAtFiles(false);
     cli.setExecutionExceptionHandler(
         (e, cmd, parsed) -> {
           if (e instanceof dev.berth.api.BerthException) {
