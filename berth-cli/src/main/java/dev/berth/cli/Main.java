@@ -40,6 +40,9 @@ public final class Main implements Runnable {
     if (onClassPath("dev.berth.kube.ManifestGenerator")) {
       KubeCommands.addTo(cli);
     }
+    if (onClassPath("dev.berth.client.bench.Bench")) {
+      cli.addSubcommand(new BenchCommand());
+    }
     cli.addSubcommand(new CommandLine.HelpCommand());
     cli.setCaseInsensitiveEnumValuesAllowed(true);
     cli.setExecutionExceptionHandler(
