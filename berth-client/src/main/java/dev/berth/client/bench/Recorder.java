@@ -23,7 +23,7 @@ final class Recorder {
   private long lastCompletionNanos = Long.MIN_VALUE;
 
   /** An answer with {@code status}; its body is read only for the first error. */
-  void answer(int status, long latencyNanos, long atNanos, HttpConnection connection) {
+  void answer(int status, long latencyNanos, long atNanos, ResponseParser response) {
     if (status >= 200 && status < 300) {
       if (size == latencies.length) {
         latencies = Arrays.copyOf(latencies, size * 2);
@@ -35,7 +35,7 @@ final class Recorder {
       errors++;
       if (atNanos < firstErrorNanos) {
         firstErrorNanos = atNanos;
-        String body = connection.bodyText().strip();
+        String body = response.bodyText().strip();
         firstError = "HTTP " + status + (body.isEmpty() ? "" : ": " + abbreviate(body));
       }
     }
