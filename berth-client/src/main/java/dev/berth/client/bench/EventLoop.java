@@ -361,11 +361,7 @@ final class EventLoop implements Runnable {
 
   /** A request (or connect) failed: counted, the connection closed and, unless done, reopened. */
   private void fail(Connection c, String kind, String message, long at) {
-    boolean wasBusy = c.busy || c.waiting >= 0 || !c.connected;
-    if (wasBusy
-        && (open
-            ? (c.busy ? c.counted : c.waiting >= 0 && step.measured(step.due(c.waiting)))
-            : step.measured(at))) {
+    if (failureCounts(c, at)) {
       recorder.failure(kind, message, at);
     }
     boolean refused = !c.connected;
@@ -388,6 +384,21 @@ final class EventLoop implements Runnable {
         connect(c);
       }
     }
+  }
+
+  /**
+   * Whether a failure on {@code c} at {@code at} is one of the step's: in a closed loop, a request
+   * or connect that failed within the measured time; in an open loop, a request that fell due
+   * within it (sent, or waiting for this connection).
+   */
+  private boolean failureCounts(Connection c, long at) {
+    if (!open) {
+      return (c.busy || !c.connected) && step.measured(at);
+    }
+    if (c.busy) {
+      return c.counted;
+    }
+    return c.waiting >= 0 && step.measured(step.due(c.waiting));
   }
 
   /** An idle connection the server closed: open loop forgets it, closed loop reopens it. */
