@@ -241,10 +241,11 @@ public final class BenchReport {
         .append(SvgChart.esc(plan.model()))
         .append("</title>\n<style>")
         .append("body{font-family:sans-serif;margin:24px;color:#222;max-width:1200px}")
-        .append("table{border-collapse:collapse;font-size:13px;margin:12px 0}")
-        .append("th,td{border:1px solid #ccc;padding:4px 8px;text-align:right}")
+        .append("table{border-collapse:collapse;font-size:12px;margin:12px 0}")
+        .append("th,td{border:1px solid #ccc;padding:3px 5px;text-align:right}")
         .append("th:first-child,td:first-child{text-align:left}")
-        .append("th{background:#f2f2f2}code,pre{background:#f6f6f6;padding:2px 4px}")
+        .append("th{background:#f2f2f2;max-width:6em;vertical-align:bottom}")
+        .append("code,pre{background:#f6f6f6;padding:2px 4px}")
         .append(".charts{display:flex;flex-wrap:wrap;gap:16px}dt{font-weight:bold}")
         .append("dl{display:grid;grid-template-columns:max-content auto;gap:4px 16px}")
         .append("</style></head><body>\n");
@@ -284,7 +285,8 @@ public final class BenchReport {
         .append("\n</div>\n<h2>Results</h2>\n<table>\n<tr>");
     List<Column> shown = COLUMNS.stream().filter(c -> !HTML_LEAVES_OUT.contains(c.name())).toList();
     for (Column c : shown) {
-      h.append("<th>").append(SvgChart.esc(c.name())).append("</th>");
+      // the JSON key, with spaces so that the header can wrap
+      h.append("<th>").append(SvgChart.esc(c.name().replace('_', ' '))).append("</th>");
     }
     h.append("</tr>\n");
     for (StepResult r : steps) {
