@@ -88,7 +88,8 @@ final class BenchCommand implements Callable<Integer> {
       names = "--protocol",
       paramLabel = "PROTOCOL",
       description =
-          "rest-json (OIP v2 /infer) or tfserving (/v1/models/M:predict) (default: ${DEFAULT-VALUE}).",
+          "rest-json (OIP v2 /infer, JSON), rest-binary (the same with the binary tensor"
+              + " extension) or tfserving (/v1/models/M:predict) (default: ${DEFAULT-VALUE}).",
       defaultValue = "rest-json")
   String protocol;
 

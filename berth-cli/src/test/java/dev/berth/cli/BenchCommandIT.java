@@ -230,6 +230,33 @@ class BenchCommandIT {
   }
 
   @Test
+  void theBinaryTensorExtension() throws Exception {
+    Path report = work.resolve("report");
+    double before = served("rest", "200");
+    Run r =
+        bench(
+            url,
+            "-m",
+            "minilm",
+            "--protocol",
+            "rest-binary",
+            "-c",
+            "2",
+            "-d",
+            "1s",
+            "--warmup",
+            "0s",
+            "--report",
+            report.toString());
+    assertEquals(0, r.code(), r.err());
+    JsonNode s = results(report).get(0);
+    assertEquals(0, s.path("errors").asLong(), s.toString());
+    assertTrue(s.path("requests").asLong() > 0, s.toString());
+    assertTrue(served("rest", "200") - before >= s.path("requests").asLong() + 1, s.toString());
+    assertTrue(r.err().contains("over rest-binary"), r.err());
+  }
+
+  @Test
   void anUnknownModelOrARefusedRequestIsExitCodeTwo() throws Exception {
     Run r = bench(url, "-m", "nope", "-c", "1", "-d", "1s");
     assertEquals(2, r.code(), r.err());

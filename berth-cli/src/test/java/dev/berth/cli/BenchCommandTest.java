@@ -67,7 +67,7 @@ class BenchCommandTest {
     assertUsageError("--rate takes requests per second", "bench", url, "-m", "m", "--rate", "-5");
     assertUsageError("not both", "bench", url, "-m", "m", "-c", "1", "--rate", "10");
     assertUsageError(
-        "--protocol must be one of rest-json, tfserving",
+        "--protocol must be one of rest-json, rest-binary, tfserving",
         "bench",
         url,
         "-m",

@@ -8,6 +8,7 @@ import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
+import java.util.Map;
 import java.util.function.Consumer;
 import java.util.stream.Collectors;
 
@@ -60,8 +61,21 @@ public final class Bench {
             + prepared.summary());
     List<byte[]> requests = new ArrayList<>();
     for (byte[] body : prepared.bodies()) {
-      requests.add(
-          HttpConnection.request("POST", plan.authority(), inferPath(), "application/json", body));
+      if (plan.protocol() == Protocol.REST_BINARY) {
+        BinaryRequests.Body binary = BinaryRequests.of(body);
+        requests.add(
+            HttpConnection.request(
+                "POST",
+                plan.authority(),
+                inferPath(),
+                BinaryRequests.CONTENT_TYPE,
+                binary.content(),
+                Map.of(BinaryRequests.HEADER_LENGTH, Integer.toString(binary.headerLength()))));
+      } else {
+        requests.add(
+            HttpConnection.request(
+                "POST", plan.authority(), inferPath(), "application/json", body));
+      }
     }
     probe(requests.get(0));
     boolean metrics = scrape() != null;

@@ -48,9 +48,21 @@ final class HttpConnection implements Closeable {
   /** The bytes of a whole request, to be encoded once and sent many times. */
   static byte[] request(
       String method, String authority, String path, String contentType, byte[] content) {
+    return request(method, authority, path, contentType, content, java.util.Map.of());
+  }
+
+  /** The bytes of a whole request with more headers, to be encoded once and sent many times. */
+  static byte[] request(
+      String method,
+      String authority,
+      String path,
+      String contentType,
+      byte[] content,
+      java.util.Map<String, String> headers) {
     StringBuilder head = new StringBuilder(128);
     head.append(method).append(' ').append(path).append(" HTTP/1.1\r\n");
     head.append("Host: ").append(authority).append("\r\n");
+    headers.forEach((k, v) -> head.append(k).append(": ").append(v).append("\r\n"));
     if (content != null) {
       head.append("Content-Type: ").append(contentType).append("\r\n");
       head.append("Content-Length: ").append(content.length).append("\r\n");

@@ -9,6 +9,11 @@ import java.util.stream.Collectors;
 public enum Protocol {
   /** Open Inference Protocol v2 over REST with JSON bodies: {@code POST /v2/models/M/infer}. */
   REST_JSON("rest-json"),
+  /**
+   * Open Inference Protocol v2 over REST with the binary tensor extension (Triton's): a JSON header
+   * of {@code Inference-Header-Content-Length} bytes, then raw little-endian tensor data.
+   */
+  REST_BINARY("rest-binary"),
   /** TensorFlow Serving's REST predict API: {@code POST /v1/models/M:predict}. */
   TFSERVING("tfserving");
 

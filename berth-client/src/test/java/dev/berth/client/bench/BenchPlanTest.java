@@ -36,7 +36,9 @@ class BenchPlanTest {
     assertMessage("--duration", () -> b.duration(Duration.ZERO));
     assertMessage("--batch-size", () -> b.batchSize(0));
     assertMessage("--data", () -> b.data(java.nio.file.Path.of("/no/such/file.jsonl")));
-    assertMessage("--protocol must be one of rest-json, tfserving", () -> Protocol.parse("grpc"));
+    assertMessage(
+        "--protocol must be one of rest-json, rest-binary, tfserving",
+        () -> Protocol.parse("grpc"));
   }
 
   @Test
