@@ -6,6 +6,9 @@
 --     every wrk thread starts at another place in the list.
 --   wrk -t2 -c32 -d20s --latency -s bench/oip.lua http://127.0.0.1:8080/v2/health/live -- --get
 --     plain GETs of the URL (the hello-world reference).
+--   wrk -t2 -c16 -d10s --latency -s bench/oip.lua http://127.0.0.1:8080/v2/models/m/infer -- --bodies FILE
+--     POSTs each line of FILE as it stands, as JSON (the request bodies of a berth bench --data file),
+--     rotating through them like the sentences.
 --
 -- Either way, when wrk is done it prints one machine-readable line,
 --   BERTH_BENCH {"requests":..,"duration_us":..,"errors":{..},"latency_us":{"p50":..,..}}
@@ -38,6 +41,14 @@ function init(args)
     requests[1] = wrk.format("GET")
     return
   end
+  local bodies = source == "--bodies"
+  if bodies then
+    source = args[2]
+    if source == nil then
+      io.stderr:write("oip.lua: give a file of request bodies after --bodies\n")
+      os.exit(2)
+    end
+  end
   local file = io.open(source, "r")
   if file == nil then
     io.stderr:write("oip.lua: cannot read " .. source .. "\n")
@@ -47,14 +58,17 @@ function init(args)
   for line in file:lines() do
     line = line:gsub("^%s+", ""):gsub("%s+$", "")
     if line ~= "" then
-      local body = '{"inputs":[{"name":"text","shape":[1],"datatype":"BYTES","data":['
-        .. json_string(line) .. ']}]}'
+      local body = line
+      if not bodies then
+        body = '{"inputs":[{"name":"text","shape":[1],"datatype":"BYTES","data":['
+          .. json_string(line) .. ']}]}'
+      end
       table.insert(requests, wrk.format("POST", nil, headers, body))
     end
   end
   file:close()
   if #requests == 0 then
-    io.stderr:write("oip.lua: no sentences in " .. source .. "\n")
+    io.stderr:write("oip.lua: nothing to send in " .. source .. "\n")
     os.exit(2)
   end
   -- Threads start at different sentences so that they do not send the same one in step.

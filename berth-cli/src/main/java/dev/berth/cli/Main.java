@@ -41,6 +41,9 @@ public final class Main implements Runnable {
     if (onClassPath("dev.berth.kube.ManifestGenerator")) {
       KubeCommands.addTo(cli);
     }
+    if (onClassPath("dev.berth.client.bench.Bench")) {
+      cli.addSubcommand(new BenchCommand());
+    }
     if (onClassPath("dev.berth.client.eval.Evaluation")) {
       cli.addSubcommand(new EvalCommand());
     }

@@ -24,16 +24,24 @@ final class TelemetryOptOut {
         .allMatch(e -> e.getValue().equals(System.getenv(e.getKey())));
   }
 
-  /** Runs this same command in a child JVM with the opt-outs set; returns its exit code. */
-  static int rerunOptedOut(String[] args) throws IOException, InterruptedException {
+  /**
+   * The command that runs Berth again as this JVM runs it (same Java, JVM options and class path),
+   * with {@code args}. The caller puts {@link #ENVIRONMENT} into the child's environment.
+   */
+  static List<String> berthCommand(List<String> args) {
     List<String> command = new ArrayList<>();
     command.add(ProcessHandle.current().info().command().orElse("java"));
     command.addAll(ManagementFactory.getRuntimeMXBean().getInputArguments());
     command.add("-cp");
     command.add(System.getProperty("java.class.path"));
     command.add(Main.class.getName());
-    command.addAll(List.of(args));
-    ProcessBuilder pb = new ProcessBuilder(command).inheritIO();
+    command.addAll(args);
+    return command;
+  }
+
+  /** Runs this same command in a child JVM with the opt-outs set; returns its exit code. */
+  static int rerunOptedOut(String[] args) throws IOException, InterruptedException {
+    ProcessBuilder pb = new ProcessBuilder(berthCommand(List.of(args))).inheritIO();
     pb.environment().putAll(ENVIRONMENT);
     Process child = pb.start();
     Runtime.getRuntime()

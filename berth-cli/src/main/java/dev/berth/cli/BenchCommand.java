@@ -1,0 +1,305 @@
+package dev.berth.cli;
+
+import dev.berth.api.BerthException;
+import dev.berth.client.bench.Bench;
+import dev.berth.client.bench.BenchPlan;
+import dev.berth.client.bench.BenchReport;
+import dev.berth.client.bench.BenchResults;
+import dev.berth.client.bench.LoadStep;
+import dev.berth.client.bench.Protocol;
+import dev.berth.runtime.ServiceSpec;
+import java.io.PrintStream;
+import java.net.URI;
+import java.net.URISyntaxException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.Callable;
+import java.util.stream.Collectors;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+import picocli.CommandLine.Spec;
+
+/** {@code berth bench URL|SERVICE}: load and latency against a server, step by step. */
+@Command(
+    name = "bench",
+    mixinStandardHelpOptions = true,
+    sortOptions = false,
+    description = {
+      "Measure throughput and latency of a model server (Berth, or any server speaking the Open"
+          + " Inference Protocol v2 or TF-Serving REST) under closed-loop concurrency steps or"
+          + " open-loop request rates. Given a service file (berth.yaml) it starts that service"
+          + " first, on a free loopback port, and stops it at the end.",
+      ""
+    })
+final class BenchCommand implements Callable<Integer> {
+  @Parameters(
+      index = "0",
+      paramLabel = "TARGET",
+      description =
+          "The server's base URL (http://HOST:PORT), or a service file (berth.yaml) to start and"
+              + " bench.")
+  String target;
+
+  @Option(
+      names = {"-m", "--model"},
+      paramLabel = "MODEL",
+      description = "Model to call (default with a service file: its first model).")
+  String model;
+
+  @Option(
+      names = {"-c", "--concurrency"},
+      paramLabel = "LIST",
+      description =
+          "Closed-loop steps: connections each sending its next request when the last is answered,"
+              + " e.g. 1,4,16,64 (the default when --rate is not given).")
+  String concurrency;
+
+  @Option(
+      names = "--rate",
+      paramLabel = "LIST",
+      description =
+          "Open-loop steps instead: requests per second sent on a fixed schedule, e.g. 50,100,200;"
+              + " latency counts from when each request was due.")
+  String rate;
+
+  @Option(
+      names = {"-d", "--duration"},
+      paramLabel = "DURATION",
+      description = "Measured time of each step (default: ${DEFAULT-VALUE}).",
+      defaultValue = "20s",
+      converter = ServeCommand.DurationConverter.class)
+  Duration duration;
+
+  @Option(
+      names = "--warmup",
+      paramLabel = "DURATION",
+      description =
+          "Load before each step's measured time, not counted (default: ${DEFAULT-VALUE}).",
+      defaultValue = "2s",
+      converter = ServeCommand.DurationConverter.class)
+  Duration warmup;
+
+  @Option(
+      names = "--protocol",
+      paramLabel = "PROTOCOL",
+      description =
+          "rest-json (OIP v2 /infer, JSON), rest-binary (the same with the binary tensor"
+              + " extension) or tfserving (/v1/models/M:predict) (default: ${DEFAULT-VALUE}).",
+      defaultValue = "rest-json")
+  String protocol;
+
+  @Option(
+      names = "--data",
+      paramLabel = "FILE",
+      description =
+          "Request bodies to send: a JSON file holding one, or JSONL with one per line (sent"
+              + " round-robin). Default: generated from the model's metadata.")
+  Path data;
+
+  @Option(
+      names = "--input",
+      paramLabel = "NAME",
+      description =
+          "An input generated requests carry (repeatable; default: every input, or a BYTES first"
+              + " input alone).")
+  List<String> inputs = new ArrayList<>();
+
+  @Option(
+      names = "--batch-size",
+      paramLabel = "ROWS",
+      description = "Rows per generated request (default: ${DEFAULT-VALUE}).",
+      defaultValue = "1")
+  int batchSize;
+
+  @Option(
+      names = "--timeout",
+      paramLabel = "DURATION",
+      description =
+          "Longest wait for an answer; past it the request is a timeout error (default: ${DEFAULT-VALUE}).",
+      defaultValue = "30s",
+      converter = ServeCommand.DurationConverter.class)
+  Duration timeout;
+
+  @Option(
+      names = "--max-connections",
+      paramLabel = "N",
+      description = "Most connections an open-loop step opens (default: ${DEFAULT-VALUE}).",
+      defaultValue = "256")
+  int maxConnections;
+
+  @Option(
+      names = "--seed",
+      paramLabel = "N",
+      description = "Seed of the random values of generated requests (default: ${DEFAULT-VALUE}).",
+      defaultValue = "1")
+  long seed;
+
+  @Option(
+      names = "--report",
+      paramLabel = "DIR",
+      description = "Write results.json, results.csv and index.html (charts) into DIR.")
+  Path report;
+
+  @Spec CommandSpec spec;
+
+  @Override
+  public Integer call() {
+    PrintStream err = System.err;
+    List<LoadStep> steps = steps();
+    Protocol proto = Protocol.parse(protocol);
+    ServeProcess served = null;
+    URI url;
+    String modelName = model;
+    if (target.contains("://")) {
+      url = url(target);
+      if (modelName == null) {
+        throw new BerthException(
+            "give the model to bench with --model (GET "
+                + target
+                + "/v2/repository/index lists a Berth server's models)");
+      }
+    } else {
+      Path file = Path.of(target);
+      if (!Files.exists(file)) {
+        throw new BerthException(
+            "'"
+                + target
+                + "' is neither a server URL (http://HOST:PORT) nor a service file (berth.yaml)");
+      }
+      ServiceSpec service = ServiceSpec.load(file);
+      if (service.models().isEmpty()) {
+        throw new BerthException(service.file() + " names no models to bench");
+      }
+      if (modelName == null) {
+        modelName = service.models().get(0).name();
+      } else if (service.models().stream().noneMatch(m -> m.name().equals(model))) {
+        throw new BerthException(
+            "service "
+                + service.name()
+                + " has no model '"
+                + model
+                + "'; its models are "
+                + service.models().stream().map(ServiceSpec.ServiceModel::name).toList());
+      }
+      served = ServeProcess.start(service, err::println);
+      url = served.url();
+    }
+    try {
+      BenchPlan plan =
+          BenchPlan.builder(url, modelName)
+              .protocol(proto)
+              .steps(steps)
+              .duration(duration)
+              .warmup(warmup)
+              .timeout(timeout)
+              .batchSize(batchSize)
+              .maxConnections(maxConnections)
+              .data(data)
+              .inputs(inputs)
+              .seed(seed)
+              .build();
+      BenchResults results = Bench.run(plan, err::println);
+      System.out.print(BenchReport.table(results));
+      System.out.flush();
+      if (report != null) {
+        BenchReport.write(report, results, commandLine());
+        err.println("report: " + report.resolve(BenchReport.HTML_FILE).toAbsolutePath());
+      }
+    } finally {
+      if (served != null) {
+        served.close();
+        err.println(
+            "stopped the service (pid " + served.pid() + ", exit code " + served.exitValue() + ")");
+      }
+    }
+    return 0;
+  }
+
+  private List<LoadStep> steps() {
+    if (concurrency != null && rate != null) {
+      throw new BerthException(
+          "give --concurrency (closed loop) or --rate (open loop), not both; run twice for both");
+    }
+    List<LoadStep> steps = new ArrayList<>();
+    if (rate != null) {
+      for (String item : items(rate, "--rate", "50,100,200")) {
+        double r;
+        try {
+          r = Double.parseDouble(item);
+        } catch (NumberFormatException e) {
+          r = -1;
+        }
+        if (!(r > 0) || r > 1_000_000) {
+          throw new BerthException(
+              "--rate takes requests per second above 0 separated by commas, e.g. 50,100,200; not '"
+                  + rate
+                  + "'");
+        }
+        steps.add(LoadStep.open(r));
+      }
+      return steps;
+    }
+    if (concurrency == null) {
+      BenchPlan.DEFAULT_CONCURRENCY.forEach(c -> steps.add(LoadStep.closed(c)));
+      return steps;
+    }
+    for (String item : items(concurrency, "--concurrency", "1,4,16,64")) {
+      int c;
+      try {
+        c = Integer.parseInt(item);
+      } catch (NumberFormatException e) {
+        c = -1;
+      }
+      if (c < 1 || c > 10_000) {
+        throw new BerthException(
+            "--concurrency takes whole numbers from 1 to 10000 separated by commas, e.g. 1,4,16,64;"
+                + " not '"
+                + concurrency
+                + "'");
+      }
+      steps.add(LoadStep.closed(c));
+    }
+    return steps;
+  }
+
+  private static List<String> items(String list, String option, String example) {
+    List<String> items = new ArrayList<>();
+    for (String s : list.split(",", -1)) {
+      items.add(s.strip());
+    }
+    if (items.stream().anyMatch(String::isEmpty)) {
+      throw new BerthException(
+          option + " takes a list separated by commas, e.g. " + example + "; not '" + list + "'");
+    }
+    return items;
+  }
+
+  private static URI url(String text) {
+    try {
+      return new URI(text);
+    } catch (URISyntaxException e) {
+      throw new BerthException(
+          "'"
+              + text
+              + "' is not a URL ("
+              + e.getReason()
+              + "); give one like http://127.0.0.1:8080",
+          e);
+    }
+  }
+
+  private String commandLine() {
+    List<String> all = spec.commandLine().getParseResult().originalArgs();
+    // the original arguments start with the options before the subcommand and its name
+    List<String> args = all.subList(all.indexOf(spec.name()) + 1, all.size());
+    return "berth bench "
+        + args.stream()
+            .map(a -> a.matches("[A-Za-z0-9_./:=,@%+-]+") ? a : "'" + a.replace("'", "'\\''") + "'")
+            .collect(Collectors.joining(" "));
+  }
+}

@@ -1,0 +1,275 @@
+package dev.berth.cli;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.dataformat.yaml.YAMLFactory;
+import com.fasterxml.jackson.dataformat.yaml.YAMLGenerator;
+import dev.berth.api.BerthException;
+import dev.berth.runtime.ModelConfig;
+import dev.berth.runtime.ModelRepository;
+import dev.berth.runtime.ServiceSpec;
+import java.io.BufferedReader;
+import java.io.IOException;
+import java.io.InputStreamReader;
+import java.net.URI;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+import java.util.function.Consumer;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import java.util.stream.Stream;
+
+/**
+ * A service file's models served by a child {@code berth serve} process on a free loopback port,
+ * for {@code berth bench SERVICE}: a separate JVM, so the server's threads, heap and JIT do not mix
+ * with the load generator's, as in production. Its repository is a temporary directory of links to
+ * the model versions with each model's {@code model.yaml} as the service runs it (the service's
+ * overrides applied). {@link #close()} stops it with SIGTERM (an orderly drain) and removes the
+ * directory.
+ */
+final class ServeProcess implements AutoCloseable {
+  private static final Pattern SERVING = Pattern.compile("Berth is serving on (http://\\S+)");
+  private static final Duration START_TIMEOUT = Duration.ofMinutes(3);
+
+  private final Process process;
+  private final Path work;
+  private final URI url;
+  private final Duration drainTimeout;
+  private final Thread killOnExit;
+
+  private ServeProcess(
+      Process process, Path work, URI url, Duration drainTimeout, Thread killOnExit) {
+    this.process = process;
+    this.work = work;
+    this.url = url;
+    this.drainTimeout = drainTimeout;
+    this.killOnExit = killOnExit;
+  }
+
+  /** Starts {@code berth serve} on the service's models and waits until it is ready. */
+  static ServeProcess start(ServiceSpec service, Consumer<String> progress) {
+    Path work;
+    try {
+      work = Files.createTempDirectory("berth-bench-");
+    } catch (IOException e) {
+      throw new BerthException("cannot create a temporary directory: " + e.getMessage(), e);
+    }
+    Process process = null;
+    Thread killOnExit = null;
+    try {
+      Path repo = repository(service, work.resolve("models"));
+      ServiceSpec.Serving serving = service.serving();
+      List<String> args =
+          List.of(
+              "serve",
+              repo.toString(),
+              "--host",
+              "127.0.0.1",
+              "--port",
+              "0",
+              "--grpc-port",
+              "0",
+              "--max-body-size",
+              serving.maxBodySize(),
+              "--drain-timeout",
+              serving.drainTimeout().toMillis() + "ms",
+              "--log-format",
+              "text",
+              "--log-level",
+              "warn");
+      Path log = work.resolve("serve.log");
+      ProcessBuilder pb =
+          new ProcessBuilder(TelemetryOptOut.berthCommand(args))
+              .redirectError(log.toFile())
+              .redirectInput(ProcessBuilder.Redirect.from(nullDevice()));
+      pb.environment().putAll(TelemetryOptOut.ENVIRONMENT);
+      progress.accept(
+          "starting service '"
+              + service.name()
+              + "' from "
+              + service.file()
+              + " (berth serve on a free loopback port)...");
+      long started = System.nanoTime();
+      process = pb.start();
+      Process child = process;
+      killOnExit =
+          Thread.ofPlatform()
+              .unstarted(
+                  () -> {
+                    // berth bench interrupted (Ctrl-C): the server must not outlive it
+                    child.destroy();
+                    try {
+                      if (!child.waitFor(10, TimeUnit.SECONDS)) {
+                        child.destroyForcibly();
+                      }
+                    } catch (InterruptedException e) {
+                      child.destroyForcibly();
+                    }
+                  });
+      Runtime.getRuntime().addShutdownHook(killOnExit);
+      URI url = awaitUrl(process, log);
+      progress.accept(
+          String.format(
+              java.util.Locale.ROOT,
+              "service ready at %s in %.1fs (pid %d)",
+              url,
+              (System.nanoTime() - started) / 1e9,
+              process.pid()));
+      return new ServeProcess(process, work, url, serving.drainTimeout(), killOnExit);
+    } catch (IOException e) {
+      stopQuietly(process, killOnExit);
+      deleteTree(work);
+      throw new BerthException("cannot start berth serve: " + e.getMessage(), e);
+    } catch (RuntimeException e) {
+      stopQuietly(process, killOnExit);
+      deleteTree(work);
+      throw e;
+    }
+  }
+
+  URI url() {
+    return url;
+  }
+
+  long pid() {
+    return process.pid();
+  }
+
+  /** Stops the server with SIGTERM (it drains), force-stops it past the drain timeout. */
+  @Override
+  public void close() {
+    try {
+      Runtime.getRuntime().removeShutdownHook(killOnExit);
+    } catch (IllegalStateException e) {
+      // already shutting down: the hook stops the server
+    }
+    process.destroy();
+    try {
+      if (!process.waitFor(drainTimeout.toMillis() + 10_000, TimeUnit.MILLISECONDS)) {
+        process.destroyForcibly();
+        process.waitFor(10, TimeUnit.SECONDS);
+      }
+    } catch (InterruptedException e) {
+      process.destroyForcibly();
+      Thread.currentThread().interrupt();
+    }
+    deleteTree(work);
+  }
+
+  /** The exit code, once {@link #close()} has stopped it. */
+  int exitValue() {
+    return process.exitValue();
+  }
+
+  /** A model repository of links to the service's model versions, each with its model.yaml. */
+  static Path repository(ServiceSpec service, Path repo) throws IOException {
+    ObjectMapper yaml =
+        new ObjectMapper(
+            new YAMLFactory()
+                .disable(YAMLGenerator.Feature.WRITE_DOC_START_MARKER)
+                .enable(YAMLGenerator.Feature.MINIMIZE_QUOTES));
+    for (ServiceSpec.ServiceModel model : service.models()) {
+      Path dir = Files.createDirectories(repo.resolve(model.name()));
+      Files.write(dir.resolve(ModelConfig.FILE_NAME), yaml.writeValueAsBytes(model.modelYaml()));
+      for (ModelRepository.Version v : model.versions()) {
+        Files.createSymbolicLink(dir.resolve(v.label()), v.dir().toAbsolutePath());
+      }
+    }
+    return repo;
+  }
+
+  private static URI awaitUrl(Process process, Path log) {
+    CompletableFuture<URI> found = new CompletableFuture<>();
+    Thread.ofPlatform()
+        .daemon()
+        .name("berth-serve-stdout")
+        .start(
+            () -> {
+              // reads the child's stdout to its end, so the child never blocks writing to it
+              try (BufferedReader in =
+                  new BufferedReader(
+                      new InputStreamReader(process.getInputStream(), StandardCharsets.UTF_8))) {
+                String line;
+                while ((line = in.readLine()) != null) {
+                  Matcher m = SERVING.matcher(line);
+                  if (m.find()) {
+                    found.complete(URI.create(m.group(1)));
+                  }
+                }
+              } catch (IOException e) {
+                found.completeExceptionally(e);
+              }
+              found.completeExceptionally(new IOException("berth serve closed its output"));
+            });
+    process.onExit().thenRun(() -> found.completeExceptionally(new IOException("exited")));
+    try {
+      return found.get(START_TIMEOUT.toSeconds(), TimeUnit.SECONDS);
+    } catch (ExecutionException e) {
+      throw new BerthException(
+          "berth serve stopped before it was ready"
+              + (process.isAlive() ? "" : " (exit code " + process.exitValue() + ")")
+              + "; its log:\n"
+              + tail(log));
+    } catch (TimeoutException e) {
+      throw new BerthException(
+          "berth serve was not ready within "
+              + START_TIMEOUT.toSeconds()
+              + "s; its log:\n"
+              + tail(log));
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new BerthException("interrupted while waiting for berth serve", e);
+    }
+  }
+
+  private static String tail(Path log) {
+    try {
+      List<String> lines = Files.readAllLines(log, StandardCharsets.UTF_8);
+      return String.join("\n", lines.subList(Math.max(0, lines.size() - 30), lines.size()));
+    } catch (IOException e) {
+      return "(no log: " + e.getMessage() + ")";
+    }
+  }
+
+  private static java.io.File nullDevice() {
+    return new java.io.File(
+        System.getProperty("os.name").startsWith("Windows") ? "NUL" : "/dev/null");
+  }
+
+  private static void stopQuietly(Process process, Thread hook) {
+    if (hook != null) {
+      try {
+        Runtime.getRuntime().removeShutdownHook(hook);
+      } catch (IllegalStateException e) {
+        // shutting down already
+      }
+    }
+    if (process != null) {
+      process.destroyForcibly();
+      try {
+        process.waitFor(10, TimeUnit.SECONDS);
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+      }
+    }
+  }
+
+  private static void deleteTree(Path dir) {
+    try (Stream<Path> files = Files.walk(dir)) {
+      List<Path> all = new ArrayList<>(files.sorted(Comparator.reverseOrder()).toList());
+      for (Path p : all) {
+        Files.deleteIfExists(p); // links are removed, never followed
+      }
+    } catch (IOException e) {
+      // a temporary directory left behind is harmless
+    }
+  }
+}

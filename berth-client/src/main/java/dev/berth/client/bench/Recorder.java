@@ -1,0 +1,130 @@
+package dev.berth.client.bench;
+
+import java.util.Arrays;
+import java.util.Map;
+import java.util.TreeMap;
+
+/**
+ * What one load thread saw in a step's measured time: the exact latency of every successful
+ * request, a count per error (HTTP status or transport failure), and the first error's message.
+ * Written by its thread alone; read by others only for progress (counts may lag) and after the
+ * thread has ended.
+ */
+final class Recorder {
+  private long[] latencies = new long[1024];
+  private int size;
+  private final long[] statusCounts = new long[600];
+  private final Map<String, Long> failures = new TreeMap<>();
+  private long errors;
+  private String firstError;
+  private long firstErrorNanos = Long.MAX_VALUE;
+  private volatile long completed;
+  private final LatencyHistogram histogram = new LatencyHistogram();
+  private long lastCompletionNanos = Long.MIN_VALUE;
+
+  /** An answer with {@code status}; its body is read only for the first error. */
+  void answer(int status, long latencyNanos, long atNanos, ResponseParser response) {
+    if (status >= 200 && status < 300) {
+      if (size == latencies.length) {
+        latencies = Arrays.copyOf(latencies, size * 2);
+      }
+      latencies[size++] = latencyNanos;
+      histogram.record(latencyNanos);
+    } else {
+      statusCounts[status >= 0 && status < statusCounts.length ? status : 0]++;
+      errors++;
+      if (atNanos < firstErrorNanos) {
+        firstErrorNanos = atNanos;
+        String body = response.bodyText().strip();
+        firstError = "HTTP " + status + (body.isEmpty() ? "" : ": " + abbreviate(body));
+      }
+    }
+    lastCompletionNanos = Math.max(lastCompletionNanos, atNanos);
+    completed++;
+  }
+
+  /** A request that got no answer: {@code kind} is e.g. {@code timeout} or {@code refused}. */
+  void failure(String kind, String message, long atNanos) {
+    failures.merge(kind, 1L, Long::sum);
+    errors++;
+    if (atNanos < firstErrorNanos) {
+      firstErrorNanos = atNanos;
+      firstError = kind + ": " + message;
+    }
+    lastCompletionNanos = Math.max(lastCompletionNanos, atNanos);
+    completed++;
+  }
+
+  long completed() {
+    return completed;
+  }
+
+  LatencyHistogram histogram() {
+    return histogram;
+  }
+
+  /** Everything several recorders saw, merged: call after their threads have ended. */
+  static Merged merge(Iterable<Recorder> recorders) {
+    int n = 0;
+    for (Recorder r : recorders) {
+      n += r.size;
+    }
+    long[] all = new long[n];
+    int at = 0;
+    long errors = 0;
+    long last = Long.MIN_VALUE;
+    Map<String, Long> byStatus = new TreeMap<>(Merged::compareKeys);
+    String first = null;
+    long firstAt = Long.MAX_VALUE;
+    for (Recorder r : recorders) {
+      System.arraycopy(r.latencies, 0, all, at, r.size);
+      at += r.size;
+      errors += r.errors;
+      last = Math.max(last, r.lastCompletionNanos);
+      for (int s = 0; s < r.statusCounts.length; s++) {
+        if (r.statusCounts[s] > 0) {
+          byStatus.merge(Integer.toString(s), r.statusCounts[s], Long::sum);
+        }
+      }
+      r.failures.forEach((k, v) -> byStatus.merge(k, v, Long::sum));
+      if (r.firstErrorNanos < firstAt) {
+        firstAt = r.firstErrorNanos;
+        first = r.firstError;
+      }
+    }
+    Arrays.sort(all);
+    return new Merged(all, errors, byStatus, first, last);
+  }
+
+  /**
+   * Merged recordings.
+   *
+   * @param sortedLatencies latencies of the successful requests, nanoseconds, ascending
+   * @param errors failed requests
+   * @param errorsByStatus failed requests by HTTP status ("503") or transport failure ("timeout")
+   * @param firstError the first error's status and message; null when none
+   * @param lastCompletionNanos when the last request ended (System.nanoTime); MIN_VALUE if none
+   */
+  record Merged(
+      long[] sortedLatencies,
+      long errors,
+      Map<String, Long> errorsByStatus,
+      String firstError,
+      long lastCompletionNanos) {
+
+    /** HTTP statuses first, in numeric order, then transport failures by name. */
+    static int compareKeys(String a, String b) {
+      boolean na = a.chars().allMatch(Character::isDigit);
+      boolean nb = b.chars().allMatch(Character::isDigit);
+      if (na != nb) {
+        return na ? -1 : 1;
+      }
+      return na ? Integer.compare(Integer.parseInt(a), Integer.parseInt(b)) : a.compareTo(b);
+    }
+  }
+
+  private static String abbreviate(String s) {
+    String oneLine = s.replaceAll("\\s+", " ");
+    return oneLine.length() > 300 ? oneLine.substring(0, 300) + "..." : oneLine;
+  }
+}
