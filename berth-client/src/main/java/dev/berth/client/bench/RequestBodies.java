@@ -63,12 +63,15 @@ final class RequestBodies {
       JsonNode root = JSON.readTree(json);
       List<String> versions = new ArrayList<>();
       root.path("versions").forEach(v -> versions.add(v.asText()));
+      List<String> labels = new ArrayList<>();
+      root.path("parameters").path("labels").forEach(l -> labels.add(l.asText()));
       return new ModelMetadata(
           root.path("name").asText(),
           versions,
           root.path("platform").asText(""),
           specs(root.path("inputs")),
-          specs(root.path("outputs")));
+          specs(root.path("outputs")),
+          labels);
     } catch (IOException | RuntimeException e) {
       throw new BerthException(
           "the server's model metadata is not OIP v2 metadata ("

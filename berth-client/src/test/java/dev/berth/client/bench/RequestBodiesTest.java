@@ -76,6 +76,7 @@ class RequestBodiesTest {
             List.of(
                 new TensorSpec("x", DataType.FP32, new long[] {-1, 784}),
                 new TensorSpec("mask", DataType.BOOL, new long[] {-1, 784})),
+            List.of(),
             List.of());
     assertEquals(List.of("x", "mask"), names(RequestBodies.chooseInputs(m, List.of())));
   }
