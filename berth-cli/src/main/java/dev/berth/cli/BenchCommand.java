@@ -89,9 +89,19 @@ final class BenchCommand implements Callable<Integer> {
       paramLabel = "PROTOCOL",
       description =
           "rest-json (OIP v2 /infer, JSON), rest-binary (the same with the binary tensor"
-              + " extension) or tfserving (/v1/models/M:predict) (default: ${DEFAULT-VALUE}).",
+              + " extension), tfserving (/v1/models/M:predict) or grpc (OIP v2 gRPC ModelInfer)"
+              + " (default: ${DEFAULT-VALUE}).",
       defaultValue = "rest-json")
   String protocol;
+
+  @Option(
+      names = "--grpc-port",
+      paramLabel = "PORT",
+      description =
+          "With --protocol grpc and a URL: the server's gRPC port on the URL's host (default:"
+              + " ${DEFAULT-VALUE}); with a service file, the port it started on.",
+      defaultValue = "8081")
+  int grpcPort;
 
   @Option(
       names = "--data",
@@ -188,6 +198,7 @@ final class BenchCommand implements Callable<Integer> {
       }
       served = ServeProcess.start(service, err::println);
       url = served.url();
+      grpcPort = served.grpcPort();
     }
     try {
       BenchPlan plan =
@@ -202,6 +213,7 @@ final class BenchCommand implements Callable<Integer> {
               .data(data)
               .inputs(inputs)
               .seed(seed)
+              .grpcPort(grpcPort)
               .build();
       BenchResults results = Bench.run(plan, err::println);
       System.out.print(BenchReport.table(results));

@@ -36,20 +36,23 @@ import java.util.stream.Stream;
  * directory.
  */
 final class ServeProcess implements AutoCloseable {
-  private static final Pattern SERVING = Pattern.compile("Berth is serving on (http://\\S+)");
+  private static final Pattern SERVING =
+      Pattern.compile("Berth is serving on (http://\\S+) \\(gRPC on \\S+:(\\d+)\\)");
   private static final Duration START_TIMEOUT = Duration.ofMinutes(3);
 
   private final Process process;
   private final Path work;
   private final URI url;
+  private final int grpcPort;
   private final Duration drainTimeout;
   private final Thread killOnExit;
 
   private ServeProcess(
-      Process process, Path work, URI url, Duration drainTimeout, Thread killOnExit) {
+      Process process, Path work, Serving serving, Duration drainTimeout, Thread killOnExit) {
     this.process = process;
     this.work = work;
-    this.url = url;
+    this.url = serving.url();
+    this.grpcPort = serving.grpcPort();
     this.drainTimeout = drainTimeout;
     this.killOnExit = killOnExit;
   }
@@ -115,15 +118,16 @@ final class ServeProcess implements AutoCloseable {
                     }
                   });
       Runtime.getRuntime().addShutdownHook(killOnExit);
-      URI url = awaitUrl(process, log);
+      Serving ready = awaitServing(process, log);
       progress.accept(
           String.format(
               java.util.Locale.ROOT,
-              "service ready at %s in %.1fs (pid %d)",
-              url,
+              "service ready at %s (gRPC port %d) in %.1fs (pid %d)",
+              ready.url(),
+              ready.grpcPort(),
               (System.nanoTime() - started) / 1e9,
               process.pid()));
-      return new ServeProcess(process, work, url, serving.drainTimeout(), killOnExit);
+      return new ServeProcess(process, work, ready, serving.drainTimeout(), killOnExit);
     } catch (IOException e) {
       stopQuietly(process, killOnExit);
       deleteTree(work);
@@ -137,6 +141,10 @@ final class ServeProcess implements AutoCloseable {
 
   URI url() {
     return url;
+  }
+
+  int grpcPort() {
+    return grpcPort;
   }
 
   long pid() {
@@ -186,8 +194,11 @@ final class ServeProcess implements AutoCloseable {
     return repo;
   }
 
-  private static URI awaitUrl(Process process, Path log) {
-    CompletableFuture<URI> found = new CompletableFuture<>();
+  /** Where the started server listens. */
+  private record Serving(URI url, int grpcPort) {}
+
+  private static Serving awaitServing(Process process, Path log) {
+    CompletableFuture<Serving> found = new CompletableFuture<>();
     Thread.ofPlatform()
         .daemon()
         .name("berth-serve-stdout")
@@ -201,7 +212,8 @@ final class ServeProcess implements AutoCloseable {
                 while ((line = in.readLine()) != null) {
                   Matcher m = SERVING.matcher(line);
                   if (m.find()) {
-                    found.complete(URI.create(m.group(1)));
+                    found.complete(
+                        new Serving(URI.create(m.group(1)), Integer.parseInt(m.group(2))));
                   }
                 }
               } catch (IOException e) {

@@ -26,6 +26,7 @@ class BenchCommandIT {
 
   private static BerthProcess server;
   private static String url;
+  private static String grpcPort;
   private static HttpClient http;
 
   @BeforeAll
@@ -42,6 +43,10 @@ class BenchCommandIT {
             "--log-format",
             "json");
     url = server.awaitServing();
+    Matcher grpc =
+        Pattern.compile("\"grpc\":\"[^\"]*:(\\d+)\"").matcher(Files.readString(server.stderr));
+    assertTrue(grpc.find(), "no gRPC address in the serving line");
+    grpcPort = grpc.group(1);
     http = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1).build();
   }
 
@@ -257,6 +262,35 @@ class BenchCommandIT {
   }
 
   @Test
+  void grpc() throws Exception {
+    Path report = work.resolve("report");
+    double before = served("grpc", "OK");
+    Run r =
+        bench(
+            url,
+            "-m",
+            "minilm",
+            "--protocol",
+            "grpc",
+            "--grpc-port",
+            grpcPort,
+            "-c",
+            "2",
+            "-d",
+            "1s",
+            "--warmup",
+            "0s",
+            "--report",
+            report.toString());
+    assertEquals(0, r.code(), r.err());
+    JsonNode s = results(report).get(0);
+    assertEquals(0, s.path("errors").asLong(), s.toString());
+    assertTrue(s.path("requests").asLong() > 0, s.toString());
+    assertTrue(served("grpc", "OK") - before >= s.path("requests").asLong() + 1, s.toString());
+    assertTrue(s.path("server_batch_size").asDouble() >= 1, s.toString());
+  }
+
+  @Test
   void anUnknownModelOrARefusedRequestIsExitCodeTwo() throws Exception {
     Run r = bench(url, "-m", "nope", "-c", "1", "-d", "1s");
     assertEquals(2, r.code(), r.err());
@@ -302,5 +336,29 @@ class BenchCommandIT {
     assertFalse(
         ProcessHandle.of(pid).map(ProcessHandle::isAlive).orElse(false),
         "berth serve (pid " + pid + ") outlived berth bench");
+  }
+
+  @Test
+  void aServiceFileOverGrpcInAnOpenLoop() throws Exception {
+    Path service = BerthProcess.examples().resolveSibling("minilm").resolve("berth.yaml");
+    Path report = work.resolve("report");
+    Run r =
+        bench(
+            service.toString(),
+            "--protocol",
+            "grpc",
+            "--rate",
+            "20",
+            "-d",
+            "1s",
+            "--warmup",
+            "0s",
+            "--report",
+            report.toString());
+    assertEquals(0, r.code(), r.err());
+    assertTrue(r.err().contains("over grpc (gRPC at 127.0.0.1:"), r.err());
+    JsonNode s = results(report).get(0);
+    assertEquals(20, s.path("requests").asLong(), s.toString());
+    assertEquals(0, s.path("errors").asLong(), s.toString());
   }
 }

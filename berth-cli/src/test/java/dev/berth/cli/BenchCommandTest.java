@@ -49,6 +49,8 @@ class BenchCommandTest {
           "--batch-size",
           "--timeout",
           "30s",
+          "--grpc-port",
+          "8081",
           "--max-connections",
           "256",
           "--seed",
@@ -67,13 +69,13 @@ class BenchCommandTest {
     assertUsageError("--rate takes requests per second", "bench", url, "-m", "m", "--rate", "-5");
     assertUsageError("not both", "bench", url, "-m", "m", "-c", "1", "--rate", "10");
     assertUsageError(
-        "--protocol must be one of rest-json, rest-binary, tfserving",
+        "--protocol must be one of rest-json, rest-binary, tfserving, grpc",
         "bench",
         url,
         "-m",
         "m",
         "--protocol",
-        "grpc");
+        "soap");
     assertUsageError("--duration", "bench", url, "-m", "m", "-d", "soon");
   }
 

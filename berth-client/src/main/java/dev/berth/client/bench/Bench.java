@@ -3,12 +3,20 @@ package dev.berth.client.bench;
 import dev.berth.api.BerthException;
 import dev.berth.api.ModelMetadata;
 import dev.berth.api.TensorSpec;
+import dev.berth.client.grpc.GRPCInferenceServiceGrpc;
+import dev.berth.client.grpc.ModelInferRequest;
+import io.grpc.Grpc;
+import io.grpc.InsecureChannelCredentials;
+import io.grpc.ManagedChannel;
+import io.grpc.Status;
+import io.grpc.StatusRuntimeException;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.TimeUnit;
 import java.util.function.Consumer;
 import java.util.stream.Collectors;
 
@@ -57,10 +65,34 @@ public final class Bench {
             + plan.url()
             + " over "
             + plan.protocol().id()
+            + (plan.protocol() == Protocol.GRPC
+                ? " (gRPC at " + plan.host() + ":" + plan.grpcPort() + ")"
+                : "")
             + "; requests: "
             + prepared.summary());
+    LoadLoop.Drivers drivers =
+        plan.protocol() == Protocol.GRPC ? grpc(prepared.bodies()) : http(prepared.bodies());
+    boolean metrics = scrape() != null;
+    if (!metrics) {
+      progress.accept(
+          "note: "
+              + plan.url()
+              + "/metrics has no Berth metrics for model '"
+              + plan.model()
+              + "': the server-side columns (queue, compute, batch) stay empty");
+    }
+    LoadLoop loop = new LoadLoop(plan, drivers, progress, metrics ? this::scrape : () -> null);
+    List<StepResult> results = new ArrayList<>();
+    for (LoadStep step : plan.steps()) {
+      results.add(loop.run(step));
+    }
+    return new BenchResults(plan, prepared.summary(), metrics, results);
+  }
+
+  /** HTTP requests, encoded once, and the first one sent to see that it is accepted. */
+  private LoadLoop.Drivers http(List<byte[]> bodies) {
     List<byte[]> requests = new ArrayList<>();
-    for (byte[] body : prepared.bodies()) {
+    for (byte[] body : bodies) {
       if (plan.protocol() == Protocol.REST_BINARY) {
         BinaryRequests.Body binary = BinaryRequests.of(body);
         requests.add(
@@ -78,21 +110,51 @@ public final class Bench {
       }
     }
     probe(requests.get(0));
-    boolean metrics = scrape() != null;
-    if (!metrics) {
-      progress.accept(
-          "note: "
-              + plan.url()
-              + "/metrics has no Berth metrics for model '"
-              + plan.model()
-              + "': the server-side columns (queue, compute, batch) stay empty");
+    return LoadLoop.http(plan, requests);
+  }
+
+  /** gRPC calls, built once, and the first one made to see that it is accepted. */
+  private LoadLoop.Drivers grpc(List<byte[]> bodies) {
+    ModelInferRequest[] calls = new ModelInferRequest[bodies.size()];
+    for (int i = 0; i < calls.length; i++) {
+      calls[i] = GrpcRequests.of(bodies.get(i), plan.model());
     }
-    LoadLoop loop = new LoadLoop(plan, requests, progress, metrics ? this::scrape : () -> null);
-    List<StepResult> results = new ArrayList<>();
-    for (LoadStep step : plan.steps()) {
-      results.add(loop.run(step));
+    String address = plan.host() + ":" + plan.grpcPort();
+    ManagedChannel channel =
+        Grpc.newChannelBuilderForAddress(
+                plan.host(), plan.grpcPort(), InsecureChannelCredentials.create())
+            .maxInboundMessageSize(Integer.MAX_VALUE)
+            .build();
+    try {
+      GRPCInferenceServiceGrpc.newBlockingStub(channel)
+          .withDeadlineAfter(plan.timeout().toNanos(), TimeUnit.NANOSECONDS)
+          .modelInfer(calls[0]);
+    } catch (StatusRuntimeException e) {
+      Status s = e.getStatus();
+      String said = s.getCode() + (s.getDescription() == null ? "" : ": " + s.getDescription());
+      if (s.getCode() == Status.Code.UNAVAILABLE || s.getCode() == Status.Code.DEADLINE_EXCEEDED) {
+        throw new BerthException(
+            "cannot reach the gRPC service at "
+                + address
+                + " ("
+                + said
+                + "); give the server's gRPC port with --grpc-port",
+            e);
+      }
+      throw new BerthException(
+          "the server refused the first request: gRPC ModelInfer at "
+              + address
+              + " answered "
+              + said
+              + (plan.data().isPresent()
+                  ? "; check the request bodies in " + plan.data().get()
+                  : "; choose the inputs with --input NAME, or give the requests with --data FILE"),
+          e);
+    } finally {
+      channel.shutdownNow();
     }
-    return new BenchResults(plan, prepared.summary(), metrics, results);
+    return (w, open, connections, first) ->
+        new GrpcDriver(w, plan.host(), plan.grpcPort(), calls, open, connections, first);
   }
 
   private record Prepared(List<byte[]> bodies, String summary) {}

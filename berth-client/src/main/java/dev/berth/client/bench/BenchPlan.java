@@ -23,6 +23,9 @@ public final class BenchPlan {
   public static final int DEFAULT_MAX_CONNECTIONS = 256;
   public static final long DEFAULT_SEED = 1;
 
+  /** Berth's gRPC port unless told otherwise. */
+  public static final int DEFAULT_GRPC_PORT = 8081;
+
   private final URI url;
   private final String host;
   private final int port;
@@ -37,6 +40,7 @@ public final class BenchPlan {
   private final Path data;
   private final List<String> inputs;
   private final long seed;
+  private final int grpcPort;
 
   private BenchPlan(Builder b) {
     this.url = b.url;
@@ -53,6 +57,7 @@ public final class BenchPlan {
     this.data = b.data;
     this.inputs = List.copyOf(b.inputs);
     this.seed = b.seed;
+    this.grpcPort = b.grpcPort;
   }
 
   /**
@@ -133,6 +138,11 @@ public final class BenchPlan {
     return seed;
   }
 
+  /** With {@link Protocol#GRPC}: the port of the server's gRPC service, on the URL's host. */
+  public int grpcPort() {
+    return grpcPort;
+  }
+
   /** Builds a {@link BenchPlan}; every setter checks its value, {@link #build()} the whole. */
   public static final class Builder {
     private final URI url;
@@ -147,6 +157,7 @@ public final class BenchPlan {
     private Path data;
     private final List<String> inputs = new ArrayList<>();
     private long seed = DEFAULT_SEED;
+    private int grpcPort = DEFAULT_GRPC_PORT;
 
     private Builder(URI url, String model) {
       this.url = baseUrl(url);
@@ -228,6 +239,14 @@ public final class BenchPlan {
 
     public Builder seed(long seed) {
       this.seed = seed;
+      return this;
+    }
+
+    public Builder grpcPort(int port) {
+      if (port < 1 || port > 65_535) {
+        throw new BerthException("--grpc-port must be a port from 1 to 65535, not " + port);
+      }
+      this.grpcPort = port;
       return this;
     }
 

@@ -28,27 +28,9 @@ import java.util.concurrent.TimeUnit;
  * for one to free up. Its latency runs from when it was due, and it counts when it fell due within
  * the measured time.
  */
-final class EventLoop implements Runnable {
+final class EventLoop implements LoadLoop.Driver {
   private static final long RECONNECT_PAUSE_NANOS = TimeUnit.MILLISECONDS.toNanos(10);
   private static final long SCAN_NANOS = TimeUnit.MILLISECONDS.toNanos(10);
-
-  /** What every loop of a step shares. */
-  record Step(
-      InetSocketAddress address,
-      ByteBuffer[] requests,
-      long timeoutNanos,
-      long start,
-      long measureStart,
-      long end,
-      double intervalNanos) {
-    boolean measured(long at) {
-      return at >= measureStart && at < end;
-    }
-
-    long due(long k) {
-      return start + (long) (k * intervalNanos);
-    }
-  }
 
   private final class Connection {
     SocketChannel channel;
@@ -64,7 +46,9 @@ final class EventLoop implements Runnable {
     long reconnectAt = Long.MAX_VALUE;
   }
 
-  private final Step step;
+  private final LoadLoop.Window step;
+  private final InetSocketAddress address;
+  private final ByteBuffer[] requests;
   private final boolean open;
   private final int maxConnections;
   private final Recorder recorder = new Recorder();
@@ -79,41 +63,56 @@ final class EventLoop implements Runnable {
   private long lastScan;
 
   /**
+   * @param requests the whole requests, encoded once (read-only; each send takes a duplicate)
    * @param connections a closed loop's connections (its share of the step's); an open loop's most
-   * @param firstRequest where a closed loop's first connection starts in the requests (the others
-   *     follow 37 apart), so connections do not send the same request in step
+   * @param firstConnection the step-wide number of this loop's first connection: connection {@code
+   *     n} starts at request {@code 37 n} and goes round, so that connections do not send the same
+   *     request in step
    */
-  EventLoop(Step step, boolean open, int connections, int firstRequest) throws IOException {
+  EventLoop(
+      LoadLoop.Window step,
+      InetSocketAddress address,
+      ByteBuffer[] requests,
+      boolean open,
+      int connections,
+      int firstConnection)
+      throws IOException {
     this.step = step;
+    this.address = address;
+    this.requests = requests;
     this.open = open;
     this.maxConnections = connections;
     this.selector = Selector.open();
     if (!open) {
       for (int i = 0; i < connections; i++) {
         Connection c = new Connection();
-        c.next = (int) ((firstRequest + i * 37L) % step.requests().length);
+        c.next = (int) ((firstConnection + i) * 37L % requests.length);
         this.connections.add(c);
       }
     }
   }
 
-  Recorder recorder() {
+  @Override
+  public Recorder recorder() {
     return recorder;
   }
 
   /** The most connections it had open at once. */
-  int peakConnections() {
+  @Override
+  public int connections() {
     return peakConnections;
   }
 
   /** Open loop: request {@code k} has fallen due (called by the scheduler thread). */
-  void due(long k) {
+  @Override
+  public void due(long k) {
     inbox.add(k);
     selector.wakeup();
   }
 
   /** Open loop: no more requests will fall due. */
-  void scheduleDone() {
+  @Override
+  public void scheduleDone() {
     scheduleDone = true;
     selector.wakeup();
   }
@@ -207,7 +206,7 @@ final class EventLoop implements Runnable {
       c.channel.configureBlocking(false);
       c.channel.setOption(StandardSocketOptions.TCP_NODELAY, true);
       c.sentAt = System.nanoTime(); // a connect attempt times out like a request
-      boolean now = c.channel.connect(step.address());
+      boolean now = c.channel.connect(address);
       c.key = c.channel.register(selector, now ? SelectionKey.OP_READ : SelectionKey.OP_CONNECT, c);
       peakConnections = Math.max(peakConnections, openCount());
       if (now) {
@@ -319,7 +318,6 @@ final class EventLoop implements Runnable {
       close(c);
       return;
     }
-    ByteBuffer[] requests = step.requests();
     ByteBuffer request = requests[c.next];
     if (++c.next == requests.length) {
       c.next = 0;
@@ -339,7 +337,6 @@ final class EventLoop implements Runnable {
   /** Open loop: sends request {@code k}, its latency counted from when it fell due. */
   private void send(Connection c, long k) {
     long due = step.due(k);
-    ByteBuffer[] requests = step.requests();
     write(c, requests[(int) (k % requests.length)], due, step.measured(due));
   }
 

@@ -17,67 +17,119 @@ import java.util.function.Consumer;
 import java.util.function.Supplier;
 
 /**
- * Runs one step: a few {@link EventLoop} threads (one per core, at most one per connection) share
- * the step's connections, each recording into its own {@link Recorder}, so they share nothing on
- * the hot path. Requests are encoded once; each connection starts at another one and goes round. An
- * open loop adds a scheduler thread that hands each request to a loop when it falls due, at {@code
- * start + k / rate}.
+ * Runs one step: a few {@link Driver}s (one per core, at most one per connection) share the step's
+ * connections, each recording into its own {@link Recorder}, so they share nothing on the hot path:
+ * {@link EventLoop}s for HTTP, {@link GrpcDriver}s for gRPC. Requests are encoded once; each
+ * connection starts at another one and goes round. An open loop adds a scheduler thread that hands
+ * each request to a driver when it falls due, at {@code start + k / rate}.
  */
 final class LoadLoop {
   private static final AtomicInteger THREAD_IDS = new AtomicInteger();
 
+  /**
+   * The clock of one step, in System.nanoTime() units.
+   *
+   * @param start when the warm-up starts
+   * @param measureStart when the measured time starts
+   * @param end when it ends
+   * @param intervalNanos an open loop's time between requests; 0 for a closed loop
+   * @param timeoutNanos longest wait for a connection or an answer
+   */
+  record Window(long start, long measureStart, long end, double intervalNanos, long timeoutNanos) {
+    boolean measured(long at) {
+      return at >= measureStart && at < end;
+    }
+
+    /** When an open loop's request {@code k} falls due. */
+    long due(long k) {
+      return start + (long) (k * intervalNanos);
+    }
+  }
+
+  /** Drives a share of a step's load on its own thread ({@link #run} returns when done). */
+  interface Driver extends Runnable {
+    Recorder recorder();
+
+    /** The connections it used (the most it had open at once). */
+    int connections();
+
+    /** Open loop: request {@code k} has fallen due. */
+    void due(long k);
+
+    /** Open loop: no more requests will fall due. */
+    void scheduleDone();
+  }
+
+  /** Makes the drivers of a step. */
+  interface Drivers {
+    /**
+     * @param connections a closed loop's connections (or calls in flight) for this driver; an open
+     *     loop's most
+     * @param firstConnection the step-wide number of the driver's first connection
+     */
+    Driver create(Window w, boolean open, int connections, int firstConnection) throws IOException;
+  }
+
   private final BenchPlan plan;
-  private final ByteBuffer[] requests;
+  private final Drivers drivers;
   private final Consumer<String> progress;
   private final Supplier<ServerSplit.Snapshot> scrape;
   private final int cores;
 
   LoadLoop(
       BenchPlan plan,
-      List<byte[]> requests,
+      Drivers drivers,
       Consumer<String> progress,
       Supplier<ServerSplit.Snapshot> scrape) {
     this.plan = plan;
-    this.requests = new ByteBuffer[requests.size()];
-    for (int i = 0; i < this.requests.length; i++) {
-      byte[] r = requests.get(i);
-      this.requests[i] = ByteBuffer.allocateDirect(r.length).put(r).flip().asReadOnlyBuffer();
-    }
+    this.drivers = drivers;
     this.progress = progress;
     this.scrape = scrape;
     this.cores = Runtime.getRuntime().availableProcessors();
+  }
+
+  /** HTTP drivers for requests encoded as whole HTTP requests. */
+  static Drivers http(BenchPlan plan, List<byte[]> requests) {
+    ByteBuffer[] buffers = new ByteBuffer[requests.size()];
+    for (int i = 0; i < buffers.length; i++) {
+      byte[] r = requests.get(i);
+      buffers[i] = ByteBuffer.allocateDirect(r.length).put(r).flip().asReadOnlyBuffer();
+    }
+    InetSocketAddress address = new InetSocketAddress(plan.host(), plan.port());
+    return (w, open, connections, first) ->
+        new EventLoop(w, address, buffers, open, connections, first);
   }
 
   StepResult run(LoadStep step) {
     long start = System.nanoTime();
     long measureStart = start + plan.warmup().toNanos();
     long end = measureStart + plan.duration().toNanos();
-    EventLoop.Step shared =
-        new EventLoop.Step(
-            new InetSocketAddress(plan.host(), plan.port()),
-            requests,
-            plan.timeout().toNanos(),
+    Window w =
+        new Window(
             start,
             measureStart,
             end,
-            step.isOpen() ? 1e9 / step.ratePerSecond() : 0);
+            step.isOpen() ? 1e9 / step.ratePerSecond() : 0,
+            plan.timeout().toNanos());
     int connections = step.isOpen() ? plan.maxConnections() : step.concurrency();
     int n = Math.max(1, Math.min(cores, connections));
-    List<EventLoop> loops = new ArrayList<>();
+    List<Driver> loops = new ArrayList<>();
     List<Thread> threads = new ArrayList<>();
     try {
+      int first = 0;
       for (int i = 0; i < n; i++) {
         int share = connections / n + (i < connections % n ? 1 : 0);
-        loops.add(new EventLoop(shared, step.isOpen(), share, (int) ((i * 37L) % requests.length)));
+        loops.add(drivers.create(w, step.isOpen(), share, first));
+        first += share;
       }
     } catch (IOException e) {
-      throw new java.io.UncheckedIOException("cannot open a selector", e);
+      throw new java.io.UncheckedIOException("cannot start the load: " + e.getMessage(), e);
     }
-    for (EventLoop loop : loops) {
+    for (Driver loop : loops) {
       threads.add(start(loop));
     }
     if (step.isOpen()) {
-      threads.add(start(() -> schedule(shared, loops)));
+      threads.add(start(() -> schedule(w, loops)));
     }
 
     String label = step.label();
@@ -90,7 +142,7 @@ final class LoadLoop {
               seconds(plan.warmup().toNanos()),
               seconds(plan.duration().toNanos())));
     }
-    parkUntil(measureStart);
+    parkUntil(w.measureStart());
     ServerSplit.Snapshot before = scrape.get();
     long lastCount = count(loops);
     for (long tick = measureStart + 1_000_000_000L; tick <= end; tick += 1_000_000_000L) {
@@ -121,11 +173,11 @@ final class LoadLoop {
       }
     }
     ServerSplit.Snapshot after = scrape.get();
-    Recorder.Merged m = Recorder.merge(loops.stream().map(EventLoop::recorder).toList());
+    Recorder.Merged m = Recorder.merge(loops.stream().map(Driver::recorder).toList());
     long ok = m.sortedLatencies().length;
     long measuredEnd = step.isOpen() ? Math.max(end, m.lastCompletionNanos()) : end;
     double secs = (measuredEnd - measureStart) / 1e9;
-    int peak = loops.stream().mapToInt(EventLoop::peakConnections).sum();
+    int peak = loops.stream().mapToInt(Driver::connections).sum();
     return new StepResult(
         step,
         step.isOpen() ? peak : step.concurrency(),
@@ -140,18 +192,18 @@ final class LoadLoop {
   }
 
   /** Open loop: hands request k to a loop when it falls due, until the step's end. */
-  private static void schedule(EventLoop.Step step, List<EventLoop> loops) {
+  private static void schedule(Window w, List<Driver> loops) {
     try {
       for (long k = 0; ; k++) {
-        long due = step.due(k);
-        if (due >= step.end()) {
+        long due = w.due(k);
+        if (due >= w.end()) {
           return;
         }
         parkUntil(due);
         loops.get((int) (k % loops.size())).due(k);
       }
     } finally {
-      loops.forEach(EventLoop::scheduleDone);
+      loops.forEach(Driver::scheduleDone);
     }
   }
 
@@ -189,9 +241,9 @@ final class LoadLoop {
     return e.getMessage() == null ? e.getClass().getSimpleName() : e.getMessage();
   }
 
-  private static long count(List<EventLoop> loops) {
+  private static long count(List<Driver> loops) {
     long n = 0;
-    for (EventLoop l : loops) {
+    for (Driver l : loops) {
       n += l.recorder().completed();
     }
     return n;

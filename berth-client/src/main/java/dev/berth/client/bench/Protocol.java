@@ -15,7 +15,12 @@ public enum Protocol {
    */
   REST_BINARY("rest-binary"),
   /** TensorFlow Serving's REST predict API: {@code POST /v1/models/M:predict}. */
-  TFSERVING("tfserving");
+  TFSERVING("tfserving"),
+  /**
+   * Open Inference Protocol v2 over gRPC: {@code inference.GRPCInferenceService/ModelInfer}, inputs
+   * as raw contents, on the server's gRPC port.
+   */
+  GRPC("grpc");
 
   private final String id;
 

@@ -25,25 +25,35 @@ final class Recorder {
   /** An answer with {@code status}; its body is read only for the first error. */
   void answer(int status, long latencyNanos, long atNanos, ResponseParser response) {
     if (status >= 200 && status < 300) {
-      if (size == latencies.length) {
-        latencies = Arrays.copyOf(latencies, size * 2);
-      }
-      latencies[size++] = latencyNanos;
-      histogram.record(latencyNanos);
-    } else {
-      statusCounts[status >= 0 && status < statusCounts.length ? status : 0]++;
-      errors++;
-      if (atNanos < firstErrorNanos) {
-        firstErrorNanos = atNanos;
-        String body = response.bodyText().strip();
-        firstError = "HTTP " + status + (body.isEmpty() ? "" : ": " + abbreviate(body));
-      }
+      ok(latencyNanos, atNanos);
+      return;
+    }
+    statusCounts[status >= 0 && status < statusCounts.length ? status : 0]++;
+    errors++;
+    if (atNanos < firstErrorNanos) {
+      firstErrorNanos = atNanos;
+      String body = response.bodyText().strip();
+      firstError = "HTTP " + status + (body.isEmpty() ? "" : ": " + abbreviate(body));
     }
     lastCompletionNanos = Math.max(lastCompletionNanos, atNanos);
     completed++;
   }
 
-  /** A request that got no answer: {@code kind} is e.g. {@code timeout} or {@code refused}. */
+  /** A successful answer. */
+  void ok(long latencyNanos, long atNanos) {
+    if (size == latencies.length) {
+      latencies = Arrays.copyOf(latencies, size * 2);
+    }
+    latencies[size++] = latencyNanos;
+    histogram.record(latencyNanos);
+    lastCompletionNanos = Math.max(lastCompletionNanos, atNanos);
+    completed++;
+  }
+
+  /**
+   * A request that failed without an HTTP status: {@code kind} is e.g. {@code timeout} or {@code
+   * refused}, or a gRPC status such as {@code UNAVAILABLE}.
+   */
   void failure(String kind, String message, long atNanos) {
     failures.merge(kind, 1L, Long::sum);
     errors++;

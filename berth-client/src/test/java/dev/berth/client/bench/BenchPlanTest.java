@@ -37,8 +37,8 @@ class BenchPlanTest {
     assertMessage("--batch-size", () -> b.batchSize(0));
     assertMessage("--data", () -> b.data(java.nio.file.Path.of("/no/such/file.jsonl")));
     assertMessage(
-        "--protocol must be one of rest-json, rest-binary, tfserving",
-        () -> Protocol.parse("grpc"));
+        "--protocol must be one of rest-json, rest-binary, tfserving, grpc",
+        () -> Protocol.parse("soap"));
   }
 
   @Test
