@@ -7,11 +7,9 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import java.net.http.HttpClient;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.List;
-import java.util.concurrent.TimeUnit;
+import java.time.Duration;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import org.junit.jupiter.api.AfterAll;
@@ -60,24 +58,11 @@ class BenchCommandIT {
     }
   }
 
-  private record Run(int code, String out, String err) {}
-
-  private Run bench(String... args) throws Exception {
-    List<String> command = BerthProcess.command(args);
-    command.add(command.indexOf("-jar") + 2, "bench");
-    ProcessBuilder pb = new ProcessBuilder(command);
-    pb.environment().put("ORT_DISABLE_TELEMETRY", "1");
-    pb.environment().put("OPT_OUT_TRACKING", "true");
-    pb.environment().put("DJL_CACHE_DIR", work.resolve("djl").toString());
-    Path out = work.resolve("bench.out");
-    Path err = work.resolve("bench.err");
-    pb.redirectOutput(out.toFile()).redirectError(err.toFile());
-    Process p = pb.start();
-    assertTrue(p.waitFor(180, TimeUnit.SECONDS), "berth bench did not finish");
-    return new Run(
-        p.exitValue(),
-        Files.readString(out, StandardCharsets.UTF_8),
-        Files.readString(err, StandardCharsets.UTF_8));
+  private BerthProcess.Finished bench(String... args) throws Exception {
+    String[] all = new String[args.length + 1];
+    all[0] = "bench";
+    System.arraycopy(args, 0, all, 1, args.length);
+    return BerthProcess.run(work, Duration.ofSeconds(180), all);
   }
 
   /** The server's count of answered inference requests of minilm with this protocol and code. */
@@ -103,7 +88,7 @@ class BenchCommandIT {
   void closedLoopStepsAgreeWithTheServer() throws Exception {
     Path report = work.resolve("report");
     double before = served("rest", "200");
-    Run r =
+    BerthProcess.Finished r =
         bench(
             url,
             "--model",
@@ -160,7 +145,7 @@ class BenchCommandIT {
   @Test
   void anOpenLoopStepSendsItsRate() throws Exception {
     Path report = work.resolve("report");
-    Run r =
+    BerthProcess.Finished r =
         bench(
             url,
             "-m",
@@ -186,7 +171,7 @@ class BenchCommandIT {
   void tfServingAndADataFile() throws Exception {
     Path report = work.resolve("report");
     double before = served("tfserving", "200");
-    Run r =
+    BerthProcess.Finished r =
         bench(
             url,
             "-m",
@@ -238,7 +223,7 @@ class BenchCommandIT {
   void theBinaryTensorExtension() throws Exception {
     Path report = work.resolve("report");
     double before = served("rest", "200");
-    Run r =
+    BerthProcess.Finished r =
         bench(
             url,
             "-m",
@@ -265,7 +250,7 @@ class BenchCommandIT {
   void grpc() throws Exception {
     Path report = work.resolve("report");
     double before = served("grpc", "OK");
-    Run r =
+    BerthProcess.Finished r =
         bench(
             url,
             "-m",
@@ -292,7 +277,7 @@ class BenchCommandIT {
 
   @Test
   void anUnknownModelOrARefusedRequestIsExitCodeTwo() throws Exception {
-    Run r = bench(url, "-m", "nope", "-c", "1", "-d", "1s");
+    BerthProcess.Finished r = bench(url, "-m", "nope", "-c", "1", "-d", "1s");
     assertEquals(2, r.code(), r.err());
     assertTrue(r.err().contains("model 'nope' is not served at " + url), r.err());
     assertFalse(r.out().contains("p99"), r.out());
@@ -311,7 +296,7 @@ class BenchCommandIT {
   void aServiceFileIsStartedBenchedAndStopped() throws Exception {
     Path service = BerthProcess.examples().resolveSibling("minilm").resolve("berth.yaml");
     Path report = work.resolve("report");
-    Run r =
+    BerthProcess.Finished r =
         bench(
             service.toString(),
             "-c",
@@ -342,7 +327,7 @@ class BenchCommandIT {
   void aServiceFileOverGrpcInAnOpenLoop() throws Exception {
     Path service = BerthProcess.examples().resolveSibling("minilm").resolve("berth.yaml");
     Path report = work.resolve("report");
-    Run r =
+    BerthProcess.Finished r =
         bench(
             service.toString(),
             "--protocol",

@@ -66,6 +66,32 @@ final class BerthProcess implements AutoCloseable {
     return new BerthProcess(pb.start(), out, err);
   }
 
+  /** What a berth command that ran to its end printed, and its exit code. */
+  record Finished(int code, String out, String err) {}
+
+  /**
+   * Runs berth with these arguments to its end, its output captured in files under {@code workDir};
+   * fails the test when it runs longer than {@code timeout}.
+   */
+  static Finished run(Path workDir, Duration timeout, String... args) throws Exception {
+    Path out = workDir.resolve(args[0] + ".out");
+    Path err = workDir.resolve(args[0] + ".err");
+    ProcessBuilder pb = new ProcessBuilder(command(args));
+    pb.environment().put("ORT_DISABLE_TELEMETRY", "1");
+    pb.environment().put("OPT_OUT_TRACKING", "true");
+    pb.environment().put("DJL_CACHE_DIR", workDir.resolve("djl").toString());
+    pb.redirectOutput(out.toFile()).redirectError(err.toFile());
+    Process p = pb.start();
+    if (!p.waitFor(timeout.toMillis(), java.util.concurrent.TimeUnit.MILLISECONDS)) {
+      p.destroyForcibly();
+      throw new AssertionError("berth " + args[0] + " did not finish within " + timeout);
+    }
+    return new Finished(
+        p.exitValue(),
+        Files.readString(out, java.nio.charset.StandardCharsets.UTF_8),
+        Files.readString(err, java.nio.charset.StandardCharsets.UTF_8));
+  }
+
   /** Waits for the "serving" log line and returns the URL it names. */
   String awaitServing() {
     await()

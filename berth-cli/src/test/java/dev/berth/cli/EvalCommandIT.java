@@ -14,11 +14,10 @@ import java.io.DataOutputStream;
 import java.io.IOException;
 import java.io.OutputStream;
 import java.net.ServerSocket;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.List;
-import java.util.concurrent.TimeUnit;
 import java.util.zip.GZIPOutputStream;
 import javax.imageio.ImageIO;
 import org.junit.jupiter.api.AfterAll;
@@ -89,25 +88,11 @@ class EvalCommandIT {
     }
   }
 
-  private record Run(int code, String out, String err) {}
-
-  private Run eval(String... args) throws Exception {
+  private BerthProcess.Finished eval(String... args) throws Exception {
     String[] all = new String[args.length + 1];
     all[0] = "eval";
     System.arraycopy(args, 0, all, 1, args.length);
-    ProcessBuilder pb = new ProcessBuilder(BerthProcess.command(all));
-    pb.environment().put("ORT_DISABLE_TELEMETRY", "1");
-    pb.environment().put("OPT_OUT_TRACKING", "true");
-    pb.environment().put("DJL_CACHE_DIR", work.resolve("djl").toString());
-    Path out = work.resolve("eval.out");
-    Path err = work.resolve("eval.err");
-    pb.redirectOutput(out.toFile()).redirectError(err.toFile());
-    Process p = pb.start();
-    assertTrue(p.waitFor(120, TimeUnit.SECONDS), "berth eval did not finish");
-    return new Run(
-        p.exitValue(),
-        Files.readString(out, StandardCharsets.UTF_8),
-        Files.readString(err, StandardCharsets.UTF_8));
+    return BerthProcess.run(work, Duration.ofSeconds(120), all);
   }
 
   @Test
@@ -130,7 +115,7 @@ class EvalCommandIT {
             """);
     Path report = work.resolve("report");
 
-    Run r =
+    BerthProcess.Finished r =
         eval(
             url,
             "--model",
@@ -176,7 +161,7 @@ class EvalCommandIT {
     Path data = Files.writeString(work.resolve("binary.csv"), csv);
     Path report = work.resolve("binary");
 
-    Run plain =
+    BerthProcess.Finished plain =
         eval(
             url,
             "-m",
@@ -188,7 +173,7 @@ class EvalCommandIT {
             "--report",
             report.toString());
     JsonNode metrics = JSON.readTree(report.resolve("metrics.json").toFile());
-    Run strict =
+    BerthProcess.Finished strict =
         eval(
             url,
             "-m",
@@ -230,7 +215,7 @@ class EvalCommandIT {
     writeIdx(work.resolve("t10k-images-idx3-ubyte.gz"), new int[] {4, 2, 2}, pixels);
     writeIdx(work.resolve("t10k-labels-idx1-ubyte.gz"), new int[] {4}, new byte[] {0, 1, 2, 2});
 
-    Run r =
+    BerthProcess.Finished r =
         eval(
             url,
             "--model",
@@ -252,7 +237,8 @@ class EvalCommandIT {
     png(work.resolve("shapes/1/b.png"), 0, 0); // looks like a 0
     png(work.resolve("shapes/2/a.png"), 0, 1);
 
-    Run r = eval(url, "--model", "scores", "--data", work.resolve("shapes").toString());
+    BerthProcess.Finished r =
+        eval(url, "--model", "scores", "--data", work.resolve("shapes").toString());
 
     assertEquals(0, r.code(), r.err());
     assertTrue(r.out().contains("2x2 grayscale pixels scaled by 1/255"), r.out());
@@ -274,7 +260,8 @@ class EvalCommandIT {
             """);
     Path labels = Files.writeString(work.resolve("labels.txt"), "good\nbad\nmeh\n");
 
-    Run r = eval(url, "--model", "words", "--data", data.toString(), "--labels", "@" + labels);
+    BerthProcess.Finished r =
+        eval(url, "--model", "words", "--data", data.toString(), "--labels", "@" + labels);
 
     assertEquals(0, r.code(), r.err());
     assertTrue(r.out().contains("texts to BYTES input 'text'"), r.out());
@@ -292,10 +279,11 @@ class EvalCommandIT {
       closedPort = s.getLocalPort();
     }
 
-    Run unknownModel = eval(url, "--model", "nope", "--data", csv.toString());
-    Run missingData = eval(url, "--model", "scores", "--data", work.resolve("nope.csv").toString());
-    Run unknownLabel = eval(url, "--model", "scores", "--data", csv.toString());
-    Run unreachable =
+    BerthProcess.Finished unknownModel = eval(url, "--model", "nope", "--data", csv.toString());
+    BerthProcess.Finished missingData =
+        eval(url, "--model", "scores", "--data", work.resolve("nope.csv").toString());
+    BerthProcess.Finished unknownLabel = eval(url, "--model", "scores", "--data", csv.toString());
+    BerthProcess.Finished unreachable =
         eval("http://127.0.0.1:" + closedPort, "--model", "scores", "--data", csv.toString());
 
     assertEquals(2, unknownModel.code());

@@ -14,6 +14,7 @@ import java.io.OutputStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
@@ -96,23 +97,10 @@ class FashionMnistExampleIT {
     }
   }
 
-  private record Run(int code, String out, String err) {}
-
-  private static Run eval(String... args) throws Exception {
+  private static BerthProcess.Finished eval(String... args) throws Exception {
     List<String> all = new ArrayList<>(List.of("eval", url, "--model", "fashion-mnist"));
     all.addAll(List.of(args));
-    ProcessBuilder pb = new ProcessBuilder(BerthProcess.command(all.toArray(String[]::new)));
-    pb.environment().put("ORT_DISABLE_TELEMETRY", "1");
-    pb.environment().put("OPT_OUT_TRACKING", "true");
-    Path out = work.resolve("eval.out");
-    Path err = work.resolve("eval.err");
-    pb.redirectOutput(out.toFile()).redirectError(err.toFile());
-    Process p = pb.start();
-    assertTrue(p.waitFor(120, TimeUnit.SECONDS), "berth eval did not finish");
-    return new Run(
-        p.exitValue(),
-        Files.readString(out, StandardCharsets.UTF_8),
-        Files.readString(err, StandardCharsets.UTF_8));
+    return BerthProcess.run(work, Duration.ofSeconds(120), all.toArray(String[]::new));
   }
 
   /** The first {@code rows} records of an IDX file (gzip), header included. */
@@ -155,7 +143,7 @@ class FashionMnistExampleIT {
         idxSlice(DATA.resolve("t10k-labels-idx1-ubyte.gz"), SLICE, 1));
     Path report = work.resolve("report");
 
-    Run r =
+    BerthProcess.Finished r =
         eval(
             "--data",
             dir.resolve("slice-images-idx3-ubyte.gz").toString(),
@@ -203,7 +191,7 @@ class FashionMnistExampleIT {
       ImageIO.write(image, "png", file.toFile());
     }
 
-    Run r = eval("--data", folder.toString());
+    BerthProcess.Finished r = eval("--data", folder.toString());
 
     assertEquals(0, r.code(), r.err());
     assertTrue(r.out().contains("BYTES input 'image'"), r.out());
