@@ -39,7 +39,7 @@ public final class GrpcServer implements AutoCloseable {
     ExecutorService executor = Executors.newVirtualThreadPerTaskExecutor();
     Server server =
         NettyServerBuilder.forAddress(new InetSocketAddress(host, port))
-            .executor(executor)
+            .directExecutor()
             .maxInboundMessageSize((int) Math.min(maxMessageBytes, Integer.MAX_VALUE))
             .addService(new GrpcInference(service, version))
             .build();

@@ -50,6 +50,7 @@ final class GrpcDriver implements LoadLoop.Driver {
     this.channel =
         Grpc.newChannelBuilderForAddress(host, port, InsecureChannelCredentials.create())
             .directExecutor()
+            .disableRetry()
             .maxInboundMessageSize(Integer.MAX_VALUE)
             .build();
     this.stub = GRPCInferenceServiceGrpc.newStub(channel);
@@ -166,7 +167,9 @@ final class GrpcDriver implements LoadLoop.Driver {
   private void finish(boolean failed) {
     synchronized (this) {
       inFlight--;
-      notifyAll();
+      if (inFlight == 0) {
+        notifyAll(); // run() waits for the last call to end
+      }
     }
     if (open) {
       return;
