@@ -11,8 +11,8 @@ public class ModelNotFoundException extends BerthException {
         version == null
             ? "model '"
                 + model
-                + "' is not in the repository; GET /v2/repository/index or the"
-                + " server's start-up log lists the models it serves"
+                + "' is not in the repository; the server's start-up log lists the models it"
+                + " serves (so does POST /v2/repository/index where the repository API is on)"
             : "model '"
                 + model
                 + "' has no version '"

@@ -169,9 +169,8 @@ final class BenchCommand implements Callable<Integer> {
       url = url(target);
       if (modelName == null) {
         throw new BerthException(
-            "give the model to bench with --model (GET "
-                + target
-                + "/v2/repository/index lists a Berth server's models)");
+            "give the model to bench with --model (a Berth server's start-up log lists its"
+                + " models)");
       }
     } else {
       Path file = Path.of(target);

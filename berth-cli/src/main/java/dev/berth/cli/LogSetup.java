@@ -41,6 +41,8 @@ final class LogSetup {
   // DJL probes for CUDA on every start and warns on machines without a GPU; Berth's ONNX engine
   // chooses its execution provider from model.yaml, so that probe is not news to the user.
   private static final Logger CUDA_PROBE = Logger.getLogger("ai.djl.util.cuda");
+  // The audit log (management calls, refused credentials) is kept at INFO whatever --log-level.
+  private static final Logger AUDIT = Logger.getLogger("berth.audit");
 
   private LogSetup() {}
 
@@ -80,8 +82,9 @@ final class LogSetup {
             flush();
           }
         };
-    handler.setLevel(level);
+    handler.setLevel(Level.ALL); // the loggers filter: the root at `level`, the audit log at INFO
     root.addHandler(handler);
+    AUDIT.setLevel(level.intValue() < Level.INFO.intValue() ? level : Level.INFO);
     if (LogManager.getLogManager() instanceof BerthLogManager manager) {
       manager.keepHandlers();
     }

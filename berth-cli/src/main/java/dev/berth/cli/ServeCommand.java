@@ -7,6 +7,7 @@ import dev.berth.runtime.InferenceService;
 import dev.berth.runtime.LoadedModel;
 import dev.berth.runtime.ModelStatus;
 import dev.berth.runtime.ServingMetrics;
+import dev.berth.server.Access;
 import dev.berth.server.BerthServer;
 import dev.berth.server.GrpcServer;
 import java.io.PrintStream;
@@ -98,6 +99,34 @@ final class ServeCommand implements java.util.concurrent.Callable<Integer> {
   String executionProvider;
 
   @Option(
+      names = "--management",
+      description =
+          "Serve the repository API (/v2/repository: index, load, unload). It needs a bearer"
+              + " token: --management-token, or "
+              + Access.TOKEN_ENV
+              + ", or one generated and"
+              + " printed at start (loopback only).")
+  boolean management;
+
+  @Option(
+      names = "--management-token",
+      paramLabel = "TOKEN",
+      description =
+          "The repository API's bearer token, at least 16 characters (default: "
+              + Access.TOKEN_ENV
+              + "; prefer the variable: options show in process lists).")
+  String managementToken;
+
+  @Option(
+      names = "--api-keys",
+      paramLabel = "FILE",
+      description =
+          "YAML file of API keys (name, key or sha256, roles: infer, manage). With it, inference"
+              + " and metadata calls need 'Authorization: Bearer KEY' of a key with the infer"
+              + " role; health and /metrics stay open.")
+  Path apiKeysFile;
+
+  @Option(
       names = "--log-format",
       paramLabel = "FORMAT",
       description =
@@ -131,6 +160,8 @@ final class ServeCommand implements java.util.concurrent.Callable<Integer> {
               + " does not exist; give a directory that holds"
               + " <model>/<version>/model.onnx");
     }
+
+    Access access = access();
 
     String provider = executionProvider.toLowerCase(java.util.Locale.ROOT);
     if (!provider.equals("cpu") && !provider.equals("cuda")) {
@@ -189,6 +220,7 @@ final class ServeCommand implements java.util.concurrent.Callable<Integer> {
               .port(port)
               .maxBodyBytes(maxBodyBytes)
               .version(Main.Version.get())
+              .access(access)
               .build()
               .start());
     } catch (RuntimeException e) {
@@ -204,7 +236,7 @@ final class ServeCommand implements java.util.concurrent.Callable<Integer> {
           e);
     }
     try {
-      grpc.set(GrpcServer.start(service, host, grpcPort, maxBodyBytes, Main.Version.get()));
+      grpc.set(GrpcServer.start(service, host, grpcPort, maxBodyBytes, Main.Version.get(), access));
     } catch (RuntimeException e) {
       http.get().shutdown(Duration.ZERO);
       throw e;
@@ -223,7 +255,7 @@ final class ServeCommand implements java.util.concurrent.Callable<Integer> {
       throw (Error) loadFailure.get();
     }
     if (service.ready()) { // not already stopping
-      announce(http.get(), grpc.get(), service, format, System.out);
+      announce(http.get(), grpc.get(), service, access, format, System.out);
     }
     try {
       stopped.await();
@@ -232,6 +264,71 @@ final class ServeCommand implements java.util.concurrent.Callable<Integer> {
     }
     System.out.flush();
     return 0;
+  }
+
+  /**
+   * The management token and API keys. A token comes from --management-token, else {@value
+   * Access#TOKEN_ENV}; with neither, one is generated and printed once, on loopback only: a server
+   * reachable from elsewhere must not start with a token nobody chose or stored.
+   */
+  private Access access() {
+    Access.ApiKeys keys = null;
+    if (apiKeysFile != null) {
+      if (!Files.isRegularFile(apiKeysFile)) {
+        throw new BerthException(
+            "--api-keys " + apiKeysFile + " is not a file; give a YAML file with a 'keys' list");
+      }
+      keys = Access.ApiKeys.load(apiKeysFile);
+    }
+    String token = null;
+    if (management) {
+      token = managementToken != null ? managementToken : System.getenv(Access.TOKEN_ENV);
+      if (token != null && token.isEmpty()) {
+        token = null;
+      }
+      if (token == null) {
+        if (!isLoopback(host)) {
+          throw new BerthException(
+              "refusing to serve the repository API on "
+                  + host
+                  + " without a chosen token: set "
+                  + Access.TOKEN_ENV
+                  + " or --management-token (a generated token is only for loopback)");
+        }
+        token = Access.generateToken();
+        System.out.println(
+            "management token (generated; send it as 'Authorization: Bearer TOKEN', or set "
+                + Access.TOKEN_ENV
+                + " for berth models): "
+                + token);
+        System.out.flush();
+      }
+    } else if (managementToken != null) {
+      throw new BerthException(
+          "--management-token without --management: add --management to serve the repository"
+              + " API");
+    }
+    try {
+      return Access.of(token, keys);
+    } catch (IllegalArgumentException e) {
+      throw new BerthException(
+          (managementToken != null ? "--management-token: " : Access.TOKEN_ENV + ": ")
+              + e.getMessage());
+    }
+  }
+
+  /** Whether an address to listen on is reachable from this machine only. */
+  static boolean isLoopback(String host) {
+    try {
+      for (java.net.InetAddress a : java.net.InetAddress.getAllByName(host)) {
+        if (!a.isLoopbackAddress()) {
+          return false;
+        }
+      }
+      return true;
+    } catch (java.net.UnknownHostException e) {
+      return false;
+    }
   }
 
   private static String rootMessage(Throwable t) {
@@ -245,6 +342,7 @@ final class ServeCommand implements java.util.concurrent.Callable<Integer> {
       BerthServer server,
       GrpcServer grpc,
       InferenceService service,
+      Access access,
       LogSetup.Format format,
       PrintStream out) {
     String url = "http://" + hostForUrl(server.host()) + ":" + server.port();
@@ -258,13 +356,15 @@ final class ServeCommand implements java.util.concurrent.Callable<Integer> {
         failed.add(label + ": " + s.reason());
       }
     }
-    String curl = curlExample(url, service);
+    String curl = curlExample(url, service, access.inferenceProtected());
     Map<String, Object> fields = new LinkedHashMap<>();
     fields.put("url", url);
     String grpcAddress = hostForUrl(server.host()) + ":" + grpc.port();
     fields.put("grpc", grpcAddress);
     fields.put("models", ready);
     fields.put("failed", failed);
+    fields.put("repository_api", access.managementEnabled());
+    fields.put("api_keys", access.inferenceProtected());
     fields.put("try", curl);
     LogRecord record = new LogRecord(Level.INFO, "serving");
     record.setLoggerName("berth.serve");
@@ -280,6 +380,15 @@ final class ServeCommand implements java.util.concurrent.Callable<Integer> {
       out.println("  NOT loaded:   " + f);
     }
     out.println("  health:       " + url + "/v2/health/ready    metrics: " + url + "/metrics");
+    if (access.managementEnabled()) {
+      out.println(
+          "  repository:   "
+              + url
+              + "/v2/repository/index (POST; 'Authorization: Bearer' the management token)");
+    }
+    if (access.inferenceProtected()) {
+      out.println("  API keys:     inference needs 'Authorization: Bearer KEY' (role infer)");
+    }
     if (curl != null) {
       out.println("  try:");
       out.println("    " + curl);
@@ -294,7 +403,7 @@ final class ServeCommand implements java.util.concurrent.Callable<Integer> {
     return shown.contains(":") ? "[" + shown + "]" : shown;
   }
 
-  private static String curlExample(String url, InferenceService service) {
+  private static String curlExample(String url, InferenceService service, boolean keys) {
     List<LoadedModel> models = service.loadedModels();
     if (models.isEmpty()) {
       return null;
@@ -308,6 +417,7 @@ final class ServeCommand implements java.util.concurrent.Callable<Integer> {
     var in = m.signature().inputs().get(0);
     if ("tokenize".equals(m.config().preprocessing().string("type", ""))) {
       return "curl -s "
+          + (keys ? "-H \"Authorization: Bearer $KEY\" " : "")
           + url
           + "/v2/models/"
           + m.name()
@@ -317,7 +427,11 @@ final class ServeCommand implements java.util.concurrent.Callable<Integer> {
           + "\",\"shape\":[2],\"datatype\":\"BYTES\","
           + "\"data\":[\"Berth serves models\",\"A cat sat on the mat\"]}]}'";
     }
-    return "curl -s " + url + "/v2/models/" + m.name();
+    return "curl -s "
+        + (keys ? "-H \"Authorization: Bearer $KEY\" " : "")
+        + url
+        + "/v2/models/"
+        + m.name();
   }
 
   /** Parses sizes such as {@code 512KiB}, {@code 32MiB}, {@code 1GiB} or plain bytes. */

@@ -6,6 +6,7 @@ import dev.berth.api.InferenceResponse;
 import dev.berth.api.InvalidInputException;
 import dev.berth.api.ModelNotFoundException;
 import dev.berth.api.PayloadTooLargeException;
+import dev.berth.api.UnauthenticatedException;
 import dev.berth.runtime.InferenceService;
 import dev.berth.runtime.InflightTracker;
 import dev.berth.runtime.ModelRepository;
@@ -56,6 +57,7 @@ public final class BerthServer implements AutoCloseable {
   private final int requestedPort;
   private final long maxBodyBytes;
   private final String version;
+  private final Access access;
   private final PrometheusTextFormatWriter metricsWriter = PrometheusTextFormatWriter.create();
   private final InflightTracker exchanges = new InflightTracker();
   private WebServer server;
@@ -66,6 +68,7 @@ public final class BerthServer implements AutoCloseable {
     this.requestedPort = b.port;
     this.maxBodyBytes = b.maxBodyBytes;
     this.version = b.version;
+    this.access = b.access;
   }
 
   public static Builder builder(InferenceService service) {
@@ -79,6 +82,7 @@ public final class BerthServer implements AutoCloseable {
     private int port = 8080;
     private long maxBodyBytes = DEFAULT_MAX_BODY_BYTES;
     private String version = "dev";
+    private Access access = Access.open();
 
     private Builder(InferenceService service) {
       this.service = Objects.requireNonNull(service);
@@ -105,6 +109,15 @@ public final class BerthServer implements AutoCloseable {
     /** Version reported by {@code GET /v2}. */
     public Builder version(String version) {
       this.version = version;
+      return this;
+    }
+
+    /**
+     * Who may call what: the management token (which also turns the repository API on) and API
+     * keys. Default {@link Access#open()}: inference open, repository API off.
+     */
+    public Builder access(Access access) {
+      this.access = Objects.requireNonNull(access);
       return this;
     }
 
@@ -188,6 +201,9 @@ public final class BerthServer implements AutoCloseable {
     String model;
     String version;
     String protocol; // set for inference calls only
+    String caller; // who, once a credential was checked
+    boolean audited; // a management call: logged to the audit log whatever its outcome
+    String error; // the error message answered, if any
 
     Exchange(String id) {
       this.id = id;
@@ -208,6 +224,15 @@ public final class BerthServer implements AutoCloseable {
     String requestId = req.headers().first(REQUEST_ID).orElseGet(BerthServer::newRequestId);
     Exchange ex = new Exchange(requestId);
     res.header(REQUEST_ID, requestId);
+    // Audit events are written before the answer leaves: a client that has its answer finds the
+    // event logged, and one caller's events stay in the order of its calls.
+    res.beforeSend(
+        () -> {
+          int code = res.status().code();
+          if (ex.audited || code == 401 || code == 403) {
+            audit(req, ex, code);
+          }
+        });
     int status;
     try {
       status = route(req, res, ex);
@@ -228,6 +253,23 @@ public final class BerthServer implements AutoCloseable {
         nanos);
   }
 
+  private void audit(ServerRequest req, Exchange ex, int status) {
+    String who = ex.caller;
+    if (who == null) {
+      String authorization = req.headers().first(HeaderNames.AUTHORIZATION).orElse(null);
+      who = authorization == null ? "anonymous" : access.nameOf(authorization);
+      who = who == null ? "unknown-credential" : who;
+    }
+    Audit.log(
+        who,
+        String.valueOf(req.remotePeer().address()),
+        req.prologue().method().text() + " " + req.path().rawPath(),
+        ex.model,
+        Integer.toString(status),
+        status == 401 || status == 403,
+        status >= 400 ? ex.error : null);
+  }
+
   private static String newRequestId() {
     return Long.toHexString(ThreadLocalRandom.current().nextLong() | Long.MIN_VALUE);
   }
@@ -235,6 +277,10 @@ public final class BerthServer implements AutoCloseable {
   private int fail(ServerResponse res, Throwable t, Exchange ex) {
     Throwable error = t instanceof CompletionException && t.getCause() != null ? t.getCause() : t;
     HttpErrors.Answer answer = HttpErrors.answer(error, ex.id);
+    ex.error = answer.message();
+    if (error instanceof UnauthenticatedException) {
+      res.header(HeaderNames.WWW_AUTHENTICATE, "Bearer realm=\"berth\"");
+    }
     if (answer.status() >= 500 && !(error instanceof BerthException)) {
       LOG.log(Level.SEVERE, "request " + ex.id + " failed", error);
     }
@@ -264,9 +310,26 @@ public final class BerthServer implements AutoCloseable {
     }
     switch (p.get(0)) {
       case "v2" -> {
+        if (p.size() >= 2 && p.get(1).equals("repository")) {
+          if (!access.managementEnabled()) {
+            return send(
+                res,
+                404,
+                HttpErrors.errorBody(
+                    "the repository API is off; start berth serve with --management to list,"
+                        + " load and unload models over HTTP"));
+          }
+          ex.audited = true;
+          ex.caller = access.require(Access.Role.MANAGE, authorization(req)).name();
+          return routeRepository(req, res, p, method);
+        }
+        if (!(p.size() == 3 && p.get(1).equals("health"))) {
+          ex.caller = access.require(Access.Role.INFER, authorization(req)).name();
+        }
         return routeV2(req, res, ex, p, method);
       }
       case "v1" -> {
+        ex.caller = access.require(Access.Role.INFER, authorization(req)).name();
         return routeV1(req, res, ex, p, method);
       }
       case "metrics" -> {
@@ -302,10 +365,6 @@ public final class BerthServer implements AutoCloseable {
         case "ready" -> send(res, service.ready() ? 200 : 503, flag("ready", service.ready()));
         default -> notFound(res, req);
       };
-    }
-    if (n == 3 && p.get(1).equals("repository") && p.get(2).equals("index")) {
-      requireMethod(method, Method.POST, Method.GET);
-      return send(res, 200, repositoryIndex(service.index()));
     }
     if (n >= 3 && p.get(1).equals("models")) {
       ex.model = modelName(p.get(2));
@@ -343,6 +402,20 @@ public final class BerthServer implements AutoCloseable {
       }
     }
     return notFound(res, req);
+  }
+
+  /** The repository API ({@code /v2/repository/...}); access has been checked. */
+  private int routeRepository(ServerRequest req, ServerResponse res, List<String> p, Method method)
+      throws IOException {
+    if (p.size() == 3 && p.get(2).equals("index")) {
+      requireMethod(method, Method.POST, Method.GET);
+      return send(res, 200, repositoryIndex(service.index()));
+    }
+    return notFound(res, req);
+  }
+
+  private static String authorization(ServerRequest req) {
+    return req.headers().first(HeaderNames.AUTHORIZATION).orElse(null);
   }
 
   private int routeV1(

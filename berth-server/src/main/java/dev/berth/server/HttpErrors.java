@@ -8,6 +8,8 @@ import dev.berth.api.ModelNotFoundException;
 import dev.berth.api.ModelNotReadyException;
 import dev.berth.api.OverloadedException;
 import dev.berth.api.PayloadTooLargeException;
+import dev.berth.api.PermissionDeniedException;
+import dev.berth.api.UnauthenticatedException;
 import io.grpc.Status;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
@@ -34,6 +36,8 @@ final class HttpErrors {
     CODES.put(ModelNotReadyException.class, new Codes(503, Status.Code.UNAVAILABLE));
     CODES.put(DeadlineExceededException.class, new Codes(504, Status.Code.DEADLINE_EXCEEDED));
     CODES.put(MethodNotAllowedException.class, new Codes(405, Status.Code.UNIMPLEMENTED));
+    CODES.put(UnauthenticatedException.class, new Codes(401, Status.Code.UNAUTHENTICATED));
+    CODES.put(PermissionDeniedException.class, new Codes(403, Status.Code.PERMISSION_DENIED));
   }
 
   /** An HTTP answer to an error. */

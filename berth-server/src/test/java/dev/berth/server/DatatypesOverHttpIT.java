@@ -39,6 +39,7 @@ import org.junit.jupiter.params.provider.MethodSource;
  * broken model next to working ones, and values out of their type's range.
  */
 class DatatypesOverHttpIT {
+  private static final String TOKEN = "datatypes-test-management-token";
   private static final ObjectMapper JSON = new ObjectMapper();
   private static final HttpClient CLIENT =
       HttpClient.newBuilder()
@@ -100,7 +101,7 @@ class DatatypesOverHttpIT {
     OnnxModelWriter.writeGarbage(modelFile("broken", 1));
 
     InferenceService service = InferenceService.load(repo, new ServingMetrics());
-    server = BerthServer.builder(service).port(0).build().start();
+    server = BerthServer.builder(service).port(0).access(Access.of(TOKEN, null)).build().start();
     base = URI.create("http://127.0.0.1:" + server.port());
   }
 
@@ -197,7 +198,11 @@ class DatatypesOverHttpIT {
 
   @Test
   void brokenModelsAreUnavailableInTheIndexWithAReasonWhileTheOthersServe() {
-    Answer a = post("/v2/repository/index", "{}");
+    Answer a =
+        send(
+            HttpRequest.newBuilder(base.resolve("/v2/repository/index"))
+                .header("Authorization", "Bearer " + TOKEN)
+                .POST(HttpRequest.BodyPublishers.ofString("{}")));
 
     assertEquals(200, a.status(), a.json().toString());
     List<String> ready = new ArrayList<>();
