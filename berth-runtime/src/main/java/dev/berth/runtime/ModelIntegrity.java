@@ -173,7 +173,7 @@ public final class ModelIntegrity {
    * Whether a path relative to the model directory belongs to a version: it is in that version's
    * folder, or outside every version folder.
    */
-  static boolean seenBy(String path, String version) {
+  public static boolean seenBy(String path, String version) {
     int slash = path.indexOf('/');
     if (slash < 0) {
       return true;
