@@ -12,7 +12,7 @@ import picocli.CommandLine.Command;
     mixinStandardHelpOptions = true,
     versionProvider = Main.Version.class,
     description = "Serve, package, deploy and measure AI models.",
-    subcommands = {ServeCommand.class})
+    subcommands = {ServeCommand.class, SignCommand.class, KeygenCommand.class})
 public final class Main implements Runnable {
 
   public static void main(String[] args) throws Exception {

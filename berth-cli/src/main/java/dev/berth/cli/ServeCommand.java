@@ -5,8 +5,10 @@ import dev.berth.onnx.OnnxEngineProvider;
 import dev.berth.runtime.ConfigReader;
 import dev.berth.runtime.InferenceService;
 import dev.berth.runtime.LoadedModel;
+import dev.berth.runtime.ModelIntegrity;
 import dev.berth.runtime.ModelStatus;
 import dev.berth.runtime.ServingMetrics;
+import dev.berth.runtime.SigningKeys;
 import dev.berth.server.Access;
 import dev.berth.server.BerthServer;
 import dev.berth.server.GrpcServer;
@@ -141,8 +143,22 @@ final class ServeCommand implements java.util.concurrent.Callable<Integer> {
       defaultValue = "info")
   String logLevel;
 
+  @Option(
+      names = "--trust",
+      paramLabel = "KEY.pub",
+      description =
+          "Public key (PEM, Ed25519 or ECDSA P-256) whose signatures (berth sign) are trusted;"
+              + " repeatable. A model's berth.sig must verify with one of them and match its files.")
+  List<Path> trust = new ArrayList<>();
+
+  @Option(
+      names = "--require-signed",
+      description = "Refuse models without a berth.sig that verifies with a --trust key.")
+  boolean requireSigned;
+
   @Override
   public Integer call() {
+    ModelIntegrity integrity = integrity();
     LogSetup.Format format = LogSetup.resolve(logFormat);
     Level level;
     try {
@@ -170,7 +186,7 @@ final class ServeCommand implements java.util.concurrent.Callable<Integer> {
     }
     System.setProperty(OnnxEngineProvider.DEFAULT_PROVIDER_PROPERTY, provider);
     ServingMetrics metrics = new ServingMetrics();
-    InferenceService service = InferenceService.create(repo, metrics);
+    InferenceService service = InferenceService.create(repo, metrics, integrity);
     // Models load while the ports open (readiness stays false until they have): a container or
     // pod is ready that much sooner.
     AtomicReference<Throwable> loadFailure = new AtomicReference<>();
@@ -329,6 +345,27 @@ final class ServeCommand implements java.util.concurrent.Callable<Integer> {
     } catch (java.net.UnknownHostException e) {
       return false;
     }
+  }
+
+  /** The integrity checks --trust and --require-signed ask for; key files are read here, once. */
+  private ModelIntegrity integrity() {
+    if (requireSigned && trust.isEmpty()) {
+      throw new BerthException(
+          "--require-signed needs at least one --trust KEY.pub (the public key of whoever signs"
+              + " the models)");
+    }
+    if (trust.isEmpty()) {
+      return ModelIntegrity.pinsOnly();
+    }
+    List<java.security.PublicKey> keys = new ArrayList<>();
+    for (Path file : trust) {
+      try {
+        keys.add(SigningKeys.readPublic(file));
+      } catch (BerthException e) {
+        throw new BerthException("--trust " + e.getMessage(), e);
+      }
+    }
+    return ModelIntegrity.trusting(keys, requireSigned);
   }
 
   private static String rootMessage(Throwable t) {

@@ -5,8 +5,11 @@ import com.fasterxml.jackson.dataformat.yaml.YAMLFactory;
 import com.fasterxml.jackson.dataformat.yaml.YAMLGenerator;
 import dev.berth.api.BerthException;
 import dev.berth.runtime.ModelConfig;
+import dev.berth.runtime.ModelIntegrity;
+import dev.berth.runtime.ModelManifest;
 import dev.berth.runtime.ModelRepository;
 import dev.berth.runtime.ServiceSpec;
+import dev.berth.runtime.SignedManifest;
 import java.io.IOException;
 import java.io.InputStream;
 import java.nio.file.Files;
@@ -133,6 +136,10 @@ public record ImagePlan(
         labels.put(prefix + ".files", fileDigests(files, where));
         served.add(model.name() + ":" + version.label());
       }
+      String signed = signedManifestDigest(model);
+      if (signed != null) {
+        labels.put("dev.berth.model." + model.name() + ".signed-manifest", signed);
+      }
       config.add(
           file(
               writeModelYaml(model, staging),
@@ -240,6 +247,47 @@ public record ImagePlan(
     } catch (IOException e) {
       throw new BerthException("cannot read " + dir + ": " + e.getMessage(), e);
     }
+  }
+
+  /**
+   * The digest of a signed model's manifest ({@code berth.sig}), as far as the image bundles it, or
+   * null for an unsigned model. A signed model whose bundled files differ from its manifest is
+   * refused: the image would carry files nobody signed.
+   */
+  static String signedManifestDigest(ServiceSpec.ServiceModel model) {
+    Path sig = model.dir().resolve(ModelManifest.SIGNATURE_FILE);
+    if (!Files.exists(sig)) {
+      return null;
+    }
+    SignedManifest signed = SignedManifest.read(sig);
+    java.util.function.Predicate<String> bundled =
+        p -> model.versions().stream().anyMatch(v -> ModelIntegrity.seenBy(p, v.label()));
+    ModelManifest expected = signed.manifest().filter(bundled);
+    ModelManifest actual = ModelManifest.of(model.dir(), bundled);
+    if (!expected.equals(actual)) {
+      java.util.Set<String> paths = new java.util.TreeSet<>(expected.files().keySet());
+      paths.addAll(actual.files().keySet());
+      String first =
+          paths.stream()
+              .filter(
+                  p -> !java.util.Objects.equals(expected.files().get(p), actual.files().get(p)))
+              .findFirst()
+              .orElseThrow();
+      throw new BerthException(
+          "model '"
+              + model.name()
+              + "': "
+              + model.dir().resolve(first)
+              + (actual.files().containsKey(first)
+                  ? expected.files().containsKey(first)
+                      ? " differs from its signed manifest (" + sig + ")"
+                      : " is not in its signed manifest (" + sig + ")"
+                  : " is in its signed manifest (" + sig + ") but missing")
+              + "; restore the file, or sign the model again with 'berth sign "
+              + model.dir()
+              + " --key KEY.pem'");
+    }
+    return expected.digest();
   }
 
   private static String fileDigests(List<Entry> files, String root) {

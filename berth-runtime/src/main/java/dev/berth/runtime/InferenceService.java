@@ -67,9 +67,19 @@ public final class InferenceService implements AutoCloseable {
    * until {@link #loadModels()} has run. Lets a server open its ports while models load.
    */
   public static InferenceService create(Path repository, ServingMetrics metrics) {
+    return create(repository, metrics, ModelIntegrity.pinsOnly());
+  }
+
+  /**
+   * A service over a repository whose models are not loaded yet, each version's files checked by
+   * {@code integrity} before its engine loads them.
+   */
+  public static InferenceService create(
+      Path repository, ServingMetrics metrics, ModelIntegrity integrity) {
     List<EngineProvider> engines = new ArrayList<>();
     ServiceLoader.load(EngineProvider.class).forEach(engines::add);
-    return create(new ModelRepository(repository), engines, metrics);
+    return new InferenceService(
+        new ModelRegistry(new ModelRepository(repository), engines, metrics, integrity), metrics);
   }
 
   /** Loads every model of the repository, then turns ready. */

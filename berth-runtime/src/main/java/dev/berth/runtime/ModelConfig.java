@@ -27,6 +27,8 @@ import java.util.Set;
  * @param postprocessing engine-specific post-processing section
  * @param options engine-specific options section
  * @param labels class names of a classifier's output, in index order (empty for none)
+ * @param pins sha256 digests (lowercase hex) that files must have, by path relative to the model
+ *     directory ({@code files.sha256}); see {@link ModelIntegrity}
  */
 public record ModelConfig(
     Path file,
@@ -39,7 +41,8 @@ public record ModelConfig(
     ConfigReader preprocessing,
     ConfigReader postprocessing,
     ConfigReader options,
-    List<String> labels) {
+    List<String> labels,
+    Map<String, String> pins) {
 
   public static final String API_VERSION = "berth.dev/v1";
   public static final String KIND = "Model";
@@ -60,12 +63,14 @@ public record ModelConfig(
           "preprocessing",
           "postprocessing",
           "options",
-          "labels");
+          "labels",
+          "files");
 
   public ModelConfig {
     inputs = List.copyOf(inputs);
     outputs = List.copyOf(outputs);
     labels = List.copyOf(labels);
+    pins = java.util.Collections.unmodifiableMap(new java.util.TreeMap<>(pins));
   }
 
   /** Settings of a model without a model.yaml. */
@@ -83,7 +88,8 @@ public record ModelConfig(
         empty.section("preprocessing"),
         empty.section("postprocessing"),
         empty.section("options"),
-        List.of());
+        List.of(),
+        Map.of());
   }
 
   /** Reads {@code modelDir/model.yaml}, or the defaults when it does not exist. */
@@ -149,7 +155,8 @@ public record ModelConfig(
         root.section("preprocessing"),
         root.section("postprocessing"),
         root.section("options"),
-        labels(root));
+        labels(root),
+        ModelIntegrity.pins(root.section("files")));
   }
 
   private static List<String> labels(ConfigReader root) {

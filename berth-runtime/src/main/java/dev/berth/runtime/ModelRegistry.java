@@ -28,13 +28,24 @@ public final class ModelRegistry implements AutoCloseable {
   private final ModelRepository repository;
   private final List<EngineProvider> engines;
   private final ServingMetrics metrics;
+  private final ModelIntegrity integrity;
   private final Map<String, NavigableMap<Long, Entry>> models = new ConcurrentHashMap<>();
 
   public ModelRegistry(
       ModelRepository repository, List<EngineProvider> engines, ServingMetrics metrics) {
+    this(repository, engines, metrics, ModelIntegrity.pinsOnly());
+  }
+
+  /** A registry that checks each version's files with {@code integrity} before it loads. */
+  public ModelRegistry(
+      ModelRepository repository,
+      List<EngineProvider> engines,
+      ServingMetrics metrics,
+      ModelIntegrity integrity) {
     this.repository = repository;
     this.engines = List.copyOf(engines);
     this.metrics = metrics;
+    this.integrity = integrity;
   }
 
   public ModelRepository repository() {
@@ -100,6 +111,7 @@ public final class ModelRegistry implements AutoCloseable {
     long start = System.nanoTime();
     ModelContext context = new ModelContext(name, version, v.dir(), source.config());
     try {
+      integrity.verify(source.dir(), source.config(), version);
       EngineProvider provider = pickEngine(context);
       Engine engine = provider.load(context);
       ModelSignature signature = engine.signature();
