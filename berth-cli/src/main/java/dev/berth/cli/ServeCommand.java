@@ -185,7 +185,7 @@ final class ServeCommand implements java.util.concurrent.Callable<Integer> {
           "--execution-provider must be cpu or cuda, not '" + executionProvider + "'");
     }
     System.setProperty(OnnxEngineProvider.DEFAULT_PROVIDER_PROPERTY, provider);
-    ServingMetrics metrics = new ServingMetrics();
+    ServingMetrics metrics = new ServingMetrics().withJvmMetrics();
     InferenceService service = InferenceService.create(repo, metrics, integrity);
     // Models load while the ports open (readiness stays false until they have): a container or
     // pod is ready that much sooner.

@@ -23,7 +23,8 @@ public final class JlinkRuntime {
   /**
    * The modules the server needs: what {@code jdeps --print-module-deps} reports for Berth's
    * serving class path, less java.desktop (reached only through image classes of DJL and JNA that
-   * serving never loads).
+   * serving never loads), plus jdk.management (the process CPU and open-file metrics read its
+   * com.sun.management beans).
    */
   public static final List<String> MODULES =
       List.of(
@@ -33,6 +34,7 @@ public final class JlinkRuntime {
           "java.naming",
           "java.sql",
           "jdk.jfr",
+          "jdk.management",
           "jdk.unsupported",
           "jdk.crypto.ec");
 

@@ -3,6 +3,7 @@ package dev.berth.runtime;
 import io.prometheus.metrics.core.metrics.Counter;
 import io.prometheus.metrics.core.metrics.Gauge;
 import io.prometheus.metrics.core.metrics.Histogram;
+import io.prometheus.metrics.instrumentation.jvm.JvmMetrics;
 import io.prometheus.metrics.model.registry.PrometheusRegistry;
 
 /**
@@ -93,6 +94,17 @@ public final class ServingMetrics {
           .help("1 for the state a model version is in, 0 for the others")
           .labelNames("model", "version", "state")
           .register(registry);
+
+  /**
+   * Adds the JVM's and the process's own metrics to this registry: memory pools and heap ({@code
+   * jvm_memory_used_bytes}), GC, threads, class loading, CPU time and open files ({@code
+   * process_*}). A server's {@code /metrics} carries them; they are read from the JVM's management
+   * beans and /proc when scraped.
+   */
+  public ServingMetrics withJvmMetrics() {
+    JvmMetrics.builder().register(registry);
+    return this;
+  }
 
   public PrometheusRegistry registry() {
     return registry;

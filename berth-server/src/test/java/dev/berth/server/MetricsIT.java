@@ -33,6 +33,7 @@ class MetricsIT {
   @BeforeAll
   static void startAndServe() {
     server = MiniLmServer.start(MiniLmServer.repository(dir));
+    server.server().service().metrics().withJvmMetrics(); // as berth serve does
     for (int i = 0; i < REQUESTS; i++) {
       server.embed(List.of("Request number " + i + " for the metrics."));
     }
@@ -60,6 +61,9 @@ class MetricsIT {
     assertTrue(
         r.headers().firstValue("Content-Type").orElse("").startsWith("text/plain"),
         () -> "Content-Type " + r.headers().firstValue("Content-Type"));
+    for (String jvm : new String[] {"jvm_memory_used_bytes{", "process_cpu_seconds_total "}) {
+      assertTrue(r.body().contains(jvm), jvm + " missing from /metrics");
+    }
     Path exposition = Files.writeString(tmp.resolve("metrics.txt"), r.body());
 
     Process promtool =
