@@ -27,6 +27,7 @@ import java.util.Set;
  * @param postprocessing engine-specific post-processing section
  * @param options engine-specific options section
  * @param labels class names of a classifier's output, in index order (empty for none)
+ * @param versionPolicy which version directories are served
  */
 public record ModelConfig(
     Path file,
@@ -39,7 +40,8 @@ public record ModelConfig(
     ConfigReader preprocessing,
     ConfigReader postprocessing,
     ConfigReader options,
-    List<String> labels) {
+    List<String> labels,
+    VersionPolicy versionPolicy) {
 
   public static final String API_VERSION = "berth.dev/v1";
   public static final String KIND = "Model";
@@ -60,7 +62,8 @@ public record ModelConfig(
           "preprocessing",
           "postprocessing",
           "options",
-          "labels");
+          "labels",
+          VersionPolicy.KEY);
 
   public ModelConfig {
     inputs = List.copyOf(inputs);
@@ -83,7 +86,8 @@ public record ModelConfig(
         empty.section("preprocessing"),
         empty.section("postprocessing"),
         empty.section("options"),
-        List.of());
+        List.of(),
+        VersionPolicy.ALL);
   }
 
   /** Reads {@code modelDir/model.yaml}, or the defaults when it does not exist. */
@@ -149,7 +153,8 @@ public record ModelConfig(
         root.section("preprocessing"),
         root.section("postprocessing"),
         root.section("options"),
-        labels(root));
+        labels(root),
+        VersionPolicy.parse(root));
   }
 
   private static List<String> labels(ConfigReader root) {

@@ -2,8 +2,10 @@ package dev.berth.server;
 
 import com.fasterxml.jackson.core.JsonGenerator;
 import dev.berth.api.BerthException;
+import dev.berth.api.ConfigException;
 import dev.berth.api.DeadlineExceededException;
 import dev.berth.api.InvalidInputException;
+import dev.berth.api.ModelLoadException;
 import dev.berth.api.ModelNotFoundException;
 import dev.berth.api.ModelNotReadyException;
 import dev.berth.api.OverloadedException;
@@ -34,6 +36,9 @@ final class HttpErrors {
     CODES.put(ModelNotReadyException.class, new Codes(503, Status.Code.UNAVAILABLE));
     CODES.put(DeadlineExceededException.class, new Codes(504, Status.Code.DEADLINE_EXCEEDED));
     CODES.put(MethodNotAllowedException.class, new Codes(405, Status.Code.UNIMPLEMENTED));
+    // a model that fails to load on a repository request: 400, as Triton answers
+    CODES.put(ModelLoadException.class, new Codes(400, Status.Code.FAILED_PRECONDITION));
+    CODES.put(ConfigException.class, new Codes(400, Status.Code.FAILED_PRECONDITION));
   }
 
   /** An HTTP answer to an error. */
