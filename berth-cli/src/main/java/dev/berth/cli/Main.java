@@ -31,6 +31,10 @@ public final class Main implements Runnable {
     // client (eval) commands join when their modules are on the class path, so picocli never
     // reflects on a
     // class whose types are missing.
+    // 'berth models' speaks HTTP through java.net.http, which an image's linked runtime leaves out
+    if (ModuleLayer.boot().findModule("java.net.http").isPresent()) {
+      cli.addSubcommand(new ModelsCommand());
+    }
     if (onClassPath("dev.berth.image.ImageBuilder")) {
       cli.addSubcommand(new BuildCommand());
       cli.addSubcommand(new RunCommand());

@@ -92,6 +92,15 @@ final class ServeCommand implements java.util.concurrent.Callable<Integer> {
   Duration drainTimeout;
 
   @Option(
+      names = "--poll-repository",
+      paramLabel = "DURATION",
+      description =
+          "Rescan the repository this often: load new models and version directories, unload"
+              + " removed ones, as each model's version-policy says (e.g. 10s; default: off).",
+      converter = DurationConverter.class)
+  Duration pollRepository;
+
+  @Option(
       names = "--execution-provider",
       paramLabel = "PROVIDER",
       description =
@@ -184,6 +193,9 @@ final class ServeCommand implements java.util.concurrent.Callable<Integer> {
       throw new BerthException(
           "--execution-provider must be cpu or cuda, not '" + executionProvider + "'");
     }
+    if (pollRepository != null && (pollRepository.isZero() || pollRepository.isNegative())) {
+      throw new BerthException("--poll-repository must be longer than 0 (e.g. 10s)");
+    }
     System.setProperty(OnnxEngineProvider.DEFAULT_PROVIDER_PROPERTY, provider);
     ServingMetrics metrics = new ServingMetrics().withJvmMetrics();
     InferenceService service = InferenceService.create(repo, metrics, integrity);
@@ -269,6 +281,15 @@ final class ServeCommand implements java.util.concurrent.Callable<Integer> {
         throw re;
       }
       throw (Error) loadFailure.get();
+    }
+    if (pollRepository != null && service.ready()) {
+      service.pollRepositoryEvery(pollRepository);
+      LOG.info(
+          "polling "
+              + repo
+              + " every "
+              + pollRepository.toMillis()
+              + " ms for new and removed models and versions");
     }
     if (service.ready()) { // not already stopping
       announce(http.get(), grpc.get(), service, access, format, System.out);

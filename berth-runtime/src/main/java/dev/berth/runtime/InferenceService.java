@@ -18,8 +18,12 @@ import java.util.List;
 import java.util.ServiceLoader;
 import java.util.Set;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
+import java.util.logging.Level;
+import java.util.logging.Logger;
 
 /**
  * The data plane: everything a protocol adapter needs, and nothing about any transport. REST (and
@@ -29,7 +33,10 @@ import java.util.concurrent.TimeoutException;
 public final class InferenceService implements AutoCloseable {
   private final ModelRegistry registry;
   private final ServingMetrics metrics;
+  private static final Logger LOG = Logger.getLogger(InferenceService.class.getName());
+
   private final InflightTracker inflight = new InflightTracker();
+  private ScheduledExecutorService poller; // guarded by this
   private volatile boolean ready;
   private volatile boolean draining;
 
@@ -112,6 +119,55 @@ public final class InferenceService implements AutoCloseable {
     }
   }
 
+  /**
+   * Loads or reloads a model from the repository (model-repository extension {@code load}); see
+   * {@link ModelRegistry#load(String)}.
+   */
+  public List<ModelStatus> loadModel(String model) {
+    return registry.load(model);
+  }
+
+  /**
+   * Unloads a model once its in-flight requests finish (model-repository extension {@code unload});
+   * see {@link ModelRegistry#unload(String)}.
+   */
+  public List<ModelStatus> unloadModel(String model) {
+    return registry.unload(model);
+  }
+
+  /** Rescans the repository once; see {@link ModelRegistry#poll()}. */
+  public void pollRepository() {
+    registry.poll();
+  }
+
+  /**
+   * Rescans the repository every {@code interval} in the background, until {@link #close()}: new
+   * models and versions load, removed ones unload, each model's version policy applies.
+   */
+  public synchronized void pollRepositoryEvery(Duration interval) {
+    if (interval.isZero() || interval.isNegative()) {
+      throw new IllegalArgumentException("the poll interval must be longer than 0");
+    }
+    if (poller != null) {
+      throw new IllegalStateException("the repository is polled already");
+    }
+    poller =
+        Executors.newSingleThreadScheduledExecutor(
+            r -> Thread.ofPlatform().name("berth-repository-poll").daemon().unstarted(r));
+    long millis = Math.max(1, interval.toMillis());
+    poller.scheduleWithFixedDelay(
+        () -> {
+          try {
+            registry.poll();
+          } catch (RuntimeException e) {
+            LOG.log(Level.WARNING, "repository poll failed; trying again in " + interval, e);
+          }
+        },
+        millis,
+        millis,
+        TimeUnit.MILLISECONDS);
+  }
+
   /** Every model version and where it stands. */
   public List<ModelStatus> index() {
     return registry.index();
@@ -161,27 +217,26 @@ public final class InferenceService implements AutoCloseable {
       throw new ModelNotReadyException(
           "server is shutting down; send the request to another replica");
     }
-    LoadedModel model = registry.resolve(request.model(), request.version());
-    ModelSignature signature = model.signature();
-    int rows = validateInputs(request, signature);
-    List<String> outputs = selectOutputs(request, signature);
+    LoadedModel model = hold(request.model(), request.version());
     long timeoutNanos = model.config().requestTimeout().toNanos();
-    long deadline = System.nanoTime() + timeoutNanos;
-
+    CompletableFuture<List<Tensor>> result;
     inflight.begin();
     metrics.inflight(model.name(), 1);
-    CompletableFuture<List<Tensor>> result;
     try {
+      ModelSignature signature = model.signature();
+      int rows = validateInputs(request, signature);
+      List<String> outputs = selectOutputs(request, signature);
+      long deadline = System.nanoTime() + timeoutNanos;
       result = model.batcher().submit(request.inputs(), outputs, rows, deadline);
     } catch (RuntimeException e) {
-      finished(model.name());
+      finished(model);
       throw e;
     }
     return result
         .orTimeout(timeoutNanos, TimeUnit.NANOSECONDS)
         .handle(
             (tensors, error) -> {
-              finished(model.name());
+              finished(model);
               if (error != null) {
                 Throwable cause = unwrap(error);
                 if (cause instanceof TimeoutException) {
@@ -207,8 +262,28 @@ public final class InferenceService implements AutoCloseable {
     return t;
   }
 
-  private void finished(String model) {
-    metrics.inflight(model, -1);
+  /**
+   * Resolves the model version that answers a request and holds it until the request finishes. A
+   * version being replaced or unloaded takes no new holders; resolving again then finds its
+   * successor (or says it is unloaded), so a switch fails no request.
+   */
+  private LoadedModel hold(String model, String version) {
+    for (int attempt = 0; ; attempt++) {
+      LoadedModel resolved = registry.resolve(model, version);
+      if (resolved.acquire()) {
+        return resolved;
+      }
+      if (attempt == 1_000) { // the table changes far less often than this
+        throw new ModelNotReadyException(
+            "model '" + model + "' is being switched to another version; retry shortly");
+      }
+      Thread.onSpinWait();
+    }
+  }
+
+  private void finished(LoadedModel model) {
+    model.release();
+    metrics.inflight(model.name(), -1);
     inflight.end();
   }
 
@@ -313,6 +388,11 @@ public final class InferenceService implements AutoCloseable {
   @Override
   public void close() {
     draining = true;
+    synchronized (this) {
+      if (poller != null) {
+        poller.shutdownNow();
+      }
+    }
     registry.close();
   }
 }

@@ -29,6 +29,7 @@ import java.util.Set;
  * @param labels class names of a classifier's output, in index order (empty for none)
  * @param pins sha256 digests (lowercase hex) that files must have, by path relative to the model
  *     directory ({@code files.sha256}); see {@link ModelIntegrity}
+ * @param versionPolicy which version directories are served
  */
 public record ModelConfig(
     Path file,
@@ -42,7 +43,8 @@ public record ModelConfig(
     ConfigReader postprocessing,
     ConfigReader options,
     List<String> labels,
-    Map<String, String> pins) {
+    Map<String, String> pins,
+    VersionPolicy versionPolicy) {
 
   public static final String API_VERSION = "berth.dev/v1";
   public static final String KIND = "Model";
@@ -64,7 +66,8 @@ public record ModelConfig(
           "postprocessing",
           "options",
           "labels",
-          "files");
+          "files",
+          VersionPolicy.KEY);
 
   public ModelConfig {
     inputs = List.copyOf(inputs);
@@ -89,7 +92,8 @@ public record ModelConfig(
         empty.section("postprocessing"),
         empty.section("options"),
         List.of(),
-        Map.of());
+        Map.of(),
+        VersionPolicy.ALL);
   }
 
   /** Reads {@code modelDir/model.yaml}, or the defaults when it does not exist. */
@@ -156,7 +160,8 @@ public record ModelConfig(
         root.section("postprocessing"),
         root.section("options"),
         labels(root),
-        ModelIntegrity.pins(root.section("files")));
+        ModelIntegrity.pins(root.section("files")),
+        VersionPolicy.parse(root));
   }
 
   private static List<String> labels(ConfigReader root) {

@@ -8,6 +8,7 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.List;
+import java.util.Optional;
 import java.util.regex.Pattern;
 import java.util.stream.Stream;
 
@@ -83,27 +84,82 @@ public final class ModelRepository {
     }
     List<ModelSource> models = new ArrayList<>();
     for (Path dir : children(root)) {
-      String name = dir.getFileName().toString();
-      if (name.startsWith(".") || !Files.isDirectory(dir) || !isValidModelName(name)) {
-        continue;
+      if (isModelDir(dir)) {
+        models.add(source(dir));
       }
-      ModelConfig config = null;
-      ConfigException error = null;
-      try {
-        config = ModelConfig.load(dir);
-      } catch (ConfigException e) {
-        error = e;
-      }
-      List<Version> versions =
-          children(dir).stream()
-              .filter(Files::isDirectory)
-              .filter(p -> isValidVersion(p.getFileName().toString()))
-              .map(p -> new Version(Long.parseLong(p.getFileName().toString()), p))
-              .sorted(Comparator.comparingLong(Version::number))
-              .toList();
-      models.add(new ModelSource(name, dir, config, error, versions));
     }
     return models;
+  }
+
+  /** The names of the model directories in the repository, without reading them. */
+  public List<String> modelNames() {
+    if (!Files.isDirectory(root)) {
+      return List.of();
+    }
+    return children(root).stream()
+        .filter(ModelRepository::isModelDir)
+        .map(p -> p.getFileName().toString())
+        .toList();
+  }
+
+  /**
+   * Reads one model of the repository.
+   *
+   * @return the model, or empty when the repository has no directory of that name
+   */
+  public Optional<ModelSource> find(String name) {
+    if (!isValidModelName(name)) {
+      return Optional.empty();
+    }
+    Path dir = root.resolve(name);
+    return isModelDir(dir) ? Optional.of(source(dir)) : Optional.empty();
+  }
+
+  private static boolean isModelDir(Path dir) {
+    String name = dir.getFileName().toString();
+    return !name.startsWith(".") && Files.isDirectory(dir) && isValidModelName(name);
+  }
+
+  private static ModelSource source(Path dir) {
+    ModelConfig config = null;
+    ConfigException error = null;
+    try {
+      config = ModelConfig.load(dir);
+    } catch (ConfigException e) {
+      error = e;
+    }
+    List<Version> versions =
+        children(dir).stream()
+            .filter(Files::isDirectory)
+            .filter(p -> isValidVersion(p.getFileName().toString()))
+            .map(p -> new Version(Long.parseLong(p.getFileName().toString()), p))
+            .sorted(Comparator.comparingLong(Version::number))
+            .toList();
+    return new ModelSource(dir.getFileName().toString(), dir, config, error, versions);
+  }
+
+  /**
+   * What a version directory holds now (names, sizes and modification times of its files), to tell
+   * whether it changed since a load failed.
+   */
+  static String fingerprint(Path versionDir) {
+    try (Stream<Path> files =
+        Files.walk(versionDir, 4, java.nio.file.FileVisitOption.FOLLOW_LINKS)) {
+      StringBuilder out = new StringBuilder();
+      for (Path f : files.sorted().toList()) {
+        if (Files.isRegularFile(f)) {
+          out.append(versionDir.relativize(f))
+              .append(' ')
+              .append(Files.size(f))
+              .append(' ')
+              .append(Files.getLastModifiedTime(f).toMillis())
+              .append('\n');
+        }
+      }
+      return out.toString();
+    } catch (IOException | java.io.UncheckedIOException e) {
+      return "unreadable: " + e;
+    }
   }
 
   private static List<Path> children(Path dir) {

@@ -11,6 +11,7 @@ import dev.berth.runtime.InferenceService;
 import dev.berth.runtime.InflightTracker;
 import dev.berth.runtime.ModelRepository;
 import dev.berth.runtime.ModelStatus;
+import dev.berth.runtime.ServingMetrics.ModelState;
 import io.helidon.http.HeaderName;
 import io.helidon.http.HeaderNames;
 import io.helidon.http.Method;
@@ -321,7 +322,7 @@ public final class BerthServer implements AutoCloseable {
           }
           ex.audited = true;
           ex.caller = access.require(Access.Role.MANAGE, authorization(req)).name();
-          return routeRepository(req, res, p, method);
+          return routeRepository(req, res, ex, p, method);
         }
         if (!(p.size() == 3 && p.get(1).equals("health"))) {
           ex.caller = access.require(Access.Role.INFER, authorization(req)).name();
@@ -404,12 +405,32 @@ public final class BerthServer implements AutoCloseable {
     return notFound(res, req);
   }
 
-  /** The repository API ({@code /v2/repository/...}); access has been checked. */
-  private int routeRepository(ServerRequest req, ServerResponse res, List<String> p, Method method)
+  /**
+   * The model-repository extension: {@code POST /v2/repository/index}, {@code POST
+   * /v2/repository/models/{m}/load} and {@code .../unload}; access has been checked.
+   */
+  private int routeRepository(
+      ServerRequest req, ServerResponse res, Exchange ex, List<String> p, Method method)
       throws IOException {
-    if (p.size() == 3 && p.get(2).equals("index")) {
+    int n = p.size();
+    if (n == 3 && p.get(2).equals("index")) {
       requireMethod(method, Method.POST, Method.GET);
-      return send(res, 200, repositoryIndex(service.index()));
+      boolean readyOnly = method.equals(Method.POST) && RepositoryJson.readyOnly(readBody(req));
+      List<ModelStatus> index = service.index();
+      if (readyOnly) {
+        index = index.stream().filter(s -> s.state() == ModelState.READY).toList();
+      }
+      return send(res, 200, RepositoryJson.writeIndex(index));
+    }
+    if (n == 5
+        && p.get(2).equals("models")
+        && (p.get(4).equals("load") || p.get(4).equals("unload"))) {
+      requireMethod(method, Method.POST);
+      ex.model = modelName(p.get(3));
+      RepositoryJson.checkNoParameters(readBody(req), p.get(4));
+      List<ModelStatus> versions =
+          p.get(4).equals("load") ? service.loadModel(ex.model) : service.unloadModel(ex.model);
+      return send(res, 200, RepositoryJson.writeModel(ex.model, versions));
     }
     return notFound(res, req);
   }
@@ -590,23 +611,6 @@ public final class BerthServer implements AutoCloseable {
       g.writeStringField("name", model);
       g.writeBooleanField("ready", ready);
       g.writeEndObject();
-    }
-    return out.toByteArray();
-  }
-
-  private static byte[] repositoryIndex(List<ModelStatus> index) throws IOException {
-    ByteArrayOutputStream out = new ByteArrayOutputStream();
-    try (JsonGenerator g = OipJson.JSON.createGenerator(out)) {
-      g.writeStartArray();
-      for (ModelStatus s : index) {
-        g.writeStartObject();
-        g.writeStringField("name", s.name());
-        g.writeStringField("version", s.version());
-        g.writeStringField("state", s.state().name());
-        g.writeStringField("reason", s.reason());
-        g.writeEndObject();
-      }
-      g.writeEndArray();
     }
     return out.toByteArray();
   }

@@ -2,8 +2,10 @@ package dev.berth.server;
 
 import com.fasterxml.jackson.core.JsonGenerator;
 import dev.berth.api.BerthException;
+import dev.berth.api.ConfigException;
 import dev.berth.api.DeadlineExceededException;
 import dev.berth.api.InvalidInputException;
+import dev.berth.api.ModelLoadException;
 import dev.berth.api.ModelNotFoundException;
 import dev.berth.api.ModelNotReadyException;
 import dev.berth.api.OverloadedException;
@@ -38,6 +40,9 @@ final class HttpErrors {
     CODES.put(MethodNotAllowedException.class, new Codes(405, Status.Code.UNIMPLEMENTED));
     CODES.put(UnauthenticatedException.class, new Codes(401, Status.Code.UNAUTHENTICATED));
     CODES.put(PermissionDeniedException.class, new Codes(403, Status.Code.PERMISSION_DENIED));
+    // a model that fails to load on a repository request: 400, as Triton answers
+    CODES.put(ModelLoadException.class, new Codes(400, Status.Code.FAILED_PRECONDITION));
+    CODES.put(ConfigException.class, new Codes(400, Status.Code.FAILED_PRECONDITION));
   }
 
   /** An HTTP answer to an error. */
