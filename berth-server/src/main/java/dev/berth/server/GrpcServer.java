@@ -2,7 +2,10 @@ package dev.berth.server;
 
 import dev.berth.api.BerthException;
 import dev.berth.runtime.InferenceService;
+import io.grpc.InsecureServerCredentials;
 import io.grpc.Server;
+import io.grpc.ServerCredentials;
+import io.grpc.TlsServerCredentials;
 import io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder;
 import java.io.IOException;
 import java.net.InetSocketAddress;
@@ -36,9 +39,25 @@ public final class GrpcServer implements AutoCloseable {
    */
   public static GrpcServer start(
       InferenceService service, String host, int port, long maxMessageBytes, String version) {
+    return start(service, host, port, maxMessageBytes, version, null);
+  }
+
+  /**
+   * Starts serving, over TLS when {@code tls} is given (client certificates required when it names
+   * client CAs), else in plaintext.
+   *
+   * @param maxMessageBytes largest request message; larger ones get RESOURCE_EXHAUSTED
+   */
+  public static GrpcServer start(
+      InferenceService service,
+      String host,
+      int port,
+      long maxMessageBytes,
+      String version,
+      TlsCredentials tls) {
     ExecutorService executor = Executors.newVirtualThreadPerTaskExecutor();
     Server server =
-        NettyServerBuilder.forAddress(new InetSocketAddress(host, port))
+        NettyServerBuilder.forAddress(new InetSocketAddress(host, port), credentials(tls))
             .directExecutor()
             .maxInboundMessageSize((int) Math.min(maxMessageBytes, Integer.MAX_VALUE))
             .addService(new GrpcInference(service, version))
@@ -58,6 +77,18 @@ public final class GrpcServer implements AutoCloseable {
           e);
     }
     return new GrpcServer(server, executor, host);
+  }
+
+  private static ServerCredentials credentials(TlsCredentials tls) {
+    if (tls == null) {
+      return InsecureServerCredentials.create();
+    }
+    TlsServerCredentials.Builder b =
+        TlsServerCredentials.newBuilder().keyManager(tls.keyManagers());
+    tls.clientTrustManagers()
+        .ifPresent(
+            trust -> b.trustManager(trust).clientAuth(TlsServerCredentials.ClientAuth.REQUIRE));
+    return b.build();
   }
 
   public int port() {
