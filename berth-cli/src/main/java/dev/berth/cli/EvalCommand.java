@@ -8,16 +8,25 @@ import dev.berth.client.eval.EvalResult;
 import dev.berth.client.eval.Evaluation;
 import dev.berth.client.eval.Progress;
 import java.io.IOException;
+import java.io.InputStream;
 import java.io.PrintStream;
 import java.net.URI;
 import java.net.URISyntaxException;
 import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
+import java.security.GeneralSecurityException;
+import java.security.KeyStore;
+import java.security.cert.Certificate;
+import java.security.cert.CertificateFactory;
 import java.time.Duration;
 import java.util.Arrays;
+import java.util.Collection;
 import java.util.List;
 import java.util.Locale;
 import java.util.concurrent.Callable;
+import javax.net.ssl.SSLContext;
+import javax.net.ssl.TrustManagerFactory;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
@@ -146,6 +155,14 @@ final class EvalCommand implements Callable<Integer> {
   int maxErrors;
 
   @Option(
+      names = "--cacert",
+      paramLabel = "FILE",
+      description =
+          "With an https URL: trust the server certificates signed by these PEM CA certificates"
+              + " (default: the JVM's trusted authorities).")
+  Path caCert;
+
+  @Option(
       names = "--timeout",
       paramLabel = "DURATION",
       description = "How long one request may take (default: ${DEFAULT-VALUE}).",
@@ -179,6 +196,9 @@ final class EvalCommand implements Callable<Integer> {
             .positiveLabel(positiveLabel)
             .maxErrors(maxErrors)
             .timeout(timeout);
+    if (caCert != null) {
+      evaluation.sslContext(trusting(caCert));
+    }
     if (threshold != null) {
       evaluation.threshold(threshold);
     }
@@ -197,6 +217,42 @@ final class EvalCommand implements Callable<Integer> {
           "report: " + report.resolve("index.html") + ", " + report.resolve("metrics.json"));
     }
     return 0;
+  }
+
+  /** An SSL context that trusts the CA certificates of a PEM file (and nothing else). */
+  static SSLContext trusting(Path caFile) {
+    Collection<? extends Certificate> cas;
+    try (InputStream in = Files.newInputStream(caFile)) {
+      cas = CertificateFactory.getInstance("X.509").generateCertificates(in);
+    } catch (NoSuchFileException e) {
+      throw new BerthException("--cacert " + caFile + " does not exist", e);
+    } catch (IOException | GeneralSecurityException e) {
+      throw new BerthException(
+          "--cacert "
+              + caFile
+              + " is not a PEM file of CA certificates (-----BEGIN CERTIFICATE-----): "
+              + e.getMessage(),
+          e);
+    }
+    if (cas.isEmpty()) {
+      throw new BerthException("--cacert " + caFile + " holds no certificate");
+    }
+    try {
+      KeyStore trusted = KeyStore.getInstance("PKCS12");
+      trusted.load(null, null);
+      int i = 0;
+      for (Certificate ca : cas) {
+        trusted.setCertificateEntry("ca-" + i++, ca);
+      }
+      TrustManagerFactory tmf =
+          TrustManagerFactory.getInstance(TrustManagerFactory.getDefaultAlgorithm());
+      tmf.init(trusted);
+      SSLContext ssl = SSLContext.getInstance("TLS");
+      ssl.init(null, tmf.getTrustManagers(), null);
+      return ssl;
+    } catch (IOException | GeneralSecurityException e) {
+      throw new BerthException("cannot use the certificates of --cacert " + caFile + ": " + e, e);
+    }
   }
 
   static URI serverUrl(String url) {

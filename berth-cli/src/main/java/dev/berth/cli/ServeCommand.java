@@ -12,6 +12,7 @@ import dev.berth.runtime.SigningKeys;
 import dev.berth.server.Access;
 import dev.berth.server.BerthServer;
 import dev.berth.server.GrpcServer;
+import dev.berth.server.TlsCredentials;
 import java.io.PrintStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -21,6 +22,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import java.util.Optional;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.atomic.AtomicReference;
 import java.util.logging.Level;
@@ -99,6 +101,30 @@ final class ServeCommand implements java.util.concurrent.Callable<Integer> {
               + " removed ones, as each model's version-policy says (e.g. 10s; default: off).",
       converter = DurationConverter.class)
   Duration pollRepository;
+
+  @Option(
+      names = "--tls-cert",
+      paramLabel = "FILE",
+      description =
+          "Serve HTTPS (HTTP/2 or HTTP/1.1) and gRPC over TLS with this PEM certificate chain, the"
+              + " server's certificate first; needs --tls-key.")
+  Path tlsCert;
+
+  @Option(
+      names = "--tls-key",
+      paramLabel = "FILE",
+      description =
+          "PEM private key of --tls-cert, unencrypted: PKCS#8 (PRIVATE KEY), PKCS#1 (RSA PRIVATE"
+              + " KEY) or SEC1 (EC PRIVATE KEY).")
+  Path tlsKey;
+
+  @Option(
+      names = "--tls-client-ca",
+      paramLabel = "FILE",
+      description =
+          "Require a client certificate signed by one of these PEM CA certificates on both ports"
+              + " (mutual TLS); needs --tls-cert. Without it clients are not asked for one.")
+  Path tlsClientCa;
 
   @Option(
       names = "--execution-provider",
@@ -188,6 +214,7 @@ final class ServeCommand implements java.util.concurrent.Callable<Integer> {
 
     Access access = access();
 
+    TlsCredentials tls = tlsCredentials();
     String provider = executionProvider.toLowerCase(java.util.Locale.ROOT);
     if (!provider.equals("cpu") && !provider.equals("cuda")) {
       throw new BerthException(
@@ -249,6 +276,7 @@ final class ServeCommand implements java.util.concurrent.Callable<Integer> {
               .maxBodyBytes(maxBodyBytes)
               .version(Main.Version.get())
               .access(access)
+              .tls(tls)
               .build()
               .start());
     } catch (RuntimeException e) {
@@ -264,7 +292,8 @@ final class ServeCommand implements java.util.concurrent.Callable<Integer> {
           e);
     }
     try {
-      grpc.set(GrpcServer.start(service, host, grpcPort, maxBodyBytes, Main.Version.get(), access));
+      grpc.set(
+          GrpcServer.start(service, host, grpcPort, maxBodyBytes, Main.Version.get(), access, tls));
     } catch (RuntimeException e) {
       http.get().shutdown(Duration.ZERO);
       throw e;
@@ -389,6 +418,25 @@ final class ServeCommand implements java.util.concurrent.Callable<Integer> {
     return ModelIntegrity.trusting(keys, requireSigned);
   }
 
+  /** The TLS options' credentials, or null to serve plain HTTP and gRPC. */
+  private TlsCredentials tlsCredentials() {
+    if (tlsCert == null && tlsKey == null) {
+      if (tlsClientCa != null) {
+        throw new BerthException(
+            "--tls-client-ca needs --tls-cert and --tls-key: client certificates are checked over"
+                + " TLS only");
+      }
+      return null;
+    }
+    if (tlsCert == null || tlsKey == null) {
+      throw new BerthException(
+          tlsCert == null
+              ? "--tls-key needs --tls-cert (the PEM certificate chain the key belongs to)"
+              : "--tls-cert needs --tls-key (the PEM private key of the certificate)");
+    }
+    return TlsCredentials.load(tlsCert, tlsKey, Optional.ofNullable(tlsClientCa));
+  }
+
   private static String rootMessage(Throwable t) {
     while (t.getCause() != null) {
       t = t.getCause();
@@ -403,7 +451,8 @@ final class ServeCommand implements java.util.concurrent.Callable<Integer> {
       Access access,
       LogSetup.Format format,
       PrintStream out) {
-    String url = "http://" + hostForUrl(server.host()) + ":" + server.port();
+    String url = server.scheme() + "://" + hostForUrl(server.host()) + ":" + server.port();
+    boolean tls = server.scheme().equals("https");
     List<String> ready = new ArrayList<>();
     List<String> failed = new ArrayList<>();
     for (ModelStatus s : service.index()) {
@@ -419,6 +468,7 @@ final class ServeCommand implements java.util.concurrent.Callable<Integer> {
     fields.put("url", url);
     String grpcAddress = hostForUrl(server.host()) + ":" + grpc.port();
     fields.put("grpc", grpcAddress);
+    fields.put("tls", tls);
     fields.put("models", ready);
     fields.put("failed", failed);
     fields.put("repository_api", access.managementEnabled());
@@ -432,7 +482,14 @@ final class ServeCommand implements java.util.concurrent.Callable<Integer> {
       return;
     }
     out.println();
-    out.println("Berth is serving on " + url + " (gRPC on " + grpcAddress + ")");
+    out.println(
+        "Berth is serving on "
+            + url
+            + " (gRPC"
+            + (tls ? " over TLS" : "")
+            + " on "
+            + grpcAddress
+            + ")");
     out.println("  models ready: " + (ready.isEmpty() ? "none" : String.join(", ", ready)));
     for (String f : failed) {
       out.println("  NOT loaded:   " + f);

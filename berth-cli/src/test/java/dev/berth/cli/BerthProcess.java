@@ -17,7 +17,7 @@ import java.util.regex.Pattern;
 
 /** Runs the packaged {@code berth} jar as a separate process, as a user would. */
 final class BerthProcess implements AutoCloseable {
-  private static final Pattern URL = Pattern.compile("\"url\":\"(http://[^\"]+)\"");
+  private static final Pattern URL = Pattern.compile("\"url\":\"(https?://[^\"]+)\"");
 
   final Process process;
   final Path stderr;

@@ -12,12 +12,15 @@ import dev.berth.runtime.InflightTracker;
 import dev.berth.runtime.ModelRepository;
 import dev.berth.runtime.ModelStatus;
 import dev.berth.runtime.ServingMetrics.ModelState;
+import io.helidon.common.tls.Tls;
+import io.helidon.common.tls.TlsClientAuth;
 import io.helidon.http.HeaderName;
 import io.helidon.http.HeaderNames;
 import io.helidon.http.Method;
 import io.helidon.webserver.WebServer;
 import io.helidon.webserver.http.ServerRequest;
 import io.helidon.webserver.http.ServerResponse;
+import io.helidon.webserver.http1.Http1Config;
 import io.prometheus.metrics.expositionformats.PrometheusTextFormatWriter;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
@@ -59,6 +62,7 @@ public final class BerthServer implements AutoCloseable {
   private final long maxBodyBytes;
   private final String version;
   private final Access access;
+  private final TlsCredentials tls;
   private final PrometheusTextFormatWriter metricsWriter = PrometheusTextFormatWriter.create();
   private final InflightTracker exchanges = new InflightTracker();
   private WebServer server;
@@ -70,6 +74,7 @@ public final class BerthServer implements AutoCloseable {
     this.maxBodyBytes = b.maxBodyBytes;
     this.version = b.version;
     this.access = b.access;
+    this.tls = b.tls;
   }
 
   public static Builder builder(InferenceService service) {
@@ -84,6 +89,7 @@ public final class BerthServer implements AutoCloseable {
     private long maxBodyBytes = DEFAULT_MAX_BODY_BYTES;
     private String version = "dev";
     private Access access = Access.open();
+    private TlsCredentials tls;
 
     private Builder(InferenceService service) {
       this.service = Objects.requireNonNull(service);
@@ -122,6 +128,15 @@ public final class BerthServer implements AutoCloseable {
       return this;
     }
 
+    /**
+     * Serve HTTPS with these credentials: HTTP/2 (ALPN {@code h2}) or HTTP/1.1, client certificates
+     * required when the credentials name client CAs. Default: plain HTTP/1.1.
+     */
+    public Builder tls(TlsCredentials tls) {
+      this.tls = tls;
+      return this;
+    }
+
     public BerthServer build() {
       return new BerthServer(this);
     }
@@ -133,14 +148,24 @@ public final class BerthServer implements AutoCloseable {
    * @throws java.io.UncheckedIOException when the address cannot be bound (e.g. the port is in use)
    */
   public BerthServer start() {
-    WebServer started =
+    var config =
         WebServer.builder()
             .host(host)
             .port(requestedPort)
             .shutdownHook(false)
-            .routing(r -> r.any(this::handle))
-            .build()
-            .start();
+            .routing(r -> r.any(this::handle));
+    if (tls != null) {
+      config.tls(
+          Tls.builder()
+              .sslContext(tls.sslContext())
+              .clientAuth(
+                  tls.requiresClientCertificate() ? TlsClientAuth.REQUIRED : TlsClientAuth.NONE)
+              .build());
+    } else {
+      // HTTP/2 only over TLS: no cleartext h2c (upgrade or prior knowledge) on a plain port
+      config.protocolsDiscoverServices(false).addProtocol(Http1Config.create());
+    }
+    WebServer started = config.build().start();
     if (!started.isRunning() || started.port() < 0) {
       // the web server logs a listener it could not start and carries on without it
       started.stop();
@@ -167,6 +192,11 @@ public final class BerthServer implements AutoCloseable {
 
   public String host() {
     return host;
+  }
+
+  /** {@code https} with TLS, else {@code http}. */
+  public String scheme() {
+    return tls == null ? "http" : "https";
   }
 
   public InferenceService service() {

@@ -2,8 +2,11 @@ package dev.berth.server;
 
 import dev.berth.api.BerthException;
 import dev.berth.runtime.InferenceService;
+import io.grpc.InsecureServerCredentials;
 import io.grpc.Server;
+import io.grpc.ServerCredentials;
 import io.grpc.ServerInterceptors;
+import io.grpc.TlsServerCredentials;
 import io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder;
 import java.io.IOException;
 import java.net.InetSocketAddress;
@@ -35,11 +38,34 @@ public final class GrpcServer implements AutoCloseable {
    */
   public static GrpcServer start(
       InferenceService service, String host, int port, long maxMessageBytes, String version) {
-    return start(service, host, port, maxMessageBytes, version, Access.open());
+    return start(service, host, port, maxMessageBytes, version, Access.open(), null);
+  }
+
+  /** Starts serving, with API keys checked as {@code access} says, in plaintext. */
+  public static GrpcServer start(
+      InferenceService service,
+      String host,
+      int port,
+      long maxMessageBytes,
+      String version,
+      Access access) {
+    return start(service, host, port, maxMessageBytes, version, access, null);
+  }
+
+  /** Starts serving over TLS when {@code tls} is given, with inference open. */
+  public static GrpcServer start(
+      InferenceService service,
+      String host,
+      int port,
+      long maxMessageBytes,
+      String version,
+      TlsCredentials tls) {
+    return start(service, host, port, maxMessageBytes, version, Access.open(), tls);
   }
 
   /**
-   * Starts serving, with API keys checked as {@code access} says.
+   * Starts serving: API keys checked as {@code access} says; over TLS when {@code tls} is given
+   * (client certificates required when it names client CAs), else in plaintext.
    *
    * @param maxMessageBytes largest request message; larger ones get RESOURCE_EXHAUSTED
    */
@@ -49,9 +75,10 @@ public final class GrpcServer implements AutoCloseable {
       int port,
       long maxMessageBytes,
       String version,
-      Access access) {
+      Access access,
+      TlsCredentials tls) {
     Server server =
-        NettyServerBuilder.forAddress(new InetSocketAddress(host, port))
+        NettyServerBuilder.forAddress(new InetSocketAddress(host, port), credentials(tls))
             .directExecutor()
             .maxInboundMessageSize((int) Math.min(maxMessageBytes, Integer.MAX_VALUE))
             .addService(
@@ -72,6 +99,18 @@ public final class GrpcServer implements AutoCloseable {
           e);
     }
     return new GrpcServer(server, host);
+  }
+
+  private static ServerCredentials credentials(TlsCredentials tls) {
+    if (tls == null) {
+      return InsecureServerCredentials.create();
+    }
+    TlsServerCredentials.Builder b =
+        TlsServerCredentials.newBuilder().keyManager(tls.keyManagers());
+    tls.clientTrustManagers()
+        .ifPresent(
+            trust -> b.trustManager(trust).clientAuth(TlsServerCredentials.ClientAuth.REQUIRE));
+    return b.build();
   }
 
   public int port() {

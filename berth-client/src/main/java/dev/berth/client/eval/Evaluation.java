@@ -23,6 +23,7 @@ import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.Consumer;
+import javax.net.ssl.SSLContext;
 
 /**
  * Sends a labelled data set through a served model over the Open Inference Protocol v2 (REST) and
@@ -58,6 +59,7 @@ public final class Evaluation {
   private final String positiveLabel;
   private final int maxErrors;
   private final Duration timeout;
+  private final SSLContext sslContext;
   private final Consumer<Progress> progress;
 
   private Evaluation(Builder b) {
@@ -73,6 +75,7 @@ public final class Evaluation {
     this.positiveLabel = b.positiveLabel;
     this.maxErrors = b.maxErrors;
     this.timeout = b.timeout;
+    this.sslContext = b.sslContext;
     this.progress = b.progress;
   }
 
@@ -95,11 +98,21 @@ public final class Evaluation {
     private String positiveLabel;
     private int maxErrors = 5;
     private Duration timeout = Duration.ofSeconds(60);
+    private SSLContext sslContext;
     private Consumer<Progress> progress = p -> {};
 
     private Builder(URI url, String model) {
       this.url = Objects.requireNonNull(url, "url");
       this.model = Objects.requireNonNull(model, "model");
+    }
+
+    /**
+     * TLS settings for an {@code https} URL, e.g. trusting the server's CA (default: the JVM's
+     * trusted certificate authorities).
+     */
+    public Builder sslContext(SSLContext sslContext) {
+      this.sslContext = sslContext;
+      return this;
     }
 
     /** The model version to ask (default: the one the server picks, its highest ready one). */
@@ -201,7 +214,7 @@ public final class Evaluation {
    *     fit the model, or more than {@code maxErrors} failed requests
    */
   public EvalResult run(DataSet data) throws InterruptedException {
-    try (OipClient client = new OipClient(url, model, version, timeout)) {
+    try (OipClient client = new OipClient(url, model, version, timeout, sslContext)) {
       return run(client, data);
     }
   }

@@ -17,6 +17,8 @@ import java.util.ArrayList;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Set;
+import javax.net.ssl.SSLContext;
+import javax.net.ssl.SSLException;
 
 /** Open Inference Protocol v2 REST calls over the JDK's HTTP client. */
 final class OipClient implements AutoCloseable {
@@ -49,7 +51,7 @@ final class OipClient implements AutoCloseable {
     }
   }
 
-  OipClient(URI url, String model, String version, Duration timeout) {
+  OipClient(URI url, String model, String version, Duration timeout, SSLContext sslContext) {
     String u = url.toString();
     while (u.endsWith("/")) {
       u = u.substring(0, u.length() - 1);
@@ -58,11 +60,14 @@ final class OipClient implements AutoCloseable {
     this.model = model;
     this.version = version;
     this.timeout = timeout;
-    this.http =
+    HttpClient.Builder http =
         HttpClient.newBuilder()
             .version(HttpClient.Version.HTTP_1_1)
-            .connectTimeout(Duration.ofSeconds(10))
-            .build();
+            .connectTimeout(Duration.ofSeconds(10));
+    if (sslContext != null) {
+      http.sslContext(sslContext);
+    }
+    this.http = http.build();
   }
 
   String modelPath() {
@@ -180,6 +185,15 @@ final class OipClient implements AutoCloseable {
 
   private BerthException unreachable(IOException e) {
     boolean refused = e instanceof ConnectException || e.getCause() instanceof ConnectException;
+    if (e instanceof SSLException || e.getCause() instanceof SSLException) {
+      return new BerthException(
+          "TLS with the server at "
+              + base
+              + " failed ("
+              + describe(e)
+              + "); if its certificate comes from a private CA, give that CA with --cacert",
+          e);
+    }
     return new BerthException(
         "cannot reach the server at "
             + base
