@@ -55,6 +55,7 @@ public final class BerthServer implements AutoCloseable {
   private final String host;
   private final int requestedPort;
   private final long maxBodyBytes;
+  private final ServerLimits limits;
   private final String version;
   private final PrometheusTextFormatWriter metricsWriter = PrometheusTextFormatWriter.create();
   private final InflightTracker exchanges = new InflightTracker();
@@ -65,6 +66,7 @@ public final class BerthServer implements AutoCloseable {
     this.host = b.host;
     this.requestedPort = b.port;
     this.maxBodyBytes = b.maxBodyBytes;
+    this.limits = b.limits;
     this.version = b.version;
   }
 
@@ -78,6 +80,7 @@ public final class BerthServer implements AutoCloseable {
     private String host = "127.0.0.1";
     private int port = 8080;
     private long maxBodyBytes = DEFAULT_MAX_BODY_BYTES;
+    private ServerLimits limits = ServerLimits.DEFAULTS;
     private String version = "dev";
 
     private Builder(InferenceService service) {
@@ -99,6 +102,15 @@ public final class BerthServer implements AutoCloseable {
     /** Largest request body accepted; larger ones get 413. Default 32 MiB. */
     public Builder maxBodyBytes(long bytes) {
       this.maxBodyBytes = bytes;
+      return this;
+    }
+
+    /**
+     * Limits on tensor sizes, deadlines, concurrency and headers; default {@link
+     * ServerLimits#DEFAULTS}.
+     */
+    public Builder limits(ServerLimits limits) {
+      this.limits = Objects.requireNonNull(limits);
       return this;
     }
 
@@ -124,6 +136,12 @@ public final class BerthServer implements AutoCloseable {
             .host(host)
             .port(requestedPort)
             .shutdownHook(false)
+            .maxConcurrentRequests(limits.maxConcurrentRequests())
+            .addProtocol(
+                io.helidon.webserver.http1.Http1Config.builder()
+                    .maxHeadersSize(limits.maxHeaderBytes())
+                    .build())
+            .directHandlers(JsonDirectHandler.handlers())
             .routing(r -> r.any(this::handle))
             .build()
             .start();
@@ -329,7 +347,7 @@ public final class BerthServer implements AutoCloseable {
         ex.protocol = "rest";
         byte[] body = readBody(req);
         OipJson.Decoded call = OipJson.decode(body, headerLength(req), ex.model, ex.version);
-        InferenceResponse response = service.infer(call.request()).join();
+        InferenceResponse response = infer(call.request());
         ex.version = response.version();
         OipJson.Encoded answer = OipJson.writeResponse(response, call);
         if (!answer.binary()) {
@@ -385,9 +403,16 @@ public final class BerthServer implements AutoCloseable {
     TfServingJson.Predict call =
         TfServingJson.readPredict(
             body, ex.model, ex.version, service.signature(ex.model, ex.version));
-    InferenceResponse response = service.infer(call.request()).join();
+    InferenceResponse response = infer(call.request());
     ex.version = response.version();
     return send(res, 200, TfServingJson.writePredict(response, call.rowFormat()));
+  }
+
+  private InferenceResponse infer(dev.berth.api.InferenceRequest request) {
+    limits.check(request);
+    return service
+        .infer(request, limits.maxRequestTimeout(), "the server's --max-request-timeout")
+        .join();
   }
 
   /** The binary tensor extension's JSON header length, or -1 when the body is JSON only. */
@@ -453,13 +478,23 @@ public final class BerthServer implements AutoCloseable {
     if (length.isPresent() && length.getAsLong() > maxBodyBytes) {
       throw tooLarge(length.getAsLong());
     }
+    byte[] body;
     try (InputStream in = req.content().inputStream()) {
-      byte[] body = in.readNBytes((int) Math.min(maxBodyBytes + 1, Integer.MAX_VALUE - 8));
-      if (body.length > maxBodyBytes) {
-        throw tooLarge(-1);
-      }
-      return body;
+      body = in.readNBytes((int) Math.min(maxBodyBytes + 1, Integer.MAX_VALUE - 8));
+    } catch (NumberFormatException e) {
+      // the web server parses chunk sizes while the body is read
+      throw new InvalidInputException(
+          "the request body's chunked transfer encoding is malformed (a chunk size is not"
+              + " hexadecimal)",
+          e);
+    } catch (io.helidon.common.buffers.DataReader.InsufficientDataAvailableException e) {
+      throw new InvalidInputException(
+          "the request body ended (the client closed the connection) before its Content-Length", e);
     }
+    if (body.length > maxBodyBytes) {
+      throw tooLarge(-1);
+    }
+    return body;
   }
 
   private PayloadTooLargeException tooLarge(long size) {

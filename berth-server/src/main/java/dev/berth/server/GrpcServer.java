@@ -36,12 +36,30 @@ public final class GrpcServer implements AutoCloseable {
    */
   public static GrpcServer start(
       InferenceService service, String host, int port, long maxMessageBytes, String version) {
+    return start(service, host, port, maxMessageBytes, ServerLimits.DEFAULTS, version);
+  }
+
+  /**
+   * Starts serving with the given limits (tensor sizes, deadline cap, calls per connection,
+   * metadata size).
+   *
+   * @param maxMessageBytes largest request message; larger ones get RESOURCE_EXHAUSTED
+   */
+  public static GrpcServer start(
+      InferenceService service,
+      String host,
+      int port,
+      long maxMessageBytes,
+      ServerLimits limits,
+      String version) {
     ExecutorService executor = Executors.newVirtualThreadPerTaskExecutor();
     Server server =
         NettyServerBuilder.forAddress(new InetSocketAddress(host, port))
             .directExecutor()
             .maxInboundMessageSize((int) Math.min(maxMessageBytes, Integer.MAX_VALUE))
-            .addService(new GrpcInference(service, version))
+            .maxConcurrentCallsPerConnection(limits.maxConcurrentCallsPerConnection())
+            .maxInboundMetadataSize(limits.maxHeaderBytes())
+            .addService(new GrpcInference(service, limits, version))
             .build();
     try {
       server.start();
