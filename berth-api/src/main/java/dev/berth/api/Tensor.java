@@ -120,7 +120,12 @@ public record Tensor(
         throw new InvalidInputException(
             "shape " + Arrays.toString(shape) + " has a negative dimension");
       }
-      count = Math.multiplyExact(count, dim);
+      try {
+        count = Math.multiplyExact(count, dim);
+      } catch (ArithmeticException e) {
+        throw new InvalidInputException(
+            "shape " + Arrays.toString(shape) + " holds more elements than a tensor can", e);
+      }
     }
     return count;
   }

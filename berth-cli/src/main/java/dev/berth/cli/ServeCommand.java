@@ -12,6 +12,7 @@ import dev.berth.runtime.SigningKeys;
 import dev.berth.server.Access;
 import dev.berth.server.BerthServer;
 import dev.berth.server.GrpcServer;
+import dev.berth.server.ServerLimits;
 import dev.berth.server.TlsCredentials;
 import java.io.PrintStream;
 import java.nio.file.Files;
@@ -83,6 +84,72 @@ final class ServeCommand implements java.util.concurrent.Callable<Integer> {
       defaultValue = "32MiB",
       converter = SizeConverter.class)
   long maxBodyBytes;
+
+  @Option(
+      names = "--max-tensor-elements",
+      paramLabel = "N",
+      description =
+          "Most tensor elements in one request, all inputs together; more get 413"
+              + " (default: ${DEFAULT-VALUE}).",
+      defaultValue = "16777216")
+  long maxTensorElements;
+
+  @Option(
+      names = "--max-request-rows",
+      paramLabel = "N",
+      description =
+          "Most rows (first-dimension entries) of any input in one request; more get 413"
+              + " (default: ${DEFAULT-VALUE}).",
+      defaultValue = "65536")
+  long maxRequestRows;
+
+  @Option(
+      names = "--max-string-size",
+      paramLabel = "SIZE",
+      description =
+          "Longest BYTES element (one text, one image file); longer ones get 413"
+              + " (default: ${DEFAULT-VALUE}).",
+      defaultValue = "8MiB",
+      converter = SizeConverter.class)
+  long maxStringBytes;
+
+  @Option(
+      names = "--max-request-timeout",
+      paramLabel = "DURATION",
+      description =
+          "Cap on every request's deadline, whatever model.yaml's request-timeout or a gRPC"
+              + " client's deadline says (default: ${DEFAULT-VALUE}).",
+      defaultValue = "5m",
+      converter = DurationConverter.class)
+  Duration maxRequestTimeout;
+
+  @Option(
+      names = "--max-concurrent-requests",
+      paramLabel = "N",
+      description =
+          "Most REST requests handled at once; beyond it 503 with Retry-After"
+              + " (default: ${DEFAULT-VALUE}).",
+      defaultValue = "4096")
+  int maxConcurrentRequests;
+
+  @Option(
+      names = "--max-grpc-calls-per-connection",
+      paramLabel = "N",
+      description =
+          "Most gRPC calls at once on one connection; beyond it new streams are refused"
+              + " (default: ${DEFAULT-VALUE}).",
+      defaultValue = "1024")
+  int maxGrpcCallsPerConnection;
+
+  @Option(
+      names = "--max-header-size",
+      paramLabel = "SIZE",
+      description =
+          "Largest request head: REST headers (larger get 431) and gRPC metadata"
+              + " (default: ${DEFAULT-VALUE}).",
+      defaultValue = "16KiB",
+      converter = SizeConverter.class)
+  long maxHeaderBytes;
 
   @Option(
       names = "--drain-timeout",
@@ -224,6 +291,7 @@ final class ServeCommand implements java.util.concurrent.Callable<Integer> {
       throw new BerthException("--poll-repository must be longer than 0 (e.g. 10s)");
     }
     System.setProperty(OnnxEngineProvider.DEFAULT_PROVIDER_PROPERTY, provider);
+    ServerLimits limits = limits();
     ServingMetrics metrics = new ServingMetrics().withJvmMetrics();
     InferenceService service = InferenceService.create(repo, metrics, integrity);
     // Models load while the ports open (readiness stays false until they have): a container or
@@ -274,6 +342,7 @@ final class ServeCommand implements java.util.concurrent.Callable<Integer> {
               .host(host)
               .port(port)
               .maxBodyBytes(maxBodyBytes)
+              .limits(limits)
               .version(Main.Version.get())
               .access(access)
               .tls(tls)
@@ -293,7 +362,8 @@ final class ServeCommand implements java.util.concurrent.Callable<Integer> {
     }
     try {
       grpc.set(
-          GrpcServer.start(service, host, grpcPort, maxBodyBytes, Main.Version.get(), access, tls));
+          GrpcServer.start(
+              service, host, grpcPort, maxBodyBytes, limits, Main.Version.get(), access, tls));
     } catch (RuntimeException e) {
       http.get().shutdown(Duration.ZERO);
       throw e;
@@ -435,6 +505,35 @@ final class ServeCommand implements java.util.concurrent.Callable<Integer> {
               : "--tls-cert needs --tls-key (the PEM private key of the certificate)");
     }
     return TlsCredentials.load(tlsCert, tlsKey, Optional.ofNullable(tlsClientCa));
+  }
+
+  /** The server-wide limits from the options; a value out of range stops with its option. */
+  private ServerLimits limits() {
+    ServerLimits.Builder b = ServerLimits.builder();
+    positive("--max-tensor-elements", maxTensorElements, b::maxTensorElements);
+    positive("--max-request-rows", maxRequestRows, b::maxRequestRows);
+    positive("--max-string-size", maxStringBytes, b::maxStringBytes);
+    positive(
+        "--max-concurrent-requests", maxConcurrentRequests, n -> b.maxConcurrentRequests((int) n));
+    positive(
+        "--max-grpc-calls-per-connection",
+        maxGrpcCallsPerConnection,
+        n -> b.maxConcurrentCallsPerConnection((int) n));
+    if (maxHeaderBytes > Integer.MAX_VALUE) {
+      throw new BerthException("--max-header-size must be below 2GiB, not " + maxHeaderBytes);
+    }
+    b.maxHeaderBytes((int) maxHeaderBytes);
+    if (maxRequestTimeout.isZero() || maxRequestTimeout.isNegative()) {
+      throw new BerthException("--max-request-timeout must be longer than 0 (e.g. 5m)");
+    }
+    return b.maxRequestTimeout(maxRequestTimeout).build();
+  }
+
+  private static void positive(String option, long value, java.util.function.LongConsumer setting) {
+    if (value <= 0) {
+      throw new BerthException(option + " must be a whole number above 0, not " + value);
+    }
+    setting.accept(value);
   }
 
   private static String rootMessage(Throwable t) {

@@ -213,12 +213,28 @@ public final class InferenceService implements AutoCloseable {
    * @throws dev.berth.api.OverloadedException the model's queue is full
    */
   public CompletableFuture<InferenceResponse> infer(InferenceRequest request) {
+    return infer(request, null, null);
+  }
+
+  /**
+   * Runs one request with a deadline of its caller's: the earlier of the model's {@code
+   * request-timeout} and {@code timeout} applies (a server-wide cap, or a gRPC client's deadline).
+   *
+   * @param timeout the caller's longest wait, or null for the model's own
+   * @param timeoutSource what set {@code timeout}, for the message when it passes (e.g. "the
+   *     client's gRPC deadline")
+   */
+  public CompletableFuture<InferenceResponse> infer(
+      InferenceRequest request, Duration timeout, String timeoutSource) {
     if (draining) {
       throw new ModelNotReadyException(
           "server is shutting down; send the request to another replica");
     }
     LoadedModel model = hold(request.model(), request.version());
-    long timeoutNanos = model.config().requestTimeout().toNanos();
+    Duration modelTimeout = model.config().requestTimeout();
+    boolean callers = timeout != null && timeout.compareTo(modelTimeout) < 0;
+    long timeoutNanos = Math.max(0, (callers ? timeout : modelTimeout).toNanos());
+    String limit = callers ? timeoutSource : "request-timeout in model.yaml";
     CompletableFuture<List<Tensor>> result;
     inflight.begin();
     metrics.inflight(model.name(), 1);
@@ -244,8 +260,10 @@ public final class InferenceService implements AutoCloseable {
                       "model '"
                           + model.name()
                           + "' did not answer within "
-                          + model.config().requestTimeout().toMillis()
-                          + " ms (request-timeout in model.yaml)");
+                          + TimeUnit.NANOSECONDS.toMillis(timeoutNanos)
+                          + " ms ("
+                          + limit
+                          + ")");
                 }
                 throw cause instanceof RuntimeException re ? re : new RuntimeException(cause);
               }

@@ -20,7 +20,6 @@ import io.helidon.http.Method;
 import io.helidon.webserver.WebServer;
 import io.helidon.webserver.http.ServerRequest;
 import io.helidon.webserver.http.ServerResponse;
-import io.helidon.webserver.http1.Http1Config;
 import io.prometheus.metrics.expositionformats.PrometheusTextFormatWriter;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
@@ -60,6 +59,7 @@ public final class BerthServer implements AutoCloseable {
   private final String host;
   private final int requestedPort;
   private final long maxBodyBytes;
+  private final ServerLimits limits;
   private final String version;
   private final Access access;
   private final TlsCredentials tls;
@@ -72,6 +72,7 @@ public final class BerthServer implements AutoCloseable {
     this.host = b.host;
     this.requestedPort = b.port;
     this.maxBodyBytes = b.maxBodyBytes;
+    this.limits = b.limits;
     this.version = b.version;
     this.access = b.access;
     this.tls = b.tls;
@@ -87,6 +88,7 @@ public final class BerthServer implements AutoCloseable {
     private String host = "127.0.0.1";
     private int port = 8080;
     private long maxBodyBytes = DEFAULT_MAX_BODY_BYTES;
+    private ServerLimits limits = ServerLimits.DEFAULTS;
     private String version = "dev";
     private Access access = Access.open();
     private TlsCredentials tls;
@@ -110,6 +112,15 @@ public final class BerthServer implements AutoCloseable {
     /** Largest request body accepted; larger ones get 413. Default 32 MiB. */
     public Builder maxBodyBytes(long bytes) {
       this.maxBodyBytes = bytes;
+      return this;
+    }
+
+    /**
+     * Limits on tensor sizes, deadlines, concurrency and headers; default {@link
+     * ServerLimits#DEFAULTS}.
+     */
+    public Builder limits(ServerLimits limits) {
+      this.limits = Objects.requireNonNull(limits);
       return this;
     }
 
@@ -153,7 +164,15 @@ public final class BerthServer implements AutoCloseable {
             .host(host)
             .port(requestedPort)
             .shutdownHook(false)
+            .maxConcurrentRequests(limits.maxConcurrentRequests())
+            .directHandlers(JsonDirectHandler.handlers())
             .routing(r -> r.any(this::handle));
+    // Header limits go to HTTP/1.1 on both branches: the TLS one discovers its protocols (HTTP/2
+    // included) and gets this HTTP/1.1 configuration among them.
+    io.helidon.webserver.http1.Http1Config http1 =
+        io.helidon.webserver.http1.Http1Config.builder()
+            .maxHeadersSize(limits.maxHeaderBytes())
+            .build();
     if (tls != null) {
       config.tls(
           Tls.builder()
@@ -161,9 +180,10 @@ public final class BerthServer implements AutoCloseable {
               .clientAuth(
                   tls.requiresClientCertificate() ? TlsClientAuth.REQUIRED : TlsClientAuth.NONE)
               .build());
+      config.addProtocol(http1);
     } else {
       // HTTP/2 only over TLS: no cleartext h2c (upgrade or prior knowledge) on a plain port
-      config.protocolsDiscoverServices(false).addProtocol(Http1Config.create());
+      config.protocolsDiscoverServices(false).addProtocol(http1);
     }
     WebServer started = config.build().start();
     if (!started.isRunning() || started.port() < 0) {
@@ -419,7 +439,7 @@ public final class BerthServer implements AutoCloseable {
         ex.protocol = "rest";
         byte[] body = readBody(req);
         OipJson.Decoded call = OipJson.decode(body, headerLength(req), ex.model, ex.version);
-        InferenceResponse response = service.infer(call.request()).join();
+        InferenceResponse response = infer(call.request());
         ex.version = response.version();
         OipJson.Encoded answer = OipJson.writeResponse(response, call);
         if (!answer.binary()) {
@@ -509,9 +529,16 @@ public final class BerthServer implements AutoCloseable {
     TfServingJson.Predict call =
         TfServingJson.readPredict(
             body, ex.model, ex.version, service.signature(ex.model, ex.version));
-    InferenceResponse response = service.infer(call.request()).join();
+    InferenceResponse response = infer(call.request());
     ex.version = response.version();
     return send(res, 200, TfServingJson.writePredict(response, call.rowFormat()));
+  }
+
+  private InferenceResponse infer(dev.berth.api.InferenceRequest request) {
+    limits.check(request);
+    return service
+        .infer(request, limits.maxRequestTimeout(), "the server's --max-request-timeout")
+        .join();
   }
 
   /** The binary tensor extension's JSON header length, or -1 when the body is JSON only. */
@@ -577,13 +604,23 @@ public final class BerthServer implements AutoCloseable {
     if (length.isPresent() && length.getAsLong() > maxBodyBytes) {
       throw tooLarge(length.getAsLong());
     }
+    byte[] body;
     try (InputStream in = req.content().inputStream()) {
-      byte[] body = in.readNBytes((int) Math.min(maxBodyBytes + 1, Integer.MAX_VALUE - 8));
-      if (body.length > maxBodyBytes) {
-        throw tooLarge(-1);
-      }
-      return body;
+      body = in.readNBytes((int) Math.min(maxBodyBytes + 1, Integer.MAX_VALUE - 8));
+    } catch (NumberFormatException e) {
+      // the web server parses chunk sizes while the body is read
+      throw new InvalidInputException(
+          "the request body's chunked transfer encoding is malformed (a chunk size is not"
+              + " hexadecimal)",
+          e);
+    } catch (io.helidon.common.buffers.DataReader.InsufficientDataAvailableException e) {
+      throw new InvalidInputException(
+          "the request body ended (the client closed the connection) before its Content-Length", e);
     }
+    if (body.length > maxBodyBytes) {
+      throw tooLarge(-1);
+    }
+    return body;
   }
 
   private PayloadTooLargeException tooLarge(long size) {

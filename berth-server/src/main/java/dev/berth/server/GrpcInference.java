@@ -29,10 +29,12 @@ import io.grpc.Status;
 import io.grpc.stub.StreamObserver;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.concurrent.ThreadLocalRandom;
+import java.util.concurrent.TimeUnit;
 import java.util.function.Supplier;
 import java.util.logging.Level;
 import java.util.logging.Logger;
@@ -46,10 +48,12 @@ final class GrpcInference extends GRPCInferenceServiceGrpc.GRPCInferenceServiceI
   private static final Logger LOG = Logger.getLogger(GrpcInference.class.getName());
 
   private final InferenceService service;
+  private final ServerLimits limits;
   private final String version;
 
-  GrpcInference(InferenceService service, String version) {
+  GrpcInference(InferenceService service, ServerLimits limits, String version) {
     this.service = service;
+    this.limits = limits;
     this.version = version;
   }
 
@@ -127,9 +131,17 @@ final class GrpcInference extends GRPCInferenceServiceGrpc.GRPCInferenceServiceI
     String[] answeredVersion = {emptyToNull(request.getModelVersion())};
     try {
       InferenceRequest call = decode(request);
+      limits.check(call);
       boolean raw = request.getRawInputContentsCount() > 0;
+      // the client's deadline, when it is sooner than the server's cap, bounds the queue wait too
+      io.grpc.Deadline deadline = io.grpc.Context.current().getDeadline();
+      long capNanos = limits.maxRequestTimeout().toNanos();
+      boolean clients = deadline != null && deadline.timeRemaining(TimeUnit.NANOSECONDS) < capNanos;
       service
-          .infer(call)
+          .infer(
+              call,
+              Duration.ofNanos(clients ? deadline.timeRemaining(TimeUnit.NANOSECONDS) : capNanos),
+              clients ? "the client's gRPC deadline" : "the server's --max-request-timeout")
           .whenComplete(
               (response, error) -> {
                 if (error != null) {

@@ -38,7 +38,8 @@ public final class GrpcServer implements AutoCloseable {
    */
   public static GrpcServer start(
       InferenceService service, String host, int port, long maxMessageBytes, String version) {
-    return start(service, host, port, maxMessageBytes, version, Access.open(), null);
+    return start(
+        service, host, port, maxMessageBytes, ServerLimits.DEFAULTS, version, Access.open(), null);
   }
 
   /** Starts serving, with API keys checked as {@code access} says, in plaintext. */
@@ -49,7 +50,8 @@ public final class GrpcServer implements AutoCloseable {
       long maxMessageBytes,
       String version,
       Access access) {
-    return start(service, host, port, maxMessageBytes, version, access, null);
+    return start(
+        service, host, port, maxMessageBytes, ServerLimits.DEFAULTS, version, access, null);
   }
 
   /** Starts serving over TLS when {@code tls} is given, with inference open. */
@@ -60,11 +62,24 @@ public final class GrpcServer implements AutoCloseable {
       long maxMessageBytes,
       String version,
       TlsCredentials tls) {
-    return start(service, host, port, maxMessageBytes, version, Access.open(), tls);
+    return start(
+        service, host, port, maxMessageBytes, ServerLimits.DEFAULTS, version, Access.open(), tls);
+  }
+
+  /** Starts serving in plaintext with the given limits, with inference open. */
+  public static GrpcServer start(
+      InferenceService service,
+      String host,
+      int port,
+      long maxMessageBytes,
+      ServerLimits limits,
+      String version) {
+    return start(service, host, port, maxMessageBytes, limits, version, Access.open(), null);
   }
 
   /**
-   * Starts serving: API keys checked as {@code access} says; over TLS when {@code tls} is given
+   * Starts serving: with the given limits (tensor sizes, deadline cap, calls per connection,
+   * metadata size); API keys checked as {@code access} says; over TLS when {@code tls} is given
    * (client certificates required when it names client CAs), else in plaintext.
    *
    * @param maxMessageBytes largest request message; larger ones get RESOURCE_EXHAUSTED
@@ -74,6 +89,7 @@ public final class GrpcServer implements AutoCloseable {
       String host,
       int port,
       long maxMessageBytes,
+      ServerLimits limits,
       String version,
       Access access,
       TlsCredentials tls) {
@@ -81,9 +97,11 @@ public final class GrpcServer implements AutoCloseable {
         NettyServerBuilder.forAddress(new InetSocketAddress(host, port), credentials(tls))
             .directExecutor()
             .maxInboundMessageSize((int) Math.min(maxMessageBytes, Integer.MAX_VALUE))
+            .maxConcurrentCallsPerConnection(limits.maxConcurrentCallsPerConnection())
+            .maxInboundMetadataSize(limits.maxHeaderBytes())
             .addService(
                 ServerInterceptors.intercept(
-                    new GrpcInference(service, version), new GrpcAccess(access)))
+                    new GrpcInference(service, limits, version), new GrpcAccess(access)))
             .build();
     try {
       server.start();

@@ -5,6 +5,7 @@ import com.fasterxml.jackson.core.JsonGenerator;
 import com.fasterxml.jackson.core.JsonParser;
 import com.fasterxml.jackson.core.JsonToken;
 import com.fasterxml.jackson.core.StreamReadConstraints;
+import com.fasterxml.jackson.core.exc.StreamConstraintsException;
 import com.fasterxml.jackson.core.exc.StreamReadException;
 import dev.berth.api.DataType;
 import dev.berth.api.InferenceRequest;
@@ -30,11 +31,37 @@ import java.util.regex.Pattern;
  * with no object tree in between.
  */
 final class OipJson {
+  /** Deepest nesting of JSON arrays and objects in a request. */
+  static final int MAX_NESTING_DEPTH = 64;
+
+  /** Longest JSON string value, in characters (a BYTES element; base64 takes 4/3 of its bytes). */
+  static final int MAX_STRING_CHARS = 64 << 20;
+
+  /** Longest JSON number literal, in characters. */
+  static final int MAX_NUMBER_CHARS = 100;
+
+  /** Longest JSON field name, in characters. */
+  static final int MAX_NAME_CHARS = 1024;
+
   static final JsonFactory JSON =
       JsonFactory.builder()
           .streamReadConstraints(
-              StreamReadConstraints.builder().maxNestingDepth(64).maxStringLength(64 << 20).build())
+              StreamReadConstraints.builder()
+                  .maxNestingDepth(MAX_NESTING_DEPTH)
+                  .maxStringLength(MAX_STRING_CHARS)
+                  .maxNumberLength(MAX_NUMBER_CHARS)
+                  .maxNameLength(MAX_NAME_CHARS)
+                  .build())
           .build();
+
+  /** Jackson's advice to turn on a parser feature: the server's setting, not the client's fix. */
+  private static final Pattern FEATURE_ADVICE =
+      Pattern.compile(":? ?(?:\\()?enable `[^`]*` to allow(?:\\))?");
+
+  /**
+   * Jackson's pointer to the constraint's getter, e.g. {@code , from `StreamReadConstraints...`}.
+   */
+  private static final Pattern CONSTRAINT_SOURCE = Pattern.compile(",? from `[^`]*`");
 
   /**
    * How Jackson's messages name a position, e.g. {@code [Source: REDACTED (`StreamReadFeature...`
@@ -47,9 +74,28 @@ final class OipJson {
 
   /** A JSON syntax error for the client: Jackson's description without its internal names. */
   static InvalidInputException malformed(StreamReadException e) {
-    String problem =
-        SOURCE_POSITION.matcher(e.getOriginalMessage()).replaceAll("line $1, column $2");
-    return new InvalidInputException("malformed JSON: " + problem, e);
+    String original = e.getOriginalMessage();
+    String problem = FEATURE_ADVICE.matcher(original).replaceAll("");
+    if (!problem.equals(original) && problem.matches("(?s).*'-?(NaN|Infinity|INF)'.*")) {
+      problem +=
+          " (JSON has no NaN or Infinity; send them as the strings \"NaN\", \"Infinity\","
+              + " \"-Infinity\")";
+    }
+    problem = SOURCE_POSITION.matcher(problem).replaceAll("line $1, column $2");
+    return new InvalidInputException("malformed JSON: " + problem + at(e.getLocation()), e);
+  }
+
+  /** A JSON document over one of the parser's limits (nesting, string, number or name length). */
+  static InvalidInputException tooComplex(StreamConstraintsException e) {
+    String problem = CONSTRAINT_SOURCE.matcher(e.getOriginalMessage()).replaceAll("");
+    problem = SOURCE_POSITION.matcher(problem).replaceAll("line $1, column $2");
+    return new InvalidInputException("JSON over a limit: " + problem + at(e.getLocation()), e);
+  }
+
+  private static String at(com.fasterxml.jackson.core.JsonLocation where) {
+    return where == null || where.getLineNr() < 0
+        ? ""
+        : " (line " + where.getLineNr() + ", column " + where.getColumnNr() + ")";
   }
 
   /**
@@ -144,6 +190,7 @@ final class OipJson {
     Set<String> binaryOutputs = new HashSet<>();
     Set<String> textOutputs = new HashSet<>();
     boolean allBinary = false;
+    List<String> unknown = new ArrayList<>();
     try (JsonParser p = JSON.createParser(body, 0, jsonLength)) {
       expect(p, p.nextToken(), JsonToken.START_OBJECT, "the request body must be a JSON object");
       while (p.nextToken() == JsonToken.FIELD_NAME) {
@@ -160,10 +207,13 @@ final class OipJson {
           case "outputs" -> readOutputs(p, outputs, binaryOutputs, textOutputs);
           case "parameters" ->
               allBinary = Boolean.TRUE.equals(readFlag(p, "binary_data_output", "parameters"));
-          default -> p.skipChildren();
+          default -> {
+            unknown.add(field);
+            p.skipChildren();
+          }
         }
       }
-      if (p.nextToken() != null) {
+      if (hasMore(p)) {
         throw new InvalidInputException(
             headerLength < 0
                 ? "the request body has content after its JSON object; binary tensor data needs"
@@ -174,12 +224,16 @@ final class OipJson {
       }
     } catch (StreamReadException e) {
       throw malformed(e);
+    } catch (StreamConstraintsException e) {
+      throw tooComplex(e);
     } catch (IOException e) {
       throw new InvalidInputException("cannot read the request body: " + e.getMessage(), e);
     }
     if (inputs == null) {
       throw new InvalidInputException(
-          "the request has no 'inputs'; send {\"inputs\": [{\"name\", \"shape\", \"datatype\", \"data\"}]}");
+          "the request has no 'inputs'"
+              + unknownFields(unknown)
+              + "; send {\"inputs\": [{\"name\", \"shape\", \"datatype\", \"data\"}]}");
     }
     if (headerLength >= 0 && binary.remaining() > 0) {
       throw new InvalidInputException(
@@ -233,6 +287,7 @@ final class OipJson {
     long[] shape = null;
     ElementWriter data = null;
     byte[] deferred = null; // "data" that came before "datatype" or "shape"
+    List<String> unknown = new ArrayList<>();
     while (p.nextToken() == JsonToken.FIELD_NAME) {
       String field = p.currentName();
       JsonToken value = p.nextToken();
@@ -276,18 +331,23 @@ final class OipJson {
           }
         }
         case "parameters" -> binarySize = readBinarySize(p, index);
-        default -> p.skipChildren();
+        default -> {
+          unknown.add(field);
+          p.skipChildren();
+        }
       }
     }
     String at = name == null ? "inputs[" + index + "]" : "input '" + name + "'";
     if (name == null) {
-      throw new InvalidInputException(at + " has no 'name'");
+      throw new InvalidInputException(at + " has no 'name'" + unknownFields(unknown));
     }
     if (type == null) {
-      throw new InvalidInputException(at + " has no 'datatype' (e.g. \"FP32\")");
+      throw new InvalidInputException(
+          at + " has no 'datatype' (e.g. \"FP32\")" + unknownFields(unknown));
     }
     if (shape == null) {
-      throw new InvalidInputException(at + " has no 'shape' (e.g. [1, 784])");
+      throw new InvalidInputException(
+          at + " has no 'shape' (e.g. [1, 784])" + unknownFields(unknown));
     }
     if (binarySize >= 0) {
       if (data != null || deferred != null) {
@@ -307,6 +367,22 @@ final class OipJson {
       }
     }
     return data.toTensor(shape);
+  }
+
+  /** Fields a request has that Berth does not read: often a misspelt one that is missing. */
+  private static String unknownFields(List<String> unknown) {
+    if (unknown.isEmpty()) {
+      return "";
+    }
+    List<String> shown = unknown.subList(0, Math.min(5, unknown.size()));
+    return " (it has "
+        + String.join(
+            ", ",
+            shown.stream()
+                .map(f -> "'" + (f.length() > 40 ? f.substring(0, 40) + "..." : f) + "'")
+                .toList())
+        + (unknown.size() > shown.size() ? ", ..." : "")
+        + ", which Berth does not know)";
   }
 
   private static long readBinarySize(JsonParser p, int index) throws IOException {
@@ -381,7 +457,20 @@ final class OipJson {
     }
   }
 
+  /** Whether anything but white space follows the JSON object (binary data included). */
+  private static boolean hasMore(JsonParser p) throws IOException {
+    try {
+      return p.nextToken() != null;
+    } catch (StreamReadException e) {
+      return true; // bytes that are not JSON at all
+    }
+  }
+
   private static void expect(JsonParser p, JsonToken actual, JsonToken expected, String message) {
+    if (actual == null) {
+      throw new InvalidInputException(
+          "malformed JSON: the body ends before the JSON is complete (" + message + ")");
+    }
     if (actual != expected) {
       throw new InvalidInputException(message);
     }

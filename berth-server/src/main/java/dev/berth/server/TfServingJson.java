@@ -42,6 +42,8 @@ final class TfServingJson {
       root = MAPPER.readTree(body);
     } catch (StreamReadException e) {
       throw OipJson.malformed(e);
+    } catch (com.fasterxml.jackson.core.exc.StreamConstraintsException e) {
+      throw OipJson.tooComplex(e);
     } catch (IOException e) {
       throw new InvalidInputException("cannot read the request body: " + e.getMessage(), e);
     }
@@ -80,6 +82,7 @@ final class TfServingJson {
           tensors.add(rows(spec(signature, c.getKey()), c.getValue()));
         }
       } else {
+        refuseUnknownNames(instances.get(0), signature);
         List<JsonNode> rows = new ArrayList<>();
         instances.forEach(rows::add);
         tensors.add(rows(primary(signature), rows));
@@ -91,6 +94,7 @@ final class TfServingJson {
           tensors.add(column(spec(signature, e.getKey()), e.getValue()));
         }
       } else {
+        refuseUnknownNames(inputs, signature);
         tensors.add(column(primary(signature), inputs));
       }
     }
@@ -108,6 +112,16 @@ final class TfServingJson {
       }
     }
     return true;
+  }
+
+  /** An object of named inputs that names one the model does not take. */
+  private static void refuseUnknownNames(JsonNode node, ModelSignature signature) {
+    if (!node.isObject() || isBase64(node)) {
+      return;
+    }
+    for (Map.Entry<String, JsonNode> e : node.properties()) {
+      spec(signature, e.getKey());
+    }
   }
 
   private static TensorSpec spec(ModelSignature signature, String name) {
