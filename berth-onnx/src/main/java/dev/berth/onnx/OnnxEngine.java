@@ -7,6 +7,7 @@ import ai.onnxruntime.OrtEnvironment;
 import ai.onnxruntime.OrtException;
 import ai.onnxruntime.OrtSession;
 import ai.onnxruntime.TensorInfo;
+import dev.berth.api.BerthException;
 import dev.berth.api.DataType;
 import dev.berth.api.InvalidInputException;
 import dev.berth.api.ModelLoadException;
@@ -37,6 +38,16 @@ import java.util.Set;
  * worker: ONNX Runtime's {@code run} is thread-safe.
  */
 final class OnnxEngine implements Engine {
+  /**
+   * Run errors that say the engine or its device failed, not the request (every other run error is
+   * answered as the request's: 400).
+   */
+  private static final java.util.Set<OrtException.OrtErrorCode> ENGINE_FAULTS =
+      java.util.EnumSet.of(
+          OrtException.OrtErrorCode.ORT_ENGINE_ERROR,
+          OrtException.OrtErrorCode.ORT_EP_FAIL,
+          OrtException.OrtErrorCode.ORT_DEVICE_RESET);
+
   static final String PLATFORM = "onnxruntime_onnx";
   static final boolean SPIN_WAIT_DEFAULT = true;
 
@@ -516,6 +527,11 @@ final class OnnxEngine implements Engine {
         return out;
       }
     } catch (OrtException e) {
+      if (ENGINE_FAULTS.contains(e.getCode())) {
+        // not the request's doing: the registry takes this version out of service
+        throw new BerthException(
+            "ONNX Runtime failed running model '" + model + "' (" + e.getMessage() + ")", e);
+      }
       throw new InvalidInputException(
           "ONNX Runtime refused the inputs of model '" + model + "': " + e.getMessage(), e);
     } finally {

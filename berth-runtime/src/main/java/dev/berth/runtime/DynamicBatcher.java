@@ -57,6 +57,8 @@ public final class DynamicBatcher implements AutoCloseable {
   private final BatchRunner runner;
   private final ServingMetrics metrics;
   private final BlockingQueue<Job> queue;
+  // told when the engine fails a batch for a reason other than its inputs
+  private volatile java.util.function.Consumer<Throwable> onEngineFailure = e -> {};
   private final ReentrantLock gatherLock = new ReentrantLock();
   private final List<Thread> workers = new ArrayList<>();
   private Job carried; // guarded by gatherLock: a job that did not fit the last batch
@@ -223,6 +225,15 @@ public final class DynamicBatcher implements AutoCloseable {
     }
   }
 
+  /**
+   * What to do when the engine fails a batch for a reason other than the requests' inputs (an
+   * engine error, a lost device, a bug): the registry takes the version out of service. Called on
+   * the worker thread, so it must not wait for requests of this batcher.
+   */
+  public void onEngineFailure(java.util.function.Consumer<Throwable> action) {
+    this.onEngineFailure = java.util.Objects.requireNonNull(action);
+  }
+
   private void run(List<Job> batch) {
     long start = System.nanoTime();
     int rows = 0;
@@ -249,6 +260,7 @@ public final class DynamicBatcher implements AutoCloseable {
       return;
     } catch (RuntimeException | Error e) {
       LOG.log(Level.SEVERE, "model '" + model + "' version " + version + " failed a batch", e);
+      onEngineFailure.accept(e);
       BerthException failure =
           e instanceof BerthException be
               ? be

@@ -22,6 +22,7 @@ import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
+import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.logging.Level;
 import java.util.logging.Logger;
 
@@ -211,6 +212,7 @@ public final class InferenceService implements AutoCloseable {
    * @throws ModelNotReadyException model not ready, or the server drains
    * @throws InvalidInputException inputs that do not match the model
    * @throws dev.berth.api.OverloadedException the model's queue is full
+   * @return the answer; cancelling it takes a request still queued out of the queue unrun
    */
   public CompletableFuture<InferenceResponse> infer(InferenceRequest request) {
     return infer(request, null, null);
@@ -248,27 +250,48 @@ public final class InferenceService implements AutoCloseable {
       finished(model);
       throw e;
     }
-    return result
-        .orTimeout(timeoutNanos, TimeUnit.NANOSECONDS)
-        .handle(
-            (tensors, error) -> {
-              finished(model);
-              if (error != null) {
-                Throwable cause = unwrap(error);
-                if (cause instanceof TimeoutException) {
-                  throw new DeadlineExceededException(
-                      "model '"
-                          + model.name()
-                          + "' did not answer within "
-                          + TimeUnit.NANOSECONDS.toMillis(timeoutNanos)
-                          + " ms ("
-                          + limit
-                          + ")");
-                }
-                throw cause instanceof RuntimeException re ? re : new RuntimeException(cause);
-              }
-              return new InferenceResponse(request.id(), model.name(), model.version(), tensors);
-            });
+    // The hold and the in-flight slot end once, before the answer is handed on, or when the caller
+    // cancels the answer.
+    AtomicBoolean ended = new AtomicBoolean();
+    Runnable end =
+        () -> {
+          if (ended.compareAndSet(false, true)) {
+            finished(model);
+          }
+        };
+    CompletableFuture<InferenceResponse> response =
+        result
+            .orTimeout(timeoutNanos, TimeUnit.NANOSECONDS)
+            .handle(
+                (tensors, error) -> {
+                  end.run();
+                  if (error != null) {
+                    Throwable cause = unwrap(error);
+                    if (cause instanceof TimeoutException) {
+                      throw new DeadlineExceededException(
+                          "model '"
+                              + model.name()
+                              + "' did not answer within "
+                              + TimeUnit.NANOSECONDS.toMillis(timeoutNanos)
+                              + " ms ("
+                              + limit
+                              + ")");
+                    }
+                    throw cause instanceof RuntimeException re ? re : new RuntimeException(cause);
+                  }
+                  return new InferenceResponse(
+                      request.id(), model.name(), model.version(), tensors);
+                });
+    // A caller that gives up (a gRPC client cancels or disconnects) cancels the answer: the
+    // request then leaves the queue unrun, and its hold and in-flight slot are freed at once.
+    response.whenComplete(
+        (r, e) -> {
+          if (response.isCancelled()) {
+            result.cancel(false);
+            end.run();
+          }
+        });
+    return response;
   }
 
   private static Throwable unwrap(Throwable t) {

@@ -417,6 +417,51 @@ public final class ModelRegistry implements AutoCloseable {
             + (idle ? "" : "; requests still held it when its request-timeout had passed"));
   }
 
+  /**
+   * A served version's engine failed at run time for a reason other than a request's inputs: the
+   * version turns unavailable, with the reason, until it is loaded again (repository API, or a poll
+   * once its files change); the other models keep serving. Runs off the batcher's thread: retiring
+   * waits for the version's requests, which that thread may still be answering.
+   */
+  private void engineFailed(LoadedModel model, long number, String fingerprint, Throwable error) {
+    Thread.ofVirtual()
+        .name("berth-engine-failure")
+        .start(
+            () -> {
+              changes.lock();
+              try {
+                NavigableMap<Long, Entry> versions = models.get(model.name());
+                Entry current = versions == null ? null : versions.get(number);
+                if (current == null || current.loaded() != model) {
+                  return; // already replaced, unloaded or failed
+                }
+                String reason =
+                    "its engine failed at run time ("
+                        + error
+                        + "); fix the model or its device, then load it again with POST"
+                        + " /v2/repository/models/"
+                        + model.name()
+                        + "/load";
+                LOG.severe(
+                    "model '"
+                        + model.name()
+                        + "' version "
+                        + model.version()
+                        + " taken out of service: "
+                        + reason);
+                versions.put(number, failed(model.name(), model.version(), reason, fingerprint));
+              } finally {
+                changes.unlock();
+              }
+              retire(model, "its engine failed at run time", false);
+            });
+  }
+
+  /** The names of the models in the registry, sorted, for "not found" messages. */
+  private List<String> servedNames() {
+    return new TreeMap<>(models).keySet().stream().toList();
+  }
+
   private void checkOpen() {
     if (closed) {
       throw new ModelNotReadyException(
@@ -547,9 +592,9 @@ public final class ModelRegistry implements AutoCloseable {
               nanos / 1_000_000,
               batching.maxBatchSize(),
               source.config().instances()));
-      return new Entry(
-          new ModelStatus(name, version, ModelState.READY, ""),
-          new LoadedModel(name, version, source.config(), engine, batcher));
+      LoadedModel loaded = new LoadedModel(name, version, source.config(), engine, batcher);
+      batcher.onEngineFailure(e -> engineFailed(loaded, v.number(), fingerprint, e));
+      return new Entry(new ModelStatus(name, version, ModelState.READY, ""), loaded);
     } catch (BerthException e) {
       LOG.log(
           Level.SEVERE,
@@ -599,7 +644,7 @@ public final class ModelRegistry implements AutoCloseable {
   public LoadedModel resolve(String model, String version) {
     NavigableMap<Long, Entry> versions = models.get(model);
     if (versions == null) {
-      throw new ModelNotFoundException(model, null);
+      throw new ModelNotFoundException(model, null, servedNames());
     }
     if (version == null) {
       for (Entry e : versions.descendingMap().values()) {
@@ -634,7 +679,7 @@ public final class ModelRegistry implements AutoCloseable {
   public List<ModelStatus> statuses(String model) {
     NavigableMap<Long, Entry> versions = models.get(model);
     if (versions == null) {
-      throw new ModelNotFoundException(model, null);
+      throw new ModelNotFoundException(model, null, servedNames());
     }
     return versions.values().stream().map(Entry::status).toList();
   }

@@ -42,7 +42,8 @@ class InferenceServiceTest {
     @Override
     public boolean canLoad(ModelContext context) {
       return Files.exists(context.versionDir().resolve("fake"))
-          || Files.exists(context.versionDir().resolve("broken"));
+          || Files.exists(context.versionDir().resolve("broken"))
+          || Files.exists(context.versionDir().resolve("faulty"));
     }
 
     @Override
@@ -51,6 +52,8 @@ class InferenceServiceTest {
         throw new ModelLoadException("cannot read the weights");
       }
       float add = Float.parseFloat(context.version());
+      // "faulty": loads, then its engine fails every call as a lost device or a native fault would
+      boolean faulty = Files.exists(context.versionDir().resolve("faulty"));
       ModelSignature signature =
           new ModelSignature(
               "fake",
@@ -67,6 +70,9 @@ class InferenceServiceTest {
 
         @Override
         public List<List<Tensor>> infer(List<List<Tensor>> requests, Set<String> outputs) {
+          if (faulty) {
+            throw new IllegalStateException("the engine's device was lost");
+          }
           return requests.stream()
               .map(
                   r -> {
@@ -234,5 +240,95 @@ class InferenceServiceTest {
     assertTrue(service.drain(Duration.ofSeconds(5)));
     assertFalse(service.ready());
     assertThrows(ModelNotReadyException.class, () -> infer("m", null, List.of(), x(1, 2)));
+  }
+
+  @Test
+  void aModelWhoseEngineFailsAtRunTimeTurnsUnavailableAndTheOthersKeepServing() throws Exception {
+    Files.createDirectories(repo.resolve("flaky/1"));
+    Files.writeString(repo.resolve("flaky/1/faulty"), "");
+    service.loadModel("flaky");
+    assertEquals(ServingMetrics.ModelState.READY, service.statuses("flaky").get(0).state());
+
+    java.util.concurrent.ExecutionException failed =
+        assertThrows(
+            java.util.concurrent.ExecutionException.class,
+            () -> infer("flaky", null, null, x(1, 2)));
+    assertTrue(failed.getCause().getMessage().contains("failed to run"), failed.getMessage());
+
+    org.awaitility.Awaitility.await()
+        .atMost(Duration.ofSeconds(10))
+        .until(
+            () ->
+                service.statuses("flaky").get(0).state() == ServingMetrics.ModelState.UNAVAILABLE);
+    String reason = service.statuses("flaky").get(0).reason();
+    assertTrue(
+        reason.contains("engine failed at run time")
+            && reason.contains("device was lost")
+            && reason.contains("/v2/repository/models/flaky/load"),
+        reason);
+    ModelNotReadyException notReady =
+        assertThrows(
+            ModelNotReadyException.class,
+            () -> service.infer(new InferenceRequest("r2", "flaky", null, List.of(x(1, 2)), null)));
+    assertTrue(notReady.getMessage().contains("engine failed at run time"), notReady.getMessage());
+    assertArrayEquals(
+        new float[] {4, 5}, infer("m", null, List.of("y"), x(1, 2)).outputs().get(0).floats());
+    assertTrue(service.ready(), "the server stays ready: other models serve");
+  }
+
+  @Test
+  void aCancelledRequestLeavesTheQueueUnrunAndFreesItsSlotAtOnce() throws Exception {
+    java.util.concurrent.CountDownLatch running = new java.util.concurrent.CountDownLatch(1);
+    java.util.concurrent.CountDownLatch release = new java.util.concurrent.CountDownLatch(1);
+    List<Float> seen = java.util.Collections.synchronizedList(new java.util.ArrayList<>());
+    EngineProvider gated =
+        new FakeEngines() {
+          @Override
+          public Engine load(ModelContext context) {
+            Engine inner = super.load(context);
+            return new Engine() {
+              @Override
+              public ModelSignature signature() {
+                return inner.signature();
+              }
+
+              @Override
+              public List<List<Tensor>> infer(List<List<Tensor>> requests, Set<String> outputs) {
+                requests.forEach(r -> seen.add(r.get(0).floats()[0]));
+                running.countDown();
+                try {
+                  release.await();
+                } catch (InterruptedException e) {
+                  Thread.currentThread().interrupt();
+                }
+                return inner.infer(requests, outputs);
+              }
+
+              @Override
+              public void close() {}
+            };
+          }
+        };
+    try (InferenceService s =
+        InferenceService.load(new ModelRepository(repo), List.of(gated), new ServingMetrics())) {
+      var first = s.infer(new InferenceRequest("a", "other", null, List.of(x(1, 1)), null));
+      running.await(); // the engine holds the first request
+      var second = s.infer(new InferenceRequest("b", "other", null, List.of(x(2, 2)), null));
+      assertEquals(2, s.inflight());
+
+      assertTrue(second.cancel(false));
+      assertEquals(1, s.inflight(), "the cancelled request's slot is free at once");
+
+      release.countDown();
+      assertArrayEquals(
+          new float[] {2, 2}, first.get(5, TimeUnit.SECONDS).outputs().get(0).floats());
+      org.awaitility.Awaitility.await()
+          .atMost(Duration.ofSeconds(5))
+          .until(() -> s.inflight() == 0);
+      // a third request runs after the first: the cancelled one never reached the engine
+      s.infer(new InferenceRequest("c", "other", null, List.of(x(3, 3)), null))
+          .get(5, TimeUnit.SECONDS);
+      assertEquals(List.of(1f, 3f), seen);
+    }
   }
 }

@@ -137,26 +137,35 @@ final class GrpcInference extends GRPCInferenceServiceGrpc.GRPCInferenceServiceI
       io.grpc.Deadline deadline = io.grpc.Context.current().getDeadline();
       long capNanos = limits.maxRequestTimeout().toNanos();
       boolean clients = deadline != null && deadline.timeRemaining(TimeUnit.NANOSECONDS) < capNanos;
-      service
-          .infer(
+      java.util.concurrent.CompletableFuture<dev.berth.api.InferenceResponse> answer =
+          service.infer(
               call,
               Duration.ofNanos(clients ? deadline.timeRemaining(TimeUnit.NANOSECONDS) : capNanos),
-              clients ? "the client's gRPC deadline" : "the server's --max-request-timeout")
-          .whenComplete(
-              (response, error) -> {
-                if (error != null) {
-                  fail(out, unwrap(error), requestId, model, answeredVersion[0], start);
-                  return;
-                }
-                try {
-                  ModelInferResponse encoded = encode(response, raw);
-                  out.onNext(encoded);
-                  out.onCompleted();
-                  record(model, response.version(), "OK", start);
-                } catch (RuntimeException e) {
-                  fail(out, e, requestId, model, response.version(), start);
-                }
-              });
+              clients ? "the client's gRPC deadline" : "the server's --max-request-timeout");
+      // A client that cancels, disconnects or passes its deadline frees its slot at once: the
+      // request leaves the queue unrun (it has no one to answer).
+      if (out instanceof io.grpc.stub.ServerCallStreamObserver<ModelInferResponse> observer) {
+        observer.setOnCancelHandler(() -> answer.cancel(false));
+      }
+      answer.whenComplete(
+          (response, error) -> {
+            if (answer.isCancelled()) {
+              record(model, answeredVersion[0], Status.Code.CANCELLED.name(), start);
+              return;
+            }
+            if (error != null) {
+              fail(out, unwrap(error), requestId, model, answeredVersion[0], start);
+              return;
+            }
+            try {
+              ModelInferResponse encoded = encode(response, raw);
+              out.onNext(encoded);
+              out.onCompleted();
+              record(model, response.version(), "OK", start);
+            } catch (RuntimeException e) {
+              fail(out, e, requestId, model, response.version(), start);
+            }
+          });
     } catch (RuntimeException e) {
       fail(out, e, requestId, model, answeredVersion[0], start);
     }
