@@ -124,6 +124,16 @@ final class ServeCommand implements java.util.concurrent.Callable<Integer> {
   Duration maxRequestTimeout;
 
   @Option(
+      names = "--body-timeout",
+      paramLabel = "DURATION",
+      description =
+          "Longest a client may take to send one request body; a slower one (stalled or"
+              + " trickling) has its connection closed (default: ${DEFAULT-VALUE}).",
+      defaultValue = "60s",
+      converter = DurationConverter.class)
+  Duration bodyTimeout;
+
+  @Option(
       names = "--max-concurrent-requests",
       paramLabel = "N",
       description =
@@ -526,7 +536,10 @@ final class ServeCommand implements java.util.concurrent.Callable<Integer> {
     if (maxRequestTimeout.isZero() || maxRequestTimeout.isNegative()) {
       throw new BerthException("--max-request-timeout must be longer than 0 (e.g. 5m)");
     }
-    return b.maxRequestTimeout(maxRequestTimeout).build();
+    if (bodyTimeout.isZero() || bodyTimeout.isNegative()) {
+      throw new BerthException("--body-timeout must be longer than 0 (e.g. 60s)");
+    }
+    return b.maxRequestTimeout(maxRequestTimeout).bodyTimeout(bodyTimeout).build();
   }
 
   private static void positive(String option, long value, java.util.function.LongConsumer setting) {

@@ -604,9 +604,32 @@ public final class BerthServer implements AutoCloseable {
     if (length.isPresent() && length.getAsLong() > maxBodyBytes) {
       throw tooLarge(length.getAsLong());
     }
+    // A client that stalls or trickles its body past the body timeout has its read interrupted,
+    // which closes the connection: it holds this handler no longer.
+    BodyDeadline deadline = BodyDeadline.start(limits.bodyTimeout());
     byte[] body;
+    try {
+      body = readBodyBytes(req);
+    } catch (RuntimeException | IOException e) {
+      if (deadline.end()) {
+        throw new RequestTimeoutException(
+            "the request body did not arrive within "
+                + limits.bodyTimeout().toMillis()
+                + " ms (--body-timeout); send it whole, without pauses",
+            e);
+      }
+      throw e;
+    }
+    deadline.end(); // a deadline that passed as the last byte came changes nothing
+    if (body.length > maxBodyBytes) {
+      throw tooLarge(-1);
+    }
+    return body;
+  }
+
+  private byte[] readBodyBytes(ServerRequest req) throws IOException {
     try (InputStream in = req.content().inputStream()) {
-      body = in.readNBytes((int) Math.min(maxBodyBytes + 1, Integer.MAX_VALUE - 8));
+      return in.readNBytes((int) Math.min(maxBodyBytes + 1, Integer.MAX_VALUE - 8));
     } catch (NumberFormatException e) {
       // the web server parses chunk sizes while the body is read
       throw new InvalidInputException(
@@ -617,10 +640,6 @@ public final class BerthServer implements AutoCloseable {
       throw new InvalidInputException(
           "the request body ended (the client closed the connection) before its Content-Length", e);
     }
-    if (body.length > maxBodyBytes) {
-      throw tooLarge(-1);
-    }
-    return body;
   }
 
   private PayloadTooLargeException tooLarge(long size) {

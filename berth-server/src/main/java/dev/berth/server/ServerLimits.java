@@ -39,6 +39,9 @@ public final class ServerLimits {
   /** Default largest request head (REST headers, gRPC metadata): 16 KiB. */
   public static final int DEFAULT_MAX_HEADER_BYTES = 16 << 10;
 
+  /** Default longest time a client may take to send one request body. */
+  public static final Duration DEFAULT_BODY_TIMEOUT = Duration.ofSeconds(60);
+
   /** Defaults everywhere. */
   public static final ServerLimits DEFAULTS = builder().build();
 
@@ -49,6 +52,7 @@ public final class ServerLimits {
   private final int maxConcurrentRequests;
   private final int maxConcurrentCallsPerConnection;
   private final int maxHeaderBytes;
+  private final Duration bodyTimeout;
 
   private ServerLimits(Builder b) {
     this.maxTensorElements = b.maxTensorElements;
@@ -58,6 +62,7 @@ public final class ServerLimits {
     this.maxConcurrentRequests = b.maxConcurrentRequests;
     this.maxConcurrentCallsPerConnection = b.maxConcurrentCallsPerConnection;
     this.maxHeaderBytes = b.maxHeaderBytes;
+    this.bodyTimeout = b.bodyTimeout;
   }
 
   public static Builder builder() {
@@ -92,6 +97,10 @@ public final class ServerLimits {
     return maxHeaderBytes;
   }
 
+  public Duration bodyTimeout() {
+    return bodyTimeout;
+  }
+
   /** Settings of {@link ServerLimits}; every one must be positive. */
   public static final class Builder {
     private long maxTensorElements = DEFAULT_MAX_TENSOR_ELEMENTS;
@@ -101,6 +110,7 @@ public final class ServerLimits {
     private int maxConcurrentRequests = DEFAULT_MAX_CONCURRENT_REQUESTS;
     private int maxConcurrentCallsPerConnection = DEFAULT_MAX_CONCURRENT_CALLS_PER_CONNECTION;
     private int maxHeaderBytes = DEFAULT_MAX_HEADER_BYTES;
+    private Duration bodyTimeout = DEFAULT_BODY_TIMEOUT;
 
     private Builder() {}
 
@@ -144,6 +154,15 @@ public final class ServerLimits {
     /** Largest request head: REST headers, gRPC metadata. */
     public Builder maxHeaderBytes(int bytes) {
       this.maxHeaderBytes = (int) positive(bytes, "maxHeaderBytes");
+      return this;
+    }
+
+    /**
+     * Longest time a REST client may take to send one request body; a slower one (a stalled or
+     * trickling client) has its connection closed, so it holds no handler for longer.
+     */
+    public Builder bodyTimeout(Duration timeout) {
+      this.bodyTimeout = positive(timeout, "bodyTimeout");
       return this;
     }
 
