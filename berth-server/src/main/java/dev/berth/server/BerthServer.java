@@ -52,6 +52,9 @@ public final class BerthServer implements AutoCloseable {
   private static final HeaderName INFERENCE_HEADER_LENGTH =
       HeaderNames.create("Inference-Header-Content-Length");
 
+  /** The status recorded, as by nginx, for a request whose client left before its answer. */
+  static final int CLIENT_CLOSED_REQUEST = 499;
+
   /** Default largest request body: 32 MiB. */
   public static final long DEFAULT_MAX_BODY_BYTES = 32L << 20;
 
@@ -167,8 +170,8 @@ public final class BerthServer implements AutoCloseable {
             .maxConcurrentRequests(limits.maxConcurrentRequests())
             .directHandlers(JsonDirectHandler.handlers())
             .routing(r -> r.any(this::handle));
-    // Header limits go to HTTP/1.1 on both branches: the TLS one discovers its protocols (HTTP/2
-    // included) and gets this HTTP/1.1 configuration among them.
+    // HTTP/1.1 gets the header limits on both branches, through a selector whose connections let
+    // a waiting handler see its client leave (ClientConnections).
     io.helidon.webserver.http1.Http1Config http1 =
         io.helidon.webserver.http1.Http1Config.builder()
             .maxHeadersSize(limits.maxHeaderBytes())
@@ -180,10 +183,13 @@ public final class BerthServer implements AutoCloseable {
               .clientAuth(
                   tls.requiresClientCertificate() ? TlsClientAuth.REQUIRED : TlsClientAuth.NONE)
               .build());
-      config.addProtocol(http1);
+      config
+          .protocolsDiscoverServices(false)
+          .addProtocol(io.helidon.webserver.http2.Http2Config.create())
+          .addConnectionSelector(ClientConnections.http1(http1));
     } else {
       // HTTP/2 only over TLS: no cleartext h2c (upgrade or prior knowledge) on a plain port
-      config.protocolsDiscoverServices(false).addProtocol(http1);
+      config.protocolsDiscoverServices(false).addConnectionSelector(ClientConnections.http1(http1));
     }
     WebServer started = config.build().start();
     if (!started.isRunning() || started.port() < 0) {
@@ -287,6 +293,14 @@ public final class BerthServer implements AutoCloseable {
     int status;
     try {
       status = route(req, res, ex);
+    } catch (ClientConnections.ClientGoneException gone) {
+      status = CLIENT_CLOSED_REQUEST;
+      ex.error = gone.getMessage();
+      try {
+        send(res, status, HttpErrors.errorBody(gone.getMessage())); // to no one, most likely
+      } catch (RuntimeException unsent) {
+        LOG.log(Level.FINE, "request " + requestId + ": the client left", unsent);
+      }
     } catch (Throwable t) {
       status = fail(res, t, ex);
     }
@@ -536,9 +550,9 @@ public final class BerthServer implements AutoCloseable {
 
   private InferenceResponse infer(dev.berth.api.InferenceRequest request) {
     limits.check(request);
-    return service
-        .infer(request, limits.maxRequestTimeout(), "the server's --max-request-timeout")
-        .join();
+    // a client that disconnects while its request waits cancels it, which frees its slot
+    return ClientConnections.await(
+        service.infer(request, limits.maxRequestTimeout(), "the server's --max-request-timeout"));
   }
 
   /** The binary tensor extension's JSON header length, or -1 when the body is JSON only. */
