@@ -98,10 +98,14 @@ public final class GrpcServer implements AutoCloseable {
             .directExecutor()
             .maxInboundMessageSize((int) Math.min(maxMessageBytes, Integer.MAX_VALUE))
             .maxConcurrentCallsPerConnection(limits.maxConcurrentCallsPerConnection())
-            .maxInboundMetadataSize(limits.maxHeaderBytes())
+            .maxInboundMetadataSize(GrpcRequestChecks.codecHeaderCeiling(limits.maxHeaderBytes()))
             .addService(
                 ServerInterceptors.intercept(
-                    new GrpcInference(service, limits, version), new GrpcAccess(access)))
+                    GrpcRequestChecks.checkedParsing(
+                        new GrpcInference(service, limits, version).bindService()),
+                    new GrpcAccess(access),
+                    // the last runs first: oversized metadata is refused before keys are checked
+                    GrpcRequestChecks.metadataLimit(limits.maxHeaderBytes())))
             .build();
     try {
       server.start();

@@ -1309,10 +1309,49 @@ class BadInputCorpusIT {
                     .stub()
                     .withInterceptors(MetadataUtils.newAttachHeadersInterceptor(big))
                     .modelInfer(vecCall(good).build()),
-            // grpc-netty refuses oversized metadata in its HTTP/2 codec, before any Berth code,
-            // as INTERNAL "http2 exception" (its cause names the header size): not fixable here
+            Status.Code.RESOURCE_EXHAUSTED,
+            "metadata is \\d+ bytes, over the server's --max-header-size of 4096"));
+    Metadata binary = new Metadata();
+    binary.put(Metadata.Key.of("x-big-bin", Metadata.BINARY_BYTE_MARSHALLER), new byte[4000]);
+    c.add(
+        new GrpcCase(
+            "gRPC: binary metadata over --max-header-size once in base64",
+            () ->
+                server
+                    .stub()
+                    .withInterceptors(MetadataUtils.newAttachHeadersInterceptor(binary))
+                    .modelInfer(vecCall(good).build()),
+            Status.Code.RESOURCE_EXHAUSTED,
+            "--max-header-size"));
+    Metadata huge = new Metadata();
+    huge.put(Metadata.Key.of("x-huge", Metadata.ASCII_STRING_MARSHALLER), "a".repeat(70_000));
+    c.add(
+        new GrpcCase(
+            "gRPC: metadata over the HTTP/2 codec's ceiling",
+            () ->
+                server
+                    .stub()
+                    .withInterceptors(MetadataUtils.newAttachHeadersInterceptor(huge))
+                    .modelInfer(vecCall(good).build()),
+            // the server advertises its codec's ceiling (65536) in its HTTP/2 SETTINGS, and
+            // grpc-java's client refuses to send over it: the call fails in the client, as INTERNAL
+            // "http2 exception" caused by "Header size exceeded max allowed size (65536)"
             Status.Code.INTERNAL,
             "http2 exception"));
+    for (String method : List.of("ModelInfer", "ModelMetadata", "ModelReady", "ServerMetadata")) {
+      for (byte[] garbage :
+          List.of(
+              new byte[] {(byte) 0xff, (byte) 0xff, (byte) 0xff},
+              new byte[] {0x0a, 0x7f, 'm'},
+              "not protobuf at all".getBytes(StandardCharsets.UTF_8))) {
+        c.add(
+            new GrpcCase(
+                "gRPC: " + method + " with bytes that are not protobuf (" + garbage.length + ")",
+                () -> server.rawCall(method, garbage),
+                Status.Code.INVALID_ARGUMENT,
+                method + " request is not a valid protobuf message"));
+      }
+    }
     return c;
   }
 

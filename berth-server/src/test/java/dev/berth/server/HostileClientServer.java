@@ -93,6 +93,38 @@ final class HostileClientServer implements AutoCloseable {
     }
   }
 
+  /** A unary call of the inference service's {@code method} with these bytes as its message. */
+  byte[] rawCall(String method, byte[] message) {
+    io.grpc.MethodDescriptor.Marshaller<byte[]> bytes =
+        new io.grpc.MethodDescriptor.Marshaller<>() {
+          @Override
+          public java.io.InputStream stream(byte[] value) {
+            return new java.io.ByteArrayInputStream(value);
+          }
+
+          @Override
+          public byte[] parse(java.io.InputStream stream) {
+            try {
+              return stream.readAllBytes();
+            } catch (java.io.IOException e) {
+              throw new java.io.UncheckedIOException(e);
+            }
+          }
+        };
+    return io.grpc.stub.ClientCalls.blockingUnaryCall(
+        channel,
+        io.grpc.MethodDescriptor.<byte[], byte[]>newBuilder()
+            .setType(io.grpc.MethodDescriptor.MethodType.UNARY)
+            .setFullMethodName(
+                io.grpc.MethodDescriptor.generateFullMethodName(
+                    GRPCInferenceServiceGrpc.SERVICE_NAME, method))
+            .setRequestMarshaller(bytes)
+            .setResponseMarshaller(bytes)
+            .build(),
+        io.grpc.CallOptions.DEFAULT.withDeadlineAfter(30, java.util.concurrent.TimeUnit.SECONDS),
+        message);
+  }
+
   GRPCInferenceServiceGrpc.GRPCInferenceServiceBlockingStub stub() {
     return stub.withDeadlineAfter(30, TimeUnit.SECONDS);
   }
