@@ -294,6 +294,56 @@ public final class InferenceService implements AutoCloseable {
     return response;
   }
 
+  /**
+   * Starts generating text with a language model. The future completes once a sequence is free and
+   * the generation has started; cancelling it before then takes the request out of the queue. The
+   * generation holds the model (and counts as in flight) until it is closed, so close it in every
+   * case.
+   *
+   * @param version a version, or null for the highest ready one
+   * @throws dev.berth.api.InvalidInputException when the model is not a language model or the
+   *     prompt does not fit
+   * @throws dev.berth.api.OverloadedException when too many requests wait already
+   */
+  public CompletableFuture<Generation> generate(
+      String model, String version, GenerationRequest request) {
+    if (draining) {
+      throw new ModelNotReadyException(
+          "server is shutting down; send the request to another replica");
+    }
+    LoadedModel loaded = hold(model, version);
+    inflight.begin();
+    metrics.inflight(loaded.name(), 1);
+    AtomicBoolean ended = new AtomicBoolean();
+    Runnable end =
+        () -> {
+          if (ended.compareAndSet(false, true)) {
+            finished(loaded);
+          }
+        };
+    try {
+      if (!loaded.generatesText()) {
+        throw new dev.berth.api.InvalidInputException(
+            "model '"
+                + loaded.name()
+                + "' is not a language model; send it tensors at /v2/models/"
+                + loaded.name()
+                + "/infer");
+      }
+      CompletableFuture<Generation> started = loaded.generations().submit(request, end);
+      started.whenComplete(
+          (g, e) -> {
+            if (e != null) {
+              end.run();
+            }
+          });
+      return started;
+    } catch (RuntimeException e) {
+      end.run();
+      throw e;
+    }
+  }
+
   private static Throwable unwrap(Throwable t) {
     while ((t instanceof java.util.concurrent.CompletionException
             || t instanceof java.util.concurrent.ExecutionException)

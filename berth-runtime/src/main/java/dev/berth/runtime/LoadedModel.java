@@ -21,6 +21,7 @@ public final class LoadedModel {
   private final ModelConfig config;
   private final Engine engine;
   private final DynamicBatcher batcher;
+  private final GenerationQueue generations; // null unless the engine generates text
   // the holders' count, with the sign bit set once retired
   private final AtomicInteger holders = new AtomicInteger();
   private final ReentrantLock lock = new ReentrantLock();
@@ -30,16 +31,36 @@ public final class LoadedModel {
    * @param name model name
    * @param version version
    * @param config its model.yaml
-   * @param engine the loaded engine
+   * @param engine the loaded engine; one that is a {@link TextGenerator} gets a generation queue
    * @param batcher its request queue
+   * @param metrics where the generation queue reports
    */
   public LoadedModel(
-      String name, String version, ModelConfig config, Engine engine, DynamicBatcher batcher) {
+      String name,
+      String version,
+      ModelConfig config,
+      Engine engine,
+      DynamicBatcher batcher,
+      ServingMetrics metrics) {
     this.name = name;
     this.version = version;
     this.config = config;
     this.engine = engine;
     this.batcher = batcher;
+    this.generations =
+        engine instanceof TextGenerator g
+            ? new GenerationQueue(name, version, g, config.llm(), metrics)
+            : null;
+  }
+
+  /** Whether the model generates text (a language model). */
+  public boolean generatesText() {
+    return generations != null;
+  }
+
+  /** The admission queue of a language model, or null. */
+  GenerationQueue generations() {
+    return generations;
   }
 
   public String name() {
@@ -131,6 +152,9 @@ public final class LoadedModel {
   }
 
   void close(Duration drainTimeout) {
+    if (generations != null) {
+      generations.close();
+    }
     batcher.close(drainTimeout);
     engine.close();
   }

@@ -30,6 +30,7 @@ import java.util.Set;
  * @param pins sha256 digests (lowercase hex) that files must have, by path relative to the model
  *     directory ({@code files.sha256}); see {@link ModelIntegrity}
  * @param versionPolicy which version directories are served
+ * @param llm a language model's settings ({@code llm}; defaults when absent)
  */
 public record ModelConfig(
     Path file,
@@ -44,7 +45,8 @@ public record ModelConfig(
     ConfigReader options,
     List<String> labels,
     Map<String, String> pins,
-    VersionPolicy versionPolicy) {
+    VersionPolicy versionPolicy,
+    LlmConfig llm) {
 
   public static final String API_VERSION = "berth.dev/v1";
   public static final String KIND = "Model";
@@ -67,6 +69,7 @@ public record ModelConfig(
           "options",
           "labels",
           "files",
+          LlmConfig.KEY,
           VersionPolicy.KEY);
 
   public ModelConfig {
@@ -93,7 +96,8 @@ public record ModelConfig(
         empty.section("options"),
         List.of(),
         Map.of(),
-        VersionPolicy.ALL);
+        VersionPolicy.ALL,
+        LlmConfig.parse(empty.section(LlmConfig.KEY)));
   }
 
   /** Reads {@code modelDir/model.yaml}, or the defaults when it does not exist. */
@@ -161,7 +165,8 @@ public record ModelConfig(
         root.section("options"),
         labels(root),
         ModelIntegrity.pins(root.section("files")),
-        VersionPolicy.parse(root));
+        VersionPolicy.parse(root),
+        LlmConfig.parse(root.section(LlmConfig.KEY)));
   }
 
   private static List<String> labels(ConfigReader root) {

@@ -592,7 +592,8 @@ public final class ModelRegistry implements AutoCloseable {
               nanos / 1_000_000,
               batching.maxBatchSize(),
               source.config().instances()));
-      LoadedModel loaded = new LoadedModel(name, version, source.config(), engine, batcher);
+      LoadedModel loaded =
+          new LoadedModel(name, version, source.config(), engine, batcher, metrics);
       batcher.onEngineFailure(e -> engineFailed(loaded, v.number(), fingerprint, e));
       return new Entry(new ModelStatus(name, version, ModelState.READY, ""), loaded);
     } catch (BerthException e) {

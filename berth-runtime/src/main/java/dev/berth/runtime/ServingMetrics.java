@@ -95,6 +95,61 @@ public final class ServingMetrics {
           .labelNames("model", "version", "state")
           .register(registry);
 
+  private static final double[] FIRST_TOKEN_BUCKETS = {
+    0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10, 20, 40, 80
+  };
+  private static final double[] TOKEN_BUCKETS = {
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1, 2.5
+  };
+  private final Histogram llmFirstToken =
+      Histogram.builder()
+          .name("berth_llm_time_to_first_token_seconds")
+          .help("Time from a generation request's arrival to its first token, waiting included")
+          .labelNames("model", "version")
+          .classicOnly()
+          .classicUpperBounds(FIRST_TOKEN_BUCKETS)
+          .register(registry);
+  private final Histogram llmPerToken =
+      Histogram.builder()
+          .name("berth_llm_time_per_output_token_seconds")
+          .help("Time between one generated token and the next in one sequence")
+          .labelNames("model", "version")
+          .classicOnly()
+          .classicUpperBounds(TOKEN_BUCKETS)
+          .register(registry);
+  private final Counter llmPromptTokens =
+      Counter.builder()
+          .name("berth_llm_prompt_tokens_total")
+          .help("Prompt tokens of the generations started")
+          .labelNames("model", "version")
+          .register(registry);
+  private final Counter llmGeneratedTokens =
+      Counter.builder()
+          .name("berth_llm_generation_tokens_total")
+          .help("Tokens generated")
+          .labelNames("model", "version")
+          .register(registry);
+  private final Gauge llmRunning =
+      Gauge.builder()
+          .name("berth_llm_sequences_running")
+          .help("Sequences being generated (at most llm.parallel)")
+          .labelNames("model", "version")
+          .register(registry);
+  private final Gauge llmWaiting =
+      Gauge.builder()
+          .name("berth_llm_sequences_waiting")
+          .help("Generation requests waiting for a sequence (at most llm.max-waiting)")
+          .labelNames("model", "version")
+          .register(registry);
+  private final Gauge llmKvCache =
+      Gauge.builder()
+          .name("berth_llm_kv_cache_usage_ratio")
+          .help(
+              "Tokens held by running sequences over the KV cache's capacity (llm.context-size"
+                  + " times llm.parallel)")
+          .labelNames("model", "version")
+          .register(registry);
+
   /**
    * Adds the JVM's and the process's own metrics to this registry: memory pools and heap ({@code
    * jvm_memory_used_bytes}), GC, threads, class loading, CPU time and open files ({@code
@@ -152,5 +207,30 @@ public final class ServingMetrics {
           .labelValues(model, version, s.name().toLowerCase(java.util.Locale.ROOT))
           .set(s == state ? 1 : 0);
     }
+  }
+
+  void llmTimeToFirstToken(String model, String version, long nanos) {
+    llmFirstToken.labelValues(model, version).observe(nanos / 1e9);
+  }
+
+  void llmTimePerOutputToken(String model, String version, long nanos) {
+    llmPerToken.labelValues(model, version).observe(nanos / 1e9);
+  }
+
+  void llmPromptTokens(String model, String version, int tokens) {
+    llmPromptTokens.labelValues(model, version).inc(tokens);
+  }
+
+  void llmGeneratedToken(String model, String version) {
+    llmGeneratedTokens.labelValues(model, version).inc();
+  }
+
+  void llmSequences(String model, String version, int running, int waiting) {
+    llmRunning.labelValues(model, version).set(running);
+    llmWaiting.labelValues(model, version).set(waiting);
+  }
+
+  void llmKvCache(String model, String version, double ratio) {
+    llmKvCache.labelValues(model, version).set(ratio);
   }
 }

@@ -54,6 +54,37 @@ class ModelConfigTest {
   }
 
   @Test
+  void readsALanguageModelsSettings() throws IOException {
+    LlmConfig llm =
+        load(HEADER
+                + "llm:\n  context-size: 2048\n  parallel: 8\n  max-waiting: 3\n"
+                + "  chat-template: '{{ messages }}'\n  threads: 2\n  gpu-layers: -1\n"
+                + "  defaults: {max-tokens: 100, temperature: 0, top-p: 0.5}\n")
+            .llm();
+    assertEquals(new LlmConfig(2048, 8, 3, "{{ messages }}", 2, -1, 100, 0, 0.5), llm);
+    LlmConfig defaults = load(HEADER).llm();
+    assertEquals(LlmConfig.DEFAULT_CONTEXT_SIZE, defaults.contextSize());
+    assertEquals(LlmConfig.DEFAULT_PARALLEL, defaults.parallel());
+    assertEquals(LlmConfig.DEFAULT_MAX_TOKENS, defaults.maxTokens());
+    assertEquals(null, defaults.chatTemplate());
+  }
+
+  @Test
+  void badLanguageModelSettingsSayWhatToFix() throws IOException {
+    for (String[] bad :
+        new String[][] {
+          {"llm: {parallel: 0}", "parallel"},
+          {"llm: {slots: 4}", "slots"},
+          {"llm: {defaults: {temperature: 3}}", "between 0 and 2"},
+          {"llm: {defaults: {top-p: 0}}", "top-p"},
+          {"llm: {context-size: 64, defaults: {max-tokens: 65}}", "max-tokens"},
+        }) {
+      ConfigException e = assertThrows(ConfigException.class, () -> load(HEADER + bad[0] + "\n"));
+      assertTrue(e.getMessage().contains(bad[1]), bad[0] + ": " + e.getMessage());
+    }
+  }
+
+  @Test
   void labelsNameTheScoresOfAClassifier_andMustFitAnOutput() throws IOException {
     ModelConfig config = load(HEADER + "labels: [cat, dog, \"bird 2\"]\n");
     assertEquals(List.of("cat", "dog", "bird 2"), config.labels());
