@@ -37,7 +37,7 @@ import java.util.Set;
  * (model.yaml's {@code preprocessing} and {@code postprocessing}). One session serves every engine
  * worker: ONNX Runtime's {@code run} is thread-safe.
  */
-final class OnnxEngine implements Engine {
+final class OnnxEngine implements Engine, dev.berth.runtime.TokenCounter {
   /**
    * Run errors that say the engine or its device failed, not the request (every other run error is
    * answered as the request's: 400).
@@ -586,6 +586,19 @@ final class OnnxEngine implements Engine {
         flatten(o, into);
       }
     }
+  }
+
+  /**
+   * Tokens of the texts as the tokenizer gives them to the model.
+   *
+   * @throws UnsupportedOperationException when the model takes no text
+   */
+  @Override
+  public int countTokens(List<String> texts) {
+    if (tokenization == null) {
+      throw new UnsupportedOperationException("model takes tensors, not text");
+    }
+    return tokenization.count(texts);
   }
 
   @Override

@@ -171,6 +171,17 @@ final class Tokenization implements AutoCloseable {
     return out;
   }
 
+  /** Tokens of the texts together, special tokens included, after truncation. */
+  int count(List<String> texts) {
+    int tokens = 0;
+    for (Encoding e : tokenizer.batchEncode(texts)) {
+      for (long m : e.getAttentionMask()) {
+        tokens += (int) m;
+      }
+    }
+    return tokens;
+  }
+
   private String decode(byte[] bytes) {
     try {
       return StandardCharsets.UTF_8

@@ -344,6 +344,25 @@ public final class InferenceService implements AutoCloseable {
     }
   }
 
+  /**
+   * Tokens the texts take for a model that tokenizes text itself, or empty when it does not.
+   *
+   * @param version a version, or null for the highest ready one
+   */
+  public java.util.OptionalInt countTokens(String model, String version, List<String> texts) {
+    LoadedModel loaded = hold(model, version);
+    try {
+      if (loaded.engine() instanceof TokenCounter counter) {
+        return java.util.OptionalInt.of(counter.countTokens(texts));
+      }
+      return java.util.OptionalInt.empty();
+    } catch (UnsupportedOperationException e) {
+      return java.util.OptionalInt.empty();
+    } finally {
+      loaded.release();
+    }
+  }
+
   private static Throwable unwrap(Throwable t) {
     while ((t instanceof java.util.concurrent.CompletionException
             || t instanceof java.util.concurrent.ExecutionException)

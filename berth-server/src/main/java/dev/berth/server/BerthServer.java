@@ -68,6 +68,7 @@ public final class BerthServer implements AutoCloseable {
   private final TlsCredentials tls;
   private final PrometheusTextFormatWriter metricsWriter = PrometheusTextFormatWriter.create();
   private final InflightTracker exchanges = new InflightTracker();
+  private final OpenAiApi openAi;
   private WebServer server;
 
   private BerthServer(Builder b) {
@@ -79,6 +80,7 @@ public final class BerthServer implements AutoCloseable {
     this.version = b.version;
     this.access = b.access;
     this.tls = b.tls;
+    this.openAi = new OpenAiApi(service, this::infer);
   }
 
   public static Builder builder(InferenceService service) {
@@ -260,6 +262,7 @@ public final class BerthServer implements AutoCloseable {
     String protocol; // set for inference calls only
     String caller; // who, once a credential was checked
     boolean audited; // a management call: logged to the audit log whatever its outcome
+    boolean openAi; // an OpenAI-compatible call: errors take OpenAI's shape
     String error; // the error message answered, if any
 
     Exchange(String id) {
@@ -357,6 +360,20 @@ public final class BerthServer implements AutoCloseable {
       res.header(
           HeaderNames.RETRY_AFTER, Long.toString(Math.max(1, answer.retryAfter().toSeconds())));
     }
+    if (ex.openAi) {
+      OpenAiJson.ParameterException bad =
+          error instanceof OpenAiJson.ParameterException p ? p : null;
+      return send(
+          res,
+          answer.status(),
+          OpenAiJson.writeError(
+              answer.status(),
+              answer.message(),
+              bad == null ? null : bad.param,
+              bad != null
+                  ? bad.code
+                  : error instanceof ModelNotFoundException ? "model_not_found" : null));
+    }
     return send(res, answer.status(), answer.body());
   }
 
@@ -394,8 +411,9 @@ public final class BerthServer implements AutoCloseable {
         return routeV2(req, res, ex, p, method);
       }
       case "v1" -> {
+        ex.openAi = OPENAI_PATHS.contains(String.join("/", p));
         ex.caller = access.require(Access.Role.INFER, authorization(req)).name();
-        return routeV1(req, res, ex, p, method);
+        return ex.openAi ? routeOpenAi(req, res, ex, p, method) : routeV1(req, res, ex, p, method);
       }
       case "metrics" -> {
         if (p.size() == 1) {
@@ -501,6 +519,36 @@ public final class BerthServer implements AutoCloseable {
 
   private static String authorization(ServerRequest req) {
     return req.headers().first(HeaderNames.AUTHORIZATION).orElse(null);
+  }
+
+  /** The OpenAI-compatible API's paths; the other /v1 paths are TF Serving's. */
+  private static final java.util.Set<String> OPENAI_PATHS =
+      java.util.Set.of("v1/chat/completions", "v1/completions", "v1/embeddings", "v1/models");
+
+  private int routeOpenAi(
+      ServerRequest req, ServerResponse res, Exchange ex, List<String> p, Method method)
+      throws IOException {
+    OpenAiApi.Call call =
+        (model, version) -> {
+          ex.model = model;
+          ex.version = version;
+        };
+    switch (p.get(p.size() - 1)) {
+      case "models" -> {
+        requireMethod(method, Method.GET);
+        return send(res, 200, openAi.models());
+      }
+      case "embeddings" -> {
+        requireMethod(method, Method.POST);
+        ex.protocol = "openai";
+        return send(res, 200, openAi.embeddings(readBody(req), call));
+      }
+      default -> {
+        requireMethod(method, Method.POST);
+        ex.protocol = "openai";
+        return openAi.generate(p.size() == 3, readBody(req), res, call);
+      }
+    }
   }
 
   private int routeV1(
