@@ -99,6 +99,9 @@ public final class Generation implements AutoCloseable {
           return null;
         }
         if (piece == null) {
+          if (tokens.reachedLimit()) {
+            completionTokens = maxTokens; // pieces that carried several tokens counted once
+          }
           end(completionTokens >= maxTokens ? FinishReason.LENGTH : FinishReason.STOP);
           return flush();
         }

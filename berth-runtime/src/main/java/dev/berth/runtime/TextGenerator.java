@@ -43,11 +43,18 @@ public interface TextGenerator {
   /** The tokens of one generation, as they come. */
   interface TokenStream extends AutoCloseable {
     /**
-     * The text of the next generated token ("" when it completes no character yet), or null once
-     * the engine has stopped: an end-of-sequence token, or {@code maxTokens} reached. Blocks until
+     * The text of the next generated token ("" for a control token), or null once the engine has
+     * stopped: an end-of-sequence token, or {@code maxTokens} reached. An engine may hand over the
+     * tokens of one character together (bytes of a character outside its vocabulary). Blocks until
      * the engine produces it; safe on virtual threads.
      */
     String next() throws InterruptedException;
+
+    /**
+     * After {@link #next()} returned null: whether the engine stopped because {@code maxTokens} ran
+     * out, having generated exactly that many tokens (not at an end-of-sequence token).
+     */
+    boolean reachedLimit();
 
     /** Stops generating and frees the sequence; the next {@link #next()} returns null. */
     @Override

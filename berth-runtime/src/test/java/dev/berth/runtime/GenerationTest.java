@@ -128,6 +128,11 @@ class GenerationTest {
         }
 
         @Override
+        public boolean reachedLimit() {
+          return produced >= sampling.maxTokens();
+        }
+
+        @Override
         public void close() {
           closed = true;
         }

@@ -133,21 +133,26 @@ final class OpenAiApi {
       if (chat) {
         event(out, OpenAiJson.writeChunk(true, id, created, model, true, null, null));
       }
-      try {
-        for (String piece; (piece = generation.next()) != null; ) {
-          event(out, OpenAiJson.writeChunk(chat, id, created, model, false, piece, null));
+      while (true) {
+        String piece;
+        try {
+          piece = generation.next();
+        } catch (InterruptedException e) {
+          Thread.currentThread().interrupt();
+          return BerthServer.CLIENT_CLOSED_REQUEST;
+        } catch (RuntimeException e) {
+          // the answer has begun: the failure goes out as an event, which clients raise as errors
+          LOG.log(java.util.logging.Level.SEVERE, "generation by '" + model + "' failed", e);
+          event(
+              out,
+              OpenAiJson.writeError(
+                  500, "generation failed: " + e.getMessage(), null, "generation_failed"));
+          return 500;
         }
-      } catch (InterruptedException e) {
-        Thread.currentThread().interrupt();
-        return BerthServer.CLIENT_CLOSED_REQUEST;
-      } catch (RuntimeException e) {
-        // the answer has begun: the failure goes out as an event, which clients raise as an error
-        LOG.log(java.util.logging.Level.SEVERE, "generation by '" + model + "' failed", e);
-        event(
-            out,
-            OpenAiJson.writeError(
-                500, "generation failed: " + e.getMessage(), null, "generation_failed"));
-        return 500;
+        if (piece == null) {
+          break;
+        }
+        event(out, OpenAiJson.writeChunk(chat, id, created, model, false, piece, null));
       }
       event(
           out,
@@ -156,20 +161,29 @@ final class OpenAiApi {
       if (includeUsage) {
         event(out, OpenAiJson.writeUsageChunk(chat, id, created, generation));
       }
-      out.write(DONE);
-      out.flush();
+      try {
+        out.write(DONE);
+        out.flush();
+      } catch (RuntimeException e) {
+        throw new IOException("the client closed the stream", e);
+      }
       return 200;
-    } catch (IOException | UncheckedIOException e) {
+    } catch (IOException | UncheckedIOException | io.helidon.webserver.CloseConnectionException e) {
       // the client went away: closing the generation (by the caller) frees its sequence
       return BerthServer.CLIENT_CLOSED_REQUEST;
     }
   }
 
+  /** Sends one event; a client that has gone away shows as an IOException. */
   private static void event(OutputStream out, byte[] json) throws IOException {
-    out.write(DATA);
-    out.write(json);
-    out.write(END_OF_EVENT);
-    out.flush();
+    try {
+      out.write(DATA);
+      out.write(json);
+      out.write(END_OF_EVENT);
+      out.flush();
+    } catch (RuntimeException e) { // the web server's own exception for a closed connection
+      throw new IOException("the client closed the stream", e);
+    }
   }
 
   /** {@code POST /v1/embeddings}, by a model that turns text into one vector per text. */
