@@ -124,17 +124,26 @@ final class LlamaEngine implements Engine, TextGenerator {
     return model.encode(prompt).length + 1;
   }
 
+  /**
+   * The binding takes the system prompt apart from the turns (which it allows to be user or
+   * assistant only): system messages join it, in order.
+   */
   @Override
   public String chatPrompt(List<ChatMessage> messages) {
-    List<Pair<String, String>> pairs = new ArrayList<>();
+    StringBuilder system = new StringBuilder();
+    List<Pair<String, String>> turns = new ArrayList<>();
     for (ChatMessage m : messages) {
-      pairs.add(new Pair<>(m.role(), m.content()));
+      if (m.role().equals("system")) {
+        system.append(system.isEmpty() ? "" : "\n").append(m.content());
+      } else {
+        turns.add(new Pair<>(m.role(), m.content()));
+      }
     }
     try {
-      return model.applyTemplate(new InferenceParameters("").setMessages("", pairs));
+      return model.applyTemplate(new InferenceParameters("").setMessages(system.toString(), turns));
     } catch (RuntimeException e) {
       throw new InvalidInputException(
-          "model '" + name + "''s chat template refused the messages: " + e.getMessage());
+          "the chat template of model '" + name + "' refused the messages: " + e.getMessage());
     }
   }
 

@@ -92,7 +92,8 @@ class OpenAiChatIT {
   }
 
   private static final String HELLO =
-      "\"messages\":[{\"role\":\"user\",\"content\":\"Hello there\"}]";
+      "\"messages\":[{\"role\":\"system\",\"content\":\"Be brief.\"},"
+          + "{\"role\":\"user\",\"content\":\"Hello there\"}]";
 
   /** The data of each Server-Sent Event, [DONE] included. */
   private static List<String> events(HttpResponse<String> r) {
