@@ -68,9 +68,16 @@ final class ImageOptions {
         throw new BerthException("--runtime must be base or jlink, not '" + runtime + "'");
       }
     }
+    boolean languageModels =
+        service.models().stream()
+            .flatMap(m -> m.versions().stream())
+            .anyMatch(
+                v ->
+                    java.nio.file.Files.isRegularFile(
+                        v.dir().resolve(dev.berth.runtime.GgufHeader.MODEL_FILE)));
     BerthDistribution berth =
         BerthDistribution.ofLauncher(
-            BerthDistribution.currentLauncher(Main.class), Main.Version.get());
+            BerthDistribution.currentLauncher(Main.class), Main.Version.get(), languageModels);
     Path javaRuntime = null;
     if (mode == ServiceSpec.Runtime.JLINK) {
       if (!service.image().platform().equals(hostPlatform())) {

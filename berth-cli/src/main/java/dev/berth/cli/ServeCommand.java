@@ -208,7 +208,8 @@ final class ServeCommand implements java.util.concurrent.Callable<Integer> {
       paramLabel = "PROVIDER",
       description =
           "ONNX Runtime execution provider of every model whose model.yaml names none: cpu or"
-              + " cuda (default: ${DEFAULT-VALUE}).",
+              + " cuda (default: ${DEFAULT-VALUE}). With cuda, language models whose"
+              + " llm.gpu-layers is unset run every layer on the GPU.",
       defaultValue = "cpu")
   String executionProvider;
 
@@ -301,6 +302,7 @@ final class ServeCommand implements java.util.concurrent.Callable<Integer> {
       throw new BerthException("--poll-repository must be longer than 0 (e.g. 10s)");
     }
     System.setProperty(OnnxEngineProvider.DEFAULT_PROVIDER_PROPERTY, provider);
+    System.setProperty(dev.berth.llm.LlamaEngineProvider.DEFAULT_PROVIDER_PROPERTY, provider);
     ServerLimits limits = limits();
     ServingMetrics metrics = new ServingMetrics().withJvmMetrics();
     InferenceService service = InferenceService.create(repo, metrics, integrity);

@@ -14,9 +14,10 @@ import org.junit.jupiter.api.io.TempDir;
 
 /**
  * Berth opens no connection its user did not configure. The server runs in a network namespace with
- * loopback only, under strace; it starts, answers inference requests for several seconds (ONNX
- * Runtime's telemetry client, when on, resolves its upload host within seconds of start-up), stops,
- * and every connect() it made must have gone to loopback or a local socket.
+ * loopback only, under strace; it starts, answers inference and chat requests (MiniLM on ONNX
+ * Runtime, a GGUF on llama.cpp) for several seconds (ONNX Runtime's telemetry client, when on,
+ * resolves its upload host within seconds of start-up), stops, and every connect() it made must
+ * have gone to loopback or a local socket.
  */
 class NoPhoneHomeIT {
   private static final Pattern INET =
@@ -33,16 +34,24 @@ class NoPhoneHomeIT {
     Files.writeString(
         body,
         "{\"inputs\":[{\"name\":\"text\",\"shape\":[1],\"datatype\":\"BYTES\",\"data\":[\"offline please\"]}]}");
+    // the example models and a language model, so that llama.cpp runs under strace too
+    Path repo = Files.createDirectories(work.resolve("repo"));
+    Files.createSymbolicLink(repo.resolve("minilm"), BerthProcess.examples().resolve("minilm"));
+    Files.createDirectories(repo.resolve("tiny/1"));
+    dev.berth.llm.GgufWriter.tiny().write(repo.resolve("tiny/1/model.gguf"));
+    Files.writeString(
+        repo.resolve("tiny/model.yaml"),
+        "apiVersion: berth.dev/v1\nkind: Model\nllm: {context-size: 256, parallel: 2}\n");
+    Path chat = work.resolve("chat.json");
+    Files.writeString(
+        chat,
+        "{\"model\":\"tiny\",\"max_tokens\":8,\"stream\":true,"
+            + "\"messages\":[{\"role\":\"user\",\"content\":\"offline please\"}]}");
     String berth =
         String.join(
             " ",
             BerthProcess.command(
-                "serve",
-                BerthProcess.examples().toString(),
-                "--port",
-                "18181",
-                "--log-format",
-                "json"));
+                "serve", repo.toString(), "--port", "18181", "--log-format", "json"));
     String script =
         String.join(
             "\n",
@@ -69,7 +78,10 @@ class NoPhoneHomeIT {
             "end=$((SECONDS + 6))",
             "while [ $SECONDS -lt $end ]; do curl -sf -d @"
                 + body
-                + " http://127.0.0.1:18181/v2/models/minilm/infer >/dev/null; done",
+                + " http://127.0.0.1:18181/v2/models/minilm/infer >/dev/null; curl -sf -d @"
+                + chat
+                + " http://127.0.0.1:18181/v1/chat/completions | grep -q '^data: \\[DONE\\]';"
+                + " done",
             // strace shields itself from SIGTERM: signal the traced server (its child) and wait
             "kill -TERM $(pgrep -P $pid)",
             "wait $pid");

@@ -33,6 +33,12 @@ public record BerthDistribution(
   /** Launcher manifest attribute: artifact ids of the jars {@code berth serve} uses directly. */
   public static final String SERVING_ROOTS = "Berth-Serving-Roots";
 
+  /**
+   * Launcher manifest attribute: artifact ids of the jars that serve language models (llama.cpp and
+   * its natives), which only images of services with a GGUF model carry.
+   */
+  public static final String LANGUAGE_MODEL_ROOTS = "Berth-Language-Model-Roots";
+
   public BerthDistribution {
     libraries = List.copyOf(libraries);
     modules = List.copyOf(modules);
@@ -40,6 +46,17 @@ public record BerthDistribution(
 
   /** The distribution a launcher jar belongs to, read from its manifest's Class-Path. */
   public static BerthDistribution ofLauncher(Path launcher, String version) {
+    return ofLauncher(launcher, version, false);
+  }
+
+  /**
+   * The distribution a launcher jar belongs to, read from its manifest's Class-Path.
+   *
+   * @param languageModels whether the image serves GGUF language models, and so carries their
+   *     engine
+   */
+  public static BerthDistribution ofLauncher(
+      Path launcher, String version, boolean languageModels) {
     Path jar = launcher.toAbsolutePath().normalize();
     Attributes manifest = manifest(jar);
     String classPath = manifest == null ? null : manifest.getValue(Attributes.Name.CLASS_PATH);
@@ -57,6 +74,10 @@ public record BerthDistribution(
       all.add(lib);
     }
     String roots = manifest.getValue(SERVING_ROOTS);
+    String llm = manifest.getValue(LANGUAGE_MODEL_ROOTS);
+    if (roots != null && languageModels && llm != null) {
+      roots = roots + " " + llm;
+    }
     Set<String> serving = roots == null ? null : servingJars(all, roots.trim().split("\\s+"));
     List<Path> libraries = new ArrayList<>();
     List<Path> modules = new ArrayList<>();

@@ -4,6 +4,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.dataformat.yaml.YAMLFactory;
 import com.fasterxml.jackson.dataformat.yaml.YAMLGenerator;
 import dev.berth.api.BerthException;
+import dev.berth.runtime.GgufHeader;
 import dev.berth.runtime.ModelConfig;
 import dev.berth.runtime.ModelIntegrity;
 import dev.berth.runtime.ModelManifest;
@@ -130,7 +131,18 @@ public record ImagePlan(
       for (ModelRepository.Version version : model.versions()) {
         String where = MODELS + "/" + model.name() + "/" + version.label();
         List<Entry> files = tree(version.dir(), where);
-        layers.add(new Layer("model " + model.name() + "/" + version.label(), files));
+        // a language model's weights get a layer of their own: the version's small files (and a
+        // new model.yaml) change without pushing gigabytes again
+        List<Entry> weights =
+            files.stream().filter(f -> f.path().endsWith("/" + GgufHeader.MODEL_FILE)).toList();
+        List<Entry> rest = files.stream().filter(f -> !weights.contains(f)).toList();
+        String layer = "model " + model.name() + "/" + version.label();
+        if (!weights.isEmpty()) {
+          layers.add(new Layer(layer + " weights", weights));
+        }
+        if (!rest.isEmpty() || weights.isEmpty()) {
+          layers.add(new Layer(layer, rest));
+        }
         String prefix = "dev.berth.model." + model.name() + "." + version.label();
         labels.put(prefix + ".sha256", manifestDigest(files, where));
         labels.put(prefix + ".files", fileDigests(files, where));

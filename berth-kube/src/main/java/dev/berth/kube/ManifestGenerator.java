@@ -453,6 +453,40 @@ public final class ManifestGenerator {
     return b.build();
   }
 
+  /** Memory for the JVM, llama.cpp's compute buffers and the rest of the server. */
+  static final long LANGUAGE_MODEL_OVERHEAD = 512L << 20;
+
+  /**
+   * The memory a service's language models need, read from their GGUF files, or 0 when it has none:
+   * per version the file twice (llama.cpp maps it and keeps a copy of its weights repacked for the
+   * CPU) and its KV cache ({@code llm.context-size × llm.parallel} tokens), plus {@link
+   * #LANGUAGE_MODEL_OVERHEAD}.
+   */
+  static long languageModelMemory(ServiceSpec service) {
+    long bytes = 0;
+    for (ServiceSpec.ServiceModel model : service.models()) {
+      dev.berth.runtime.LlmConfig llm = null;
+      for (dev.berth.runtime.ModelRepository.Version version : model.versions()) {
+        java.nio.file.Path gguf = version.dir().resolve(dev.berth.runtime.GgufHeader.MODEL_FILE);
+        if (!java.nio.file.Files.isRegularFile(gguf)) {
+          continue;
+        }
+        if (llm == null) {
+          llm =
+              dev.berth.runtime.LlmConfig.parse(
+                  dev.berth.runtime.ConfigReader.root(
+                          model.dir().resolve(dev.berth.runtime.ModelConfig.FILE_NAME),
+                          model.modelYaml())
+                      .section("llm"));
+        }
+        dev.berth.runtime.GgufHeader header = dev.berth.runtime.GgufHeader.read(gguf);
+        bytes +=
+            2 * header.bytes() + header.kvCacheBytes((long) llm.contextSize() * llm.parallel());
+      }
+    }
+    return bytes == 0 ? 0 : bytes + LANGUAGE_MODEL_OVERHEAD;
+  }
+
   private Container container() {
     ServiceSpec.Serving s = service.serving();
     ServiceSpec.Deploy d = service.deploy();
@@ -463,6 +497,11 @@ public final class ManifestGenerator {
     // Pods are scheduled by their requests and the autoscaler's CPU target is a share of them:
     // never leave them out. An unrequested resource gets its limit (as Kubernetes would), else
     // a default.
+    long languageModels = languageModelMemory(service);
+    if (languageModels > 0 && !requests.containsKey("memory") && !limits.containsKey("memory")) {
+      long mebibytes = (languageModels + (1 << 20) - 1) >> 20;
+      requests.put("memory", new Quantity(Math.max(1024, mebibytes) + "Mi"));
+    }
     DEFAULT_REQUESTS.forEach(
         (k, v) -> requests.computeIfAbsent(k, x -> limits.getOrDefault(k, new Quantity(v))));
     if (d.gpus() > 0) {

@@ -175,6 +175,72 @@ class ManifestGeneratorTest {
     assertEquals(new Quantity("500m"), limitOnly.getRequests().get("cpu"), "request = limit");
   }
 
+  /** A GGUF header (no tensors) with a 1.1B llama's shape, padded to {@code size} bytes. */
+  private static void gguf(Path file, long size) throws IOException {
+    java.io.ByteArrayOutputStream out = new java.io.ByteArrayOutputStream();
+    java.nio.ByteBuffer head =
+        java.nio.ByteBuffer.allocate(24).order(java.nio.ByteOrder.LITTLE_ENDIAN);
+    head.putInt(0x46554747).putInt(3).putLong(0).putLong(4);
+    out.writeBytes(head.array());
+    for (Object[] kv :
+        new Object[][] {
+          {"llama.block_count", 22},
+          {"llama.embedding_length", 2048},
+          {"llama.attention.head_count", 32},
+          {"llama.attention.head_count_kv", 4}
+        }) {
+      byte[] key = ((String) kv[0]).getBytes(StandardCharsets.UTF_8);
+      java.nio.ByteBuffer b =
+          java.nio.ByteBuffer.allocate(8 + key.length + 8).order(java.nio.ByteOrder.LITTLE_ENDIAN);
+      b.putLong(key.length).put(key).putInt(4).putInt((Integer) kv[1]);
+      out.writeBytes(b.array());
+    }
+    Files.write(file, out.toByteArray());
+    try (java.io.RandomAccessFile f = new java.io.RandomAccessFile(file.toFile(), "rw")) {
+      f.setLength(size); // sparse: only the size counts
+    }
+  }
+
+  @Test
+  void aLanguageModelsMemoryRequestIsSizedFromItsGguf() throws IOException {
+    Files.createDirectories(dir.resolve("models/llm/1"));
+    gguf(dir.resolve("models/llm/1/model.gguf"), 1000L << 20);
+    Files.writeString(
+        dir.resolve("models/llm/model.yaml"),
+        "apiVersion: berth.dev/v1\nkind: Model\nllm: {context-size: 2048, parallel: 4}\n");
+    Path file = dir.resolve("berth.yaml");
+    Files.writeString(
+        file,
+        "apiVersion: berth.dev/v1\nkind: ModelService\nname: chat\n"
+            + "models: [{path: models/llm}, {path: models/minilm}]\n");
+    var resources =
+        find(ManifestGenerator.of(ServiceSpec.load(file), IMAGE, "ml").objects(), Deployment.class)
+            .getSpec()
+            .getTemplate()
+            .getSpec()
+            .getContainers()
+            .get(0)
+            .getResources();
+    // the file twice (mapped, and repacked for the CPU) + its KV cache for 2048 x 4 tokens
+    // (2 x 2 bytes x 22 layers x 256 wide x 8192 = 176 MiB) + 512 MiB
+    assertEquals(new Quantity((2000 + 176 + 512) + "Mi"), resources.getRequests().get("memory"));
+
+    // what the service says wins
+    Files.writeString(
+        file,
+        "apiVersion: berth.dev/v1\nkind: ModelService\nname: chat\n"
+            + "models: [{path: models/llm}]\ndeploy: {resources: {requests: {memory: 3Gi}}}\n");
+    var chosen =
+        find(ManifestGenerator.of(ServiceSpec.load(file), IMAGE, "ml").objects(), Deployment.class)
+            .getSpec()
+            .getTemplate()
+            .getSpec()
+            .getContainers()
+            .get(0)
+            .getResources();
+    assertEquals(new Quantity("3Gi"), chosen.getRequests().get("memory"));
+  }
+
   @Test
   void gpusSwitchOnTheCudaProviderThroughTheServingConfig() throws IOException {
     List<HasMetadata> gpu = objects("deploy: {gpus: 1}\n");

@@ -71,8 +71,14 @@ final class LlamaEngine implements Engine, TextGenerator {
             .setParallel(config.parallel())
             .setThreads(threads)
             .setThreadsBatch(threads);
-    if (config.gpuLayers() != 0) {
-      parameters.setGpuLayers(config.gpuLayers() < 0 ? 100_000 : config.gpuLayers());
+    int gpuLayers =
+        config.gpuLayers() != null
+            ? config.gpuLayers()
+            : "cuda".equals(System.getProperty(LlamaEngineProvider.DEFAULT_PROVIDER_PROPERTY))
+                ? -1
+                : 0;
+    if (gpuLayers != 0) {
+      parameters.setGpuLayers(gpuLayers < 0 ? 100_000 : gpuLayers);
     }
     if (!NATIVE.isLoggable(Level.FINE)) {
       parameters.disableLog(); // the binding cannot route them: they would go to stderr

@@ -13,7 +13,8 @@ import java.util.Set;
  *   max-waiting: 64        # requests waiting for a sequence; more get 429
  *   chat-template: ...     # Jinja chat template; default: the one in the GGUF
  *   threads: 0             # CPU threads; 0: one per core
- *   gpu-layers: 0          # layers offloaded to a GPU; -1: all
+ *   gpu-layers: -1         # layers offloaded to a GPU (-1: all); unset: all with
+ *                          # --execution-provider cuda, else none
  *   defaults: {max-tokens: 512, temperature: 0.8, top-p: 0.95}
  * }</pre>
  */
@@ -23,7 +24,7 @@ public record LlmConfig(
     int maxWaiting,
     String chatTemplate,
     int threads,
-    int gpuLayers,
+    Integer gpuLayers,
     int maxTokens,
     double temperature,
     double topP) {
@@ -65,7 +66,7 @@ public record LlmConfig(
         llm.integer("max-waiting", DEFAULT_MAX_WAITING, 0, 1_000_000),
         llm.string("chat-template", null),
         llm.integer("threads", 0, 0, 1024),
-        llm.integer("gpu-layers", 0, -1, 100_000),
+        llm.has("gpu-layers") ? llm.integer("gpu-layers", 0, -1, 100_000) : null,
         d.integer("max-tokens", Math.min(DEFAULT_MAX_TOKENS, contextSize - 1), 1, contextSize),
         temperature,
         topP);

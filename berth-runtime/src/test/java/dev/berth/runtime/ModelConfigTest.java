@@ -67,6 +67,7 @@ class ModelConfigTest {
     assertEquals(LlmConfig.DEFAULT_PARALLEL, defaults.parallel());
     assertEquals(LlmConfig.DEFAULT_MAX_TOKENS, defaults.maxTokens());
     assertEquals(null, defaults.chatTemplate());
+    assertEquals(null, defaults.gpuLayers(), "unset: decided by the execution provider");
   }
 
   @Test
