@@ -1,0 +1,260 @@
+package dev.berth.bench;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import de.kherud.llama.InferenceParameters;
+import de.kherud.llama.LlamaIterator;
+import de.kherud.llama.LlamaModel;
+import de.kherud.llama.ModelParameters;
+import dev.berth.llm.GgufWriter;
+import java.io.BufferedReader;
+import java.io.InputStream;
+import java.io.InputStreamReader;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CyclicBarrier;
+
+/**
+ * Token throughput of a GGUF language model, the same work measured two ways for bench/llm: driven
+ * in this process by the llama.cpp binding (the ceiling: no HTTP, no JSON, no queue), or through a
+ * Berth server's OpenAI-compatible API as streamed {@code /v1/completions}.
+ *
+ * <pre>
+ * java -cp ... dev.berth.bench.LlmThroughput write-model PATH
+ * java -cp ... dev.berth.bench.LlmThroughput in-process PATH CONCURRENCY MAX_TOKENS SECONDS CONTEXT THREADS
+ * java -cp ... dev.berth.bench.LlmThroughput http URL MODEL CONCURRENCY MAX_TOKENS SECONDS
+ * </pre>
+ *
+ * <p>Each of CONCURRENCY workers sends the same prompt, greedy, again and again: one round to warm
+ * up, then for SECONDS. It prints one JSON object: tokens generated, tokens/s, requests, and time
+ * to first token (p50, p99). Tokens are counted the same way on both paths: one per streamed piece
+ * the binding hands over.
+ */
+public final class LlmThroughput {
+  private static final ObjectMapper JSON = new ObjectMapper();
+  static final String PROMPT =
+      "Berth serves models in production. Write a long story about a ship that finds its berth.";
+
+  private LlmThroughput() {}
+
+  /** One generation's count and time to its first token. */
+  private record Run(int tokens, long firstTokenNanos) {}
+
+  private interface Generator {
+    Run generate(int maxTokens) throws Exception;
+  }
+
+  public static void main(String[] args) throws Exception {
+    switch (args[0]) {
+      case "write-model" -> {
+        Path file = Path.of(args[1]);
+        Files.createDirectories(file.toAbsolutePath().getParent());
+        long start = System.nanoTime();
+        GgufWriter.tinyLlama1B().write(file);
+        System.err.printf(
+            "wrote %s (%d MB) in %.1f s%n",
+            file, Files.size(file) >> 20, (System.nanoTime() - start) / 1e9);
+      }
+      case "in-process" -> inProcess(args);
+      case "http" -> http(args);
+      default -> throw new IllegalArgumentException("unknown mode " + args[0]);
+    }
+    System.exit(0); // the binding leaves a non-daemon native thread behind
+  }
+
+  private static void inProcess(String[] args) throws Exception {
+    Path model = Path.of(args[1]);
+    int concurrency = Integer.parseInt(args[2]);
+    int maxTokens = Integer.parseInt(args[3]);
+    int seconds = Integer.parseInt(args[4]);
+    int context = Integer.parseInt(args[5]);
+    int threads = Integer.parseInt(args[6]);
+    // the settings Berth gives llama.cpp for llm.parallel = 8, llm.context-size = CONTEXT
+    int parallel = 8;
+    ModelParameters parameters =
+        new ModelParameters()
+            .setModel(model.toString())
+            .setCtxSize(context * parallel)
+            .setParallel(parallel)
+            .setThreads(threads)
+            .setThreadsBatch(threads)
+            .disableLog();
+    // Loaded on a thread of its own, as Berth loads models: loaded on the JVM's main thread,
+    // llama.cpp decoded at about half the speed here (see BENCHMARKS.md, Language models).
+    LlamaModel[] loaded = new LlamaModel[1];
+    if (Boolean.getBoolean("berth.bench.load-on-main")) {
+      loaded[0] = new LlamaModel(parameters);
+    } else {
+      Thread.ofPlatform()
+          .name("berth-model-loader")
+          .start(() -> loaded[0] = new LlamaModel(parameters))
+          .join();
+    }
+    try (LlamaModel llama = loaded[0]) {
+      Generator generator =
+          maxNew -> {
+            long start = System.nanoTime();
+            long first = -1;
+            int tokens = 0;
+            LlamaIterator it =
+                llama
+                    .generate(
+                        new InferenceParameters(PROMPT)
+                            .setNPredict(maxNew)
+                            .setTemperature(0)
+                            .setTopP(0.95f) // Berth's default top_p, which the server passes
+                            .setCachePrompt(true))
+                    .iterator();
+            while (it.hasNext()) {
+              String text = it.next().text;
+              if (!it.hasNext()) {
+                break; // the final output carries no token
+              }
+              if (first < 0 && !text.isEmpty()) {
+                first = System.nanoTime() - start; // as the HTTP client: the first text
+              }
+              tokens++;
+            }
+            return new Run(tokens, first);
+          };
+      print("in-process", measure(generator, concurrency, maxTokens, seconds));
+    }
+  }
+
+  private static void http(String[] args) throws Exception {
+    String url = args[1];
+    String model = args[2];
+    int concurrency = Integer.parseInt(args[3]);
+    int maxTokens = Integer.parseInt(args[4]);
+    int seconds = Integer.parseInt(args[5]);
+    HttpClient client = HttpClient.newHttpClient();
+    Generator generator =
+        maxNew -> {
+          ObjectNode body = JSON.createObjectNode();
+          body.put("model", model);
+          body.put("prompt", PROMPT);
+          body.put("max_tokens", maxNew);
+          body.put("temperature", 0);
+          body.put("stream", true);
+          body.putObject("stream_options").put("include_usage", true);
+          long start = System.nanoTime();
+          HttpResponse<InputStream> response =
+              client.send(
+                  HttpRequest.newBuilder(URI.create(url + "/v1/completions"))
+                      .timeout(Duration.ofMinutes(10))
+                      .header("Content-Type", "application/json")
+                      .POST(HttpRequest.BodyPublishers.ofString(body.toString()))
+                      .build(),
+                  HttpResponse.BodyHandlers.ofInputStream());
+          if (response.statusCode() != 200) {
+            throw new IllegalStateException(
+                "HTTP "
+                    + response.statusCode()
+                    + ": "
+                    + new String(response.body().readAllBytes()));
+          }
+          long first = -1;
+          int tokens = 0;
+          try (BufferedReader lines =
+              new BufferedReader(new InputStreamReader(response.body(), StandardCharsets.UTF_8))) {
+            for (String line; (line = lines.readLine()) != null; ) {
+              if (!line.startsWith("data: ") || line.equals("data: [DONE]")) {
+                continue;
+              }
+              JsonNode chunk = JSON.readTree(line.substring(6));
+              if (chunk.has("usage") && !chunk.get("usage").isNull()) {
+                tokens = chunk.get("usage").get("completion_tokens").asInt();
+              } else if (first < 0 && !chunk.get("choices").get(0).get("text").asText().isEmpty()) {
+                first = System.nanoTime() - start;
+              }
+            }
+          }
+          return new Run(tokens, first);
+        };
+    print("http", measure(generator, concurrency, maxTokens, seconds));
+  }
+
+  private record Result(
+      int concurrency, int requests, long tokens, double seconds, List<Long> firstTokens) {}
+
+  private static Result measure(Generator generator, int concurrency, int maxTokens, int seconds)
+      throws Exception {
+    CyclicBarrier warm = new CyclicBarrier(concurrency + 1);
+    long[] deadline = new long[1];
+    List<Run> runs = Collections.synchronizedList(new ArrayList<>());
+    List<Thread> workers = new ArrayList<>();
+    List<Throwable> failures = Collections.synchronizedList(new ArrayList<>());
+    for (int i = 0; i < concurrency; i++) {
+      workers.add(
+          Thread.ofPlatform()
+              .start(
+                  () -> {
+                    try {
+                      generator.generate(maxTokens); // warm-up
+                      warm.await();
+                      warm.await(); // the clock starts
+                      while (System.nanoTime() < deadline[0]) {
+                        runs.add(generator.generate(maxTokens));
+                      }
+                    } catch (Throwable t) {
+                      failures.add(t);
+                      warm.reset();
+                    }
+                  }));
+    }
+    warm.await();
+    long start = System.nanoTime();
+    deadline[0] = start + seconds * 1_000_000_000L;
+    warm.await();
+    for (Thread w : workers) {
+      w.join();
+    }
+    double elapsed = (System.nanoTime() - start) / 1e9;
+    if (!failures.isEmpty()) {
+      throw new IllegalStateException("a worker failed", failures.get(0));
+    }
+    long tokens = 0;
+    List<Long> first = new ArrayList<>();
+    for (Run r : runs) {
+      tokens += r.tokens();
+      if (r.firstTokenNanos() >= 0) {
+        first.add(r.firstTokenNanos());
+      }
+    }
+    Collections.sort(first);
+    return new Result(concurrency, runs.size(), tokens, elapsed, first);
+  }
+
+  private static double percentile(List<Long> sorted, double p) {
+    if (sorted.isEmpty()) {
+      return Double.NaN;
+    }
+    int i = (int) Math.ceil(p * sorted.size()) - 1;
+    return sorted.get(Math.max(0, Math.min(sorted.size() - 1, i))) / 1e6;
+  }
+
+  private static void print(String path, Result r) throws Exception {
+    Map<String, Object> out = new HashMap<>();
+    out.put("path", path);
+    out.put("concurrency", r.concurrency());
+    out.put("requests", r.requests());
+    out.put("tokens", r.tokens());
+    out.put("seconds", r.seconds());
+    out.put("tokens_per_second", r.tokens() / r.seconds());
+    out.put("ttft_p50_ms", percentile(r.firstTokens(), 0.50));
+    out.put("ttft_p99_ms", percentile(r.firstTokens(), 0.99));
+    System.out.println(JSON.writeValueAsString(out));
+  }
+}
