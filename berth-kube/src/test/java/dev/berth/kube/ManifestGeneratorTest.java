@@ -56,6 +56,17 @@ class ManifestGeneratorTest {
     return ManifestGenerator.of(service(extra), IMAGE, "ml").objects();
   }
 
+  private static io.fabric8.kubernetes.api.model.ResourceRequirements resources(
+      List<HasMetadata> objects) {
+    return find(objects, Deployment.class)
+        .getSpec()
+        .getTemplate()
+        .getSpec()
+        .getContainers()
+        .get(0)
+        .getResources();
+  }
+
   private static <T> T find(List<HasMetadata> objects, Class<T> type) {
     return objects.stream().filter(type::isInstance).map(type::cast).findFirst().orElseThrow();
   }
@@ -154,24 +165,10 @@ class ManifestGeneratorTest {
     assertEquals(new Quantity("500m"), resources.getRequests().get("cpu"));
     assertEquals(new Quantity("2Gi"), resources.getLimits().get("memory"));
     assertEquals(new Quantity("1"), resources.getLimits().get("nvidia.com/gpu"));
-    var defaults =
-        find(objects(""), Deployment.class)
-            .getSpec()
-            .getTemplate()
-            .getSpec()
-            .getContainers()
-            .get(0)
-            .getResources();
+    var defaults = resources(objects(""));
     assertEquals(new Quantity("1"), defaults.getRequests().get("cpu"));
     assertEquals(new Quantity("1Gi"), defaults.getRequests().get("memory"));
-    var limitOnly =
-        find(objects("deploy: {resources: {limits: {cpu: 500m}}}\n"), Deployment.class)
-            .getSpec()
-            .getTemplate()
-            .getSpec()
-            .getContainers()
-            .get(0)
-            .getResources();
+    var limitOnly = resources(objects("deploy: {resources: {limits: {cpu: 500m}}}\n"));
     assertEquals(new Quantity("500m"), limitOnly.getRequests().get("cpu"), "request = limit");
   }
 
@@ -213,14 +210,7 @@ class ManifestGeneratorTest {
         file,
         "apiVersion: berth.dev/v1\nkind: ModelService\nname: chat\n"
             + "models: [{path: models/llm}, {path: models/minilm}]\n");
-    var resources =
-        find(ManifestGenerator.of(ServiceSpec.load(file), IMAGE, "ml").objects(), Deployment.class)
-            .getSpec()
-            .getTemplate()
-            .getSpec()
-            .getContainers()
-            .get(0)
-            .getResources();
+    var resources = resources(ManifestGenerator.of(ServiceSpec.load(file), IMAGE, "ml").objects());
     // the file twice (mapped, and repacked for the CPU) + its KV cache for 2048 x 4 tokens
     // (2 x 2 bytes x 22 layers x 256 wide x 8192 = 176 MiB) + 512 MiB
     assertEquals(new Quantity((2000 + 176 + 512) + "Mi"), resources.getRequests().get("memory"));
@@ -230,14 +220,7 @@ class ManifestGeneratorTest {
         file,
         "apiVersion: berth.dev/v1\nkind: ModelService\nname: chat\n"
             + "models: [{path: models/llm}]\ndeploy: {resources: {requests: {memory: 3Gi}}}\n");
-    var chosen =
-        find(ManifestGenerator.of(ServiceSpec.load(file), IMAGE, "ml").objects(), Deployment.class)
-            .getSpec()
-            .getTemplate()
-            .getSpec()
-            .getContainers()
-            .get(0)
-            .getResources();
+    var chosen = resources(ManifestGenerator.of(ServiceSpec.load(file), IMAGE, "ml").objects());
     assertEquals(new Quantity("3Gi"), chosen.getRequests().get("memory"));
   }
 
