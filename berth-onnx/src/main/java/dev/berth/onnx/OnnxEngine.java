@@ -588,17 +588,12 @@ final class OnnxEngine implements Engine, dev.berth.runtime.TokenCounter {
     }
   }
 
-  /**
-   * Tokens of the texts as the tokenizer gives them to the model.
-   *
-   * @throws UnsupportedOperationException when the model takes no text
-   */
+  /** Tokens of the texts as the tokenizer gives them to the model; empty without a tokenizer. */
   @Override
-  public int countTokens(List<String> texts) {
-    if (tokenization == null) {
-      throw new UnsupportedOperationException("model takes tensors, not text");
-    }
-    return tokenization.count(texts);
+  public java.util.OptionalInt countTokens(List<String> texts) {
+    return tokenization == null
+        ? java.util.OptionalInt.empty()
+        : java.util.OptionalInt.of(tokenization.count(texts));
   }
 
   @Override

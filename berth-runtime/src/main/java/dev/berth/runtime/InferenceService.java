@@ -352,12 +352,9 @@ public final class InferenceService implements AutoCloseable {
   public java.util.OptionalInt countTokens(String model, String version, List<String> texts) {
     LoadedModel loaded = hold(model, version);
     try {
-      if (loaded.engine() instanceof TokenCounter counter) {
-        return java.util.OptionalInt.of(counter.countTokens(texts));
-      }
-      return java.util.OptionalInt.empty();
-    } catch (UnsupportedOperationException e) {
-      return java.util.OptionalInt.empty();
+      return loaded.engine() instanceof TokenCounter counter
+          ? counter.countTokens(texts)
+          : java.util.OptionalInt.empty();
     } finally {
       loaded.release();
     }
