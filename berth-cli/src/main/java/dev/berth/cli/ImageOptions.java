@@ -75,6 +75,9 @@ final class ImageOptions {
                 v ->
                     java.nio.file.Files.isRegularFile(
                         v.dir().resolve(dev.berth.runtime.GgufHeader.MODEL_FILE)));
+    if (languageModels) {
+      checkLanguageModelBase(base != null ? base : service.image().base(), err);
+    }
     BerthDistribution berth =
         BerthDistribution.ofLauncher(
             BerthDistribution.currentLauncher(Main.class), Main.Version.get(), languageModels);
@@ -167,6 +170,33 @@ final class ImageOptions {
         .allowInsecureRegistries(allowInsecure)
         .progress(line -> err.println("  " + line))
         .build();
+  }
+
+  /**
+   * llama.cpp's library links the OpenMP runtime ({@code libgomp.so.1}), which the default base
+   * (eclipse-temurin's JRE image, like most Java images) lacks: its model would never load, so the
+   * build stops here and says how to get a base that has it.
+   */
+  static void checkLanguageModelBase(String base, PrintStream err) {
+    String fix =
+        "build a base that has it, for example FROM "
+            + ServiceSpec.Image.DEFAULT_BASE
+            + " with 'RUN apt-get update && apt-get install -y --no-install-recommends libgomp1',"
+            + " push it, and name it in image.base or --base";
+    if (base.equals(ServiceSpec.Image.DEFAULT_BASE)) {
+      throw new BerthException(
+          "this service has a language model (model.gguf), and llama.cpp needs the OpenMP runtime"
+              + " libgomp.so.1, which the default base "
+              + base
+              + " lacks: its model would not load in the image; "
+              + fix);
+    }
+    err.println(
+        "note: this service has a language model (model.gguf): llama.cpp needs libgomp.so.1 and"
+            + " libstdc++.so.6 in the base image "
+            + base
+            + " (Debian and Ubuntu packages libgomp1 and libstdc++6); without them the model will"
+            + " not load");
   }
 
   static String hostPlatform() {

@@ -106,6 +106,61 @@ class CommandLineIT {
   }
 
   @Test
+  void aLanguageModelOnTheDefaultBaseIsRefusedWithTheFix() throws Exception {
+    Path service = languageModelService(null);
+
+    Run r = run("build", service.toString(), "--dockerfile", work.resolve("ctx").toString());
+
+    assertEquals(2, r.code(), r.out() + r.err());
+    assertTrue(
+        r.err().contains("libgomp.so.1")
+            && r.err().contains("eclipse-temurin:21-jre lacks")
+            && r.err().contains("apt-get install -y --no-install-recommends libgomp1")
+            && r.err().contains("--base"),
+        r.err());
+    assertTrue(Files.notExists(work.resolve("ctx")));
+  }
+
+  @Test
+  void aLanguageModelImageGetsItsOwnLayerAndANoteOnItsBase() throws Exception {
+    Path service = languageModelService("registry.example/llm-base:1");
+    Path context = work.resolve("ctx");
+
+    Run r = run("build", service.toString(), "--dockerfile", context.toString());
+
+    assertEquals(0, r.code(), r.err());
+    assertTrue(
+        r.err().contains("note: this service has a language model")
+            && r.err().contains("registry.example/llm-base:1"),
+        r.err());
+    String dockerfile = Files.readString(context.resolve("Dockerfile"));
+    assertTrue(dockerfile.contains("\nFROM registry.example/llm-base:1\n"), dockerfile);
+    try (Stream<Path> files = Files.walk(context.resolve("layers"))) {
+      List<String> paths = files.map(p -> context.relativize(p).toString()).toList();
+      assertTrue(paths.stream().anyMatch(p -> p.endsWith("tiny/1/model.gguf")), paths.toString());
+      assertTrue(paths.stream().anyMatch(p -> p.matches(".*/llama-[^/]*\\.jar")), paths.toString());
+    }
+  }
+
+  private Path languageModelService(String base) throws Exception {
+    dev.berth.llm.GgufWriter.tiny().write(work.resolve("models/tiny/1/model.gguf"));
+    Path service = work.resolve("berth.yaml");
+    Files.writeString(
+        service,
+        """
+        apiVersion: berth.dev/v1
+        kind: ModelService
+        name: tiny-llm
+        models:
+          - path: models/tiny
+        image:
+          to: berth/tiny-llm:1
+        """
+            + (base == null ? "" : "  base: " + base + "\n"));
+    return service;
+  }
+
+  @Test
   void anImageCarriesWhatServingNeedsAndNoMore() throws Exception {
     Path service = BerthProcess.examples().resolveSibling("minilm").resolve("berth.yaml");
     Path context = work.resolve("context");

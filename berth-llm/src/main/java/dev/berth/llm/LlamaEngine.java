@@ -90,6 +90,8 @@ final class LlamaEngine implements Engine, TextGenerator {
       LlamaModel model = new LlamaModel(parameters);
       LOG.fine(() -> "llama.cpp loaded " + file + " with " + threads + " threads");
       return new LlamaEngine(context.name(), model, config);
+    } catch (LinkageError e) { // its native library, unpacked and linked on first use
+      throw new ModelLoadException(LlamaNatives.explain(e), e);
     } catch (RuntimeException e) { // the binding's LlamaException is not public
       throw new ModelLoadException(
           "llama.cpp could not load "
