@@ -4,11 +4,12 @@
 #   - a Docker engine (dockerd) on a socket of its own, its default network on a bridge of its own
 #     (berth-test0, 172.29.249.1/24; BERTH_TEST_BRIDGE, BERTH_TEST_BRIDGE_CIDR),
 #   - base images built here once per machine and pushed to that registry: a Debian bookworm
-#     minbase made with debootstrap, and that plus a jlink'ed Java runtime laid out like the
-#     public eclipse-temurin images (/opt/java/openjdk).
-# berth_test_containers exports DOCKER_HOST, BERTH_TEST_REGISTRY, BERTH_TEST_BASE and
-# BERTH_TEST_BASE_JAVA; berth_test_containers_stop (for an EXIT trap) stops what it started itself,
-# never what it found running and reused.
+#     minbase made with debootstrap; that plus a jlink'ed Java runtime laid out like the public
+#     eclipse-temurin images (/opt/java/openjdk), and, like them, without the OpenMP runtime; and
+#     that plus the OpenMP runtime (Debian's libgomp1), which llama.cpp needs.
+# berth_test_containers exports DOCKER_HOST, BERTH_TEST_REGISTRY, BERTH_TEST_BASE,
+# BERTH_TEST_BASE_JAVA and BERTH_TEST_BASE_LLM; berth_test_containers_stop (for an EXIT trap) stops
+# what it started itself, never what it found running and reused.
 # State (persistent, so the base images are built once): BERTH_TEST_STATE, by default
 # ${XDG_CACHE_HOME:-$HOME/.cache}/berth-test. Needs root (dockerd, debootstrap), curl, ip and flock
 # (bin/test checks the first two; without flock, concurrent runs are not serialized).
@@ -175,33 +176,47 @@ _bt_start_dockerd() {
   _bt_say "started dockerd (pid $_bt_started_dockerd_pid, socket $_bt_sock, data $BERTH_TEST_STATE/docker)"
 }
 
-# The minbase: a debootstrap'ed bookworm (rootfs cached as a tarball), imported and pushed.
-_bt_build_minbase() {
-  local ref="$1" tarball="$BERTH_TEST_STATE/minbase-bookworm.tar" log="$_bt_run/build-minbase.log" mirror dir
-  if [ ! -s "$tarball" ]; then
-    mirror=$(_bt_debian_mirror)
-    _bt_say "building test base image $ref (once per machine): debootstrap --variant=minbase bookworm from $mirror, about a minute ..."
-    mkdir -p "$BERTH_TEST_STATE/tmp" || return 1
-    dir=$(mktemp -d "$BERTH_TEST_STATE/tmp/minbase.XXXXXX") || return 1
-    if ! debootstrap --variant=minbase bookworm "$dir" "$mirror" </dev/null >"$_bt_run/debootstrap.log" 2>&1; then
-      _bt_say "debootstrap failed; its log $_bt_run/debootstrap.log ends with:"
-      _bt_log_tail "$_bt_run/debootstrap.log"
-      rm -rf --one-file-system "$dir"
-      return 1
-    fi
-    # Like the official debian images: no device nodes, no apt lists or downloaded packages.
-    if ! tar -C "$dir" --numeric-owner --exclude='./dev/*' --exclude='./proc/*' --exclude='./sys/*' \
-        --exclude='./var/lib/apt/lists/*' --exclude='./var/cache/apt/*.bin' \
-        --exclude='./var/cache/apt/archives/*.deb' -cf "$tarball.part" . \
-        || ! mv "$tarball.part" "$tarball"; then
-      _bt_say "could not write the rootfs tarball $tarball"
-      rm -rf --one-file-system "$dir"; rm -f "$tarball.part"
-      return 1
-    fi
+# The minbase rootfs (a debootstrap'ed bookworm, cached as a tarball) and, from the same run,
+# libgomp1's package (cached beside it): debootstrap installs it, its .deb is kept, and it is purged
+# again, so the minbase is a plain one.
+_bt_minbase_rootfs() {
+  local tarball="$1" deb="$2" mirror dir debs
+  [ -s "$tarball" ] && [ -s "$deb" ] && return 0
+  mirror=$(_bt_debian_mirror)
+  _bt_say "making the test base rootfs (once per machine): debootstrap --variant=minbase bookworm from $mirror, about a minute ..."
+  mkdir -p "$BERTH_TEST_STATE/tmp" || return 1
+  dir=$(mktemp -d "$BERTH_TEST_STATE/tmp/minbase.XXXXXX") || return 1
+  if ! debootstrap --variant=minbase --include=libgomp1 bookworm "$dir" "$mirror" </dev/null \
+        >"$_bt_run/debootstrap.log" 2>&1; then
+    _bt_say "debootstrap failed; its log $_bt_run/debootstrap.log ends with:"
+    _bt_log_tail "$_bt_run/debootstrap.log"
     rm -rf --one-file-system "$dir"
-  else
-    _bt_say "building test base image $ref from the cached rootfs $tarball ..."
+    return 1
   fi
+  debs=("$dir"/var/cache/apt/archives/libgomp1_*.deb)
+  if [ ! -s "${debs[0]}" ] || ! cp "${debs[0]}" "$deb.part" \
+      || ! chroot "$dir" dpkg --purge libgomp1 </dev/null >>"$_bt_run/debootstrap.log" 2>&1; then
+    _bt_say "could not keep libgomp1's package from debootstrap's run (or purge it); $_bt_run/debootstrap.log ends with:"
+    _bt_log_tail "$_bt_run/debootstrap.log"
+    rm -rf --one-file-system "$dir"; rm -f "$deb.part"
+    return 1
+  fi
+  # Like the official debian images: no device nodes, no apt lists or downloaded packages.
+  if ! tar -C "$dir" --numeric-owner --exclude='./dev/*' --exclude='./proc/*' --exclude='./sys/*' \
+      --exclude='./var/lib/apt/lists/*' --exclude='./var/cache/apt/*.bin' \
+      --exclude='./var/cache/apt/archives/*.deb' -cf "$tarball.part" . \
+      || ! mv "$tarball.part" "$tarball" || ! mv "$deb.part" "$deb"; then
+    _bt_say "could not write the rootfs tarball $tarball or keep $deb"
+    rm -rf --one-file-system "$dir"; rm -f "$tarball.part" "$deb.part"
+    return 1
+  fi
+  rm -rf --one-file-system "$dir"
+}
+
+# The minbase: the rootfs, imported and pushed.
+_bt_build_minbase() {
+  local ref="$1" tarball="$2" log="$_bt_run/build-minbase.log"
+  _bt_say "building test base image $ref from the rootfs $tarball ..."
   if ! _bt_docker import \
         --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
         --change 'CMD ["bash"]' "$tarball" "$ref" >"$log" 2>&1 \
@@ -254,15 +269,44 @@ EOF
   rm -rf "$ctx"
 }
 
+# The language-model base: the Java base plus libgomp1's files (llama.cpp links the OpenMP runtime).
+_bt_build_llm() {
+  local ref="$1" from="$2" deb="$3" log="$_bt_run/build-llm.log" ctx
+  _bt_say "building test base image $ref: $from plus $(basename "$deb") ..."
+  mkdir -p "$BERTH_TEST_STATE/tmp" || return 1
+  ctx=$(mktemp -d "$BERTH_TEST_STATE/tmp/llm.XXXXXX") || return 1
+  if ! dpkg-deb -x "$deb" "$ctx/root" >"$log" 2>&1; then
+    _bt_say "dpkg-deb -x $deb failed; $log ends with:"
+    _bt_log_tail "$log"; rm -rf "$ctx"
+    return 1
+  fi
+  cat >"$ctx/Dockerfile" <<EOT
+FROM $from
+COPY root/ /
+EOT
+  if ! DOCKER_BUILDKIT=0 _bt_docker build -t "$ref" "$ctx" >>"$log" 2>&1 \
+      || ! _bt_docker push "$ref" >>"$log" 2>&1; then
+    _bt_say "docker build/push of $ref failed; $log ends with:"
+    _bt_log_tail "$log"; rm -rf "$ctx"
+    return 1
+  fi
+  rm -rf "$ctx"
+}
+
 _bt_setup() {
-  local base="$BERTH_TEST_REGISTRY_ADDR/berth-test/minbase:bookworm" java major runtime have rebuilt=0
+  local base="$BERTH_TEST_REGISTRY_ADDR/berth-test/minbase:bookworm" java llm major runtime have rebuilt=0
+  local tarball="$BERTH_TEST_STATE/minbase-bookworm.tar" deb="$BERTH_TEST_STATE/libgomp1-bookworm.deb"
   _bt_start_registry || return 1
   _bt_start_dockerd || return 1
 
   if _bt_image_exists "$base"; then
     _bt_say "test base image $base is in the registry"
+    if [ ! -s "$deb" ]; then
+      _bt_minbase_rootfs "$tarball" "$deb" || return 1
+    fi
   else
-    _bt_build_minbase "$base" || return 1
+    _bt_minbase_rootfs "$tarball" "$deb" || return 1
+    _bt_build_minbase "$base" "$tarball" || return 1
     rebuilt=1
   fi
 
@@ -276,17 +320,29 @@ _bt_setup() {
     _bt_say "test base image $java is in the registry (Java $runtime)"
   else
     _bt_build_java "$java" "$base" "$runtime" || return 1
+    rebuilt=1
+  fi
+
+  # Built on the Java base, it carries that base's runtime label too.
+  llm="$BERTH_TEST_REGISTRY_ADDR/berth-test/java-libgomp:$major"
+  have=$(skopeo inspect --tls-verify=false --format '{{index .Labels "berth.test.java.runtime"}}' \
+    "docker://$llm" 2>/dev/null) || have=""
+  if [ "$rebuilt" -eq 0 ] && [ "$have" = "$runtime" ]; then
+    _bt_say "test base image $llm is in the registry"
+  else
+    _bt_build_llm "$llm" "$java" "$deb" || return 1
   fi
 
   export DOCKER_HOST="unix://$_bt_sock"
   export BERTH_TEST_REGISTRY="$BERTH_TEST_REGISTRY_ADDR"
   export BERTH_TEST_BASE="$base"
   export BERTH_TEST_BASE_JAVA="$java"
+  export BERTH_TEST_BASE_LLM="$llm"
 }
 
 berth_test_containers() {
   local tool missing=()
-  for tool in dockerd docker docker-registry skopeo debootstrap; do
+  for tool in dockerd docker docker-registry skopeo debootstrap dpkg-deb chroot; do
     command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
   done
   if [ ${#missing[@]} -gt 0 ] || [ "$(id -u)" -ne 0 ]; then

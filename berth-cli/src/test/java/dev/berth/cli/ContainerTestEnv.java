@@ -13,8 +13,8 @@ import org.junit.jupiter.api.Assumptions;
 
 /**
  * The real container components bin/test starts (a Docker engine, a registry on 127.0.0.1:5000 and
- * two base images built on this machine). Without them the tests are skipped, except under CI=true,
- * where they must run.
+ * three base images built on this machine). Without them the tests are skipped, except under
+ * CI=true, where they must run.
  */
 final class ContainerTestEnv {
   final String dockerHost = System.getenv("DOCKER_HOST");
@@ -26,15 +26,20 @@ final class ContainerTestEnv {
   /** The same base with a Java runtime at /opt/java/openjdk, like eclipse-temurin's images. */
   final String baseJava = System.getenv("BERTH_TEST_BASE_JAVA");
 
+  /** The Java base plus the OpenMP runtime (libgomp1), which llama.cpp needs. */
+  final String baseLlm = System.getenv("BERTH_TEST_BASE_LLM");
+
   static ContainerTestEnv require() {
     ContainerTestEnv env = new ContainerTestEnv();
     if (env.dockerHost == null
         || env.registry == null
         || env.base == null
-        || env.baseJava == null) {
+        || env.baseJava == null
+        || env.baseLlm == null) {
       String why =
           "the container tests need the Docker engine, registry and base images that bin/test"
-              + " starts (DOCKER_HOST, BERTH_TEST_REGISTRY, BERTH_TEST_BASE, BERTH_TEST_BASE_JAVA);"
+              + " starts (DOCKER_HOST, BERTH_TEST_REGISTRY, BERTH_TEST_BASE, BERTH_TEST_BASE_JAVA,"
+              + " BERTH_TEST_BASE_LLM);"
               + " run them through bin/test";
       if ("true".equals(System.getenv("CI"))) {
         fail(why);
