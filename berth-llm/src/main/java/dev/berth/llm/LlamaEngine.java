@@ -59,6 +59,24 @@ final class LlamaEngine implements Engine, TextGenerator {
             false);
   }
 
+  /**
+   * The library in the binding's jar is llama.cpp's CPU build, which would quietly run every layer
+   * on the CPU: a model that asks for GPU layers loads only with a library of the user's own (like
+   * ONNX Runtime's CUDA provider, which refuses to load without its GPU build).
+   */
+  static void requireGpuBuild(int gpuLayers, String libraryPath) {
+    if (gpuLayers != 0 && libraryPath == null) {
+      throw new ModelLoadException(
+          (gpuLayers < 0 ? "every layer" : gpuLayers + " layers")
+              + " of this model should run on a GPU (llm.gpu-layers, or --execution-provider cuda"
+              + " when it is unset), but the llama.cpp library Berth bundles is its CPU build: give"
+              + " a CUDA build of libjllama.so with -D"
+              + LlamaEngineProvider.LIBRARY_PATH_PROPERTY
+              + "=DIR (BERTH_JAVA_OPTS, or image.jvm-options in an image), or set llm.gpu-layers: 0"
+              + " to run it on the CPU");
+    }
+  }
+
   static LlamaEngine load(ModelContext context, Path file) {
     LlmConfig config = context.config().llm();
     int threads =
@@ -78,6 +96,7 @@ final class LlamaEngine implements Engine, TextGenerator {
                 ? -1
                 : 0;
     if (gpuLayers != 0) {
+      requireGpuBuild(gpuLayers, System.getProperty(LlamaEngineProvider.LIBRARY_PATH_PROPERTY));
       parameters.setGpuLayers(gpuLayers < 0 ? 100_000 : gpuLayers);
     }
     if (!NATIVE.isLoggable(Level.FINE)) {

@@ -35,6 +35,9 @@ public final class LlamaEngineProvider implements EngineProvider {
    */
   static final String NATIVE_DIR_PROPERTY = "de.kherud.llama.tmpdir";
 
+  /** System property of the binding: a directory with a llama.cpp library of the user's own. */
+  static final String LIBRARY_PATH_PROPERTY = "de.kherud.llama.lib.path";
+
   @Override
   public Engine load(ModelContext context) {
     privateNativeDirectory();
@@ -43,7 +46,7 @@ public final class LlamaEngineProvider implements EngineProvider {
 
   private static synchronized void privateNativeDirectory() {
     if (System.getProperty(NATIVE_DIR_PROPERTY) == null
-        && System.getProperty("de.kherud.llama.lib.path") == null) {
+        && System.getProperty(LIBRARY_PATH_PROPERTY) == null) {
       try {
         Path dir = Files.createTempDirectory("berth-llama-");
         dir.toFile().deleteOnExit();
