@@ -180,6 +180,18 @@ final class ServeCommand implements java.util.concurrent.Callable<Integer> {
   Duration pollRepository;
 
   @Option(
+      names = "--strict-readiness",
+      negatable = true,
+      defaultValue = "true",
+      fallbackValue = "true",
+      description =
+          "/v2/health/ready and gRPC ServerReady answer ready only while every served model has a"
+              + " ready version, as Triton's do, so Kubernetes sends no traffic to a replica whose"
+              + " model failed to load. --no-strict-readiness: ready once loading is over (default:"
+              + " on).")
+  boolean strictReadiness;
+
+  @Option(
       names = "--tls-cert",
       paramLabel = "FILE",
       description =
@@ -306,6 +318,7 @@ final class ServeCommand implements java.util.concurrent.Callable<Integer> {
     ServerLimits limits = limits();
     ServingMetrics metrics = new ServingMetrics().withJvmMetrics();
     InferenceService service = InferenceService.create(repo, metrics, integrity);
+    service.strictReadiness(strictReadiness);
     // Models load while the ports open (readiness stays false until they have): a container or
     // pod is ready that much sooner.
     AtomicReference<Throwable> loadFailure = new AtomicReference<>();
@@ -393,7 +406,7 @@ final class ServeCommand implements java.util.concurrent.Callable<Integer> {
       }
       throw (Error) loadFailure.get();
     }
-    if (pollRepository != null && service.ready()) {
+    if (pollRepository != null && service.serving()) {
       service.pollRepositoryEvery(pollRepository);
       LOG.info(
           "polling "
@@ -402,7 +415,7 @@ final class ServeCommand implements java.util.concurrent.Callable<Integer> {
               + pollRepository.toMillis()
               + " ms for new and removed models and versions");
     }
-    if (service.ready()) { // not already stopping
+    if (service.serving()) { // not already stopping
       announce(http.get(), grpc.get(), service, access, format, System.out);
     }
     try {

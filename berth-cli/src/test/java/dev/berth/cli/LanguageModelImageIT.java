@@ -23,7 +23,8 @@ import org.junit.jupiter.api.TestInstance;
 /**
  * A language-model service, built into an image by {@code berth build} and run by the Docker
  * engine: on a base with the OpenMP runtime it chats through the OpenAI API; on one without (like
- * eclipse-temurin's images) its model does not load, and the log says what to install.
+ * eclipse-temurin's images) its model does not load, the log says what to install, and the replica
+ * is not ready.
  */
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
 class LanguageModelImageIT {
@@ -113,20 +114,22 @@ class LanguageModelImageIT {
 
     String name = start(ref);
     String url = url(name);
+    // loading is over once the server announces its address
     await()
         .atMost(Duration.ofSeconds(120))
-        .pollInterval(Duration.ofMillis(100))
-        .ignoreExceptions()
-        .until(() -> BerthProcess.get(http, url + "/v2/health/ready").statusCode() == 200);
+        .pollInterval(Duration.ofMillis(200))
+        .until(() -> logs(name).contains("\"url\":\"http"));
 
-    assertEquals(503, BerthProcess.get(http, url + "/v2/models/tiny/ready").statusCode());
-    ContainerTestEnv.Result output = docker(work, "logs", name).ok();
-    String logs = output.out() + output.err();
+    String logs = logs(name);
     assertTrue(
         logs.contains("libgomp.so.1 (the OpenMP runtime) is missing")
             && logs.contains("Install libgomp1 (Debian, Ubuntu)")
             && logs.contains("image.base"),
         logs);
+    assertEquals(200, BerthProcess.get(http, url + "/v2/health/live").statusCode());
+    assertEquals(503, BerthProcess.get(http, url + "/v2/models/tiny/ready").statusCode());
+    // strict readiness: Kubernetes would send this replica no traffic
+    assertEquals(503, BerthProcess.get(http, url + "/v2/health/ready").statusCode());
     HttpResponse<String> r = BerthProcess.post(http, url + "/v1/chat/completions", chat(""));
     assertTrue(r.statusCode() >= 400 && r.statusCode() < 600, r.statusCode() + " " + r.body());
     assertTrue(JSON.readTree(r.body()).path("error").path("message").isTextual(), r.body());
@@ -151,6 +154,11 @@ class LanguageModelImageIT {
     containers.add(name);
     docker(work, "run", "-d", "--name", name, "-p", "127.0.0.1:0:8080", image).ok();
     return name;
+  }
+
+  private String logs(String container) throws Exception {
+    ContainerTestEnv.Result output = docker(work, "logs", container).ok();
+    return output.out() + output.err();
   }
 
   private String url(String container) throws Exception {

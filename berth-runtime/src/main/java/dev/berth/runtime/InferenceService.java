@@ -40,6 +40,7 @@ public final class InferenceService implements AutoCloseable {
   private ScheduledExecutorService poller; // guarded by this
   private volatile boolean ready;
   private volatile boolean draining;
+  private volatile boolean strictReadiness = true;
 
   InferenceService(ModelRegistry registry, ServingMetrics metrics) {
     this.registry = registry;
@@ -105,9 +106,32 @@ public final class InferenceService implements AutoCloseable {
     return true;
   }
 
-  /** The server takes inference requests (OIP {@code /v2/health/ready}); false while draining. */
+  /**
+   * The server takes inference requests (OIP {@code /v2/health/ready}): its models have loaded, it
+   * is not draining, and with strict readiness (the default, as Triton's) every served model has a
+   * ready version, so that an orchestrator sends no traffic to a replica whose model failed to
+   * load.
+   */
   public boolean ready() {
+    return serving() && (!strictReadiness || registry.unreadyModels().isEmpty());
+  }
+
+  /** Whether the models have loaded and the server is not stopping, whatever they loaded to. */
+  public boolean serving() {
     return ready && !draining;
+  }
+
+  /**
+   * With {@code false}, readiness ignores models that failed to load: the server turns ready once
+   * loading is over and stays so while it serves.
+   */
+  public void strictReadiness(boolean strict) {
+    this.strictReadiness = strict;
+  }
+
+  /** The served models without a ready version ({@link ModelRegistry#unreadyModels()}). */
+  public List<String> unreadyModels() {
+    return registry.unreadyModels();
   }
 
   /** Whether a model (version) can answer now. */

@@ -686,6 +686,24 @@ public final class ModelRegistry implements AutoCloseable {
   }
 
   /**
+   * The served models that cannot answer: every model but those unloaded on request that has no
+   * ready version (it failed to load, its model.yaml is unusable, or it has no version), sorted.
+   */
+  public List<String> unreadyModels() {
+    List<String> out = new ArrayList<>();
+    models.forEach(
+        (name, versions) -> {
+          if (!unloadedOnRequest.contains(name)
+              && versions.values().stream()
+                  .noneMatch(e -> e.status().state() == ModelState.READY)) {
+            out.add(name);
+          }
+        });
+    out.sort(null);
+    return out;
+  }
+
+  /**
    * Every model version and where it stands, sorted by name then version, and the model directories
    * of the repository that are not loaded (state UNLOADED, no version).
    */

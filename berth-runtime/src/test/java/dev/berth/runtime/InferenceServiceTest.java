@@ -162,7 +162,7 @@ class InferenceServiceTest {
       release.countDown();
       loader.join();
     }
-    assertTrue(loading.ready());
+    assertTrue(loading.serving());
     assertTrue(loading.modelReady("m", "3"));
     loading.close();
   }
@@ -206,6 +206,23 @@ class InferenceServiceTest {
     assertFalse(service.modelReady("bad", null));
     assertTrue(service.statuses("empty").get(0).reason().contains("no version directories"));
     assertEquals("1", infer("other", null, List.of(), x(1, 2)).version());
+  }
+
+  @Test
+  void strictReadinessWaitsForEveryServedModel() {
+    // "bad" failed to load and "empty" has no version: a replica that cannot answer for them
+    assertEquals(List.of("bad", "empty"), service.unreadyModels());
+    assertTrue(service.serving());
+    assertFalse(service.ready());
+
+    service.strictReadiness(false);
+    assertTrue(service.ready());
+    service.strictReadiness(true);
+
+    // models unloaded on request are not served, so they do not count
+    service.unloadModel("bad");
+    service.unloadModel("empty");
+    assertEquals(List.of(), service.unreadyModels());
     assertTrue(service.ready());
   }
 
@@ -273,7 +290,11 @@ class InferenceServiceTest {
     assertTrue(notReady.getMessage().contains("engine failed at run time"), notReady.getMessage());
     assertArrayEquals(
         new float[] {4, 5}, infer("m", null, List.of("y"), x(1, 2)).outputs().get(0).floats());
-    assertTrue(service.ready(), "the server stays ready: other models serve");
+    assertTrue(service.unreadyModels().contains("flaky"), service.unreadyModels().toString());
+    assertFalse(
+        service.ready(), "strict readiness: a replica with a broken model takes no traffic");
+    service.strictReadiness(false);
+    assertTrue(service.ready(), "without it the server stays ready: other models serve");
   }
 
   @Test

@@ -190,6 +190,9 @@ class ModelRepositoryApiIT {
     assertEquals(1, readyOnly.size(), readyOnly.toString());
     assertEquals("m", readyOnly.path(0).path("name").asText());
     assertEquals(1, versionOf(server.infer("m", 0)));
+    // strict readiness: badyaml is served and not ready, until it is unloaded
+    assertEquals(503, server.get("/v2/health/ready").status());
+    assertEquals(200, server.post("/v2/repository/models/badyaml/unload", "").status());
     assertEquals(200, server.get("/v2/health/ready").status());
   }
 
