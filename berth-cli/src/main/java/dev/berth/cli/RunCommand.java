@@ -167,8 +167,17 @@ final class RunCommand implements Callable<Integer> {
     long deadline = System.nanoTime() + waitTimeout.toNanos();
     while (true) {
       try {
-        if (client.send(ready, HttpResponse.BodyHandlers.discarding()).statusCode() == 200) {
+        HttpResponse<String> answer = client.send(ready, HttpResponse.BodyHandlers.ofString());
+        if (answer.statusCode() == 200) {
           return;
+        }
+        if (answer.body().contains(dev.berth.server.BerthServer.MODELS_NOT_READY)) {
+          // loading is over and a model failed: waiting longer would not help
+          throw new BerthException(
+              "the container is running, but a model did not load, so it is not ready (it is"
+                  + " still running: 'berth logs' shows more; 'berth stop' stops it); its last log"
+                  + " lines:\n"
+                  + lastLines(engine, id));
         }
       } catch (IOException e) {
         // not listening yet

@@ -107,29 +107,35 @@ class LanguageModelImageIT {
   }
 
   @Test
-  void onABaseWithoutOpenMpTheModelFailsAndTheLogSaysWhatToInstall() throws Exception {
+  void onABaseWithoutOpenMpTheModelFailsTheReplicaIsNotReadyAndTheLogSaysWhy() throws Exception {
     String ref = env.registry + "/it/tiny-llm:no-openmp";
     ContainerTestEnv.Result built = build(ref, env.baseJava);
     assertTrue(built.err().contains("note: this service has a language model"), built.err());
+    docker(work, "pull", ref).ok();
 
-    String name = start(ref);
-    String url = url(name);
-    // loading is over once the server announces its address
-    await()
-        .atMost(Duration.ofSeconds(120))
-        .pollInterval(Duration.ofMillis(200))
-        .until(() -> logs(name).contains("\"url\":\"http"));
-
-    String logs = logs(name);
+    // berth run stops waiting as soon as loading is over with a model that failed
+    String name = "berth-tiny-llm";
+    containers.add(name);
+    long started = System.nanoTime();
+    ContainerTestEnv.Result run =
+        berth(work, "run", service.toString(), "--image", ref, "-p", "0", "--grpc-port", "0");
+    assertEquals(2, run.code(), run.out() + run.err());
+    assertTrue(System.nanoTime() - started < Duration.ofSeconds(100).toNanos());
     assertTrue(
-        logs.contains("libgomp.so.1 (the OpenMP runtime) is missing")
-            && logs.contains("Install libgomp1 (Debian, Ubuntu)")
-            && logs.contains("image.base"),
-        logs);
+        run.err().contains("a model did not load")
+            && run.err().contains("libgomp.so.1 (the OpenMP runtime) is missing")
+            && run.err().contains("Install libgomp1 (Debian, Ubuntu)")
+            && run.err().contains("image.base"),
+        run.err());
+
+    String url = url(name);
     assertEquals(200, BerthProcess.get(http, url + "/v2/health/live").statusCode());
     assertEquals(503, BerthProcess.get(http, url + "/v2/models/tiny/ready").statusCode());
     // strict readiness: Kubernetes would send this replica no traffic
-    assertEquals(503, BerthProcess.get(http, url + "/v2/health/ready").statusCode());
+    HttpResponse<String> ready = BerthProcess.get(http, url + "/v2/health/ready");
+    assertEquals(503, ready.statusCode());
+    assertTrue(ready.body().contains("no ready version"), ready.body());
+    assertTrue(!ready.body().contains("tiny"), "an open endpoint names no model: " + ready.body());
     HttpResponse<String> r = BerthProcess.post(http, url + "/v1/chat/completions", chat(""));
     assertTrue(r.statusCode() >= 400 && r.statusCode() < 600, r.statusCode() + " " + r.body());
     assertTrue(JSON.readTree(r.body()).path("error").path("message").isTextual(), r.body());
@@ -154,11 +160,6 @@ class LanguageModelImageIT {
     containers.add(name);
     docker(work, "run", "-d", "--name", name, "-p", "127.0.0.1:0:8080", image).ok();
     return name;
-  }
-
-  private String logs(String container) throws Exception {
-    ContainerTestEnv.Result output = docker(work, "logs", container).ok();
-    return output.out() + output.err();
   }
 
   private String url(String container) throws Exception {

@@ -116,6 +116,11 @@ public final class InferenceService implements AutoCloseable {
     return serving() && (!strictReadiness || registry.unreadyModels().isEmpty());
   }
 
+  /** Whether a graceful stop has begun. */
+  public boolean draining() {
+    return draining;
+  }
+
   /** Whether the models have loaded and the server is not stopping, whatever they loaded to. */
   public boolean serving() {
     return ready && !draining;

@@ -445,7 +445,7 @@ public final class BerthServer implements AutoCloseable {
       requireMethod(method, Method.GET);
       return switch (p.get(2)) {
         case "live" -> send(res, service.live() ? 200 : 503, flag("live", service.live()));
-        case "ready" -> send(res, service.ready() ? 200 : 503, flag("ready", service.ready()));
+        case "ready" -> send(res, service.ready() ? 200 : 503, readiness());
         default -> notFound(res, req);
       };
     }
@@ -741,6 +741,32 @@ public final class BerthServer implements AutoCloseable {
     }
     return out.toByteArray();
   }
+
+  /**
+   * {@code {"ready": bool}}, and when not ready a reason that names no model: the endpoint is open
+   * to probes, so which models failed and why stay with the log and the repository API.
+   */
+  private byte[] readiness() throws IOException {
+    boolean ready = service.ready();
+    ByteArrayOutputStream out = new ByteArrayOutputStream();
+    try (JsonGenerator g = OipJson.JSON.createGenerator(out)) {
+      g.writeStartObject();
+      g.writeBooleanField("ready", ready);
+      if (!ready) {
+        g.writeStringField(
+            "reason",
+            service.serving()
+                ? MODELS_NOT_READY
+                : service.draining() ? "draining" : "loading models");
+      }
+      g.writeEndObject();
+    }
+    return out.toByteArray();
+  }
+
+  /** The readiness reason while loading is over but a served model has no ready version. */
+  public static final String MODELS_NOT_READY =
+      "a served model has no ready version (strict readiness); the server log says why";
 
   private static byte[] flag(String name, boolean value) throws IOException {
     ByteArrayOutputStream out = new ByteArrayOutputStream();

@@ -235,6 +235,7 @@ class DatatypesOverHttpIT {
 
     // the others serve, but strict readiness keeps traffic from a replica with a broken model
     assertEquals(503, get("/v2/health/ready").status());
+    assertTrue(get("/v2/health/ready").json().path("reason").asText().contains("no ready version"));
   }
 
   @Test
