@@ -227,6 +227,18 @@ _bt_build_minbase() {
   fi
 }
 
+# _bt_build_push REF CONTEXT LOG: docker build CONTEXT as REF, push it, and remove CONTEXT.
+_bt_build_push() {
+  local ref="$1" ctx="$2" log="$3"
+  if ! DOCKER_BUILDKIT=0 _bt_docker build -t "$ref" "$ctx" >>"$log" 2>&1 \
+      || ! _bt_docker push "$ref" >>"$log" 2>&1; then
+    _bt_say "docker build/push of $ref failed; $log ends with:"
+    _bt_log_tail "$log"; rm -rf "$ctx"
+    return 1
+  fi
+  rm -rf "$ctx"
+}
+
 # The Java base: minbase plus a jlink'ed runtime from $JAVA_HOME at /opt/java/openjdk.
 _bt_build_java() {
   local ref="$1" from="$2" runtime="$3" log="$_bt_run/build-java.log" ctx want m mods="" available
@@ -260,13 +272,7 @@ COPY openjdk /opt/java/openjdk
 LABEL berth.test.java.runtime="$runtime"
 CMD ["jshell"]
 EOF
-  if ! DOCKER_BUILDKIT=0 _bt_docker build -t "$ref" "$ctx" >>"$log" 2>&1 \
-      || ! _bt_docker push "$ref" >>"$log" 2>&1; then
-    _bt_say "docker build/push of $ref failed; $log ends with:"
-    _bt_log_tail "$log"; rm -rf "$ctx"
-    return 1
-  fi
-  rm -rf "$ctx"
+  _bt_build_push "$ref" "$ctx" "$log"
 }
 
 # The language-model base: the Java base plus libgomp1's files (llama.cpp links the OpenMP runtime).
@@ -284,13 +290,7 @@ _bt_build_llm() {
 FROM $from
 COPY root/ /
 EOT
-  if ! DOCKER_BUILDKIT=0 _bt_docker build -t "$ref" "$ctx" >>"$log" 2>&1 \
-      || ! _bt_docker push "$ref" >>"$log" 2>&1; then
-    _bt_say "docker build/push of $ref failed; $log ends with:"
-    _bt_log_tail "$log"; rm -rf "$ctx"
-    return 1
-  fi
-  rm -rf "$ctx"
+  _bt_build_push "$ref" "$ctx" "$log"
 }
 
 _bt_setup() {

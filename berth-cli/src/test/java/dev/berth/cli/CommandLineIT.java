@@ -143,21 +143,8 @@ class CommandLineIT {
   }
 
   private Path languageModelService(String base) throws Exception {
-    dev.berth.llm.GgufWriter.tiny().write(work.resolve("models/tiny/1/model.gguf"));
-    Path service = work.resolve("berth.yaml");
-    Files.writeString(
-        service,
-        """
-        apiVersion: berth.dev/v1
-        kind: ModelService
-        name: tiny-llm
-        models:
-          - path: models/tiny
-        image:
-          to: berth/tiny-llm:1
-        """
-            + (base == null ? "" : "  base: " + base + "\n"));
-    return service;
+    return TinyLlmService.write(
+        work, "image:\n  to: berth/tiny-llm:1\n" + (base == null ? "" : "  base: " + base + "\n"));
   }
 
   @Test

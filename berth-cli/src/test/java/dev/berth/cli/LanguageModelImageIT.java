@@ -43,23 +43,7 @@ class LanguageModelImageIT {
   void setUp() throws Exception {
     env = ContainerTestEnv.require();
     work = Files.createTempDirectory(Path.of("target").toAbsolutePath(), "llm-image-it-");
-    Path model = Files.createDirectories(work.resolve("models/tiny/1"));
-    dev.berth.llm.GgufWriter.tiny().write(model.resolve("model.gguf"));
-    Files.writeString(
-        model.resolveSibling("model.yaml"),
-        "apiVersion: berth.dev/v1\nkind: Model\nllm: {context-size: 256, parallel: 2}\n");
-    service = work.resolve("berth.yaml");
-    Files.writeString(
-        service,
-        """
-        apiVersion: berth.dev/v1
-        kind: ModelService
-        name: tiny-llm
-        models:
-          - path: models/tiny
-        serving:
-          log-format: json
-        """);
+    service = TinyLlmService.write(work, "");
   }
 
   @AfterAll
