@@ -1,8 +1,6 @@
 package dev.berth.server;
 
-import static org.awaitility.Awaitility.await;
 import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertFalse;
 
 import com.google.protobuf.ByteString;
 import dev.berth.server.grpcclient.GRPCInferenceServiceGrpc;
@@ -14,9 +12,6 @@ import io.grpc.ManagedChannel;
 import io.grpc.ManagedChannelBuilder;
 import io.grpc.stub.StreamObserver;
 import java.nio.file.Path;
-import java.time.Duration;
-import java.util.ArrayList;
-import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
@@ -30,8 +25,6 @@ import org.junit.jupiter.api.io.TempDir;
  * the queue unrun and is counted as CANCELLED, while the long one carries on.
  */
 class GrpcCancelIT {
-  private static final Map<String, String> MINILM = Map.of("model", MiniLmServer.MODEL);
-
   @TempDir static Path dir;
   private static MiniLmServer rest;
   private static GrpcServer grpc;
@@ -39,10 +32,7 @@ class GrpcCancelIT {
 
   @BeforeAll
   static void start() {
-    // one engine instance, so that a second request waits in the queue behind the first
-    rest =
-        MiniLmServer.start(
-            MiniLmServer.repository(dir, MiniLmServer.modelYaml("{max-batch-size: 256}", "120s")));
+    rest = MiniLmServer.startOneSlot(dir);
     grpc = GrpcServer.start(rest.server().service(), "127.0.0.1", 0, 64 << 20, "test");
     channel = ManagedChannelBuilder.forAddress("127.0.0.1", grpc.port()).usePlaintext().build();
   }
@@ -54,22 +44,9 @@ class GrpcCancelIT {
     rest.server().close();
   }
 
-  private static double metric(String name, Map<String, String> labels) {
-    return MiniLmServer.value(rest.metrics(), name, labels);
-  }
-
   @Test
   void aCancelledCallLeavesTheQueueUnrunAndFreesItsSlot() throws Exception {
-    // a long request: 128 sentences of about 250 tokens keep the engine busy for seconds
-    List<String> long_ = new ArrayList<>();
-    for (int i = 0; i < 128; i++) {
-      long_.add(("sentence " + i + " keeps the engine busy for a while; ").repeat(25));
-    }
-    CompletableFuture<MiniLmServer.Response> busy =
-        rest.postAsync("/v2/models/minilm/infer", MiniLmServer.textRequest(long_).toString());
-    await()
-        .atMost(Duration.ofSeconds(30))
-        .until(() -> metric("berth_inflight_requests", MINILM) == 1);
+    CompletableFuture<MiniLmServer.Response> busy = rest.busy();
 
     Context.CancellableContext context = Context.current().withCancellation();
     CompletableFuture<Throwable> outcome = new CompletableFuture<>();
@@ -103,30 +80,17 @@ class GrpcCancelIT {
                       }
                     }));
     // the call is in: queued behind the long request
-    await()
-        .atMost(Duration.ofSeconds(30))
-        .until(() -> metric("berth_inflight_requests", MINILM) == 2);
+    rest.awaitInflight(2);
 
     context.cancel(null);
-    await()
-        .atMost(Duration.ofSeconds(30))
-        .until(() -> metric("berth_inflight_requests", MINILM) == 1);
-    await()
-        .atMost(Duration.ofSeconds(30))
-        .until(
-            () ->
-                metric(
-                        "berth_requests_total",
-                        Map.of("model", "minilm", "protocol", "grpc", "code", "CANCELLED"))
-                    == 1);
-    assertFalse(busy.isDone(), "the slot must be freed while the long request still runs");
+    rest.awaitGivenUp("grpc", "CANCELLED", busy);
     assertEquals(
         io.grpc.Status.Code.CANCELLED,
         io.grpc.Status.fromThrowable(outcome.get(10, TimeUnit.SECONDS)).getCode());
 
     assertEquals(200, busy.get(120, TimeUnit.SECONDS).status());
     // only the long request reached the engine
-    assertEquals(1, metric("berth_batch_size_count", MINILM));
-    assertEquals(0, metric("berth_inflight_requests", MINILM));
+    assertEquals(1, rest.metric("berth_batch_size_count", Map.of()));
+    assertEquals(0, rest.metric("berth_inflight_requests", Map.of()));
   }
 }

@@ -139,6 +139,57 @@ final class MiniLmServer implements AutoCloseable {
     return start(repository, b -> b);
   }
 
+  /**
+   * One engine instance with a 120 s request timeout, so that a second request waits in the queue
+   * behind a {@link #busy()} one: for the tests of clients that give up.
+   */
+  static MiniLmServer startOneSlot(Path dir) {
+    return start(repository(dir, modelYaml("{max-batch-size: 256}", "120s")));
+  }
+
+  /** The value of a metric of this server's model with more labels ({@link #value}). */
+  double metric(String name, Map<String, String> labels) {
+    Map<String, String> all = new LinkedHashMap<>(labels);
+    all.put("model", MODEL);
+    return value(metrics(), name, all);
+  }
+
+  /**
+   * Sends a request of 128 sentences of about 250 tokens, which keeps the engine busy for seconds,
+   * and returns once it is in flight.
+   */
+  CompletableFuture<Response> busy() {
+    List<String> sentences = new ArrayList<>();
+    for (int i = 0; i < 128; i++) {
+      sentences.add(("sentence " + i + " keeps the engine busy for a while; ").repeat(25));
+    }
+    CompletableFuture<Response> busy =
+        postAsync("/v2/models/" + MODEL + "/infer", textRequest(sentences).toString());
+    awaitInflight(1);
+    return busy;
+  }
+
+  /** Waits (30 s at most) until this many requests of the model are in flight. */
+  void awaitInflight(int n) {
+    org.awaitility.Awaitility.await()
+        .atMost(Duration.ofSeconds(30))
+        .until(() -> metric("berth_inflight_requests", Map.of()) == n);
+  }
+
+  /**
+   * Waits until a request that gave up behind {@code busy} has left: one request in flight again
+   * and one counted with {@code code} on {@code protocol}, while {@code busy} still runs.
+   */
+  void awaitGivenUp(String protocol, String code, CompletableFuture<Response> busy) {
+    awaitInflight(1);
+    org.awaitility.Awaitility.await()
+        .atMost(Duration.ofSeconds(30))
+        .until(
+            () -> metric("berth_requests_total", Map.of("protocol", protocol, "code", code)) == 1);
+    org.junit.jupiter.api.Assertions.assertFalse(
+        busy.isDone(), "the slot must be freed while the long request still runs");
+  }
+
   /** Loads the repository and serves it on a free port with the given extra server settings. */
   static MiniLmServer start(Path repository, UnaryOperator<BerthServer.Builder> settings) {
     InferenceService service = InferenceService.load(repository, new ServingMetrics());

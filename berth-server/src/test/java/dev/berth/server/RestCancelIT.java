@@ -1,8 +1,6 @@
 package dev.berth.server;
 
-import static org.awaitility.Awaitility.await;
 import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.io.ByteArrayOutputStream;
@@ -11,8 +9,6 @@ import java.io.InputStream;
 import java.net.Socket;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
-import java.time.Duration;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
@@ -29,40 +25,17 @@ import org.junit.jupiter.api.io.TempDir;
  * answered whole.
  */
 class RestCancelIT {
-  private static final Map<String, String> MINILM = Map.of("model", MiniLmServer.MODEL);
-
   @TempDir static Path dir;
   private static MiniLmServer server;
 
   @BeforeAll
   static void start() {
-    // one engine instance, so that a second request waits in the queue behind the first
-    server =
-        MiniLmServer.start(
-            MiniLmServer.repository(dir, MiniLmServer.modelYaml("{max-batch-size: 256}", "120s")));
+    server = MiniLmServer.startOneSlot(dir);
   }
 
   @AfterAll
   static void stop() {
     server.server().close();
-  }
-
-  private static double metric(String name, Map<String, String> labels) {
-    return MiniLmServer.value(server.metrics(), name, labels);
-  }
-
-  /** A request of 128 sentences of about 250 tokens: it keeps the engine busy for seconds. */
-  private static CompletableFuture<MiniLmServer.Response> busy() {
-    List<String> sentences = new ArrayList<>();
-    for (int i = 0; i < 128; i++) {
-      sentences.add(("sentence " + i + " keeps the engine busy for a while; ").repeat(25));
-    }
-    CompletableFuture<MiniLmServer.Response> busy =
-        server.postAsync("/v2/models/minilm/infer", MiniLmServer.textRequest(sentences).toString());
-    await()
-        .atMost(Duration.ofSeconds(30))
-        .until(() -> metric("berth_inflight_requests", MINILM) == 1);
-    return busy;
   }
 
   private static byte[] inferRequest(String sentence) {
@@ -82,46 +55,31 @@ class RestCancelIT {
 
   @Test
   void aClientThatDisconnectsWhileQueuedFreesItsSlotUnrun() throws Exception {
-    double before = metric("berth_batch_size_count", MINILM);
-    CompletableFuture<MiniLmServer.Response> busy = busy();
+    double before = server.metric("berth_batch_size_count", Map.of());
+    CompletableFuture<MiniLmServer.Response> busy = server.busy();
     try (Socket socket = new Socket("127.0.0.1", server.server().port())) {
       socket.getOutputStream().write(inferRequest("given up on"));
       socket.getOutputStream().flush();
       // the request is in: queued behind the long one
-      await()
-          .atMost(Duration.ofSeconds(30))
-          .until(() -> metric("berth_inflight_requests", MINILM) == 2);
+      server.awaitInflight(2);
     }
-    await()
-        .atMost(Duration.ofSeconds(30))
-        .until(() -> metric("berth_inflight_requests", MINILM) == 1);
-    await()
-        .atMost(Duration.ofSeconds(30))
-        .until(
-            () ->
-                metric(
-                        "berth_requests_total",
-                        Map.of("model", "minilm", "protocol", "rest", "code", "499"))
-                    == 1);
-    assertFalse(busy.isDone(), "the slot must be freed while the long request still runs");
+    server.awaitGivenUp("rest", "499", busy);
 
     // the long request's client stayed: it is answered, however long it waited
     assertEquals(200, busy.get(120, TimeUnit.SECONDS).status());
     // only the long request reached the engine
-    assertEquals(before + 1, metric("berth_batch_size_count", MINILM));
-    assertEquals(0, metric("berth_inflight_requests", MINILM));
+    assertEquals(before + 1, server.metric("berth_batch_size_count", Map.of()));
+    assertEquals(0, server.metric("berth_inflight_requests", Map.of()));
   }
 
   @Test
   void aRequestSentOnTheConnectionWhileTheFirstWaitsIsAnsweredWhole() throws Exception {
-    CompletableFuture<MiniLmServer.Response> busy = busy();
+    CompletableFuture<MiniLmServer.Response> busy = server.busy();
     try (Socket socket = new Socket("127.0.0.1", server.server().port())) {
       socket.setSoTimeout(120_000);
       socket.getOutputStream().write(inferRequest("first"));
       socket.getOutputStream().flush();
-      await()
-          .atMost(Duration.ofSeconds(30))
-          .until(() -> metric("berth_inflight_requests", MINILM) == 2);
+      server.awaitInflight(2);
       // pipelined while the first waits: the server reads ahead a byte of it and must keep it
       socket.getOutputStream().write(inferRequest("second"));
       socket.getOutputStream().flush();
