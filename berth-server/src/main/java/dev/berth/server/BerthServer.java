@@ -445,7 +445,10 @@ public final class BerthServer implements AutoCloseable {
       requireMethod(method, Method.GET);
       return switch (p.get(2)) {
         case "live" -> send(res, service.live() ? 200 : 503, flag("live", service.live()));
-        case "ready" -> send(res, service.ready() ? 200 : 503, readiness());
+        case "ready" -> {
+          boolean ready = service.ready(); // once: the status and the body must agree
+          yield send(res, ready ? 200 : 503, readiness(ready));
+        }
         default -> notFound(res, req);
       };
     }
@@ -746,8 +749,7 @@ public final class BerthServer implements AutoCloseable {
    * {@code {"ready": bool}}, and when not ready a reason that names no model: the endpoint is open
    * to probes, so which models failed and why stay with the log and the repository API.
    */
-  private byte[] readiness() throws IOException {
-    boolean ready = service.ready();
+  private byte[] readiness(boolean ready) throws IOException {
     ByteArrayOutputStream out = new ByteArrayOutputStream();
     try (JsonGenerator g = OipJson.JSON.createGenerator(out)) {
       g.writeStartObject();

@@ -80,6 +80,23 @@ class HealthIT {
   }
 
   @Test
+  void untilItsModelsHaveLoadedTheServerIsNotReadyAndSaysSo() throws Exception {
+    dev.berth.runtime.InferenceService loading =
+        dev.berth.runtime.InferenceService.create(
+            MiniLmServer.repository(Files.createDirectory(dir.resolve("loading"))),
+            new dev.berth.runtime.ServingMetrics());
+    try (MiniLmServer early = MiniLmServer.serve(loading)) {
+      assertEquals(200, early.get("/v2/health/live").status());
+      JsonNode ready = early.get("/v2/health/ready").json(503);
+      assertEquals("loading models", ready.get("reason").asText());
+
+      loading.loadModels();
+      assertTrue(early.get("/v2/health/ready").json(200).get("ready").asBoolean());
+      assertFalse(early.get("/v2/health/ready").json().has("reason"));
+    }
+  }
+
+  @Test
   void drainingTurnsReadinessOffAndRefusesInference() throws Exception {
     try (MiniLmServer draining =
         MiniLmServer.start(
@@ -89,7 +106,9 @@ class HealthIT {
       assertTrue(draining.server().service().drain(Duration.ofSeconds(5)), "nothing was in flight");
 
       assertEquals(200, draining.get("/v2/health/live").status(), "still live while draining");
-      assertFalse(draining.get("/v2/health/ready").json(503).get("ready").asBoolean());
+      JsonNode ready = draining.get("/v2/health/ready").json(503);
+      assertFalse(ready.get("ready").asBoolean());
+      assertEquals("draining", ready.get("reason").asText());
       assertFalse(draining.get("/v2/models/minilm/ready").json(503).get("ready").asBoolean());
       assertFalse(
           draining.get("/v2/models/minilm/versions/1/ready").json(503).get("ready").asBoolean());

@@ -192,9 +192,17 @@ final class MiniLmServer implements AutoCloseable {
 
   /** Loads the repository and serves it on a free port with the given extra server settings. */
   static MiniLmServer start(Path repository, UnaryOperator<BerthServer.Builder> settings) {
-    InferenceService service = InferenceService.load(repository, new ServingMetrics());
-    BerthServer server = settings.apply(BerthServer.builder(service).port(0)).build().start();
-    return new MiniLmServer(server);
+    return serve(InferenceService.load(repository, new ServingMetrics()), settings);
+  }
+
+  /** Serves a service as it is, loaded or not, on a free port. */
+  static MiniLmServer serve(InferenceService service) {
+    return serve(service, b -> b);
+  }
+
+  private static MiniLmServer serve(
+      InferenceService service, UnaryOperator<BerthServer.Builder> settings) {
+    return new MiniLmServer(settings.apply(BerthServer.builder(service).port(0)).build().start());
   }
 
   BerthServer server() {
