@@ -1,28 +1,18 @@
 package dev.berth.runtime;
 
-import dev.berth.api.Tensor;
-import java.util.List;
-import java.util.Set;
-
 /**
- * One loaded model version. {@link #infer} may be called from several engine workers at once
- * ({@code instances} in model.yaml).
+ * One loaded model version, as its engine provider made it. An engine is one of two kinds: a {@link
+ * TensorEngine} runs batches of named tensors (the runtime batches, pre- and post-processes around
+ * it), a {@link TextGenerator} generates text token by token (the runtime admits its requests
+ * through a queue of its own).
  */
-public interface Engine extends AutoCloseable {
-
-  /** The tensors this model takes and gives, as clients see them. */
-  ModelSignature signature();
+public sealed interface Engine extends AutoCloseable permits TensorEngine, TextGenerator {
 
   /**
-   * Runs a batch: one list of input tensors per request, all already checked against {@link
-   * #signature()} (names, datatypes, shapes). The engine combines them into as few calls as it can
-   * and returns, per request and in the same order, the named outputs with that request's rows
-   * only. An error about one request's inputs is an {@link dev.berth.api.InvalidInputException}.
-   *
-   * @param requests inputs per request
-   * @param outputs names of the outputs to compute (a subset of the signature's)
+   * The tensors this engine takes and gives: for a {@link TensorEngine} the model file's own (after
+   * model.yaml's declarations), before any pre- or post-processing stage.
    */
-  List<List<Tensor>> infer(List<List<Tensor>> requests, Set<String> outputs);
+  ModelSignature signature();
 
   /** Frees the engine's native resources. */
   @Override

@@ -10,6 +10,11 @@ public interface EngineProvider {
   /** Name used in model.yaml's {@code engine} key, e.g. {@code onnx}. */
   String name();
 
+  /** The files it recognises, for messages, e.g. {@code model.onnx}. */
+  default String files() {
+    return name();
+  }
+
   /** Whether this engine recognises the files of a version directory (e.g. a model.onnx). */
   boolean canLoad(ModelContext context);
 

@@ -270,6 +270,12 @@ public final class InferenceService implements AutoCloseable {
     inflight.begin();
     metrics.inflight(model.name(), 1);
     try {
+      if (model.generatesText()) {
+        throw new InvalidInputException(
+            "model '"
+                + model.name()
+                + "' is a language model; send it POST /v1/chat/completions or /v1/completions");
+      }
       ModelSignature signature = model.signature();
       int rows = validateInputs(request, signature);
       List<String> outputs = selectOutputs(request, signature);
@@ -381,9 +387,7 @@ public final class InferenceService implements AutoCloseable {
   public java.util.OptionalInt countTokens(String model, String version, List<String> texts) {
     LoadedModel loaded = hold(model, version);
     try {
-      return loaded.engine() instanceof TokenCounter counter
-          ? counter.countTokens(texts)
-          : java.util.OptionalInt.empty();
+      return loaded.countTokens(texts);
     } finally {
       loaded.release();
     }

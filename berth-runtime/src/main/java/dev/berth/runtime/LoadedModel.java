@@ -19,38 +19,63 @@ public final class LoadedModel {
   private final String name;
   private final String version;
   private final ModelConfig config;
-  private final Engine engine;
-  private final DynamicBatcher batcher;
+  private final TensorPipeline pipeline; // null for a language model
+  private final DynamicBatcher batcher; // null for a language model
   private final GenerationQueue generations; // null unless the engine generates text
+  private final TextGenerator generator; // null unless the engine generates text
   // the holders' count, with the sign bit set once retired
   private final AtomicInteger holders = new AtomicInteger();
   private final ReentrantLock lock = new ReentrantLock();
   private final Condition released = lock.newCondition();
 
-  /**
-   * @param name model name
-   * @param version version
-   * @param config its model.yaml
-   * @param engine the loaded engine; one that is a {@link TextGenerator} gets a generation queue
-   * @param batcher its request queue
-   * @param metrics where the generation queue reports
-   */
-  public LoadedModel(
+  private LoadedModel(
       String name,
       String version,
       ModelConfig config,
-      Engine engine,
+      TensorPipeline pipeline,
       DynamicBatcher batcher,
+      TextGenerator generator,
       ServingMetrics metrics) {
     this.name = name;
     this.version = version;
     this.config = config;
-    this.engine = engine;
+    this.pipeline = pipeline;
     this.batcher = batcher;
+    this.generator = generator;
     this.generations =
-        engine instanceof TextGenerator g
-            ? new GenerationQueue(name, version, g, config.llm(), metrics)
-            : null;
+        generator == null
+            ? null
+            : new GenerationQueue(name, version, generator, config.llm(), metrics);
+  }
+
+  /**
+   * A tensor model: its requests are batched by {@code batcher}, which runs {@code pipeline}.
+   *
+   * @param name model name
+   * @param version version
+   * @param config its model.yaml
+   */
+  public static LoadedModel ofTensors(
+      String name,
+      String version,
+      ModelConfig config,
+      TensorPipeline pipeline,
+      DynamicBatcher batcher) {
+    return new LoadedModel(name, version, config, pipeline, batcher, null, null);
+  }
+
+  /**
+   * A language model: its generations are admitted by a queue of their own.
+   *
+   * @param metrics where the generation queue reports
+   */
+  public static LoadedModel ofGenerator(
+      String name,
+      String version,
+      ModelConfig config,
+      TextGenerator generator,
+      ServingMetrics metrics) {
+    return new LoadedModel(name, version, config, null, null, generator, metrics);
   }
 
   /** Whether the model generates text (a language model). */
@@ -75,16 +100,19 @@ public final class LoadedModel {
     return config;
   }
 
-  public Engine engine() {
-    return engine;
-  }
-
+  /** The request queue of a tensor model, or null for a language model. */
   public DynamicBatcher batcher() {
     return batcher;
   }
 
+  /** The tensors clients send and get (for a tensor model, around its pre- and post-processing). */
   public ModelSignature signature() {
-    return engine.signature();
+    return pipeline != null ? pipeline.signature() : generator.signature();
+  }
+
+  /** Tokens the texts take for a model that tokenizes text itself; empty otherwise. */
+  public java.util.OptionalInt countTokens(java.util.List<String> texts) {
+    return pipeline != null ? pipeline.countTokens(texts) : java.util.OptionalInt.empty();
   }
 
   /**
@@ -154,9 +182,11 @@ public final class LoadedModel {
   void close(Duration drainTimeout) {
     if (generations != null) {
       generations.close();
+      generator.close();
+    } else {
+      batcher.close(drainTimeout);
+      pipeline.close();
     }
-    batcher.close(drainTimeout);
-    engine.close();
   }
 
   @Override

@@ -231,6 +231,15 @@ public record ModelConfig(
         .toList();
   }
 
+  /**
+   * Threads each engine instance may use by default: the cores divided among the {@code instances}
+   * that run side by side, at least one. Every engine's thread options default to this, so that
+   * instances share the cores rather than each sizing a pool for all of them.
+   */
+  public int threadsPerInstance() {
+    return Math.max(1, Runtime.getRuntime().availableProcessors() / instances);
+  }
+
   /** Whether this file sets an explicit engine. */
   public boolean hasEngine() {
     return engine != null;

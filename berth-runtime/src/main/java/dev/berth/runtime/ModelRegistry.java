@@ -47,6 +47,7 @@ public final class ModelRegistry implements AutoCloseable {
 
   private final ModelRepository repository;
   private final List<EngineProvider> engines;
+  private final List<StageProvider> stages;
   private final ServingMetrics metrics;
   private final ModelIntegrity integrity;
   private final Map<String, NavigableMap<Long, Entry>> models = new ConcurrentHashMap<>();
@@ -71,6 +72,9 @@ public final class ModelRegistry implements AutoCloseable {
       ModelIntegrity integrity) {
     this.repository = repository;
     this.engines = List.copyOf(engines);
+    List<StageProvider> found = new java.util.ArrayList<>();
+    java.util.ServiceLoader.load(StageProvider.class).forEach(found::add);
+    this.stages = List.copyOf(found);
     this.metrics = metrics;
     this.integrity = integrity;
   }
@@ -566,11 +570,24 @@ public final class ModelRegistry implements AutoCloseable {
       integrity.verify(source.dir(), source.config(), version);
       EngineProvider provider = pickEngine(context);
       Engine engine = provider.load(context);
-      ModelSignature signature = engine.signature();
+      if (engine instanceof TextGenerator generator) {
+        long nanos = System.nanoTime() - start;
+        metrics.loaded(name, version, nanos);
+        metrics.state(name, version, ModelState.READY);
+        LOG.info(
+            String.format(
+                "loaded model '%s' version %s (%s, %d ms, parallel %d)",
+                name, version, provider.name(), nanos / 1_000_000, generator.parallel()));
+        LoadedModel loaded =
+            LoadedModel.ofGenerator(name, version, source.config(), generator, metrics);
+        return new Entry(new ModelStatus(name, version, ModelState.READY, ""), loaded);
+      }
+      TensorPipeline pipeline = TensorPipeline.load(context, (TensorEngine) engine, stages);
+      ModelSignature signature = pipeline.signature();
       try {
         source.config().checkLabels(signature.outputs());
       } catch (RuntimeException e) {
-        engine.close();
+        pipeline.close();
         throw e;
       }
       BatchingConfig batching =
@@ -579,7 +596,7 @@ public final class ModelRegistry implements AutoCloseable {
               : source.config().batching().unbatched();
       DynamicBatcher batcher =
           new DynamicBatcher(
-              name, version, batching, source.config().instances(), engine::infer, metrics);
+              name, version, batching, source.config().instances(), pipeline::run, metrics);
       long nanos = System.nanoTime() - start;
       metrics.loaded(name, version, nanos);
       metrics.state(name, version, ModelState.READY);
@@ -592,8 +609,7 @@ public final class ModelRegistry implements AutoCloseable {
               nanos / 1_000_000,
               batching.maxBatchSize(),
               source.config().instances()));
-      LoadedModel loaded =
-          new LoadedModel(name, version, source.config(), engine, batcher, metrics);
+      LoadedModel loaded = LoadedModel.ofTensors(name, version, source.config(), pipeline, batcher);
       batcher.onEngineFailure(e -> engineFailed(loaded, v.number(), fingerprint, e));
       return new Entry(new ModelStatus(name, version, ModelState.READY, ""), loaded);
     } catch (BerthException e) {
@@ -630,9 +646,9 @@ public final class ModelRegistry implements AutoCloseable {
                 new ModelLoadException(
                     "no engine recognises the files in "
                         + context.versionDir()
-                        + "; put a model.onnx there (engines: "
-                        + engines.stream().map(EngineProvider::name).toList()
-                        + ")"));
+                        + "; put one of "
+                        + engines.stream().map(EngineProvider::files).toList()
+                        + " there, or name the engine in model.yaml's 'engine' key"));
   }
 
   /**

@@ -3,11 +3,12 @@ package dev.berth.runtime;
 import java.util.List;
 
 /**
- * What an {@link Engine} for a language model can do besides tensors: generate text token by token.
- * The runtime admits requests ({@link GenerationQueue}): it starts at most {@link #parallel()}
- * generations at once, and only through {@link #start}.
+ * An engine for a language model: it generates text token by token. The runtime admits requests
+ * through a queue of their own ({@link GenerationQueue}), not the tensor batcher: it starts at most
+ * {@link #parallel()} generations at once, and only through {@link #start}; the engine batches the
+ * running sequences itself (continuous batching).
  */
-public interface TextGenerator {
+public non-sealed interface TextGenerator extends Engine {
 
   /** Sequences the engine generates at once (continuous batching). */
   int parallel();
