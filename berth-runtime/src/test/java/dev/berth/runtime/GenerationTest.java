@@ -9,14 +9,12 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import dev.berth.api.DataType;
 import dev.berth.api.InvalidInputException;
 import dev.berth.api.OverloadedException;
-import dev.berth.api.Tensor;
 import dev.berth.api.TensorSpec;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Set;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.TimeUnit;
@@ -58,7 +56,7 @@ class GenerationTest {
     }
   }
 
-  private static final class Scripted implements Engine, TextGenerator {
+  private static final class Scripted implements TextGenerator {
     private final LlmConfig config;
 
     Scripted(LlmConfig config) {
@@ -72,11 +70,6 @@ class GenerationTest {
           List.of(new TensorSpec("text_input", DataType.BYTES, new long[] {1})),
           List.of(new TensorSpec("text_output", DataType.BYTES, new long[] {1})),
           false);
-    }
-
-    @Override
-    public List<List<Tensor>> infer(List<List<Tensor>> requests, Set<String> outputs) {
-      throw new InvalidInputException("use the generation API");
     }
 
     @Override

@@ -20,6 +20,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
+import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterEach;
@@ -62,29 +63,25 @@ class InferenceServiceTest {
                   new TensorSpec("y", DataType.FP32, new long[] {-1, 2}),
                   new TensorSpec("z", DataType.FP32, new long[] {-1, 2})),
               true);
-      return new Engine() {
+      return new TensorEngine() {
         @Override
         public ModelSignature signature() {
           return signature;
         }
 
         @Override
-        public List<List<Tensor>> infer(List<List<Tensor>> requests, Set<String> outputs) {
+        public Map<String, Tensor> run(Map<String, Tensor> inputs, Set<String> outputs) {
           if (faulty) {
             throw new IllegalStateException("the engine's device was lost");
           }
-          return requests.stream()
-              .map(
-                  r -> {
-                    float[] v = r.get(0).floats();
-                    for (int i = 0; i < v.length; i++) {
-                      v[i] += add;
-                    }
-                    return List.of(
-                        Tensor.ofFloats("y", r.get(0).shape(), v),
-                        Tensor.ofFloats("z", r.get(0).shape(), new float[v.length]));
-                  })
-              .toList();
+          Tensor x = inputs.get("x");
+          float[] v = x.floats();
+          for (int i = 0; i < v.length; i++) {
+            v[i] += add;
+          }
+          return Map.of(
+              "y", Tensor.ofFloats("y", x.shape(), v),
+              "z", Tensor.ofFloats("z", x.shape(), new float[v.length]));
         }
 
         @Override
@@ -306,23 +303,26 @@ class InferenceServiceTest {
         new FakeEngines() {
           @Override
           public Engine load(ModelContext context) {
-            Engine inner = super.load(context);
-            return new Engine() {
+            TensorEngine inner = (TensorEngine) super.load(context);
+            return new TensorEngine() {
               @Override
               public ModelSignature signature() {
                 return inner.signature();
               }
 
               @Override
-              public List<List<Tensor>> infer(List<List<Tensor>> requests, Set<String> outputs) {
-                requests.forEach(r -> seen.add(r.get(0).floats()[0]));
+              public Map<String, Tensor> run(Map<String, Tensor> inputs, Set<String> outputs) {
+                float[] x = inputs.get("x").floats();
+                for (int r = 0; r < x.length; r += 2) {
+                  seen.add(x[r]);
+                }
                 running.countDown();
                 try {
                   release.await();
                 } catch (InterruptedException e) {
                   Thread.currentThread().interrupt();
                 }
-                return inner.infer(requests, outputs);
+                return inner.run(inputs, outputs);
               }
 
               @Override
