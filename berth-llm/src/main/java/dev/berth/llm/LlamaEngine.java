@@ -10,9 +10,7 @@ import dev.berth.api.BerthException;
 import dev.berth.api.DataType;
 import dev.berth.api.InvalidInputException;
 import dev.berth.api.ModelLoadException;
-import dev.berth.api.Tensor;
 import dev.berth.api.TensorSpec;
-import dev.berth.runtime.Engine;
 import dev.berth.runtime.LlmConfig;
 import dev.berth.runtime.ModelContext;
 import dev.berth.runtime.ModelSignature;
@@ -20,7 +18,6 @@ import dev.berth.runtime.TextGenerator;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Set;
 import java.util.concurrent.LinkedBlockingQueue;
 import java.util.logging.Level;
 import java.util.logging.Logger;
@@ -34,7 +31,7 @@ import java.util.logging.Logger;
  * <p>The binding's calls block in native code, which would pin a virtual thread's carrier: each
  * generation reads its tokens on a platform thread of its own and hands them over through a queue.
  */
-final class LlamaEngine implements Engine, TextGenerator {
+final class LlamaEngine implements TextGenerator {
   private static final Logger LOG = Logger.getLogger(LlamaEngine.class.getName());
 
   /** llama.cpp's own log lines go to stderr when this logger is at FINE, else nowhere. */
@@ -125,14 +122,6 @@ final class LlamaEngine implements Engine, TextGenerator {
   @Override
   public ModelSignature signature() {
     return signature;
-  }
-
-  @Override
-  public List<List<Tensor>> infer(List<List<Tensor>> requests, Set<String> outputs) {
-    throw new InvalidInputException(
-        "model '"
-            + name
-            + "' is a language model; send it POST /v1/chat/completions or /v1/completions");
   }
 
   @Override

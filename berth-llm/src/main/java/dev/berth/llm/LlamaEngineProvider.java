@@ -25,6 +25,11 @@ public final class LlamaEngineProvider implements EngineProvider {
   }
 
   @Override
+  public String files() {
+    return MODEL_FILE;
+  }
+
+  @Override
   public boolean canLoad(ModelContext context) {
     return Files.isRegularFile(context.versionDir().resolve(MODEL_FILE));
   }

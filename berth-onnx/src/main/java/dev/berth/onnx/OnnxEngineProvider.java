@@ -21,6 +21,11 @@ public final class OnnxEngineProvider implements EngineProvider {
   }
 
   @Override
+  public String files() {
+    return MODEL_FILE;
+  }
+
+  @Override
   public boolean canLoad(ModelContext context) {
     return Files.isRegularFile(context.versionDir().resolve(MODEL_FILE));
   }

@@ -12,9 +12,11 @@ import dev.berth.api.Tensor;
 import dev.berth.api.TensorSpec;
 import dev.berth.onnx.testing.OnnxModelWriter;
 import dev.berth.onnx.testing.OnnxModelWriter.ElemType;
-import dev.berth.runtime.Engine;
 import dev.berth.runtime.ModelConfig;
 import dev.berth.runtime.ModelContext;
+import dev.berth.runtime.StageProvider;
+import dev.berth.runtime.TensorEngine;
+import dev.berth.runtime.TensorPipeline;
 import java.awt.image.BufferedImage;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
@@ -42,14 +44,13 @@ class ImagePreprocessingTest {
         .node("Identity", List.of("pixels"), List.of("y"));
   }
 
-  private Engine load(OnnxModelWriter model, String preprocessing) throws IOException {
+  private TensorPipeline load(OnnxModelWriter model, String preprocessing) throws IOException {
     Path dir = repo.resolve("m");
     model.write(dir.resolve("1").resolve(OnnxEngineProvider.MODEL_FILE));
     Files.writeString(
         dir.resolve(ModelConfig.FILE_NAME),
         "apiVersion: berth.dev/v1\nkind: Model\npreprocessing:\n" + preprocessing);
-    return new OnnxEngineProvider()
-        .load(new ModelContext("m", "1", dir.resolve("1"), ModelConfig.load(dir)));
+    return pipeline(new ModelContext("m", "1", dir.resolve("1"), ModelConfig.load(dir)));
   }
 
   private static byte[] png(BufferedImage image) throws IOException {
@@ -79,7 +80,7 @@ class ImagePreprocessingTest {
 
   @Test
   void grayscaleImagesBecomeFlatPixelsScaledToOne() throws IOException {
-    try (Engine engine =
+    try (TensorPipeline engine =
         load(
             identity(6),
             "  {type: image, input: image, width: 3, height: 2, color: grayscale, layout: flat}\n")) {
@@ -88,7 +89,7 @@ class ImagePreprocessingTest {
           engine.signature().inputs().get(0));
       Tensor images =
           Tensor.ofBytes("image", new long[] {2}, List.of(png(ramp(3, 2)), png(ramp(3, 2))));
-      Tensor y = engine.infer(List.of(List.of(images)), Set.of("y")).get(0).get(0);
+      Tensor y = engine.run(List.of(List.of(images)), Set.of("y")).get(0).get(0);
       assertArrayEquals(new long[] {2, 6}, y.shape());
       float[] v = floats(y);
       for (int i = 0; i < 6; i++) {
@@ -106,12 +107,12 @@ class ImagePreprocessingTest {
         red.setRGB(x, y, 0xff0000);
       }
     }
-    try (Engine engine =
+    try (TensorPipeline engine =
         load(
             identity(3, 2, 2),
             "  {type: image, width: 2, height: 2, scale: 255, mean: [0.5, 0, 0], std: [0.5, 1, 1]}\n")) {
       Tensor images = Tensor.ofBytes("image", new long[] {1}, List.of(png(red)));
-      Tensor y = engine.infer(List.of(List.of(images)), Set.of("y")).get(0).get(0);
+      Tensor y = engine.run(List.of(List.of(images)), Set.of("y")).get(0).get(0);
       assertArrayEquals(new long[] {1, 3, 2, 2}, y.shape());
       assertArrayEquals(
           new float[] {1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0}, floats(y), 1e-6f, "red plane first");
@@ -120,26 +121,26 @@ class ImagePreprocessingTest {
 
   @Test
   void pixelsMayStillBeSentDirectly() throws IOException {
-    try (Engine engine =
+    try (TensorPipeline engine =
         load(
             identity(6),
             "  {type: image, width: 3, height: 2, color: grayscale, layout: flat}\n")) {
       Tensor pixels = Tensor.ofFloats("pixels", new long[] {1, 6}, new float[] {1, 2, 3, 4, 5, 6});
-      Tensor y = engine.infer(List.of(List.of(pixels)), Set.of("y")).get(0).get(0);
+      Tensor y = engine.run(List.of(List.of(pixels)), Set.of("y")).get(0).get(0);
       assertArrayEquals(new float[] {1, 2, 3, 4, 5, 6}, floats(y), 0f);
     }
   }
 
   @Test
   void bytesThatAreNoImageAreTheClientsError() throws IOException {
-    try (Engine engine =
+    try (TensorPipeline engine =
         load(
             identity(6),
             "  {type: image, width: 3, height: 2, color: grayscale, layout: flat}\n")) {
       Tensor junk = Tensor.ofBytes("image", new long[] {1}, List.of("not a png".getBytes()));
       InvalidInputException e =
           assertThrows(
-              InvalidInputException.class, () -> engine.infer(List.of(List.of(junk)), Set.of("y")));
+              InvalidInputException.class, () -> engine.run(List.of(List.of(junk)), Set.of("y")));
       assertTrue(e.getMessage().contains("row 0 is not an image"), e.getMessage());
     }
   }
@@ -164,14 +165,14 @@ class ImagePreprocessingTest {
     png.write("IHDR".getBytes(java.nio.charset.StandardCharsets.US_ASCII));
     png.write(ihdr.array());
     png.write(java.nio.ByteBuffer.allocate(4).putInt((int) crc.getValue()).array());
-    try (Engine engine =
+    try (TensorPipeline engine =
         load(
             identity(6),
             "  {type: image, width: 3, height: 2, color: grayscale, layout: flat}\n")) {
       Tensor bomb = Tensor.ofBytes("image", new long[] {1}, List.of(png.toByteArray()));
       InvalidInputException e =
           assertThrows(
-              InvalidInputException.class, () -> engine.infer(List.of(List.of(bomb)), Set.of("y")));
+              InvalidInputException.class, () -> engine.run(List.of(List.of(bomb)), Set.of("y")));
       assertTrue(e.getMessage().contains("100000x100000"), e.getMessage());
     }
   }
@@ -184,5 +185,13 @@ class ImagePreprocessingTest {
             () -> load(identity(784), "  {type: image, width: 28, height: 28, layout: flat}\n"));
     assertTrue(e.getMessage().contains("[-1, 2352]"), e.getMessage());
     assertTrue(e.getMessage().contains("'pixels' is [-1, 784]"), e.getMessage());
+  }
+
+  /** The engine behind the steps its model.yaml names, as the runtime builds it. */
+  static TensorPipeline pipeline(ModelContext context) {
+    java.util.List<StageProvider> stages = new java.util.ArrayList<>();
+    java.util.ServiceLoader.load(StageProvider.class).forEach(stages::add);
+    return TensorPipeline.load(
+        context, (TensorEngine) new OnnxEngineProvider().load(context), stages);
   }
 }

@@ -13,10 +13,12 @@ import dev.berth.api.TensorSpec;
 import dev.berth.onnx.testing.OnnxModelWriter;
 import dev.berth.onnx.testing.OnnxModelWriter.Attribute;
 import dev.berth.onnx.testing.OnnxModelWriter.ElemType;
-import dev.berth.runtime.Engine;
 import dev.berth.runtime.ModelConfig;
 import dev.berth.runtime.ModelContext;
 import dev.berth.runtime.ModelSignature;
+import dev.berth.runtime.StageProvider;
+import dev.berth.runtime.TensorEngine;
+import dev.berth.runtime.TensorPipeline;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.charset.StandardCharsets;
@@ -148,7 +150,7 @@ class OnnxEngineDatatypeTest {
   @ParameterizedTest(name = "{0}")
   @MethodSource("supported")
   void signatureShowsTheTypeWithABatchDimension(TypeCase c) {
-    try (Engine engine = load("id", OnnxModelWriter.identity(c.elem(), -1, COLUMNS))) {
+    try (TensorPipeline engine = load("id", OnnxModelWriter.identity(c.elem(), -1, COLUMNS))) {
       ModelSignature s = engine.signature();
       assertEquals(List.of(new TensorSpec("x", c.type(), new long[] {-1, COLUMNS})), s.inputs());
       assertEquals(List.of(new TensorSpec("y", c.type(), new long[] {-1, COLUMNS})), s.outputs());
@@ -159,9 +161,9 @@ class OnnxEngineDatatypeTest {
   @ParameterizedTest(name = "{0}")
   @MethodSource("supported")
   void identityReturnsEachRequestItsOwnRowsByteForByte(TypeCase c) {
-    try (Engine engine = load("id", OnnxModelWriter.identity(c.elem(), -1, COLUMNS))) {
+    try (TensorPipeline engine = load("id", OnnxModelWriter.identity(c.elem(), -1, COLUMNS))) {
       List<Tensor> sent = List.of(c.tensor("x", 2, 0), c.tensor("x", 3, 1), c.tensor("x", 1, 2));
-      List<List<Tensor>> answers = engine.infer(sent.stream().map(List::of).toList(), Set.of("y"));
+      List<List<Tensor>> answers = engine.run(sent.stream().map(List::of).toList(), Set.of("y"));
 
       assertEquals(sent.size(), answers.size());
       for (int r = 0; r < sent.size(); r++) {
@@ -188,9 +190,9 @@ class OnnxEngineDatatypeTest {
   @ParameterizedTest(name = "{0}")
   @MethodSource("supported")
   void aSingleRequestRoundTrips(TypeCase c) {
-    try (Engine engine = load("id", OnnxModelWriter.identity(c.elem(), -1, COLUMNS))) {
+    try (TensorPipeline engine = load("id", OnnxModelWriter.identity(c.elem(), -1, COLUMNS))) {
       Tensor in = c.tensor("x", 4, 3);
-      Tensor out = engine.infer(List.of(List.of(in)), Set.of("y")).get(0).get(0);
+      Tensor out = engine.run(List.of(List.of(in)), Set.of("y")).get(0).get(0);
       assertEquals(in.withName("y"), out);
     }
   }
@@ -229,12 +231,12 @@ class OnnxEngineDatatypeTest {
     assertTrue(e.getMessage().contains("output 'counts'"), e.getMessage());
   }
 
-  private Engine load(String name, OnnxModelWriter model) {
+  private TensorPipeline load(String name, OnnxModelWriter model) {
     Path modelDir = repo.resolve(name);
     model.write(modelDir.resolve("1").resolve(OnnxEngineProvider.MODEL_FILE));
     ModelContext context =
         new ModelContext(name, "1", modelDir.resolve("1"), ModelConfig.load(modelDir));
-    return new OnnxEngineProvider().load(context);
+    return pipeline(context);
   }
 
   private static byte[] bytes(Tensor t) {
@@ -242,5 +244,13 @@ class OnnxEngineDatatypeTest {
     byte[] out = new byte[data.remaining()];
     data.get(out);
     return out;
+  }
+
+  /** The engine behind the steps its model.yaml names, as the runtime builds it. */
+  static TensorPipeline pipeline(ModelContext context) {
+    java.util.List<StageProvider> stages = new java.util.ArrayList<>();
+    java.util.ServiceLoader.load(StageProvider.class).forEach(stages::add);
+    return TensorPipeline.load(
+        context, (TensorEngine) new OnnxEngineProvider().load(context), stages);
   }
 }

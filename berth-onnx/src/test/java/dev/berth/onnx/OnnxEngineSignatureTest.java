@@ -13,10 +13,12 @@ import dev.berth.api.TensorSpec;
 import dev.berth.onnx.testing.OnnxModelWriter;
 import dev.berth.onnx.testing.OnnxModelWriter.Attribute;
 import dev.berth.onnx.testing.OnnxModelWriter.ElemType;
-import dev.berth.runtime.Engine;
 import dev.berth.runtime.ModelConfig;
 import dev.berth.runtime.ModelContext;
 import dev.berth.runtime.ModelSignature;
+import dev.berth.runtime.StageProvider;
+import dev.berth.runtime.TensorEngine;
+import dev.berth.runtime.TensorPipeline;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.ByteBuffer;
@@ -51,7 +53,7 @@ class OnnxEngineSignatureTest {
 
   @Test
   void metadataComesFromTheGraph() {
-    try (Engine engine = load("two", twoInOut(), null)) {
+    try (TensorPipeline engine = load("two", twoInOut(), null)) {
       ModelSignature s = engine.signature();
       assertEquals("onnxruntime_onnx", s.platform());
       assertEquals(
@@ -75,7 +77,7 @@ class OnnxEngineSignatureTest {
             .input("x", ElemType.DOUBLE, -1, 3, -1)
             .output("y", ElemType.DOUBLE, -1, 3, -1)
             .node("Identity", List.of("x"), List.of("y"));
-    try (Engine engine = load("cube", model, null)) {
+    try (TensorPipeline engine = load("cube", model, null)) {
       assertArrayEquals(new long[] {-1, 3, -1}, engine.signature().inputs().get(0).shape());
       assertArrayEquals(new long[] {-1, 3, -1}, engine.signature().outputs().get(0).shape());
     }
@@ -88,10 +90,10 @@ class OnnxEngineSignatureTest {
             .input("x", ElemType.INT32, -1, 2)
             .output("y", ElemType.FLOAT, -1, 2)
             .node("Cast", List.of("x"), List.of("y"), Attribute.ofInt("to", ElemType.FLOAT.code()));
-    try (Engine engine = load("cast", model, null)) {
+    try (TensorPipeline engine = load("cast", model, null)) {
       assertEquals(DataType.FP32, engine.signature().outputs().get(0).datatype());
       Tensor x = Tensor.of("x", DataType.INT32, new long[] {1, 2}, ints(-7, 1 << 20));
-      Tensor y = engine.infer(List.of(List.of(x)), Set.of("y")).get(0).get(0);
+      Tensor y = engine.run(List.of(List.of(x)), Set.of("y")).get(0).get(0);
       assertArrayEquals(new float[] {-7f, 1 << 20}, y.floats());
     }
   }
@@ -110,7 +112,7 @@ class OnnxEngineSignatureTest {
         outputs:
           - {name: y, datatype: FP32, shape: [-1, 8]}
         """;
-    try (Engine engine = load("open", model, yaml)) {
+    try (TensorPipeline engine = load("open", model, yaml)) {
       assertEquals(
           List.of(new TensorSpec("x", DataType.FP32, new long[] {-1, 8})),
           engine.signature().inputs());
@@ -152,7 +154,7 @@ class OnnxEngineSignatureTest {
             .input("x", ElemType.FLOAT, 2, 3)
             .output("y", ElemType.FLOAT, 2, 3)
             .node("Identity", List.of("x"), List.of("y"));
-    try (Engine engine = load("fixed", model, null)) {
+    try (TensorPipeline engine = load("fixed", model, null)) {
       assertFalse(engine.signature().batchable());
       assertArrayEquals(new long[] {2, 3}, engine.signature().inputs().get(0).shape());
     }
@@ -165,10 +167,10 @@ class OnnxEngineSignatureTest {
             .input("x", ElemType.FLOAT)
             .output("y", ElemType.FLOAT)
             .node("Identity", List.of("x"), List.of("y"));
-    try (Engine engine = load("scalar", model, null)) {
+    try (TensorPipeline engine = load("scalar", model, null)) {
       assertFalse(engine.signature().batchable());
       Tensor x = Tensor.ofFloats("x", new long[0], new float[] {4.5f});
-      Tensor y = engine.infer(List.of(List.of(x)), Set.of("y")).get(0).get(0);
+      Tensor y = engine.run(List.of(List.of(x)), Set.of("y")).get(0).get(0);
       assertEquals(0, y.rank());
       assertArrayEquals(new float[] {4.5f}, y.floats());
     }
@@ -182,11 +184,11 @@ class OnnxEngineSignatureTest {
             .output("y", ElemType.FLOAT, 2, 3)
             .initializer("one", new long[0], 1f)
             .node("Add", List.of("x", "one"), List.of("y"));
-    try (Engine engine = load("fixed_add", model, null)) {
+    try (TensorPipeline engine = load("fixed_add", model, null)) {
       Tensor a = Tensor.ofFloats("x", new long[] {2, 3}, new float[] {0, 1, 2, 3, 4, 5});
       Tensor b = Tensor.ofFloats("x", new long[] {2, 3}, new float[] {10, 11, 12, 13, 14, 15});
 
-      List<List<Tensor>> out = engine.infer(List.of(List.of(a), List.of(b)), Set.of("y"));
+      List<List<Tensor>> out = engine.run(List.of(List.of(a), List.of(b)), Set.of("y"));
 
       assertArrayEquals(new long[] {2, 3}, out.get(0).get(0).shape());
       assertArrayEquals(new float[] {1, 2, 3, 4, 5, 6}, out.get(0).get(0).floats(), DELTA);
@@ -203,12 +205,12 @@ class OnnxEngineSignatureTest {
             .output("y", ElemType.FLOAT, -1, 3)
             .initializer("bias", new long[] {3}, 0.5f, -1f, 100f)
             .node("Add", List.of("x", "bias"), List.of("y"));
-    try (Engine engine = load("add", model, null)) {
+    try (TensorPipeline engine = load("add", model, null)) {
       assertEquals(List.of("x"), engine.signature().inputNames(), "initializers are not inputs");
       Tensor a = Tensor.ofFloats("x", new long[] {2, 3}, new float[] {1, 2, 3, 4, 5, 6});
       Tensor b = Tensor.ofFloats("x", new long[] {1, 3}, new float[] {-0.5f, 1, -100});
 
-      List<List<Tensor>> out = engine.infer(List.of(List.of(a), List.of(b)), Set.of("y"));
+      List<List<Tensor>> out = engine.run(List.of(List.of(a), List.of(b)), Set.of("y"));
 
       assertArrayEquals(new long[] {2, 3}, out.get(0).get(0).shape());
       assertArrayEquals(
@@ -226,9 +228,9 @@ class OnnxEngineSignatureTest {
             .output("y", ElemType.FLOAT, -1, 3)
             .initializer("w", new long[] {2, 3}, 1, 2, 3, 4, 5, 6)
             .node("MatMul", List.of("x", "w"), List.of("y"));
-    try (Engine engine = load("matmul", model, null)) {
+    try (TensorPipeline engine = load("matmul", model, null)) {
       Tensor x = Tensor.ofFloats("x", new long[] {2, 2}, new float[] {1, 0, 1, 1});
-      Tensor y = engine.infer(List.of(List.of(x)), Set.of("y")).get(0).get(0);
+      Tensor y = engine.run(List.of(List.of(x)), Set.of("y")).get(0).get(0);
       assertArrayEquals(new long[] {2, 3}, y.shape());
       assertArrayEquals(new float[] {1, 2, 3, 5, 7, 9}, y.floats(), DELTA);
     }
@@ -242,13 +244,12 @@ class OnnxEngineSignatureTest {
             .output("y", ElemType.FLOAT, -1, -1)
             .initializer("ten", new long[0], 10f)
             .node("Add", List.of("x", "ten"), List.of("y"));
-    try (Engine engine = load("add_ten", model, null)) {
+    try (TensorPipeline engine = load("add_ten", model, null)) {
       Tensor a = Tensor.ofFloats("x", new long[] {1, 2}, new float[] {1, 2});
       Tensor b = Tensor.ofFloats("x", new long[] {2, 3}, new float[] {1, 2, 3, 4, 5, 6});
       Tensor c = Tensor.ofFloats("x", new long[] {2, 2}, new float[] {-1, -2, -3, -4});
 
-      List<List<Tensor>> out =
-          engine.infer(List.of(List.of(a), List.of(b), List.of(c)), Set.of("y"));
+      List<List<Tensor>> out = engine.run(List.of(List.of(a), List.of(b), List.of(c)), Set.of("y"));
 
       assertEquals(3, out.size());
       assertArrayEquals(new long[] {1, 2}, out.get(0).get(0).shape());
@@ -262,18 +263,18 @@ class OnnxEngineSignatureTest {
 
   @Test
   void onlyTheOutputsAskedForAreComputed() {
-    try (Engine engine = load("two", twoInOut(), null)) {
+    try (TensorPipeline engine = load("two", twoInOut(), null)) {
       Tensor x = Tensor.ofFloats("x", new long[] {1, 4}, new float[] {1, 2, 3, 4});
       Tensor mask = Tensor.ofLongs("mask", new long[] {1, 4}, new long[] {1, 1, 0, 0});
 
-      List<Tensor> out = engine.infer(List.of(List.of(x, mask)), Set.of("m")).get(0);
+      List<Tensor> out = engine.run(List.of(List.of(x, mask)), Set.of("m")).get(0);
 
       assertEquals(1, out.size());
       assertEquals(mask.withName("m"), out.get(0));
     }
   }
 
-  private Engine load(String name, OnnxModelWriter model, String yamlBody) {
+  private TensorPipeline load(String name, OnnxModelWriter model, String yamlBody) {
     Path modelDir = repo.resolve(name);
     model.write(modelDir.resolve("1").resolve(OnnxEngineProvider.MODEL_FILE));
     if (yamlBody != null) {
@@ -287,12 +288,20 @@ class OnnxEngineSignatureTest {
     }
     ModelContext context =
         new ModelContext(name, "1", modelDir.resolve("1"), ModelConfig.load(modelDir));
-    return new OnnxEngineProvider().load(context);
+    return pipeline(context);
   }
 
   private static ByteBuffer ints(int... values) {
     ByteBuffer b = Tensor.allocate(values.length * 4L);
     b.asIntBuffer().put(values);
     return b;
+  }
+
+  /** The engine behind the steps its model.yaml names, as the runtime builds it. */
+  static TensorPipeline pipeline(ModelContext context) {
+    java.util.List<StageProvider> stages = new java.util.ArrayList<>();
+    java.util.ServiceLoader.load(StageProvider.class).forEach(stages::add);
+    return TensorPipeline.load(
+        context, (TensorEngine) new OnnxEngineProvider().load(context), stages);
   }
 }

@@ -1,10 +1,15 @@
-package dev.berth.onnx;
+package dev.berth.stages;
 
 import dev.berth.api.DataType;
 import dev.berth.api.Tensor;
+import dev.berth.api.TensorSpec;
 import dev.berth.runtime.ConfigReader;
+import dev.berth.runtime.ModelSignature;
+import dev.berth.runtime.Postprocessor;
 import java.nio.FloatBuffer;
 import java.nio.LongBuffer;
+import java.util.List;
+import java.util.Map;
 import java.util.Set;
 
 /**
@@ -12,28 +17,76 @@ import java.util.Set;
  * is averaged over the tokens the attention mask marks, then (by default) scaled to unit L2 length,
  * giving one sentence embedding [b, h] per row.
  */
-final class MeanPooling {
+final class MeanPooling implements Postprocessor {
   static final String TYPE = "mean-pool";
+
+  static final String DEFAULT_MASK = "attention_mask";
 
   private final String source;
   private final String output;
+  private final String mask; // null: every token counts
   private final boolean normalize;
+  private final long hidden;
 
-  private MeanPooling(String source, String output, boolean normalize) {
+  private MeanPooling(String source, String output, String mask, boolean normalize, long hidden) {
     this.source = source;
     this.output = output;
+    this.mask = mask;
     this.normalize = normalize;
+    this.hidden = hidden;
   }
 
-  static MeanPooling load(ConfigReader section, Set<String> graphOutputs) {
-    section.allowOnly(Set.of("type", "source", "output", "normalize"));
+  static MeanPooling load(ConfigReader section, ModelSignature engine) {
+    section.allowOnly(Set.of("type", "source", "output", "normalize", "attention-mask"));
     String source = section.string("source", "last_hidden_state");
-    if (!graphOutputs.contains(source)) {
+    TensorSpec spec =
+        engine
+            .output(source)
+            .orElseThrow(
+                () ->
+                    section.error(
+                        "source",
+                        "the model has no output '"
+                            + source
+                            + "'; its outputs are "
+                            + engine.outputNames()));
+    if (spec.datatype() != DataType.FP32 || spec.shape().length != 3) {
       throw section.error(
-          "source", "the graph has no output '" + source + "'; its outputs are " + graphOutputs);
+          "source",
+          "'" + source + "' is " + spec + "; mean-pool needs FP32 [batch, tokens, hidden]");
+    }
+    String mask = section.string("attention-mask", DEFAULT_MASK);
+    if (engine.input(mask).isEmpty()) {
+      if (section.has("attention-mask")) {
+        throw section.error(
+            "attention-mask",
+            "the model has no input '" + mask + "'; its inputs are " + engine.inputNames());
+      }
+      mask = null;
     }
     return new MeanPooling(
-        source, section.string("output", "embedding"), section.bool("normalize", true));
+        source,
+        section.string("output", "embedding"),
+        mask,
+        section.bool("normalize", true),
+        spec.shape()[2]);
+  }
+
+  @Override
+  public List<TensorSpec> outputs() {
+    return List.of(new TensorSpec(output, DataType.FP32, new long[] {-1, hidden}));
+  }
+
+  @Override
+  public Set<String> sources() {
+    return Set.of(source);
+  }
+
+  @Override
+  public Map<String, Tensor> apply(
+      Map<String, Tensor> engineOutputs, Map<String, Tensor> engineInputs) {
+    return Map.of(
+        output, pool(engineOutputs.get(source), mask == null ? null : engineInputs.get(mask)));
   }
 
   /** The graph output pooled. */

@@ -1,10 +1,14 @@
-package dev.berth.onnx;
+package dev.berth.stages;
 
 import ai.djl.huggingface.tokenizers.Encoding;
 import ai.djl.huggingface.tokenizers.HuggingFaceTokenizer;
+import dev.berth.api.DataType;
 import dev.berth.api.InvalidInputException;
 import dev.berth.api.Tensor;
+import dev.berth.api.TensorSpec;
 import dev.berth.runtime.ConfigReader;
+import dev.berth.runtime.Preprocessor;
+import dev.berth.runtime.TensorBatching;
 import java.io.IOException;
 import java.nio.charset.CharacterCodingException;
 import java.nio.charset.CodingErrorAction;
@@ -12,8 +16,11 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.OptionalInt;
 import java.util.Set;
 
 /**
@@ -22,7 +29,7 @@ import java.util.Set;
  * tokenizer.json}. All strings of a batch are tokenized together and padded to the longest, with an
  * attention mask that marks the padding.
  */
-final class Tokenization implements AutoCloseable {
+final class Tokenization implements Preprocessor {
   static final String TYPE = "tokenize";
   static final String DEFAULT_INPUT = "text";
   static final String DEFAULT_TOKENIZER = "tokenizer.json";
@@ -76,7 +83,7 @@ final class Tokenization implements AutoCloseable {
     String input = section.string("input", DEFAULT_INPUT);
     if (graphInputs.contains(input)) {
       throw section.error(
-          "input", "'" + input + "' is already a graph input; choose another name for the text");
+          "input", "'" + input + "' is already a model input; choose another name for the text");
     }
     try {
       HuggingFaceTokenizer tokenizer =
@@ -103,7 +110,7 @@ final class Tokenization implements AutoCloseable {
     if (!graphInputs.contains(name)) {
       if (required || section.has(key)) {
         throw section.error(
-            key, "the graph has no input '" + name + "'; its inputs are " + graphInputs);
+            key, "the model has no input '" + name + "'; its inputs are " + graphInputs);
       }
       return null;
     }
@@ -134,6 +141,102 @@ final class Tokenization implements AutoCloseable {
 
   String typeIdsInput() {
     return typeIdsInput;
+  }
+
+  @Override
+  public List<TensorSpec> inputs() {
+    return List.of(new TensorSpec(input, DataType.BYTES, new long[] {-1}));
+  }
+
+  /**
+   * Tokenizes the texts of every request that sends text, all together and padded to one length,
+   * and completes the requests that send token ids themselves (a mask of ones, zero type ids).
+   */
+  @Override
+  public List<Map<String, Tensor>> apply(List<Map<String, Tensor>> requests) {
+    List<Map<String, Tensor>> out = new ArrayList<>(requests);
+    List<Integer> textRequests = new ArrayList<>();
+    List<Tensor> texts = new ArrayList<>();
+    for (int i = 0; i < requests.size(); i++) {
+      Map<String, Tensor> request = requests.get(i);
+      Tensor text = request.get(input);
+      if (text != null) {
+        if (request.size() > 1) {
+          throw new InvalidInputException(
+              "send either '"
+                  + input
+                  + "' (text) or the token tensors "
+                  + tokenInputs()
+                  + ", not both");
+        }
+        textRequests.add(i);
+        texts.add(text);
+      } else {
+        out.set(i, completeTokenInputs(request));
+      }
+    }
+    if (!texts.isEmpty()) {
+      List<Tensor> tokens = tokenize(texts);
+      int[] rows = texts.stream().mapToInt(t -> (int) t.dim(0)).toArray();
+      List<Map<String, Tensor>> perRequest = new ArrayList<>();
+      for (int r = 0; r < rows.length; r++) {
+        perRequest.add(new LinkedHashMap<>());
+      }
+      for (Tensor t : tokens) {
+        List<Tensor> parts = TensorBatching.split(t, rows);
+        for (int r = 0; r < rows.length; r++) {
+          perRequest.get(r).put(t.name(), parts.get(r));
+        }
+      }
+      for (int r = 0; r < rows.length; r++) {
+        out.set(textRequests.get(r), perRequest.get(r));
+      }
+    }
+    return out;
+  }
+
+  /** A request that sends token ids gets the mask and type ids it leaves out. */
+  private Map<String, Tensor> completeTokenInputs(Map<String, Tensor> given) {
+    Tensor ids = given.get(idsInput);
+    if (ids == null) {
+      return given;
+    }
+    Map<String, Tensor> out = new LinkedHashMap<>(given);
+    long count = ids.elementCount();
+    if (ids.rank() != 2 || ids.dim(1) == 0) {
+      throw new InvalidInputException(
+          "'"
+              + ids.name()
+              + "' must be [rows, tokens] with at least one token per row, got "
+              + Arrays.toString(ids.shape()));
+    }
+    if (maskInput != null && !given.containsKey(maskInput)) {
+      long[] ones = new long[(int) count];
+      Arrays.fill(ones, 1);
+      out.put(maskInput, Tensor.ofLongs(maskInput, ids.shape(), ones));
+    }
+    if (typeIdsInput != null && !given.containsKey(typeIdsInput)) {
+      out.put(typeIdsInput, Tensor.ofLongs(typeIdsInput, ids.shape(), new long[(int) count]));
+    }
+    for (Tensor t : out.values()) {
+      if (!Arrays.equals(t.shape(), ids.shape())) {
+        throw new InvalidInputException(
+            "token tensors must share one shape: '"
+                + t.name()
+                + "' is "
+                + Arrays.toString(t.shape())
+                + ", '"
+                + ids.name()
+                + "' is "
+                + Arrays.toString(ids.shape()));
+      }
+    }
+    return out;
+  }
+
+  @Override
+  public OptionalInt countTokens(List<String> texts) {
+    return OptionalInt.of(count(texts));
   }
 
   /** Tokenizes the strings of several text tensors together; returns the token tensors. */

@@ -1,14 +1,17 @@
-package dev.berth.onnx;
+package dev.berth.stages;
 
 import dev.berth.api.DataType;
 import dev.berth.api.InvalidInputException;
 import dev.berth.api.Tensor;
 import dev.berth.api.TensorSpec;
 import dev.berth.runtime.ConfigReader;
+import dev.berth.runtime.Preprocessor;
 import java.awt.image.BufferedImage;
 import java.io.ByteArrayInputStream;
 import java.io.IOException;
+import java.util.ArrayList;
 import java.util.Iterator;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
@@ -24,7 +27,7 @@ import javax.imageio.stream.ImageInputStream;
  * laid out as the graph's FP32 input: {@code flat} [n, h·w·c] row-major, {@code nchw} [n, c, h, w]
  * or {@code nhwc} [n, h, w, c].
  */
-final class ImagePreprocessing {
+final class ImagePreprocessing implements Preprocessor {
   static final String TYPE = "image";
   static final String DEFAULT_INPUT = "image";
 
@@ -91,7 +94,7 @@ final class ImagePreprocessing {
       if (!graphInputs.containsKey(graphInput)) {
         throw section.error(
             "graph-input",
-            "the graph has no input '" + graphInput + "'; its inputs are " + graphInputs.keySet());
+            "the model has no input '" + graphInput + "'; its inputs are " + graphInputs.keySet());
       }
     } else if (graphInputs.size() == 1) {
       graphInput = graphInputs.keySet().iterator().next();
@@ -109,7 +112,7 @@ final class ImagePreprocessing {
     String input = section.string("input", DEFAULT_INPUT);
     if (graphInputs.containsKey(input)) {
       throw section.error(
-          "input", "'" + input + "' is already a graph input; choose another name for the images");
+          "input", "'" + input + "' is already a model input; choose another name for the images");
     }
     int width = section.integer("width", 0, 1, 8192);
     int height = section.integer("height", 0, 1, 8192);
@@ -213,6 +216,31 @@ final class ImagePreprocessing {
       case NCHW -> new long[] {rows, channels, height, width};
       case NHWC -> new long[] {rows, height, width, channels};
     };
+  }
+
+  @Override
+  public List<TensorSpec> inputs() {
+    return List.of(new TensorSpec(input, DataType.BYTES, new long[] {-1}));
+  }
+
+  @Override
+  public List<Map<String, Tensor>> apply(List<Map<String, Tensor>> requests) {
+    List<Map<String, Tensor>> out = new ArrayList<>(requests.size());
+    for (Map<String, Tensor> request : requests) {
+      Tensor images = request.get(input);
+      if (images == null) {
+        out.add(request);
+        continue;
+      }
+      if (request.size() > 1) {
+        throw new InvalidInputException(
+            "send either '" + input + "' (image files) or '" + graphInput + "' (pixels), not both");
+      }
+      Map<String, Tensor> pixels = new LinkedHashMap<>();
+      pixels.put(graphInput, decode(images));
+      out.add(pixels);
+    }
+    return out;
   }
 
   /** Decodes the images of one request into the graph's input tensor. */
