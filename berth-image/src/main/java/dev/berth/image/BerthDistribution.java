@@ -34,10 +34,12 @@ public record BerthDistribution(
   public static final String SERVING_ROOTS = "Berth-Serving-Roots";
 
   /**
-   * Launcher manifest attribute: artifact ids of the jars that serve language models (llama.cpp and
-   * its natives), which only images of services with a GGUF model carry.
+   * Launcher manifest attribute: per engine, the artifact id of its module, as {@code
+   * engine=artifact} pairs ({@code llama=berth-llm pytorch=berth-pytorch}). An image carries an
+   * engine's module, its libraries and their native code only when one of its models needs that
+   * engine.
    */
-  public static final String LANGUAGE_MODEL_ROOTS = "Berth-Language-Model-Roots";
+  public static final String ENGINE_ROOTS = "Berth-Engine-Roots";
 
   public BerthDistribution {
     libraries = List.copyOf(libraries);
@@ -46,17 +48,16 @@ public record BerthDistribution(
 
   /** The distribution a launcher jar belongs to, read from its manifest's Class-Path. */
   public static BerthDistribution ofLauncher(Path launcher, String version) {
-    return ofLauncher(launcher, version, false);
+    return ofLauncher(launcher, version, Set.of());
   }
 
   /**
    * The distribution a launcher jar belongs to, read from its manifest's Class-Path.
    *
-   * @param languageModels whether the image serves GGUF language models, and so carries their
-   *     engine
+   * @param engines names of the engines the image's models need ({@code llama}, {@code pytorch}):
+   *     the image carries those of {@value #ENGINE_ROOTS} and no other
    */
-  public static BerthDistribution ofLauncher(
-      Path launcher, String version, boolean languageModels) {
+  public static BerthDistribution ofLauncher(Path launcher, String version, Set<String> engines) {
     Path jar = launcher.toAbsolutePath().normalize();
     Attributes manifest = manifest(jar);
     String classPath = manifest == null ? null : manifest.getValue(Attributes.Name.CLASS_PATH);
@@ -74,9 +75,8 @@ public record BerthDistribution(
       all.add(lib);
     }
     String roots = manifest.getValue(SERVING_ROOTS);
-    String llm = manifest.getValue(LANGUAGE_MODEL_ROOTS);
-    if (roots != null && languageModels && llm != null) {
-      roots = roots + " " + llm;
+    if (roots != null) {
+      roots = roots + engineRoots(manifest.getValue(ENGINE_ROOTS), engines);
     }
     Set<String> serving = roots == null ? null : servingJars(all, roots.trim().split("\\s+"));
     List<Path> libraries = new ArrayList<>();
@@ -88,6 +88,21 @@ public record BerthDistribution(
       }
     }
     return new BerthDistribution(jar, libraries, modules, version);
+  }
+
+  /** The artifact ids, each after a space, of the engines asked for. */
+  private static String engineRoots(String attribute, Set<String> engines) {
+    StringBuilder out = new StringBuilder();
+    if (attribute == null) {
+      return "";
+    }
+    for (String pair : attribute.trim().split("\\s+")) {
+      int eq = pair.indexOf('=');
+      if (eq > 0 && engines.contains(pair.substring(0, eq))) {
+        out.append(' ').append(pair.substring(eq + 1));
+      }
+    }
+    return out.toString();
   }
 
   /**

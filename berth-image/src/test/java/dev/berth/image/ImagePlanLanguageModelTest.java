@@ -36,7 +36,7 @@ class ImagePlanLanguageModelTest {
       a.putValue(BerthDistribution.SERVING_ROOTS, servingRoots);
     }
     if (llmRoots != null) {
-      a.putValue(BerthDistribution.LANGUAGE_MODEL_ROOTS, llmRoots);
+      a.putValue(BerthDistribution.ENGINE_ROOTS, llmRoots);
     }
     Files.createDirectories(file.getParent());
     try (OutputStream out = Files.newOutputStream(file);
@@ -59,13 +59,14 @@ class ImagePlanLanguageModelTest {
         "lib/berth-server-1.0.jar lib/onnxruntime-1.29.0.jar lib/berth-llm-1.0.jar"
             + " lib/llama-4.2.0.jar lib/berth-image-1.0.jar",
         "berth-server",
-        "berth-llm");
+        "llama=berth-llm pytorch=berth-pytorch");
 
-    BerthDistribution tensors = BerthDistribution.ofLauncher(launcher, "1.0", false);
+    BerthDistribution tensors = BerthDistribution.ofLauncher(launcher, "1.0", java.util.Set.of());
     assertEquals(List.of("berth-server-1.0.jar"), names(tensors.modules()));
     assertEquals(List.of("onnxruntime-1.29.0.jar"), names(tensors.libraries()));
 
-    BerthDistribution llm = BerthDistribution.ofLauncher(launcher, "1.0", true);
+    BerthDistribution llm =
+        BerthDistribution.ofLauncher(launcher, "1.0", java.util.Set.of("llama"));
     assertEquals(List.of("berth-server-1.0.jar", "berth-llm-1.0.jar"), names(llm.modules()));
     assertEquals(List.of("onnxruntime-1.29.0.jar", "llama-4.2.0.jar"), names(llm.libraries()));
   }
