@@ -114,6 +114,15 @@ final class TensorflowEngine implements TensorEngine {
               + e.getMessage()
               + "; export it again (saved_model.pb and variables/ must come from the same export)",
           e);
+    } catch (LinkageError e) {
+      // TensorFlow's natives did not load: JavaCPP unpacks them (about 650 MB) on first use.
+      throw new ModelLoadException(
+          "TensorFlow's native library cannot be loaded ("
+              + e
+              + "); JavaCPP unpacks it into the directory named by the system property "
+              + "org.bytedeco.javacpp.cachedir (default ~/.javacpp/cache): point it at a writable"
+              + " directory on a file system mounted with exec, with about 700 MB free",
+          e);
     }
     try {
       requireVariables(bundle, dir);
