@@ -199,6 +199,37 @@ class TensorflowEngineRunTest {
   }
 
   @Test
+  void concurrentRunsOfOneEngineEachGetTheirOwnAnswer() throws Exception {
+    var pool = java.util.concurrent.Executors.newFixedThreadPool(4);
+    try {
+      List<java.util.concurrent.Future<Boolean>> results = new java.util.ArrayList<>();
+      for (int t = 0; t < 4; t++) {
+        long k = t;
+        results.add(
+            pool.submit(
+                () -> {
+                  for (int i = 0; i < 50; i++) {
+                    long v = k * 1000 + i;
+                    long[] doubled =
+                        two.run(twoInputs(new float[3], new long[] {v}, 1), Set.of("doubled"))
+                            .get("doubled")
+                            .longs();
+                    if (doubled[0] != 2 * v) {
+                      return false;
+                    }
+                  }
+                  return true;
+                }));
+      }
+      for (var r : results) {
+        assertTrue(r.get(60, java.util.concurrent.TimeUnit.SECONDS));
+      }
+    } finally {
+      pool.shutdownNow();
+    }
+  }
+
+  @Test
   void aBertShapedModelLooksUpEveryIdOfTheVocabulary() {
     long[] ids = {101, 7592, SavedModelWriter.BERT_VOCAB - 1, 102};
     Map<String, Tensor> in =
