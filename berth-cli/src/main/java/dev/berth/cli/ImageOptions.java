@@ -68,19 +68,17 @@ final class ImageOptions {
         throw new BerthException("--runtime must be base or jlink, not '" + runtime + "'");
       }
     }
-    boolean languageModels =
-        service.models().stream()
-            .flatMap(m -> m.versions().stream())
-            .anyMatch(
-                v ->
-                    java.nio.file.Files.isRegularFile(
-                        v.dir().resolve(dev.berth.runtime.GgufHeader.MODEL_FILE)));
-    if (languageModels) {
-      checkLanguageModelBase(base != null ? base : service.image().base(), err);
+    java.util.Set<String> engines = ModelEngines.needed(service);
+    String chosenBase = base != null ? base : service.image().base();
+    if (engines.contains("llama")) {
+      checkLanguageModelBase(chosenBase, err);
+    } else if (engines.contains("xgboost")) {
+      checkOpenMpBase(
+          chosenBase, "an XGBoost model (model.json or model.ubj), and XGBoost's library", err);
     }
     BerthDistribution berth =
         BerthDistribution.ofLauncher(
-            BerthDistribution.currentLauncher(Main.class), Main.Version.get(), languageModels);
+            BerthDistribution.currentLauncher(Main.class), Main.Version.get(), engines);
     Path javaRuntime = null;
     if (mode == ServiceSpec.Runtime.JLINK) {
       if (!service.image().platform().equals(hostPlatform())) {
@@ -197,6 +195,33 @@ final class ImageOptions {
             + base
             + " (Debian and Ubuntu packages libgomp1 and libstdc++6); without them the model will"
             + " not load");
+  }
+
+  /**
+   * Like {@link #checkLanguageModelBase}, for the other engines whose native library links the
+   * OpenMP runtime.
+   *
+   * @param what "a ... model, and its library", for the messages
+   */
+  static void checkOpenMpBase(String base, String what, PrintStream err) {
+    if (base.equals(ServiceSpec.Image.DEFAULT_BASE)) {
+      throw new BerthException(
+          "this service has "
+              + what
+              + " needs the OpenMP runtime libgomp.so.1, which the default base "
+              + base
+              + " lacks: its model would not load in the image; build a base that has it, for"
+              + " example FROM "
+              + ServiceSpec.Image.DEFAULT_BASE
+              + " with 'RUN apt-get update && apt-get install -y --no-install-recommends libgomp1',"
+              + " push it, and name it in image.base or --base");
+    }
+    err.println(
+        "note: this service has "
+            + what
+            + " needs libgomp.so.1 in the base image "
+            + base
+            + " (Debian and Ubuntu package libgomp1); without it the model will not load");
   }
 
   static String hostPlatform() {

@@ -206,6 +206,8 @@ public record ImagePlan(
     // The non-root user has no home directory; native libraries unpack under /tmp.
     env.put("HOME", "/tmp");
     env.put("DJL_CACHE_DIR", "/tmp/berth/djl");
+    // TensorFlow's native library logs every graph optimisation at its default level
+    env.put("TF_CPP_MIN_LOG_LEVEL", "1");
     return new ImagePlan(
         service,
         layers,

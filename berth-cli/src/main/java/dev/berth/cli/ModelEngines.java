@@ -1,0 +1,42 @@
+package dev.berth.cli;
+
+import dev.berth.runtime.EngineProvider;
+import dev.berth.runtime.ModelConfig;
+import dev.berth.runtime.ModelContext;
+import dev.berth.runtime.ServiceSpec;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.ServiceLoader;
+import java.util.Set;
+import java.util.TreeSet;
+
+/**
+ * Which engines a service's models need, decided as the server will decide it: model.yaml's {@code
+ * engine} key, else the first engine that recognises a version's files. An image carries only these
+ * engines' libraries and native code.
+ */
+final class ModelEngines {
+  private ModelEngines() {}
+
+  static Set<String> needed(ServiceSpec service) {
+    List<EngineProvider> providers = new ArrayList<>();
+    ServiceLoader.load(EngineProvider.class).forEach(providers::add);
+    Set<String> out = new TreeSet<>();
+    for (ServiceSpec.ServiceModel model : service.models()) {
+      if (model.modelYaml().get("engine") instanceof String named) {
+        out.add(named);
+        continue;
+      }
+      ModelConfig config = ModelConfig.defaults(model.dir());
+      for (var version : model.versions()) {
+        ModelContext context =
+            new ModelContext(model.name(), version.label(), version.dir(), config);
+        providers.stream()
+            .filter(p -> p.canLoad(context))
+            .findFirst()
+            .ifPresent(p -> out.add(p.name()));
+      }
+    }
+    return out;
+  }
+}
