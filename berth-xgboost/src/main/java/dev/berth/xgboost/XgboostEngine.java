@@ -45,7 +45,7 @@ import ml.dmlc.xgboost4j.java.XGBoostError;
  * <p>Every run uses XGBoost's in-place prediction ({@code XGBoosterPredictFromDense}), which
  * XGBoost documents as thread-safe and xgboost4j calls without a lock, so the engine's workers
  * share one booster and run side by side. {@code options.threads} sets the booster's {@code
- * nthread}.
+ * nthread}; see {@link #defaultThreads} for its default.
  */
 final class XgboostEngine implements TensorEngine {
   /** The platform name reported in metadata (Triton's model configuration has no other). */
@@ -55,6 +55,9 @@ final class XgboostEngine implements TensorEngine {
   static final String PROBABILITIES = "probabilities";
   static final String PROBABILITY = "probability";
   static final String VALUE = "value";
+
+  /** Rows XGBoost's CPU predictor gives one thread at a time ({@code kBlockOfRowsSize}). */
+  static final int ROWS_PER_THREAD = 64;
 
   /** Every tree: XGBoost's iteration range [0, 0). */
   private static final int[] ALL_TREES = {0, 0};
@@ -97,7 +100,7 @@ final class XgboostEngine implements TensorEngine {
     ModelConfig config = context.config();
     ConfigReader options = config.options();
     options.allowOnly(Set.of("threads"));
-    int threads = options.integer("threads", config.threadsPerInstance(), 1, 1024);
+    int threads = options.integer("threads", defaultThreads(config), 1, 1024);
     Booster booster;
     try {
       booster = XGBoost.loadModel(file.toString());
@@ -197,6 +200,17 @@ final class XgboostEngine implements TensorEngine {
       booster.dispose();
       throw e;
     }
+  }
+
+  /**
+   * The cores divided among the instances, as every engine's default, but no more threads than a
+   * full batch has blocks of {@value #ROWS_PER_THREAD} rows: XGBoost's CPU predictor gives each
+   * thread such a block, so further threads have nothing to do, and on a busy host their OpenMP
+   * spin-waiting slows every call many times over.
+   */
+  static int defaultThreads(ModelConfig config) {
+    int blocks = (config.batching().maxBatchSize() + ROWS_PER_THREAD - 1) / ROWS_PER_THREAD;
+    return Math.max(1, Math.min(config.threadsPerInstance(), blocks));
   }
 
   private static long[] shape(long width) {

@@ -82,6 +82,20 @@ class XgboostEngineSignatureTest {
   }
 
   @Test
+  void threadsDefaultToTheCoresOfAnInstanceButNoMoreThanAFullBatchCanUse() throws IOException {
+    Files.createDirectories(repo.resolve("m"));
+    Files.writeString(
+        repo.resolve("m/model.yaml"),
+        "apiVersion: berth.dev/v1\nkind: Model\nbatching:\n  max-batch-size: 64\n");
+    assertEquals(1, XgboostEngine.defaultThreads(ModelConfig.load(repo.resolve("m"))));
+    Files.writeString(
+        repo.resolve("m/model.yaml"),
+        "apiVersion: berth.dev/v1\nkind: Model\nbatching:\n  max-batch-size: 65536\n");
+    ModelConfig large = ModelConfig.load(repo.resolve("m"));
+    assertEquals(large.threadsPerInstance(), XgboostEngine.defaultThreads(large));
+  }
+
+  @Test
   void declarationsThatContradictTheModelAreRefused() {
     XgboostModelWriter.objective("reg:squarederror").train().save(repo.resolve("m/1/model.ubj"));
     assertRefused("options:\n  intra-op-threads: 2\n", "options.intra-op-threads", "unknown key");

@@ -1,16 +1,29 @@
 package dev.berth.xgboost.testing;
 
+import dev.berth.api.DataType;
+import dev.berth.api.Tensor;
+import dev.berth.runtime.ModelConfig;
+import dev.berth.runtime.ModelContext;
+import dev.berth.runtime.TensorEngine;
+import dev.berth.xgboost.XgboostEngineProvider;
 import java.io.BufferedInputStream;
 import java.io.DataInputStream;
 import java.io.IOException;
 import java.io.UncheckedIOException;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.HashMap;
+import java.util.Iterator;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.Random;
+import java.util.Set;
+import java.util.stream.Stream;
 import java.util.zip.GZIPInputStream;
 import ml.dmlc.xgboost4j.java.Booster;
 import ml.dmlc.xgboost4j.java.DMatrix;
@@ -180,7 +193,7 @@ public final class XgboostModelWriter {
 
     /** The first {@code n} training rows, row-major. */
     public float[] firstRows(int n) {
-      return java.util.Arrays.copyOf(features, n * columns);
+      return Arrays.copyOf(features, n * columns);
     }
   }
 
@@ -210,15 +223,18 @@ public final class XgboostModelWriter {
       Trains a Fashion-MNIST classifier with XGBoost (multi:softprob, 10 classes, 784 pixel
       features scaled to [0, 1]) and writes REPO/NAME/1/model.ubj and REPO/NAME/model.yaml (input
       'pixels' FP32 [-1, 784], output 'probabilities' FP32 [-1, 10], the class names as labels).
-      Prints the accuracy on the test set and the prediction throughput.
+      Prints the accuracy on the test set and the prediction throughput in batches of 1 and 64
+      rows: Booster.inplace_predict, Booster.predict on a DMatrix, and the engine's run.
 
         --name NAME          model name in the repository (default: fashion-mnist-xgboost)
-        --rounds N           boosting rounds (default: 20)
+        --rounds N           boosting rounds (default: 30)
         --max-depth N        tree depth (default: 6)
-        --max-bin N          histogram bins per feature (default: 32)
-        --train-limit N      train on the first N of the 60000 training images (default: 10000)
+        --max-bin N          histogram bins per feature (default: 16)
+        --train-limit N      train on the first N of the 60000 training images (default: 20000)
         --test-limit N       test on the first N of the 10000 test images (default: 10000)
-        --threads N          XGBoost threads for training (default: the available processors)
+        --threads N          XGBoost threads for training (default: 1; more help on an idle
+                             machine only: OpenMP threads that wait for a busy core spin, and
+                             training gets many times slower)
         --data-dir DIR       folder with the four Fashion-MNIST *-ubyte.gz files
                              (default: %s, from 'apt-get install dataset-fashion-mnist')
         --no-bench           skip the throughput measurement
@@ -249,12 +265,12 @@ public final class XgboostModelWriter {
   public static void main(String[] args) throws IOException, XGBoostError {
     Path repo = null;
     String name = "fashion-mnist-xgboost";
-    int rounds = 20;
+    int rounds = 30;
     int depth = 6;
-    int maxBin = 32;
-    int trainLimit = 10_000;
+    int maxBin = 16;
+    int trainLimit = 20_000;
     int testLimit = 10_000;
-    int threads = Runtime.getRuntime().availableProcessors();
+    int threads = 1;
     Path dataDir = DEFAULT_DATA_DIR;
     boolean bench = true;
     for (int i = 0; i < args.length; i++) {
@@ -322,14 +338,47 @@ public final class XgboostModelWriter {
         repo.resolve(name).resolve("model.yaml"));
     if (bench) {
       booster.setParam("nthread", 1);
-      for (int batch : new int[] {1, 64}) {
-        double perSecond = rowsPerSecond(booster, test, batch);
-        System.out.printf(
-            Locale.ROOT,
-            "inplace_predict, 1 thread, batches of %2d rows: %,.0f rows/s (%.1f us per batch)%n",
-            batch,
-            perSecond,
-            batch / perSecond * 1e6);
+      Path modelDir = repo.resolve(name);
+      ModelContext context =
+          new ModelContext(name, "1", file.getParent(), ModelConfig.load(modelDir));
+      try (TensorEngine engine = (TensorEngine) new XgboostEngineProvider().load(context)) {
+        for (int batch : new int[] {1, 64}) {
+          List<float[]> inputs = batches(test, batch);
+          report(
+              "Booster.inplace_predict",
+              batch,
+              rowsPerSecond(
+                  batch,
+                  inputs,
+                  in -> {
+                    booster.inplace_predict(in, batch, PIXELS, Float.NaN);
+                  }));
+          report(
+              "Booster.predict(DMatrix)",
+              batch,
+              rowsPerSecond(
+                  batch,
+                  inputs,
+                  in -> {
+                    DMatrix m = new DMatrix(in, batch, PIXELS, Float.NaN);
+                    try {
+                      booster.predict(m);
+                    } finally {
+                      m.dispose();
+                    }
+                  }));
+          List<Tensor> tensors = inputs.stream().map(in -> pixels(in, batch)).toList();
+          Iterator<Tensor> next = Stream.generate(() -> tensors).flatMap(List::stream).iterator();
+          report(
+              "XgboostEngine.run",
+              batch,
+              rowsPerSecond(
+                  batch,
+                  inputs,
+                  in -> {
+                    engine.run(Map.of("pixels", next.next()), Set.of("probabilities"));
+                  }));
+        }
       }
     }
     booster.dispose();
@@ -352,27 +401,54 @@ public final class XgboostModelWriter {
     return (double) correct / test.count();
   }
 
-  /** Rows predicted per second in batches of {@code batch} rows, for about two seconds. */
-  static double rowsPerSecond(Booster booster, Images test, int batch) throws XGBoostError {
-    int batches = test.count() / batch;
-    float[][] inputs = new float[batches][];
-    for (int b = 0; b < batches; b++) {
-      inputs[b] =
-          java.util.Arrays.copyOfRange(test.pixels(), b * batch * PIXELS, (b + 1) * batch * PIXELS);
+  /** One prediction of a batch, for {@link #rowsPerSecond}. */
+  interface Prediction {
+    void run(float[] batch) throws XGBoostError;
+  }
+
+  /** The test images in batches of {@code batch} rows, row-major. */
+  static List<float[]> batches(Images test, int batch) {
+    List<float[]> out = new ArrayList<>();
+    for (int from = 0; from + batch <= test.count(); from += batch) {
+      out.add(Arrays.copyOfRange(test.pixels(), from * PIXELS, (from + batch) * PIXELS));
     }
-    for (int b = 0; b < Math.min(batches, 200); b++) { // warm-up
-      booster.inplace_predict(inputs[b], batch, PIXELS, Float.NaN);
+    return out;
+  }
+
+  /** A batch as the runtime hands it to an engine: a direct little-endian buffer. */
+  static Tensor pixels(float[] values, int batch) {
+    ByteBuffer data =
+        ByteBuffer.allocateDirect(values.length * Float.BYTES).order(ByteOrder.LITTLE_ENDIAN);
+    data.asFloatBuffer().put(values);
+    return Tensor.of("pixels", DataType.FP32, new long[] {batch, PIXELS}, data);
+  }
+
+  /** Rows predicted per second, one thread, for about two seconds after a warm-up. */
+  static double rowsPerSecond(int batch, List<float[]> inputs, Prediction prediction)
+      throws XGBoostError {
+    for (int b = 0; b < Math.min(inputs.size(), 200); b++) {
+      prediction.run(inputs.get(b));
     }
     long rows = 0;
     long start = System.nanoTime();
     long end = start + 2_000_000_000L;
     int b = 0;
     while (System.nanoTime() < end) {
-      booster.inplace_predict(inputs[b], batch, PIXELS, Float.NaN);
+      prediction.run(inputs.get(b));
       rows += batch;
-      b = (b + 1) % batches;
+      b = (b + 1) % inputs.size();
     }
     return rows / ((System.nanoTime() - start) / 1e9);
+  }
+
+  private static void report(String what, int batch, double rowsPerSecond) {
+    System.out.printf(
+        Locale.ROOT,
+        "%-25s batches of %2d rows: %,9.0f rows/s (%6.1f us per batch)%n",
+        what,
+        batch,
+        rowsPerSecond,
+        batch / rowsPerSecond * 1e6);
   }
 
   /**
