@@ -15,11 +15,13 @@ import java.nio.file.Path;
  * are read; the trees ({@code learner.gradient_booster}) are skipped, not built.
  *
  * @param objective the learning objective, e.g. {@code multi:softprob}, {@code reg:squarederror}
+ * @param booster the kind of booster: {@code gbtree}, {@code dart} or {@code gblinear}
  * @param numFeature features per row
  * @param numClass classes of a multi-class objective, else 0
  * @param numTarget targets of a (multi-target) regression, at least 1
  */
-record LearnerParams(String objective, long numFeature, int numClass, int numTarget) {
+record LearnerParams(
+    String objective, String booster, long numFeature, int numClass, int numTarget) {
   private static final ObjectMapper JSON = new ObjectMapper();
 
   /**
@@ -32,6 +34,7 @@ record LearnerParams(String objective, long numFeature, int numClass, int numTar
   static LearnerParams read(byte[] json, Path file) {
     JsonNode objective = null;
     JsonNode params = null;
+    String booster = null;
     try (JsonParser p = JsonFactory.builder().build().createParser(json)) {
       p.setCodec(JSON);
       expect(p.nextToken() == JsonToken.START_OBJECT, file, "a JSON object");
@@ -48,6 +51,7 @@ record LearnerParams(String objective, long numFeature, int numClass, int numTar
           switch (field) {
             case "objective" -> objective = p.readValueAsTree();
             case "learner_model_param" -> params = p.readValueAsTree();
+            case "gradient_booster" -> booster = boosterName(p);
             default -> p.skipChildren();
           }
         }
@@ -62,7 +66,27 @@ record LearnerParams(String objective, long numFeature, int numClass, int numTar
     long numFeature = number(params, "num_feature", file);
     int numClass = (int) number(params, "num_class", file);
     int numTarget = params.has("num_target") ? (int) number(params, "num_target", file) : 1;
-    return new LearnerParams(name, numFeature, numClass, Math.max(1, numTarget));
+    expect(booster != null, file, "learner.gradient_booster.name");
+    return new LearnerParams(name, booster, numFeature, numClass, Math.max(1, numTarget));
+  }
+
+  /** The {@code name} of the gradient booster object the parser is at; its trees are skipped. */
+  private static String boosterName(JsonParser p) throws IOException {
+    if (p.currentToken() != JsonToken.START_OBJECT) {
+      p.skipChildren();
+      return null;
+    }
+    String name = null;
+    while (p.nextToken() == JsonToken.FIELD_NAME) {
+      String field = p.currentName();
+      p.nextToken();
+      if (field.equals("name") && p.currentToken() == JsonToken.VALUE_STRING) {
+        name = p.getText();
+      } else {
+        p.skipChildren();
+      }
+    }
+    return name;
   }
 
   /** XGBoost writes these numbers as JSON strings ({@code "num_class": "3"}). */

@@ -21,6 +21,7 @@ import java.util.Map;
 import java.util.Set;
 import java.util.regex.Pattern;
 import ml.dmlc.xgboost4j.java.Booster;
+import ml.dmlc.xgboost4j.java.DMatrix;
 import ml.dmlc.xgboost4j.java.XGBoost;
 import ml.dmlc.xgboost4j.java.XGBoostError;
 
@@ -42,10 +43,12 @@ import ml.dmlc.xgboost4j.java.XGBoostError;
  *       {@value #VALUE} FP32 {@code [-1, n_targets]}, what XGBoost's {@code predict} gives.
  * </ul>
  *
- * <p>Every run uses XGBoost's in-place prediction ({@code XGBoosterPredictFromDense}), which
- * XGBoost documents as thread-safe and xgboost4j calls without a lock, so the engine's workers
- * share one booster and run side by side. {@code options.threads} sets the booster's {@code
- * nthread}; see {@link #defaultThreads} for its default.
+ * <p>Tree models ({@code gbtree}, {@code dart}) run with XGBoost's in-place prediction ({@code
+ * XGBoosterPredictFromDense}), which XGBoost documents as thread-safe and xgboost4j calls without a
+ * lock, so the engine's workers share one booster and run side by side. Linear models ({@code
+ * gblinear}, deprecated in XGBoost 3) have no in-place prediction: they predict from a DMatrix, one
+ * call at a time, as XGBoost promises thread-safe prediction for tree boosters only. {@code
+ * options.threads} sets the booster's {@code nthread}; see {@link #defaultThreads} for its default.
  */
 final class XgboostEngine implements TensorEngine {
   /** The platform name reported in metadata (Triton's model configuration has no other). */
@@ -73,6 +76,7 @@ final class XgboostEngine implements TensorEngine {
   private final int width;
   private final Booster.PredictionType predictionType;
   private final boolean softmax; // multi:softmax: probabilities from its margins
+  private final boolean inPlace; // false for gblinear: a DMatrix, one call at a time
   private final ModelSignature signature;
 
   private XgboostEngine(
@@ -84,6 +88,7 @@ final class XgboostEngine implements TensorEngine {
       int width,
       Booster.PredictionType predictionType,
       boolean softmax,
+      boolean inPlace,
       ModelSignature signature) {
     this.model = model;
     this.booster = booster;
@@ -93,6 +98,7 @@ final class XgboostEngine implements TensorEngine {
     this.width = width;
     this.predictionType = predictionType;
     this.softmax = softmax;
+    this.inPlace = inPlace;
     this.signature = signature;
   }
 
@@ -141,7 +147,10 @@ final class XgboostEngine implements TensorEngine {
           softmax ? Booster.PredictionType.kMargin : Booster.PredictionType.kValue;
       String outputName =
           multiClass ? PROBABILITIES : objective.equals("binary:logistic") ? PROBABILITY : VALUE;
-      int width = probeWidth(booster, numFeature, type);
+      boolean inPlace = !learner.booster().equals("gblinear");
+      float[] missing = new float[(int) numFeature];
+      Arrays.fill(missing, Float.NaN);
+      int width = predict(booster, inPlace, missing, 1, (int) numFeature, type)[0].length;
       if (multiClass && width != learner.numClass()) {
         throw new ModelLoadException(
             file
@@ -192,6 +201,7 @@ final class XgboostEngine implements TensorEngine {
           width,
           type,
           softmax,
+          inPlace,
           signature);
     } catch (XGBoostError e) {
       booster.dispose();
@@ -217,14 +227,26 @@ final class XgboostEngine implements TensorEngine {
     return new long[] {-1, width};
   }
 
-  /** Values XGBoost gives per row, from one row of missing values. */
-  private static int probeWidth(Booster booster, long numFeature, Booster.PredictionType type)
+  /** Predicts rows (row-major, NaN for missing): in place, or from a DMatrix under a lock. */
+  private static float[][] predict(
+      Booster booster,
+      boolean inPlace,
+      float[] values,
+      int rows,
+      int columns,
+      Booster.PredictionType type)
       throws XGBoostError {
-    float[] missing = new float[(int) numFeature];
-    Arrays.fill(missing, Float.NaN);
-    return booster
-        .inplace_predict(missing, 1, (int) numFeature, Float.NaN, ALL_TREES, type, null)[0]
-        .length;
+    if (inPlace) {
+      return booster.inplace_predict(values, rows, columns, Float.NaN, ALL_TREES, type, null);
+    }
+    synchronized (booster) {
+      DMatrix matrix = new DMatrix(values, rows, columns, Float.NaN);
+      try {
+        return booster.predict(matrix, type == Booster.PredictionType.kMargin, 0);
+      } finally {
+        matrix.dispose();
+      }
+    }
   }
 
   @Override
@@ -265,9 +287,7 @@ final class XgboostEngine implements TensorEngine {
     if (rows > 0) { // xgboost4j divides by the row count
       float[][] predicted;
       try {
-        predicted =
-            booster.inplace_predict(
-                values, rows, (int) numFeature, Float.NaN, ALL_TREES, predictionType, null);
+        predicted = predict(booster, inPlace, values, rows, (int) numFeature, predictionType);
       } catch (XGBoostError e) {
         throw new BerthException(
             "XGBoost failed to predict for model '" + model + "': " + brief(e), e);

@@ -87,6 +87,27 @@ class XgboostEngineRunTest {
   }
 
   @Test
+  void linearAndDartModelsGiveWhatTheBoosterGives() throws XGBoostError {
+    for (String kind : new String[] {"gblinear", "dart"}) {
+      XgboostModelWriter.Trained m =
+          XgboostModelWriter.objective("multi:softmax")
+              .booster(kind)
+              .classes(3)
+              .features(FEATURES)
+              .train();
+      try (TensorEngine engine = load(kind, m.save(repo.resolve(kind + "/1/model.json")))) {
+        int rows = 20;
+        float[] got = run(engine, "probabilities", m.firstRows(rows), rows).floats();
+        for (int r = 0; r < rows; r++) {
+          float[] row = Arrays.copyOfRange(got, r * 3, r * 3 + 3);
+          int best = row[0] >= row[1] && row[0] >= row[2] ? 0 : row[1] >= row[2] ? 1 : 2;
+          assertEquals((int) alone(m.booster(), m.features(), r)[0][0], best, kind + " row " + r);
+        }
+      }
+    }
+  }
+
+  @Test
   void softmaxModelsGiveProbabilitiesWhoseMostProbableClassIsXgboostsAnswer() throws XGBoostError {
     int rows = 50;
     float[] p = run(softmaxEngine, "probabilities", softmax.firstRows(rows), rows).floats();

@@ -67,6 +67,7 @@ public final class XgboostModelWriter {
   static final int PIXELS = 28 * 28;
 
   private final String objective;
+  private String booster = "gbtree";
   private int classes;
   private int features = 5;
   private int rows = 300;
@@ -86,6 +87,12 @@ public final class XgboostModelWriter {
   /** Classes of a {@code multi:*} objective ({@code num_class}). */
   public XgboostModelWriter classes(int classes) {
     this.classes = classes;
+    return this;
+  }
+
+  /** The kind of booster: {@code gbtree} (default), {@code dart} or {@code gblinear}. */
+  public XgboostModelWriter booster(String booster) {
+    this.booster = booster;
     return this;
   }
 
@@ -145,6 +152,7 @@ public final class XgboostModelWriter {
     }
     Map<String, Object> params = new HashMap<>();
     params.put("objective", objective);
+    params.put("booster", booster);
     params.put("max_depth", maxDepth);
     params.put("eta", 0.3);
     params.put("nthread", 1);
