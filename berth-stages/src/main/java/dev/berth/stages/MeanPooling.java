@@ -7,7 +7,6 @@ import dev.berth.runtime.ConfigReader;
 import dev.berth.runtime.ModelSignature;
 import dev.berth.runtime.Postprocessor;
 import java.nio.FloatBuffer;
-import java.nio.LongBuffer;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
@@ -63,6 +62,13 @@ final class MeanPooling implements Postprocessor {
             "the model has no input '" + mask + "'; its inputs are " + engine.inputNames());
       }
       mask = null;
+    } else {
+      DataType type = engine.input(mask).get().datatype();
+      if (type != DataType.INT64 && type != DataType.INT32) {
+        throw section.error(
+            "attention-mask",
+            "the model's input '" + mask + "' is " + type + ", not INT64 or INT32");
+      }
     }
     return new MeanPooling(
         source,
@@ -99,6 +105,22 @@ final class MeanPooling implements Postprocessor {
     return output;
   }
 
+  /** The mask's values, INT64 or INT32 as the model takes it. */
+  private static long[] maskValues(Tensor mask) {
+    if (mask.datatype() == DataType.INT64) {
+      return mask.longs();
+    }
+    if (mask.datatype() != DataType.INT32) {
+      throw new IllegalStateException("the attention mask is " + mask + ", not INT64 or INT32");
+    }
+    java.nio.IntBuffer ints = mask.data().asIntBuffer();
+    long[] out = new long[ints.remaining()];
+    for (int i = 0; i < out.length; i++) {
+      out[i] = ints.get(i);
+    }
+    return out;
+  }
+
   /**
    * Pools one batch.
    *
@@ -113,14 +135,14 @@ final class MeanPooling implements Postprocessor {
     int s = (int) hidden.dim(1);
     int h = (int) hidden.dim(2);
     FloatBuffer in = hidden.data().asFloatBuffer();
-    LongBuffer m = mask == null ? null : mask.data().asLongBuffer();
+    long[] m = mask == null ? null : maskValues(mask);
     float[] out = new float[b * h];
     double[] sum = new double[h];
     for (int r = 0; r < b; r++) {
       java.util.Arrays.fill(sum, 0);
       long count = 0;
       for (int t = 0; t < s; t++) {
-        if (m != null && m.get(r * s + t) == 0) {
+        if (m != null && m[r * s + t] == 0) {
           continue;
         }
         count++;

@@ -6,7 +6,6 @@ import dev.berth.runtime.Preprocessor;
 import dev.berth.runtime.StageProvider;
 import java.util.LinkedHashMap;
 import java.util.Map;
-import java.util.Set;
 
 /** The steps this module brings, one provider each, listed for {@link java.util.ServiceLoader}. */
 public final class StageProviders {
@@ -26,8 +25,9 @@ public final class StageProviders {
 
     @Override
     public Preprocessor preprocessor(Context context) {
-      return Tokenization.load(
-          context.section(), context.versionDir(), Set.copyOf(context.engine().inputNames()));
+      Map<String, TensorSpec> inputs = new LinkedHashMap<>();
+      context.engine().inputs().forEach(t -> inputs.put(t.name(), t));
+      return Tokenization.load(context.section(), context.versionDir(), inputs);
     }
   }
 

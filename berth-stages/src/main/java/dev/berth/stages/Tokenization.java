@@ -40,10 +40,17 @@ final class Tokenization implements Preprocessor {
   private final String idsInput;
   private final String maskInput;
   private final String typeIdsInput;
+  private final Map<String, DataType> types; // per token input: INT64 or INT32, as the model takes
 
   private Tokenization(
-      HuggingFaceTokenizer tokenizer, String input, String ids, String mask, String typeIds) {
+      HuggingFaceTokenizer tokenizer,
+      String input,
+      String ids,
+      String mask,
+      String typeIds,
+      Map<String, DataType> types) {
     this.tokenizer = tokenizer;
+    this.types = Map.copyOf(types);
     this.input = input;
     this.idsInput = ids;
     this.maskInput = mask;
@@ -57,7 +64,9 @@ final class Tokenization implements Preprocessor {
    * @param versionDir where a relative tokenizer path is resolved
    * @param graphInputs the graph's input names, to check the token tensor names against
    */
-  static Tokenization load(ConfigReader section, Path versionDir, Set<String> graphInputs) {
+  static Tokenization load(
+      ConfigReader section, Path versionDir, Map<String, TensorSpec> graphInputSpecs) {
+    Set<String> graphInputs = graphInputSpecs.keySet();
     section.allowOnly(
         Set.of(
             "type",
@@ -80,6 +89,26 @@ final class Tokenization implements Preprocessor {
     String ids = graphName(section, "input-ids", "input_ids", graphInputs, true);
     String mask = graphName(section, "attention-mask", "attention_mask", graphInputs, false);
     String typeIds = graphName(section, "token-type-ids", "token_type_ids", graphInputs, false);
+    Map<String, DataType> types = new LinkedHashMap<>();
+    String[] keys = {"input-ids", "attention-mask", "token-type-ids"};
+    String[] names = {ids, mask, typeIds};
+    for (int k = 0; k < names.length; k++) {
+      if (names[k] == null) {
+        continue;
+      }
+      TensorSpec spec = graphInputSpecs.get(names[k]);
+      if ((spec.datatype() != DataType.INT64 && spec.datatype() != DataType.INT32)
+          || spec.shape().length != 2) {
+        throw section.error(
+            keys[k],
+            "the model's input '"
+                + names[k]
+                + "' is "
+                + spec
+                + "; token tensors are INT64 or INT32 [batch, tokens]");
+      }
+      types.put(names[k], spec.datatype());
+    }
     String input = section.string("input", DEFAULT_INPUT);
     if (graphInputs.contains(input)) {
       throw section.error(
@@ -94,7 +123,7 @@ final class Tokenization implements Preprocessor {
                   "truncation", "true",
                   "padding", "true",
                   "addSpecialTokens", "true"));
-      return new Tokenization(tokenizer, input, ids, mask, typeIds);
+      return new Tokenization(tokenizer, input, ids, mask, typeIds, types);
     } catch (IOException | RuntimeException e) {
       throw section.error("tokenizer", "cannot load " + file + ": " + e.getMessage());
     }
@@ -213,10 +242,10 @@ final class Tokenization implements Preprocessor {
     if (maskInput != null && !given.containsKey(maskInput)) {
       long[] ones = new long[(int) count];
       Arrays.fill(ones, 1);
-      out.put(maskInput, Tensor.ofLongs(maskInput, ids.shape(), ones));
+      out.put(maskInput, tokens(maskInput, ids.shape(), ones));
     }
     if (typeIdsInput != null && !given.containsKey(typeIdsInput)) {
-      out.put(typeIdsInput, Tensor.ofLongs(typeIdsInput, ids.shape(), new long[(int) count]));
+      out.put(typeIdsInput, tokens(typeIdsInput, ids.shape(), new long[(int) count]));
     }
     for (Tensor t : out.values()) {
       if (!Arrays.equals(t.shape(), ids.shape())) {
@@ -256,22 +285,36 @@ final class Tokenization implements Preprocessor {
     int length = rows == 0 ? 0 : encodings[0].getIds().length;
     long[] ids = new long[rows * length];
     long[] mask = new long[rows * length];
-    long[] types = new long[rows * length];
+    long[] typeIds = new long[rows * length];
     for (int r = 0; r < rows; r++) {
       System.arraycopy(encodings[r].getIds(), 0, ids, r * length, length);
       System.arraycopy(encodings[r].getAttentionMask(), 0, mask, r * length, length);
-      System.arraycopy(encodings[r].getTypeIds(), 0, types, r * length, length);
+      System.arraycopy(encodings[r].getTypeIds(), 0, typeIds, r * length, length);
     }
     long[] shape = {rows, length};
     List<Tensor> out = new ArrayList<>(3);
-    out.add(Tensor.ofLongs(idsInput, shape, ids));
+    out.add(tokens(idsInput, shape, ids));
     if (maskInput != null) {
-      out.add(Tensor.ofLongs(maskInput, shape, mask));
+      out.add(tokens(maskInput, shape, mask));
     }
     if (typeIdsInput != null) {
-      out.add(Tensor.ofLongs(typeIdsInput, shape, types));
+      out.add(tokens(typeIdsInput, shape, typeIds));
     }
     return out;
+  }
+
+  /** A token tensor in the datatype the model takes for it. */
+  private Tensor tokens(String name, long[] shape, long[] values) {
+    if (types.get(name) == DataType.INT64) {
+      return Tensor.ofLongs(name, shape, values);
+    }
+    java.nio.ByteBuffer data =
+        java.nio.ByteBuffer.allocate(values.length * 4).order(java.nio.ByteOrder.LITTLE_ENDIAN);
+    for (long v : values) {
+      data.putInt((int) v);
+    }
+    data.flip();
+    return Tensor.of(name, DataType.INT32, shape, data);
   }
 
   /** Tokens of the texts together, special tokens included, after truncation. */
