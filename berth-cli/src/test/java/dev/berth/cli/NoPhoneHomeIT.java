@@ -17,7 +17,8 @@ import org.junit.jupiter.api.io.TempDir;
  * loopback only, under strace; it starts, answers inference and chat requests (MiniLM on ONNX
  * Runtime, a GGUF on llama.cpp) for several seconds (ONNX Runtime's telemetry client, when on,
  * resolves its upload host within seconds of start-up), stops, and every connect() it made must
- * have gone to loopback or a local socket.
+ * have gone to loopback or a local socket. A model of every other engine is loaded and answers too:
+ * a TorchScript model on libtorch (DJL), a SavedModel on TensorFlow and an XGBoost model.
  */
 class NoPhoneHomeIT {
   private static final Pattern INET =
@@ -42,6 +43,19 @@ class NoPhoneHomeIT {
     Files.writeString(
         repo.resolve("tiny/model.yaml"),
         "apiVersion: berth.dev/v1\nkind: Model\nllm: {context-size: 256, parallel: 2}\n");
+    EngineModels.all(repo);
+    StringBuilder engineRequests = new StringBuilder();
+    for (String model :
+        List.of(EngineModels.TORCH, EngineModels.TENSORFLOW, EngineModels.XGBOOST)) {
+      Path request = work.resolve(model + ".json");
+      Files.writeString(request, EngineModels.request(model));
+      engineRequests
+          .append(" curl -sf -d @")
+          .append(request)
+          .append(" http://127.0.0.1:18181/v2/models/")
+          .append(model)
+          .append("/infer >/dev/null;");
+    }
     Path chat = work.resolve("chat.json");
     Files.writeString(
         chat,
@@ -81,6 +95,7 @@ class NoPhoneHomeIT {
                 + " http://127.0.0.1:18181/v2/models/minilm/infer >/dev/null; curl -sf -d @"
                 + chat
                 + " http://127.0.0.1:18181/v1/chat/completions | grep -q '^data: \\[DONE\\]';"
+                + engineRequests
                 + " done",
             // strace shields itself from SIGTERM: signal the traced server (its child) and wait
             "kill -TERM $(pgrep -P $pid)",
