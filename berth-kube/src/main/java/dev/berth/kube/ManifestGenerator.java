@@ -487,6 +487,58 @@ public final class ManifestGenerator {
     return bytes == 0 ? 0 : bytes + LANGUAGE_MODEL_OVERHEAD;
   }
 
+  /**
+   * What one process of each engine costs besides its models, measured as the resident memory of
+   * {@code berth serve} with one small model of the engine (JVM and server included): libtorch
+   * about 285 MiB, TensorFlow about 450 MiB, XGBoost about 160 MiB; rounded up.
+   */
+  static final Map<String, Long> ENGINE_MEMORY =
+      Map.of("model.pt", 384L << 20, "model.savedmodel", 576L << 20, "xgboost", 256L << 20);
+
+  /**
+   * The memory a service's TorchScript, SavedModel and XGBoost models need, or 0 when it has none:
+   * per engine it uses, {@link #ENGINE_MEMORY} once, and per version its files twice (the engine's
+   * copy of the weights and the buffers of a batch). ONNX models fit the default request.
+   */
+  static long tensorModelMemory(ServiceSpec service) {
+    long bytes = 0;
+    java.util.Set<String> engines = new java.util.TreeSet<>();
+    for (ServiceSpec.ServiceModel model : service.models()) {
+      for (dev.berth.runtime.ModelRepository.Version version : model.versions()) {
+        for (String file : List.of("model.pt", "model.savedmodel", "model.json", "model.ubj")) {
+          java.nio.file.Path path = version.dir().resolve(file);
+          if (java.nio.file.Files.exists(path)) {
+            engines.add(
+                file.startsWith("model.json") || file.equals("model.ubj") ? "xgboost" : file);
+            bytes += 2 * size(path);
+          }
+        }
+      }
+    }
+    for (String engine : engines) {
+      bytes += ENGINE_MEMORY.get(engine);
+    }
+    return bytes;
+  }
+
+  private static long size(java.nio.file.Path path) {
+    try (var files = java.nio.file.Files.walk(path)) {
+      return files
+          .filter(java.nio.file.Files::isRegularFile)
+          .mapToLong(
+              f -> {
+                try {
+                  return java.nio.file.Files.size(f);
+                } catch (java.io.IOException e) {
+                  return 0;
+                }
+              })
+          .sum();
+    } catch (java.io.IOException e) {
+      return 0;
+    }
+  }
+
   private Container container() {
     ServiceSpec.Serving s = service.serving();
     ServiceSpec.Deploy d = service.deploy();
@@ -498,8 +550,10 @@ public final class ManifestGenerator {
     // never leave them out. An unrequested resource gets its limit (as Kubernetes would), else
     // a default.
     long languageModels = languageModelMemory(service);
-    if (languageModels > 0 && !requests.containsKey("memory") && !limits.containsKey("memory")) {
-      long mebibytes = (languageModels + (1 << 20) - 1) >> 20;
+    long tensorModels = tensorModelMemory(service);
+    long sized = languageModels + tensorModels;
+    if (sized > 0 && !requests.containsKey("memory") && !limits.containsKey("memory")) {
+      long mebibytes = (sized + (1 << 20) - 1) >> 20;
       requests.put("memory", new Quantity(Math.max(1024, mebibytes) + "Mi"));
     }
     DEFAULT_REQUESTS.forEach(

@@ -225,6 +225,40 @@ class ManifestGeneratorTest {
   }
 
   @Test
+  void torchScriptAndSavedModelServicesAreSizedFromTheirFilesAndEngines() throws IOException {
+    Files.createDirectories(dir.resolve("models/torch/1"));
+    try (var f =
+        new java.io.RandomAccessFile(dir.resolve("models/torch/1/model.pt").toFile(), "rw")) {
+      f.setLength(600L << 20);
+    }
+    Files.createDirectories(dir.resolve("models/tf/1/model.savedmodel/variables"));
+    Files.writeString(dir.resolve("models/tf/1/model.savedmodel/saved_model.pb"), "");
+    try (var f =
+        new java.io.RandomAccessFile(
+            dir.resolve("models/tf/1/model.savedmodel/variables/variables.data-00000-of-00001")
+                .toFile(),
+            "rw")) {
+      f.setLength(100L << 20);
+    }
+    Path file = dir.resolve("berth.yaml");
+    Files.writeString(
+        file,
+        "apiVersion: berth.dev/v1\nkind: ModelService\nname: mixed\n"
+            + "models: [{path: models/torch}, {path: models/tf}]\n");
+    var resources = resources(ManifestGenerator.of(ServiceSpec.load(file), IMAGE, "ml").objects());
+    // each file twice, and libtorch's and TensorFlow's own memory once each
+    assertEquals(
+        new Quantity((1200 + 384 + 200 + 576) + "Mi"), resources.getRequests().get("memory"));
+
+    // small models fit the default request
+    Files.writeString(
+        file,
+        "apiVersion: berth.dev/v1\nkind: ModelService\nname: mixed\nmodels: [{path: models/tf}]\n");
+    var small = resources(ManifestGenerator.of(ServiceSpec.load(file), IMAGE, "ml").objects());
+    assertEquals(new Quantity("1024Mi"), small.getRequests().get("memory"));
+  }
+
+  @Test
   void gpusSwitchOnTheCudaProviderThroughTheServingConfig() throws IOException {
     List<HasMetadata> gpu = objects("deploy: {gpus: 1}\n");
     assertEquals("cuda", find(gpu, ConfigMap.class).getData().get("BERTH_EXECUTION_PROVIDER"));
