@@ -44,6 +44,16 @@ final class BerthProcess implements AutoCloseable {
     return ProcessHandle.current().info().command().orElse("java");
   }
 
+  /**
+   * Where berth unpacks DJL's natives (the tokenizers', and libtorch's 430 MB for TorchScript
+   * models): the test JVM's own {@code DJL_CACHE_DIR} (failsafe sets one under target/, shared by
+   * every test, so libtorch unpacks once a build), else a folder of {@code workDir}.
+   */
+  static Path djlCache(Path workDir) {
+    String shared = System.getenv("DJL_CACHE_DIR");
+    return shared == null || shared.isBlank() ? workDir.resolve("djl") : Path.of(shared);
+  }
+
   /** The command line that runs berth with the given arguments. */
   static List<String> command(String... args) {
     List<String> cmd = new ArrayList<>();
@@ -61,7 +71,7 @@ final class BerthProcess implements AutoCloseable {
     ProcessBuilder pb = new ProcessBuilder(command(args));
     pb.environment().put("ORT_DISABLE_TELEMETRY", "1");
     pb.environment().put("OPT_OUT_TRACKING", "true");
-    pb.environment().put("DJL_CACHE_DIR", workDir.resolve("djl").toString());
+    pb.environment().put("DJL_CACHE_DIR", djlCache(workDir).toString());
     pb.redirectOutput(out.toFile()).redirectError(err.toFile());
     return new BerthProcess(pb.start(), out, err);
   }
@@ -79,7 +89,7 @@ final class BerthProcess implements AutoCloseable {
     ProcessBuilder pb = new ProcessBuilder(command(args));
     pb.environment().put("ORT_DISABLE_TELEMETRY", "1");
     pb.environment().put("OPT_OUT_TRACKING", "true");
-    pb.environment().put("DJL_CACHE_DIR", workDir.resolve("djl").toString());
+    pb.environment().put("DJL_CACHE_DIR", djlCache(workDir).toString());
     pb.redirectOutput(out.toFile()).redirectError(err.toFile());
     Process p = pb.start();
     if (!p.waitFor(timeout.toMillis(), java.util.concurrent.TimeUnit.MILLISECONDS)) {

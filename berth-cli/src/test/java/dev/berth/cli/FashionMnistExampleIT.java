@@ -6,11 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import java.awt.image.BufferedImage;
-import java.io.DataInputStream;
-import java.io.DataOutputStream;
-import java.io.IOException;
 import java.io.InputStream;
-import java.io.OutputStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -21,7 +17,6 @@ import java.util.concurrent.TimeUnit;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import java.util.zip.GZIPInputStream;
-import java.util.zip.GZIPOutputStream;
 import javax.imageio.ImageIO;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -35,7 +30,7 @@ import org.junit.jupiter.api.io.TempDir;
  * the IDX pixels or PNG files that the server decodes.
  */
 class FashionMnistExampleIT {
-  private static final Path DATA = Path.of("/usr/share/datasets/fashion-mnist");
+  private static final Path DATA = IdxSlice.DATA;
   private static final int SLICE = 1000;
   private static final ObjectMapper JSON = new ObjectMapper();
 
@@ -103,52 +98,12 @@ class FashionMnistExampleIT {
     return BerthProcess.run(work, Duration.ofSeconds(120), all.toArray(String[]::new));
   }
 
-  /** The first {@code rows} records of an IDX file (gzip), header included. */
-  private static byte[] idxSlice(Path file, int rows, int rowBytes) throws IOException {
-    try (DataInputStream in =
-        new DataInputStream(new GZIPInputStream(Files.newInputStream(file)))) {
-      int magic = in.readInt();
-      int dims = magic & 0xff;
-      int[] shape = new int[dims];
-      for (int i = 0; i < dims; i++) {
-        shape[i] = in.readInt();
-      }
-      shape[0] = rows;
-      java.io.ByteArrayOutputStream bytes = new java.io.ByteArrayOutputStream();
-      try (DataOutputStream out = new DataOutputStream(bytes)) {
-        out.writeInt(magic);
-        for (int d : shape) {
-          out.writeInt(d);
-        }
-        out.write(in.readNBytes(rows * rowBytes));
-      }
-      return bytes.toByteArray();
-    }
-  }
-
-  private static void writeGzip(Path file, byte[] data) throws IOException {
-    try (OutputStream out = new GZIPOutputStream(Files.newOutputStream(file))) {
-      out.write(data);
-    }
-  }
-
   @Test
   void evalOfTheIdxSliceCountsWhatTheTrainerCounted_withTheModelsClassNames() throws Exception {
-    Path dir = Files.createDirectories(work.resolve("idx"));
-    writeGzip(
-        dir.resolve("slice-images-idx3-ubyte.gz"),
-        idxSlice(DATA.resolve("t10k-images-idx3-ubyte.gz"), SLICE, 784));
-    writeGzip(
-        dir.resolve("slice-labels-idx1-ubyte.gz"),
-        idxSlice(DATA.resolve("t10k-labels-idx1-ubyte.gz"), SLICE, 1));
+    Path images = IdxSlice.testSlice(work.resolve("idx"), SLICE);
     Path report = work.resolve("report");
 
-    BerthProcess.Finished r =
-        eval(
-            "--data",
-            dir.resolve("slice-images-idx3-ubyte.gz").toString(),
-            "--report",
-            report.toString());
+    BerthProcess.Finished r = eval("--data", images.toString(), "--report", report.toString());
 
     assertEquals(0, r.code(), r.err());
     JsonNode metrics = JSON.readTree(report.resolve("metrics.json").toFile());
