@@ -61,7 +61,33 @@ public final class ManifestExport {
   /** The container KServe sends requests to. */
   static final String KSERVE_CONTAINER = "kserve-container";
 
-  static final String MODEL_FORMAT = "onnx";
+  /** KServe's model format names, by the file that marks a version of that kind. */
+  static final Map<String, String> MODEL_FORMATS =
+      new java.util.LinkedHashMap<>(
+          Map.of(
+              "model.onnx", "onnx",
+              "model.pt", "pytorch",
+              "model.savedmodel", "tensorflow",
+              "model.json", "xgboost",
+              "model.ubj", "xgboost"));
+
+  static final String DEFAULT_MODEL_FORMAT = "onnx";
+
+  /** The KServe model formats of a service's models, first model first. */
+  static List<String> modelFormats(ServiceSpec service) {
+    java.util.Set<String> out = new java.util.LinkedHashSet<>();
+    for (ServiceSpec.ServiceModel model : service.models()) {
+      for (var version : model.versions()) {
+        MODEL_FORMATS.forEach(
+            (file, format) -> {
+              if (java.nio.file.Files.exists(version.dir().resolve(file))) {
+                out.add(format);
+              }
+            });
+      }
+    }
+    return out.isEmpty() ? List.of(DEFAULT_MODEL_FORMAT) : List.copyOf(out);
+  }
 
   private ManifestExport() {}
 
@@ -416,14 +442,18 @@ public final class ManifestExport {
             .withVolumeMounts(server.getVolumeMounts())
             .build();
 
-    Map<String, Object> format = new LinkedHashMap<>();
-    format.put("name", MODEL_FORMAT);
-    format.put("version", "1");
-    // this runtime serves only the models inside its image: never pick it for another
-    // InferenceService that names no runtime (ours names it)
-    format.put("autoSelect", false);
+    List<Map<String, Object>> formats = new java.util.ArrayList<>();
+    for (String name : modelFormats(generator.service())) {
+      Map<String, Object> format = new LinkedHashMap<>();
+      format.put("name", name);
+      format.put("version", "1");
+      // this runtime serves only the models inside its image: never pick it for another
+      // InferenceService that names no runtime (ours names it)
+      format.put("autoSelect", false);
+      formats.add(format);
+    }
     Map<String, Object> spec = new LinkedHashMap<>();
-    spec.put("supportedModelFormats", List.of(format));
+    spec.put("supportedModelFormats", formats);
     spec.put("protocolVersions", List.of("v2", "grpc-v2"));
     Map<String, String> podAnnotations = new LinkedHashMap<>();
     podAnnotations.put("prometheus.kserve.io/port", Integer.toString(port));
@@ -445,7 +475,7 @@ public final class ManifestExport {
     ServiceSpec.Deploy deploy = generator.service().deploy();
     ServiceSpec.Autoscaling autoscaling = deploy.autoscaling();
     Map<String, Object> model = new LinkedHashMap<>();
-    model.put("modelFormat", Map.of("name", MODEL_FORMAT));
+    model.put("modelFormat", Map.of("name", modelFormats(generator.service()).get(0)));
     model.put("runtime", runtimeName(generator));
     model.put("protocolVersion", "v2");
     Map<String, Object> predictor = new LinkedHashMap<>();

@@ -411,6 +411,27 @@ class ManifestExportTest {
   }
 
   @Test
+  void theModelFormatIsTheModelsOwn() throws IOException {
+    Files.delete(dir.resolve("models/minilm/1/model.onnx"));
+    Files.writeString(dir.resolve("models/minilm/1/model.pt"), "torchscript");
+    Files.createDirectories(dir.resolve("models/trees/1"));
+    Files.writeString(dir.resolve("models/trees/1/model.ubj"), "trees");
+    Path file = dir.resolve("berth.yaml");
+    Files.writeString(
+        file,
+        "apiVersion: berth.dev/v1\nkind: ModelService\nname: minilm\n"
+            + "models: [{path: models/minilm}, {path: models/trees}]\n");
+    List<HasMetadata> kserve =
+        ManifestExport.kserve(ManifestGenerator.of(ServiceSpec.load(file), IMAGE, "ml"));
+    GenericKubernetesResource runtime = (GenericKubernetesResource) kserve.get(0);
+    List<Map<String, Object>> formats = runtime.get("spec", "supportedModelFormats");
+    assertEquals(List.of("pytorch", "xgboost"), formats.stream().map(f -> f.get("name")).toList());
+    Map<String, Object> model =
+        ((GenericKubernetesResource) kserve.get(1)).get("spec", "predictor", "model");
+    assertEquals(Map.of("name", "pytorch"), model.get("modelFormat"));
+  }
+
+  @Test
   void theInferenceServiceUsesTheRuntimeWithoutStorage() throws IOException {
     GenericKubernetesResource service =
         (GenericKubernetesResource)
