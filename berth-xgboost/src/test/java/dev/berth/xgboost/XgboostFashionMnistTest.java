@@ -2,7 +2,7 @@ package dev.berth.xgboost;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.berth.api.DataType;
 import dev.berth.api.InferenceRequest;
@@ -36,7 +36,7 @@ class XgboostFashionMnistTest {
 
   @Test
   void theWrittenRepositoryServesPixelsToProbabilities() throws Exception {
-    assumeTrue(
+    assertTrue(
         Files.isReadable(DATA.resolve("train-images-idx3-ubyte.gz")),
         "the Fashion-MNIST data set is not installed (apt-get install dataset-fashion-mnist)");
     XgboostModelWriter.main(
