@@ -105,27 +105,26 @@ final class MeanPooling implements Postprocessor {
     return output;
   }
 
-  /** The mask's values, INT64 or INT32 as the model takes it. */
-  private static long[] maskValues(Tensor mask) {
+  /**
+   * Whether a token is padding, read from the mask as it is (INT64 or INT32, as the model takes).
+   */
+  private static java.util.function.IntPredicate padding(Tensor mask) {
     if (mask.datatype() == DataType.INT64) {
-      return mask.longs();
+      java.nio.LongBuffer longs = mask.data().asLongBuffer();
+      return i -> longs.get(i) == 0;
     }
     if (mask.datatype() != DataType.INT32) {
       throw new IllegalStateException("the attention mask is " + mask + ", not INT64 or INT32");
     }
     java.nio.IntBuffer ints = mask.data().asIntBuffer();
-    long[] out = new long[ints.remaining()];
-    for (int i = 0; i < out.length; i++) {
-      out[i] = ints.get(i);
-    }
-    return out;
+    return i -> ints.get(i) == 0;
   }
 
   /**
    * Pools one batch.
    *
    * @param hidden FP32 [b, s, h]
-   * @param mask INT64 [b, s], or null to average every token
+   * @param mask INT64 or INT32 [b, s], or null to average every token
    */
   Tensor pool(Tensor hidden, Tensor mask) {
     if (hidden.datatype() != DataType.FP32 || hidden.rank() != 3) {
@@ -135,14 +134,14 @@ final class MeanPooling implements Postprocessor {
     int s = (int) hidden.dim(1);
     int h = (int) hidden.dim(2);
     FloatBuffer in = hidden.data().asFloatBuffer();
-    long[] m = mask == null ? null : maskValues(mask);
+    java.util.function.IntPredicate padding = mask == null ? null : padding(mask);
     float[] out = new float[b * h];
     double[] sum = new double[h];
     for (int r = 0; r < b; r++) {
       java.util.Arrays.fill(sum, 0);
       long count = 0;
       for (int t = 0; t < s; t++) {
-        if (m != null && m[r * s + t] == 0) {
+        if (padding != null && padding.test(r * s + t)) {
           continue;
         }
         count++;
