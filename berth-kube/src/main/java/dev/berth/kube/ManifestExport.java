@@ -63,13 +63,12 @@ public final class ManifestExport {
 
   /** KServe's model format names, by the file that marks a version of that kind. */
   static final Map<String, String> MODEL_FORMATS =
-      new java.util.LinkedHashMap<>(
-          Map.of(
-              "model.onnx", "onnx",
-              "model.pt", "pytorch",
-              "model.savedmodel", "tensorflow",
-              "model.json", "xgboost",
-              "model.ubj", "xgboost"));
+      Map.of(
+          "model.onnx", "onnx",
+          "model.pt", "pytorch",
+          "model.savedmodel", "tensorflow",
+          "model.json", "xgboost",
+          "model.ubj", "xgboost");
 
   static final String DEFAULT_MODEL_FORMAT = "onnx";
 

@@ -493,7 +493,7 @@ public final class ManifestGenerator {
    * about 285 MiB, TensorFlow about 450 MiB, XGBoost about 160 MiB; rounded up.
    */
   static final Map<String, Long> ENGINE_MEMORY =
-      Map.of("model.pt", 384L << 20, "model.savedmodel", 576L << 20, "xgboost", 256L << 20);
+      Map.of("pytorch", 384L << 20, "tensorflow", 576L << 20, "xgboost", 256L << 20);
 
   /**
    * The memory a service's TorchScript, SavedModel and XGBoost models need, or 0 when it has none:
@@ -505,11 +505,10 @@ public final class ManifestGenerator {
     java.util.Set<String> engines = new java.util.TreeSet<>();
     for (ServiceSpec.ServiceModel model : service.models()) {
       for (dev.berth.runtime.ModelRepository.Version version : model.versions()) {
-        for (String file : List.of("model.pt", "model.savedmodel", "model.json", "model.ubj")) {
-          java.nio.file.Path path = version.dir().resolve(file);
-          if (java.nio.file.Files.exists(path)) {
-            engines.add(
-                file.startsWith("model.json") || file.equals("model.ubj") ? "xgboost" : file);
+        for (Map.Entry<String, String> kind : ManifestExport.MODEL_FORMATS.entrySet()) {
+          java.nio.file.Path path = version.dir().resolve(kind.getKey());
+          if (ENGINE_MEMORY.containsKey(kind.getValue()) && java.nio.file.Files.exists(path)) {
+            engines.add(kind.getValue());
             bytes += 2 * size(path);
           }
         }
