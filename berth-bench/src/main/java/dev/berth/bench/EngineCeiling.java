@@ -47,9 +47,10 @@ import org.tensorflow.proto.ConfigProto;
 import org.tensorflow.types.TFloat32;
 
 /**
- * The ceiling bench/engines compares Berth with: the Fashion-MNIST-shaped model of one engine (an
- * MLP, or XGBoost's classifier: FP32 [rows, 784] in, FP32 [rows, 10] out) run in this process by
- * that engine's own library, with nothing else on the path: no HTTP, no queue, no Berth code.
+ * The ceiling bench/engines compares Berth with: the Fashion-MNIST-shaped model of one engine (the
+ * MLP, the {@link ConvNet}, or XGBoost's classifier: FP32 [rows, 784] in, FP32 [rows, 10] out) run
+ * in this process by that engine's own library, with nothing else on the path: no HTTP, no queue,
+ * no Berth code.
  *
  * <ul>
  *   <li>{@code onnx}: {@code model.onnx} in an ONNX Runtime session (optimisation ALL, intra-op

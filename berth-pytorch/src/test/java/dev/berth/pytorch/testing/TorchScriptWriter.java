@@ -7,6 +7,7 @@ import java.nio.ByteOrder;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.Random;
 import java.util.concurrent.TimeUnit;
@@ -43,6 +44,13 @@ public final class TorchScriptWriter {
         mlp OUT WEIGHTS         Fashion-MNIST MLP: pixels FP32 [-1,784] -> probabilities FP32 [-1,10];
                                 WEIGHTS holds W1 [784,128], b1 [128], W2 [128,10], b2 [10] as
                                 little-endian FP32, in that order
+        conv OUT CHANNELS WEIGHTS
+                                a convolutional classifier of 28x28 images: pixels FP32 [-1,784] ->
+                                [-1,1,28,28] -> per channel count C in CHANNELS (e.g. 64,128,128) a
+                                3x3 convolution (padding 1) and ReLU -> global average pooling ->
+                                dense -> probabilities FP32 [-1,10] (softmax); WEIGHTS holds each
+                                convolution's W [C,in,3,3] then b [C], then the dense W [last,10]
+                                and b [10], as little-endian FP32
         tuple OUT               x FP32 [-1,4] -> (x * 2, x.sum(1, keepdim)) as a tuple
         dict OUT                x FP32 [-1,4] -> {"total": x.sum(1, keepdim), "doubled": x * 2}
         two-inputs OUT          (ids INT64 [-1,3], scale FP32 [-1,1]) -> (ids * scale FP32, ids + 1 INT64)
@@ -306,6 +314,7 @@ public final class TorchScriptWriter {
       String out = args[i++];
       switch (kind) {
         case "mlp" -> mlp(MlpWeights.read(Path.of(args[i++])), out);
+        case "conv" -> conv(channels(args[i++]), Path.of(args[i++]), out);
         case "tuple" ->
             save(
                 module(),
@@ -378,6 +387,60 @@ public final class TorchScriptWriter {
             return torch.softmax(torch.matmul(hidden, self.w2) + self.b2, 1)
         """,
         out);
+  }
+
+  private static int[] channels(String list) {
+    int[] channels = Arrays.stream(list.split(",")).mapToInt(Integer::parseInt).toArray();
+    if (channels.length == 0 || Arrays.stream(channels).anyMatch(c -> c < 1)) {
+      throw new IllegalArgumentException("CHANNELS must be positive numbers, not '" + list + "'");
+    }
+    return channels;
+  }
+
+  private static void conv(int[] channels, Path weights, String out) throws IOException {
+    ByteBuffer raw = ByteBuffer.wrap(Files.readAllBytes(weights)).order(ByteOrder.LITTLE_ENDIAN);
+    JitModule module = module();
+    StringBuilder forward =
+        new StringBuilder(
+            """
+            def forward(self, pixels: Tensor) -> Tensor:
+                x = pixels.reshape([-1, 1, 28, 28])
+            """);
+    int in = 1;
+    for (int l = 0; l < channels.length; l++) {
+      int c = channels[l];
+      module.register_parameter(
+          "w" + l, Tensor.create(take(raw, c * in * 9, weights), c, in, 3, 3), false);
+      module.register_parameter("b" + l, Tensor.create(take(raw, c, weights), c), false);
+      forward.append(
+          "    x = torch.relu(torch.conv2d(x, self.w%d, self.b%d, [1, 1], [1, 1]))\n"
+              .formatted(l, l));
+      in = c;
+    }
+    module.register_parameter("w", Tensor.create(take(raw, in * 10, weights), in, 10), false);
+    module.register_parameter("b", Tensor.create(take(raw, 10, weights), 10), false);
+    forward.append("    return torch.softmax(torch.matmul(x.mean([2, 3]), self.w) + self.b, 1)\n");
+    if (raw.hasRemaining()) {
+      throw new IllegalArgumentException(
+          weights
+              + " holds "
+              + raw.remaining()
+              + " bytes more than channels "
+              + Arrays.toString(channels)
+              + " take");
+    }
+    save(module, forward.toString(), out);
+  }
+
+  private static float[] take(ByteBuffer raw, int n, Path file) {
+    if (raw.remaining() < n * 4) {
+      throw new IllegalArgumentException(
+          file + " ends before its weights do: the sizes do not match it");
+    }
+    float[] values = new float[n];
+    raw.asFloatBuffer().get(values);
+    raw.position(raw.position() + n * 4);
+    return values;
   }
 
   private static void bert(int vocab, int hidden, long seed, String out) {

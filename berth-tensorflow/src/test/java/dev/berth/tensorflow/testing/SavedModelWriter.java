@@ -39,7 +39,8 @@ import org.tensorflow.types.TInt64;
  * }</pre>
  *
  * <p>Ready-made models: {@link #mlp} (the Fashion-MNIST classifier), {@link #bert} (a BERT-shaped
- * embedding model for text tests), {@link #dense}. {@link #main} writes them from the command line.
+ * embedding model for text tests), {@link #conv} (a convolutional classifier, for benchmarks),
+ * {@link #dense}. {@link #main} writes them from the command line.
  */
 public final class SavedModelWriter implements AutoCloseable {
   /** The method name TensorFlow Serving's predict API expects of a signature. */
@@ -156,6 +157,61 @@ public final class SavedModelWriter implements AutoCloseable {
     }
   }
 
+  /**
+   * A convolutional classifier of 28x28 images: {@code pixels} FP32 [-1, 784] -> [-1, 28, 28, 1] ->
+   * for each channel count C: a 3x3 convolution (padding SAME, stride 1) and ReLU -> global average
+   * pooling -> dense -> softmax -> {@code probabilities} FP32 [-1, 10]. {@code weights} holds each
+   * convolution's W as [C, in, 3, 3] (ONNX's and PyTorch's layout, turned here into TensorFlow's
+   * [3, 3, in, C]) and b [C], then the dense W [last, 10] and b [10], as the ONNX and TorchScript
+   * writers take them, so the same weights give the same answers.
+   */
+  public static Path conv(Path dir, int[] channels, float[][] weights) {
+    if (weights.length != 2 * channels.length + 2) {
+      throw new IllegalArgumentException(
+          channels.length
+              + " convolutions need "
+              + (2 * channels.length + 2)
+              + " weight arrays, not "
+              + weights.length);
+    }
+    try (SavedModelWriter w = create()) {
+      Ops tf = w.ops();
+      Placeholder<TFloat32> pixels =
+          tf.withName("pixels")
+              .placeholder(TFloat32.class, Placeholder.shape(Shape.of(-1, PIXELS)));
+      Operand<TFloat32> x = tf.reshape(pixels, tf.constant(new long[] {-1, 28, 28, 1}));
+      int in = 1;
+      for (int l = 0; l < channels.length; l++) {
+        int c = channels[l];
+        float[] hwio = new float[c * in * 9];
+        float[] oihw = weights[2 * l];
+        for (int o = 0; o < c; o++) {
+          for (int i = 0; i < in; i++) {
+            for (int k = 0; k < 9; k++) {
+              hwio[(k * in + i) * c + o] = oihw[(o * in + i) * 9 + k];
+            }
+          }
+        }
+        Operand<TFloat32> filter = w.weights("W" + l, Shape.of(3, 3, in, c), hwio);
+        x =
+            tf.nn.relu(
+                tf.nn.biasAdd(
+                    tf.nn.conv2d(x, filter, List.of(1L, 1L, 1L, 1L), "SAME"),
+                    w.weights("b" + l, Shape.of(c), weights[2 * l + 1])));
+        in = c;
+      }
+      Operand<TFloat32> pooled = tf.math.mean(x, tf.constant(new int[] {1, 2}));
+      Operand<TFloat32> logits =
+          tf.math.add(
+              tf.linalg.matMul(
+                  pooled, w.weights("W", Shape.of(in, CLASSES), weights[2 * channels.length])),
+              w.weights("b", Shape.of(CLASSES), weights[2 * channels.length + 1]));
+      Operand<TFloat32> probabilities = tf.withName("probabilities").nn.softmax(logits);
+      return w.signature(serving().input("pixels", pixels).output("probabilities", probabilities))
+          .write(dir);
+    }
+  }
+
   /** The Fashion-MNIST classifier with seeded random weights (see {@link #mlpWeights}). */
   public static Path mlp(Path dir, long seed) {
     float[][] p = mlpWeights(seed);
@@ -251,6 +307,7 @@ public final class SavedModelWriter implements AutoCloseable {
    * <pre>
    * mlp DIR [--seed N | --weights FILE]    FILE: W1, b1, W2, b2 as little-endian FP32, row-major
    * bert DIR [--vocab 30522] [--hidden 8] [--seed 7]
+   * conv DIR --channels C1,C2,... --weights FILE      FILE: W and b of each layer, as {@link #conv}
    * </pre>
    *
    * DIR is the SavedModel directory, e.g. {@code REPO/fashion-mnist/1/model.savedmodel}.
@@ -259,7 +316,8 @@ public final class SavedModelWriter implements AutoCloseable {
     if (args.length < 2 || args.length % 2 != 0) {
       System.err.println(
           "usage: SavedModelWriter mlp DIR [--seed N | --weights FILE]\n"
-              + "       SavedModelWriter bert DIR [--vocab N] [--hidden N] [--seed N]");
+              + "       SavedModelWriter bert DIR [--vocab N] [--hidden N] [--seed N]\n"
+              + "       SavedModelWriter conv DIR --channels C1,C2,... --weights FILE");
       System.exit(2);
     }
     Path dir = Path.of(args[1]);
@@ -291,6 +349,41 @@ public final class SavedModelWriter implements AutoCloseable {
           mlp(dir, seed);
         }
       }
+      case "conv" -> {
+        int[] channels =
+            java.util.Arrays.stream(flags.getOrDefault("--channels", "").split(","))
+                .mapToInt(Integer::parseInt)
+                .toArray();
+        ByteBuffer raw =
+            ByteBuffer.wrap(Files.readAllBytes(Path.of(flags.get("--weights"))))
+                .order(ByteOrder.LITTLE_ENDIAN);
+        float[][] p = new float[2 * channels.length + 2][];
+        int in = 1;
+        for (int l = 0; l < channels.length; l++) {
+          p[2 * l] = new float[channels[l] * in * 9];
+          p[2 * l + 1] = new float[channels[l]];
+          in = channels[l];
+        }
+        p[2 * channels.length] = new float[in * CLASSES];
+        p[2 * channels.length + 1] = new float[CLASSES];
+        for (float[] part : p) {
+          if (raw.remaining() < part.length * 4) {
+            throw new IllegalArgumentException(
+                flags.get("--weights")
+                    + " ends before its weights do: the channels do not match it");
+          }
+          raw.asFloatBuffer().get(part);
+          raw.position(raw.position() + part.length * 4);
+        }
+        if (raw.hasRemaining()) {
+          throw new IllegalArgumentException(
+              flags.get("--weights")
+                  + " holds "
+                  + raw.remaining()
+                  + " bytes more than the channels take");
+        }
+        conv(dir, channels, p);
+      }
       case "bert" ->
           bert(
               dir,
@@ -298,7 +391,7 @@ public final class SavedModelWriter implements AutoCloseable {
               Integer.parseInt(flags.getOrDefault("--hidden", "8")),
               seed);
       default -> {
-        System.err.println("unknown model '" + args[0] + "'; use mlp or bert");
+        System.err.println("unknown model '" + args[0] + "'; use mlp, bert or conv");
         System.exit(2);
       }
     }
