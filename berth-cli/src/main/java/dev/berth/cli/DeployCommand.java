@@ -65,7 +65,7 @@ final class DeployCommand implements Callable<Integer> {
       names = "--canary",
       paramLabel = "PERCENT",
       description =
-          "Run this version beside the stable one as NAME-canary, with about PERCENT% of the"
+          "Run this version beside the stable one as NAME-canary, with about PERCENT%% of the"
               + " requests (by its share of the Service's pods); 'berth promote NAME' makes it"
               + " stable, 'berth rollback NAME' drops it.")
   Integer canary;
@@ -76,7 +76,7 @@ final class DeployCommand implements Callable<Integer> {
       description =
           "Route REST requests through this Gateway API gateway (default: berth.yaml's"
               + " deploy.gateway): an HTTPRoute NAME sends them to the Service NAME-stable, and"
-              + " with --canary splits them by weight, PERCENT% to NAME-canary.")
+              + " with --canary splits them by weight, PERCENT%% to NAME-canary.")
   String gateway;
 
   @Option(
