@@ -132,7 +132,6 @@ final class GrpcInference extends GRPCInferenceServiceGrpc.GRPCInferenceServiceI
     try {
       InferenceRequest call = decode(request);
       limits.check(call);
-      boolean raw = request.getRawInputContentsCount() > 0;
       // the client's deadline, when it is sooner than the server's cap, bounds the queue wait too
       io.grpc.Deadline deadline = io.grpc.Context.current().getDeadline();
       long capNanos = limits.maxRequestTimeout().toNanos();
@@ -141,7 +140,8 @@ final class GrpcInference extends GRPCInferenceServiceGrpc.GRPCInferenceServiceI
           service.infer(
               call,
               Duration.ofNanos(clients ? deadline.timeRemaining(TimeUnit.NANOSECONDS) : capNanos),
-              clients ? "the client's gRPC deadline" : "the server's --max-request-timeout");
+              clients ? "the client's gRPC deadline" : "the server's --max-request-timeout",
+              version -> answeredVersion[0] = version);
       // A client that cancels, disconnects or passes its deadline frees its slot at once: the
       // request leaves the queue unrun (it has no one to answer).
       if (out instanceof io.grpc.stub.ServerCallStreamObserver<ModelInferResponse> observer) {
@@ -158,7 +158,7 @@ final class GrpcInference extends GRPCInferenceServiceGrpc.GRPCInferenceServiceI
               return;
             }
             try {
-              ModelInferResponse encoded = encode(response, raw);
+              ModelInferResponse encoded = encode(response);
               out.onNext(encoded);
               out.onCompleted();
               record(model, response.version(), "OK", start);
@@ -356,12 +356,11 @@ final class GrpcInference extends GRPCInferenceServiceGrpc.GRPCInferenceServiceI
   }
 
   /**
-   * Encodes an answer: raw output contents when the request sent raw inputs (as Triton's clients
-   * do) or an output is FP16 (which has no typed field), typed contents otherwise.
+   * Encodes an answer as Triton does, whatever the request used: every output's data in {@code
+   * raw_output_contents} (the binary extension's layout), none in typed contents. Triton's clients
+   * read only the raw contents, and the raw form is the cheaper one to write and to read.
    */
-  static ModelInferResponse encode(InferenceResponse response, boolean rawRequested) {
-    boolean raw =
-        rawRequested || response.outputs().stream().anyMatch(t -> t.datatype() == DataType.FP16);
+  static ModelInferResponse encode(InferenceResponse response) {
     ModelInferResponse.Builder b =
         ModelInferResponse.newBuilder()
             .setModelName(response.model())
@@ -377,40 +376,9 @@ final class GrpcInference extends GRPCInferenceServiceGrpc.GRPCInferenceServiceI
       for (long d : t.shape()) {
         o.addShape(d);
       }
-      if (raw) {
-        b.addRawOutputContents(ByteString.copyFrom(BinaryTensors.write(t)));
-      } else {
-        o.setContents(contents(t));
-      }
+      b.addRawOutputContents(ByteString.copyFrom(BinaryTensors.write(t)));
       b.addOutputs(o);
     }
     return b.build();
-  }
-
-  private static InferTensorContents contents(Tensor t) {
-    InferTensorContents.Builder c = InferTensorContents.newBuilder();
-    if (t.datatype() == DataType.BYTES) {
-      t.elements().forEach(e -> c.addBytesContents(ByteString.copyFrom(e)));
-      return c.build();
-    }
-    ByteBuffer d = t.data();
-    long n = t.elementCount();
-    for (long i = 0; i < n; i++) {
-      switch (t.datatype()) {
-        case BOOL -> c.addBoolContents(d.get() != 0);
-        case INT8 -> c.addIntContents(d.get());
-        case INT16 -> c.addIntContents(d.getShort());
-        case INT32 -> c.addIntContents(d.getInt());
-        case INT64 -> c.addInt64Contents(d.getLong());
-        case UINT8 -> c.addUintContents(Byte.toUnsignedInt(d.get()));
-        case UINT16 -> c.addUintContents(Short.toUnsignedInt(d.getShort()));
-        case UINT32 -> c.addUintContents(d.getInt());
-        case UINT64 -> c.addUint64Contents(d.getLong());
-        case FP32 -> c.addFp32Contents(d.getFloat());
-        case FP64 -> c.addFp64Contents(d.getDouble());
-        default -> throw new IllegalStateException(t.datatype().name());
-      }
-    }
-    return c.build();
   }
 }

@@ -297,13 +297,14 @@ class AccessIT {
     assertEquals(Status.Code.PERMISSION_DENIED, janitor.getStatus().getCode());
     assertEquals("janitor", next(Level.WARNING).get("who"));
 
-    assertEquals(
-        List.of(1f, 2f),
+    java.nio.FloatBuffer answer =
         withKey(stub, INFER_KEY)
             .modelInfer(request)
-            .getOutputs(0)
-            .getContents()
-            .getFp32ContentsList());
+            .getRawOutputContents(0)
+            .asReadOnlyByteBuffer()
+            .order(java.nio.ByteOrder.LITTLE_ENDIAN)
+            .asFloatBuffer();
+    assertEquals(List.of(1f, 2f), List.of(answer.get(0), answer.get(1)));
   }
 
   private static GRPCInferenceServiceGrpc.GRPCInferenceServiceBlockingStub withKey(

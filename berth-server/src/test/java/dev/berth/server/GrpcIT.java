@@ -111,7 +111,15 @@ class GrpcIT {
     float[][] json =
         MiniLmServer.embeddings(
             rest.post("/v2/models/minilm/infer", MiniLmServer.textRequest(sentences)).json(200));
-    List<Float> values = r.getOutputs(0).getContents().getFp32ContentsList();
+    // answered in raw contents, as Triton answers, though the request sent typed ones
+    assertFalse(r.getOutputs(0).hasContents(), "no typed contents in the answer");
+    assertEquals(1, r.getRawOutputContentsCount());
+    java.nio.FloatBuffer values =
+        r.getRawOutputContents(0)
+            .asReadOnlyByteBuffer()
+            .order(ByteOrder.LITTLE_ENDIAN)
+            .asFloatBuffer();
+    assertEquals(2 * 384, values.remaining());
     for (int row = 0; row < 2; row++) {
       for (int k = 0; k < 384; k++) {
         assertEquals(json[row][k], values.get(row * 384 + k));

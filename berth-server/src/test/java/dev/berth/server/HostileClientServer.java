@@ -286,7 +286,13 @@ final class HostileClientServer implements AutoCloseable {
                                     .addInt64Contents(7)
                                     .addInt64Contents(-9)))
                     .build());
-    assertEquals(java.util.List.of(7L, -9L), g.getOutputs(0).getContents().getInt64ContentsList());
+    java.nio.LongBuffer echoed =
+        g.getRawOutputContents(0)
+            .asReadOnlyByteBuffer()
+            .order(java.nio.ByteOrder.LITTLE_ENDIAN)
+            .asLongBuffer();
+    assertEquals(2, echoed.remaining());
+    assertEquals(java.util.List.of(7L, -9L), java.util.List.of(echoed.get(0), echoed.get(1)));
     if (text) {
       Answer embedding =
           post(
