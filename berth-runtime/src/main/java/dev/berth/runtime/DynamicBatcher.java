@@ -61,7 +61,9 @@ public final class DynamicBatcher implements AutoCloseable {
   private volatile java.util.function.Consumer<Throwable> onEngineFailure = e -> {};
   private final ReentrantLock gatherLock = new ReentrantLock();
   private final List<Thread> workers = new ArrayList<>();
-  private Job carried; // guarded by gatherLock: a job that did not fit the last batch
+  // written under gatherLock: a job that did not fit the last batch; read by the queue gauge too
+  private volatile Job carried;
+  private final java.util.function.IntSupplier waiting = this::queued;
   private volatile boolean closed;
 
   /**
@@ -87,6 +89,7 @@ public final class DynamicBatcher implements AutoCloseable {
     this.runner = runner;
     this.metrics = metrics;
     this.queue = new LinkedBlockingQueue<>(config.maxQueueSize());
+    metrics.watchQueue(model, version, waiting);
     for (int i = 0; i < instances; i++) {
       Thread worker =
           Thread.ofPlatform()
@@ -134,13 +137,22 @@ public final class DynamicBatcher implements AutoCloseable {
               + "s or raise the limit in model.yaml",
           RETRY_AFTER);
     }
-    metrics.queueDepth(model, version, queue.size());
+    // A caller that gives up takes its request out of the queue at once (a worker would skip it,
+    // but only once it comes for more): the queue holds what is still wanted.
+    job.result()
+        .whenComplete(
+            (r, e) -> {
+              if (e instanceof java.util.concurrent.CancellationException) {
+                queue.removeIf(j -> j == job);
+              }
+            });
     return job.result();
   }
 
-  /** Requests waiting now. */
+  /** Requests waiting now, the one held back for the next batch included. */
   public int queued() {
-    return queue.size();
+    Job held = carried;
+    return queue.size() + (held == null || held.result().isDone() ? 0 : 1);
   }
 
   private void work() {
@@ -218,7 +230,6 @@ public final class DynamicBatcher implements AutoCloseable {
           break;
         }
       }
-      metrics.queueDepth(model, version, queue.size() + (carried == null ? 0 : 1));
       return batch;
     } finally {
       gatherLock.unlock();
@@ -297,6 +308,7 @@ public final class DynamicBatcher implements AutoCloseable {
         break;
       }
     }
+    metrics.unwatchQueue(model, version, waiting);
   }
 
   @Override

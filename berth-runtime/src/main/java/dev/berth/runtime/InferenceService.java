@@ -257,11 +257,27 @@ public final class InferenceService implements AutoCloseable {
    */
   public CompletableFuture<InferenceResponse> infer(
       InferenceRequest request, Duration timeout, String timeoutSource) {
+    return infer(request, timeout, timeoutSource, version -> {});
+  }
+
+  /**
+   * Runs one request as {@link #infer(InferenceRequest, Duration, String)} does, and says which
+   * version answers it as soon as that is known, before it runs: what labels the metrics and logs
+   * of a request that fails or is given up after that.
+   *
+   * @param resolved told the version that answers the request
+   */
+  public CompletableFuture<InferenceResponse> infer(
+      InferenceRequest request,
+      Duration timeout,
+      String timeoutSource,
+      java.util.function.Consumer<String> resolved) {
     if (draining) {
       throw new ModelNotReadyException(
           "server is shutting down; send the request to another replica");
     }
     LoadedModel model = hold(request.model(), request.version());
+    resolved.accept(model.version());
     Duration modelTimeout = model.config().requestTimeout();
     boolean callers = timeout != null && timeout.compareTo(modelTimeout) < 0;
     long timeoutNanos = Math.max(0, (callers ? timeout : modelTimeout).toNanos());

@@ -2,9 +2,14 @@ package dev.berth.runtime;
 
 import io.prometheus.metrics.core.metrics.Counter;
 import io.prometheus.metrics.core.metrics.Gauge;
+import io.prometheus.metrics.core.metrics.GaugeWithCallback;
 import io.prometheus.metrics.core.metrics.Histogram;
 import io.prometheus.metrics.instrumentation.jvm.JvmMetrics;
 import io.prometheus.metrics.model.registry.PrometheusRegistry;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.function.IntSupplier;
 
 /**
  * Every metric the serving path emits, in one registry per server (no global state). Latencies are
@@ -70,11 +75,19 @@ public final class ServingMetrics {
           .help("Inference requests accepted and not yet answered")
           .labelNames("model")
           .register(registry);
-  private final Gauge queueDepth =
-      Gauge.builder()
+  // Read from the queues themselves when scraped: a value set on each change would keep the last
+  // one set after a burst whose clients left, however wrong it had become.
+  private final Map<List<String>, IntSupplier> queues = new ConcurrentHashMap<>();
+  private final GaugeWithCallback queueDepth =
+      GaugeWithCallback.builder()
           .name("berth_queue_size")
           .help("Requests waiting in a model's queue")
           .labelNames("model", "version")
+          .callback(
+              gauge ->
+                  queues.forEach(
+                      (labels, depth) ->
+                          gauge.call(depth.getAsInt(), labels.get(0), labels.get(1))))
           .register(registry);
   private final Counter rejected =
       Counter.builder()
@@ -185,8 +198,14 @@ public final class ServingMetrics {
     computeDuration.labelValues(model, version).observe(computeNanos / 1e9);
   }
 
-  void queueDepth(String model, String version, int depth) {
-    queueDepth.labelValues(model, version).set(depth);
+  /** Reports {@code depth} as the queue size of a model version until {@link #unwatchQueue}. */
+  void watchQueue(String model, String version, IntSupplier depth) {
+    queues.put(List.of(model, version), depth);
+  }
+
+  /** Stops reporting the queue {@code depth} (not one that replaced it since). */
+  void unwatchQueue(String model, String version, IntSupplier depth) {
+    queues.remove(List.of(model, version), depth);
   }
 
   void rejected(String model, String version, String reason) {

@@ -227,4 +227,44 @@ class DynamicBatcherTest {
                 "berth_compute_duration_seconds")),
         names.toString());
   }
+
+  @Test
+  void aRequestGivenUpLeavesTheQueueAtOnceAndTheGaugeSaysSo() throws Exception {
+    batcher =
+        new DynamicBatcher(
+            "m", "1", new BatchingConfig(1, Duration.ZERO, 100), 1, this::doubling, metrics);
+    CompletableFuture<List<Tensor>> running = batcher.submit(input(1), List.of("y"), 1, later());
+    assertTrue(firstCallStarted.await(5, TimeUnit.SECONDS));
+    List<CompletableFuture<List<Tensor>>> waiting = new ArrayList<>();
+    for (int i = 0; i < 5; i++) {
+      waiting.add(batcher.submit(input(i), List.of("y"), 1, later()));
+    }
+    assertEquals(5, queueGauge());
+    waiting.subList(0, 4).forEach(f -> f.cancel(false));
+    // the engine is still busy with the first request: nothing but the cancellation changed
+    assertEquals(1, batcher.queued());
+    assertEquals(1, queueGauge());
+    release.countDown();
+    assertEquals(2f, running.get(5, TimeUnit.SECONDS).get(0).floats()[0]);
+    assertEquals(8f, waiting.get(4).get(5, TimeUnit.SECONDS).get(0).floats()[0]);
+    assertEquals(List.of(1, 1), batchRows, "the cancelled requests never ran");
+    assertEquals(0, queueGauge());
+    batcher.close(Duration.ofSeconds(5));
+    assertEquals(-1, queueGauge(), "a closed batcher's queue is no longer reported");
+  }
+
+  /** berth_queue_size of m/1 as a scrape reads it, -1 when it is not reported. */
+  private double queueGauge() {
+    return metrics.registry().scrape().stream()
+        .filter(s -> s.getMetadata().getPrometheusName().equals("berth_queue_size"))
+        .flatMap(s -> s.getDataPoints().stream())
+        .filter(
+            p -> p.getLabels().get("model").equals("m") && p.getLabels().get("version").equals("1"))
+        .mapToDouble(
+            p ->
+                ((io.prometheus.metrics.model.snapshots.GaugeSnapshot.GaugeDataPointSnapshot) p)
+                    .getValue())
+        .findFirst()
+        .orElse(-1);
+  }
 }

@@ -80,7 +80,7 @@ public final class BerthServer implements AutoCloseable {
     this.version = b.version;
     this.access = b.access;
     this.tls = b.tls;
-    this.openAi = new OpenAiApi(service, this::infer);
+    this.openAi = new OpenAiApi(service, request -> infer(request, null));
   }
 
   public static Builder builder(InferenceService service) {
@@ -474,8 +474,7 @@ public final class BerthServer implements AutoCloseable {
         ex.protocol = "rest";
         byte[] body = readBody(req);
         OipJson.Decoded call = OipJson.decode(body, headerLength(req), ex.model, ex.version);
-        InferenceResponse response = infer(call.request());
-        ex.version = response.version();
+        InferenceResponse response = infer(call.request(), ex);
         OipJson.Encoded answer = OipJson.writeResponse(response, call);
         if (!answer.binary()) {
           return send(res, 200, answer.body());
@@ -594,16 +593,24 @@ public final class BerthServer implements AutoCloseable {
     TfServingJson.Predict call =
         TfServingJson.readPredict(
             body, ex.model, ex.version, service.signature(ex.model, ex.version));
-    InferenceResponse response = infer(call.request());
-    ex.version = response.version();
+    InferenceResponse response = infer(call.request(), ex);
     return send(res, 200, TfServingJson.writePredict(response, call.rowFormat()));
   }
 
-  private InferenceResponse infer(dev.berth.api.InferenceRequest request) {
+  private InferenceResponse infer(dev.berth.api.InferenceRequest request, Exchange ex) {
     limits.check(request);
-    // a client that disconnects while its request waits cancels it, which frees its slot
+    // a client that disconnects while its request waits cancels it, which frees its slot; the
+    // version that would have answered labels it all the same
     return ClientConnections.await(
-        service.infer(request, limits.maxRequestTimeout(), "the server's --max-request-timeout"));
+        service.infer(
+            request,
+            limits.maxRequestTimeout(),
+            "the server's --max-request-timeout",
+            version -> {
+              if (ex != null) {
+                ex.version = version;
+              }
+            }));
   }
 
   /** The binary tensor extension's JSON header length, or -1 when the body is JSON only. */

@@ -181,11 +181,30 @@ final class MiniLmServer implements AutoCloseable {
    * and one counted with {@code code} on {@code protocol}, while {@code busy} still runs.
    */
   void awaitGivenUp(String protocol, String code, CompletableFuture<Response> busy) {
-    awaitInflight(1);
+    awaitGivenUp(protocol, code, 1, busy);
+  }
+
+  /**
+   * Waits until {@code n} requests that gave up behind {@code busy} have left: within a second, one
+   * request in flight again, none in the queue (the long one runs), and {@code n} counted with
+   * {@code code} on {@code protocol} under the version that would have answered them, while {@code
+   * busy} still runs.
+   */
+  void awaitGivenUp(String protocol, String code, int n, CompletableFuture<Response> busy) {
     org.awaitility.Awaitility.await()
-        .atMost(Duration.ofSeconds(30))
+        .atMost(Duration.ofSeconds(1))
         .until(
-            () -> metric("berth_requests_total", Map.of("protocol", protocol, "code", code)) == 1);
+            () ->
+                metric("berth_inflight_requests", Map.of()) == 1
+                    && metric("berth_queue_size", Map.of("version", "1")) == 0
+                    && metric(
+                            "berth_requests_total",
+                            Map.of("protocol", protocol, "code", code, "version", "1"))
+                        == n);
+    org.junit.jupiter.api.Assertions.assertEquals(
+        0.0,
+        metric("berth_requests_total", Map.of("protocol", protocol, "code", code, "version", "")),
+        "a request given up is counted under its model's version, not an empty one");
     org.junit.jupiter.api.Assertions.assertFalse(
         busy.isDone(), "the slot must be freed while the long request still runs");
   }

@@ -56,6 +56,7 @@ class RestCancelIT {
   @Test
   void aClientThatDisconnectsWhileQueuedFreesItsSlotUnrun() throws Exception {
     double before = server.metric("berth_batch_size_count", Map.of());
+    double given = server.metric("berth_requests_total", Map.of("protocol", "rest", "code", "499"));
     CompletableFuture<MiniLmServer.Response> busy = server.busy();
     try (Socket socket = new Socket("127.0.0.1", server.server().port())) {
       socket.getOutputStream().write(inferRequest("given up on"));
@@ -63,12 +64,37 @@ class RestCancelIT {
       // the request is in: queued behind the long one
       server.awaitInflight(2);
     }
-    server.awaitGivenUp("rest", "499", busy);
+    server.awaitGivenUp("rest", "499", (int) given + 1, busy);
 
     // the long request's client stayed: it is answered, however long it waited
     assertEquals(200, busy.get(120, TimeUnit.SECONDS).status());
     // only the long request reached the engine
     assertEquals(before + 1, server.metric("berth_batch_size_count", Map.of()));
+    assertEquals(0, server.metric("berth_inflight_requests", Map.of()));
+  }
+
+  @Test
+  void aBurstOfClientsThatLeaveLeavesTheGaugesTrue() throws Exception {
+    double given = server.metric("berth_requests_total", Map.of("protocol", "rest", "code", "499"));
+    CompletableFuture<MiniLmServer.Response> busy = server.busy();
+    List<Socket> clients = new java.util.ArrayList<>();
+    try {
+      for (int i = 0; i < 16; i++) {
+        Socket socket = new Socket("127.0.0.1", server.server().port());
+        clients.add(socket);
+        socket.getOutputStream().write(inferRequest("burst " + i));
+        socket.getOutputStream().flush();
+      }
+      server.awaitInflight(17);
+      assertEquals(16, server.metric("berth_queue_size", Map.of()));
+    } finally {
+      for (Socket socket : clients) {
+        socket.close();
+      }
+    }
+    // the gauges are true again within a second, while the engine still runs the long request
+    server.awaitGivenUp("rest", "499", (int) given + 16, busy);
+    assertEquals(200, busy.get(120, TimeUnit.SECONDS).status());
     assertEquals(0, server.metric("berth_inflight_requests", Map.of()));
   }
 
