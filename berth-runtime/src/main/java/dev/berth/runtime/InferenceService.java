@@ -228,6 +228,52 @@ public final class InferenceService implements AutoCloseable {
         model, versions, s.platform(), s.inputs(), s.outputs(), m.config().labels());
   }
 
+  /**
+   * How a model version is served (Triton's model configuration extension): the version that would
+   * answer, or the one given.
+   */
+  public ModelConfiguration configuration(String model, String version) {
+    LoadedModel m = registry.resolve(model, version);
+    ModelSignature s = m.signature();
+    BatchingConfig batching = m.config().batching();
+    boolean batched = s.batchable() && !m.generatesText();
+    return new ModelConfiguration(
+        m.name(),
+        m.version(),
+        s.platform(),
+        batched ? batching.maxBatchSize() : 0,
+        s.inputs(),
+        s.outputs(),
+        batched ? batching.maxQueueDelay() : null,
+        m.generatesText() ? 1 : m.config().instances());
+  }
+
+  /**
+   * Cumulative figures of the loaded versions of a model (Triton's statistics extension), of every
+   * model when {@code model} is null, of one version when {@code version} is given.
+   *
+   * @throws ModelNotFoundException for a model or version that is not loaded
+   */
+  public List<InferenceStatistics.Snapshot> statistics(String model, String version) {
+    List<InferenceStatistics.Snapshot> out = new java.util.ArrayList<>();
+    List<String> models =
+        model == null
+            ? registry.index().stream().map(ModelStatus::name).distinct().sorted().toList()
+            : List.of(model);
+    for (String name : models) {
+      for (ModelStatus st : registry.statuses(name)) {
+        if (st.state() == ServingMetrics.ModelState.READY
+            && (version == null || version.equals(st.version()))) {
+          out.add(metrics.statistics(name, st.version()).snapshot());
+        }
+      }
+    }
+    if (model != null && out.isEmpty()) {
+      throw new ModelNotFoundException(model, version);
+    }
+    return out;
+  }
+
   /** The signature of the version that would answer, for adapters that decode by it. */
   public ModelSignature signature(String model, String version) {
     return registry.resolve(model, version).signature();
@@ -272,17 +318,20 @@ public final class InferenceService implements AutoCloseable {
       Duration timeout,
       String timeoutSource,
       java.util.function.Consumer<String> resolved) {
+    long start = System.nanoTime();
     if (draining) {
       throw new ModelNotReadyException(
           "server is shutting down; send the request to another replica");
     }
     LoadedModel model = hold(request.model(), request.version());
     resolved.accept(model.version());
+    InferenceStatistics statistics = metrics.statistics(model.name(), model.version());
     Duration modelTimeout = model.config().requestTimeout();
     boolean callers = timeout != null && timeout.compareTo(modelTimeout) < 0;
     long timeoutNanos = Math.max(0, (callers ? timeout : modelTimeout).toNanos());
     String limit = callers ? timeoutSource : "request-timeout in model.yaml";
     CompletableFuture<List<Tensor>> result;
+    int rows;
     inflight.begin();
     metrics.inflight(model.name(), 1);
     try {
@@ -293,12 +342,13 @@ public final class InferenceService implements AutoCloseable {
                 + "' is a language model; send it POST /v1/chat/completions or /v1/completions");
       }
       ModelSignature signature = model.signature();
-      int rows = validateInputs(request, signature);
+      rows = validateInputs(request, signature);
       List<String> outputs = selectOutputs(request, signature);
       long deadline = System.nanoTime() + timeoutNanos;
       result = model.batcher().submit(request.inputs(), outputs, rows, deadline);
     } catch (RuntimeException e) {
       finished(model);
+      statistics.failed(System.nanoTime() - start);
       throw e;
     }
     // The hold and the in-flight slot end once, before the answer is handed on, or when the caller
@@ -316,6 +366,12 @@ public final class InferenceService implements AutoCloseable {
             .handle(
                 (tensors, error) -> {
                   end.run();
+                  if (error == null) {
+                    statistics.succeeded(rows, System.nanoTime() - start);
+                  } else if (!(unwrap(error)
+                      instanceof java.util.concurrent.CancellationException)) {
+                    statistics.failed(System.nanoTime() - start);
+                  }
                   if (error != null) {
                     Throwable cause = unwrap(error);
                     if (cause instanceof TimeoutException) {

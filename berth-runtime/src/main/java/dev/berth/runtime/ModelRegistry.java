@@ -596,7 +596,7 @@ public final class ModelRegistry implements AutoCloseable {
               : source.config().batching().unbatched();
       DynamicBatcher batcher =
           new DynamicBatcher(
-              name, version, batching, source.config().instances(), pipeline::run, metrics);
+              name, version, batching, source.config().instances(), pipeline, metrics);
       long nanos = System.nanoTime() - start;
       metrics.loaded(name, version, nanos);
       metrics.state(name, version, ModelState.READY);

@@ -78,6 +78,7 @@ public final class ServingMetrics {
   // Read from the queues themselves when scraped: a value set on each change would keep the last
   // one set after a burst whose clients left, however wrong it had become.
   private final Map<List<String>, IntSupplier> queues = new ConcurrentHashMap<>();
+  private final Map<List<String>, InferenceStatistics> statistics = new ConcurrentHashMap<>();
   private final GaugeWithCallback queueDepth =
       GaugeWithCallback.builder()
           .name("berth_queue_size")
@@ -191,11 +192,19 @@ public final class ServingMetrics {
 
   void queued(String model, String version, long nanos) {
     queueDuration.labelValues(model, version).observe(nanos / 1e9);
+    statistics(model, version).queued(nanos);
   }
 
-  void batch(String model, String version, int rows, long computeNanos) {
+  void batch(String model, String version, int rows, long computeNanos, BatchTimes times) {
     batchSize.labelValues(model, version).observe(rows);
     computeDuration.labelValues(model, version).observe(computeNanos / 1e9);
+    statistics(model, version).executed(rows, times.input, times.infer, times.output);
+  }
+
+  /** A model version's cumulative figures (Triton's statistics extension), kept from its start. */
+  InferenceStatistics statistics(String model, String version) {
+    return statistics.computeIfAbsent(
+        List.of(model, version), k -> new InferenceStatistics(model, version));
   }
 
   /** Reports {@code depth} as the queue size of a model version until {@link #unwatchQueue}. */

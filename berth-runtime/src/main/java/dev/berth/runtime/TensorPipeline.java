@@ -20,7 +20,7 @@ import java.util.Set;
  * shapes) along the batch dimension, runs the engine once per joined group, post-processes, splits
  * the outputs back and gives each request the outputs it asked for.
  */
-public final class TensorPipeline implements AutoCloseable {
+public final class TensorPipeline implements DynamicBatcher.BatchRunner, AutoCloseable {
   private final String model;
   private final TensorEngine engine;
   private final List<Preprocessor> preprocessors;
@@ -133,7 +133,19 @@ public final class TensorPipeline implements AutoCloseable {
    * @param outputs every output some request of the batch wants
    * @return per request and in the same order, its rows of the outputs asked for
    */
+  @Override
   public List<List<Tensor>> run(List<List<Tensor>> requests, Set<String> outputs) {
+    return run(requests, outputs, new BatchTimes());
+  }
+
+  /**
+   * Runs the requests of one batch as {@link #run(List, Set)} does, adding where the time went to
+   * {@code times}: pre-processing and joining, the engine, post-processing and splitting.
+   */
+  @Override
+  public List<List<Tensor>> run(
+      List<List<Tensor>> requests, Set<String> outputs, BatchTimes times) {
+    long start = System.nanoTime();
     int n = requests.size();
     List<Map<String, Tensor>> inputs = new ArrayList<>(n);
     for (List<Tensor> request : requests) {
@@ -160,9 +172,10 @@ public final class TensorPipeline implements AutoCloseable {
     for (int i = 0; i < n; i++) {
       results.add(null);
     }
+    times.input += System.nanoTime() - start;
     for (List<Integer> group : groups.values()) {
       List<List<Tensor>> groupResults =
-          runJoined(group.stream().map(ordered::get).toList(), outputs);
+          runJoined(group.stream().map(ordered::get).toList(), outputs, times);
       for (int k = 0; k < group.size(); k++) {
         results.set(group.get(k), groupResults.get(k));
       }
@@ -214,7 +227,9 @@ public final class TensorPipeline implements AutoCloseable {
     return key.toString();
   }
 
-  private List<List<Tensor>> runJoined(List<Map<String, Tensor>> members, Set<String> wanted) {
+  private List<List<Tensor>> runJoined(
+      List<Map<String, Tensor>> members, Set<String> wanted, BatchTimes times) {
+    long start = System.nanoTime();
     int[] rows = new int[members.size()];
     long total = 0;
     for (int i = 0; i < rows.length; i++) {
@@ -237,7 +252,11 @@ public final class TensorPipeline implements AutoCloseable {
     } else {
       fetch.addAll(postprocessor.sources());
     }
+    long engineStart = System.nanoTime();
+    times.input += engineStart - start;
     Map<String, Tensor> computed = engine.run(joined, fetch);
+    long engineEnd = System.nanoTime();
+    times.infer += engineEnd - engineStart;
     if (postprocessor != null) {
       computed = postprocessor.apply(computed, joined);
     }
@@ -268,6 +287,7 @@ public final class TensorPipeline implements AutoCloseable {
         perRequest.get(i).add(parts.get(i));
       }
     }
+    times.output += System.nanoTime() - engineEnd;
     return perRequest;
   }
 

@@ -452,6 +452,11 @@ public final class BerthServer implements AutoCloseable {
         default -> notFound(res, req);
       };
     }
+    if (n == 3 && p.get(1).equals("models") && p.get(2).equals("stats")) {
+      requireMethod(method, Method.GET); // every model's statistics (Triton's extension)
+      return send(
+          res, 200, TritonModels.json(TritonModels.statistics(service.statistics(null, null))));
+    }
     if (n >= 3 && p.get(1).equals("models")) {
       ex.model = modelName(p.get(2));
       int rest = 3;
@@ -462,6 +467,20 @@ public final class BerthServer implements AutoCloseable {
       if (n == rest) {
         requireMethod(method, Method.GET);
         return send(res, 200, OipJson.writeMetadata(service.metadata(ex.model, ex.version)));
+      }
+      if (n == rest + 1 && p.get(rest).equals("config")) {
+        requireMethod(method, Method.GET);
+        return send(
+            res,
+            200,
+            TritonModels.json(TritonModels.config(service.configuration(ex.model, ex.version))));
+      }
+      if (n == rest + 1 && p.get(rest).equals("stats")) {
+        requireMethod(method, Method.GET);
+        return send(
+            res,
+            200,
+            TritonModels.json(TritonModels.statistics(service.statistics(ex.model, ex.version))));
       }
       if (n == rest + 1 && p.get(rest).equals("ready")) {
         requireMethod(method, Method.GET);
@@ -744,8 +763,9 @@ public final class BerthServer implements AutoCloseable {
       g.writeStringField("name", "berth");
       g.writeStringField("version", version);
       g.writeArrayFieldStart("extensions");
-      g.writeString("model_repository");
-      g.writeString("binary_tensor_data");
+      for (String extension : TritonModels.EXTENSIONS) {
+        g.writeString(extension);
+      }
       g.writeEndArray();
       g.writeEndObject();
     }

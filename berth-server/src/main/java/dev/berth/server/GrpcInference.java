@@ -13,12 +13,16 @@ import dev.berth.runtime.InferenceService;
 import dev.berth.runtime.ModelRepository;
 import dev.berth.server.grpc.GRPCInferenceServiceGrpc;
 import dev.berth.server.grpc.InferTensorContents;
+import dev.berth.server.grpc.ModelConfigRequest;
+import dev.berth.server.grpc.ModelConfigResponse;
 import dev.berth.server.grpc.ModelInferRequest;
 import dev.berth.server.grpc.ModelInferResponse;
 import dev.berth.server.grpc.ModelMetadataRequest;
 import dev.berth.server.grpc.ModelMetadataResponse;
 import dev.berth.server.grpc.ModelReadyRequest;
 import dev.berth.server.grpc.ModelReadyResponse;
+import dev.berth.server.grpc.ModelStatisticsRequest;
+import dev.berth.server.grpc.ModelStatisticsResponse;
 import dev.berth.server.grpc.ServerLiveRequest;
 import dev.berth.server.grpc.ServerLiveResponse;
 import dev.berth.server.grpc.ServerMetadataRequest;
@@ -88,9 +92,33 @@ final class GrpcInference extends GRPCInferenceServiceGrpc.GRPCInferenceServiceI
             ServerMetadataResponse.newBuilder()
                 .setName("berth")
                 .setVersion(version)
-                .addExtensions("model_repository")
-                .addExtensions("binary_tensor_data")
+                .addAllExtensions(TritonModels.EXTENSIONS)
                 .build());
+  }
+
+  @Override
+  public void modelConfig(ModelConfigRequest request, StreamObserver<ModelConfigResponse> out) {
+    answer(
+        out,
+        () ->
+            ModelConfigResponse.newBuilder()
+                .setConfig(
+                    TritonModels.config(
+                        service.configuration(
+                            modelName(request.getName()), versionName(request.getVersion()))))
+                .build());
+  }
+
+  @Override
+  public void modelStatistics(
+      ModelStatisticsRequest request, StreamObserver<ModelStatisticsResponse> out) {
+    answer(
+        out,
+        () ->
+            TritonModels.statistics(
+                service.statistics(
+                    request.getName().isEmpty() ? null : modelName(request.getName()),
+                    versionName(request.getVersion()))));
   }
 
   @Override
