@@ -217,9 +217,13 @@ class BenchIT {
                 line -> {})
             .steps()
             .get(0);
+    // The server closes the connection after every answer, so a request sent on a connection it
+    // closed would fail: no errors means every request went out on a new one. (Counting distinct
+    // client ports cannot tell: on loopback Linux hands a port straight back out, tcp_tw_reuse.)
     assertTrue(s.requests() > 5, "requests " + s.requests());
     assertEquals(0, s.errors(), String.valueOf(s.firstError()));
-    assertTrue(clientPorts.size() >= s.requests(), "a new connection per request");
+    assertTrue(inferCalls.get() >= s.requests(), "every request reached the server");
+    assertTrue(clientPorts.size() > 1, "more than one connection");
   }
 
   @Test
