@@ -254,6 +254,11 @@ public final class BerthServer implements AutoCloseable {
     shutdown(Duration.ofSeconds(30));
   }
 
+  /** HTTP exchanges being handled now (their handler started and has not returned). */
+  int exchangesInFlight() {
+    return exchanges.count();
+  }
+
   /** What one exchange was about, for the access log and metrics. */
   private static final class Exchange {
     final String id;

@@ -179,8 +179,13 @@ final class HostileClientServer implements AutoCloseable {
   /** Sends raw bytes on a fresh connection and reads the answer (30 s at most). */
   Answer exchange(byte[] raw) {
     try (Socket s = connect()) {
-      s.getOutputStream().write(raw);
-      s.getOutputStream().flush();
+      try {
+        s.getOutputStream().write(raw);
+        s.getOutputStream().flush();
+      } catch (java.net.SocketException e) {
+        // The server answered (413, 431) before it read the whole request and closed: its answer
+        // is waiting to be read.
+      }
       return read(s.getInputStream());
     } catch (IOException e) {
       throw new UncheckedIOException(e);
