@@ -7,9 +7,9 @@ import java.util.logging.LogRecord;
 import java.util.logging.Logger;
 
 /**
- * One log event per request: request id, method, path, model, version, status and latency. The
- * fields travel as a map in the record's parameters, so a structured formatter writes them as JSON
- * keys and a text formatter as {@code key=value}.
+ * One log event per call, REST or gRPC: request id, method, path, model, version, status and
+ * latency. The fields travel as a map in the record's parameters, so a structured formatter writes
+ * them as JSON keys and a text formatter as {@code key=value}.
  */
 final class AccessLog {
   static final String LOGGER = "berth.access";
@@ -17,28 +17,30 @@ final class AccessLog {
 
   private AccessLog() {}
 
-  static void log(
-      String requestId,
-      String method,
-      String path,
-      String model,
-      String version,
-      int status,
-      long nanos) {
+  /**
+   * @param result an HTTP status, or for gRPC the status code's name (written as {@code
+   *     grpc_status}, so {@code status} is always a number)
+   */
+  static void log(Call call, String result, long nanos) {
     if (!LOG.isLoggable(Level.INFO)) {
       return;
     }
     Map<String, Object> fields = new LinkedHashMap<>();
-    fields.put("request_id", requestId);
-    fields.put("method", method);
-    fields.put("path", path);
-    if (model != null) {
-      fields.put("model", model);
+    fields.put("request_id", call.id);
+    fields.put("method", call.method);
+    fields.put("path", call.path);
+    if (call.model != null) {
+      fields.put("model", call.model);
     }
-    if (version != null) {
-      fields.put("version", version);
+    if (call.version != null) {
+      fields.put("version", call.version);
     }
-    fields.put("status", status);
+    if (call.grpc) {
+      fields.put("protocol", "grpc");
+      fields.put("grpc_status", result);
+    } else {
+      fields.put("status", Integer.parseInt(result));
+    }
     fields.put("latency_ms", Math.round(nanos / 1e4) / 100.0);
     LogRecord record = new LogRecord(Level.INFO, "request");
     record.setLoggerName(LOGGER);

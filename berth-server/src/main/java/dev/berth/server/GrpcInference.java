@@ -6,11 +6,9 @@ import dev.berth.api.InferenceRequest;
 import dev.berth.api.InferenceResponse;
 import dev.berth.api.InvalidInputException;
 import dev.berth.api.ModelMetadata;
-import dev.berth.api.ModelNotFoundException;
 import dev.berth.api.Tensor;
 import dev.berth.api.TensorSpec;
 import dev.berth.runtime.InferenceService;
-import dev.berth.runtime.ModelRepository;
 import dev.berth.server.grpc.GRPCInferenceServiceGrpc;
 import dev.berth.server.grpc.InferTensorContents;
 import dev.berth.server.grpc.ModelConfigRequest;
@@ -29,7 +27,6 @@ import dev.berth.server.grpc.ServerMetadataRequest;
 import dev.berth.server.grpc.ServerMetadataResponse;
 import dev.berth.server.grpc.ServerReadyRequest;
 import dev.berth.server.grpc.ServerReadyResponse;
-import io.grpc.Status;
 import io.grpc.stub.StreamObserver;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
@@ -37,27 +34,24 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
-import java.util.concurrent.ThreadLocalRandom;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 import java.util.function.Supplier;
-import java.util.logging.Level;
-import java.util.logging.Logger;
 
 /**
  * Open Inference Protocol v2 over gRPC: a thin adapter from {@code inference.GRPCInferenceService}
- * to the {@link InferenceService} the REST front uses, with the same validation, batching, limits,
- * metrics ({@code protocol="grpc"}) and error mapping.
+ * to the {@link CallPolicy} the REST routes use, with the same validation, batching, limits,
+ * deadlines, metrics ({@code protocol="grpc"}) and error mapping. {@link GrpcCalls} opens and
+ * closes each call; its methods are the gRPC port's routes.
  */
 final class GrpcInference extends GRPCInferenceServiceGrpc.GRPCInferenceServiceImplBase {
-  private static final Logger LOG = Logger.getLogger(GrpcInference.class.getName());
-
+  private final CallPolicy policy;
   private final InferenceService service;
-  private final ServerLimits limits;
   private final String version;
 
-  GrpcInference(InferenceService service, ServerLimits limits, String version) {
-    this.service = service;
-    this.limits = limits;
+  GrpcInference(CallPolicy policy, String version) {
+    this.policy = policy;
+    this.service = policy.service();
     this.version = version;
   }
 
@@ -153,93 +147,56 @@ final class GrpcInference extends GRPCInferenceServiceGrpc.GRPCInferenceServiceI
 
   @Override
   public void modelInfer(ModelInferRequest request, StreamObserver<ModelInferResponse> out) {
-    long start = System.nanoTime();
-    String requestId = Long.toHexString(ThreadLocalRandom.current().nextLong() | Long.MIN_VALUE);
-    String model = request.getModelName();
-    String[] answeredVersion = {emptyToNull(request.getModelVersion())};
+    Call call = GrpcCalls.CALL.get();
+    call.protocol = "grpc";
+    call.target(request.getModelName(), emptyToNull(request.getModelVersion()));
     try {
-      InferenceRequest call = decode(request);
-      limits.check(call);
-      // the client's deadline, when it is sooner than the server's cap, bounds the queue wait too
+      InferenceRequest inference = decode(request);
       io.grpc.Deadline deadline = io.grpc.Context.current().getDeadline();
-      long capNanos = limits.maxRequestTimeout().toNanos();
-      boolean clients = deadline != null && deadline.timeRemaining(TimeUnit.NANOSECONDS) < capNanos;
-      java.util.concurrent.CompletableFuture<dev.berth.api.InferenceResponse> answer =
-          service.infer(
+      CompletableFuture<InferenceResponse> answer =
+          policy.infer(
               call,
-              Duration.ofNanos(clients ? deadline.timeRemaining(TimeUnit.NANOSECONDS) : capNanos),
-              clients ? "the client's gRPC deadline" : "the server's --max-request-timeout",
-              version -> answeredVersion[0] = version);
+              inference,
+              deadline == null
+                  ? null
+                  : Duration.ofNanos(Math.max(0, deadline.timeRemaining(TimeUnit.NANOSECONDS))),
+              "the client's gRPC deadline");
       // A client that cancels, disconnects or passes its deadline frees its slot at once: the
-      // request leaves the queue unrun (it has no one to answer).
+      // request leaves the queue unrun (it has no one to answer); GrpcCalls records it.
       if (out instanceof io.grpc.stub.ServerCallStreamObserver<ModelInferResponse> observer) {
         observer.setOnCancelHandler(() -> answer.cancel(false));
       }
       answer.whenComplete(
           (response, error) -> {
             if (answer.isCancelled()) {
-              record(model, answeredVersion[0], Status.Code.CANCELLED.name(), start);
               return;
             }
             if (error != null) {
-              fail(out, unwrap(error), requestId, model, answeredVersion[0], start);
+              fail(out, call, error);
               return;
             }
             try {
-              ModelInferResponse encoded = encode(response);
-              out.onNext(encoded);
+              out.onNext(encode(response));
               out.onCompleted();
-              record(model, response.version(), "OK", start);
             } catch (RuntimeException e) {
-              fail(out, e, requestId, model, response.version(), start);
+              fail(out, call, e);
             }
           });
     } catch (RuntimeException e) {
-      fail(out, e, requestId, model, answeredVersion[0], start);
+      fail(out, call, e);
     }
   }
 
-  private void fail(
-      StreamObserver<?> out,
-      Throwable error,
-      String requestId,
-      String model,
-      String version,
-      long start) {
-    Status status = HttpErrors.grpcStatus(error, requestId);
-    if (status.getCode() == Status.Code.INTERNAL
-        && !(error instanceof dev.berth.api.BerthException)) {
-      LOG.log(Level.SEVERE, "gRPC request " + requestId + " failed", error);
-    }
-    String label =
-        error instanceof ModelNotFoundException || !ModelRepository.isValidModelName(model)
-            ? "_unknown"
-            : model;
-    record(
-        label,
-        error instanceof ModelNotFoundException ? null : version,
-        status.getCode().name(),
-        start);
-    out.onError(status.asRuntimeException());
+  private void fail(StreamObserver<?> out, Call call, Throwable error) {
+    out.onError(policy.fail(call, error).grpc().asRuntimeException());
   }
 
-  private void record(String model, String version, String code, long start) {
-    service.metrics().request(model, version, "grpc", code, System.nanoTime() - start);
-  }
-
-  private static Throwable unwrap(Throwable t) {
-    while (t instanceof java.util.concurrent.CompletionException && t.getCause() != null) {
-      t = t.getCause();
-    }
-    return t;
-  }
-
-  private static <T> void answer(StreamObserver<T> out, Supplier<T> body) {
+  private <T> void answer(StreamObserver<T> out, Supplier<T> body) {
     T value;
     try {
       value = body.get();
     } catch (RuntimeException e) {
-      out.onError(HttpErrors.grpcStatus(e, "-").asRuntimeException());
+      fail(out, GrpcCalls.CALL.get(), e);
       return;
     }
     out.onNext(value);
@@ -247,22 +204,11 @@ final class GrpcInference extends GRPCInferenceServiceGrpc.GRPCInferenceServiceI
   }
 
   private static String modelName(String raw) {
-    if (!ModelRepository.isValidModelName(raw)) {
-      throw new InvalidInputException(
-          "'" + raw + "' is not a valid model name (letters, digits, '_', '-', '.'; no paths)");
-    }
-    return raw;
+    return CallPolicy.modelName(raw);
   }
 
   private static String versionName(String raw) {
-    if (raw.isEmpty()) {
-      return null;
-    }
-    if (!ModelRepository.isValidVersion(raw)) {
-      throw new InvalidInputException(
-          "'" + raw + "' is not a valid version (a positive whole number)");
-    }
-    return raw;
+    return CallPolicy.versionName(raw);
   }
 
   private static String emptyToNull(String s) {

@@ -89,29 +89,7 @@ final class GrpcRequestChecks {
     }
   }
 
-  /** Refuses calls whose metadata is over {@code maxHeaderBytes}, counted as HTTP/2 counts it. */
-  static ServerInterceptor metadataLimit(int maxHeaderBytes) {
-    return new ServerInterceptor() {
-      @Override
-      public <Q, A> ServerCall.Listener<Q> interceptCall(
-          ServerCall<Q, A> call, Metadata headers, ServerCallHandler<Q, A> next) {
-        long size = size(headers);
-        if (size > maxHeaderBytes) {
-          call.close(
-              Status.RESOURCE_EXHAUSTED.withDescription(
-                  "the call's metadata is "
-                      + size
-                      + " bytes, over the server's --max-header-size of "
-                      + maxHeaderBytes
-                      + "; send less metadata"),
-              new Metadata());
-          return new ServerCall.Listener<>() {};
-        }
-        return next.startCall(call, headers);
-      }
-    };
-  }
-
+  /** The size of a call's metadata, counted as HTTP/2 counts a header list. */
   static long size(Metadata headers) {
     long size = 0;
     for (String name : headers.keys()) {

@@ -93,6 +93,7 @@ public final class GrpcServer implements AutoCloseable {
       String version,
       Access access,
       TlsCredentials tls) {
+    CallPolicy policy = new CallPolicy(service, limits, access);
     Server server =
         NettyServerBuilder.forAddress(new InetSocketAddress(host, port), credentials(tls))
             .directExecutor()
@@ -102,10 +103,8 @@ public final class GrpcServer implements AutoCloseable {
             .addService(
                 ServerInterceptors.intercept(
                     GrpcRequestChecks.checkedParsing(
-                        new GrpcInference(service, limits, version).bindService()),
-                    new GrpcAccess(access),
-                    // the last runs first: oversized metadata is refused before keys are checked
-                    GrpcRequestChecks.metadataLimit(limits.maxHeaderBytes())))
+                        new GrpcInference(policy, version).bindService()),
+                    new GrpcCalls(policy, limits.maxHeaderBytes())))
             .build();
     try {
       server.start();

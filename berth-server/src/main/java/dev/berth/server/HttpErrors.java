@@ -38,6 +38,7 @@ final class HttpErrors {
     CODES.put(ModelNotReadyException.class, new Codes(503, Status.Code.UNAVAILABLE));
     CODES.put(DeadlineExceededException.class, new Codes(504, Status.Code.DEADLINE_EXCEEDED));
     CODES.put(MethodNotAllowedException.class, new Codes(405, Status.Code.UNIMPLEMENTED));
+    CODES.put(NoSuchEndpointException.class, new Codes(404, Status.Code.UNIMPLEMENTED));
     CODES.put(RequestTimeoutException.class, new Codes(408, Status.Code.DEADLINE_EXCEEDED));
     CODES.put(UnauthenticatedException.class, new Codes(401, Status.Code.UNAUTHENTICATED));
     CODES.put(PermissionDeniedException.class, new Codes(403, Status.Code.PERMISSION_DENIED));

@@ -22,7 +22,6 @@ import java.util.List;
 import java.util.TreeSet;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ThreadLocalRandom;
-import java.util.function.Function;
 
 /**
  * The OpenAI-compatible API: {@code POST /v1/chat/completions} and {@code /v1/completions} by the
@@ -33,28 +32,52 @@ import java.util.function.Function;
  * the queue), while a whole answer is generated (its connection is watched), and mid-stream (the
  * next chunk fails to send).
  */
-final class OpenAiApi {
+final class OpenAiRest {
   private static final byte[] DATA = "data: ".getBytes(StandardCharsets.US_ASCII);
   private static final byte[] END_OF_EVENT = "\n\n".getBytes(StandardCharsets.US_ASCII);
   private static final byte[] DONE = "data: [DONE]\n\n".getBytes(StandardCharsets.US_ASCII);
 
   private static final java.util.logging.Logger LOG =
-      java.util.logging.Logger.getLogger(OpenAiApi.class.getName());
+      java.util.logging.Logger.getLogger(OpenAiRest.class.getName());
+
+  private static final Access.Role INFER = Access.Role.INFER;
 
   private final InferenceService service;
-  private final Function<InferenceRequest, InferenceResponse> infer;
   private final long started = System.currentTimeMillis() / 1000;
 
-  /**
-   * @param infer runs an embedding model's request under the server's limits
-   */
-  OpenAiApi(InferenceService service, Function<InferenceRequest, InferenceResponse> infer) {
+  OpenAiRest(InferenceService service) {
     this.service = service;
-    this.infer = infer;
+  }
+
+  /** The routes, whose errors take OpenAI's shape: {@code {"error": {"message", "type", ...}}}. */
+  List<Route> routes() {
+    return List.of(
+            Route.post("/v1/chat/completions", INFER, "Chat completion", x -> generate(true, x))
+                .inference("openai"),
+            Route.post("/v1/completions", INFER, "Text completion", x -> generate(false, x))
+                .inference("openai"),
+            Route.post("/v1/embeddings", INFER, "Embeddings of texts", this::embeddings)
+                .inference("openai"),
+            Route.get("/v1/models", INFER, "The models ready to answer", this::models))
+        .stream()
+        .map(r -> r.errors(OpenAiRest::errorBody))
+        .toList();
+  }
+
+  private static byte[] errorBody(CallPolicy.Failure f) {
+    OpenAiJson.ParameterException bad =
+        f.error() instanceof OpenAiJson.ParameterException p ? p : null;
+    return OpenAiJson.writeError(
+        f.http().status(),
+        f.http().message(),
+        bad == null ? null : bad.param,
+        bad != null
+            ? bad.code
+            : f.error() instanceof dev.berth.api.ModelNotFoundException ? "model_not_found" : null);
   }
 
   /** {@code GET /v1/models}: the models ready to answer. */
-  byte[] models() {
+  private int models(RestExchange x) {
     TreeSet<String> names = new TreeSet<>();
     for (LoadedModel m : service.loadedModels()) {
       names.add(m.name());
@@ -63,28 +86,26 @@ final class OpenAiApi {
     for (String name : names) {
       entries.add(new OpenAiJson.ModelEntry(name, started));
     }
-    return OpenAiJson.writeModels(entries);
-  }
-
-  /** What the server learns of one call, for its access log and metrics. */
-  interface Call {
-    void model(String model, String version);
+    return x.send(200, OpenAiJson.writeModels(entries));
   }
 
   /**
    * A chat ({@code chat}) or text completion.
    *
-   * @return the status answered; {@link BerthServer#CLIENT_CLOSED_REQUEST} when the client left
+   * @return the status answered; {@link CallPolicy#CLIENT_CLOSED_REQUEST} when the client left
    *     mid-stream
    */
-  int generate(boolean chat, byte[] body, ServerResponse res, Call call) {
+  private int generate(boolean chat, RestExchange x) throws IOException {
+    byte[] body = x.body();
+    ServerResponse res = x.response();
+    Call call = x.call();
     OpenAiJson.GenerationCall request =
         chat ? OpenAiJson.readChat(body) : OpenAiJson.readCompletion(body);
-    call.model(request.model(), null);
+    call.target(request.model(), null);
     Generation generation =
         ClientConnections.await(service.generate(request.model(), null, request.request()));
     try (generation) {
-      call.model(generation.model(), generation.version());
+      call.target(generation.model(), generation.version());
       String id = (chat ? "chatcmpl-" : "cmpl-") + newId();
       long created = System.currentTimeMillis() / 1000;
       if (!request.stream()) {
@@ -139,7 +160,7 @@ final class OpenAiApi {
           piece = generation.next();
         } catch (InterruptedException e) {
           Thread.currentThread().interrupt();
-          return BerthServer.CLIENT_CLOSED_REQUEST;
+          return CallPolicy.CLIENT_CLOSED_REQUEST;
         } catch (RuntimeException e) {
           // the answer has begun: the failure goes out as an event, which clients raise as errors
           LOG.log(java.util.logging.Level.SEVERE, "generation by '" + model + "' failed", e);
@@ -170,7 +191,7 @@ final class OpenAiApi {
       return 200;
     } catch (IOException | UncheckedIOException | io.helidon.webserver.CloseConnectionException e) {
       // the client went away: closing the generation (by the caller) frees its sequence
-      return BerthServer.CLIENT_CLOSED_REQUEST;
+      return CallPolicy.CLIENT_CLOSED_REQUEST;
     }
   }
 
@@ -187,9 +208,9 @@ final class OpenAiApi {
   }
 
   /** {@code POST /v1/embeddings}, by a model that turns text into one vector per text. */
-  byte[] embeddings(byte[] body, Call call) {
-    OpenAiJson.EmbeddingCall request = OpenAiJson.readEmbeddings(body);
-    call.model(request.model(), null);
+  private int embeddings(RestExchange x) throws IOException {
+    OpenAiJson.EmbeddingCall request = OpenAiJson.readEmbeddings(x.body());
+    x.call().target(request.model(), null);
     ModelSignature signature = service.signature(request.model(), null);
     TensorSpec text = null;
     for (TensorSpec in : signature.inputs()) {
@@ -213,14 +234,13 @@ final class OpenAiApi {
               + " and gives an FP32 output of shape [-1, dimensions]");
     }
     InferenceResponse response =
-        infer.apply(
+        x.infer(
             new InferenceRequest(
                 newId(),
                 request.model(),
                 null,
                 List.of(Tensor.ofStrings(text.name(), request.input())),
                 List.of(vector.name())));
-    call.model(response.model(), response.version());
     Tensor out = response.outputs().get(0);
     int rows = (int) out.shape()[0];
     int dims = (int) out.shape()[1];
@@ -231,7 +251,8 @@ final class OpenAiApi {
     }
     int tokens =
         service.countTokens(response.model(), response.version(), request.input()).orElse(0);
-    return OpenAiJson.writeEmbeddings(response.model(), vectors, request.base64(), tokens);
+    return x.send(
+        200, OpenAiJson.writeEmbeddings(response.model(), vectors, request.base64(), tokens));
   }
 
   private static String newId() {
