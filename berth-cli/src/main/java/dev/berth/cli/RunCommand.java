@@ -8,6 +8,7 @@ import dev.berth.image.ContainerSpec;
 import dev.berth.image.ImageLocation;
 import dev.berth.image.ImagePlan;
 import dev.berth.image.PortBinding;
+import dev.berth.runtime.ServeSettings;
 import dev.berth.runtime.ServiceSpec;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
@@ -16,6 +17,7 @@ import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
@@ -112,12 +114,14 @@ final class RunCommand implements Callable<Integer> {
     }
 
     ServiceSpec.Serving serving = service.serving();
+    ContainerSpec.Builder container = ContainerSpec.builder(reference);
+    mountSecrets(service, container);
     int httpHost = port != null ? port : serving.port();
     int grpcHost = grpcPort != null ? grpcPort : serving.grpcPort();
-    long stopSeconds = serving.drainTimeout().toSeconds() + 5;
+    long stopSeconds = serving.settings().duration(ServeSettings.DRAIN_TIMEOUT).toSeconds() + 5;
     String id =
         engine.createContainer(
-            ContainerSpec.builder(reference)
+            container
                 .name(name)
                 .label(ManagedContainers.MANAGED, "true")
                 .label(ManagedContainers.SERVICE, service.name())
@@ -132,9 +136,19 @@ final class RunCommand implements Callable<Integer> {
     int http = info.hostPort(serving.port()).orElse(httpHost);
     int grpc = info.hostPort(serving.grpcPort()).orElse(grpcHost);
     String host = address.equals("0.0.0.0") ? "127.0.0.1" : address;
-    String url = "http://" + (host.contains(":") ? "[" + host + "]" : host) + ":" + http;
-    System.err.println("started " + name + "; waiting for " + url + "/v2/health/ready ...");
-    waitUntilReady(engine, id, url);
+    boolean tls = serving.settings().isSet(ServeSettings.TLS_CERT);
+    String url =
+        (tls ? "https://" : "http://")
+            + (host.contains(":") ? "[" + host + "]" : host)
+            + ":"
+            + http;
+    System.err.println(
+        "started "
+            + name
+            + "; waiting for "
+            + (tls ? "its log to say it is serving" : url + "/v2/health/ready")
+            + " ...");
+    waitUntilReady(engine, id, url, tls);
     double seconds = (System.nanoTime() - started) / 1e9;
     System.out.printf(
         Locale.ROOT,
@@ -149,6 +163,39 @@ final class RunCommand implements Callable<Integer> {
     return 0;
   }
 
+  /** Where the service's secret files are mounted in its container. */
+  static final String SECRETS_DIR = "/etc/berth/secrets";
+
+  /**
+   * Mounts the service's secret files (API keys, management token, TLS) read-only into the
+   * container and points their settings at them: they never enter the image.
+   */
+  static void mountSecrets(ServiceSpec service, ContainerSpec.Builder container) {
+    ServiceSpec.Serving serving = service.serving();
+    ServeSettings given = serving.settings();
+    if (serving.apiKeys() != null && !given.isSet(ServeSettings.API_KEYS)
+        || serving.managementToken() != null && !given.isSet(ServeSettings.MANAGEMENT_TOKEN_FILE)
+        || serving.tls() != null && !given.isSet(ServeSettings.TLS_CERT)) {
+      throw new BerthException(
+          service.file()
+              + ": serving names a Kubernetes Secret without a file; berth run mounts files (give"
+              + " file: beside secret:, or cert: and key: for tls)");
+    }
+    for (ServeSettings.Setting s : ServeSettings.SECRET_FILES) {
+      Path file = given.path(s);
+      if (file == null) {
+        continue;
+      }
+      if (!Files.isRegularFile(file)) {
+        throw new BerthException(
+            service.file() + ": serving " + s.name() + " file " + file + " does not exist");
+      }
+      String target = SECRETS_DIR + "/" + s.name() + "/" + file.getFileName();
+      container.mountReadOnly(file.toAbsolutePath(), target);
+      container.env(s.environmentVariable(), target);
+    }
+  }
+
   /** The engine name of the service's image: image.to when it names one, else berth/NAME. */
   static String localReference(ServiceSpec service) {
     return switch (ImageLocation.parse(service.image().to())) {
@@ -158,7 +205,12 @@ final class RunCommand implements Callable<Integer> {
     };
   }
 
-  private void waitUntilReady(ContainerEngine engine, String id, String url) {
+  /**
+   * Waits until the container is ready: its readiness endpoint answers 200, or over TLS (whose
+   * certificate this client may not trust, or which may require a client certificate) until its log
+   * says it is serving.
+   */
+  private void waitUntilReady(ContainerEngine engine, String id, String url, boolean tls) {
     HttpClient client = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(1)).build();
     HttpRequest ready =
         HttpRequest.newBuilder(URI.create(url + "/v2/health/ready"))
@@ -166,7 +218,16 @@ final class RunCommand implements Callable<Integer> {
             .build();
     long deadline = System.nanoTime() + waitTimeout.toNanos();
     while (true) {
+      if (tls) {
+        String log = lastLines(engine, id);
+        if (log.contains("\"message\":\"serving\"") || log.contains("Berth is serving on")) {
+          return;
+        }
+      }
       try {
+        if (tls) {
+          throw new IOException("the log does not say serving yet");
+        }
         HttpResponse<String> answer = client.send(ready, HttpResponse.BodyHandlers.ofString());
         if (answer.statusCode() == 200) {
           return;

@@ -1,12 +1,13 @@
 package dev.berth.cli;
 
 import dev.berth.api.BerthException;
-import dev.berth.onnx.OnnxEngineProvider;
 import dev.berth.runtime.ConfigReader;
 import dev.berth.runtime.InferenceService;
 import dev.berth.runtime.LoadedModel;
 import dev.berth.runtime.ModelIntegrity;
 import dev.berth.runtime.ModelStatus;
+import dev.berth.runtime.ServeSettings;
+import dev.berth.runtime.ServiceSpec;
 import dev.berth.runtime.ServingMetrics;
 import dev.berth.runtime.SigningKeys;
 import dev.berth.server.Access;
@@ -21,7 +22,6 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
-import java.util.Locale;
 import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.CountDownLatch;
@@ -29,20 +29,32 @@ import java.util.concurrent.atomic.AtomicReference;
 import java.util.logging.Level;
 import java.util.logging.LogRecord;
 import java.util.logging.Logger;
+import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.ITypeConverter;
-import picocli.CommandLine.Option;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Model.OptionSpec;
 import picocli.CommandLine.Parameters;
+import picocli.CommandLine.ParseResult;
+import picocli.CommandLine.Spec;
 
-/** {@code berth serve [REPO]}: serves every model of a model repository over HTTP. */
+/**
+ * {@code berth serve [REPO | berth.yaml]}: serves every model of a model repository, or a service
+ * file's models with its serving settings, over HTTP and gRPC. Its options are made from {@link
+ * ServeSettings}, each also read from its {@code BERTH_...} environment variable: an option given
+ * wins over the variable, which wins over the service file, which wins over the default.
+ */
 @Command(
     name = "serve",
     mixinStandardHelpOptions = true,
     sortOptions = false,
+    modelTransformer = ServeCommand.SettingOptions.class,
     description = {
-      "Serve every model in a model repository (REPO/<model>/<version>/model.onnx) over the Open"
-          + " Inference Protocol v2 and TensorFlow Serving REST, with dynamic batching, health"
-          + " endpoints and Prometheus metrics.",
+      "Serve every model in a model repository (REPO/<model>/<version>/model.onnx), or the models"
+          + " of a service file (berth.yaml) with its serving settings, over the Open Inference"
+          + " Protocol v2 (REST and gRPC), TensorFlow Serving REST and the OpenAI-compatible API,"
+          + " with dynamic batching, health endpoints and Prometheus metrics.",
+      "Every option can also be set by its environment variable, shown as [env: ...].",
       ""
     })
 final class ServeCommand implements java.util.concurrent.Callable<Integer> {
@@ -51,274 +63,163 @@ final class ServeCommand implements java.util.concurrent.Callable<Integer> {
   @Parameters(
       index = "0",
       arity = "0..1",
-      paramLabel = "REPO",
-      description = "Model repository to serve (default: the bundled examples, ${DEFAULT-VALUE}).",
+      paramLabel = "REPO|berth.yaml",
+      description =
+          "Model repository to serve, or a service file whose models and serving settings to"
+              + " serve as its image does (default: the bundled examples, ${DEFAULT-VALUE}).",
       defaultValue = "${env:BERTH_HOME:-.}/examples/models")
   Path repository;
 
-  @Option(
-      names = "--host",
-      description =
-          "Address to listen on; 0.0.0.0 for every interface (default: ${DEFAULT-VALUE}).",
-      defaultValue = "127.0.0.1")
-  String host;
+  @Spec CommandSpec spec;
 
-  @Option(
-      names = {"-p", "--port"},
-      description = "HTTP port; 0 picks a free one (default: ${DEFAULT-VALUE}).",
-      defaultValue = "8080")
-  int port;
+  /** The serve settings as options: one per {@link ServeSettings#ALL} entry. */
+  static final class SettingOptions implements CommandLine.IModelTransformer {
+    @Override
+    public CommandSpec transform(CommandSpec command) {
+      for (ServeSettings.Setting s : ServeSettings.ALL) {
+        List<String> names = new ArrayList<>();
+        if (s == ServeSettings.PORT) {
+          names.add("-p");
+        }
+        names.add(s.option());
+        String description =
+            s.description()
+                + (s.defaultValue() == null || s.type() == ServeSettings.Type.SWITCH
+                    ? ""
+                    : " Default: " + s.defaultValue() + ".")
+                + " [env: "
+                + s.environmentVariable()
+                + "]";
+        OptionSpec.Builder b =
+            OptionSpec.builder(names.toArray(String[]::new))
+                .description(description.replace("%", "%%"));
+        switch (s.type()) {
+          case SWITCH -> {
+            b.type(boolean.class).arity("0..1").fallbackValue("true");
+            if ("true".equals(s.defaultValue())) {
+              b.negatable(true);
+            }
+          }
+          default -> {
+            b.paramLabel(s.label());
+            if (s.repeatable()) {
+              b.type(List.class).auxiliaryTypes(String.class);
+            } else {
+              b.type(String.class);
+            }
+          }
+        }
+        command.addOption(b.build());
+      }
+      return command;
+    }
+  }
 
-  @Option(
-      names = "--grpc-port",
-      description =
-          "gRPC port (inference.GRPCInferenceService); 0 picks a free one (default: ${DEFAULT-VALUE}).",
-      defaultValue = "8081")
-  int grpcPort;
+  /** The settings given as options, checked. */
+  private ServeSettings options() {
+    Map<ServeSettings.Setting, String> given = new LinkedHashMap<>();
+    ParseResult parsed = spec.commandLine().getParseResult();
+    for (ServeSettings.Setting s : ServeSettings.ALL) {
+      OptionSpec option = spec.findOption(s.option());
+      if (parsed == null || !parsed.hasMatchedOption(option)) {
+        continue;
+      }
+      Object value = option.getValue();
+      String text =
+          value instanceof List<?> list
+              ? String.join(",", list.stream().map(String::valueOf).toList())
+              : String.valueOf(value);
+      try {
+        given.put(s, ServeSettings.of(Map.of(s, text)).text(s));
+      } catch (IllegalArgumentException e) {
+        throw new BerthException(s.option() + " " + e.getMessage());
+      }
+    }
+    return ServeSettings.of(given);
+  }
 
-  @Option(
-      names = "--max-body-size",
-      paramLabel = "SIZE",
-      description =
-          "Largest request body; larger ones get 413 (e.g. 512KiB, 32MiB; default: ${DEFAULT-VALUE}).",
-      defaultValue = "32MiB",
-      converter = SizeConverter.class)
-  long maxBodyBytes;
+  /** Options over environment variables over the service file's settings over the defaults. */
+  private static ServeSettings settings(ServeSettings options, ServiceSpec service) {
+    ServeSettings environment;
+    try {
+      environment = ServeSettings.fromEnvironment(System.getenv());
+    } catch (IllegalArgumentException e) {
+      throw new BerthException(e.getMessage());
+    }
+    ServeSettings file = service == null ? ServeSettings.none() : service.serving().settings();
+    ServeSettings settings = options.over(environment.over(file));
+    if (service != null) {
+      ServiceSpec.Serving serving = service.serving();
+      secretOnly(serving.apiKeys(), settings, ServeSettings.API_KEYS, "api-keys");
+      secretOnly(
+          serving.managementToken(),
+          settings,
+          ServeSettings.MANAGEMENT_TOKEN_FILE,
+          "management-token");
+      secretOnly(serving.tls(), settings, ServeSettings.TLS_CERT, "tls");
+    }
+    return settings;
+  }
 
-  @Option(
-      names = "--max-tensor-elements",
-      paramLabel = "N",
-      description =
-          "Most tensor elements in one request, all inputs together; more get 413"
-              + " (default: ${DEFAULT-VALUE}).",
-      defaultValue = "16777216")
-  long maxTensorElements;
-
-  @Option(
-      names = "--max-request-rows",
-      paramLabel = "N",
-      description =
-          "Most rows (first-dimension entries) of any input in one request; more get 413"
-              + " (default: ${DEFAULT-VALUE}).",
-      defaultValue = "65536")
-  long maxRequestRows;
-
-  @Option(
-      names = "--max-string-size",
-      paramLabel = "SIZE",
-      description =
-          "Longest BYTES element (one text, one image file); longer ones get 413"
-              + " (default: ${DEFAULT-VALUE}).",
-      defaultValue = "8MiB",
-      converter = SizeConverter.class)
-  long maxStringBytes;
-
-  @Option(
-      names = "--max-request-timeout",
-      paramLabel = "DURATION",
-      description =
-          "Cap on every request's deadline, whatever model.yaml's request-timeout or a gRPC"
-              + " client's deadline says (default: ${DEFAULT-VALUE}).",
-      defaultValue = "5m",
-      converter = DurationConverter.class)
-  Duration maxRequestTimeout;
-
-  @Option(
-      names = "--body-timeout",
-      paramLabel = "DURATION",
-      description =
-          "Longest a client may take to send one request body; a slower one (stalled or"
-              + " trickling) has its connection closed (default: ${DEFAULT-VALUE}).",
-      defaultValue = "60s",
-      converter = DurationConverter.class)
-  Duration bodyTimeout;
-
-  @Option(
-      names = "--max-concurrent-requests",
-      paramLabel = "N",
-      description =
-          "Most REST requests handled at once; beyond it 503 with Retry-After"
-              + " (default: ${DEFAULT-VALUE}).",
-      defaultValue = "4096")
-  int maxConcurrentRequests;
-
-  @Option(
-      names = "--max-grpc-calls-per-connection",
-      paramLabel = "N",
-      description =
-          "Most gRPC calls at once on one connection; beyond it new streams are refused"
-              + " (default: ${DEFAULT-VALUE}).",
-      defaultValue = "1024")
-  int maxGrpcCallsPerConnection;
-
-  @Option(
-      names = "--max-header-size",
-      paramLabel = "SIZE",
-      description =
-          "Largest request head: REST headers (larger get 431) and gRPC metadata"
-              + " (default: ${DEFAULT-VALUE}).",
-      defaultValue = "16KiB",
-      converter = SizeConverter.class)
-  long maxHeaderBytes;
-
-  @Option(
-      names = "--drain-timeout",
-      paramLabel = "DURATION",
-      description =
-          "On SIGTERM, how long in-flight requests may take to finish (default: ${DEFAULT-VALUE}).",
-      defaultValue = "30s",
-      converter = DurationConverter.class)
-  Duration drainTimeout;
-
-  @Option(
-      names = "--poll-repository",
-      paramLabel = "DURATION",
-      description =
-          "Rescan the repository this often: load new models and version directories, unload"
-              + " removed ones, as each model's version-policy says (e.g. 10s; default: off).",
-      converter = DurationConverter.class)
-  Duration pollRepository;
-
-  @Option(
-      names = "--strict-readiness",
-      negatable = true,
-      defaultValue = "true",
-      fallbackValue = "true",
-      description =
-          "/v2/health/ready and gRPC ServerReady answer ready only while every served model has a"
-              + " ready version, as Triton's do, so Kubernetes sends no traffic to a replica whose"
-              + " model failed to load. --no-strict-readiness: ready once loading is over (default:"
-              + " on).")
-  boolean strictReadiness;
-
-  @Option(
-      names = "--tls-cert",
-      paramLabel = "FILE",
-      description =
-          "Serve HTTPS (HTTP/2 or HTTP/1.1) and gRPC over TLS with this PEM certificate chain, the"
-              + " server's certificate first; needs --tls-key.")
-  Path tlsCert;
-
-  @Option(
-      names = "--tls-key",
-      paramLabel = "FILE",
-      description =
-          "PEM private key of --tls-cert, unencrypted: PKCS#8 (PRIVATE KEY), PKCS#1 (RSA PRIVATE"
-              + " KEY) or SEC1 (EC PRIVATE KEY).")
-  Path tlsKey;
-
-  @Option(
-      names = "--tls-client-ca",
-      paramLabel = "FILE",
-      description =
-          "Require a client certificate signed by one of these PEM CA certificates on both ports"
-              + " (mutual TLS); needs --tls-cert. Without it clients are not asked for one.")
-  Path tlsClientCa;
-
-  @Option(
-      names = "--execution-provider",
-      paramLabel = "PROVIDER",
-      description =
-          "ONNX Runtime execution provider of every model whose model.yaml names none: cpu or"
-              + " cuda (default: ${DEFAULT-VALUE}). With cuda, language models whose"
-              + " llm.gpu-layers is unset run every layer on the GPU.",
-      defaultValue = "cpu")
-  String executionProvider;
-
-  @Option(
-      names = "--management",
-      description =
-          "Serve the repository API (/v2/repository: index, load, unload). It needs a bearer"
-              + " token: --management-token, or "
-              + Access.TOKEN_ENV
-              + ", or one generated and"
-              + " printed at start (loopback only).")
-  boolean management;
-
-  @Option(
-      names = "--management-token",
-      paramLabel = "TOKEN",
-      description =
-          "The repository API's bearer token, at least 16 characters (default: "
-              + Access.TOKEN_ENV
-              + "; prefer the variable: options show in process lists).")
-  String managementToken;
-
-  @Option(
-      names = "--api-keys",
-      paramLabel = "FILE",
-      description =
-          "YAML file of API keys (name, key or sha256, roles: infer, manage). With it, inference"
-              + " and metadata calls need 'Authorization: Bearer KEY' of a key with the infer"
-              + " role; health and /metrics stay open.")
-  Path apiKeysFile;
-
-  @Option(
-      names = "--log-format",
-      paramLabel = "FORMAT",
-      description =
-          "auto (text on a terminal, JSON otherwise), json or text (default: ${DEFAULT-VALUE}).",
-      defaultValue = "auto")
-  LogSetup.Format logFormat;
-
-  @Option(
-      names = "--log-level",
-      paramLabel = "LEVEL",
-      description = "debug, info, warn or error (default: ${DEFAULT-VALUE}).",
-      defaultValue = "info")
-  String logLevel;
-
-  @Option(
-      names = "--trust",
-      paramLabel = "KEY.pub",
-      description =
-          "Public key (PEM, Ed25519 or ECDSA P-256) whose signatures (berth sign) are trusted;"
-              + " repeatable. A model's berth.sig must verify with one of them and match its files.")
-  List<Path> trust = new ArrayList<>();
-
-  @Option(
-      names = "--require-signed",
-      description = "Refuse models without a berth.sig that verifies with a --trust key.")
-  boolean requireSigned;
+  /** A secret the service file names only as a Kubernetes Secret cannot be served from here. */
+  private static void secretOnly(
+      ServiceSpec.SecretRef secret,
+      ServeSettings settings,
+      ServeSettings.Setting file,
+      String key) {
+    if (secret != null && !settings.isSet(file)) {
+      throw new BerthException(
+          "serving."
+              + key
+              + " names only the Kubernetes Secret '"
+              + secret.name()
+              + "', which berth deploy mounts; to serve here, give the file too (serving."
+              + key
+              + (key.equals("tls") ? ".cert and .key" : ".file")
+              + ") or "
+              + file.option());
+    }
+  }
 
   @Override
   public Integer call() {
-    ModelIntegrity integrity = integrity();
-    LogSetup.Format format = LogSetup.resolve(logFormat);
-    Level level;
-    try {
-      level = LogSetup.parseLevel(logLevel);
-    } catch (IllegalArgumentException e) {
-      throw new BerthException(
-          "--log-level must be debug, info, warn or error, not '" + logLevel + "'");
-    }
+    Path target = repository.toAbsolutePath().normalize();
+    // a file is a service file (berth.yaml); a directory, a model repository
+    ServiceSpec service = Files.isRegularFile(target) ? ServiceSpec.load(target) : null;
+    ServeSettings options = options();
+    ServeSettings settings = settings(options, service);
+    ModelIntegrity integrity = integrity(settings);
+    LogSetup.Format format =
+        LogSetup.resolve(
+            LogSetup.Format.valueOf(
+                settings.text(ServeSettings.LOG_FORMAT).toUpperCase(java.util.Locale.ROOT)));
+    Level level = LogSetup.parseLevel(settings.text(ServeSettings.LOG_LEVEL));
     LogSetup.configure(format, level, System.err);
-    Path repo = repository.toAbsolutePath().normalize();
+    Path repo = service != null ? stage(service) : target;
     if (!Files.isDirectory(repo)) {
       throw new BerthException(
           "model repository "
               + repo
-              + " does not exist; give a directory that holds"
-              + " <model>/<version>/model.onnx");
+              + " does not exist; give a directory that holds <model>/<version>/model.onnx, or a"
+              + " berth.yaml");
     }
 
-    Access access = access();
-
-    TlsCredentials tls = tlsCredentials();
-    String provider = executionProvider.toLowerCase(java.util.Locale.ROOT);
-    if (!provider.equals("cpu") && !provider.equals("cuda")) {
-      throw new BerthException(
-          "--execution-provider must be cpu or cuda, not '" + executionProvider + "'");
+    String host = settings.text(ServeSettings.HOST);
+    Access access = access(settings, host, options.isSet(ServeSettings.MANAGEMENT_TOKEN));
+    TlsCredentials tls = tlsCredentials(settings);
+    Duration pollRepository = settings.duration(ServeSettings.POLL_REPOSITORY);
+    Duration drainTimeout = settings.duration(ServeSettings.DRAIN_TIMEOUT);
+    ServerLimits limits;
+    try {
+      limits = ServerLimits.from(settings);
+    } catch (IllegalArgumentException e) {
+      throw new BerthException(e.getMessage());
     }
-    if (pollRepository != null && (pollRepository.isZero() || pollRepository.isNegative())) {
-      throw new BerthException("--poll-repository must be longer than 0 (e.g. 10s)");
-    }
-    System.setProperty(OnnxEngineProvider.DEFAULT_PROVIDER_PROPERTY, provider);
-    System.setProperty(dev.berth.llm.LlamaEngineProvider.DEFAULT_PROVIDER_PROPERTY, provider);
-    ServerLimits limits = limits();
     ServingMetrics metrics = new ServingMetrics().withJvmMetrics();
-    InferenceService service = InferenceService.create(repo, metrics, integrity);
-    service.strictReadiness(strictReadiness);
+    InferenceService inference =
+        InferenceService.create(
+            repo, metrics, integrity, settings.text(ServeSettings.EXECUTION_PROVIDER));
+    inference.strictReadiness(settings.flag(ServeSettings.STRICT_READINESS));
     // Models load while the ports open (readiness stays false until they have): a container or
     // pod is ready that much sooner.
     AtomicReference<Throwable> loadFailure = new AtomicReference<>();
@@ -328,7 +229,7 @@ final class ServeCommand implements java.util.concurrent.Callable<Integer> {
             .start(
                 () -> {
                   try {
-                    service.loadModels();
+                    inference.loadModels();
                   } catch (RuntimeException | Error e) {
                     loadFailure.set(e);
                   }
@@ -344,7 +245,7 @@ final class ServeCommand implements java.util.concurrent.Callable<Integer> {
           LOG.info("shutting down: readiness off, draining in-flight requests");
           // Both fronts share one data plane: drain it, let gRPC finish writing, then stop HTTP.
           long until = System.nanoTime() + drainTimeout.toNanos();
-          boolean drained = service.drain(drainTimeout);
+          boolean drained = inference.drain(drainTimeout);
           if (grpc.get() != null) {
             grpc.get().shutdown(Duration.ofNanos(Math.max(0, until - System.nanoTime())));
           }
@@ -352,7 +253,7 @@ final class ServeCommand implements java.util.concurrent.Callable<Integer> {
             drained &=
                 http.get().shutdown(Duration.ofNanos(Math.max(0, until - System.nanoTime())));
           } else {
-            service.close();
+            inference.close();
           }
           LOG.info(
               drained
@@ -361,9 +262,11 @@ final class ServeCommand implements java.util.concurrent.Callable<Integer> {
           stopped.countDown();
         });
 
+    int port = settings.integer(ServeSettings.PORT);
+    long maxBodyBytes = settings.size(ServeSettings.MAX_BODY_SIZE);
     try {
       http.set(
-          BerthServer.builder(service)
+          BerthServer.builder(inference)
               .host(host)
               .port(port)
               .maxBodyBytes(maxBodyBytes)
@@ -374,7 +277,7 @@ final class ServeCommand implements java.util.concurrent.Callable<Integer> {
               .build()
               .start());
     } catch (RuntimeException e) {
-      service.close();
+      inference.close();
       throw new BerthException(
           "cannot listen on "
               + host
@@ -388,7 +291,14 @@ final class ServeCommand implements java.util.concurrent.Callable<Integer> {
     try {
       grpc.set(
           GrpcServer.start(
-              service, host, grpcPort, maxBodyBytes, limits, Main.Version.get(), access, tls));
+              inference,
+              host,
+              settings.integer(ServeSettings.GRPC_PORT),
+              maxBodyBytes,
+              limits,
+              Main.Version.get(),
+              access,
+              tls));
     } catch (RuntimeException e) {
       http.get().shutdown(Duration.ZERO);
       throw e;
@@ -406,8 +316,8 @@ final class ServeCommand implements java.util.concurrent.Callable<Integer> {
       }
       throw (Error) loadFailure.get();
     }
-    if (pollRepository != null && service.serving()) {
-      service.pollRepositoryEvery(pollRepository);
+    if (pollRepository != null && inference.serving()) {
+      inference.pollRepositoryEvery(pollRepository);
       LOG.info(
           "polling "
               + repo
@@ -415,8 +325,8 @@ final class ServeCommand implements java.util.concurrent.Callable<Integer> {
               + pollRepository.toMillis()
               + " ms for new and removed models and versions");
     }
-    if (service.serving()) { // not already stopping
-      announce(http.get(), grpc.get(), service, access, format, System.out);
+    if (inference.serving()) { // not already stopping
+      announce(http.get(), grpc.get(), inference, access, format, System.out);
     }
     try {
       stopped.await();
@@ -427,13 +337,26 @@ final class ServeCommand implements java.util.concurrent.Callable<Integer> {
     return 0;
   }
 
+  /** The service's models, written as a model repository the server reads. */
+  private static Path stage(ServiceSpec service) {
+    try {
+      Path dir = Files.createTempDirectory("berth-serve-" + service.name() + "-");
+      Runtime.getRuntime().addShutdownHook(new Thread(() -> ServiceSpec.deleteTree(dir)));
+      return service.writeRepository(dir.resolve("models"));
+    } catch (java.io.IOException e) {
+      throw new BerthException("cannot stage the service's models: " + e.getMessage(), e);
+    }
+  }
+
   /**
    * The management token and API keys. A token comes from --management-token, else {@value
-   * Access#TOKEN_ENV}; with neither, one is generated and printed once, on loopback only: a server
-   * reachable from elsewhere must not start with a token nobody chose or stored.
+   * Access#TOKEN_ENV}, else --management-token-file; with none, one is generated and printed once,
+   * on loopback only: a server reachable from elsewhere must not start with a token nobody chose or
+   * stored.
    */
-  private Access access() {
+  private static Access access(ServeSettings settings, String host, boolean tokenOption) {
     Access.ApiKeys keys = null;
+    Path apiKeysFile = settings.path(ServeSettings.API_KEYS);
     if (apiKeysFile != null) {
       if (!Files.isRegularFile(apiKeysFile)) {
         throw new BerthException(
@@ -441,9 +364,22 @@ final class ServeCommand implements java.util.concurrent.Callable<Integer> {
       }
       keys = Access.ApiKeys.load(apiKeysFile);
     }
-    String token = null;
+    String token = settings.text(ServeSettings.MANAGEMENT_TOKEN);
+    Path tokenFile = settings.path(ServeSettings.MANAGEMENT_TOKEN_FILE);
+    if (token == null && tokenFile != null) {
+      try {
+        token = Files.readString(tokenFile).strip();
+      } catch (java.io.IOException e) {
+        throw new BerthException(
+            "--management-token-file "
+                + tokenFile
+                + " cannot be read ("
+                + e.getMessage()
+                + "); give a file that holds the token");
+      }
+    }
+    boolean management = settings.flag(ServeSettings.MANAGEMENT) || tokenFile != null;
     if (management) {
-      token = managementToken != null ? managementToken : System.getenv(Access.TOKEN_ENV);
       if (token != null && token.isEmpty()) {
         token = null;
       }
@@ -454,7 +390,8 @@ final class ServeCommand implements java.util.concurrent.Callable<Integer> {
                   + host
                   + " without a chosen token: set "
                   + Access.TOKEN_ENV
-                  + " or --management-token (a generated token is only for loopback)");
+                  + ", --management-token-file or --management-token (a generated token is only"
+                  + " for loopback)");
         }
         token = Access.generateToken();
         System.out.println(
@@ -464,17 +401,23 @@ final class ServeCommand implements java.util.concurrent.Callable<Integer> {
                 + token);
         System.out.flush();
       }
-    } else if (managementToken != null) {
+    } else if (tokenOption) {
       throw new BerthException(
           "--management-token without --management: add --management to serve the repository"
               + " API");
+    } else {
+      token = null; // the variable alone (set for berth models) does not turn the API on
     }
     try {
       return Access.of(token, keys);
     } catch (IllegalArgumentException e) {
-      throw new BerthException(
-          (managementToken != null ? "--management-token: " : Access.TOKEN_ENV + ": ")
-              + e.getMessage());
+      String source =
+          tokenOption
+              ? "--management-token"
+              : settings.isSet(ServeSettings.MANAGEMENT_TOKEN)
+                  ? Access.TOKEN_ENV
+                  : "--management-token-file " + tokenFile;
+      throw new BerthException(source + ": " + e.getMessage());
     }
   }
 
@@ -493,7 +436,9 @@ final class ServeCommand implements java.util.concurrent.Callable<Integer> {
   }
 
   /** The integrity checks --trust and --require-signed ask for; key files are read here, once. */
-  private ModelIntegrity integrity() {
+  private static ModelIntegrity integrity(ServeSettings settings) {
+    List<Path> trust = settings.paths(ServeSettings.TRUST);
+    boolean requireSigned = settings.flag(ServeSettings.REQUIRE_SIGNED);
     if (requireSigned && trust.isEmpty()) {
       throw new BerthException(
           "--require-signed needs at least one --trust KEY.pub (the public key of whoever signs"
@@ -513,8 +458,11 @@ final class ServeCommand implements java.util.concurrent.Callable<Integer> {
     return ModelIntegrity.trusting(keys, requireSigned);
   }
 
-  /** The TLS options' credentials, or null to serve plain HTTP and gRPC. */
-  private TlsCredentials tlsCredentials() {
+  /** The TLS settings' credentials, or null to serve plain HTTP and gRPC. */
+  private static TlsCredentials tlsCredentials(ServeSettings settings) {
+    Path tlsCert = settings.path(ServeSettings.TLS_CERT);
+    Path tlsKey = settings.path(ServeSettings.TLS_KEY);
+    Path tlsClientCa = settings.path(ServeSettings.TLS_CLIENT_CA);
     if (tlsCert == null && tlsKey == null) {
       if (tlsClientCa != null) {
         throw new BerthException(
@@ -530,38 +478,6 @@ final class ServeCommand implements java.util.concurrent.Callable<Integer> {
               : "--tls-cert needs --tls-key (the PEM private key of the certificate)");
     }
     return TlsCredentials.load(tlsCert, tlsKey, Optional.ofNullable(tlsClientCa));
-  }
-
-  /** The server-wide limits from the options; a value out of range stops with its option. */
-  private ServerLimits limits() {
-    ServerLimits.Builder b = ServerLimits.builder();
-    positive("--max-tensor-elements", maxTensorElements, b::maxTensorElements);
-    positive("--max-request-rows", maxRequestRows, b::maxRequestRows);
-    positive("--max-string-size", maxStringBytes, b::maxStringBytes);
-    positive(
-        "--max-concurrent-requests", maxConcurrentRequests, n -> b.maxConcurrentRequests((int) n));
-    positive(
-        "--max-grpc-calls-per-connection",
-        maxGrpcCallsPerConnection,
-        n -> b.maxConcurrentCallsPerConnection((int) n));
-    if (maxHeaderBytes > Integer.MAX_VALUE) {
-      throw new BerthException("--max-header-size must be below 2GiB, not " + maxHeaderBytes);
-    }
-    b.maxHeaderBytes((int) maxHeaderBytes);
-    if (maxRequestTimeout.isZero() || maxRequestTimeout.isNegative()) {
-      throw new BerthException("--max-request-timeout must be longer than 0 (e.g. 5m)");
-    }
-    if (bodyTimeout.isZero() || bodyTimeout.isNegative()) {
-      throw new BerthException("--body-timeout must be longer than 0 (e.g. 60s)");
-    }
-    return b.maxRequestTimeout(maxRequestTimeout).bodyTimeout(bodyTimeout).build();
-  }
-
-  private static void positive(String option, long value, java.util.function.LongConsumer setting) {
-    if (value <= 0) {
-      throw new BerthException(option + " must be a whole number above 0, not " + value);
-    }
-    setting.accept(value);
   }
 
   private static String rootMessage(Throwable t) {
@@ -674,41 +590,6 @@ final class ServeCommand implements java.util.concurrent.Callable<Integer> {
         + url
         + "/v2/models/"
         + m.name();
-  }
-
-  /** Parses sizes such as {@code 512KiB}, {@code 32MiB}, {@code 1GiB} or plain bytes. */
-  static final class SizeConverter implements ITypeConverter<Long> {
-    @Override
-    public Long convert(String value) {
-      String v = value.trim().toLowerCase(Locale.ROOT);
-      long unit = 1;
-      for (String[] u :
-          new String[][] {
-            {"kib", "1024"},
-            {"mib", "1048576"},
-            {"gib", "1073741824"},
-            {"kb", "1000"},
-            {"mb", "1000000"},
-            {"gb", "1000000000"},
-            {"b", "1"}
-          }) {
-        if (v.endsWith(u[0])) {
-          unit = Long.parseLong(u[1]);
-          v = v.substring(0, v.length() - u[0].length()).trim();
-          break;
-        }
-      }
-      try {
-        long n = Long.parseLong(v);
-        if (n <= 0) {
-          throw new IllegalArgumentException();
-        }
-        return Math.multiplyExact(n, unit);
-      } catch (RuntimeException e) {
-        throw new picocli.CommandLine.TypeConversionException(
-            "'" + value + "' is not a size; write e.g. 512KiB, 32MiB or 1GiB");
-      }
-    }
   }
 
   /** Parses durations such as {@code 500ms}, {@code 30s}, {@code 2m}. */

@@ -1,11 +1,7 @@
 package dev.berth.cli;
 
-import com.fasterxml.jackson.databind.ObjectMapper;
-import com.fasterxml.jackson.dataformat.yaml.YAMLFactory;
-import com.fasterxml.jackson.dataformat.yaml.YAMLGenerator;
 import dev.berth.api.BerthException;
-import dev.berth.runtime.ModelConfig;
-import dev.berth.runtime.ModelRepository;
+import dev.berth.runtime.ServeSettings;
 import dev.berth.runtime.ServiceSpec;
 import java.io.BufferedReader;
 import java.io.IOException;
@@ -18,6 +14,7 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
@@ -68,26 +65,20 @@ final class ServeProcess implements AutoCloseable {
     Process process = null;
     Thread killOnExit = null;
     try {
-      Path repo = repository(service, work.resolve("models"));
-      ServiceSpec.Serving serving = service.serving();
-      List<String> args =
-          List.of(
-              "serve",
-              repo.toString(),
-              "--host",
-              "127.0.0.1",
-              "--port",
-              "0",
-              "--grpc-port",
-              "0",
-              "--max-body-size",
-              serving.maxBodySize(),
-              "--drain-timeout",
-              serving.drainTimeout().toMillis() + "ms",
-              "--log-format",
-              "text",
-              "--log-level",
-              "warn");
+      Path repo = service.writeRepository(work.resolve("models"));
+      // the service's settings, on free loopback ports, without its secrets (a benchmark calls
+      // without credentials) and with the warnings only
+      ServeSettings settings =
+          ServeSettings.of(
+                  Map.of(
+                      ServeSettings.HOST, "127.0.0.1",
+                      ServeSettings.PORT, "0",
+                      ServeSettings.GRPC_PORT, "0",
+                      ServeSettings.LOG_FORMAT, "text",
+                      ServeSettings.LOG_LEVEL, "warn"))
+              .over(service.serving().settings().without(ServeSettings.SECRET_FILES));
+      List<String> args = new ArrayList<>(List.of("serve", repo.toString()));
+      args.addAll(settings.arguments());
       Path log = work.resolve("serve.log");
       ProcessBuilder pb =
           new ProcessBuilder(TelemetryOptOut.berthCommand(args))
@@ -127,7 +118,8 @@ final class ServeProcess implements AutoCloseable {
               ready.grpcPort(),
               (System.nanoTime() - started) / 1e9,
               process.pid()));
-      return new ServeProcess(process, work, ready, serving.drainTimeout(), killOnExit);
+      return new ServeProcess(
+          process, work, ready, settings.duration(ServeSettings.DRAIN_TIMEOUT), killOnExit);
     } catch (IOException e) {
       stopQuietly(process, killOnExit);
       deleteTree(work);
@@ -175,23 +167,6 @@ final class ServeProcess implements AutoCloseable {
   /** The exit code, once {@link #close()} has stopped it. */
   int exitValue() {
     return process.exitValue();
-  }
-
-  /** A model repository of links to the service's model versions, each with its model.yaml. */
-  static Path repository(ServiceSpec service, Path repo) throws IOException {
-    ObjectMapper yaml =
-        new ObjectMapper(
-            new YAMLFactory()
-                .disable(YAMLGenerator.Feature.WRITE_DOC_START_MARKER)
-                .enable(YAMLGenerator.Feature.MINIMIZE_QUOTES));
-    for (ServiceSpec.ServiceModel model : service.models()) {
-      Path dir = Files.createDirectories(repo.resolve(model.name()));
-      Files.write(dir.resolve(ModelConfig.FILE_NAME), yaml.writeValueAsBytes(model.modelYaml()));
-      for (ModelRepository.Version v : model.versions()) {
-        Files.createSymbolicLink(dir.resolve(v.label()), v.dir().toAbsolutePath());
-      }
-    }
-    return repo;
   }
 
   /** Where the started server listens. */

@@ -6,7 +6,9 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.regex.Matcher;
@@ -59,6 +61,58 @@ class RunCommandIT {
       ContainerTestEnv.Result again = berth(work, "run", service, "--image", "berth/minilm:1");
       assertEquals(2, again.code());
       assertTrue(again.err().contains("berth stop minilm"), again.err());
+      assertEquals(0, berth(work, "stop", "minilm").code());
+
+      // the same image run with API keys: the file is mounted read-only, never built in
+      Files.writeString(
+          work.resolve("keys.yaml"),
+          "keys:\n  - name: ci\n    key: a-key-of-at-least-16-chars\n    roles: [infer]\n");
+      Path protectedService = work.resolve("berth.yaml");
+      Files.writeString(
+          protectedService,
+          Files.readString(Path.of(service))
+              .replace(
+                  "../models/minilm",
+                  ContainerTestEnv.examples().resolve("models/minilm").toString())
+              .replace("serving:\n", "serving:\n  api-keys: {file: keys.yaml}\n"));
+      ContainerTestEnv.Result keyed =
+          berth(
+              work,
+              "run",
+              protectedService.toString(),
+              "--image",
+              "berth/minilm:1",
+              "--port",
+              "0",
+              "--grpc-port",
+              "0");
+      keyed.ok();
+      Matcher k = READY.matcher(keyed.out());
+      assertTrue(k.find(), keyed.out());
+      String keyedUrl = k.group(1);
+      HttpClient http = HttpClient.newHttpClient();
+      String body =
+          "{\"inputs\":[{\"name\":\"text\",\"shape\":[1],\"datatype\":\"BYTES\","
+              + "\"data\":[\"hello\"]}]}";
+      assertEquals(
+          401, BerthProcess.post(http, keyedUrl + "/v2/models/minilm/infer", body).statusCode());
+      HttpResponse<String> withKey =
+          http.send(
+              HttpRequest.newBuilder(java.net.URI.create(keyedUrl + "/v2/models/minilm/infer"))
+                  .header("Authorization", "Bearer a-key-of-at-least-16-chars")
+                  .header("Content-Type", "application/json")
+                  .POST(HttpRequest.BodyPublishers.ofString(body))
+                  .build(),
+              HttpResponse.BodyHandlers.ofString());
+      assertEquals(200, withKey.statusCode(), withKey.body());
+      assertEquals(
+          200,
+          http.send(
+                  HttpRequest.newBuilder(java.net.URI.create(keyedUrl + "/v2/health/ready"))
+                      .build(),
+                  HttpResponse.BodyHandlers.ofString())
+              .statusCode(),
+          "health stays open for probes");
     } finally {
       ContainerTestEnv.Result stop = berth(work, "stop", "minilm");
       assertEquals(0, stop.code(), stop.err());

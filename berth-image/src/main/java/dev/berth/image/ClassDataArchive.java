@@ -3,6 +3,7 @@ package dev.berth.image;
 import dev.berth.api.BerthException;
 import dev.berth.runtime.ModelConfig;
 import dev.berth.runtime.ModelRepository;
+import dev.berth.runtime.ServeSettings;
 import dev.berth.runtime.ServiceSpec;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
@@ -17,6 +18,7 @@ import java.time.Instant;
 import java.util.ArrayList;
 import java.util.HexFormat;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.TimeUnit;
 import java.util.function.Consumer;
 import java.util.stream.Stream;
@@ -97,7 +99,16 @@ public final class ClassDataArchive {
         }
       }
       Path dumped = work.resolve(archive.getFileName());
-      train(javaRuntime, jvmOptions, home, repo, dumped, work);
+      // the image's own serve settings, on free loopback ports, logging JSON (read for readiness)
+      ServeSettings settings =
+          ServeSettings.of(
+                  Map.of(
+                      ServeSettings.HOST, "127.0.0.1",
+                      ServeSettings.PORT, "0",
+                      ServeSettings.GRPC_PORT, "0",
+                      ServeSettings.LOG_FORMAT, "json"))
+              .over(service.serving().containerSettings());
+      train(javaRuntime, jvmOptions, home, repo, settings, dumped, work);
       Files.createDirectories(dir);
       Files.move(dumped, archive, StandardCopyOption.ATOMIC_MOVE);
       progress.accept(
@@ -115,26 +126,20 @@ public final class ClassDataArchive {
   }
 
   private static void train(
-      Path javaRuntime, List<String> jvmOptions, Path home, Path repo, Path archive, Path work)
+      Path javaRuntime,
+      List<String> jvmOptions,
+      Path home,
+      Path repo,
+      ServeSettings settings,
+      Path archive,
+      Path work)
       throws IOException {
     List<String> cmd = new ArrayList<>();
     cmd.add(javaRuntime.resolve("bin/java").toString());
     cmd.add((AOT ? "-XX:AOTCacheOutput=" : "-XX:ArchiveClassesAtExit=") + archive);
     cmd.addAll(jvmOptions);
-    cmd.addAll(
-        List.of(
-            "-jar",
-            home.resolve("berth.jar").toString(),
-            "serve",
-            repo.toString(),
-            "--host",
-            "127.0.0.1",
-            "--port",
-            "0",
-            "--grpc-port",
-            "0",
-            "--log-format",
-            "json"));
+    cmd.addAll(List.of("-jar", home.resolve("berth.jar").toString(), "serve", repo.toString()));
+    cmd.addAll(settings.arguments());
     ProcessBuilder pb = new ProcessBuilder(cmd).directory(work.toFile());
     pb.environment().put("ORT_DISABLE_TELEMETRY", "1");
     pb.environment().put("OPT_OUT_TRACKING", "true");

@@ -218,6 +218,9 @@ public final class ContainerEngine implements AutoCloseable {
       body.put("StopTimeout", seconds(spec.stopTimeout()));
     }
     ObjectNode host = body.putObject("HostConfig").put("AutoRemove", false);
+    for (ContainerSpec.Mount m : spec.mounts()) {
+      host.withArrayProperty("Binds").add(m.source() + ":" + m.target() + ":ro");
+    }
     for (PortBinding p : spec.ports()) {
       body.withObjectProperty("ExposedPorts").putObject(p.key());
       host.withObjectProperty("PortBindings")

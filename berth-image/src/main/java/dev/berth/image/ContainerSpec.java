@@ -20,6 +20,7 @@ import java.util.Objects;
  * @param command the command to run instead of the image's, or null for the image's
  * @param stopTimeout how long {@code docker stop} waits after SIGTERM before SIGKILL, or null for
  *     the engine's default (10 s)
+ * @param mounts host files mounted read-only into the container
  */
 public record ContainerSpec(
     String image,
@@ -28,13 +29,27 @@ public record ContainerSpec(
     Map<String, String> labels,
     List<PortBinding> ports,
     List<String> command,
-    Duration stopTimeout) {
+    Duration stopTimeout,
+    List<Mount> mounts) {
+  /** A host file or directory mounted read-only at {@code target} in the container. */
+  public record Mount(java.nio.file.Path source, String target) {
+    public Mount {
+      Objects.requireNonNull(source, "source");
+      Objects.requireNonNull(target, "target");
+      if (!source.isAbsolute() || !target.startsWith("/")) {
+        throw new IllegalArgumentException(
+            "mounts need absolute paths, not " + source + " -> " + target);
+      }
+    }
+  }
+
   public ContainerSpec {
     Objects.requireNonNull(image, "image");
     env = Collections.unmodifiableMap(new LinkedHashMap<>(env));
     labels = Collections.unmodifiableMap(new LinkedHashMap<>(labels));
     ports = List.copyOf(ports);
     command = command == null ? null : List.copyOf(command);
+    mounts = List.copyOf(mounts);
     if (stopTimeout != null && stopTimeout.isNegative()) {
       throw new IllegalArgumentException("stopTimeout must not be negative: " + stopTimeout);
     }
@@ -54,6 +69,7 @@ public record ContainerSpec(
     private final List<PortBinding> ports = new ArrayList<>();
     private List<String> command;
     private Duration stopTimeout;
+    private final List<Mount> mounts = new ArrayList<>();
 
     private Builder(String image) {
       this.image = Objects.requireNonNull(image, "image");
@@ -90,8 +106,14 @@ public record ContainerSpec(
       return this;
     }
 
+    /** Mounts a host file read-only at {@code target}. */
+    public Builder mountReadOnly(java.nio.file.Path source, String target) {
+      mounts.add(new Mount(source, target));
+      return this;
+    }
+
     public ContainerSpec build() {
-      return new ContainerSpec(image, name, env, labels, ports, command, stopTimeout);
+      return new ContainerSpec(image, name, env, labels, ports, command, stopTimeout, mounts);
     }
   }
 }

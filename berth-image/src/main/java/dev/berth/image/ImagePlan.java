@@ -9,6 +9,7 @@ import dev.berth.runtime.ModelConfig;
 import dev.berth.runtime.ModelIntegrity;
 import dev.berth.runtime.ModelManifest;
 import dev.berth.runtime.ModelRepository;
+import dev.berth.runtime.ServeSettings;
 import dev.berth.runtime.ServiceSpec;
 import dev.berth.runtime.SignedManifest;
 import java.io.IOException;
@@ -111,6 +112,14 @@ public record ImagePlan(
       Path javaRuntime,
       Path classData,
       Path staging) {
+    ServeSettings given = service.serving().settings();
+    if (given.isSet(ServeSettings.TRUST) || given.isSet(ServeSettings.REQUIRE_SIGNED)) {
+      throw new dev.berth.api.ConfigException(
+          service.file(),
+          "serving." + (given.isSet(ServeSettings.TRUST) ? "trust" : "require-signed"),
+          "applies to 'berth serve berth.yaml' only: an image does not carry trust keys; check"
+              + " the models' signatures with 'berth serve --trust KEY.pub' before building");
+    }
     List<Layer> layers = new ArrayList<>();
     if (javaRuntime != null) {
       layers.add(new Layer("java runtime", tree(javaRuntime, JAVA)));
@@ -180,24 +189,9 @@ public record ImagePlan(
     entrypoint.addAll(jvmOptions(service));
     entrypoint.add("-jar");
     entrypoint.add(HOME + "/berth.jar");
-    List<String> cmd =
-        List.of(
-            "serve",
-            MODELS,
-            "--host",
-            "0.0.0.0",
-            "--port",
-            Integer.toString(serving.port()),
-            "--grpc-port",
-            Integer.toString(serving.grpcPort()),
-            "--log-format",
-            serving.logFormat(),
-            "--log-level",
-            serving.logLevel(),
-            "--drain-timeout",
-            serving.drainTimeout().toMillis() + "ms",
-            "--max-body-size",
-            serving.maxBodySize());
+    // the service's serve settings, on every interface; its secret files are mounted at run time
+    List<String> cmd = new ArrayList<>(List.of("serve", MODELS));
+    cmd.addAll(serving.containerSettings().arguments());
 
     Map<String, String> env = new LinkedHashMap<>();
     // Berth opens no connection its user did not configure: ONNX Runtime's and DJL's telemetry off.

@@ -2,6 +2,7 @@ package dev.berth.kube;
 
 import static java.nio.charset.StandardCharsets.UTF_8;
 
+import dev.berth.runtime.ServeSettings;
 import dev.berth.runtime.ServiceSpec;
 import io.fabric8.kubernetes.api.model.ConfigMap;
 import io.fabric8.kubernetes.api.model.ConfigMapBuilder;
@@ -99,6 +100,7 @@ public final class ManifestGenerator {
       int canaryReplicas,
       int canaryPercent,
       ServiceSpec.Gateway gateway) {
+    checkSecrets(service);
     this.service = service;
     this.image = image;
     this.namespace = namespace;
@@ -342,19 +344,100 @@ public final class ManifestGenerator {
         .build();
   }
 
-  /** The serving config, as the environment the container's arguments read. */
+  /** Where the Secrets of {@code serving.api-keys} and {@code serving.management-token} mount. */
+  static final String SECRETS_DIR = "/etc/berth/secrets";
+
+  /** Where the TLS Secret ({@code serving.tls.secret}) mounts. */
+  static final String TLS_DIR = "/etc/berth/tls";
+
+  private static final String API_KEYS_VOLUME = "api-keys";
+  private static final String TOKEN_VOLUME = "management-token";
+  private static final String TLS_VOLUME = "tls";
+
+  /**
+   * The serving config: the service's serve settings as the {@code BERTH_...} environment {@code
+   * berth serve} reads, secret files as the paths their Secrets mount at (never their contents).
+   */
   private Map<String, String> servingConfig() {
     ServiceSpec.Serving s = service.serving();
+    ServeSettings settings =
+        s.containerSettings()
+            .with(ServeSettings.PORT, Integer.toString(s.port()))
+            .with(ServeSettings.GRPC_PORT, Integer.toString(s.grpcPort()));
+    if (!settings.isSet(ServeSettings.EXECUTION_PROVIDER)) {
+      // GPUs asked for: ONNX Runtime's CUDA provider for every model that does not name one
+      settings =
+          settings.with(
+              ServeSettings.EXECUTION_PROVIDER, service.deploy().gpus() > 0 ? "cuda" : "cpu");
+    }
+    if (s.apiKeys() != null) {
+      settings =
+          settings.with(
+              ServeSettings.API_KEYS,
+              SECRETS_DIR + "/" + API_KEYS_VOLUME + "/" + s.apiKeys().key());
+    }
+    if (s.managementToken() != null) {
+      settings =
+          settings.with(
+              ServeSettings.MANAGEMENT_TOKEN_FILE,
+              SECRETS_DIR + "/" + TOKEN_VOLUME + "/" + s.managementToken().key());
+    }
+    if (s.tls() != null) {
+      settings =
+          settings
+              .with(ServeSettings.TLS_CERT, TLS_DIR + "/tls.crt")
+              .with(ServeSettings.TLS_KEY, TLS_DIR + "/tls.key");
+      if (clientCertificates()) {
+        settings = settings.with(ServeSettings.TLS_CLIENT_CA, TLS_DIR + "/ca.crt");
+      }
+    }
     Map<String, String> data = new LinkedHashMap<>();
-    data.put("BERTH_PORT", Integer.toString(s.port()));
-    data.put("BERTH_GRPC_PORT", Integer.toString(s.grpcPort()));
-    data.put("BERTH_LOG_FORMAT", s.logFormat());
-    data.put("BERTH_LOG_LEVEL", s.logLevel());
-    data.put("BERTH_DRAIN_TIMEOUT", s.drainTimeout().toMillis() + "ms");
-    data.put("BERTH_MAX_BODY_SIZE", s.maxBodySize());
-    // GPUs asked for: ONNX Runtime's CUDA provider for every model that does not name one
-    data.put("BERTH_EXECUTION_PROVIDER", service.deploy().gpus() > 0 ? "cuda" : "cpu");
+    settings.given().forEach((setting, value) -> data.put(setting.environmentVariable(), value));
     return data;
+  }
+
+  /** Whether the pods require client certificates (mutual TLS: ca.crt of the TLS Secret). */
+  private boolean clientCertificates() {
+    return service.serving().settings().isSet(ServeSettings.TLS_CLIENT_CA);
+  }
+
+  /**
+   * Refuses a secret the service gives only as a local file: pods cannot read the deploying
+   * machine's files, and serving without it would leave the service open.
+   */
+  private static void checkSecrets(ServiceSpec service) {
+    ServiceSpec.Serving s = service.serving();
+    ServeSettings given = s.settings();
+    if (given.isSet(ServeSettings.API_KEYS) && s.apiKeys() == null) {
+      throw secretMissing(
+          service,
+          "api-keys",
+          "{name: NAME, key: keys.yaml}",
+          "generic NAME --from-file=keys.yaml");
+    }
+    if (given.isSet(ServeSettings.MANAGEMENT_TOKEN_FILE) && s.managementToken() == null) {
+      throw secretMissing(
+          service,
+          "management-token",
+          "{name: NAME, key: token}",
+          "generic NAME --from-file=token=token.txt");
+    }
+    if (given.isSet(ServeSettings.TLS_CERT) && s.tls() == null) {
+      throw secretMissing(service, "tls", "{name: NAME}", "tls NAME --cert=tls.crt --key=tls.key");
+    }
+  }
+
+  private static dev.berth.api.ConfigException secretMissing(
+      ServiceSpec service, String key, String shape, String create) {
+    return new dev.berth.api.ConfigException(
+        service.file(),
+        "serving." + key + ".secret",
+        "is needed for berth deploy: pods read the file from a Kubernetes Secret, never from this"
+            + " machine; add 'secret: "
+            + shape
+            + "' (create it with 'kubectl create secret "
+            + create
+            + "')");
   }
 
   /** Digest of the serving config: the ConfigMap's name suffix and a pod template annotation. */
@@ -391,7 +474,8 @@ public final class ManifestGenerator {
     long uid = Long.parseLong(service.image().user().split(":")[0]);
     String[] user = service.image().user().split(":");
     long gid = user.length > 1 ? Long.parseLong(user[1]) : uid;
-    int grace = (int) s.drainTimeout().toSeconds() + PRE_STOP_SECONDS + 5;
+    int grace =
+        (int) s.settings().duration(ServeSettings.DRAIN_TIMEOUT).toSeconds() + PRE_STOP_SECONDS + 5;
     Map<String, String> annotations = new LinkedHashMap<>();
     annotations.put("prometheus.io/scrape", "true");
     annotations.put("prometheus.io/port", Integer.toString(s.port()));
@@ -435,6 +519,7 @@ public final class ManifestGenerator {
             .withNewEmptyDir()
             .endEmptyDir()
             .endVolume()
+            .addAllToVolumes(secretVolumes())
             .addNewTopologySpreadConstraint()
             .withMaxSkew(1)
             .withTopologyKey("kubernetes.io/hostname")
@@ -451,6 +536,69 @@ public final class ManifestGenerator {
       b.editSpec().withReplicas(d.replicas()).endSpec();
     }
     return b.build();
+  }
+
+  /** Read by the server's group (the pod's fsGroup) only. */
+  private static final int SECRET_FILE_MODE = 0440;
+
+  /** The Secrets the serving config names, as volumes holding only the keys it reads. */
+  private List<io.fabric8.kubernetes.api.model.Volume> secretVolumes() {
+    ServiceSpec.Serving s = service.serving();
+    List<io.fabric8.kubernetes.api.model.Volume> out = new ArrayList<>();
+    if (s.apiKeys() != null) {
+      out.add(secretVolume(API_KEYS_VOLUME, s.apiKeys().name(), List.of(s.apiKeys().key())));
+    }
+    if (s.managementToken() != null) {
+      out.add(
+          secretVolume(
+              TOKEN_VOLUME, s.managementToken().name(), List.of(s.managementToken().key())));
+    }
+    if (s.tls() != null) {
+      List<String> keys = new ArrayList<>(List.of("tls.crt", "tls.key"));
+      if (clientCertificates()) {
+        keys.add("ca.crt");
+      }
+      out.add(secretVolume(TLS_VOLUME, s.tls().name(), keys));
+    }
+    return out;
+  }
+
+  private static io.fabric8.kubernetes.api.model.Volume secretVolume(
+      String volume, String secret, List<String> keys) {
+    io.fabric8.kubernetes.api.model.SecretVolumeSourceBuilder source =
+        new io.fabric8.kubernetes.api.model.SecretVolumeSourceBuilder()
+            .withSecretName(secret)
+            .withDefaultMode(SECRET_FILE_MODE);
+    for (String key : keys) {
+      source.addNewItem().withKey(key).withPath(key).endItem();
+    }
+    return new io.fabric8.kubernetes.api.model.VolumeBuilder()
+        .withName(volume)
+        .withSecret(source.build())
+        .build();
+  }
+
+  private List<io.fabric8.kubernetes.api.model.VolumeMount> secretMounts() {
+    ServiceSpec.Serving s = service.serving();
+    List<io.fabric8.kubernetes.api.model.VolumeMount> out = new ArrayList<>();
+    if (s.apiKeys() != null) {
+      out.add(mount(API_KEYS_VOLUME, SECRETS_DIR + "/" + API_KEYS_VOLUME));
+    }
+    if (s.managementToken() != null) {
+      out.add(mount(TOKEN_VOLUME, SECRETS_DIR + "/" + TOKEN_VOLUME));
+    }
+    if (s.tls() != null) {
+      out.add(mount(TLS_VOLUME, TLS_DIR));
+    }
+    return out;
+  }
+
+  private static io.fabric8.kubernetes.api.model.VolumeMount mount(String volume, String path) {
+    return new io.fabric8.kubernetes.api.model.VolumeMountBuilder()
+        .withName(volume)
+        .withMountPath(path)
+        .withReadOnly(true)
+        .build();
   }
 
   /** Memory for the JVM, llama.cpp's compute buffers and the rest of the server. */
@@ -570,25 +718,8 @@ public final class ManifestGenerator {
         .withName("server")
         .withImage(image)
         .withImagePullPolicy(image.contains("@sha256:") ? "IfNotPresent" : "Always")
-        .withArgs(
-            "serve",
-            "/opt/berth/models",
-            "--host",
-            "0.0.0.0",
-            "--port",
-            "$(BERTH_PORT)",
-            "--grpc-port",
-            "$(BERTH_GRPC_PORT)",
-            "--log-format",
-            "$(BERTH_LOG_FORMAT)",
-            "--log-level",
-            "$(BERTH_LOG_LEVEL)",
-            "--drain-timeout",
-            "$(BERTH_DRAIN_TIMEOUT)",
-            "--max-body-size",
-            "$(BERTH_MAX_BODY_SIZE)",
-            "--execution-provider",
-            "$(BERTH_EXECUTION_PROVIDER)")
+        // every setting comes from the ConfigMap's BERTH_... variables, which berth serve reads
+        .withArgs("serve", "/opt/berth/models")
         .withEnvFrom(
             new EnvFromSourceBuilder()
                 .withConfigMapRef(new ConfigMapEnvSource(configMapName(), false))
@@ -612,6 +743,7 @@ public final class ManifestGenerator {
         .withStartupProbe(probe("/v2/health/ready", 2, 150))
         .withReadinessProbe(probe("/v2/health/ready", 5, 2))
         .withLivenessProbe(probe("/v2/health/live", 10, 3))
+        .addAllToVolumeMounts(secretMounts())
         .withNewLifecycle()
         .withNewPreStop()
         .withNewSleep()
@@ -637,13 +769,23 @@ public final class ManifestGenerator {
         .build();
   }
 
-  private static Probe probe(String path, int periodSeconds, int failureThreshold) {
-    return new ProbeBuilder()
-        .withNewHttpGet()
-        .withPath(path)
-        .withPort(new IntOrString("http"))
-        .endHttpGet()
-        .withPeriodSeconds(periodSeconds)
+  /**
+   * A probe of a health endpoint: over HTTPS when the service serves TLS (the kubelet does not
+   * verify the certificate), and, when it requires client certificates (which the kubelet has none
+   * of), a TCP connect to the port instead. Health needs no API key.
+   */
+  private Probe probe(String path, int periodSeconds, int failureThreshold) {
+    ProbeBuilder b = new ProbeBuilder();
+    if (service.serving().tlsEnabled() && clientCertificates()) {
+      b.withNewTcpSocket().withPort(new IntOrString("http")).endTcpSocket();
+    } else {
+      b.withNewHttpGet()
+          .withPath(path)
+          .withPort(new IntOrString("http"))
+          .withScheme(service.serving().tlsEnabled() ? "HTTPS" : "HTTP")
+          .endHttpGet();
+    }
+    return b.withPeriodSeconds(periodSeconds)
         .withFailureThreshold(failureThreshold)
         .withTimeoutSeconds(2)
         .build();

@@ -2,7 +2,9 @@ package dev.berth.kube;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.berth.runtime.ServiceSpec;
@@ -27,6 +29,7 @@ import java.util.IdentityHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import java.util.stream.Collectors;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -142,7 +145,13 @@ class ManifestGeneratorTest {
         pod.getTerminationGracePeriodSeconds() >= 20 + ManifestGenerator.PRE_STOP_SECONDS,
         "grace " + pod.getTerminationGracePeriodSeconds());
     assertEquals(IMAGE, c.getImage());
-    assertTrue(c.getArgs().contains("$(BERTH_DRAIN_TIMEOUT)"), c.getArgs().toString());
+    // every setting reaches berth serve through the ConfigMap's variables, none as an argument
+    assertEquals(List.of("serve", "/opt/berth/models"), c.getArgs());
+    assertEquals(
+        "20s",
+        find(objects("serving: {drain-timeout: 20s}\n"), ConfigMap.class)
+            .getData()
+            .get("BERTH_DRAIN_TIMEOUT"));
     assertEquals(
         "true",
         d.getSpec().getTemplate().getMetadata().getAnnotations().get("prometheus.io/scrape"));
@@ -150,6 +159,85 @@ class ManifestGeneratorTest {
         c.getEnv().stream()
             .anyMatch(
                 e -> e.getName().equals("ORT_DISABLE_TELEMETRY") && e.getValue().equals("1")));
+  }
+
+  @Test
+  void secretsAreMountedFromTheirSecretsAndTheConfigHoldsOnlyTheirPaths() throws IOException {
+    List<HasMetadata> objects =
+        objects(
+            "serving:\n"
+                + "  api-keys: {file: keys.yaml, secret: {name: minilm-keys, key: keys.yaml}}\n"
+                + "  management-token: {secret: {name: minilm-mgmt, key: token}}\n"
+                + "  tls: {secret: {name: minilm-tls}}\n");
+    Map<String, String> config = find(objects, ConfigMap.class).getData();
+    assertEquals("/etc/berth/secrets/api-keys/keys.yaml", config.get("BERTH_API_KEYS"));
+    assertEquals(
+        "/etc/berth/secrets/management-token/token", config.get("BERTH_MANAGEMENT_TOKEN_FILE"));
+    assertEquals("/etc/berth/tls/tls.crt", config.get("BERTH_TLS_CERT"));
+    assertEquals("/etc/berth/tls/tls.key", config.get("BERTH_TLS_KEY"));
+    assertNull(config.get("BERTH_TLS_CLIENT_CA"));
+    assertNull(config.get("BERTH_MANAGEMENT_TOKEN"), "never a secret value");
+    PodSpec pod = find(objects, Deployment.class).getSpec().getTemplate().getSpec();
+    Map<String, io.fabric8.kubernetes.api.model.SecretVolumeSource> secrets =
+        pod.getVolumes().stream()
+            .filter(v -> v.getSecret() != null)
+            .collect(Collectors.toMap(v -> v.getName(), v -> v.getSecret()));
+    assertEquals("minilm-keys", secrets.get("api-keys").getSecretName());
+    assertEquals("keys.yaml", secrets.get("api-keys").getItems().get(0).getKey());
+    assertEquals(0440, secrets.get("api-keys").getDefaultMode());
+    assertEquals("minilm-mgmt", secrets.get("management-token").getSecretName());
+    assertEquals(
+        List.of("tls.crt", "tls.key"),
+        secrets.get("tls").getItems().stream().map(i -> i.getKey()).toList());
+    Container c = pod.getContainers().get(0);
+    for (String path : List.of("/etc/berth/secrets/api-keys", "/etc/berth/tls")) {
+      assertTrue(
+          c.getVolumeMounts().stream()
+              .anyMatch(m -> m.getMountPath().equals(path) && Boolean.TRUE.equals(m.getReadOnly())),
+          path + " mounted read-only");
+    }
+    // TLS: the probes speak HTTPS; health needs no API key
+    assertEquals("HTTPS", c.getReadinessProbe().getHttpGet().getScheme());
+    assertEquals("HTTPS", c.getLivenessProbe().getHttpGet().getScheme());
+    assertEquals("HTTPS", c.getStartupProbe().getHttpGet().getScheme());
+    assertEquals(
+        "HTTP",
+        find(objects(""), Deployment.class)
+            .getSpec()
+            .getTemplate()
+            .getSpec()
+            .getContainers()
+            .get(0)
+            .getReadinessProbe()
+            .getHttpGet()
+            .getScheme());
+    String yaml =
+        ManifestGenerator.of(service("serving: {tls: {secret: {name: t}}}\n"), IMAGE, "ml").yaml();
+    assertFalse(yaml.contains("BEGIN"), "no key material in the manifests");
+  }
+
+  @Test
+  void mutualTlsProbesConnectSinceTheKubeletHasNoClientCertificate() throws IOException {
+    Container c =
+        find(
+                objects("serving: {tls: {client-ca: ca.pem, secret: {name: minilm-tls}}}\n"),
+                Deployment.class)
+            .getSpec()
+            .getTemplate()
+            .getSpec()
+            .getContainers()
+            .get(0);
+    assertNotNull(c.getReadinessProbe().getTcpSocket());
+    assertNull(c.getReadinessProbe().getHttpGet());
+  }
+
+  @Test
+  void deployRefusesASecretGivenOnlyAsALocalFile() {
+    dev.berth.api.ConfigException e =
+        assertThrows(
+            dev.berth.api.ConfigException.class, () -> objects("serving: {api-keys: keys.yaml}\n"));
+    assertTrue(e.getMessage().contains("serving.api-keys.secret"), e.getMessage());
+    assertTrue(e.getMessage().contains("kubectl create secret generic"), e.getMessage());
   }
 
   @Test
@@ -264,16 +352,12 @@ class ManifestGeneratorTest {
     assertEquals("cuda", find(gpu, ConfigMap.class).getData().get("BERTH_EXECUTION_PROVIDER"));
     assertEquals(
         "cpu", find(objects(""), ConfigMap.class).getData().get("BERTH_EXECUTION_PROVIDER"));
-    List<String> args =
-        find(gpu, Deployment.class)
-            .getSpec()
-            .getTemplate()
-            .getSpec()
-            .getContainers()
-            .get(0)
-            .getArgs();
-    int at = args.indexOf("--execution-provider");
-    assertEquals("$(BERTH_EXECUTION_PROVIDER)", args.get(at + 1));
+    // a provider the service names itself wins over the GPUs' default
+    assertEquals(
+        "cpu",
+        find(objects("deploy: {gpus: 1}\nserving: {execution-provider: cpu}\n"), ConfigMap.class)
+            .getData()
+            .get("BERTH_EXECUTION_PROVIDER"));
   }
 
   @Test

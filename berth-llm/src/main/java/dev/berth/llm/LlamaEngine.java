@@ -89,9 +89,7 @@ final class LlamaEngine implements TextGenerator {
     int gpuLayers =
         config.gpuLayers() != null
             ? config.gpuLayers()
-            : "cuda".equals(System.getProperty(LlamaEngineProvider.DEFAULT_PROVIDER_PROPERTY))
-                ? -1
-                : 0;
+            : "cuda".equals(context.executionProvider()) ? -1 : 0;
     if (gpuLayers != 0) {
       requireGpuBuild(gpuLayers, System.getProperty(LlamaEngineProvider.LIBRARY_PATH_PROPERTY));
       parameters.setGpuLayers(gpuLayers < 0 ? 100_000 : gpuLayers);

@@ -12,13 +12,6 @@ import java.nio.file.Path;
 public final class LlamaEngineProvider implements EngineProvider {
   public static final String MODEL_FILE = dev.berth.runtime.GgufHeader.MODEL_FILE;
 
-  /**
-   * System property: {@code cuda} offloads every layer of a model whose {@code llm.gpu-layers} is
-   * unset to the GPU ({@code berth serve --execution-provider} sets it). The binding's jar carries
-   * CPU natives only: a CUDA build of its library is given with {@code -Dde.kherud.llama.lib.path}.
-   */
-  public static final String DEFAULT_PROVIDER_PROPERTY = "berth.llm.execution-provider";
-
   @Override
   public String name() {
     return "llama";

@@ -81,9 +81,7 @@ final class OnnxEngine implements TensorEngine {
       so.addConfigEntry("session.inter_op.allow_spinning", spin);
       String provider =
           options
-              .string(
-                  "execution-provider",
-                  System.getProperty(OnnxEngineProvider.DEFAULT_PROVIDER_PROPERTY, "cpu"))
+              .string("execution-provider", context.executionProvider())
               .toLowerCase(Locale.ROOT);
       switch (provider) {
         case "cpu" -> {}

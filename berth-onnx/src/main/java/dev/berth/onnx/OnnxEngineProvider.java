@@ -9,12 +9,6 @@ import java.nio.file.Files;
 public final class OnnxEngineProvider implements EngineProvider {
   public static final String MODEL_FILE = "model.onnx";
 
-  /**
-   * System property: the execution provider of every model whose model.yaml names none ({@code cpu}
-   * unless set; {@code berth serve --execution-provider} sets it).
-   */
-  public static final String DEFAULT_PROVIDER_PROPERTY = "berth.onnx.execution-provider";
-
   @Override
   public String name() {
     return "onnx";

@@ -12,7 +12,6 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
-import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -23,11 +22,7 @@ import org.junit.jupiter.api.io.TempDir;
 class OnnxEngineProviderDefaultTest {
   @TempDir Path repo;
 
-  @AfterEach
-  void clear() {
-    System.clearProperty(OnnxEngineProvider.DEFAULT_PROVIDER_PROPERTY);
-  }
-
+  /** A model served by a server whose execution provider is cuda. */
   private ModelContext model(String modelYaml) throws IOException {
     Path file = repo.resolve("add/1/model.onnx");
     Files.createDirectories(file.getParent());
@@ -43,12 +38,11 @@ class OnnxEngineProviderDefaultTest {
       Files.writeString(repo.resolve("add/model.yaml"), modelYaml);
     }
     Path dir = repo.resolve("add");
-    return new ModelContext("add", "1", dir.resolve("1"), ModelConfig.load(dir));
+    return new ModelContext("add", "1", dir.resolve("1"), ModelConfig.load(dir), "cuda");
   }
 
   @Test
   void theDefaultProviderIsCuda_onThisCpuBuildTheModelSaysSo() throws IOException {
-    System.setProperty(OnnxEngineProvider.DEFAULT_PROVIDER_PROPERTY, "cuda");
     ModelContext context = model(null);
 
     ConfigException e =
@@ -59,7 +53,6 @@ class OnnxEngineProviderDefaultTest {
 
   @Test
   void aModelsOwnProviderWinsOverTheDefault() throws IOException {
-    System.setProperty(OnnxEngineProvider.DEFAULT_PROVIDER_PROPERTY, "cuda");
     ModelContext context =
         model("apiVersion: berth.dev/v1\nkind: Model\noptions: {execution-provider: cpu}\n");
 

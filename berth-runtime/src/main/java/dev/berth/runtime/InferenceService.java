@@ -85,10 +85,22 @@ public final class InferenceService implements AutoCloseable {
    */
   public static InferenceService create(
       Path repository, ServingMetrics metrics, ModelIntegrity integrity) {
+    return create(repository, metrics, integrity, ModelContext.DEFAULT_EXECUTION_PROVIDER);
+  }
+
+  /**
+   * A service as {@link #create(Path, ServingMetrics, ModelIntegrity)} makes, whose engines run
+   * models that name no execution provider on {@code executionProvider} ({@code cpu}, {@code
+   * cuda}).
+   */
+  public static InferenceService create(
+      Path repository, ServingMetrics metrics, ModelIntegrity integrity, String executionProvider) {
     List<EngineProvider> engines = new ArrayList<>();
     ServiceLoader.load(EngineProvider.class).forEach(engines::add);
-    return new InferenceService(
-        new ModelRegistry(new ModelRepository(repository), engines, metrics, integrity), metrics);
+    ModelRegistry registry =
+        new ModelRegistry(new ModelRepository(repository), engines, metrics, integrity);
+    registry.executionProvider(executionProvider);
+    return new InferenceService(registry, metrics);
   }
 
   /** Loads every model of the repository, then turns ready. */

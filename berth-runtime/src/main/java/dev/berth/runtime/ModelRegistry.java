@@ -79,6 +79,16 @@ public final class ModelRegistry implements AutoCloseable {
     this.integrity = integrity;
   }
 
+  private volatile String executionProvider = ModelContext.DEFAULT_EXECUTION_PROVIDER;
+
+  /**
+   * The execution provider engines use for models whose model.yaml names none ({@code berth serve
+   * --execution-provider}); set before loading.
+   */
+  public void executionProvider(String provider) {
+    this.executionProvider = java.util.Objects.requireNonNull(provider);
+  }
+
   public ModelRepository repository() {
     return repository;
   }
@@ -565,7 +575,8 @@ public final class ModelRegistry implements AutoCloseable {
     String fingerprint = ModelRepository.fingerprint(v.dir());
     metrics.state(name, version, ModelState.LOADING);
     long start = System.nanoTime();
-    ModelContext context = new ModelContext(name, version, v.dir(), source.config());
+    ModelContext context =
+        new ModelContext(name, version, v.dir(), source.config(), executionProvider);
     try {
       integrity.verify(source.dir(), source.config(), version);
       EngineProvider provider = pickEngine(context);

@@ -3,7 +3,6 @@ package dev.berth.runtime;
 import dev.berth.api.ConfigException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.time.Duration;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.LinkedHashSet;
@@ -46,8 +45,6 @@ public record ServiceSpec(
   private static final Pattern QUANTITY =
       Pattern.compile("\\d+(\\.\\d+)?(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?");
   private static final Pattern PLATFORM = Pattern.compile("linux/(amd64|arm64)");
-  private static final Set<String> LOG_FORMATS = Set.of("auto", "json", "text");
-  private static final Set<String> LOG_LEVELS = Set.of("debug", "info", "warn", "error");
 
   public ServiceSpec {
     models = List.copyOf(models);
@@ -74,26 +71,61 @@ public record ServiceSpec(
   }
 
   /**
-   * How the server in the image runs ({@code berth serve}'s options).
+   * How the service's server runs: {@code berth serve}'s settings ({@link ServeSettings}, file
+   * paths resolved against the berth.yaml's directory), and the Kubernetes Secrets {@code berth
+   * deploy} mounts the secret files from.
    *
-   * @param port HTTP port (OIP v2 REST, TF-Serving REST, health, metrics)
-   * @param grpcPort gRPC port (OIP v2 gRPC)
-   * @param logFormat json, text or auto
-   * @param logLevel debug, info, warn or error
-   * @param drainTimeout how long shutdown waits for in-flight requests
-   * @param maxBodySize the largest request body, with its unit (e.g. 32MiB)
+   * @param settings the values the file gives; the rest keep their defaults
+   * @param apiKeys the Secret holding the API keys file, or null
+   * @param managementToken the Secret holding the management token, or null
+   * @param tls the {@code kubernetes.io/tls} Secret holding the certificate and key (and {@code
+   *     ca.crt}, the client CA, when {@code client-ca} is set), or null
    */
   public record Serving(
-      int port,
-      int grpcPort,
-      String logFormat,
-      String logLevel,
-      Duration drainTimeout,
-      String maxBodySize) {
+      ServeSettings settings, SecretRef apiKeys, SecretRef managementToken, SecretRef tls) {
     public static final int DEFAULT_PORT = 8080;
     public static final int DEFAULT_GRPC_PORT = 8081;
-    public static final Duration DEFAULT_DRAIN_TIMEOUT = Duration.ofSeconds(30);
+
+    /** Defaults everywhere, no secrets. */
+    public static Serving defaults() {
+      return new Serving(ServeSettings.none(), null, null, null);
+    }
+
+    public int port() {
+      return settings.integer(ServeSettings.PORT);
+    }
+
+    public int grpcPort() {
+      return settings.integer(ServeSettings.GRPC_PORT);
+    }
+
+    /** Whether clients reach it over TLS. */
+    public boolean tlsEnabled() {
+      return settings.isSet(ServeSettings.TLS_CERT) || tls != null;
+    }
+
+    /** Whether inference needs an API key. */
+    public boolean apiKeysEnabled() {
+      return settings.isSet(ServeSettings.API_KEYS) || apiKeys != null;
+    }
+
+    /**
+     * The settings a container of the service is started with: every value the file gives but the
+     * secret files (those are mounted) and the address (a container listens on every interface).
+     */
+    public ServeSettings containerSettings() {
+      return settings.without(ServeSettings.SECRET_FILES).with(ServeSettings.HOST, "0.0.0.0");
+    }
   }
+
+  /**
+   * A key of a Kubernetes Secret in the service's namespace.
+   *
+   * @param name the Secret's name
+   * @param key the key whose value is the file (for a TLS Secret: null, its keys are {@code
+   *     tls.crt}, {@code tls.key} and {@code ca.crt})
+   */
+  public record SecretRef(String name, String key) {}
 
   /** How the image carries Java: the base image's own, or a minimal runtime Berth links (jlink). */
   public enum Runtime {
@@ -238,6 +270,50 @@ public record ServiceSpec(
       int targetCpuUtilization,
       int targetInflightPerPod) {}
 
+  /**
+   * Writes the service's models into {@code repo} as a model repository, as its image holds them:
+   * each model's model.yaml with the service's overrides, and its bundled versions linked (not
+   * copied) from their directories.
+   *
+   * @return {@code repo}
+   */
+  public Path writeRepository(Path repo) throws java.io.IOException {
+    com.fasterxml.jackson.databind.ObjectMapper yaml =
+        new com.fasterxml.jackson.databind.ObjectMapper(
+            new com.fasterxml.jackson.dataformat.yaml.YAMLFactory()
+                .disable(
+                    com.fasterxml.jackson.dataformat.yaml.YAMLGenerator.Feature
+                        .WRITE_DOC_START_MARKER)
+                .enable(
+                    com.fasterxml.jackson.dataformat.yaml.YAMLGenerator.Feature.MINIMIZE_QUOTES));
+    for (ServiceModel model : models) {
+      Path dir = Files.createDirectories(repo.resolve(model.name()));
+      Files.write(dir.resolve(ModelConfig.FILE_NAME), yaml.writeValueAsBytes(model.modelYaml()));
+      for (ModelRepository.Version v : model.versions()) {
+        Files.createSymbolicLink(dir.resolve(v.label()), v.dir().toAbsolutePath());
+      }
+    }
+    return repo;
+  }
+
+  /** Deletes a directory tree written by {@link #writeRepository}, links and all (best effort). */
+  public static void deleteTree(Path dir) {
+    try (var paths = Files.walk(dir)) {
+      paths
+          .sorted(java.util.Comparator.reverseOrder())
+          .forEach(
+              p -> {
+                try {
+                  Files.deleteIfExists(p);
+                } catch (java.io.IOException e) {
+                  // best effort: a temporary directory
+                }
+              });
+    } catch (java.io.IOException | java.io.UncheckedIOException e) {
+      // best effort
+    }
+  }
+
   /** Reads and validates a berth.yaml. */
   public static ServiceSpec load(Path file) {
     Path abs = file.toAbsolutePath().normalize();
@@ -305,7 +381,7 @@ public record ServiceSpec(
         name,
         root.string("description", ""),
         models,
-        serving(root.section("serving")),
+        serving(root.section("serving"), base),
         image(root.section("image"), name),
         deploy(root.section("deploy")));
   }
@@ -447,28 +523,175 @@ public record ServiceSpec(
     return map;
   }
 
-  private static Serving serving(ConfigReader s) {
-    s.allowOnly(
-        Set.of("port", "grpc-port", "log-format", "log-level", "drain-timeout", "max-body-size"));
-    int port = s.integer("port", Serving.DEFAULT_PORT, 1, 65_535);
-    int grpcPort = s.integer("grpc-port", Serving.DEFAULT_GRPC_PORT, 1, 65_535);
-    if (port == grpcPort) {
-      throw s.error("grpc-port", "must differ from port (" + port + ")");
+  /**
+   * The {@code serving:} section: every {@code berth serve} setting by its name, and the secret
+   * files in their own shapes, each a local file (for {@code berth serve} and {@code berth run})
+   * and/or a Kubernetes Secret (for {@code berth deploy}):
+   *
+   * <pre>{@code
+   * api-keys: {file: keys.yaml, secret: {name: minilm-keys, key: keys.yaml}}
+   * management-token: {file: token.txt, secret: {name: minilm-mgmt, key: token}}
+   * tls: {cert: tls.crt, key: tls.key, client-ca: ca.pem, secret: {name: minilm-tls}}
+   * }</pre>
+   */
+  private static Serving serving(ConfigReader s, Path base) {
+    java.util.Set<String> known = new java.util.TreeSet<>();
+    for (ServeSettings.Setting setting : ServeSettings.ALL) {
+      if (!setting.secret() && !setting.name().startsWith("tls-")) {
+        known.add(setting.name());
+      }
     }
-    String format = s.string("log-format", "json").toLowerCase(Locale.ROOT);
-    if (!LOG_FORMATS.contains(format)) {
-      throw s.error("log-format", "must be json, text or auto, found '" + format + "'");
+    known.add("tls");
+    known.add("management-token");
+    s.allowOnly(known);
+    Map<ServeSettings.Setting, String> values = new LinkedHashMap<>();
+    for (ServeSettings.Setting setting : ServeSettings.ALL) {
+      String key = setting.name();
+      if (!known.contains(key)
+          || !s.has(key)
+          || key.equals("api-keys")
+          || key.equals("management-token")) {
+        continue;
+      }
+      String value = setting.repeatable() ? String.join(",", s.strings(key)) : s.string(key, null);
+      if (setting.type() == ServeSettings.Type.FILE) {
+        value = files(base, value);
+      }
+      values.put(setting, check(s, key, setting, value));
     }
-    String level = s.string("log-level", "info").toLowerCase(Locale.ROOT);
-    if (!LOG_LEVELS.contains(level)) {
-      throw s.error("log-level", "must be debug, info, warn or error, found '" + level + "'");
+    SecretRef apiKeys = null;
+    if (s.has("api-keys")) {
+      ConfigReader keys = fileOrSecret(s, "api-keys", true);
+      if (keys == null) {
+        values.put(ServeSettings.API_KEYS, files(base, s.string("api-keys", null)));
+      } else {
+        if (keys.has("file")) {
+          values.put(ServeSettings.API_KEYS, files(base, keys.string("file", null)));
+        }
+        apiKeys = secret(keys, true);
+      }
     }
-    Duration drain = s.duration("drain-timeout", Serving.DEFAULT_DRAIN_TIMEOUT);
-    String maxBody = s.string("max-body-size", "32MiB");
-    if (!maxBody.matches("\\d+(B|KiB|MiB|GiB|kB|MB|GB)?")) {
-      throw s.error("max-body-size", "expected a size such as 32MiB, found '" + maxBody + "'");
+    SecretRef token = null;
+    if (s.has("management-token")) {
+      ConfigReader t = fileOrSecret(s, "management-token", false);
+      if (t.has("file")) {
+        values.put(ServeSettings.MANAGEMENT_TOKEN_FILE, files(base, t.string("file", null)));
+      }
+      token = secret(t, true);
     }
-    return new Serving(port, grpcPort, format, level, drain, maxBody);
+    SecretRef tls = null;
+    if (s.has("tls")) {
+      ConfigReader t = s.section("tls");
+      t.allowOnly(Set.of("cert", "key", "client-ca", "secret"));
+      if (t.has("cert") != t.has("key")) {
+        throw t.error(
+            t.has("cert") ? "key" : "cert",
+            "is missing; give both cert and key (PEM files), or only a secret for berth deploy");
+      }
+      if (t.has("cert")) {
+        values.put(ServeSettings.TLS_CERT, files(base, t.string("cert", null)));
+        values.put(ServeSettings.TLS_KEY, files(base, t.string("key", null)));
+      }
+      if (t.has("client-ca")) {
+        values.put(ServeSettings.TLS_CLIENT_CA, files(base, t.string("client-ca", null)));
+      }
+      tls = secret(t, false);
+      if (tls == null && !t.has("cert")) {
+        throw t.error(
+            null,
+            "needs cert and key (files, for berth serve and berth run) and/or secret: {name: ...}"
+                + " (a kubernetes.io/tls Secret, for berth deploy)");
+      }
+    }
+    ServeSettings settings;
+    try {
+      settings = ServeSettings.of(values);
+    } catch (IllegalArgumentException e) {
+      throw s.error(null, e.getMessage());
+    }
+    for (ServeSettings.Setting port : List.of(ServeSettings.PORT, ServeSettings.GRPC_PORT)) {
+      if (settings.integer(port) == 0) {
+        throw s.error(port.name(), "must be a port from 1 to 65535 (a service's ports are fixed)");
+      }
+    }
+    if (settings.integer(ServeSettings.PORT) == settings.integer(ServeSettings.GRPC_PORT)) {
+      throw s.error(
+          "grpc-port", "must differ from port (" + settings.text(ServeSettings.PORT) + ")");
+    }
+    return new Serving(settings, apiKeys, token, tls);
+  }
+
+  private static String check(
+      ConfigReader s, String key, ServeSettings.Setting setting, String value) {
+    if (value == null) {
+      throw s.error(key, "needs a value (" + setting.description() + ")");
+    }
+    try {
+      return setting.repeatable() ? value : setting.check(value);
+    } catch (IllegalArgumentException e) {
+      throw s.error(key, e.getMessage());
+    }
+  }
+
+  /** Paths (comma-separated for a list) resolved against the berth.yaml's directory. */
+  private static String files(Path base, String value) {
+    List<String> out = new ArrayList<>();
+    for (String part : value.split(",")) {
+      if (!part.isBlank()) {
+        out.add(base.resolve(part.trim()).normalize().toString());
+      }
+    }
+    return String.join(",", out);
+  }
+
+  /**
+   * A secret file's section ({@code file} and/or {@code secret}); null for a plain path, where
+   * {@code plainAllowed}.
+   */
+  private static ConfigReader fileOrSecret(ConfigReader s, String key, boolean plainAllowed) {
+    try {
+      s.string(key, null);
+    } catch (ConfigException section) {
+      ConfigReader r = s.section(key);
+      r.allowOnly(Set.of("file", "secret"));
+      if (!r.has("file") && !r.has("secret")) {
+        throw r.error(
+            null,
+            "needs file: (for berth serve and berth run) and/or secret: {name, key} (for berth"
+                + " deploy)");
+      }
+      return r;
+    }
+    if (!plainAllowed) {
+      throw s.error(
+          key,
+          "must not hold the secret itself ('"
+              + key
+              + ": {file: token.txt}' reads it from a file; 'secret: {name, key}' from a Kubernetes"
+              + " Secret)");
+    }
+    return null;
+  }
+
+  /** The section's {@code secret: {name, key}}, or null when it has none. */
+  private static SecretRef secret(ConfigReader section, boolean needsKey) {
+    if (!section.has("secret")) {
+      return null;
+    }
+    ConfigReader secret = section.section("secret");
+    secret.allowOnly(needsKey ? Set.of("name", "key") : Set.of("name"));
+    String name = secret.requiredString("name", "name the Kubernetes Secret");
+    if (!DNS_LABEL.matcher(name).matches() && !name.matches("[a-z0-9]([-.a-z0-9]*[a-z0-9])?")) {
+      throw secret.error("name", "'" + name + "' is not a valid Kubernetes Secret name");
+    }
+    String key = null;
+    if (needsKey) {
+      key = secret.requiredString("key", "name the Secret's key that holds the file");
+      if (!key.matches("[-._a-zA-Z0-9]+")) {
+        throw secret.error("key", "'" + key + "' is not a valid Secret key");
+      }
+    }
+    return new SecretRef(name, key);
   }
 
   private static Image image(ConfigReader i, String name) {

@@ -45,6 +45,39 @@ class ServiceSpecTest {
   }
 
   @Test
+  void servingTakesEveryServeSettingAndTheSecretsAsFilesAndSecrets() throws IOException {
+    ServiceSpec s =
+        load(
+            HEADER
+                + "name: embed\nmodels: [{path: models/embedder}]\n"
+                + "serving:\n"
+                + "  max-request-timeout: 30s\n"
+                + "  strict-readiness: false\n"
+                + "  max-concurrent-requests: 64\n"
+                + "  api-keys: {file: keys.yaml, secret: {name: embed-keys, key: keys.yaml}}\n"
+                + "  management-token: {file: secrets/token.txt, secret: {name: mgmt, key: t}}\n"
+                + "  tls: {cert: tls.crt, key: tls.key, client-ca: ca.pem, secret: {name: tls}}\n");
+    ServeSettings settings = s.serving().settings();
+    assertEquals(Duration.ofSeconds(30), settings.duration(ServeSettings.MAX_REQUEST_TIMEOUT));
+    assertEquals(false, settings.flag(ServeSettings.STRICT_READINESS));
+    assertEquals(64, settings.integer(ServeSettings.MAX_CONCURRENT_REQUESTS));
+    assertEquals(dir.resolve("keys.yaml"), settings.path(ServeSettings.API_KEYS));
+    assertEquals(
+        dir.resolve("secrets/token.txt"), settings.path(ServeSettings.MANAGEMENT_TOKEN_FILE));
+    assertEquals(dir.resolve("ca.pem"), settings.path(ServeSettings.TLS_CLIENT_CA));
+    assertEquals(new ServiceSpec.SecretRef("embed-keys", "keys.yaml"), s.serving().apiKeys());
+    assertEquals(new ServiceSpec.SecretRef("mgmt", "t"), s.serving().managementToken());
+    assertEquals(new ServiceSpec.SecretRef("tls", null), s.serving().tls());
+    // a container gets the settings, on every interface, without the files (those are mounted)
+    ServeSettings container = s.serving().containerSettings();
+    assertEquals("0.0.0.0", container.text(ServeSettings.HOST));
+    for (ServeSettings.Setting secret : ServeSettings.SECRET_FILES) {
+      assertTrue(!container.isSet(secret), secret.name());
+    }
+    assertTrue(container.arguments().contains("--max-request-timeout=30s"));
+  }
+
+  @Test
   void defaultsForAMinimalFile() throws IOException {
     ServiceSpec s = load(HEADER + "name: embed\nmodels: [{path: models/embedder}]\n");
     assertEquals("embed", s.name());
@@ -54,7 +87,8 @@ class ServiceSpecTest {
         List.of(1L, 2L), s.models().get(0).versions().stream().map(v -> v.number()).toList());
     assertEquals(8080, s.serving().port());
     assertEquals(8081, s.serving().grpcPort());
-    assertEquals(Duration.ofSeconds(30), s.serving().drainTimeout());
+    assertEquals(
+        Duration.ofSeconds(30), s.serving().settings().duration(ServeSettings.DRAIN_TIMEOUT));
     assertEquals(ServiceSpec.Image.DEFAULT_BASE, s.image().base());
     assertEquals("berth/embed:latest", s.image().to());
     assertEquals(ServiceSpec.Runtime.BASE, s.image().runtime());
@@ -103,8 +137,9 @@ class ServiceSpecTest {
     // the service's batching keys override the model's; the others stay
     assertEquals(Map.of("max-batch-size", 8, "max-queue-size", 100), m.modelYaml().get("batching"));
     assertEquals(9000, s.serving().port());
-    assertEquals("text", s.serving().logFormat());
-    assertEquals(Duration.ofSeconds(5), s.serving().drainTimeout());
+    assertEquals("text", s.serving().settings().text(ServeSettings.LOG_FORMAT));
+    assertEquals(
+        Duration.ofSeconds(5), s.serving().settings().duration(ServeSettings.DRAIN_TIMEOUT));
     assertEquals(List.of("v2", "stable"), s.image().tags());
     assertEquals(ServiceSpec.Runtime.JLINK, s.image().runtime());
     assertEquals(Map.of("team", "search"), s.image().labels());
@@ -173,6 +208,34 @@ class ServiceSpecTest {
             HEADER + "name: a\nmodels: [{path: models/embedder}]\nserving: {port: 8081}\n",
             "serving.grpc-port",
             "must differ"),
+        Arguments.of(
+            HEADER + "name: a\nmodels: [{path: models/embedder}]\nserving: {max-body-size: big}\n",
+            "serving.max-body-size",
+            "32MiB"),
+        Arguments.of(
+            HEADER + "name: a\nmodels: [{path: models/embedder}]\nserving: {port: 0}\n",
+            "serving.port",
+            "from 1 to 65535"),
+        Arguments.of(
+            HEADER + "name: a\nmodels: [{path: models/embedder}]\nserving: {max-batch: 4}\n",
+            "serving.max-batch",
+            "unknown key"),
+        Arguments.of(
+            HEADER
+                + "name: a\nmodels: [{path: models/embedder}]\n"
+                + "serving: {management-token: a-token-in-the-file-itself}\n",
+            "serving.management-token",
+            "must not hold the secret itself"),
+        Arguments.of(
+            HEADER
+                + "name: a\nmodels: [{path: models/embedder}]\n"
+                + "serving: {api-keys: {secret: {name: keys}}}\n",
+            "serving.api-keys.secret.key",
+            "name the Secret's key"),
+        Arguments.of(
+            HEADER + "name: a\nmodels: [{path: models/embedder}]\nserving: {tls: {cert: c.pem}}\n",
+            "serving.tls.key",
+            "give both cert and key"),
         Arguments.of(
             HEADER
                 + "name: a\nmodels: [{path: models/embedder}]\n"

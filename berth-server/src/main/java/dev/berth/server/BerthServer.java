@@ -37,7 +37,8 @@ public final class BerthServer implements AutoCloseable {
   private static final int CLIENT_CLOSED_REQUEST = CallPolicy.CLIENT_CLOSED_REQUEST;
 
   /** Default largest request body: 32 MiB. */
-  public static final long DEFAULT_MAX_BODY_BYTES = 32L << 20;
+  public static final long DEFAULT_MAX_BODY_BYTES =
+      dev.berth.runtime.ServeSettings.none().size(dev.berth.runtime.ServeSettings.MAX_BODY_SIZE);
 
   private final InferenceService service;
   private final String host;

@@ -21,7 +21,8 @@ import java.util.concurrent.TimeUnit;
  */
 public final class GrpcServer implements AutoCloseable {
   /** Default gRPC port. */
-  public static final int DEFAULT_PORT = 8081;
+  public static final int DEFAULT_PORT =
+      dev.berth.runtime.ServeSettings.none().integer(dev.berth.runtime.ServeSettings.GRPC_PORT);
 
   private final Server server;
   private final String host;

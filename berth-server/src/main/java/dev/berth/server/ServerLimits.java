@@ -4,6 +4,7 @@ import dev.berth.api.DataType;
 import dev.berth.api.InferenceRequest;
 import dev.berth.api.PayloadTooLargeException;
 import dev.berth.api.Tensor;
+import dev.berth.runtime.ServeSettings;
 import java.time.Duration;
 import java.util.Arrays;
 import java.util.Objects;
@@ -18,29 +19,40 @@ import java.util.Objects;
  * }</pre>
  */
 public final class ServerLimits {
+  /** The settings' defaults, where every default below comes from ({@link ServeSettings}). */
+  private static final ServeSettings DEFAULTS_GIVEN = ServeSettings.none();
+
   /** Default most tensor elements in one request, all inputs together: 16Mi. */
-  public static final long DEFAULT_MAX_TENSOR_ELEMENTS = 1L << 24;
+  public static final long DEFAULT_MAX_TENSOR_ELEMENTS =
+      DEFAULTS_GIVEN.count(ServeSettings.MAX_TENSOR_ELEMENTS);
 
   /** Default most rows (first-dimension entries) in one request. */
-  public static final long DEFAULT_MAX_REQUEST_ROWS = 65_536;
+  public static final long DEFAULT_MAX_REQUEST_ROWS =
+      DEFAULTS_GIVEN.count(ServeSettings.MAX_REQUEST_ROWS);
 
   /** Default longest BYTES element (e.g. one sentence or one image file): 8 MiB. */
-  public static final long DEFAULT_MAX_STRING_BYTES = 8L << 20;
+  public static final long DEFAULT_MAX_STRING_BYTES =
+      DEFAULTS_GIVEN.size(ServeSettings.MAX_STRING_SIZE);
 
   /** Default cap on any request's deadline, whatever a model.yaml or gRPC client asks. */
-  public static final Duration DEFAULT_MAX_REQUEST_TIMEOUT = Duration.ofMinutes(5);
+  public static final Duration DEFAULT_MAX_REQUEST_TIMEOUT =
+      DEFAULTS_GIVEN.duration(ServeSettings.MAX_REQUEST_TIMEOUT);
 
   /** Default most requests handled at once on the REST port; beyond it, 503 with Retry-After. */
-  public static final int DEFAULT_MAX_CONCURRENT_REQUESTS = 4096;
+  public static final int DEFAULT_MAX_CONCURRENT_REQUESTS =
+      DEFAULTS_GIVEN.integer(ServeSettings.MAX_CONCURRENT_REQUESTS);
 
   /** Default most gRPC calls at once on one HTTP/2 connection. */
-  public static final int DEFAULT_MAX_CONCURRENT_CALLS_PER_CONNECTION = 1024;
+  public static final int DEFAULT_MAX_CONCURRENT_CALLS_PER_CONNECTION =
+      DEFAULTS_GIVEN.integer(ServeSettings.MAX_GRPC_CALLS_PER_CONNECTION);
 
   /** Default largest request head (REST headers, gRPC metadata): 16 KiB. */
-  public static final int DEFAULT_MAX_HEADER_BYTES = 16 << 10;
+  public static final int DEFAULT_MAX_HEADER_BYTES =
+      (int) DEFAULTS_GIVEN.size(ServeSettings.MAX_HEADER_SIZE);
 
   /** Default longest time a client may take to send one request body. */
-  public static final Duration DEFAULT_BODY_TIMEOUT = Duration.ofSeconds(60);
+  public static final Duration DEFAULT_BODY_TIMEOUT =
+      DEFAULTS_GIVEN.duration(ServeSettings.BODY_TIMEOUT);
 
   /** Defaults everywhere. */
   public static final ServerLimits DEFAULTS = builder().build();
@@ -67,6 +79,30 @@ public final class ServerLimits {
 
   public static Builder builder() {
     return new Builder();
+  }
+
+  /**
+   * The limits {@code berth serve}'s settings give.
+   *
+   * @throws IllegalArgumentException naming the setting whose value is out of range
+   */
+  public static ServerLimits from(ServeSettings settings) {
+    long header = settings.size(ServeSettings.MAX_HEADER_SIZE);
+    if (header > Integer.MAX_VALUE) {
+      throw new IllegalArgumentException(
+          ServeSettings.MAX_HEADER_SIZE.option() + " must be below 2GiB, not " + header);
+    }
+    return builder()
+        .maxTensorElements(settings.count(ServeSettings.MAX_TENSOR_ELEMENTS))
+        .maxRequestRows(settings.count(ServeSettings.MAX_REQUEST_ROWS))
+        .maxStringBytes(settings.size(ServeSettings.MAX_STRING_SIZE))
+        .maxRequestTimeout(settings.duration(ServeSettings.MAX_REQUEST_TIMEOUT))
+        .bodyTimeout(settings.duration(ServeSettings.BODY_TIMEOUT))
+        .maxConcurrentRequests(settings.integer(ServeSettings.MAX_CONCURRENT_REQUESTS))
+        .maxConcurrentCallsPerConnection(
+            settings.integer(ServeSettings.MAX_GRPC_CALLS_PER_CONNECTION))
+        .maxHeaderBytes((int) header)
+        .build();
   }
 
   public long maxTensorElements() {
