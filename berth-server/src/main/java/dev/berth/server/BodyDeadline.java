@@ -1,7 +1,6 @@
 package dev.berth.server;
 
 import java.time.Duration;
-import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.ScheduledFuture;
 import java.util.concurrent.TimeUnit;
@@ -14,9 +13,19 @@ import java.util.concurrent.TimeUnit;
  * after {@code end()} returns.
  */
 final class BodyDeadline {
-  private static final ScheduledExecutorService TIMER =
-      Executors.newSingleThreadScheduledExecutor(
-          r -> Thread.ofPlatform().daemon().name("berth-body-deadline").unstarted(r));
+  private static final ScheduledExecutorService TIMER = timer();
+
+  /**
+   * One timer thread; a watch that ends leaves its queue at once, so the queue holds only the
+   * bodies being read, not every body of the last {@code --body-timeout}.
+   */
+  private static ScheduledExecutorService timer() {
+    java.util.concurrent.ScheduledThreadPoolExecutor timer =
+        new java.util.concurrent.ScheduledThreadPoolExecutor(
+            1, r -> Thread.ofPlatform().daemon().name("berth-body-deadline").unstarted(r));
+    timer.setRemoveOnCancelPolicy(true);
+    return timer;
+  }
 
   private final Thread reader = Thread.currentThread();
   private final ScheduledFuture<?> task;

@@ -270,6 +270,37 @@ class OipJsonTest {
         MAPPER.readTree(json).get("outputs").get(0).get("data").toString());
   }
 
+  @Test
+  void floatsAreWrittenAsTheShortestDecimalThatReadsBackExactly() throws Exception {
+    float[] values = {
+      0f, -0f, 1f, -1.5f, 0.1f, 1e-7f, 3.4028235e38f, Float.MIN_VALUE, 1.17549435e-38f, 123456.78f
+    };
+    java.util.Random random = new java.util.Random(42);
+    float[] all = java.util.Arrays.copyOf(values, values.length + 1000);
+    for (int i = values.length; i < all.length; i++) {
+      all[i] = Float.intBitsToFloat(random.nextInt());
+      if (!Float.isFinite(all[i])) {
+        all[i] = random.nextFloat();
+      }
+    }
+    java.nio.ByteBuffer b = Tensor.allocate(4L * all.length);
+    for (float f : all) {
+      b.putFloat(f);
+    }
+    b.flip();
+    Tensor t = Tensor.of("y", dev.berth.api.DataType.FP32, new long[] {all.length}, b);
+    byte[] json = OipJson.writeResponse(new InferenceResponse(null, "m", "1", List.of(t)));
+    JsonNode data = MAPPER.readTree(json).get("outputs").get(0).get("data");
+    StringBuilder expected = new StringBuilder("[");
+    for (int i = 0; i < all.length; i++) {
+      assertEquals(
+          Float.floatToIntBits(all[i]), Float.floatToIntBits(data.get(i).floatValue()), "" + i);
+      expected.append(i == 0 ? "" : ",").append(Float.toString(all[i]));
+    }
+    String text = new String(json, java.nio.charset.StandardCharsets.UTF_8);
+    assertTrue(text.contains("\"data\":" + expected + "]"), "the text Jackson writes too");
+  }
+
   static Stream<Arguments> badRequests() {
     return Stream.of(
         Arguments.of("{", "malformed JSON"),
