@@ -54,6 +54,30 @@ class ImagePlanIntegrityTest {
   }
 
   @Test
+  void theCommandCarriesTheServingSettingsButNeverASecretFile() throws IOException {
+    Files.writeString(dir.resolve("keys.yaml"), "keys: []\n");
+    Path file = dir.resolve("berth.yaml");
+    Files.writeString(
+        file,
+        "apiVersion: berth.dev/v1\nkind: ModelService\nname: embed\n"
+            + "models: [{path: models/embedder}]\n"
+            + "serving: {max-request-timeout: 30s, api-keys: keys.yaml, tls: {cert: c.pem, key:"
+            + " k.pem}}\n");
+    ImagePlan plan =
+        ImagePlan.of(ServiceSpec.load(file), berth, null, null, dir.resolve("staging"));
+    assertEquals(
+        List.of("serve", "/opt/berth/models", "--host=0.0.0.0", "--max-request-timeout=30s"),
+        plan.cmd());
+    for (ImagePlan.Layer layer : plan.layers()) {
+      for (ImagePlan.Entry e : layer.files()) {
+        assertFalse(
+            e.source() != null && e.source().getFileName().toString().equals("keys.yaml"),
+            "the keys file is not in the image: " + e.path());
+      }
+    }
+  }
+
+  @Test
   void versionDigestsAreLabelsAndPinsReachTheImagesModelYaml() throws IOException {
     ImagePlan plan = plan("");
     String digest = ModelManifest.of(model.resolve("2")).digest();

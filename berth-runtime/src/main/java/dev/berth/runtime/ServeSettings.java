@@ -395,7 +395,13 @@ public final class ServeSettings {
   private final Map<Setting, String> values;
 
   private ServeSettings(Map<Setting, String> values) {
-    this.values = Collections.unmodifiableMap(new LinkedHashMap<>(values));
+    Map<Setting, String> ordered = new LinkedHashMap<>();
+    for (Setting s : ALL) { // in ALL's order whatever order they came in: command lines are stable
+      if (values.containsKey(s)) {
+        ordered.put(s, values.get(s));
+      }
+    }
+    this.values = Collections.unmodifiableMap(ordered);
   }
 
   /** No setting given: every one at its default. */
