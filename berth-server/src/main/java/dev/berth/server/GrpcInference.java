@@ -70,8 +70,8 @@ final class GrpcInference extends GRPCInferenceServiceGrpc.GRPCInferenceServiceI
     answer(
         out,
         () -> {
-          String model = modelName(request.getName());
-          String v = versionName(request.getVersion());
+          String model = CallPolicy.modelName(request.getName());
+          String v = CallPolicy.versionName(request.getVersion());
           service.statuses(model); // NOT_FOUND for an unknown model
           return ModelReadyResponse.newBuilder().setReady(service.modelReady(model, v)).build();
         });
@@ -99,7 +99,8 @@ final class GrpcInference extends GRPCInferenceServiceGrpc.GRPCInferenceServiceI
                 .setConfig(
                     TritonModels.config(
                         service.configuration(
-                            modelName(request.getName()), versionName(request.getVersion()))))
+                            CallPolicy.modelName(request.getName()),
+                            CallPolicy.versionName(request.getVersion()))))
                 .build());
   }
 
@@ -111,8 +112,8 @@ final class GrpcInference extends GRPCInferenceServiceGrpc.GRPCInferenceServiceI
         () ->
             TritonModels.statistics(
                 service.statistics(
-                    request.getName().isEmpty() ? null : modelName(request.getName()),
-                    versionName(request.getVersion()))));
+                    request.getName().isEmpty() ? null : CallPolicy.modelName(request.getName()),
+                    CallPolicy.versionName(request.getVersion()))));
   }
 
   @Override
@@ -122,7 +123,9 @@ final class GrpcInference extends GRPCInferenceServiceGrpc.GRPCInferenceServiceI
         out,
         () -> {
           ModelMetadata m =
-              service.metadata(modelName(request.getName()), versionName(request.getVersion()));
+              service.metadata(
+                  CallPolicy.modelName(request.getName()),
+                  CallPolicy.versionName(request.getVersion()));
           ModelMetadataResponse.Builder b =
               ModelMetadataResponse.newBuilder()
                   .setName(m.name())
@@ -203,21 +206,13 @@ final class GrpcInference extends GRPCInferenceServiceGrpc.GRPCInferenceServiceI
     out.onCompleted();
   }
 
-  private static String modelName(String raw) {
-    return CallPolicy.modelName(raw);
-  }
-
-  private static String versionName(String raw) {
-    return CallPolicy.versionName(raw);
-  }
-
   private static String emptyToNull(String s) {
     return s == null || s.isEmpty() ? null : s;
   }
 
   static InferenceRequest decode(ModelInferRequest request) {
-    String model = modelName(request.getModelName());
-    String version = versionName(request.getModelVersion());
+    String model = CallPolicy.modelName(request.getModelName());
+    String version = CallPolicy.versionName(request.getModelVersion());
     int rawCount = request.getRawInputContentsCount();
     if (rawCount > 0 && rawCount != request.getInputsCount()) {
       throw new InvalidInputException(
