@@ -107,6 +107,55 @@ class OpenApiTest {
     }
   }
 
+  /** The objects OpenAPI 3.1 defines take only their own fields (as a linter checks them). */
+  @Test
+  void mediaTypesAndResponsesHoldOnlyWhatOpenApiAllows() {
+    Set<String> mediaType = Set.of("schema", "example", "examples", "encoding");
+    doc.path("paths")
+        .properties()
+        .forEach(
+            path ->
+                path.getValue()
+                    .properties()
+                    .forEach(
+                        op -> {
+                          String where = op.getKey() + " " + path.getKey();
+                          List<JsonNode> contents = new ArrayList<>();
+                          contents.add(op.getValue().path("requestBody").path("content"));
+                          op.getValue()
+                              .path("responses")
+                              .properties()
+                              .forEach(
+                                  r -> {
+                                    assertTrue(
+                                        r.getValue().path("description").isTextual(),
+                                        where
+                                            + " "
+                                            + r.getKey()
+                                            + ": a response needs a description");
+                                    contents.add(r.getValue().path("content"));
+                                  });
+                          for (JsonNode content : contents) {
+                            content
+                                .properties()
+                                .forEach(
+                                    m ->
+                                        m.getValue()
+                                            .fieldNames()
+                                            .forEachRemaining(
+                                                f ->
+                                                    assertTrue(
+                                                        mediaType.contains(f),
+                                                        where
+                                                            + " "
+                                                            + m.getKey()
+                                                            + ": '"
+                                                            + f
+                                                            + "' is not a field of a media type")));
+                          }
+                        }));
+  }
+
   @Test
   void docsHoldTheSameDocument() throws Exception {
     Path docs = Path.of("..", "docs", "openapi.json");
