@@ -171,16 +171,8 @@ final class RunCommand implements Callable<Integer> {
    * container and points their settings at them: they never enter the image.
    */
   static void mountSecrets(ServiceSpec service, ContainerSpec.Builder container) {
-    ServiceSpec.Serving serving = service.serving();
-    ServeSettings given = serving.settings();
-    if (serving.apiKeys() != null && !given.isSet(ServeSettings.API_KEYS)
-        || serving.managementToken() != null && !given.isSet(ServeSettings.MANAGEMENT_TOKEN_FILE)
-        || serving.tls() != null && !given.isSet(ServeSettings.TLS_CERT)) {
-      throw new BerthException(
-          service.file()
-              + ": serving names a Kubernetes Secret without a file; berth run mounts files (give"
-              + " file: beside secret:, or cert: and key: for tls)");
-    }
+    ServeSettings given = service.serving().settings();
+    service.requireSecretFiles(given, "berth run");
     for (ServeSettings.Setting s : ServeSettings.SECRET_FILES) {
       Path file = given.path(s);
       if (file == null) {

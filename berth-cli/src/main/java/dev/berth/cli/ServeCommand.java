@@ -129,13 +129,13 @@ final class ServeCommand implements java.util.concurrent.Callable<Integer> {
           value instanceof List<?> list
               ? String.join(",", list.stream().map(String::valueOf).toList())
               : String.valueOf(value);
-      try {
-        given.put(s, ServeSettings.of(Map.of(s, text)).text(s));
-      } catch (IllegalArgumentException e) {
-        throw new BerthException(s.option() + " " + e.getMessage());
-      }
+      given.put(s, text);
     }
-    return ServeSettings.of(given);
+    try {
+      return ServeSettings.of(given);
+    } catch (ServeSettings.InvalidValue e) {
+      throw new BerthException(e.setting().option() + " " + e.problem());
+    }
   }
 
   /** Options over environment variables over the service file's settings over the defaults. */
@@ -149,36 +149,9 @@ final class ServeCommand implements java.util.concurrent.Callable<Integer> {
     ServeSettings file = service == null ? ServeSettings.none() : service.serving().settings();
     ServeSettings settings = options.over(environment.over(file));
     if (service != null) {
-      ServiceSpec.Serving serving = service.serving();
-      secretOnly(serving.apiKeys(), settings, ServeSettings.API_KEYS, "api-keys");
-      secretOnly(
-          serving.managementToken(),
-          settings,
-          ServeSettings.MANAGEMENT_TOKEN_FILE,
-          "management-token");
-      secretOnly(serving.tls(), settings, ServeSettings.TLS_CERT, "tls");
+      service.requireSecretFiles(settings, "berth serve");
     }
     return settings;
-  }
-
-  /** A secret the service file names only as a Kubernetes Secret cannot be served from here. */
-  private static void secretOnly(
-      ServiceSpec.SecretRef secret,
-      ServeSettings settings,
-      ServeSettings.Setting file,
-      String key) {
-    if (secret != null && !settings.isSet(file)) {
-      throw new BerthException(
-          "serving."
-              + key
-              + " names only the Kubernetes Secret '"
-              + secret.name()
-              + "', which berth deploy mounts; to serve here, give the file too (serving."
-              + key
-              + (key.equals("tls") ? ".cert and .key" : ".file")
-              + ") or "
-              + file.option());
-    }
   }
 
   @Override

@@ -14,7 +14,6 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.List;
-import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
@@ -69,13 +68,8 @@ final class ServeProcess implements AutoCloseable {
       // the service's settings, on free loopback ports, without its secrets (a benchmark calls
       // without credentials) and with the warnings only
       ServeSettings settings =
-          ServeSettings.of(
-                  Map.of(
-                      ServeSettings.HOST, "127.0.0.1",
-                      ServeSettings.PORT, "0",
-                      ServeSettings.GRPC_PORT, "0",
-                      ServeSettings.LOG_FORMAT, "text",
-                      ServeSettings.LOG_LEVEL, "warn"))
+          ServeSettings.onFreeLoopbackPorts("text")
+              .with(ServeSettings.LOG_LEVEL, "warn")
               .over(service.serving().settings().without(ServeSettings.SECRET_FILES));
       List<String> args = new ArrayList<>(List.of("serve", repo.toString()));
       args.addAll(settings.arguments());

@@ -18,7 +18,6 @@ import java.time.Instant;
 import java.util.ArrayList;
 import java.util.HexFormat;
 import java.util.List;
-import java.util.Map;
 import java.util.concurrent.TimeUnit;
 import java.util.function.Consumer;
 import java.util.stream.Stream;
@@ -101,13 +100,7 @@ public final class ClassDataArchive {
       Path dumped = work.resolve(archive.getFileName());
       // the image's own serve settings, on free loopback ports, logging JSON (read for readiness)
       ServeSettings settings =
-          ServeSettings.of(
-                  Map.of(
-                      ServeSettings.HOST, "127.0.0.1",
-                      ServeSettings.PORT, "0",
-                      ServeSettings.GRPC_PORT, "0",
-                      ServeSettings.LOG_FORMAT, "json"))
-              .over(service.serving().containerSettings());
+          ServeSettings.onFreeLoopbackPorts("json").over(service.serving().containerSettings());
       train(javaRuntime, jvmOptions, home, repo, settings, dumped, work);
       Files.createDirectories(dir);
       Files.move(dumped, archive, StandardCopyOption.ATOMIC_MOVE);

@@ -78,6 +78,11 @@ public final class ConfigReader {
     return file;
   }
 
+  /** Whether the key holds a section of keys (a mapping) rather than a single value. */
+  public boolean isSection(String key) {
+    return values.get(key) instanceof Map;
+  }
+
   public boolean has(String key) {
     return values.containsKey(key) && values.get(key) != null;
   }

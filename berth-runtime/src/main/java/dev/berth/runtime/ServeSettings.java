@@ -390,6 +390,29 @@ public final class ServeSettings {
     return null;
   }
 
+  /** A value a setting does not take; the message starts with the setting's name. */
+  public static final class InvalidValue extends IllegalArgumentException {
+    private static final long serialVersionUID = 1L;
+
+    private final transient Setting setting;
+    private final String problem;
+
+    InvalidValue(Setting setting, String problem) {
+      super(setting.name() + " " + problem);
+      this.setting = setting;
+      this.problem = problem;
+    }
+
+    public Setting setting() {
+      return setting;
+    }
+
+    /** What is wrong and what it takes, without the setting's name. */
+    public String problem() {
+      return problem;
+    }
+  }
+
   private static final ServeSettings NONE = new ServeSettings(Map.of());
 
   private final Map<Setting, String> values;
@@ -412,7 +435,7 @@ public final class ServeSettings {
   /**
    * Settings with these values (a repeatable setting's values joined with commas).
    *
-   * @throws IllegalArgumentException naming the setting and what it expects
+   * @throws InvalidValue naming the setting and what it expects
    */
   public static ServeSettings of(Map<Setting, String> values) {
     Map<Setting, String> checked = new LinkedHashMap<>();
@@ -437,8 +460,8 @@ public final class ServeSettings {
       if (v != null && !v.isBlank()) {
         try {
           found.put(s, checkAll(s, v));
-        } catch (IllegalArgumentException e) {
-          throw new IllegalArgumentException(s.environmentVariable() + " " + e.getMessage(), e);
+        } catch (InvalidValue e) {
+          throw new IllegalArgumentException(s.environmentVariable() + " " + e.problem(), e);
         }
       }
     }
@@ -446,16 +469,28 @@ public final class ServeSettings {
   }
 
   private static String checkAll(Setting s, String value) {
-    if (!s.repeatable()) {
-      return s.check(value);
-    }
-    List<String> out = new ArrayList<>();
-    for (String part : value.split(",")) {
-      if (!part.isBlank()) {
-        out.add(s.check(part));
+    try {
+      if (!s.repeatable()) {
+        return s.check(value);
       }
+      List<String> out = new ArrayList<>();
+      for (String part : value.split(",")) {
+        if (!part.isBlank()) {
+          out.add(s.check(part));
+        }
+      }
+      return String.join(",", out);
+    } catch (IllegalArgumentException e) {
+      throw new InvalidValue(s, e.getMessage());
     }
-    return String.join(",", out);
+  }
+
+  /**
+   * A server for this machine alone: loopback, free ports picked at start, logs in {@code
+   * logFormat}; lay a service's settings under it with {@link #over}.
+   */
+  public static ServeSettings onFreeLoopbackPorts(String logFormat) {
+    return of(Map.of(HOST, "127.0.0.1", PORT, "0", GRPC_PORT, "0", LOG_FORMAT, logFormat));
   }
 
   /** These settings over {@code bottom}: bottom's values where these have none. */

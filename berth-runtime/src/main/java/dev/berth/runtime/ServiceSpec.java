@@ -42,6 +42,11 @@ public record ServiceSpec(
   private static final Pattern DNS_LABEL = Pattern.compile("[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?");
   private static final Pattern HOSTNAME =
       Pattern.compile("(\\*\\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*");
+
+  /** A Kubernetes object name: a DNS subdomain. */
+  private static final Pattern SECRET_NAME =
+      Pattern.compile("[a-z0-9]([-.a-z0-9]{0,251}[a-z0-9])?");
+
   private static final Pattern QUANTITY =
       Pattern.compile("\\d+(\\.\\d+)?(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?");
   private static final Pattern PLATFORM = Pattern.compile("linux/(amd64|arm64)");
@@ -294,6 +299,50 @@ public record ServiceSpec(
       }
     }
     return repo;
+  }
+
+  /**
+   * Refuses to serve from this machine a secret the file names only as a Kubernetes Secret: serving
+   * without it would leave the service open.
+   *
+   * @param settings the settings it serves with (an option may give the file)
+   * @param command what serves, for the message ({@code berth serve}, {@code berth run})
+   * @throws ConfigException naming the key and the fix
+   */
+  public void requireSecretFiles(ServeSettings settings, String command) {
+    requireFile(serving.apiKeys(), settings, ServeSettings.API_KEYS, "api-keys", ".file", command);
+    requireFile(
+        serving.managementToken(),
+        settings,
+        ServeSettings.MANAGEMENT_TOKEN_FILE,
+        "management-token",
+        ".file",
+        command);
+    requireFile(serving.tls(), settings, ServeSettings.TLS_CERT, "tls", ".cert and .key", command);
+  }
+
+  private void requireFile(
+      SecretRef secret,
+      ServeSettings settings,
+      ServeSettings.Setting setting,
+      String key,
+      String fileKeys,
+      String command) {
+    if (secret != null && !settings.isSet(setting)) {
+      throw new ConfigException(
+          file,
+          "serving." + key,
+          "names only the Kubernetes Secret '"
+              + secret.name()
+              + "', which berth deploy mounts; "
+              + command
+              + " reads files: give serving."
+              + key
+              + fileKeys
+              + " too (or "
+              + setting.option()
+              + ")");
+    }
   }
 
   /** Deletes a directory tree written by {@link #writeRepository}, links and all (best effort). */
@@ -557,7 +606,7 @@ public record ServiceSpec(
       if (setting.type() == ServeSettings.Type.FILE) {
         value = files(base, value);
       }
-      values.put(setting, check(s, key, setting, value));
+      values.put(setting, value);
     }
     SecretRef apiKeys = null;
     if (s.has("api-keys")) {
@@ -606,8 +655,8 @@ public record ServiceSpec(
     ServeSettings settings;
     try {
       settings = ServeSettings.of(values);
-    } catch (IllegalArgumentException e) {
-      throw s.error(null, e.getMessage());
+    } catch (ServeSettings.InvalidValue e) {
+      throw s.error(key(e.setting()), e.problem());
     }
     for (ServeSettings.Setting port : List.of(ServeSettings.PORT, ServeSettings.GRPC_PORT)) {
       if (settings.integer(port) == 0) {
@@ -621,16 +670,15 @@ public record ServiceSpec(
     return new Serving(settings, apiKeys, token, tls);
   }
 
-  private static String check(
-      ConfigReader s, String key, ServeSettings.Setting setting, String value) {
-    if (value == null) {
-      throw s.error(key, "needs a value (" + setting.description() + ")");
-    }
-    try {
-      return setting.repeatable() ? value : setting.check(value);
-    } catch (IllegalArgumentException e) {
-      throw s.error(key, e.getMessage());
-    }
+  /** The key under {@code serving:} that gives a setting: {@code tls-cert} is {@code tls.cert}. */
+  private static String key(ServeSettings.Setting setting) {
+    return switch (setting.name()) {
+      case "tls-cert" -> "tls.cert";
+      case "tls-key" -> "tls.key";
+      case "tls-client-ca" -> "tls.client-ca";
+      case "management-token-file" -> "management-token.file";
+      default -> setting.name();
+    };
   }
 
   /** Paths (comma-separated for a list) resolved against the berth.yaml's directory. */
@@ -649,9 +697,7 @@ public record ServiceSpec(
    * {@code plainAllowed}.
    */
   private static ConfigReader fileOrSecret(ConfigReader s, String key, boolean plainAllowed) {
-    try {
-      s.string(key, null);
-    } catch (ConfigException section) {
+    if (s.isSection(key)) {
       ConfigReader r = s.section(key);
       r.allowOnly(Set.of("file", "secret"));
       if (!r.has("file") && !r.has("secret")) {
@@ -681,7 +727,7 @@ public record ServiceSpec(
     ConfigReader secret = section.section("secret");
     secret.allowOnly(needsKey ? Set.of("name", "key") : Set.of("name"));
     String name = secret.requiredString("name", "name the Kubernetes Secret");
-    if (!DNS_LABEL.matcher(name).matches() && !name.matches("[a-z0-9]([-.a-z0-9]*[a-z0-9])?")) {
+    if (!SECRET_NAME.matcher(name).matches()) {
       throw secret.error("name", "'" + name + "' is not a valid Kubernetes Secret name");
     }
     String key = null;

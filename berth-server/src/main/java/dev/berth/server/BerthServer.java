@@ -275,13 +275,13 @@ public final class BerthServer implements AutoCloseable {
             method.text(),
             path,
             false,
-            String.valueOf(req.remotePeer().address()));
+            () -> String.valueOf(req.remotePeer().address()));
     res.header(REQUEST_ID, call.id);
     res.beforeSend(
         () -> {
           int code = res.status().code();
           policy.answering(
-              call, Integer.toString(code), code == 401 || code == 403, authorization(req));
+              call, Integer.toString(code), code == 401 || code == 403, () -> authorization(req));
         });
     Route route = null;
     int status;
@@ -304,7 +304,11 @@ public final class BerthServer implements AutoCloseable {
       status = CLIENT_CLOSED_REQUEST;
       call.error = gone.getMessage();
       try {
-        send(res, status, HttpErrors.errorBody(gone.getMessage())); // to no one, most likely
+        RestExchange.send(
+            res,
+            status,
+            RestExchange.JSON,
+            HttpErrors.errorBody(gone.getMessage())); // to no one, most likely
       } catch (RuntimeException unsent) {
         LOG.log(Level.FINE, "request " + call.id + ": the client left", unsent);
       }
@@ -319,20 +323,13 @@ public final class BerthServer implements AutoCloseable {
             HeaderNames.RETRY_AFTER, Long.toString(Math.max(1, answer.retryAfter().toSeconds())));
       }
       Route.ErrorBody body = route == null ? Route.JSON_ERROR : route.errors();
-      status = send(res, answer.status(), body.write(failure));
+      status = RestExchange.send(res, answer.status(), RestExchange.JSON, body.write(failure));
     }
     policy.finish(call, Integer.toString(status));
   }
 
   private static String authorization(ServerRequest req) {
     return req.headers().first(HeaderNames.AUTHORIZATION).orElse(null);
-  }
-
-  private static int send(ServerResponse res, int status, byte[] json) {
-    res.status(status);
-    res.header(HeaderNames.CONTENT_TYPE, RestExchange.JSON);
-    res.send(json);
-    return status;
   }
 
   /** The readiness reason while loading is over but a served model has no ready version. */

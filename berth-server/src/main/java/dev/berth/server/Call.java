@@ -18,8 +18,8 @@ final class Call {
   /** Whether the call came over gRPC. */
   final boolean grpc;
 
-  /** The caller's address. */
-  final String remote;
+  /** The caller's address, worked out only when an audit event needs it. */
+  final java.util.function.Supplier<String> remote;
 
   /** {@link System#nanoTime()} when the call began. */
   final long start = System.nanoTime();
@@ -41,7 +41,12 @@ final class Call {
 
   private boolean finished;
 
-  Call(String id, String method, String path, boolean grpc, String remote) {
+  Call(
+      String id,
+      String method,
+      String path,
+      boolean grpc,
+      java.util.function.Supplier<String> remote) {
     this.id = id;
     this.method = method;
     this.path = path;

@@ -58,7 +58,12 @@ final class CallPolicy {
    * @param offeredId the client's request id ({@code X-Request-Id}, gRPC {@code x-request-id}), or
    *     null
    */
-  Call begin(String offeredId, String method, String path, boolean grpc, String remote) {
+  Call begin(
+      String offeredId,
+      String method,
+      String path,
+      boolean grpc,
+      java.util.function.Supplier<String> remote) {
     return new Call(requestId(offeredId), method, path, grpc, remote);
   }
 
@@ -177,20 +182,25 @@ final class CallPolicy {
    * answer finds the event logged, and one caller's events stay in the order of its calls.
    *
    * @param result the status answered ({@code 200}, {@code UNAUTHENTICATED}, ...)
-   * @param authorization the credential sent, to name who was refused
+   * @param authorization the credential sent, to name who was refused (read only then)
    */
-  void answering(Call call, String result, boolean refused, String authorization) {
+  void answering(
+      Call call,
+      String result,
+      boolean refused,
+      java.util.function.Supplier<String> authorization) {
     if (!call.audited && !refused) {
       return;
     }
     String who = call.caller;
     if (who == null) {
-      who = authorization == null ? "anonymous" : access.nameOf(authorization);
+      String credential = authorization.get();
+      who = credential == null ? "anonymous" : access.nameOf(credential);
       who = who == null ? "unknown-credential" : who;
     }
     Audit.log(
         who,
-        call.remote,
+        call.remote.get(),
         call.grpc ? "gRPC " + call.path.substring(1) : call.method + " " + call.path,
         call.model,
         result,

@@ -46,7 +46,7 @@ final class GrpcCalls implements ServerInterceptor {
             "POST",
             "/" + call.getMethodDescriptor().getFullMethodName(),
             true,
-            String.valueOf(call.getAttributes().get(Grpc.TRANSPORT_ATTR_REMOTE_ADDR)));
+            () -> String.valueOf(call.getAttributes().get(Grpc.TRANSPORT_ATTR_REMOTE_ADDR)));
     String authorization = headers.get(AUTHORIZATION);
     ServerCall<Q, A> answered = new Answered<>(call, c, authorization);
     // oversized metadata is refused before keys are checked
@@ -115,7 +115,7 @@ final class GrpcCalls implements ServerInterceptor {
           c,
           code.name(),
           code == Status.Code.UNAUTHENTICATED || code == Status.Code.PERMISSION_DENIED,
-          authorization);
+          () -> authorization);
       policy.finish(c, code.name());
       super.close(status, trailers);
     }

@@ -88,6 +88,11 @@ final class RestExchange {
   }
 
   int send(int status, String contentType, byte[] body) {
+    return send(response, status, contentType, body);
+  }
+
+  /** Sends an answer on any response, routed or not; returns its status. */
+  static int send(ServerResponse response, int status, String contentType, byte[] body) {
     response.status(status);
     response.header(HeaderNames.CONTENT_TYPE, contentType);
     response.send(body);

@@ -77,22 +77,14 @@ class OpenApiTest {
     }
     List<String> extra = new ArrayList<>();
     Set<String> operationIds = new HashSet<>();
-    doc.path("paths")
-        .properties()
-        .forEach(
-            path ->
-                path.getValue()
-                    .properties()
-                    .forEach(
-                        op -> {
-                          if (METHODS.contains(op.getKey())
-                              && !declared.contains(op.getKey() + " " + path.getKey())) {
-                            extra.add(op.getKey() + " " + path.getKey());
-                          }
-                          assertTrue(
-                              operationIds.add(op.getValue().path("operationId").asText()),
-                              "operationId " + op.getValue().path("operationId") + " twice");
-                        }));
+    for (Operation op : operations()) {
+      if (!declared.contains(op.method() + " " + op.path())) {
+        extra.add(op.method() + " " + op.path());
+      }
+      assertTrue(
+          operationIds.add(op.node().path("operationId").asText()),
+          "operationId " + op.node().path("operationId") + " twice");
+    }
     assertEquals(List.of(), extra, "documented but not routed");
   }
 
@@ -111,6 +103,47 @@ class OpenApiTest {
   @Test
   void mediaTypesAndResponsesHoldOnlyWhatOpenApiAllows() {
     Set<String> mediaType = Set.of("schema", "example", "examples", "encoding");
+    for (Operation op : operations()) {
+      String where = op.method() + " " + op.path();
+      List<JsonNode> contents = new ArrayList<>();
+      contents.add(op.node().path("requestBody").path("content"));
+      op.node()
+          .path("responses")
+          .properties()
+          .forEach(
+              r -> {
+                assertTrue(
+                    r.getValue().path("description").isTextual(),
+                    where + " " + r.getKey() + ": a response needs a description");
+                contents.add(r.getValue().path("content"));
+              });
+      for (JsonNode content : contents) {
+        content
+            .properties()
+            .forEach(
+                m ->
+                    m.getValue()
+                        .fieldNames()
+                        .forEachRemaining(
+                            f ->
+                                assertTrue(
+                                    mediaType.contains(f),
+                                    where
+                                        + " "
+                                        + m.getKey()
+                                        + ": '"
+                                        + f
+                                        + "' is not a field of a"
+                                        + " media type")));
+      }
+    }
+  }
+
+  /** One operation of the document: a method of a path. */
+  private record Operation(String method, String path, JsonNode node) {}
+
+  private List<Operation> operations() {
+    List<Operation> out = new ArrayList<>();
     doc.path("paths")
         .properties()
         .forEach(
@@ -119,41 +152,11 @@ class OpenApiTest {
                     .properties()
                     .forEach(
                         op -> {
-                          String where = op.getKey() + " " + path.getKey();
-                          List<JsonNode> contents = new ArrayList<>();
-                          contents.add(op.getValue().path("requestBody").path("content"));
-                          op.getValue()
-                              .path("responses")
-                              .properties()
-                              .forEach(
-                                  r -> {
-                                    assertTrue(
-                                        r.getValue().path("description").isTextual(),
-                                        where
-                                            + " "
-                                            + r.getKey()
-                                            + ": a response needs a description");
-                                    contents.add(r.getValue().path("content"));
-                                  });
-                          for (JsonNode content : contents) {
-                            content
-                                .properties()
-                                .forEach(
-                                    m ->
-                                        m.getValue()
-                                            .fieldNames()
-                                            .forEachRemaining(
-                                                f ->
-                                                    assertTrue(
-                                                        mediaType.contains(f),
-                                                        where
-                                                            + " "
-                                                            + m.getKey()
-                                                            + ": '"
-                                                            + f
-                                                            + "' is not a field of a media type")));
+                          if (METHODS.contains(op.getKey())) {
+                            out.add(new Operation(op.getKey(), path.getKey(), op.getValue()));
                           }
                         }));
+    return out;
   }
 
   @Test
