@@ -57,7 +57,7 @@ import java.util.concurrent.Future;
  * examples/models/minilm/1, or the model directory above it). DURATION is per batch size: 20, 20s,
  * 500ms.
  */
-public final class InProcessCeiling {
+public final class InProcessCeiling implements AutoCloseable {
   static final int[] DEFAULT_BATCH_SIZES = {1, 2, 4, 8, 16, 32, 64};
 
   /**
@@ -103,6 +103,54 @@ public final class InProcessCeiling {
       // batch.
       this.callers[i] = new Caller((int) ((long) i * sentences.size() / callers));
     }
+  }
+
+  /**
+   * Loads the model's session (shared by the callers, {@code intraOpThreads} threads a call, 0 for
+   * ONNX Runtime's choice) and its tokenizer.
+   */
+  static InProcessCeiling open(
+      Path modelDir, List<String> sentences, int callers, int intraOpThreads)
+      throws OrtException, IOException {
+    OrtEnvironment env = OrtEnvironment.getEnvironment();
+    OrtSession.SessionOptions so = new OrtSession.SessionOptions();
+    so.setIntraOpNumThreads(intraOpThreads);
+    so.setInterOpNumThreads(0);
+    so.setOptimizationLevel(OrtSession.SessionOptions.OptLevel.ALL_OPT);
+    OrtSession session = env.createSession(modelDir.resolve("model.onnx").toString(), so);
+    try {
+      HuggingFaceTokenizer tokenizer =
+          HuggingFaceTokenizer.newInstance(
+              modelDir.resolve("tokenizer.json"),
+              Map.of(
+                  "maxLength", Integer.toString(TOKENIZER_MAX_LENGTH),
+                  "truncation", "true",
+                  "padding", "true",
+                  "addSpecialTokens", "true"));
+      String hidden =
+          session.getOutputNames().contains("last_hidden_state")
+              ? "last_hidden_state"
+              : session.getOutputNames().iterator().next();
+      return new InProcessCeiling(
+          env, session, tokenizer, hidden, sentences, callers, intraOpThreads);
+    } catch (IOException | RuntimeException e) {
+      session.close();
+      throw e;
+    }
+  }
+
+  @Override
+  public void close() throws OrtException {
+    try {
+      tokenizer.close();
+    } finally {
+      session.close();
+    }
+  }
+
+  /** The first caller, for a single-threaded user of {@link #call}. */
+  Caller caller() {
+    return callers[0];
   }
 
   /** One calling thread's place in the sentence list and what it measured. */
@@ -197,26 +245,7 @@ public final class InProcessCeiling {
     }
     List<String> sentences = sentences(sentencesFile);
 
-    OrtEnvironment env = OrtEnvironment.getEnvironment();
-    OrtSession.SessionOptions so = new OrtSession.SessionOptions();
-    so.setIntraOpNumThreads(intraOpThreads);
-    so.setInterOpNumThreads(0);
-    so.setOptimizationLevel(OrtSession.SessionOptions.OptLevel.ALL_OPT);
-    try (OrtSession session = env.createSession(modelDir.resolve("model.onnx").toString(), so);
-        HuggingFaceTokenizer tokenizer =
-            HuggingFaceTokenizer.newInstance(
-                modelDir.resolve("tokenizer.json"),
-                Map.of(
-                    "maxLength", Integer.toString(TOKENIZER_MAX_LENGTH),
-                    "truncation", "true",
-                    "padding", "true",
-                    "addSpecialTokens", "true"))) {
-      String hidden =
-          session.getOutputNames().contains("last_hidden_state")
-              ? "last_hidden_state"
-              : session.getOutputNames().iterator().next();
-      InProcessCeiling bench =
-          new InProcessCeiling(env, session, tokenizer, hidden, sentences, callers, intraOpThreads);
+    try (InProcessCeiling bench = open(modelDir, sentences, callers, intraOpThreads)) {
       ObjectNode result;
       // Platform threads, as Berth's engine workers are.
       ExecutorService pool =
@@ -545,7 +574,7 @@ public final class InProcessCeiling {
     return out;
   }
 
-  private static Path versionDir(Path dir) {
+  static Path versionDir(Path dir) {
     if (Files.isRegularFile(dir.resolve("model.onnx"))) {
       return dir;
     }
