@@ -6,7 +6,7 @@
 #   - base images built here once per machine and pushed to that registry: a Debian bookworm
 #     minbase made with debootstrap; that plus a jlink'ed Java runtime laid out like the public
 #     eclipse-temurin images (/opt/java/openjdk), and, like them, without the OpenMP runtime; and
-#     that plus the OpenMP runtime (Debian's libgomp1), which llama.cpp needs.
+#     that plus the OpenMP runtime (Debian's libgomp1), which XGBoost's library needs.
 # berth_test_containers exports DOCKER_HOST, BERTH_TEST_REGISTRY, BERTH_TEST_BASE,
 # BERTH_TEST_BASE_JAVA and BERTH_TEST_BASE_LLM; berth_test_containers_stop (for an EXIT trap) stops
 # what it started itself, never what it found running and reused.
@@ -275,7 +275,8 @@ EOF
   _bt_build_push "$ref" "$ctx" "$log"
 }
 
-# The language-model base: the Java base plus libgomp1's files (llama.cpp links the OpenMP runtime).
+# The OpenMP base (BERTH_TEST_BASE_LLM, named for the language models that once needed it): the Java
+# base plus libgomp1's files, which XGBoost's library links.
 _bt_build_llm() {
   local ref="$1" from="$2" deb="$3" log="$_bt_run/build-llm.log" ctx
   _bt_say "building test base image $ref: $from plus $(basename "$deb") ..."

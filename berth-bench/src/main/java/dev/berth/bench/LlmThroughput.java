@@ -3,11 +3,11 @@ package dev.berth.bench;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import de.kherud.llama.InferenceParameters;
-import de.kherud.llama.LlamaIterator;
-import de.kherud.llama.LlamaModel;
-import de.kherud.llama.ModelParameters;
 import dev.berth.llm.GgufWriter;
+import dev.berth.llm.LlamaEngineProvider;
+import dev.berth.runtime.ModelConfig;
+import dev.berth.runtime.ModelContext;
+import dev.berth.runtime.TextGenerator;
 import java.io.BufferedReader;
 import java.io.InputStream;
 import java.io.InputStreamReader;
@@ -28,8 +28,8 @@ import java.util.concurrent.CyclicBarrier;
 
 /**
  * Token throughput of a GGUF language model, the same work measured two ways for bench/llm: driven
- * in this process by the llama.cpp binding (the ceiling: no HTTP, no JSON, no queue), or through a
- * Berth server's OpenAI-compatible API as streamed {@code /v1/completions}.
+ * in this process by Berth's llama.cpp engine (the ceiling: no HTTP, no JSON, no queue), or through
+ * a Berth server's OpenAI-compatible API as streamed {@code /v1/completions}.
  *
  * <pre>
  * java -cp ... dev.berth.bench.LlmThroughput write-model PATH
@@ -40,10 +40,32 @@ import java.util.concurrent.CyclicBarrier;
  * <p>Each of CONCURRENCY workers sends the same prompt, greedy, again and again: one round to warm
  * up, then for SECONDS. It prints one JSON object: tokens generated, tokens/s, requests, and time
  * to first token (p50, p99). Tokens are counted the same way on both paths: one per streamed piece
- * the binding hands over.
+ * the engine hands over.
  */
 public final class LlmThroughput {
   private static final ObjectMapper JSON = new ObjectMapper();
+
+  /**
+   * The prompt of one request: with BERTH_BENCH_PROMPT_WORDS=N, N words after a number no other
+   * request has, so that no side reuses a cached prompt start; else {@link #PROMPT}.
+   */
+  static String prompt() {
+    String words = System.getenv("BERTH_BENCH_PROMPT_WORDS");
+    if (words == null || words.isBlank()) {
+      return PROMPT;
+    }
+    int n = Integer.parseInt(words.strip());
+    StringBuilder b =
+        new StringBuilder("Request ")
+            .append(java.util.concurrent.ThreadLocalRandom.current().nextLong(1L << 40))
+            .append(':');
+    String[] text = PROMPT.split(" ");
+    for (int i = 0; i < n; i++) {
+      b.append(' ').append(text[i % text.length]);
+    }
+    return b.toString();
+  }
+
   static final String PROMPT =
       "Berth serves models in production. Write a long story about a ship that finds its berth.";
 
@@ -71,7 +93,7 @@ public final class LlmThroughput {
       case "http" -> http(args);
       default -> throw new IllegalArgumentException("unknown mode " + args[0]);
     }
-    System.exit(0); // the binding leaves a non-daemon native thread behind
+    System.exit(0);
   }
 
   private static void inProcess(String[] args) throws Exception {
@@ -81,51 +103,36 @@ public final class LlmThroughput {
     int seconds = Integer.parseInt(args[4]);
     int context = Integer.parseInt(args[5]);
     int threads = Integer.parseInt(args[6]);
-    // the settings Berth gives llama.cpp for llm.parallel = 8, llm.context-size = CONTEXT
-    int parallel = 8;
-    ModelParameters parameters =
-        new ModelParameters()
-            .setModel(model.toString())
-            .setCtxSize(context * parallel)
-            .setParallel(parallel)
-            .setThreads(threads)
-            .setThreadsBatch(threads)
-            .disableLog();
-    // Loaded on a thread of its own, as Berth loads models: loaded on the JVM's main thread,
-    // llama.cpp decoded at about half the speed here (see BENCHMARKS.md, Language models).
-    LlamaModel[] loaded = new LlamaModel[1];
-    if (Boolean.getBoolean("berth.bench.load-on-main")) {
-      loaded[0] = new LlamaModel(parameters);
-    } else {
-      Thread.ofPlatform()
-          .name("berth-model-loader")
-          .start(() -> loaded[0] = new LlamaModel(parameters))
-          .join();
-    }
-    try (LlamaModel llama = loaded[0]) {
+    // Berth's llama.cpp engine, loaded as the server loads it, with llm.parallel = 8,
+    // llm.context-size = CONTEXT and llm.threads = THREADS
+    Path repo = Files.createTempDirectory("berth-llm-bench-");
+    Path version = Files.createDirectories(repo.resolve("m/1"));
+    Files.createSymbolicLink(version.resolve("model.gguf"), model.toAbsolutePath());
+    Files.writeString(
+        repo.resolve("m/model.yaml"),
+        "apiVersion: berth.dev/v1\nkind: Model\nllm: {context-size: "
+            + context
+            + ", parallel: 8, threads: "
+            + threads
+            + "}\n");
+    try (TextGenerator llama =
+        (TextGenerator)
+            new LlamaEngineProvider()
+                .load(new ModelContext("m", "1", version, ModelConfig.load(repo.resolve("m"))))) {
       Generator generator =
           maxNew -> {
             long start = System.nanoTime();
             long first = -1;
             int tokens = 0;
-            LlamaIterator it =
-                llama
-                    .generate(
-                        new InferenceParameters(PROMPT)
-                            .setNPredict(maxNew)
-                            .setTemperature(0)
-                            .setTopP(0.95f) // Berth's default top_p, which the server passes
-                            .setCachePrompt(true))
-                    .iterator();
-            while (it.hasNext()) {
-              String text = it.next().text;
-              if (!it.hasNext()) {
-                break; // the final output carries no token
+            // greedy, with Berth's default top_p, which the server passes
+            try (TextGenerator.TokenStream it =
+                llama.start(new TextGenerator.Sampling(prompt(), maxNew, 0, 0.95, null))) {
+              for (String text = it.next(); text != null; text = it.next()) {
+                if (first < 0 && !text.isEmpty()) {
+                  first = System.nanoTime() - start; // as the HTTP client: the first text
+                }
+                tokens++;
               }
-              if (first < 0 && !text.isEmpty()) {
-                first = System.nanoTime() - start; // as the HTTP client: the first text
-              }
-              tokens++;
             }
             return new Run(tokens, first);
           };
@@ -144,7 +151,7 @@ public final class LlmThroughput {
         maxNew -> {
           ObjectNode body = JSON.createObjectNode();
           body.put("model", model);
-          body.put("prompt", PROMPT);
+          body.put("prompt", prompt());
           body.put("max_tokens", maxNew);
           body.put("temperature", 0);
           body.put("stream", true);

@@ -171,35 +171,25 @@ final class ImageOptions {
   }
 
   /**
-   * llama.cpp's library links the OpenMP runtime ({@code libgomp.so.1}), which the default base
-   * (eclipse-temurin's JRE image, like most Java images) lacks: its model would never load, so the
-   * build stops here and says how to get a base that has it.
+   * llama.cpp's libraries need the C++ runtime, which the default base (eclipse-temurin's JRE
+   * image) and glibc images generally have, and distroless or static bases lack: a base of the
+   * user's own gets a note.
    */
   static void checkLanguageModelBase(String base, PrintStream err) {
-    String fix =
-        "build a base that has it, for example FROM "
-            + ServiceSpec.Image.DEFAULT_BASE
-            + " with 'RUN apt-get update && apt-get install -y --no-install-recommends libgomp1',"
-            + " push it, and name it in image.base or --base";
-    if (base.equals(ServiceSpec.Image.DEFAULT_BASE)) {
-      throw new BerthException(
-          "this service has a language model (model.gguf), and llama.cpp needs the OpenMP runtime"
-              + " libgomp.so.1, which the default base "
+    if (!base.equals(ServiceSpec.Image.DEFAULT_BASE)) {
+      err.println(
+          "note: this service has a language model (model.gguf): llama.cpp needs libstdc++.so.6"
+              + " and libgcc_s.so.1 in the base image "
               + base
-              + " lacks: its model would not load in the image; "
-              + fix);
+              + " (Debian and Ubuntu packages libstdc++6 and libgcc-s1); without them the model"
+              + " will not load");
     }
-    err.println(
-        "note: this service has a language model (model.gguf): llama.cpp needs libgomp.so.1 and"
-            + " libstdc++.so.6 in the base image "
-            + base
-            + " (Debian and Ubuntu packages libgomp1 and libstdc++6); without them the model will"
-            + " not load");
   }
 
   /**
-   * Like {@link #checkLanguageModelBase}, for the other engines whose native library links the
-   * OpenMP runtime.
+   * XGBoost's library links the OpenMP runtime ({@code libgomp.so.1}), which the default base
+   * (eclipse-temurin's JRE image, like most Java images) lacks: its model would never load, so the
+   * build stops here and says how to get a base that has it.
    *
    * @param what "a ... model, and its library", for the messages
    */

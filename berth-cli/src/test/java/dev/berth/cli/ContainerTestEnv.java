@@ -26,7 +26,7 @@ final class ContainerTestEnv {
   /** The same base with a Java runtime at /opt/java/openjdk, like eclipse-temurin's images. */
   final String baseJava = System.getenv("BERTH_TEST_BASE_JAVA");
 
-  /** The Java base plus the OpenMP runtime (libgomp1), which llama.cpp needs. */
+  /** The Java base plus the OpenMP runtime (libgomp1), which XGBoost's library needs. */
   final String baseLlm = System.getenv("BERTH_TEST_BASE_LLM");
 
   static ContainerTestEnv require() {

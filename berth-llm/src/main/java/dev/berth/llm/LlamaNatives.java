@@ -10,16 +10,14 @@ import java.util.Locale;
 import java.util.Set;
 
 /**
- * Why llama.cpp's native library did not load, in words a user can act on. The binding reports only
- * "no native library found" and prints the dynamic loader's reason to stderr; the usual reason is a
- * base image without the OpenMP runtime ({@code libgomp.so.1}), which eclipse-temurin's images and
- * Debian's slim images lack.
+ * Why llama.cpp's native libraries did not load, in words a user can act on: the usual reason is a
+ * base image without the C++ runtime ({@code libstdc++.so.6}), which distroless Java images and
+ * some minimal bases lack.
  */
 final class LlamaNatives {
-  /** The shared libraries the Linux build of the binding needs beyond glibc. */
+  /** The shared libraries llama.cpp's Linux build needs beyond glibc. */
   static final List<Library> NEEDED =
       List.of(
-          new Library("libgomp.so.1", "libgomp1", "libgomp", "the OpenMP runtime"),
           new Library("libstdc++.so.6", "libstdc++6", "libstdc++", "the C++ runtime"),
           new Library("libgcc_s.so.1", "libgcc-s1", "libgcc", "GCC's support library"));
 
@@ -49,7 +47,7 @@ final class LlamaNatives {
           .append(e.getMessage())
           .append("); the libraries it needs (")
           .append(String.join(", ", NEEDED.stream().map(Library::soname).toList()))
-          .append(") were found, so the dynamic loader's reason is the line it printed on stderr")
+          .append(") were found, so the dynamic loader's reason above is the one to act on")
           .toString();
     }
     b.append(": ");
@@ -66,8 +64,7 @@ final class LlamaNatives {
         .append(String.join(" ", missing.stream().map(Library::fedora).toList()))
         .append(
             " (Fedora, RHEL); for a Berth image, set image.base to an image that has them, for"
-                + " example one built FROM eclipse-temurin:21-jre with 'RUN apt-get update &&"
-                + " apt-get install -y --no-install-recommends libgomp1'");
+                + " example one built FROM eclipse-temurin:21-jre, which has them");
     return b.toString();
   }
 

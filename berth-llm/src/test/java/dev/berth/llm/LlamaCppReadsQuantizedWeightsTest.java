@@ -3,9 +3,8 @@ package dev.berth.llm;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import de.kherud.llama.LlamaModel;
-import de.kherud.llama.ModelParameters;
 import dev.berth.llm.GgufWriter.TensorType;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.io.TempDir;
@@ -14,8 +13,8 @@ import org.junit.jupiter.params.provider.CsvSource;
 
 /**
  * llama.cpp reads the F16, Q8_0 and Q4_0 layouts GgufWriter writes as the same weights: the same
- * seed gives nearly the embedding of the F32 model, a wrong block or nibble layout would give an
- * unrelated one.
+ * seed gives nearly the next-token logits of the F32 model, a wrong block or nibble layout would
+ * give unrelated ones.
  */
 class LlamaCppReadsQuantizedWeightsTest {
   private static final String TEXT = "hello world, the model is here";
@@ -25,13 +24,14 @@ class LlamaCppReadsQuantizedWeightsTest {
   private static float[] f32;
 
   @BeforeAll
-  static void f32Embedding() {
+  static void f32Logits() {
+    LlamaCpp.load();
     f32 = embedding(TensorType.F32, 42);
   }
 
   @ParameterizedTest
   @CsvSource({"F16, 0.999", "Q8_0, 0.995", "Q4_0, 0.97"})
-  void quantizedModelEmbedsLikeTheF32Model(TensorType type, double minimumCosine) {
+  void quantizedModelPredictsLikeTheF32Model(TensorType type, double minimumCosine) {
     float[] quantized = embedding(type, 42);
 
     assertEquals(f32.length, quantized.length);
@@ -40,6 +40,7 @@ class LlamaCppReadsQuantizedWeightsTest {
     assertTrue(cosine(f32, embedding(type, 43)) < 0.5, "another seed is another model");
   }
 
+  /** The logits after the text's last token. */
   private static float[] embedding(TensorType type, long seed) {
     Path file =
         GgufWriter.tiny()
@@ -47,15 +48,27 @@ class LlamaCppReadsQuantizedWeightsTest {
             .type(type)
             .seed(seed)
             .write(dir.resolve(type + "-" + seed + ".gguf"));
-    try (LlamaModel model =
-        new LlamaModel(
-            new ModelParameters()
-                .setModel(file.toString())
-                .setCtxSize(128)
-                .setThreads(2)
-                .enableEmbedding()
-                .disableLog())) {
-      return model.embed(TEXT);
+    long model = LlamaCpp.loadModel(file.toString(), 0);
+    try {
+      long context = LlamaCpp.newContext(model, 128, 1, 64, 2, 2);
+      long batch = LlamaCpp.newBatch(64);
+      try {
+        int[] tokens = LlamaCpp.tokenize(model, TEXT.getBytes(StandardCharsets.UTF_8), true, false);
+        int n = tokens.length;
+        int[] positions = new int[n];
+        boolean[] outputs = new boolean[n];
+        for (int i = 0; i < n; i++) {
+          positions[i] = i;
+        }
+        outputs[n - 1] = true;
+        assertEquals(0, LlamaCpp.decode(context, batch, n, tokens, positions, new int[n], outputs));
+        return LlamaCpp.logits(model, context, n - 1);
+      } finally {
+        LlamaCpp.freeBatch(batch);
+        LlamaCpp.freeContext(context);
+      }
+    } finally {
+      LlamaCpp.freeModel(model);
     }
   }
 

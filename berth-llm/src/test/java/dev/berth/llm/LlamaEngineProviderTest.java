@@ -29,20 +29,21 @@ class LlamaEngineProviderTest {
 
     assertTrue(
         e.getMessage().startsWith("4 layers of this model should run on a GPU"), e.getMessage());
-    assertTrue(e.getMessage().contains("-Dde.kherud.llama.lib.path=DIR"), e.getMessage());
+    assertTrue(e.getMessage().contains("-Dberth.llama.backends=DIR"), e.getMessage());
+    assertTrue(e.getMessage().contains("@node-llama-cpp/linux-x64-cuda@3.21.1"), e.getMessage());
     assertTrue(e.getMessage().contains("llm.gpu-layers: 0"), e.getMessage());
   }
 
   @Test
   void everyLayerOnTheGpuIsNamedSo() {
     ModelLoadException e =
-        assertThrows(ModelLoadException.class, () -> LlamaEngine.requireGpuBuild(-1, null));
+        assertThrows(ModelLoadException.class, () -> LlamaEngine.requireGpu(-1, 0));
     assertTrue(e.getMessage().startsWith("every layer of this model"), e.getMessage());
   }
 
   @Test
-  void aLibraryOfTheUsersOwnOrNoGpuLayersPass() {
-    LlamaEngine.requireGpuBuild(-1, "/opt/llama-cuda");
-    LlamaEngine.requireGpuBuild(0, null);
+  void aGpuBackendOrNoGpuLayersPass() {
+    LlamaEngine.requireGpu(-1, 1);
+    LlamaEngine.requireGpu(0, 0);
   }
 }

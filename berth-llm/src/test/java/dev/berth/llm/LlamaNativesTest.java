@@ -17,17 +17,16 @@ class LlamaNativesTest {
       new UnsatisfiedLinkError("No native library found for os.name=Linux, os.arch=x86_64");
 
   @Test
-  void aMissingOpenMpRuntimeIsNamedWithItsPackages() throws Exception {
+  void aMissingCppRuntimeIsNamedWithItsPackages() throws Exception {
     Path system = Files.createDirectories(dir.resolve("usr/lib"));
-    Files.createFile(system.resolve("libstdc++.so.6"));
     Files.createFile(system.resolve("libgcc_s.so.1"));
 
     String message = LlamaNatives.explain(linkError, List.of(system));
 
-    assertTrue(message.contains("libgomp.so.1 (the OpenMP runtime) is missing from " + system));
-    assertTrue(message.contains("Install libgomp1 (Debian, Ubuntu) or libgomp (Fedora, RHEL)"));
+    assertTrue(message.contains("libstdc++.so.6 (the C++ runtime) is missing from " + system));
+    assertTrue(message.contains("Install libstdc++6 (Debian, Ubuntu) or libstdc++ (Fedora, RHEL)"));
     assertTrue(message.contains("image.base"), message);
-    assertFalse(message.contains("libstdc++.so.6"), message);
+    assertFalse(message.contains("libgcc_s.so.1"), message);
   }
 
   @Test
@@ -35,18 +34,17 @@ class LlamaNativesTest {
     String message = LlamaNatives.explain(linkError, List.of(dir));
 
     assertEquals(
-        List.of("libgomp.so.1", "libstdc++.so.6", "libgcc_s.so.1"),
+        List.of("libstdc++.so.6", "libgcc_s.so.1"),
         LlamaNatives.missing(List.of(dir)).stream().map(LlamaNatives.Library::soname).toList());
     assertTrue(message.contains("are missing"), message);
-    assertTrue(message.contains("Install libgomp1 libstdc++6 libgcc-s1 (Debian, Ubuntu)"), message);
+    assertTrue(message.contains("Install libstdc++6 libgcc-s1 (Debian, Ubuntu)"), message);
   }
 
   @Test
   void aLibraryInAnyDirectorySearchedCounts() throws Exception {
     Path a = Files.createDirectories(dir.resolve("a"));
     Path b = Files.createDirectories(dir.resolve("b"));
-    Files.createFile(a.resolve("libgomp.so.1"));
-    Files.createFile(b.resolve("libstdc++.so.6"));
+    Files.createFile(a.resolve("libstdc++.so.6"));
     Files.createFile(b.resolve("libgcc_s.so.1"));
 
     String message = LlamaNatives.explain(linkError, List.of(a, b));
