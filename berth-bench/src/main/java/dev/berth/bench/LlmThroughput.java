@@ -71,8 +71,15 @@ public final class LlmThroughput {
 
   private LlmThroughput() {}
 
-  /** One generation's count and time to its first token. */
-  private record Run(int tokens, long firstTokenNanos) {}
+  /** One generation's count, time to its first token, and whole time. */
+  private record Run(int tokens, long firstTokenNanos, long totalNanos) {
+    /** Tokens after the first over the time after the first: the sequence's decode rate. */
+    double decodeRate() {
+      return tokens > 1 && totalNanos > firstTokenNanos && firstTokenNanos >= 0
+          ? (tokens - 1) / ((totalNanos - firstTokenNanos) / 1e9)
+          : Double.NaN;
+    }
+  }
 
   private interface Generator {
     Run generate(int maxTokens) throws Exception;
@@ -134,9 +141,10 @@ public final class LlmThroughput {
                 tokens++;
               }
             }
-            return new Run(tokens, first);
+            return new Run(tokens, first, System.nanoTime() - start);
           };
-      print("in-process", measure(generator, concurrency, maxTokens, seconds));
+      Result r = measure(generator, concurrency, maxTokens, seconds);
+      print("in-process", r, llama.promptTokens(prompt()));
     }
   }
 
@@ -188,13 +196,18 @@ public final class LlmThroughput {
               }
             }
           }
-          return new Run(tokens, first);
+          return new Run(tokens, first, System.nanoTime() - start);
         };
-    print("http", measure(generator, concurrency, maxTokens, seconds));
+    print("http", measure(generator, concurrency, maxTokens, seconds), -1);
   }
 
   private record Result(
-      int concurrency, int requests, long tokens, double seconds, List<Long> firstTokens) {}
+      int concurrency,
+      int requests,
+      long tokens,
+      double seconds,
+      List<Long> firstTokens,
+      double decodeRate) {}
 
   private static Result measure(Generator generator, int concurrency, int maxTokens, int seconds)
       throws Exception {
@@ -241,7 +254,21 @@ public final class LlmThroughput {
       }
     }
     Collections.sort(first);
-    return new Result(concurrency, runs.size(), tokens, elapsed, first);
+    double decode =
+        runs.stream()
+            .mapToDouble(Run::decodeRate)
+            .filter(d -> !Double.isNaN(d))
+            .average()
+            .orElse(0);
+    return new Result(concurrency, runs.size(), tokens, elapsed, first, decode);
+  }
+
+  /** The CPU backend llama.cpp chose, as this process mapped it (libggml-cpu-zen4.so: zen4). */
+  static String cpuBackend() throws java.io.IOException {
+    java.util.regex.Matcher m =
+        java.util.regex.Pattern.compile("libggml-cpu-([a-z0-9_]+)\\.so")
+            .matcher(Files.readString(Path.of("/proc/self/maps")));
+    return m.find() ? m.group(1) : "unknown";
   }
 
   private static double percentile(List<Long> sorted, double p) {
@@ -252,7 +279,7 @@ public final class LlmThroughput {
     return sorted.get(Math.max(0, Math.min(sorted.size() - 1, i))) / 1e6;
   }
 
-  private static void print(String path, Result r) throws Exception {
+  private static void print(String path, Result r, int promptTokens) throws Exception {
     Map<String, Object> out = new HashMap<>();
     out.put("path", path);
     out.put("concurrency", r.concurrency());
@@ -262,6 +289,11 @@ public final class LlmThroughput {
     out.put("tokens_per_second", r.tokens() / r.seconds());
     out.put("ttft_p50_ms", percentile(r.firstTokens(), 0.50));
     out.put("ttft_p99_ms", percentile(r.firstTokens(), 0.99));
+    out.put("decode_tokens_per_second_per_sequence", r.decodeRate());
+    if (path.equals("in-process")) {
+      out.put("cpu_backend", cpuBackend());
+      out.put("prompt_tokens", promptTokens);
+    }
     System.out.println(JSON.writeValueAsString(out));
   }
 }
