@@ -103,11 +103,6 @@ JNIEXPORT jstring JNICALL Java_dev_berth_llm_LlamaCpp_init(JNIEnv *env, jclass c
   return (*env)->NewStringUTF(env, out);
 }
 
-JNIEXPORT jstring JNICALL Java_dev_berth_llm_LlamaCpp_systemInfo(JNIEnv *env, jclass cls) {
-  (void)cls;
-  return (*env)->NewStringUTF(env, llama_print_system_info());
-}
-
 JNIEXPORT jint JNICALL Java_dev_berth_llm_LlamaCpp_gpuDevices(JNIEnv *env, jclass cls) {
   (void)env;
   (void)cls;

@@ -159,7 +159,8 @@ public final class AddedLatency {
       for (int a = 1; a <= arms; a++) {
         ObjectNode l = layouts.addObject();
         l.put("layout", labels.get(a));
-        l.put("intra_op_threads", threads[Math.min(a - 1, threads.length - 1)]);
+        // the hand-off arm, after the layouts, runs the first layout's call
+        l.put("intra_op_threads", threads[a - 1 < threads.length ? a - 1 : 0]);
         l.put("server_layout", a == 1);
         summary(l, blocks.get(a));
         // HTTP block r against the mean of this arm's blocks r and r+1 (one before, one after

@@ -123,8 +123,6 @@ final class LlamaCpp {
 
   private static native String init(String backendDir, boolean verbose);
 
-  static native String systemInfo();
-
   static native int gpuDevices();
 
   static native long loadModel(String file, int gpuLayers);
