@@ -42,6 +42,12 @@ public final class Main implements Runnable {
       cli.addSubcommand(new LogsCommand());
       cli.addSubcommand(new StopCommand());
     }
+    // models as OCI artifacts: the store's HTTP client is java.net.http too
+    if (onClassPath("dev.berth.store.OciModelStore")
+        && ModuleLayer.boot().findModule("java.net.http").isPresent()) {
+      cli.addSubcommand(new PushCommand());
+      cli.addSubcommand(new PullCommand());
+    }
     if (onClassPath("dev.berth.kube.ManifestGenerator")) {
       KubeCommands.addTo(cli);
     }

@@ -39,4 +39,37 @@ final class ModelEngines {
     }
     return out;
   }
+
+  /**
+   * The engine that serves a model directory: model.yaml's {@code engine}, else the first engine
+   * that recognises its first version's files; null when none does.
+   */
+  static String of(java.nio.file.Path modelDir, String name) {
+    ModelConfig config = ModelConfig.load(modelDir);
+    if (config.engine() != null) {
+      return config.engine();
+    }
+    List<EngineProvider> providers = new ArrayList<>();
+    ServiceLoader.load(EngineProvider.class).forEach(providers::add);
+    try (java.util.stream.Stream<java.nio.file.Path> s = java.nio.file.Files.list(modelDir)) {
+      for (java.nio.file.Path v :
+          s.filter(
+                  p ->
+                      java.nio.file.Files.isDirectory(p)
+                          && dev.berth.runtime.ModelRepository.isValidVersion(
+                              p.getFileName().toString()))
+              .sorted()
+              .toList()) {
+        ModelContext context = new ModelContext(name, v.getFileName().toString(), v, config);
+        for (EngineProvider p : providers) {
+          if (p.canLoad(context)) {
+            return p.name();
+          }
+        }
+      }
+    } catch (java.io.IOException e) {
+      return null;
+    }
+    return null;
+  }
 }

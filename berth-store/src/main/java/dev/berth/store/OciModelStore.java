@@ -1,0 +1,383 @@
+package dev.berth.store;
+
+import dev.berth.api.BerthException;
+import dev.berth.runtime.ModelConfig;
+import dev.berth.runtime.ModelManifest;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.net.http.HttpRequest;
+import java.nio.file.AtomicMoveNotSupportedException;
+import java.nio.file.FileAlreadyExistsException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.function.Consumer;
+import java.util.stream.Stream;
+
+/**
+ * Pushes model directories to OCI registries as {@link ModelArtifact}s and pulls them back, several
+ * layers at a time, with progress. A pull checks every layer's digest as it streams and the
+ * unpacked files against the model's sha256 manifest before the directory appears, all at once: a
+ * failed pull leaves nothing behind.
+ */
+public final class OciModelStore {
+  private static final int PARALLEL = 4;
+
+  private final DockerCredentials credentials;
+  private final Consumer<String> progress;
+
+  /**
+   * @param credentials where registry credentials come from
+   * @param progress told one line at a time what is happening (layers, sizes, rates)
+   */
+  public OciModelStore(DockerCredentials credentials, Consumer<String> progress) {
+    this.credentials = credentials;
+    this.progress = progress;
+  }
+
+  /** What a push stored. */
+  public record Pushed(
+      OciReference reference, String digest, int layers, long bytes, long uploaded) {}
+
+  /** What a pull wrote. */
+  public record Pulled(
+      OciReference reference,
+      String digest,
+      Path dir,
+      int files,
+      long bytes,
+      Map<String, String> annotations) {}
+
+  /**
+   * Pushes a model directory.
+   *
+   * @param name the model's name (annotation only: a model is named by where it is served)
+   * @param engine the engine that serves it, or null when unknown
+   */
+  public Pushed push(Path modelDir, String name, String engine, OciReference ref) {
+    Path dir = modelDir.toAbsolutePath().normalize();
+    if (!Files.isRegularFile(dir.resolve("model.yaml"))) {
+      throw new BerthException(
+          dir + " has no model.yaml; give a model directory (model.yaml and version folders)");
+    }
+    ModelConfig.load(dir); // a model that cannot be served is not worth pushing
+    if (ref.tag() == null) {
+      throw new BerthException("push to a tag, not a digest alone: " + ref + " names no tag");
+    }
+    List<String> parts = ModelArtifact.parts(dir);
+    ModelManifest files = ModelManifest.of(dir);
+    Path work = tempDir(null, "berth-push-");
+    ExecutorService pool =
+        Executors.newFixedThreadPool(PARALLEL, Thread.ofPlatform().daemon().factory());
+    try {
+      RegistryClient registry = new RegistryClient(ref, true, credentials);
+      long start = System.nanoTime();
+      List<Future<ModelArtifact.Layer>> packing = new ArrayList<>();
+      for (int i = 0; i < parts.size(); i++) {
+        String version = parts.get(i);
+        Path tar = work.resolve("layer-" + i + ".tar");
+        packing.add(pool.submit(() -> ModelArtifact.writeLayer(dir, version, tar)));
+      }
+      List<ModelArtifact.Layer> layers = new ArrayList<>();
+      for (Future<ModelArtifact.Layer> f : packing) {
+        layers.add(get(f));
+      }
+      long total = layers.stream().mapToLong(ModelArtifact.Layer::size).sum();
+      progress.accept(
+          String.format(
+              Locale.ROOT,
+              "pushing %s (%d layers, %s) to %s",
+              dir,
+              layers.size(),
+              size(total),
+              ref));
+      List<Future<Long>> uploads = new ArrayList<>();
+      for (ModelArtifact.Layer layer : layers) {
+        uploads.add(pool.submit(() -> upload(registry, layer)));
+      }
+      long uploaded = 0;
+      for (Future<Long> f : uploads) {
+        uploaded += get(f);
+      }
+      Map<String, String> annotations = new LinkedHashMap<>();
+      annotations.put(ModelArtifact.NAME, name);
+      annotations.put(ModelArtifact.VERSIONS, String.join(",", parts.subList(1, parts.size())));
+      if (engine != null) {
+        annotations.put(ModelArtifact.ENGINE, engine);
+      }
+      annotations.put(ModelArtifact.FILES_MANIFEST, files.digest());
+      annotations.put(
+          ModelArtifact.SIGNED,
+          Boolean.toString(Files.isRegularFile(dir.resolve(ModelManifest.SIGNATURE_FILE))));
+      annotations.put(ModelArtifact.TITLE, name);
+      byte[] config = ModelArtifact.config(layers, annotations);
+      String configDigest = RegistryClient.sha256(config);
+      if (!registry.hasBlob(configDigest)) {
+        registry.pushBlob(
+            configDigest, config.length, () -> HttpRequest.BodyPublishers.ofByteArray(config));
+      }
+      byte[] manifest = ModelArtifact.manifest(config, layers, annotations);
+      String digest = registry.putManifest(ref.tag(), manifest, RegistryClient.OCI_MANIFEST);
+      double seconds = (System.nanoTime() - start) / 1e9;
+      progress.accept(
+          String.format(
+              Locale.ROOT,
+              "pushed %s@%s: %s uploaded, %s already there, in %.1f s",
+              ref,
+              digest,
+              size(uploaded),
+              size(total - uploaded),
+              seconds));
+      return new Pushed(ref, digest, layers.size(), total, uploaded);
+    } finally {
+      pool.shutdownNow();
+      deleteTree(work);
+    }
+  }
+
+  private long upload(RegistryClient registry, ModelArtifact.Layer layer) {
+    String what = layer.version() == null ? "the model's own files" : "version " + layer.version();
+    if (registry.hasBlob(layer.digest())) {
+      progress.accept(
+          String.format(
+              Locale.ROOT, "  %s (%s): already in the registry", what, size(layer.size())));
+      return 0;
+    }
+    long start = System.nanoTime();
+    registry.pushBlob(
+        layer.digest(),
+        layer.size(),
+        () -> {
+          try {
+            return HttpRequest.BodyPublishers.ofFile(layer.file());
+          } catch (IOException e) {
+            throw new UncheckedIOException(e);
+          }
+        });
+    progress.accept(
+        String.format(
+            Locale.ROOT,
+            "  %s (%s): uploaded in %.1f s",
+            what,
+            size(layer.size()),
+            (System.nanoTime() - start) / 1e9));
+    return layer.size();
+  }
+
+  /**
+   * Pulls a model into a directory that does not exist yet (or is empty).
+   *
+   * @throws BerthException naming the reference and what failed: not found, not a model, a layer
+   *     that does not match its digest, files that do not match the model's manifest
+   */
+  public Pulled pull(OciReference ref, Path target) {
+    Path dir = target.toAbsolutePath().normalize();
+    if (Files.exists(dir) && !isEmptyDirectory(dir)) {
+      throw new BerthException(
+          dir + " exists and is not empty; pull into a new directory (berth pull " + ref + " DIR)");
+    }
+    RegistryClient registry = new RegistryClient(ref, false, credentials);
+    RegistryClient.Manifest manifest =
+        registry
+            .manifest(ref.manifestReference())
+            .orElseThrow(
+                () ->
+                    new BerthException(
+                        ref
+                            + " does not exist: the registry has no "
+                            + (ref.digest() != null
+                                ? "manifest " + ref.digest()
+                                : "tag '" + ref.tag() + "'")
+                            + " in "
+                            + ref.repository()));
+    ModelArtifact.Parsed parsed = ModelArtifact.parse(ref, manifest);
+    long total = parsed.layers().stream().mapToLong(ModelArtifact.Descriptor::size).sum();
+    progress.accept(
+        String.format(
+            Locale.ROOT,
+            "pulling %s@%s (%d layers, %s)",
+            ref,
+            manifest.digest(),
+            parsed.layers().size(),
+            size(total)));
+    Path parent = dir.getParent();
+    try {
+      Files.createDirectories(parent);
+    } catch (IOException e) {
+      throw new BerthException("cannot create " + parent + ": " + e.getMessage(), e);
+    }
+    Path work = tempDir(parent, ".berth-pull-");
+    ExecutorService pool =
+        Executors.newFixedThreadPool(PARALLEL, Thread.ofPlatform().daemon().factory());
+    try {
+      long start = System.nanoTime();
+      List<Future<Path>> downloads = new ArrayList<>();
+      for (int i = 0; i < parsed.layers().size(); i++) {
+        ModelArtifact.Descriptor layer = parsed.layers().get(i);
+        Path tar = work.resolve("layer-" + i + ".tar");
+        downloads.add(
+            pool.submit(
+                () -> {
+                  long t0 = System.nanoTime();
+                  long[] shown = {t0};
+                  registry.fetchBlob(
+                      layer.digest(),
+                      layer.size(),
+                      tar,
+                      got -> {
+                        long now = System.nanoTime();
+                        if (now - shown[0] > 2_000_000_000L && got < layer.size()) {
+                          shown[0] = now;
+                          progress.accept(
+                              String.format(
+                                  Locale.ROOT,
+                                  "  %s: %s of %s",
+                                  layer.version() == null
+                                      ? "model files"
+                                      : "version " + layer.version(),
+                                  size(got),
+                                  size(layer.size())));
+                        }
+                      });
+                  progress.accept(
+                      String.format(
+                          Locale.ROOT,
+                          "  %s (%s): downloaded and verified in %.1f s",
+                          layer.version() == null
+                              ? "the model's own files"
+                              : "version " + layer.version(),
+                          size(layer.size()),
+                          (System.nanoTime() - t0) / 1e9));
+                  return tar;
+                }));
+      }
+      Path tree = work.resolve("model");
+      Files.createDirectories(tree);
+      for (int i = 0; i < downloads.size(); i++) {
+        Path tar = get(downloads.get(i));
+        ModelArtifact.unpack(ref, parsed.layers().get(i), tar, tree);
+        Files.delete(tar);
+      }
+      ModelManifest files = ModelManifest.of(tree);
+      String expected = parsed.annotations().get(ModelArtifact.FILES_MANIFEST);
+      if (expected != null && !expected.equals(files.digest())) {
+        throw new BerthException(
+            ref
+                + "'s files do not match the manifest it was pushed with ("
+                + expected
+                + ", unpacked "
+                + files.digest()
+                + "); push the model again");
+      }
+      if (isEmptyDirectory(dir)) {
+        Files.delete(dir);
+      }
+      try {
+        Files.move(tree, dir, StandardCopyOption.ATOMIC_MOVE);
+      } catch (AtomicMoveNotSupportedException | FileAlreadyExistsException e) {
+        throw new BerthException(
+            "cannot move the pulled model into " + dir + " (" + e.getMessage() + ")", e);
+      }
+      long bytes = 0;
+      for (String f : files.files().keySet()) {
+        bytes += Files.size(dir.resolve(f));
+      }
+      progress.accept(
+          String.format(
+              Locale.ROOT,
+              "pulled %s into %s: %d files, %s in %.1f s",
+              ref,
+              dir,
+              files.files().size(),
+              size(bytes),
+              (System.nanoTime() - start) / 1e9));
+      return new Pulled(
+          ref.withDigest(manifest.digest()),
+          manifest.digest(),
+          dir,
+          files.files().size(),
+          bytes,
+          parsed.annotations());
+    } catch (IOException e) {
+      throw new BerthException(
+          "cannot write the pulled model into " + dir + ": " + e.getMessage(), e);
+    } finally {
+      pool.shutdownNow();
+      deleteTree(work);
+    }
+  }
+
+  private static <T> T get(Future<T> f) {
+    try {
+      return f.get();
+    } catch (ExecutionException e) {
+      Throwable cause = e.getCause();
+      if (cause instanceof RuntimeException r) {
+        throw r;
+      }
+      throw new BerthException(String.valueOf(cause.getMessage()), cause);
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new BerthException("interrupted", e);
+    }
+  }
+
+  private static boolean isEmptyDirectory(Path dir) {
+    if (!Files.isDirectory(dir)) {
+      return false;
+    }
+    try (Stream<Path> s = Files.list(dir)) {
+      return s.findAny().isEmpty();
+    } catch (IOException e) {
+      return false;
+    }
+  }
+
+  private static Path tempDir(Path parent, String prefix) {
+    try {
+      return parent == null
+          ? Files.createTempDirectory(prefix)
+          : Files.createTempDirectory(parent, prefix);
+    } catch (IOException e) {
+      throw new BerthException(
+          "cannot create a working directory"
+              + (parent == null ? "" : " in " + parent)
+              + ": "
+              + e.getMessage(),
+          e);
+    }
+  }
+
+  static void deleteTree(Path root) {
+    if (!Files.exists(root)) {
+      return;
+    }
+    try (Stream<Path> walk = Files.walk(root)) {
+      for (Path p : walk.sorted(Comparator.reverseOrder()).toList()) {
+        Files.deleteIfExists(p);
+      }
+    } catch (IOException e) {
+      // a leftover temporary directory is harmless
+    }
+  }
+
+  static String size(long bytes) {
+    if (bytes < 1024 * 1024) {
+      return String.format(Locale.ROOT, "%.1f kB", bytes / 1024.0);
+    }
+    if (bytes < 1024L * 1024 * 1024) {
+      return String.format(Locale.ROOT, "%.1f MB", bytes / 1024.0 / 1024);
+    }
+    return String.format(Locale.ROOT, "%.2f GB", bytes / 1024.0 / 1024 / 1024);
+  }
+}

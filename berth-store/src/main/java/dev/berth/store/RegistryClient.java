@@ -1,0 +1,481 @@
+package dev.berth.store;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.berth.api.BerthException;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.OutputStream;
+import java.net.URI;
+import java.net.URLEncoder;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
+import java.time.Duration;
+import java.util.Base64;
+import java.util.HexFormat;
+import java.util.LinkedHashMap;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Optional;
+import java.util.function.LongConsumer;
+import java.util.function.Supplier;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
+/**
+ * The parts of the OCI distribution API a model store needs, over the JDK's HTTP client: manifests
+ * by tag or digest, blobs by digest (existence, monolithic upload, verified download), with the
+ * registry's own authentication (HTTP Basic, or bearer tokens from its token service, asked with
+ * the credentials of {@link DockerCredentials}). Blob downloads follow redirects to a storage
+ * service without sending it the registry's credentials.
+ */
+public final class RegistryClient {
+  public static final String OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json";
+  public static final String OCI_INDEX = "application/vnd.oci.image.index.v1+json";
+  static final String DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json";
+
+  private static final ObjectMapper JSON = new ObjectMapper();
+  private static final Pattern CHALLENGE_PARAM = Pattern.compile("(\\w+)=\"([^\"]*)\"");
+
+  /** A manifest as the registry holds it: its bytes, their media type and digest. */
+  public record Manifest(byte[] bytes, String mediaType, String digest) {}
+
+  private final OciReference ref;
+  private final boolean push;
+  private final Optional<DockerCredentials.Credentials> credentials;
+  private final HttpClient http;
+  private volatile String authorization;
+
+  /**
+   * A client for one repository.
+   *
+   * @param push whether it will write (tokens are asked for pull and push) or only read
+   */
+  public RegistryClient(OciReference ref, boolean push, DockerCredentials credentials) {
+    this.ref = ref;
+    this.push = push;
+    this.credentials = credentials.forRegistry(ref.registry());
+    this.http =
+        HttpClient.newBuilder()
+            .version(HttpClient.Version.HTTP_1_1)
+            .connectTimeout(Duration.ofSeconds(30))
+            .followRedirects(HttpClient.Redirect.NEVER)
+            .build();
+  }
+
+  /** The manifest at a tag or digest, or empty when the registry has none there. */
+  public Optional<Manifest> manifest(String reference) {
+    HttpResponse<byte[]> r =
+        send(
+            () ->
+                HttpRequest.newBuilder(uri("manifests/" + reference))
+                    .header("Accept", String.join(", ", OCI_MANIFEST, OCI_INDEX, DOCKER_MANIFEST))
+                    .timeout(Duration.ofMinutes(1))
+                    .GET(),
+            HttpResponse.BodyHandlers.ofByteArray(),
+            "read the manifest " + reference);
+    if (r.statusCode() == 404) {
+      return Optional.empty();
+    }
+    expect(r, 200, "read the manifest " + reference);
+    byte[] bytes = r.body();
+    String digest = sha256(bytes);
+    if (reference.startsWith("sha256:") && !reference.equals(digest)) {
+      throw new BerthException(
+          "the registry answered "
+              + ref.withDigest(reference)
+              + " with a manifest whose digest is "
+              + digest
+              + "; the registry or something between is altering content");
+    }
+    String type = r.headers().firstValue("Content-Type").orElse("");
+    int semi = type.indexOf(';');
+    return Optional.of(
+        new Manifest(bytes, (semi < 0 ? type : type.substring(0, semi)).strip(), digest));
+  }
+
+  /** Stores a manifest under a tag (or its digest); returns its digest. */
+  public String putManifest(String reference, byte[] bytes, String mediaType) {
+    HttpResponse<byte[]> r =
+        send(
+            () ->
+                HttpRequest.newBuilder(uri("manifests/" + reference))
+                    .header("Content-Type", mediaType)
+                    .timeout(Duration.ofMinutes(1))
+                    .PUT(HttpRequest.BodyPublishers.ofByteArray(bytes)),
+            HttpResponse.BodyHandlers.ofByteArray(),
+            "store the manifest " + reference);
+    expect(r, 201, "store the manifest " + reference);
+    return sha256(bytes);
+  }
+
+  /** Whether the repository holds a blob. */
+  public boolean hasBlob(String digest) {
+    HttpResponse<byte[]> r =
+        send(
+            () ->
+                HttpRequest.newBuilder(uri("blobs/" + digest))
+                    .timeout(Duration.ofMinutes(1))
+                    .method("HEAD", HttpRequest.BodyPublishers.noBody()),
+            HttpResponse.BodyHandlers.ofByteArray(),
+            "look for blob " + digest);
+    if (r.statusCode() == 404) {
+      return false;
+    }
+    if (r.statusCode() == 200 || r.statusCode() == 307) {
+      return true;
+    }
+    expect(r, 200, "look for blob " + digest);
+    return true;
+  }
+
+  /**
+   * Uploads a blob in one request (the distribution API's monolithic upload).
+   *
+   * @param body the blob's bytes, asked for again when the registry wants credentials first
+   */
+  public void pushBlob(String digest, long size, Supplier<HttpRequest.BodyPublisher> body) {
+    HttpResponse<byte[]> started =
+        send(
+            () ->
+                HttpRequest.newBuilder(uri("blobs/uploads/"))
+                    .timeout(Duration.ofMinutes(1))
+                    .POST(HttpRequest.BodyPublishers.noBody()),
+            HttpResponse.BodyHandlers.ofByteArray(),
+            "start uploading blob " + digest);
+    expect(started, 202, "start uploading blob " + digest);
+    String location =
+        started
+            .headers()
+            .firstValue("Location")
+            .orElseThrow(
+                () ->
+                    new BerthException(
+                        "registry "
+                            + ref.registry()
+                            + " started an upload without saying where to send it (no"
+                            + " Location)"));
+    URI upload = started.uri().resolve(location);
+    String sep = upload.getRawQuery() == null ? "?" : "&";
+    URI put =
+        URI.create(upload + sep + "digest=" + URLEncoder.encode(digest, StandardCharsets.UTF_8));
+    HttpResponse<byte[]> r =
+        send(
+            () ->
+                HttpRequest.newBuilder(put)
+                    .header("Content-Type", "application/octet-stream")
+                    .PUT(body.get()),
+            HttpResponse.BodyHandlers.ofByteArray(),
+            "upload blob " + digest + " (" + size + " bytes)");
+    expect(r, 201, "upload blob " + digest);
+  }
+
+  /**
+   * Downloads a blob into a file, checking its size and digest as it streams; a blob that does not
+   * match leaves no file behind.
+   *
+   * @param progress told the bytes received so far, now and then
+   */
+  public void fetchBlob(String digest, long size, Path target, LongConsumer progress) {
+    URI uri = uri("blobs/" + digest);
+    HttpResponse<InputStream> r =
+        send(
+            () -> HttpRequest.newBuilder(uri).GET(),
+            HttpResponse.BodyHandlers.ofInputStream(),
+            "download blob " + digest);
+    for (int hops = 0; isRedirect(r.statusCode()) && hops < 5; hops++) {
+      closeQuietly(r.body());
+      URI next =
+          r.uri()
+              .resolve(
+                  r.headers()
+                      .firstValue("Location")
+                      .orElseThrow(
+                          () ->
+                              new BerthException(
+                                  "registry "
+                                      + ref.registry()
+                                      + " redirected without a Location")));
+      // storage behind a registry gets no registry credentials: its URL carries its own
+      r =
+          sendRaw(
+              HttpRequest.newBuilder(next).GET().build(),
+              HttpResponse.BodyHandlers.ofInputStream(),
+              "download blob " + digest);
+    }
+    if (r.statusCode() != 200) {
+      String body;
+      try (InputStream in = r.body()) {
+        body = new String(in.readNBytes(2048), StandardCharsets.UTF_8);
+      } catch (IOException e) {
+        body = "";
+      }
+      throw failure(r.statusCode(), body, "download blob " + digest);
+    }
+    MessageDigest sha = sha256();
+    long got = 0;
+    long reported = 0;
+    try (InputStream in = r.body();
+        OutputStream out = Files.newOutputStream(target)) {
+      byte[] buffer = new byte[1 << 16];
+      for (int n; (n = in.read(buffer)) > 0; ) {
+        sha.update(buffer, 0, n);
+        out.write(buffer, 0, n);
+        got += n;
+        if (got > size) {
+          break;
+        }
+        if (got - reported >= (8 << 20)) {
+          progress.accept(got);
+          reported = got;
+        }
+      }
+    } catch (IOException e) {
+      deleteQuietly(target);
+      throw new BerthException(
+          "downloading blob "
+              + digest
+              + " of "
+              + ref
+              + " failed after "
+              + got
+              + " of "
+              + size
+              + " bytes: "
+              + e.getMessage(),
+          e);
+    }
+    progress.accept(got);
+    String actual = "sha256:" + HexFormat.of().formatHex(sha.digest());
+    if (got != size || !actual.equals(digest)) {
+      deleteQuietly(target);
+      throw new BerthException(
+          "blob "
+              + digest
+              + " of "
+              + ref
+              + " does not match its manifest: "
+              + (got != size
+                  ? "got " + got + " bytes where it declares " + size
+                  : "its content hashes to " + actual)
+              + "; the copy in the registry is damaged or was altered, push the model again");
+    }
+  }
+
+  private static boolean isRedirect(int code) {
+    return code == 301 || code == 302 || code == 303 || code == 307 || code == 308;
+  }
+
+  private URI uri(String path) {
+    return URI.create(ref.apiBase() + path);
+  }
+
+  /**
+   * Sends a request with the current authorization; on 401 answers the registry's challenge (a
+   * bearer token from its token service, or Basic) and sends it once more.
+   */
+  private <T> HttpResponse<T> send(
+      Supplier<HttpRequest.Builder> request, HttpResponse.BodyHandler<T> handler, String what) {
+    HttpResponse<T> r = sendRaw(withAuth(request.get()).build(), handler, what);
+    if (r.statusCode() != 401) {
+      return r;
+    }
+    String challenge = r.headers().firstValue("WWW-Authenticate").orElse("");
+    closeBody(r);
+    authorization = authorize(challenge, what);
+    return sendRaw(withAuth(request.get()).build(), handler, what);
+  }
+
+  private HttpRequest.Builder withAuth(HttpRequest.Builder b) {
+    String a = authorization;
+    return a == null ? b : b.header("Authorization", a);
+  }
+
+  private String authorize(String challenge, String what) {
+    String scheme = challenge.split(" ", 2)[0].toLowerCase(Locale.ROOT);
+    if (scheme.equals("basic")) {
+      DockerCredentials.Credentials c =
+          credentials.orElseThrow(
+              () ->
+                  new BerthException(
+                      "registry "
+                          + ref.registry()
+                          + " wants credentials to "
+                          + what
+                          + "; log in first (docker login "
+                          + ref.registry()
+                          + "; Berth reads ~/.docker/config.json)"));
+      return basic(c);
+    }
+    if (!scheme.equals("bearer")) {
+      throw new BerthException(
+          "registry "
+              + ref.registry()
+              + " asks for '"
+              + challenge
+              + "' authentication, which Berth does not speak (Basic and Bearer)");
+    }
+    Map<String, String> params = new LinkedHashMap<>();
+    Matcher m = CHALLENGE_PARAM.matcher(challenge);
+    while (m.find()) {
+      params.put(m.group(1).toLowerCase(Locale.ROOT), m.group(2));
+    }
+    String realm = params.get("realm");
+    if (realm == null) {
+      throw new BerthException(
+          "registry " + ref.registry() + " asks for a bearer token but names no token service");
+    }
+    StringBuilder query = new StringBuilder();
+    if (params.containsKey("service")) {
+      query
+          .append("service=")
+          .append(URLEncoder.encode(params.get("service"), StandardCharsets.UTF_8));
+    }
+    String scope = "repository:" + ref.repository() + ":" + (push ? "pull,push" : "pull");
+    query
+        .append(query.isEmpty() ? "" : "&")
+        .append("scope=")
+        .append(URLEncoder.encode(scope, StandardCharsets.UTF_8));
+    HttpRequest.Builder token =
+        HttpRequest.newBuilder(URI.create(realm + (realm.contains("?") ? "&" : "?") + query))
+            .timeout(Duration.ofMinutes(1))
+            .GET();
+    credentials.ifPresent(c -> token.header("Authorization", basic(c)));
+    HttpResponse<byte[]> r =
+        sendRaw(token.build(), HttpResponse.BodyHandlers.ofByteArray(), "get a token to " + what);
+    if (r.statusCode() == 401 || r.statusCode() == 403) {
+      throw new BerthException(
+          "registry "
+              + ref.registry()
+              + "'s token service refused "
+              + (credentials.isPresent()
+                  ? "the credentials of '" + credentials.get().username() + "'"
+                  : "an anonymous request")
+              + " for "
+              + scope
+              + "; log in with docker login "
+              + ref.registry());
+    }
+    expect(r, 200, "get a token to " + what);
+    try {
+      JsonNode body = JSON.readTree(r.body());
+      String t = body.path("token").asText(body.path("access_token").asText(""));
+      if (t.isEmpty()) {
+        throw new BerthException("registry " + ref.registry() + "'s token service gave no token");
+      }
+      return "Bearer " + t;
+    } catch (IOException e) {
+      throw new BerthException(
+          "registry " + ref.registry() + "'s token service answered no JSON: " + e.getMessage(), e);
+    }
+  }
+
+  private static String basic(DockerCredentials.Credentials c) {
+    return "Basic "
+        + Base64.getEncoder()
+            .encodeToString((c.username() + ":" + c.secret()).getBytes(StandardCharsets.UTF_8));
+  }
+
+  private <T> HttpResponse<T> sendRaw(
+      HttpRequest request, HttpResponse.BodyHandler<T> handler, String what) {
+    try {
+      return http.send(request, handler);
+    } catch (IOException e) {
+      throw new BerthException(
+          "cannot "
+              + what
+              + " at "
+              + ref
+              + ": registry "
+              + ref.registry()
+              + " cannot be reached over "
+              + (ref.plainHttp() ? "HTTP" : "HTTPS")
+              + " ("
+              + (e.getMessage() == null ? e.getClass().getSimpleName() : e.getMessage())
+              + "); check that it runs and that the reference is right",
+          e);
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new BerthException("interrupted while trying to " + what + " at " + ref, e);
+    }
+  }
+
+  private void expect(HttpResponse<byte[]> r, int code, String what) {
+    if (r.statusCode() != code) {
+      throw failure(r.statusCode(), new String(r.body(), StandardCharsets.UTF_8), what);
+    }
+  }
+
+  private BerthException failure(int code, String body, String what) {
+    String hint =
+        switch (code) {
+          case 401 ->
+              "; the registry wants credentials Berth does not have or refused them: log in with"
+                  + " docker login "
+                  + ref.registry();
+          case 403 ->
+              "; the credentials may not "
+                  + (push ? "push to" : "pull from")
+                  + " "
+                  + ref.repository();
+          case 404 -> "; " + ref.repository() + " or what it names does not exist";
+          default -> "";
+        };
+    String said = body.strip();
+    if (said.length() > 300) {
+      said = said.substring(0, 300) + "...";
+    }
+    return new BerthException(
+        "registry "
+            + ref.registry()
+            + " refused to "
+            + what
+            + " of "
+            + ref.repository()
+            + ": HTTP "
+            + code
+            + (said.isEmpty() ? "" : " " + said)
+            + hint);
+  }
+
+  private static void closeBody(HttpResponse<?> r) {
+    if (r.body() instanceof InputStream in) {
+      closeQuietly(in);
+    }
+  }
+
+  private static void closeQuietly(InputStream in) {
+    try {
+      in.close();
+    } catch (IOException e) {
+      // nothing to do
+    }
+  }
+
+  private static void deleteQuietly(Path p) {
+    try {
+      Files.deleteIfExists(p);
+    } catch (IOException e) {
+      // the caller's temporary directory goes too
+    }
+  }
+
+  static MessageDigest sha256() {
+    try {
+      return MessageDigest.getInstance("SHA-256");
+    } catch (NoSuchAlgorithmException e) {
+      throw new IllegalStateException(e);
+    }
+  }
+
+  /** {@code sha256:<hex>} of bytes. */
+  public static String sha256(byte[] bytes) {
+    return "sha256:" + HexFormat.of().formatHex(sha256().digest(bytes));
+  }
+}
