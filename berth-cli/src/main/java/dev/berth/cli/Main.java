@@ -79,7 +79,7 @@ public final class Main implements Runnable {
     return cli;
   }
 
-  private static boolean onClassPath(String className) {
+  static boolean onClassPath(String className) {
     return Main.class.getClassLoader().getResource(className.replace('.', '/') + ".class") != null;
   }
 

@@ -66,9 +66,10 @@ final class ServeCommand implements java.util.concurrent.Callable<Integer> {
       paramLabel = "REPO|berth.yaml",
       description =
           "Model repository to serve, or a service file whose models and serving settings to"
-              + " serve as its image does (default: the bundled examples, ${DEFAULT-VALUE}).",
+              + " serve as its image does, or oci://REGISTRY/REPOSITORY[:TAG] (a model berth push"
+              + " stored) (default: the bundled examples, ${DEFAULT-VALUE}).",
       defaultValue = "${env:BERTH_HOME:-.}/examples/models")
-  Path repository;
+  String repository;
 
   @Spec CommandSpec spec;
 
@@ -156,9 +157,13 @@ final class ServeCommand implements java.util.concurrent.Callable<Integer> {
 
   @Override
   public Integer call() {
-    Path target = repository.toAbsolutePath().normalize();
+    // RemoteSource (and the model store behind it) loads only for a remote source: an image may
+    // not carry the store
+    boolean remote = repository.startsWith("oci://");
+    Path target = remote ? null : Path.of(repository).toAbsolutePath().normalize();
     // a file is a service file (berth.yaml); a directory, a model repository
-    ServiceSpec service = Files.isRegularFile(target) ? ServiceSpec.load(target) : null;
+    ServiceSpec service =
+        target != null && Files.isRegularFile(target) ? ServiceSpec.load(target) : null;
     ServeSettings options = options();
     ServeSettings settings = settings(options, service);
     ModelIntegrity integrity = integrity(settings);
@@ -168,7 +173,14 @@ final class ServeCommand implements java.util.concurrent.Callable<Integer> {
                 settings.text(ServeSettings.LOG_FORMAT).toUpperCase(java.util.Locale.ROOT)));
     Level level = LogSetup.parseLevel(settings.text(ServeSettings.LOG_LEVEL));
     LogSetup.configure(format, level, System.err);
-    Path repo = service != null ? stage(service) : target;
+    if (remote && !Main.onClassPath("dev.berth.store.RemoteModels")) {
+      throw new BerthException(
+          "this Berth has no model store, so it cannot serve "
+              + repository
+              + "; pull the model with berth pull and serve the directory");
+    }
+    RemoteSource source = remote ? RemoteSource.open(repository, settings) : null;
+    Path repo = source != null ? source.repository() : service != null ? stage(service) : target;
     if (!Files.isDirectory(repo)) {
       throw new BerthException(
           "model repository "
@@ -289,7 +301,15 @@ final class ServeCommand implements java.util.concurrent.Callable<Integer> {
       }
       throw (Error) loadFailure.get();
     }
-    if (pollRepository != null && inference.serving()) {
+    if (pollRepository != null && inference.serving() && source != null) {
+      source.watch(inference, pollRepository);
+      LOG.info(
+          "asking the registry every "
+              + pollRepository.toMillis()
+              + " ms whether "
+              + repository
+              + " moved");
+    } else if (pollRepository != null && inference.serving()) {
       inference.pollRepositoryEvery(pollRepository);
       LOG.info(
           "polling "

@@ -15,6 +15,7 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.HashSet;
 import java.util.List;
+import java.util.Map;
 import java.util.ServiceLoader;
 import java.util.Set;
 import java.util.concurrent.CompletableFuture;
@@ -32,6 +33,7 @@ import java.util.logging.Logger;
  * encode what comes back.
  */
 public final class InferenceService implements AutoCloseable {
+  private volatile java.util.function.Supplier<Map<String, String>> sourceProblems = Map::of;
   private final ModelRegistry registry;
   private final ServingMetrics metrics;
   private static final Logger LOG = Logger.getLogger(InferenceService.class.getName());
@@ -210,9 +212,38 @@ public final class InferenceService implements AutoCloseable {
         TimeUnit.MILLISECONDS);
   }
 
-  /** Every model version and where it stands. */
+  /**
+   * Every model version and where it stands; a model whose source could not be refreshed (see
+   * {@link #sourceProblems}) says why in each of its versions' reasons.
+   */
   public List<ModelStatus> index() {
-    return registry.index();
+    Map<String, String> problems = sourceProblems.get();
+    if (problems.isEmpty()) {
+      return registry.index();
+    }
+    List<ModelStatus> out = new ArrayList<>();
+    for (ModelStatus s : registry.index()) {
+      String problem = problems.get(s.name());
+      out.add(
+          problem == null
+              ? s
+              : new ModelStatus(
+                  s.name(),
+                  s.version(),
+                  s.state(),
+                  (s.reason().isEmpty() ? "" : s.reason() + "; ")
+                      + "its source could not be refreshed, so it serves what it had: "
+                      + problem));
+    }
+    return out;
+  }
+
+  /**
+   * Where the index learns of models whose remote source (a registry, a store) could not be
+   * refreshed: by model name, the reason.
+   */
+  public void sourceProblems(java.util.function.Supplier<Map<String, String>> problems) {
+    this.sourceProblems = java.util.Objects.requireNonNull(problems);
   }
 
   /** Every ready model version. */

@@ -251,6 +251,20 @@ public final class ServeSettings {
           null,
           "Rescan the repository this often: load new models and version directories, unload"
               + " removed ones, as each model's version-policy says (e.g. 10s; default: off).");
+  public static final Setting MODEL_CACHE =
+      setting(
+          "model-cache",
+          Type.FILE,
+          null,
+          "Where models served from oci:// are kept, by digest, shared safely by servers on one"
+              + " machine (default: $BERTH_CACHE/models, else ~/.cache/berth/models).");
+  public static final Setting MODEL_CACHE_SIZE =
+      setting(
+          "model-cache-size",
+          Type.SIZE,
+          "20GiB",
+          "The most the model cache keeps; the least recently used models no server holds go"
+              + " first.");
   public static final Setting STRICT_READINESS =
       setting(
           "strict-readiness",
@@ -354,6 +368,8 @@ public final class ServeSettings {
           MAX_BODY_SIZE,
           DRAIN_TIMEOUT,
           POLL_REPOSITORY,
+          MODEL_CACHE,
+          MODEL_CACHE_SIZE,
           STRICT_READINESS,
           MAX_TENSOR_ELEMENTS,
           MAX_REQUEST_ROWS,

@@ -57,6 +57,11 @@ public final class DockerCredentials {
     return new DockerCredentials(files, env);
   }
 
+  /** No credentials at all: every registry is asked anonymously. */
+  public static DockerCredentials none() {
+    return new DockerCredentials(List.of(), Map.of());
+  }
+
   /** The files read, in order. */
   public List<Path> files() {
     return files;

@@ -35,6 +35,9 @@ public final class OciModelStore {
 
   private final DockerCredentials credentials;
   private final Consumer<String> progress;
+  // one client (connections, token) per repository and access, reused by every poll
+  private final Map<String, RegistryClient> clients =
+      new java.util.concurrent.ConcurrentHashMap<>();
 
   /**
    * @param credentials where registry credentials come from
@@ -80,7 +83,7 @@ public final class OciModelStore {
     ExecutorService pool =
         Executors.newFixedThreadPool(PARALLEL, Thread.ofPlatform().daemon().factory());
     try {
-      RegistryClient registry = new RegistryClient(ref, true, credentials);
+      RegistryClient registry = client(ref, true);
       long start = System.nanoTime();
       List<Future<ModelArtifact.Layer>> packing = new ArrayList<>();
       for (int i = 0; i < parts.size(); i++) {
@@ -174,19 +177,34 @@ public final class OciModelStore {
     return layer.size();
   }
 
-  /**
-   * Pulls a model into a directory that does not exist yet (or is empty).
-   *
-   * @throws BerthException naming the reference and what failed: not found, not a model, a layer
-   *     that does not match its digest, files that do not match the model's manifest
-   */
-  public Pulled pull(OciReference ref, Path target) {
-    Path dir = target.toAbsolutePath().normalize();
-    if (Files.exists(dir) && !isEmptyDirectory(dir)) {
-      throw new BerthException(
-          dir + " exists and is not empty; pull into a new directory (berth pull " + ref + " DIR)");
+  /** A model's manifest as the registry holds it now, checked to be a Berth model. */
+  public record Resolved(
+      OciReference reference,
+      RegistryClient registry,
+      RegistryClient.Manifest manifest,
+      ModelArtifact.Parsed parsed) {
+    /** The manifest's digest: what the model cache keys it by. */
+    public String digest() {
+      return manifest.digest();
     }
-    RegistryClient registry = new RegistryClient(ref, false, credentials);
+
+    /** The manifest's annotations (name, versions, engine, ...). */
+    public Map<String, String> annotations() {
+      return parsed.annotations();
+    }
+
+    long size() {
+      return parsed.layers().stream().mapToLong(ModelArtifact.Descriptor::size).sum();
+    }
+  }
+
+  /**
+   * Reads a reference's manifest: one small request, to learn whether a tag moved before pulling.
+   *
+   * @throws BerthException when it does not exist or is not a Berth model
+   */
+  public Resolved resolve(OciReference ref) {
+    RegistryClient registry = client(ref, false);
     RegistryClient.Manifest manifest =
         registry
             .manifest(ref.manifestReference())
@@ -200,16 +218,22 @@ public final class OciModelStore {
                                 : "tag '" + ref.tag() + "'")
                             + " in "
                             + ref.repository()));
-    ModelArtifact.Parsed parsed = ModelArtifact.parse(ref, manifest);
-    long total = parsed.layers().stream().mapToLong(ModelArtifact.Descriptor::size).sum();
-    progress.accept(
-        String.format(
-            Locale.ROOT,
-            "pulling %s@%s (%d layers, %s)",
-            ref,
-            manifest.digest(),
-            parsed.layers().size(),
-            size(total)));
+    return new Resolved(ref, registry, manifest, ModelArtifact.parse(ref, manifest));
+  }
+
+  /**
+   * Pulls a model into a directory that does not exist yet (or is empty).
+   *
+   * @throws BerthException naming the reference and what failed: not found, not a model, a layer
+   *     that does not match its digest, files that do not match the model's manifest
+   */
+  public Pulled pull(OciReference ref, Path target) {
+    Path dir = target.toAbsolutePath().normalize();
+    if (Files.exists(dir) && !isEmptyDirectory(dir)) {
+      throw new BerthException(
+          dir + " exists and is not empty; pull into a new directory (berth pull " + ref + " DIR)");
+    }
+    Resolved resolved = resolve(ref);
     Path parent = dir.getParent();
     try {
       Files.createDirectories(parent);
@@ -217,68 +241,11 @@ public final class OciModelStore {
       throw new BerthException("cannot create " + parent + ": " + e.getMessage(), e);
     }
     Path work = tempDir(parent, ".berth-pull-");
-    ExecutorService pool =
-        Executors.newFixedThreadPool(PARALLEL, Thread.ofPlatform().daemon().factory());
     try {
       long start = System.nanoTime();
-      List<Future<Path>> downloads = new ArrayList<>();
-      for (int i = 0; i < parsed.layers().size(); i++) {
-        ModelArtifact.Descriptor layer = parsed.layers().get(i);
-        Path tar = work.resolve("layer-" + i + ".tar");
-        downloads.add(
-            pool.submit(
-                () -> {
-                  long t0 = System.nanoTime();
-                  long[] shown = {t0};
-                  registry.fetchBlob(
-                      layer.digest(),
-                      layer.size(),
-                      tar,
-                      got -> {
-                        long now = System.nanoTime();
-                        if (now - shown[0] > 2_000_000_000L && got < layer.size()) {
-                          shown[0] = now;
-                          progress.accept(
-                              String.format(
-                                  Locale.ROOT,
-                                  "  %s: %s of %s",
-                                  layer.version() == null
-                                      ? "model files"
-                                      : "version " + layer.version(),
-                                  size(got),
-                                  size(layer.size())));
-                        }
-                      });
-                  progress.accept(
-                      String.format(
-                          Locale.ROOT,
-                          "  %s (%s): downloaded and verified in %.1f s",
-                          layer.version() == null
-                              ? "the model's own files"
-                              : "version " + layer.version(),
-                          size(layer.size()),
-                          (System.nanoTime() - t0) / 1e9));
-                  return tar;
-                }));
-      }
       Path tree = work.resolve("model");
       Files.createDirectories(tree);
-      for (int i = 0; i < downloads.size(); i++) {
-        Path tar = get(downloads.get(i));
-        ModelArtifact.unpack(ref, parsed.layers().get(i), tar, tree);
-        Files.delete(tar);
-      }
-      ModelManifest files = ModelManifest.of(tree);
-      String expected = parsed.annotations().get(ModelArtifact.FILES_MANIFEST);
-      if (expected != null && !expected.equals(files.digest())) {
-        throw new BerthException(
-            ref
-                + "'s files do not match the manifest it was pushed with ("
-                + expected
-                + ", unpacked "
-                + files.digest()
-                + "); push the model again");
-      }
+      ModelManifest files = download(resolved, tree);
       if (isEmptyDirectory(dir)) {
         Files.delete(dir);
       }
@@ -302,19 +269,103 @@ public final class OciModelStore {
               size(bytes),
               (System.nanoTime() - start) / 1e9));
       return new Pulled(
-          ref.withDigest(manifest.digest()),
-          manifest.digest(),
+          ref.withDigest(resolved.digest()),
+          resolved.digest(),
           dir,
           files.files().size(),
           bytes,
-          parsed.annotations());
+          resolved.annotations());
     } catch (IOException e) {
       throw new BerthException(
           "cannot write the pulled model into " + dir + ": " + e.getMessage(), e);
     } finally {
+      deleteTree(work);
+    }
+  }
+
+  /**
+   * Downloads a resolved model into an empty directory: its layers several at a time, each checked
+   * against its digest as it streams, unpacked in order, and the files checked against the manifest
+   * the model was pushed with.
+   *
+   * @return the sha256 of every file written
+   */
+  public ModelManifest download(Resolved resolved, Path tree) {
+    OciReference ref = resolved.reference();
+    List<ModelArtifact.Descriptor> layers = resolved.parsed().layers();
+    progress.accept(
+        String.format(
+            Locale.ROOT,
+            "pulling %s@%s (%d layers, %s)",
+            ref,
+            resolved.digest(),
+            layers.size(),
+            size(resolved.size())));
+    Path work = tempDir(tree.toAbsolutePath().getParent(), ".layers-");
+    ExecutorService pool =
+        Executors.newFixedThreadPool(PARALLEL, Thread.ofPlatform().daemon().factory());
+    try {
+      List<Future<Path>> downloads = new ArrayList<>();
+      for (int i = 0; i < layers.size(); i++) {
+        ModelArtifact.Descriptor layer = layers.get(i);
+        Path tar = work.resolve("layer-" + i + ".tar");
+        downloads.add(pool.submit(() -> fetch(resolved.registry(), layer, tar)));
+      }
+      for (int i = 0; i < downloads.size(); i++) {
+        Path tar = get(downloads.get(i));
+        ModelArtifact.unpack(ref, layers.get(i), tar, tree);
+        Files.delete(tar);
+      }
+      ModelManifest files = ModelManifest.of(tree);
+      String expected = resolved.annotations().get(ModelArtifact.FILES_MANIFEST);
+      if (expected != null && !expected.equals(files.digest())) {
+        throw new BerthException(
+            ref
+                + "'s files do not match the manifest it was pushed with ("
+                + expected
+                + ", unpacked "
+                + files.digest()
+                + "); push the model again");
+      }
+      return files;
+    } catch (IOException e) {
+      throw new BerthException("cannot unpack " + ref + " into " + tree + ": " + e.getMessage(), e);
+    } finally {
       pool.shutdownNow();
       deleteTree(work);
     }
+  }
+
+  private Path fetch(RegistryClient registry, ModelArtifact.Descriptor layer, Path tar) {
+    String what = layer.version() == null ? "the model's own files" : "version " + layer.version();
+    long t0 = System.nanoTime();
+    long[] shown = {t0};
+    registry.fetchBlob(
+        layer.digest(),
+        layer.size(),
+        tar,
+        got -> {
+          long now = System.nanoTime();
+          if (now - shown[0] > 2_000_000_000L && got < layer.size()) {
+            shown[0] = now;
+            progress.accept(
+                String.format(Locale.ROOT, "  %s: %s of %s", what, size(got), size(layer.size())));
+          }
+        });
+    progress.accept(
+        String.format(
+            Locale.ROOT,
+            "  %s (%s): downloaded and verified in %.1f s",
+            what,
+            size(layer.size()),
+            (System.nanoTime() - t0) / 1e9));
+    return tar;
+  }
+
+  private RegistryClient client(OciReference ref, boolean push) {
+    return clients.computeIfAbsent(
+        ref.registry() + "/" + ref.repository() + (push ? " push" : " pull"),
+        k -> new RegistryClient(ref, push, credentials));
   }
 
   private static <T> T get(Future<T> f) {

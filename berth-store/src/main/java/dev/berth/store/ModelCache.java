@@ -1,0 +1,308 @@
+package dev.berth.store;
+
+import dev.berth.api.BerthException;
+import java.io.IOException;
+import java.nio.channels.FileChannel;
+import java.nio.channels.FileLock;
+import java.nio.channels.OverlappingFileLockException;
+import java.nio.file.AtomicMoveNotSupportedException;
+import java.nio.file.FileAlreadyExistsException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.nio.file.StandardOpenOption;
+import java.nio.file.attribute.FileTime;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.List;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.locks.ReentrantLock;
+import java.util.logging.Logger;
+import java.util.stream.Stream;
+
+/**
+ * Pulled models on local disk, keyed by the digest of what was pulled (an OCI manifest digest), so
+ * that a restart or a second server on the same cache downloads nothing. Safe for several servers
+ * at once: an entry is filled under an exclusive file lock (a second server waits for the first
+ * instead of downloading the same model) into a temporary directory and renamed into place in one
+ * step, so nobody sees half an entry; a server holds a shared lock on each entry it serves, and the
+ * size bound evicts the least recently used entries that nobody holds.
+ *
+ * <p>Layout: {@code ROOT/oci/sha256/HEX/} a model directory, {@code ROOT/oci/sha256/HEX.lock} its
+ * lock and last use (the file's modification time), {@code ROOT/tmp/} entries being filled.
+ */
+public final class ModelCache {
+  private static final Logger LOG = Logger.getLogger(ModelCache.class.getName());
+
+  // file locks belong to the process: threads of one process take turns here first
+  private static final ConcurrentHashMap<Path, ReentrantLock> LOCAL = new ConcurrentHashMap<>();
+
+  private final Path root;
+  private final long maxBytes;
+  // entries used this recently are never evicted: their server may be between fill and lock
+  private final java.time.Duration recent;
+
+  /** Fills an empty directory with a model; throws when it cannot. */
+  @FunctionalInterface
+  public interface Filler {
+    void fill(Path emptyDir);
+  }
+
+  /**
+   * @param root the cache directory (created when missing)
+   * @param maxBytes the most the entries may take together; the entry just filled is kept even when
+   *     it alone is larger
+   */
+  public ModelCache(Path root, long maxBytes) {
+    this(root, maxBytes, java.time.Duration.ofMinutes(1));
+  }
+
+  ModelCache(Path root, long maxBytes, java.time.Duration recent) {
+    this.root = root.toAbsolutePath().normalize();
+    this.maxBytes = maxBytes;
+    this.recent = recent;
+    try {
+      Files.createDirectories(this.root.resolve("oci/sha256"));
+      Files.createDirectories(this.root.resolve("tmp"));
+    } catch (IOException e) {
+      throw new BerthException(
+          "cannot use " + this.root + " as the model cache: " + e.getMessage(), e);
+    }
+  }
+
+  /** {@code $BERTH_CACHE/models}, else {@code ~/.cache/berth/models}. */
+  public static Path defaultRoot() {
+    String cache = System.getenv("BERTH_CACHE");
+    return cache != null && !cache.isBlank()
+        ? Path.of(cache, "models")
+        : Path.of(System.getProperty("user.home"), ".cache", "berth", "models");
+  }
+
+  public Path root() {
+    return root;
+  }
+
+  /** An entry in use: its model directory, held against eviction until closed. */
+  public static final class Entry implements AutoCloseable {
+    private final Path dir;
+    private final FileChannel channel;
+    private final FileLock lock;
+    private final boolean filled;
+
+    Entry(Path dir, FileChannel channel, FileLock lock, boolean filled) {
+      this.dir = dir;
+      this.channel = channel;
+      this.lock = lock;
+      this.filled = filled;
+    }
+
+    /** The model directory. */
+    public Path dir() {
+      return dir;
+    }
+
+    /** Whether this call downloaded it (false: it was in the cache). */
+    public boolean filled() {
+      return filled;
+    }
+
+    @Override
+    public void close() {
+      try {
+        lock.release();
+        channel.close();
+      } catch (IOException e) {
+        // the lock goes with the channel
+      }
+    }
+  }
+
+  /** Whether the cache holds a digest's entry. */
+  public boolean has(String digest) {
+    return Files.isDirectory(entryDir(digest));
+  }
+
+  /**
+   * The entry of a digest, filled with {@code filler} first when the cache lacks it; held (shared)
+   * until the returned entry is closed.
+   */
+  public Entry open(String digest, Filler filler) {
+    Path dir = entryDir(digest);
+    Path lockFile = dir.resolveSibling(dir.getFileName() + ".lock");
+    ReentrantLock local = LOCAL.computeIfAbsent(lockFile, k -> new ReentrantLock());
+    local.lock();
+    FileChannel channel = null;
+    boolean handedOver = false;
+    try {
+      channel =
+          FileChannel.open(
+              lockFile,
+              StandardOpenOption.CREATE,
+              StandardOpenOption.READ,
+              StandardOpenOption.WRITE);
+      // an entry that is there is shared at once, whoever else serves it
+      FileLock shared = channel.lock(0, Long.MAX_VALUE, true);
+      if (Files.isDirectory(dir)) {
+        Files.setLastModifiedTime(lockFile, FileTime.fromMillis(System.currentTimeMillis()));
+        handedOver = true;
+        return new Entry(dir, channel, shared, false);
+      }
+      shared.release();
+      // missing: filled under an exclusive lock, so a second server waits here and then finds it
+      boolean filled = false;
+      FileLock exclusive = channel.lock();
+      try {
+        if (!Files.isDirectory(dir)) {
+          fill(dir, filler);
+          filled = true;
+        }
+        Files.setLastModifiedTime(lockFile, FileTime.fromMillis(System.currentTimeMillis()));
+      } finally {
+        exclusive.release();
+      }
+      shared = channel.lock(0, Long.MAX_VALUE, true);
+      if (!Files.isDirectory(dir)) {
+        throw new BerthException(
+            "the model cache "
+                + root
+                + " lost "
+                + digest
+                + " to another server's eviction as it was filled; start again, or raise"
+                + " --model-cache-size");
+      }
+      if (filled) {
+        evict(dir);
+      }
+      handedOver = true;
+      return new Entry(dir, channel, shared, filled);
+    } catch (OverlappingFileLockException e) {
+      throw new IllegalStateException("this process holds " + lockFile + " already", e);
+    } catch (IOException e) {
+      throw new BerthException("cannot use the model cache " + root + ": " + e.getMessage(), e);
+    } finally {
+      if (!handedOver && channel != null) {
+        try {
+          channel.close(); // and its locks
+        } catch (IOException e) {
+          // nothing more to release
+        }
+      }
+      local.unlock();
+    }
+  }
+
+  private void fill(Path dir, Filler filler) throws IOException {
+    Path tmp = Files.createTempDirectory(root.resolve("tmp"), dir.getFileName() + "-");
+    try {
+      Path tree = tmp.resolve("model");
+      Files.createDirectories(tree);
+      filler.fill(tree);
+      try {
+        Files.move(tree, dir, StandardCopyOption.ATOMIC_MOVE);
+      } catch (FileAlreadyExistsException | AtomicMoveNotSupportedException e) {
+        throw new BerthException(
+            "cannot move a pulled model into the cache at " + dir + ": " + e.getMessage(), e);
+      }
+    } finally {
+      OciModelStore.deleteTree(tmp);
+    }
+  }
+
+  /**
+   * Deletes least recently used entries, other than {@code keep} and those a server holds, until
+   * the cache is within its bound.
+   */
+  void evict(Path keep) throws IOException {
+    List<Path> entries = new ArrayList<>();
+    try (Stream<Path> s = Files.list(root.resolve("oci/sha256"))) {
+      s.filter(Files::isDirectory).forEach(entries::add);
+    }
+    long total = 0;
+    for (Path e : entries) {
+      total += size(e);
+    }
+    if (total <= maxBytes) {
+      return;
+    }
+    entries.sort(Comparator.comparing(ModelCache::lastUsed));
+    for (Path e : entries) {
+      if (total <= maxBytes) {
+        break;
+      }
+      if (e.equals(keep)
+          || lastUsed(e).toMillis() > System.currentTimeMillis() - recent.toMillis()) {
+        continue; // just opened: its server may be between its fill and its shared lock
+      }
+      Path lockFile = e.resolveSibling(e.getFileName() + ".lock");
+      ReentrantLock local = LOCAL.computeIfAbsent(lockFile, k -> new ReentrantLock());
+      if (!local.tryLock()) {
+        continue;
+      }
+      try (FileChannel channel =
+          FileChannel.open(lockFile, StandardOpenOption.CREATE, StandardOpenOption.WRITE)) {
+        FileLock lock;
+        try {
+          lock = channel.tryLock();
+        } catch (OverlappingFileLockException held) {
+          lock = null; // this process serves it
+        }
+        if (lock == null) {
+          continue; // a server uses it
+        }
+        try {
+          long size = size(e);
+          Path doomed = Files.createTempDirectory(root.resolve("tmp"), "evicted-");
+          Files.move(e, doomed.resolve("model"), StandardCopyOption.ATOMIC_MOVE);
+          OciModelStore.deleteTree(doomed);
+          total -= size;
+          LOG.info(
+              "model cache: evicted "
+                  + e.getFileName()
+                  + " ("
+                  + OciModelStore.size(size)
+                  + ") to stay within "
+                  + OciModelStore.size(maxBytes));
+        } finally {
+          lock.release();
+        }
+      } finally {
+        local.unlock();
+      }
+    }
+    if (total > maxBytes) {
+      LOG.warning(
+          "model cache "
+              + root
+              + " holds "
+              + OciModelStore.size(total)
+              + ", more than its bound of "
+              + OciModelStore.size(maxBytes)
+              + ", in models being served; raise --model-cache-size");
+    }
+  }
+
+  private static FileTime lastUsed(Path entry) {
+    try {
+      return Files.getLastModifiedTime(entry.resolveSibling(entry.getFileName() + ".lock"));
+    } catch (IOException e) {
+      return FileTime.fromMillis(0);
+    }
+  }
+
+  private static long size(Path dir) throws IOException {
+    try (Stream<Path> walk = Files.walk(dir)) {
+      long total = 0;
+      for (Path p : walk.filter(Files::isRegularFile).toList()) {
+        total += Files.size(p);
+      }
+      return total;
+    }
+  }
+
+  private Path entryDir(String digest) {
+    if (!digest.matches("sha256:[0-9a-f]{64}")) {
+      throw new IllegalArgumentException("not a sha256 digest: " + digest);
+    }
+    return root.resolve("oci/sha256").resolve(digest.substring("sha256:".length()));
+  }
+}

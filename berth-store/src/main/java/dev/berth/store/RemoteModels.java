@@ -1,0 +1,145 @@
+package dev.berth.store;
+
+import dev.berth.api.BerthException;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.logging.Logger;
+
+/**
+ * Models served from a registry: a local model repository whose entries are links into the {@link
+ * ModelCache}, one per {@code oci://} source, named by the last part of its repository path ({@code
+ * oci://host/team/minilm:1.0} serves as {@code minilm}). {@link #refresh()} asks each registry
+ * where its tag points now and, when it moved, pulls the new content (or finds it cached) and
+ * switches the link in one rename; a source that cannot be fetched or does not verify leaves the
+ * model it served in place and says why in {@link #problems()}.
+ */
+public final class RemoteModels implements AutoCloseable {
+  private static final Logger LOG = Logger.getLogger(RemoteModels.class.getName());
+
+  private final Map<String, OciReference> sources = new LinkedHashMap<>();
+  private final Map<String, ModelCache.Entry> serving = new LinkedHashMap<>();
+  private final Map<String, String> problems = new java.util.concurrent.ConcurrentHashMap<>();
+  private final ModelCache cache;
+  private final OciModelStore store;
+  private final Path repository;
+
+  /**
+   * @param repository an empty directory to hold the links: the repository to serve
+   */
+  public RemoteModels(
+      List<OciReference> refs, ModelCache cache, OciModelStore store, Path repository) {
+    for (OciReference ref : refs) {
+      String name = ref.repository().substring(ref.repository().lastIndexOf('/') + 1);
+      if (sources.putIfAbsent(name, ref) != null) {
+        throw new BerthException(
+            sources.get(name)
+                + " and "
+                + ref
+                + " would both serve as model '"
+                + name
+                + "' (the last part of the repository path names a model); serve them separately");
+      }
+    }
+    this.cache = cache;
+    this.store = store;
+    this.repository = repository;
+  }
+
+  /** The local repository to serve. */
+  public Path repository() {
+    return repository;
+  }
+
+  /** Where each model comes from. */
+  public Map<String, OciReference> sources() {
+    return java.util.Collections.unmodifiableMap(sources);
+  }
+
+  /** Why a model's source could not be refreshed, by model; empty when all were. */
+  public Map<String, String> problems() {
+    return java.util.Collections.unmodifiableMap(problems);
+  }
+
+  /**
+   * Pulls every source whose tag moved since the last call (all of them the first time).
+   *
+   * @param failFast throw on the first source that cannot be fetched (at start: nothing would be
+   *     served) rather than keep what is served and record the problem
+   * @return the models whose content changed
+   */
+  public synchronized List<String> refresh(boolean failFast) {
+    List<String> changed = new ArrayList<>();
+    for (Map.Entry<String, OciReference> s : sources.entrySet()) {
+      String name = s.getKey();
+      try {
+        if (refresh(name, s.getValue())) {
+          changed.add(name);
+        }
+        problems.remove(name);
+      } catch (BerthException e) {
+        if (failFast) {
+          throw e;
+        }
+        String previous = problems.put(name, e.getMessage());
+        if (!e.getMessage().equals(previous)) {
+          LOG.warning(
+              "model '"
+                  + name
+                  + "' keeps serving what it served: "
+                  + s.getValue()
+                  + " could not be refreshed: "
+                  + e.getMessage());
+        }
+      }
+    }
+    return changed;
+  }
+
+  private boolean refresh(String name, OciReference ref) {
+    OciModelStore.Resolved resolved = store.resolve(ref);
+    ModelCache.Entry current = serving.get(name);
+    String digest = resolved.digest();
+    if (current != null && current.dir().getFileName().toString().equals(digest.substring(7))) {
+      return false;
+    }
+    ModelCache.Entry entry = cache.open(digest, tree -> store.download(resolved, tree));
+    if (!entry.filled()) {
+      LOG.info("model '" + name + "': " + ref + "@" + digest + " is in the model cache");
+    }
+    Path link = repository.resolve(name);
+    Path next = repository.resolve("." + name + ".next");
+    try {
+      Files.deleteIfExists(next);
+      Files.createSymbolicLink(next, entry.dir());
+      Files.move(next, link, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+    } catch (IOException e) {
+      entry.close();
+      throw new BerthException(
+          "cannot link model '" + name + "' into " + repository + ": " + e.getMessage(), e);
+    }
+    serving.put(name, entry);
+    if (current != null) {
+      current.close(); // the engine read its files at load; the old entry may now be evicted
+    }
+    return true;
+  }
+
+  /** The digest a model serves now, if any. */
+  public Optional<String> digest(String name) {
+    ModelCache.Entry e = serving.get(name);
+    return e == null ? Optional.empty() : Optional.of("sha256:" + e.dir().getFileName());
+  }
+
+  @Override
+  public synchronized void close() {
+    serving.values().forEach(ModelCache.Entry::close);
+    serving.clear();
+  }
+}
