@@ -196,6 +196,13 @@ public final class Report {
               + " to "
               + server.path("added_p50_ms").path("q3").asDouble());
       g.put("rounds", run.path("rounds").asInt());
+      // where a lone request's time goes in the server, beside the in-process call's stages
+      for (String split :
+          List.of("server_split_ms", "in_process_split_ms", "server_minus_in_process_ms")) {
+        if (run.has(split)) {
+          g.set(split, run.get(split));
+        }
+      }
       g.put(
           "name",
           "c=1 (batching "
