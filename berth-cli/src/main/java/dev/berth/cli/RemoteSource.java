@@ -6,9 +6,11 @@ import dev.berth.runtime.ModelStatus;
 import dev.berth.runtime.ServeSettings;
 import dev.berth.store.DockerCredentials;
 import dev.berth.store.ModelCache;
+import dev.berth.store.ModelSource;
 import dev.berth.store.OciModelStore;
 import dev.berth.store.OciReference;
 import dev.berth.store.RemoteModels;
+import dev.berth.store.S3Models;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -21,20 +23,22 @@ import java.util.logging.Level;
 import java.util.logging.Logger;
 
 /**
- * {@code berth serve oci://...}: the model pulled into the model cache and served from a repository
- * of links to it, refreshed on each repository poll. Its own class, so that serving a directory
- * never loads the model store's classes (an image may not carry them).
+ * {@code berth serve oci://...} and {@code s3://...}: the models pulled into the model cache and
+ * served from a repository of links to it, refreshed on each repository poll. Its own class, so
+ * that serving a directory never loads the model store's classes (an image may not carry them).
  */
 final class RemoteSource implements AutoCloseable {
   private static final Logger LOG = Logger.getLogger("berth.serve");
 
   private final RemoteModels models;
   private final Path repository;
+  private final AutoCloseable client;
   private ScheduledExecutorService poller;
 
-  private RemoteSource(RemoteModels models, Path repository) {
+  private RemoteSource(RemoteModels models, Path repository, AutoCloseable client) {
     this.models = models;
     this.repository = repository;
+    this.client = client;
   }
 
   /**
@@ -43,7 +47,6 @@ final class RemoteSource implements AutoCloseable {
    * @throws BerthException naming the source and what failed
    */
   static RemoteSource open(String argument, ServeSettings settings) {
-    OciReference ref = OciReference.parse(argument);
     Path cacheDir = settings.path(ServeSettings.MODEL_CACHE);
     ModelCache cache =
         new ModelCache(
@@ -51,22 +54,36 @@ final class RemoteSource implements AutoCloseable {
             settings.size(ServeSettings.MODEL_CACHE_SIZE));
     Path repository;
     try {
-      repository = Files.createTempDirectory("berth-serve-oci-");
+      repository = Files.createTempDirectory("berth-serve-remote-");
     } catch (IOException e) {
       throw new BerthException("cannot create a repository directory: " + e.getMessage(), e);
     }
     Runtime.getRuntime().addShutdownHook(new Thread(() -> deleteLinks(repository)));
-    OciModelStore store = new OciModelStore(DockerCredentials.fromEnvironment(), LOG::info);
-    RemoteModels models = new RemoteModels(List.of(ref), cache, store, repository);
+    List<ModelSource> sources;
+    AutoCloseable client = null;
+    if (argument.startsWith(S3Models.SCHEME)) {
+      S3Models s3 = S3Models.connect(settings.text(ServeSettings.S3_ENDPOINT), LOG::info);
+      client = s3;
+      sources = s3.sources(S3Models.Location.parse(argument));
+    } else {
+      OciReference ref = OciReference.parse(argument);
+      sources =
+          List.of(
+              ModelSource.oci(
+                  ref, new OciModelStore(DockerCredentials.fromEnvironment(), LOG::info)));
+    }
+    RemoteModels models = new RemoteModels(sources, cache, repository);
     models.refresh(true);
-    LOG.info(
-        "serving "
-            + ref
-            + " as model '"
-            + models.sources().keySet().iterator().next()
-            + "' from the model cache "
-            + cache.root());
-    return new RemoteSource(models, repository);
+    for (ModelSource s : sources) {
+      LOG.info(
+          "serving "
+              + s.location()
+              + " as model '"
+              + s.name()
+              + "' from the model cache "
+              + cache.root());
+    }
+    return new RemoteSource(models, repository, client);
   }
 
   /** The repository to serve: links into the model cache. */
@@ -127,5 +144,12 @@ final class RemoteSource implements AutoCloseable {
       poller.shutdownNow();
     }
     models.close();
+    if (client != null) {
+      try {
+        client.close();
+      } catch (Exception e) {
+        // closing an idle client
+      }
+    }
   }
 }

@@ -67,7 +67,8 @@ final class ServeCommand implements java.util.concurrent.Callable<Integer> {
       description =
           "Model repository to serve, or a service file whose models and serving settings to"
               + " serve as its image does, or oci://REGISTRY/REPOSITORY[:TAG] (a model berth push"
-              + " stored) (default: the bundled examples, ${DEFAULT-VALUE}).",
+              + " stored), or s3://BUCKET/PREFIX (a model directory or a repository of them)"
+              + " (default: the bundled examples, ${DEFAULT-VALUE}).",
       defaultValue = "${env:BERTH_HOME:-.}/examples/models")
   String repository;
 
@@ -159,7 +160,7 @@ final class ServeCommand implements java.util.concurrent.Callable<Integer> {
   public Integer call() {
     // RemoteSource (and the model store behind it) loads only for a remote source: an image may
     // not carry the store
-    boolean remote = repository.startsWith("oci://");
+    boolean remote = repository.startsWith("oci://") || repository.startsWith("s3://");
     Path target = remote ? null : Path.of(repository).toAbsolutePath().normalize();
     // a file is a service file (berth.yaml); a directory, a model repository
     ServiceSpec service =
@@ -304,11 +305,11 @@ final class ServeCommand implements java.util.concurrent.Callable<Integer> {
     if (pollRepository != null && inference.serving() && source != null) {
       source.watch(inference, pollRepository);
       LOG.info(
-          "asking the registry every "
-              + pollRepository.toMillis()
-              + " ms whether "
+          "asking "
               + repository
-              + " moved");
+              + " every "
+              + pollRepository.toMillis()
+              + " ms whether what it holds changed");
     } else if (pollRepository != null && inference.serving()) {
       inference.pollRepositoryEvery(pollRepository);
       LOG.info(

@@ -66,9 +66,16 @@ final class BerthProcess implements AutoCloseable {
   }
 
   static BerthProcess start(Path workDir, String... args) throws IOException {
+    return start(workDir, java.util.Map.of(), args);
+  }
+
+  /** The same, with these environment variables added. */
+  static BerthProcess start(Path workDir, java.util.Map<String, String> env, String... args)
+      throws IOException {
     Path out = workDir.resolve("stdout.log");
     Path err = workDir.resolve("stderr.log");
     ProcessBuilder pb = new ProcessBuilder(command(args));
+    pb.environment().putAll(env);
     pb.environment().put("ORT_DISABLE_TELEMETRY", "1");
     pb.environment().put("OPT_OUT_TRACKING", "true");
     pb.environment().put("DJL_CACHE_DIR", djlCache(workDir).toString());

@@ -256,7 +256,7 @@ public final class ServeSettings {
           "model-cache",
           Type.FILE,
           null,
-          "Where models served from oci:// are kept, by digest, shared safely by servers on one"
+          "Where models served from oci:// and s3:// are kept, by digest, shared safely by servers on one"
               + " machine (default: $BERTH_CACHE/models, else ~/.cache/berth/models).");
   public static final Setting MODEL_CACHE_SIZE =
       setting(
@@ -265,6 +265,14 @@ public final class ServeSettings {
           "20GiB",
           "The most the model cache keeps; the least recently used models no server holds go"
               + " first.");
+  public static final Setting S3_ENDPOINT =
+      setting(
+          "s3-endpoint",
+          Type.TEXT,
+          null,
+          "The S3-compatible store (MinIO, Ceph) that s3:// models come from, as"
+              + " http(s)://HOST[:PORT], with path-style addressing (default: AWS_ENDPOINT_URL_S3,"
+              + " else AWS_ENDPOINT_URL, else AWS S3).");
   public static final Setting STRICT_READINESS =
       setting(
           "strict-readiness",
@@ -370,6 +378,7 @@ public final class ServeSettings {
           POLL_REPOSITORY,
           MODEL_CACHE,
           MODEL_CACHE_SIZE,
+          S3_ENDPOINT,
           STRICT_READINESS,
           MAX_TENSOR_ELEMENTS,
           MAX_REQUEST_ROWS,

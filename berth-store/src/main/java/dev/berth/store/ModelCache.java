@@ -21,15 +21,16 @@ import java.util.logging.Logger;
 import java.util.stream.Stream;
 
 /**
- * Pulled models on local disk, keyed by the digest of what was pulled (an OCI manifest digest), so
- * that a restart or a second server on the same cache downloads nothing. Safe for several servers
- * at once: an entry is filled under an exclusive file lock (a second server waits for the first
- * instead of downloading the same model) into a temporary directory and renamed into place in one
- * step, so nobody sees half an entry; a server holds a shared lock on each entry it serves, and the
- * size bound evicts the least recently used entries that nobody holds.
+ * Pulled models on local disk, keyed by the digest of what was pulled (an OCI manifest's digest, or
+ * the digest of an object store listing: every key with its size and ETag), so that a restart or a
+ * second server on the same cache downloads nothing. Safe for several servers at once: an entry is
+ * filled under an exclusive file lock (a second server waits for the first instead of downloading
+ * the same model) into a temporary directory and renamed into place in one step, so nobody sees
+ * half an entry; a server holds a shared lock on each entry it serves, and the size bound evicts
+ * the least recently used entries that nobody holds.
  *
- * <p>Layout: {@code ROOT/oci/sha256/HEX/} a model directory, {@code ROOT/oci/sha256/HEX.lock} its
- * lock and last use (the file's modification time), {@code ROOT/tmp/} entries being filled.
+ * <p>Layout: {@code ROOT/sha256/HEX/} a model directory, {@code ROOT/sha256/HEX.lock} its lock and
+ * last use (the file's modification time), {@code ROOT/tmp/} entries being filled.
  */
 public final class ModelCache {
   private static final Logger LOG = Logger.getLogger(ModelCache.class.getName());
@@ -62,7 +63,7 @@ public final class ModelCache {
     this.maxBytes = maxBytes;
     this.recent = recent;
     try {
-      Files.createDirectories(this.root.resolve("oci/sha256"));
+      Files.createDirectories(this.root.resolve("sha256"));
       Files.createDirectories(this.root.resolve("tmp"));
     } catch (IOException e) {
       throw new BerthException(
@@ -214,7 +215,7 @@ public final class ModelCache {
    */
   void evict(Path keep) throws IOException {
     List<Path> entries = new ArrayList<>();
-    try (Stream<Path> s = Files.list(root.resolve("oci/sha256"))) {
+    try (Stream<Path> s = Files.list(root.resolve("sha256"))) {
       s.filter(Files::isDirectory).forEach(entries::add);
     }
     long total = 0;
@@ -303,6 +304,6 @@ public final class ModelCache {
     if (!digest.matches("sha256:[0-9a-f]{64}")) {
       throw new IllegalArgumentException("not a sha256 digest: " + digest);
     }
-    return root.resolve("oci/sha256").resolve(digest.substring("sha256:".length()));
+    return root.resolve("sha256").resolve(digest.substring("sha256:".length()));
   }
 }

@@ -13,42 +13,39 @@ import java.util.Optional;
 import java.util.logging.Logger;
 
 /**
- * Models served from a registry: a local model repository whose entries are links into the {@link
- * ModelCache}, one per {@code oci://} source, named by the last part of its repository path ({@code
- * oci://host/team/minilm:1.0} serves as {@code minilm}). {@link #refresh()} asks each registry
- * where its tag points now and, when it moved, pulls the new content (or finds it cached) and
- * switches the link in one rename; a source that cannot be fetched or does not verify leaves the
- * model it served in place and says why in {@link #problems()}.
+ * Models served from registries and object stores: a local model repository whose entries are links
+ * into the {@link ModelCache}, one per {@link ModelSource}. {@link #refresh} asks each source what
+ * it holds now and, when that changed (a moved tag, a new object), pulls the new content (or finds
+ * it cached) and switches the link in one rename; a source that cannot be fetched or does not
+ * verify leaves the model it served in place and says why in {@link #problems()}.
  */
 public final class RemoteModels implements AutoCloseable {
   private static final Logger LOG = Logger.getLogger(RemoteModels.class.getName());
 
-  private final Map<String, OciReference> sources = new LinkedHashMap<>();
+  private final Map<String, ModelSource> sources = new LinkedHashMap<>();
   private final Map<String, ModelCache.Entry> serving = new LinkedHashMap<>();
   private final Map<String, String> problems = new java.util.concurrent.ConcurrentHashMap<>();
   private final ModelCache cache;
-  private final OciModelStore store;
   private final Path repository;
 
   /**
+   * @param models the sources, each serving one model under its name
    * @param repository an empty directory to hold the links: the repository to serve
    */
-  public RemoteModels(
-      List<OciReference> refs, ModelCache cache, OciModelStore store, Path repository) {
-    for (OciReference ref : refs) {
-      String name = ref.repository().substring(ref.repository().lastIndexOf('/') + 1);
-      if (sources.putIfAbsent(name, ref) != null) {
+  public RemoteModels(List<ModelSource> models, ModelCache cache, Path repository) {
+    for (ModelSource source : models) {
+      ModelSource other = sources.putIfAbsent(source.name(), source);
+      if (other != null) {
         throw new BerthException(
-            sources.get(name)
+            other.location()
                 + " and "
-                + ref
+                + source.location()
                 + " would both serve as model '"
-                + name
-                + "' (the last part of the repository path names a model); serve them separately");
+                + source.name()
+                + "'; serve them separately");
       }
     }
     this.cache = cache;
-    this.store = store;
     this.repository = repository;
   }
 
@@ -58,7 +55,7 @@ public final class RemoteModels implements AutoCloseable {
   }
 
   /** Where each model comes from. */
-  public Map<String, OciReference> sources() {
+  public Map<String, ModelSource> sources() {
     return java.util.Collections.unmodifiableMap(sources);
   }
 
@@ -76,7 +73,7 @@ public final class RemoteModels implements AutoCloseable {
    */
   public synchronized List<String> refresh(boolean failFast) {
     List<String> changed = new ArrayList<>();
-    for (Map.Entry<String, OciReference> s : sources.entrySet()) {
+    for (Map.Entry<String, ModelSource> s : sources.entrySet()) {
       String name = s.getKey();
       try {
         if (refresh(name, s.getValue())) {
@@ -93,7 +90,7 @@ public final class RemoteModels implements AutoCloseable {
               "model '"
                   + name
                   + "' keeps serving what it served: "
-                  + s.getValue()
+                  + s.getValue().location()
                   + " could not be refreshed: "
                   + e.getMessage());
         }
@@ -102,16 +99,17 @@ public final class RemoteModels implements AutoCloseable {
     return changed;
   }
 
-  private boolean refresh(String name, OciReference ref) {
-    OciModelStore.Resolved resolved = store.resolve(ref);
+  private boolean refresh(String name, ModelSource source) {
+    ModelSource.Version version = source.resolve();
     ModelCache.Entry current = serving.get(name);
-    String digest = resolved.digest();
+    String digest = version.digest();
     if (current != null && current.dir().getFileName().toString().equals(digest.substring(7))) {
       return false;
     }
-    ModelCache.Entry entry = cache.open(digest, tree -> store.download(resolved, tree));
+    ModelCache.Entry entry = cache.open(digest, tree -> source.download(version, tree));
     if (!entry.filled()) {
-      LOG.info("model '" + name + "': " + ref + "@" + digest + " is in the model cache");
+      LOG.info(
+          "model '" + name + "': " + source.location() + " (" + digest + ") is in the model cache");
     }
     Path link = repository.resolve(name);
     Path next = repository.resolve("." + name + ".next");

@@ -49,12 +49,12 @@ class OciModelStoreIT {
   }
 
   /** A signed model of two versions, one with a subfolder, with files of random bytes. */
-  static Path writeModel(Path dir) throws Exception {
+  public static Path writeModel(Path dir) throws Exception {
     return writeModel(dir, 42);
   }
 
   /** The same, with content of its own for each seed (blobs are shared across repositories). */
-  static Path writeModel(Path dir, long seed) throws Exception {
+  public static Path writeModel(Path dir, long seed) throws Exception {
     Files.createDirectories(dir.resolve("1"));
     Files.createDirectories(dir.resolve("2/tokenizer"));
     Files.writeString(dir.resolve("model.yaml"), "apiVersion: berth.dev/v1\nkind: Model\n");

@@ -51,7 +51,8 @@ class RemoteModelsIT {
   }
 
   private RemoteModels remote(OciReference ref, ModelCache cache) throws Exception {
-    return new RemoteModels(List.of(ref), cache, store(), Files.createTempDirectory(work, "repo-"));
+    return new RemoteModels(
+        List.of(ModelSource.oci(ref, store())), cache, Files.createTempDirectory(work, "repo-"));
   }
 
   private static List<String> files(Path dir) throws Exception {

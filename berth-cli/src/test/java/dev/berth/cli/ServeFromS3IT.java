@@ -1,0 +1,97 @@
+package dev.berth.cli;
+
+import static org.awaitility.Awaitility.await;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.berth.store.TestS3;
+import java.net.http.HttpClient;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.Map;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import software.amazon.awssdk.core.sync.RequestBody;
+
+/**
+ * berth serve s3://...: the example model served from a real S3 API server with the standard AWS
+ * variables, a replaced model.yaml picked up by the poll, and wrong credentials refused at start
+ * with exit code 2.
+ */
+class ServeFromS3IT {
+  private static final String INFER =
+      "{\"inputs\":[{\"name\":\"text\",\"shape\":[1],\"datatype\":\"BYTES\",\"data\":[\"a ship"
+          + " finds its berth\"]}]}";
+
+  @TempDir Path work;
+
+  @Test
+  void servesAnS3PrefixFollowsANewObjectAndRefusesWrongCredentials() throws Exception {
+    try (TestS3 s3 = TestS3.start(Files.createDirectories(work.resolve("s3")));
+        HttpClient http = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1).build()) {
+      Path model = BerthProcess.examples().resolve("minilm");
+      s3.upload(model, "models", "team/minilm");
+      Map<String, String> env =
+          Map.of(
+              "AWS_ACCESS_KEY_ID",
+              TestS3.ACCESS_KEY,
+              "AWS_SECRET_ACCESS_KEY",
+              TestS3.SECRET_KEY,
+              "AWS_EC2_METADATA_DISABLED",
+              "true",
+              "AWS_CONFIG_FILE",
+              work.resolve("no-aws-config").toString(),
+              "AWS_SHARED_CREDENTIALS_FILE",
+              work.resolve("no-aws-credentials").toString());
+      String[] serve = {
+        "serve",
+        "s3://models/team/minilm",
+        "--s3-endpoint",
+        s3.endpoint(),
+        "--port",
+        "0",
+        "--grpc-port",
+        "0",
+        "--model-cache",
+        work.resolve("cache").toString(),
+        "--poll-repository",
+        "300ms",
+        "--log-format",
+        "json"
+      };
+      try (BerthProcess server =
+          BerthProcess.start(Files.createDirectories(work.resolve("server")), env, serve)) {
+        String url = server.awaitServing();
+        assertEquals(
+            200, BerthProcess.post(http, url + "/v2/models/minilm/infer", INFER).statusCode());
+        String yaml = Files.readString(model.resolve("model.yaml"));
+        assertTrue(yaml.contains("max-batch-size: 32"));
+        s3.client()
+            .putObject(
+                b -> b.bucket("models").key("team/minilm/model.yaml"),
+                RequestBody.fromString(yaml.replace("max-batch-size: 32", "max-batch-size: 4")));
+        await()
+            .atMost(Duration.ofSeconds(60))
+            .until(
+                () ->
+                    BerthProcess.get(http, url + "/v2/models/minilm/config")
+                        .body()
+                        .contains("\"max_batch_size\":4"));
+        assertEquals(
+            200, BerthProcess.post(http, url + "/v2/models/minilm/infer", INFER).statusCode());
+      }
+
+      Map<String, String> wrong = new java.util.HashMap<>(env);
+      wrong.put("AWS_SECRET_ACCESS_KEY", "not-the-secret");
+      try (BerthProcess refused =
+          BerthProcess.start(Files.createDirectories(work.resolve("refused")), wrong, serve)) {
+        await().atMost(Duration.ofSeconds(60)).until(() -> !refused.process.isAlive());
+        assertEquals(2, refused.process.exitValue());
+        String err = Files.readString(refused.stderr);
+        assertTrue(err.contains("s3://models/team/minilm"), err);
+        assertTrue(err.contains("AWS_ACCESS_KEY_ID"), err);
+      }
+    }
+  }
+}

@@ -1,0 +1,59 @@
+package dev.berth.store;
+
+import java.nio.file.Path;
+
+/**
+ * Where one served model comes from (a registry, an object store): what it holds now, named by a
+ * digest that changes when the content does, and a way to write that content into a directory.
+ */
+public interface ModelSource {
+  /** What the source holds at one moment; {@code detail} is the source's own. */
+  record Version(String digest, Object detail) {}
+
+  /** The model's name when served. */
+  String name();
+
+  /** Where it comes from, for messages ({@code oci://...}, {@code s3://...}). */
+  String location();
+
+  /**
+   * Asks the source what it holds now: one small request where it can.
+   *
+   * @throws dev.berth.api.BerthException naming the source and what failed
+   */
+  Version resolve();
+
+  /**
+   * Writes a version's files into an empty directory, each checked as the source allows.
+   *
+   * @throws dev.berth.api.BerthException naming what did not arrive or did not verify
+   */
+  void download(Version version, Path emptyDir);
+
+  /** A model berth push stored in an OCI registry. */
+  static ModelSource oci(OciReference ref, OciModelStore store) {
+    String name = ref.repository().substring(ref.repository().lastIndexOf('/') + 1);
+    return new ModelSource() {
+      @Override
+      public String name() {
+        return name;
+      }
+
+      @Override
+      public String location() {
+        return ref.toString();
+      }
+
+      @Override
+      public Version resolve() {
+        OciModelStore.Resolved r = store.resolve(ref);
+        return new Version(r.digest(), r);
+      }
+
+      @Override
+      public void download(Version version, Path emptyDir) {
+        store.download((OciModelStore.Resolved) version.detail(), emptyDir);
+      }
+    };
+  }
+}
