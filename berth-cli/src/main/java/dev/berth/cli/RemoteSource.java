@@ -5,6 +5,7 @@ import dev.berth.runtime.InferenceService;
 import dev.berth.runtime.ModelStatus;
 import dev.berth.runtime.ServeSettings;
 import dev.berth.store.DockerCredentials;
+import dev.berth.store.HttpModel;
 import dev.berth.store.ModelCache;
 import dev.berth.store.ModelSource;
 import dev.berth.store.OciModelStore;
@@ -23,9 +24,10 @@ import java.util.logging.Level;
 import java.util.logging.Logger;
 
 /**
- * {@code berth serve oci://...} and {@code s3://...}: the models pulled into the model cache and
- * served from a repository of links to it, refreshed on each repository poll. Its own class, so
- * that serving a directory never loads the model store's classes (an image may not carry them).
+ * {@code berth serve oci://...}, {@code s3://...} and {@code https://...}: the models pulled into
+ * the model cache and served from a repository of links to it, refreshed on each repository poll.
+ * Its own class, so that serving a directory never loads the model store's classes (an image may
+ * not carry them).
  */
 final class RemoteSource implements AutoCloseable {
   private static final Logger LOG = Logger.getLogger("berth.serve");
@@ -65,6 +67,8 @@ final class RemoteSource implements AutoCloseable {
       S3Models s3 = S3Models.connect(settings.text(ServeSettings.S3_ENDPOINT), LOG::info);
       client = s3;
       sources = s3.sources(S3Models.Location.parse(argument));
+    } else if (HttpModel.isHttp(argument)) {
+      sources = List.of(HttpModel.parse(argument, LOG::info));
     } else {
       OciReference ref = OciReference.parse(argument);
       sources =

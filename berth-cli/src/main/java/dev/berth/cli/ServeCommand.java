@@ -67,7 +67,8 @@ final class ServeCommand implements java.util.concurrent.Callable<Integer> {
       description =
           "Model repository to serve, or a service file whose models and serving settings to"
               + " serve as its image does, or oci://REGISTRY/REPOSITORY[:TAG] (a model berth push"
-              + " stored), or s3://BUCKET/PREFIX (a model directory or a repository of them)"
+              + " stored), or s3://BUCKET/PREFIX (a model directory or a repository of them), or"
+              + " https://.../NAME.onnx (one model file, served as model NAME)"
               + " (default: the bundled examples, ${DEFAULT-VALUE}).",
       defaultValue = "${env:BERTH_HOME:-.}/examples/models")
   String repository;
@@ -160,7 +161,11 @@ final class ServeCommand implements java.util.concurrent.Callable<Integer> {
   public Integer call() {
     // RemoteSource (and the model store behind it) loads only for a remote source: an image may
     // not carry the store
-    boolean remote = repository.startsWith("oci://") || repository.startsWith("s3://");
+    boolean remote =
+        repository.startsWith("oci://")
+            || repository.startsWith("s3://")
+            || repository.startsWith("https://")
+            || repository.startsWith("http://");
     Path target = remote ? null : Path.of(repository).toAbsolutePath().normalize();
     // a file is a service file (berth.yaml); a directory, a model repository
     ServiceSpec service =
