@@ -17,6 +17,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
@@ -32,19 +33,32 @@ import java.util.logging.Logger;
 final class RemoteSource implements AutoCloseable {
   private static final Logger LOG = Logger.getLogger("berth.serve");
 
+  private final String argument;
+  private final ServeSettings settings;
+  private final ModelCache cache;
   private final RemoteModels models;
   private final Path repository;
-  private final AutoCloseable client;
+  private volatile boolean connected;
+  private AutoCloseable client;
   private ScheduledExecutorService poller;
 
-  private RemoteSource(RemoteModels models, Path repository, AutoCloseable client) {
+  private RemoteSource(
+      String argument,
+      ServeSettings settings,
+      ModelCache cache,
+      RemoteModels models,
+      Path repository) {
+    this.argument = argument;
+    this.settings = settings;
+    this.cache = cache;
     this.models = models;
     this.repository = repository;
-    this.client = client;
   }
 
   /**
-   * Pulls the source (or finds it in the cache) and links it into a repository of its own.
+   * Links the source's models into a repository of their own: at once from the cache when it holds
+   * what the source served last (the source is then asked in the background, by {@link #start}),
+   * else pulled now.
    *
    * @throws BerthException naming the source and what failed
    */
@@ -61,8 +75,44 @@ final class RemoteSource implements AutoCloseable {
       throw new BerthException("cannot create a repository directory: " + e.getMessage(), e);
     }
     Runtime.getRuntime().addShutdownHook(new Thread(() -> deleteLinks(repository)));
+    RemoteModels models = new RemoteModels(cache, repository);
+    RemoteSource source = new RemoteSource(argument, settings, cache, models, repository);
+    Map<String, String> remembered = cache.remembered(argument);
+    if (!remembered.isEmpty()) {
+      try {
+        models.serveCached(remembered);
+        LOG.info(
+            "serving "
+                + argument
+                + " from the model cache "
+                + cache.root()
+                + " as it was last pulled ("
+                + remembered
+                + "); asking the source for changes in the background");
+        return source;
+      } catch (BerthException e) {
+        LOG.info("the model cache no longer holds what " + argument + " served; pulling it");
+      }
+    }
+    source.connect();
+    models.refresh(true);
+    cache.remember(argument, models.digests());
+    LOG.info(
+        "serving "
+            + argument
+            + " as "
+            + models.digests().keySet()
+            + " from the model cache "
+            + cache.root());
+    return source;
+  }
+
+  /** Finds the source's models (for S3, by listing): where refresh asks from now on. */
+  private synchronized void connect() {
+    if (connected) {
+      return;
+    }
     List<ModelSource> sources;
-    AutoCloseable client = null;
     if (argument.startsWith(S3Models.SCHEME)) {
       S3Models s3 = S3Models.connect(settings.text(ServeSettings.S3_ENDPOINT), LOG::info);
       client = s3;
@@ -76,18 +126,8 @@ final class RemoteSource implements AutoCloseable {
               ModelSource.oci(
                   ref, new OciModelStore(DockerCredentials.fromEnvironment(), LOG::info)));
     }
-    RemoteModels models = new RemoteModels(sources, cache, repository);
-    models.refresh(true);
-    for (ModelSource s : sources) {
-      LOG.info(
-          "serving "
-              + s.location()
-              + " as model '"
-              + s.name()
-              + "' from the model cache "
-              + cache.root());
-    }
-    return new RemoteSource(models, repository, client);
+    models.setSources(sources);
+    connected = true;
   }
 
   /** The repository to serve: links into the model cache. */
@@ -96,39 +136,52 @@ final class RemoteSource implements AutoCloseable {
   }
 
   /**
-   * Asks the registry every {@code interval} whether the source moved, and reloads a model whose
-   * content changed; a source that cannot be refreshed keeps its model serving and tells the index
-   * why.
+   * Brings the models up to date in the background: once now when they were served from the cache
+   * without asking the source, and every {@code interval} when one is given (null: never again). A
+   * model whose content changed reloads; a source that cannot be refreshed keeps its model serving
+   * and tells the index why.
    */
-  synchronized void watch(InferenceService inference, Duration interval) {
+  synchronized void start(InferenceService inference, Duration interval) {
     inference.sourceProblems(models::problems);
     poller =
         Executors.newSingleThreadScheduledExecutor(
             r -> Thread.ofPlatform().name("berth-source-poll").daemon().unstarted(r));
-    long millis = Math.max(1, interval.toMillis());
-    poller.scheduleWithFixedDelay(
-        () -> {
-          try {
-            for (String name : models.refresh(false)) {
-              LOG.info(
-                  "model '"
-                      + name
-                      + "': its source moved to "
-                      + models.digest(name).orElse("?")
-                      + "; reloading it");
-              for (ModelStatus s : inference.loadModel(name)) {
-                if (!s.reason().isEmpty()) {
-                  LOG.warning("model '" + name + "' version " + s.version() + ": " + s.reason());
-                }
-              }
-            }
-          } catch (RuntimeException e) {
-            LOG.log(Level.WARNING, "refreshing the served models failed; trying again", e);
+    if (!connected) {
+      poller.execute(() -> refresh(inference));
+    }
+    if (interval != null) {
+      long millis = Math.max(1, interval.toMillis());
+      poller.scheduleWithFixedDelay(
+          () -> refresh(inference), millis, millis, TimeUnit.MILLISECONDS);
+    }
+  }
+
+  private void refresh(InferenceService inference) {
+    try {
+      connect();
+    } catch (RuntimeException e) {
+      models.problem(e.getMessage());
+      LOG.warning("serving what the model cache holds; " + e.getMessage());
+      return;
+    }
+    try {
+      for (String name : models.refresh(false)) {
+        LOG.info(
+            "model '"
+                + name
+                + "': its source now holds "
+                + models.digest(name).orElse("?")
+                + "; reloading it");
+        for (ModelStatus s : inference.loadModel(name)) {
+          if (!s.reason().isEmpty()) {
+            LOG.warning("model '" + name + "' version " + s.version() + ": " + s.reason());
           }
-        },
-        millis,
-        millis,
-        TimeUnit.MILLISECONDS);
+        }
+      }
+      cache.remember(argument, models.digests());
+    } catch (RuntimeException e) {
+      LOG.log(Level.WARNING, "refreshing the served models failed; trying again", e);
+    }
   }
 
   private static void deleteLinks(Path repository) {
@@ -143,9 +196,13 @@ final class RemoteSource implements AutoCloseable {
   }
 
   @Override
-  public synchronized void close() {
-    if (poller != null) {
-      poller.shutdownNow();
+  public void close() {
+    ScheduledExecutorService p;
+    synchronized (this) {
+      p = poller;
+    }
+    if (p != null) {
+      p.shutdownNow();
     }
     models.close();
     if (client != null) {

@@ -307,14 +307,16 @@ final class ServeCommand implements java.util.concurrent.Callable<Integer> {
       }
       throw (Error) loadFailure.get();
     }
-    if (pollRepository != null && inference.serving() && source != null) {
-      source.watch(inference, pollRepository);
-      LOG.info(
-          "asking "
-              + repository
-              + " every "
-              + pollRepository.toMillis()
-              + " ms whether what it holds changed");
+    if (source != null && inference.serving()) {
+      source.start(inference, pollRepository);
+      if (pollRepository != null) {
+        LOG.info(
+            "asking "
+                + repository
+                + " every "
+                + pollRepository.toMillis()
+                + " ms whether what it holds changed");
+      }
     } else if (pollRepository != null && inference.serving()) {
       inference.pollRepositoryEvery(pollRepository);
       LOG.info(

@@ -107,7 +107,7 @@ class ServeFromRegistryIT {
           assertEquals(
               200, BerthProcess.post(http, url2 + "/v2/models/minilm/infer", INFER).statusCode());
           String log = Files.readString(second.stderr);
-          assertTrue(log.contains("is in the model cache"), log);
+          assertTrue(log.contains("from the model cache"), log);
           assertFalse(log.contains("pulling "), log);
         }
 

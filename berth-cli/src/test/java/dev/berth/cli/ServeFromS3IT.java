@@ -16,8 +16,8 @@ import software.amazon.awssdk.core.sync.RequestBody;
 
 /**
  * berth serve s3://...: the example model served from a real S3 API server with the standard AWS
- * variables, a replaced model.yaml picked up by the poll, and wrong credentials refused at start
- * with exit code 2.
+ * variables, a replaced model.yaml picked up by the poll, a restart served from the cache while the
+ * store refuses, and refused credentials stopping a start from an empty cache with exit code 2.
  */
 class ServeFromS3IT {
   private static final String INFER =
@@ -82,8 +82,23 @@ class ServeFromS3IT {
             200, BerthProcess.post(http, url + "/v2/models/minilm/infer", INFER).statusCode());
       }
 
+      // with what it served in the cache, a restart serves it at once, whatever the store says
       Map<String, String> wrong = new java.util.HashMap<>(env);
       wrong.put("AWS_SECRET_ACCESS_KEY", "not-the-secret");
+      try (BerthProcess warm =
+          BerthProcess.start(Files.createDirectories(work.resolve("warm")), wrong, serve)) {
+        String url = warm.awaitServing();
+        assertEquals(
+            200, BerthProcess.post(http, url + "/v2/models/minilm/infer", INFER).statusCode());
+        await()
+            .atMost(Duration.ofSeconds(60))
+            .until(
+                () -> Files.readString(warm.stderr).contains("serving what the model cache holds"));
+      }
+
+      // from an empty cache, refused credentials stop the start
+      serve[java.util.Arrays.asList(serve).indexOf("--model-cache") + 1] =
+          work.resolve("cold-cache").toString();
       try (BerthProcess refused =
           BerthProcess.start(Files.createDirectories(work.resolve("refused")), wrong, serve)) {
         await().atMost(Duration.ofSeconds(60)).until(() -> !refused.process.isAlive());

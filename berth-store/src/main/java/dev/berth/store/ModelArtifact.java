@@ -275,9 +275,26 @@ public final class ModelArtifact {
    * own part of the model (the model's own files, or its version folder).
    */
   static void unpack(OciReference ref, Descriptor layer, Path tarFile, Path into) {
+    try (InputStream in = Files.newInputStream(tarFile)) {
+      unpack(ref, layer, in, into, new java.util.HashMap<>());
+    } catch (IOException e) {
+      throw new BerthException("cannot read " + tarFile + ": " + e.getMessage(), e);
+    }
+  }
+
+  /**
+   * Unpacks one layer as it streams in, with the same refusals, recording each file's sha256 by its
+   * path in the model directory; leaves the stream open (its caller checks the rest of it).
+   */
+  static void unpack(
+      OciReference ref,
+      Descriptor layer,
+      InputStream stream,
+      Path into,
+      Map<String, String> hashes) {
     String where = "layer " + layer.digest() + " of " + ref;
-    try (InputStream in = Files.newInputStream(tarFile);
-        TarArchiveInputStream tar = new TarArchiveInputStream(in)) {
+    try {
+      TarArchiveInputStream tar = new TarArchiveInputStream(stream);
       for (TarArchiveEntry e; (e = tar.getNextEntry()) != null; ) {
         String name = e.getName();
         while (name.endsWith("/")) {
@@ -319,7 +336,11 @@ public final class ModelArtifact {
           if (Files.exists(target)) {
             throw new BerthException(where + " holds '" + name + "' twice");
           }
-          Files.copy(tar, target);
+          MessageDigest sha = RegistryClient.sha256();
+          try (OutputStream out = new DigestOutputStream(Files.newOutputStream(target), sha)) {
+            tar.transferTo(out);
+          }
+          hashes.put(name, HexFormat.of().formatHex(sha.digest()));
           if ((e.getMode() & 0100) != 0) {
             target.toFile().setExecutable(true, false);
           }

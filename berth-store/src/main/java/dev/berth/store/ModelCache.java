@@ -1,5 +1,8 @@
 package dev.berth.store;
 
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.berth.api.BerthException;
 import java.io.IOException;
 import java.nio.channels.FileChannel;
@@ -15,6 +18,7 @@ import java.nio.file.attribute.FileTime;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.locks.ReentrantLock;
 import java.util.logging.Logger;
@@ -29,11 +33,13 @@ import java.util.stream.Stream;
  * half an entry; a server holds a shared lock on each entry it serves, and the size bound evicts
  * the least recently used entries that nobody holds.
  *
- * <p>Layout: {@code ROOT/sha256/HEX/} a model directory, {@code ROOT/sha256/HEX.lock} its lock and
- * last use (the file's modification time), {@code ROOT/tmp/} entries being filled.
+ * <p>Layout: {@code ROOT/sources/HEX.json} what a source served last, by model; {@code
+ * ROOT/sha256/HEX/} a model directory, {@code ROOT/sha256/HEX.lock} its lock and last use (the
+ * file's modification time), {@code ROOT/tmp/} entries being filled.
  */
 public final class ModelCache {
   private static final Logger LOG = Logger.getLogger(ModelCache.class.getName());
+  private static final ObjectMapper JSON = new ObjectMapper();
 
   // file locks belong to the process: threads of one process take turns here first
   private static final ConcurrentHashMap<Path, ReentrantLock> LOCAL = new ConcurrentHashMap<>();
@@ -116,6 +122,58 @@ public final class ModelCache {
         // the lock goes with the channel
       }
     }
+  }
+
+  /**
+   * Remembers what a source (a serve argument: {@code oci://...}, {@code s3://...}) served, by
+   * model name, so that a restart can serve it at once and check the source meanwhile.
+   */
+  public void remember(String source, Map<String, String> digests) {
+    Path file = sourceFile(source);
+    try {
+      Files.createDirectories(file.getParent());
+      Path tmp = Files.createTempFile(root.resolve("tmp"), "source-", ".json");
+      ObjectNode node = JSON.createObjectNode();
+      node.put("source", source);
+      ObjectNode models = node.putObject("models");
+      digests.forEach(models::put);
+      JSON.writeValue(tmp.toFile(), node);
+      Files.move(tmp, file, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+    } catch (IOException e) {
+      LOG.warning("model cache: cannot remember what " + source + " served: " + e.getMessage());
+    }
+  }
+
+  /** What a source served last, by model name, when the cache still holds all of it; else empty. */
+  public Map<String, String> remembered(String source) {
+    Path file = sourceFile(source);
+    if (!Files.isRegularFile(file)) {
+      return Map.of();
+    }
+    try {
+      JsonNode node = JSON.readTree(file.toFile());
+      if (!source.equals(node.path("source").asText())) {
+        return Map.of();
+      }
+      Map<String, String> out = new java.util.LinkedHashMap<>();
+      for (Map.Entry<String, JsonNode> m : node.path("models").properties()) {
+        String digest = m.getValue().asText();
+        if (!digest.matches("sha256:[0-9a-f]{64}") || !has(digest)) {
+          return Map.of();
+        }
+        out.put(m.getKey(), digest);
+      }
+      return out;
+    } catch (IOException e) {
+      return Map.of();
+    }
+  }
+
+  private Path sourceFile(String source) {
+    String hex =
+        RegistryClient.sha256(source.getBytes(java.nio.charset.StandardCharsets.UTF_8))
+            .substring("sha256:".length());
+    return root.resolve("sources").resolve(hex + ".json");
   }
 
   /** Whether the cache holds a digest's entry. */

@@ -301,22 +301,21 @@ public final class OciModelStore {
             resolved.digest(),
             layers.size(),
             size(resolved.size())));
-    Path work = tempDir(tree.toAbsolutePath().getParent(), ".layers-");
     ExecutorService pool =
         Executors.newFixedThreadPool(PARALLEL, Thread.ofPlatform().daemon().factory());
     try {
-      List<Future<Path>> downloads = new ArrayList<>();
-      for (int i = 0; i < layers.size(); i++) {
-        ModelArtifact.Descriptor layer = layers.get(i);
-        Path tar = work.resolve("layer-" + i + ".tar");
-        downloads.add(pool.submit(() -> fetch(resolved.registry(), layer, tar)));
+      // each layer streams from the registry through its digest check into its own part of the
+      // tree (the parts are disjoint), each file hashed as it is written: one pass over the bytes
+      Map<String, String> hashes = new java.util.concurrent.ConcurrentHashMap<>();
+      List<Future<?>> downloads = new ArrayList<>();
+      for (ModelArtifact.Descriptor layer : layers) {
+        downloads.add(pool.submit(() -> fetch(resolved.registry(), ref, layer, tree, hashes)));
       }
-      for (int i = 0; i < downloads.size(); i++) {
-        Path tar = get(downloads.get(i));
-        ModelArtifact.unpack(ref, layers.get(i), tar, tree);
-        Files.delete(tar);
+      for (Future<?> f : downloads) {
+        get(f);
       }
-      ModelManifest files = ModelManifest.of(tree);
+      hashes.remove(ModelManifest.SIGNATURE_FILE); // never part of the manifest it signs
+      ModelManifest files = new ModelManifest(hashes);
       String expected = resolved.annotations().get(ModelArtifact.FILES_MANIFEST);
       if (expected != null && !expected.equals(files.digest())) {
         throw new BerthException(
@@ -328,22 +327,23 @@ public final class OciModelStore {
                 + "); push the model again");
       }
       return files;
-    } catch (IOException e) {
-      throw new BerthException("cannot unpack " + ref + " into " + tree + ": " + e.getMessage(), e);
     } finally {
       pool.shutdownNow();
-      deleteTree(work);
     }
   }
 
-  private Path fetch(RegistryClient registry, ModelArtifact.Descriptor layer, Path tar) {
+  private void fetch(
+      RegistryClient registry,
+      OciReference ref,
+      ModelArtifact.Descriptor layer,
+      Path tree,
+      Map<String, String> hashes) {
     String what = layer.version() == null ? "the model's own files" : "version " + layer.version();
     long t0 = System.nanoTime();
     long[] shown = {t0};
     registry.fetchBlob(
         layer.digest(),
         layer.size(),
-        tar,
         got -> {
           long now = System.nanoTime();
           if (now - shown[0] > 2_000_000_000L && got < layer.size()) {
@@ -351,7 +351,8 @@ public final class OciModelStore {
             progress.accept(
                 String.format(Locale.ROOT, "  %s: %s of %s", what, size(got), size(layer.size())));
           }
-        });
+        },
+        in -> ModelArtifact.unpack(ref, layer, in, tree, hashes));
     progress.accept(
         String.format(
             Locale.ROOT,
@@ -359,7 +360,6 @@ public final class OciModelStore {
             what,
             size(layer.size()),
             (System.nanoTime() - t0) / 1e9));
-    return tar;
   }
 
   private RegistryClient client(OciReference ref, boolean push) {

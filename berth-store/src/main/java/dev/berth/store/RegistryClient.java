@@ -176,6 +176,12 @@ public final class RegistryClient {
     expect(r, 201, "upload blob " + digest);
   }
 
+  /** Reads a blob's bytes as they arrive. */
+  @FunctionalInterface
+  public interface BlobReader {
+    void read(InputStream blob) throws IOException;
+  }
+
   /**
    * Downloads a blob into a file, checking its size and digest as it streams; a blob that does not
    * match leaves no file behind.
@@ -183,6 +189,30 @@ public final class RegistryClient {
    * @param progress told the bytes received so far, now and then
    */
   public void fetchBlob(String digest, long size, Path target, LongConsumer progress) {
+    try {
+      fetchBlob(
+          digest,
+          size,
+          progress,
+          in -> {
+            try (OutputStream out = Files.newOutputStream(target)) {
+              in.transferTo(out);
+            }
+          });
+    } catch (RuntimeException e) {
+      deleteQuietly(target);
+      throw e;
+    }
+  }
+
+  /**
+   * Streams a blob to a reader, counting and hashing what passes; after the reader returns, the
+   * rest of the blob is read too, and its size and digest checked. A reader that acts on what it
+   * read (unpacks it) must undo that when this throws.
+   *
+   * @param progress told the bytes received so far, now and then
+   */
+  public void fetchBlob(String digest, long size, LongConsumer progress, BlobReader reader) {
     URI uri = uri("blobs/" + digest);
     HttpResponse<InputStream> r =
         send(
@@ -219,52 +249,83 @@ public final class RegistryClient {
       throw failure(r.statusCode(), body, "download blob " + digest);
     }
     MessageDigest sha = sha256();
-    long got = 0;
-    long reported = 0;
-    try (InputStream in = r.body();
-        OutputStream out = Files.newOutputStream(target)) {
-      byte[] buffer = new byte[1 << 16];
-      for (int n; (n = in.read(buffer)) > 0; ) {
-        sha.update(buffer, 0, n);
-        out.write(buffer, 0, n);
-        got += n;
-        if (got > size) {
-          break;
-        }
-        if (got - reported >= (8 << 20)) {
-          progress.accept(got);
-          reported = got;
-        }
-      }
+    CheckedStream counted = new CheckedStream(r.body(), sha, size, progress);
+    try (counted) {
+      reader.read(counted);
+      counted.transferTo(OutputStream.nullOutputStream()); // what the reader left: tar padding
     } catch (IOException e) {
-      deleteQuietly(target);
       throw new BerthException(
           "downloading blob "
               + digest
               + " of "
               + ref
               + " failed after "
-              + got
+              + counted.got
               + " of "
               + size
               + " bytes: "
               + e.getMessage(),
           e);
     }
-    progress.accept(got);
+    progress.accept(counted.got);
     String actual = "sha256:" + HexFormat.of().formatHex(sha.digest());
-    if (got != size || !actual.equals(digest)) {
-      deleteQuietly(target);
+    if (counted.got != size || !actual.equals(digest)) {
       throw new BerthException(
           "blob "
               + digest
               + " of "
               + ref
               + " does not match its manifest: "
-              + (got != size
-                  ? "got " + got + " bytes where it declares " + size
+              + (counted.got != size
+                  ? "got " + counted.got + " bytes where it declares " + size
                   : "its content hashes to " + actual)
               + "; the copy in the registry is damaged or was altered, push the model again");
+    }
+  }
+
+  /** Hashes and counts what is read, and stops reading past the declared size. */
+  private static final class CheckedStream extends java.io.FilterInputStream {
+    private final MessageDigest sha;
+    private final long size;
+    private final LongConsumer progress;
+    long got;
+    private long reported;
+
+    CheckedStream(InputStream in, MessageDigest sha, long size, LongConsumer progress) {
+      super(in);
+      this.sha = sha;
+      this.size = size;
+      this.progress = progress;
+    }
+
+    @Override
+    public int read() throws IOException {
+      byte[] one = new byte[1];
+      return read(one, 0, 1) < 0 ? -1 : one[0] & 0xff;
+    }
+
+    @Override
+    public int read(byte[] b, int off, int len) throws IOException {
+      if (got > size) {
+        return -1; // more than declared: the check fails on what was read
+      }
+      int n = in.read(b, off, len);
+      if (n > 0) {
+        sha.update(b, off, n);
+        got += n;
+        if (got - reported >= (8 << 20)) {
+          progress.accept(got);
+          reported = got;
+        }
+      }
+      return n;
+    }
+
+    @Override
+    public long skip(long n) throws IOException {
+      byte[] buffer = new byte[(int) Math.min(n, 1 << 16)];
+      int read = read(buffer, 0, buffer.length);
+      return Math.max(read, 0);
     }
   }
 

@@ -33,8 +33,24 @@ public final class RemoteModels implements AutoCloseable {
    * @param repository an empty directory to hold the links: the repository to serve
    */
   public RemoteModels(List<ModelSource> models, ModelCache cache, Path repository) {
+    this(cache, repository);
+    setSources(models);
+  }
+
+  /**
+   * Without sources yet: {@link #serveCached} serves what the cache holds until {@link #setSources}
+   * says where the models come from.
+   */
+  public RemoteModels(ModelCache cache, Path repository) {
+    this.cache = cache;
+    this.repository = repository;
+  }
+
+  /** Where the models come from, each under its name. */
+  public synchronized void setSources(List<ModelSource> models) {
+    Map<String, ModelSource> byName = new LinkedHashMap<>();
     for (ModelSource source : models) {
-      ModelSource other = sources.putIfAbsent(source.name(), source);
+      ModelSource other = byName.putIfAbsent(source.name(), source);
       if (other != null) {
         throw new BerthException(
             other.location()
@@ -45,8 +61,40 @@ public final class RemoteModels implements AutoCloseable {
                 + "'; serve them separately");
       }
     }
-    this.cache = cache;
-    this.repository = repository;
+    sources.clear();
+    sources.putAll(byName);
+  }
+
+  /**
+   * Serves what the cache holds for each model, without asking any source: a restart serves at once
+   * what it served before, and {@link #refresh} then brings it up to date.
+   *
+   * @param digests by model name; each must be in the cache
+   */
+  public synchronized void serveCached(Map<String, String> digests) {
+    for (Map.Entry<String, String> d : digests.entrySet()) {
+      ModelCache.Entry entry =
+          cache.open(
+              d.getValue(),
+              tree -> {
+                throw new BerthException(d.getValue() + " left the model cache");
+              });
+      link(d.getKey(), entry);
+    }
+  }
+
+  /** What each model serves now, by name: the digests to remember for the next start. */
+  public synchronized Map<String, String> digests() {
+    Map<String, String> out = new LinkedHashMap<>();
+    serving.forEach((name, e) -> out.put(name, "sha256:" + e.dir().getFileName()));
+    return out;
+  }
+
+  /** Records why every model could not be refreshed (its sources could not even be reached). */
+  public void problem(String why) {
+    for (String name : digests().keySet()) {
+      problems.put(name, why);
+    }
   }
 
   /** The local repository to serve. */
@@ -111,6 +159,12 @@ public final class RemoteModels implements AutoCloseable {
       LOG.info(
           "model '" + name + "': " + source.location() + " (" + digest + ") is in the model cache");
     }
+    link(name, entry);
+    return true;
+  }
+
+  /** Points a model's link at a cache entry in one rename, releasing the entry it served. */
+  private void link(String name, ModelCache.Entry entry) {
     Path link = repository.resolve(name);
     Path next = repository.resolve("." + name + ".next");
     try {
@@ -122,11 +176,10 @@ public final class RemoteModels implements AutoCloseable {
       throw new BerthException(
           "cannot link model '" + name + "' into " + repository + ": " + e.getMessage(), e);
     }
-    serving.put(name, entry);
+    ModelCache.Entry current = serving.put(name, entry);
     if (current != null) {
       current.close(); // the engine read its files at load; the old entry may now be evicted
     }
-    return true;
   }
 
   /** The digest a model serves now, if any. */
