@@ -1,8 +1,10 @@
 package dev.berth.cli;
 
 import dev.berth.store.DockerCredentials;
+import dev.berth.store.ModelArtifact;
 import dev.berth.store.OciModelStore;
 import dev.berth.store.OciReference;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
@@ -23,7 +25,12 @@ import picocli.CommandLine.Parameters;
       ""
     })
 final class PushCommand implements Callable<Integer> {
-  @Parameters(index = "0", paramLabel = "MODEL_DIR", description = "The model directory.")
+  @Parameters(
+      index = "0",
+      paramLabel = "MODEL_DIR",
+      description =
+          "The model directory, or a repository directory (one folder a model), pushed as one"
+              + " image index listing each model.")
   Path modelDir;
 
   @Parameters(
@@ -45,7 +52,15 @@ final class PushCommand implements Callable<Integer> {
     String model = name != null ? name : dir.getFileName().toString();
     OciModelStore store =
         new OciModelStore(DockerCredentials.fromEnvironment(), System.err::println);
-    OciModelStore.Pushed pushed = store.push(dir, model, ModelEngines.of(dir, model), ref);
+    // a model directory (model.yaml or version folders), else a repository of them
+    boolean single =
+        Files.isRegularFile(dir.resolve("model.yaml"))
+            || ModelArtifact.modelDirs(dir.getParent() == null ? dir : dir.getParent())
+                .contains(dir);
+    OciModelStore.Pushed pushed =
+        single
+            ? store.push(dir, model, ModelEngines.of(dir, model), ref)
+            : store.pushRepository(dir, ref, ModelEngines::of);
     System.out.println(pushed.reference().withDigest(pushed.digest()));
     return 0;
   }

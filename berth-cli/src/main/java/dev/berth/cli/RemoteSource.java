@@ -122,9 +122,8 @@ final class RemoteSource implements AutoCloseable {
     } else {
       OciReference ref = OciReference.parse(argument);
       sources =
-          List.of(
-              ModelSource.oci(
-                  ref, new OciModelStore(DockerCredentials.fromEnvironment(), LOG::info)));
+          ModelSource.ociAll(
+              ref, new OciModelStore(DockerCredentials.fromEnvironment(), LOG::info));
     }
     models.setSources(sources);
     connected = true;

@@ -52,6 +52,25 @@ class PushPullIT {
       assertTrue(missing.err().contains("has no tag 'nope'"), missing.err());
       assertFalse(Files.exists(work.resolve("nope")));
 
+      // a repository directory goes as one index of its models, and comes back whole
+      Path repo = work.resolve("repo");
+      for (String m : List.of("first", "second")) {
+        Files.createDirectories(repo.resolve(m + "/1"));
+        Files.writeString(
+            repo.resolve(m + "/model.yaml"), "apiVersion: berth.dev/v1\nkind: Model\n");
+        Files.writeString(repo.resolve(m + "/1/model.onnx"), "weights of " + m);
+      }
+      String repoRef = "oci://" + registry.address() + "/examples/repo:1";
+      BerthProcess.Finished pushRepo =
+          BerthProcess.run(work, Duration.ofMinutes(2), "push", repo.toString(), repoRef);
+      assertEquals(0, pushRepo.code(), pushRepo.err());
+      assertTrue(pushRepo.err().contains("2 models (first, second)"), pushRepo.err());
+      Path repoBack = work.resolve("repo-back");
+      BerthProcess.Finished pullRepo =
+          BerthProcess.run(work, Duration.ofMinutes(2), "pull", repoRef, repoBack.toString());
+      assertEquals(0, pullRepo.code(), pullRepo.err());
+      assertEquals("weights of second", Files.readString(repoBack.resolve("second/1/model.onnx")));
+
       BerthProcess.Finished bad =
           BerthProcess.run(
               work, Duration.ofMinutes(1), "push", model.toString(), "registry/minilm");

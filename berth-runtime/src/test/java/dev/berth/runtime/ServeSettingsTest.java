@@ -31,7 +31,7 @@ class ServeSettingsTest {
       if (s.defaultValue() != null) {
         assertEquals(s.defaultValue(), s.check(s.defaultValue()), s.name());
       }
-      assertTrue(s.environmentVariable().matches("BERTH_[A-Z_]+"), s.environmentVariable());
+      assertTrue(s.environmentVariable().matches("BERTH_[A-Z0-9_]+"), s.environmentVariable());
     }
   }
 
@@ -97,7 +97,7 @@ class ServeSettingsTest {
       }
       rows.add(line);
     }
-    Pattern option = Pattern.compile("^\\| [^|]*`--(?:\\[no-\\])?([a-z-]+)`");
+    Pattern option = Pattern.compile("^\\| [^|]*`--(?:\\[no-\\])?([a-z0-9-]+)`");
     Map<String, String[]> documented = new LinkedHashMap<>();
     for (String row : rows.subList(2, rows.size())) {
       Matcher m = option.matcher(row);

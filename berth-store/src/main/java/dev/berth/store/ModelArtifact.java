@@ -39,6 +39,10 @@ import org.apache.commons.compress.archivers.tar.TarArchiveOutputStream;
 public final class ModelArtifact {
   public static final String ARTIFACT_TYPE = "application/vnd.berth.model.v1";
   public static final String LAYER_TYPE = "application/vnd.oci.image.layer.v1.tar";
+
+  /** The artifact type of a repository: an image index listing one model manifest a model. */
+  public static final String REPOSITORY_TYPE = "application/vnd.berth.model-repository.v1";
+
   static final String CONFIG_TYPE = "application/vnd.oci.image.config.v1+json";
 
   /** Manifest annotation: the model's name. */
@@ -214,6 +218,105 @@ public final class ModelArtifact {
     } catch (IOException e) {
       throw new IllegalStateException(e);
     }
+  }
+
+  /** A model of a repository index: its name and its manifest's digest and size. */
+  public record Member(String name, String digest, long size) {}
+
+  /**
+   * The model folders of a repository directory, sorted: those holding a model.yaml or a version
+   * folder.
+   */
+  public static List<Path> modelDirs(Path repositoryDir) {
+    List<Path> out = new ArrayList<>();
+    try (Stream<Path> s = Files.list(repositoryDir)) {
+      for (Path p : s.filter(Files::isDirectory).sorted().toList()) {
+        String name = p.getFileName().toString();
+        if (name.startsWith(".") || !ModelRepository.isValidModelName(name)) {
+          continue;
+        }
+        boolean model = Files.isRegularFile(p.resolve("model.yaml"));
+        try (Stream<Path> inner = Files.list(p)) {
+          model |=
+              inner.anyMatch(
+                  v ->
+                      Files.isDirectory(v)
+                          && ModelRepository.isValidVersion(v.getFileName().toString()));
+        }
+        if (model) {
+          out.add(p);
+        }
+      }
+    } catch (IOException e) {
+      throw new BerthException("cannot list " + repositoryDir + ": " + e.getMessage(), e);
+    }
+    return out;
+  }
+
+  /** A repository's index: one entry a model, under its name. */
+  static byte[] index(List<Member> members) {
+    ObjectNode i = JSON.createObjectNode();
+    i.put("schemaVersion", 2);
+    i.put("mediaType", RegistryClient.OCI_INDEX);
+    i.put("artifactType", REPOSITORY_TYPE);
+    ArrayNode ms = i.putArray("manifests");
+    for (Member m : members) {
+      ObjectNode d = ms.addObject();
+      d.put("mediaType", RegistryClient.OCI_MANIFEST);
+      d.put("artifactType", ARTIFACT_TYPE);
+      d.put("digest", m.digest());
+      d.put("size", m.size());
+      d.putObject("annotations").put(NAME, m.name());
+    }
+    i.putObject("annotations")
+        .put(
+            "dev.berth.repository.models",
+            String.join(",", members.stream().map(Member::name).toList()));
+    try {
+      return JSON.writeValueAsBytes(i);
+    } catch (IOException e) {
+      throw new IllegalStateException(e);
+    }
+  }
+
+  /**
+   * The models a manifest stands for: a repository index's members, or null when it is no index (a
+   * single model's manifest).
+   */
+  static List<Member> members(OciReference ref, RegistryClient.Manifest manifest) {
+    JsonNode m;
+    try {
+      m = JSON.readTree(manifest.bytes());
+    } catch (IOException e) {
+      throw new BerthException(ref + " has a manifest that is not JSON: " + e.getMessage(), e);
+    }
+    if (!m.path("mediaType").asText(manifest.mediaType()).equals(RegistryClient.OCI_INDEX)) {
+      return null;
+    }
+    if (!m.path("artifactType").asText("").equals(REPOSITORY_TYPE)) {
+      throw new BerthException(
+          ref
+              + " is an image index but not a Berth model repository (artifact type "
+              + m.path("artifactType").asText("not given")
+              + "); push one with berth push REPOSITORY_DIR "
+              + ref);
+    }
+    List<Member> out = new ArrayList<>();
+    for (JsonNode d : m.path("manifests")) {
+      String name = d.path("annotations").path(NAME).asText("");
+      String digest = d.path("digest").asText("");
+      if (!ModelRepository.isValidModelName(name) || !digest.matches("sha256:[0-9a-f]{64}")) {
+        throw new BerthException(
+            ref
+                + " lists a model without a valid name and digest ('"
+                + name
+                + "', '"
+                + digest
+                + "')");
+      }
+      out.add(new Member(name, digest, d.path("size").asLong()));
+    }
+    return out;
   }
 
   /** A layer as a manifest lists it. */

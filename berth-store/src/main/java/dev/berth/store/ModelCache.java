@@ -75,6 +75,41 @@ public final class ModelCache {
       throw new BerthException(
           "cannot use " + this.root + " as the model cache: " + e.getMessage(), e);
     }
+    sweep();
+  }
+
+  /**
+   * Deletes what a server that stopped mid-fill left in tmp/: a fill's directory is named after its
+   * entry, whose lock its filler holds exclusively while it lives.
+   */
+  private void sweep() {
+    try (Stream<Path> s = Files.list(root.resolve("tmp"))) {
+      for (Path leftover : s.toList()) {
+        String name = leftover.getFileName().toString();
+        int dash = name.indexOf('-');
+        if (dash != 64 || !name.substring(0, 64).matches("[0-9a-f]{64}")) {
+          continue; // evictions and source records finish in one rename; nothing to learn here
+        }
+        Path lockFile = root.resolve("sha256").resolve(name.substring(0, 64) + ".lock");
+        ReentrantLock local = LOCAL.computeIfAbsent(lockFile, k -> new ReentrantLock());
+        if (!local.tryLock()) {
+          continue;
+        }
+        try (FileChannel channel =
+            FileChannel.open(lockFile, StandardOpenOption.CREATE, StandardOpenOption.WRITE)) {
+          FileLock lock = channel.tryLock();
+          if (lock != null) {
+            OciModelStore.deleteTree(leftover); // its filler is gone
+          }
+        } catch (IOException | OverlappingFileLockException e) {
+          // in use, or not ours to judge
+        } finally {
+          local.unlock();
+        }
+      }
+    } catch (IOException e) {
+      LOG.fine("model cache: cannot sweep " + root.resolve("tmp") + ": " + e.getMessage());
+    }
   }
 
   /** {@code $BERTH_CACHE/models}, else {@code ~/.cache/berth/models}. */

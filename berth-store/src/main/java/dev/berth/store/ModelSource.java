@@ -30,6 +30,56 @@ public interface ModelSource {
    */
   void download(Version version, Path emptyDir);
 
+  /**
+   * One model of a repository index {@code berth push} stored: each poll reads the index at its tag
+   * and follows the model's entry in it.
+   */
+  static ModelSource ociMember(OciReference index, String name, OciModelStore store) {
+    return new ModelSource() {
+      @Override
+      public String name() {
+        return name;
+      }
+
+      @Override
+      public String location() {
+        return index + " (model " + name + ")";
+      }
+
+      @Override
+      public Version resolve() {
+        String digest =
+            store.members(index).stream()
+                .filter(m -> m.name().equals(name))
+                .findFirst()
+                .orElseThrow(
+                    () ->
+                        new dev.berth.api.BerthException(
+                            index + " no longer lists model '" + name + "'"))
+                .digest();
+        OciModelStore.Resolved r = store.resolve(index.withDigest(digest));
+        return new Version(r.digest(), r);
+      }
+
+      @Override
+      public void download(Version version, Path emptyDir) {
+        store.download((OciModelStore.Resolved) version.detail(), emptyDir);
+      }
+    };
+  }
+
+  /**
+   * The models a reference holds as sources: the members of a repository index, each followed
+   * through the index at its tag, or the one model its manifest is.
+   */
+  static java.util.List<ModelSource> ociAll(OciReference ref, OciModelStore store) {
+    if (!store.isIndex(ref)) {
+      store.resolve(ref); // exists and is a Berth model, or a clear refusal now
+      return java.util.List.of(oci(ref, store));
+    }
+    return store.members(ref).stream().map(m -> ociMember(ref, m.name(), store)).toList();
+  }
+
   /** A model berth push stored in an OCI registry. */
   static ModelSource oci(OciReference ref, OciModelStore store) {
     String name = ref.repository().substring(ref.repository().lastIndexOf('/') + 1);

@@ -50,7 +50,12 @@ public final class OciModelStore {
 
   /** What a push stored. */
   public record Pushed(
-      OciReference reference, String digest, int layers, long bytes, long uploaded) {}
+      OciReference reference,
+      String digest,
+      int layers,
+      long bytes,
+      long uploaded,
+      long manifestSize) {}
 
   /** What a pull wrote. */
   public record Pulled(
@@ -68,15 +73,68 @@ public final class OciModelStore {
    * @param engine the engine that serves it, or null when unknown
    */
   public Pushed push(Path modelDir, String name, String engine, OciReference ref) {
+    if (ref.tag() == null) {
+      throw new BerthException("push to a tag, not a digest alone: " + ref + " names no tag");
+    }
+    return pushModel(modelDir, name, engine, ref, ref.tag());
+  }
+
+  /**
+   * Pushes every model of a repository directory (one folder a model) as one OCI image index of
+   * artifact type {@value ModelArtifact#REPOSITORY_TYPE}: each model its own manifest, as {@link
+   * #push} stores one, listed in the index under its name.
+   *
+   * @param engineOf the engine that serves a model directory of a name, or null when unknown
+   */
+  public Pushed pushRepository(
+      Path repositoryDir,
+      OciReference ref,
+      java.util.function.BiFunction<Path, String, String> engineOf) {
+    if (ref.tag() == null) {
+      throw new BerthException("push to a tag, not a digest alone: " + ref + " names no tag");
+    }
+    Path dir = repositoryDir.toAbsolutePath().normalize();
+    List<Path> models = ModelArtifact.modelDirs(dir);
+    if (models.isEmpty()) {
+      throw new BerthException(
+          dir
+              + " holds no model: give a model directory (model.yaml and version folders) or a"
+              + " repository of them (one folder a model)");
+    }
+    List<ModelArtifact.Member> members = new ArrayList<>();
+    long total = 0;
+    long uploaded = 0;
+    int layers = 0;
+    for (Path model : models) {
+      String name = model.getFileName().toString();
+      Pushed one = pushModel(model, name, engineOf.apply(model, name), ref, null);
+      members.add(new ModelArtifact.Member(name, one.digest(), one.manifestSize()));
+      total += one.bytes();
+      uploaded += one.uploaded();
+      layers += one.layers();
+    }
+    byte[] index = ModelArtifact.index(members);
+    String digest = client(ref, true).putManifest(ref.tag(), index, RegistryClient.OCI_INDEX);
+    progress.accept(
+        String.format(
+            Locale.ROOT,
+            "pushed %s@%s: %d models (%s)",
+            ref,
+            digest,
+            members.size(),
+            String.join(", ", members.stream().map(ModelArtifact.Member::name).toList())));
+    return new Pushed(ref, digest, layers, total, uploaded, index.length);
+  }
+
+  /** Pushes one model; its manifest under {@code manifestRef}, or by its digest when null. */
+  private Pushed pushModel(
+      Path modelDir, String name, String engine, OciReference ref, String manifestRef) {
     Path dir = modelDir.toAbsolutePath().normalize();
     if (!Files.isRegularFile(dir.resolve("model.yaml"))) {
       throw new BerthException(
           dir + " has no model.yaml; give a model directory (model.yaml and version folders)");
     }
     ModelConfig.load(dir); // a model that cannot be served is not worth pushing
-    if (ref.tag() == null) {
-      throw new BerthException("push to a tag, not a digest alone: " + ref + " names no tag");
-    }
     List<String> parts = ModelArtifact.parts(dir);
     ModelManifest files = ModelManifest.of(dir);
     Path work = tempDir(null, "berth-push-");
@@ -130,7 +188,11 @@ public final class OciModelStore {
             configDigest, config.length, () -> HttpRequest.BodyPublishers.ofByteArray(config));
       }
       byte[] manifest = ModelArtifact.manifest(config, layers, annotations);
-      String digest = registry.putManifest(ref.tag(), manifest, RegistryClient.OCI_MANIFEST);
+      String digest =
+          registry.putManifest(
+              manifestRef != null ? manifestRef : RegistryClient.sha256(manifest),
+              manifest,
+              RegistryClient.OCI_MANIFEST);
       double seconds = (System.nanoTime() - start) / 1e9;
       progress.accept(
           String.format(
@@ -141,7 +203,7 @@ public final class OciModelStore {
               size(uploaded),
               size(total - uploaded),
               seconds));
-      return new Pushed(ref, digest, layers.size(), total, uploaded);
+      return new Pushed(ref, digest, layers.size(), total, uploaded, manifest.length);
     } finally {
       pool.shutdownNow();
       deleteTree(work);
@@ -221,8 +283,48 @@ public final class OciModelStore {
     return new Resolved(ref, registry, manifest, ModelArtifact.parse(ref, manifest));
   }
 
+  /** Whether a reference names a repository index rather than one model. */
+  public boolean isIndex(OciReference ref) {
+    return client(ref, false)
+        .manifest(ref.manifestReference())
+        .map(m -> ModelArtifact.members(ref, m) != null)
+        .orElse(false);
+  }
+
   /**
-   * Pulls a model into a directory that does not exist yet (or is empty).
+   * The models a reference holds: the members of a repository index, or the one model its manifest
+   * is (named by the last part of the repository path), each with its manifest's digest.
+   */
+  public List<ModelArtifact.Member> members(OciReference ref) {
+    RegistryClient registry = client(ref, false);
+    RegistryClient.Manifest manifest =
+        registry
+            .manifest(ref.manifestReference())
+            .orElseThrow(
+                () ->
+                    new BerthException(
+                        ref
+                            + " does not exist: the registry has no "
+                            + (ref.digest() != null
+                                ? "manifest " + ref.digest()
+                                : "tag '" + ref.tag() + "'")
+                            + " in "
+                            + ref.repository()));
+    List<ModelArtifact.Member> members = ModelArtifact.members(ref, manifest);
+    if (members != null) {
+      return members;
+    }
+    ModelArtifact.parse(ref, manifest); // a Berth model, or a clear refusal
+    return List.of(
+        new ModelArtifact.Member(
+            ref.repository().substring(ref.repository().lastIndexOf('/') + 1),
+            manifest.digest(),
+            manifest.bytes().length));
+  }
+
+  /**
+   * Pulls a model into a directory that does not exist yet (or is empty); a repository index
+   * becomes a repository directory, one folder a model.
    *
    * @throws BerthException naming the reference and what failed: not found, not a model, a layer
    *     that does not match its digest, files that do not match the model's manifest
@@ -233,7 +335,20 @@ public final class OciModelStore {
       throw new BerthException(
           dir + " exists and is not empty; pull into a new directory (berth pull " + ref + " DIR)");
     }
-    Resolved resolved = resolve(ref);
+    RegistryClient.Manifest top =
+        client(ref, false)
+            .manifest(ref.manifestReference())
+            .orElseThrow(
+                () ->
+                    new BerthException(
+                        ref
+                            + " does not exist: the registry has no "
+                            + (ref.digest() != null
+                                ? "manifest " + ref.digest()
+                                : "tag '" + ref.tag() + "'")
+                            + " in "
+                            + ref.repository()));
+    List<ModelArtifact.Member> members = ModelArtifact.members(ref, top);
     Path parent = dir.getParent();
     try {
       Files.createDirectories(parent);
@@ -245,7 +360,26 @@ public final class OciModelStore {
       long start = System.nanoTime();
       Path tree = work.resolve("model");
       Files.createDirectories(tree);
-      ModelManifest files = download(resolved, tree);
+      Map<String, String> annotations;
+      ModelManifest files;
+      if (members == null) {
+        Resolved resolved = resolve(ref.withDigest(top.digest()));
+        files = download(resolved, tree);
+        annotations = resolved.annotations();
+      } else {
+        Map<String, String> all = new java.util.TreeMap<>();
+        for (ModelArtifact.Member m : members) {
+          Path model = Files.createDirectories(tree.resolve(m.name()));
+          download(resolve(ref.withDigest(m.digest())), model)
+              .files()
+              .forEach((f, sha) -> all.put(m.name() + "/" + f, sha));
+        }
+        files = new ModelManifest(all);
+        annotations =
+            Map.of(
+                "dev.berth.repository.models",
+                String.join(",", members.stream().map(ModelArtifact.Member::name).toList()));
+      }
       if (isEmptyDirectory(dir)) {
         Files.delete(dir);
       }
@@ -269,12 +403,12 @@ public final class OciModelStore {
               size(bytes),
               (System.nanoTime() - start) / 1e9));
       return new Pulled(
-          ref.withDigest(resolved.digest()),
-          resolved.digest(),
+          ref.withDigest(top.digest()),
+          top.digest(),
           dir,
           files.files().size(),
           bytes,
-          resolved.annotations());
+          annotations);
     } catch (IOException e) {
       throw new BerthException(
           "cannot write the pulled model into " + dir + ": " + e.getMessage(), e);
@@ -311,9 +445,7 @@ public final class OciModelStore {
       for (ModelArtifact.Descriptor layer : layers) {
         downloads.add(pool.submit(() -> fetch(resolved.registry(), ref, layer, tree, hashes)));
       }
-      for (Future<?> f : downloads) {
-        get(f);
-      }
+      awaitAll(downloads);
       hashes.remove(ModelManifest.SIGNATURE_FILE); // never part of the manifest it signs
       ModelManifest files = new ModelManifest(hashes);
       String expected = resolved.annotations().get(ModelArtifact.FILES_MANIFEST);
@@ -360,6 +492,26 @@ public final class OciModelStore {
             what,
             size(layer.size()),
             (System.nanoTime() - t0) / 1e9));
+  }
+
+  /**
+   * Waits for every task, then throws the first failure: the caller deletes what the tasks wrote,
+   * which it can only do once none is still writing.
+   */
+  static void awaitAll(List<? extends Future<?>> tasks) {
+    RuntimeException first = null;
+    for (Future<?> f : tasks) {
+      try {
+        get(f);
+      } catch (RuntimeException e) {
+        if (first == null) {
+          first = e;
+        }
+      }
+    }
+    if (first != null) {
+      throw first;
+    }
   }
 
   private RegistryClient client(OciReference ref, boolean push) {

@@ -19,7 +19,6 @@ import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.TreeMap;
-import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
@@ -312,19 +311,7 @@ public final class S3Models implements AutoCloseable {
       for (Item item : items) {
         downloads.add(pool.submit(() -> fetch(location, item, tree.resolve(item.path()))));
       }
-      for (Future<?> f : downloads) {
-        try {
-          f.get();
-        } catch (ExecutionException e) {
-          if (e.getCause() instanceof RuntimeException r) {
-            throw r;
-          }
-          throw new BerthException(String.valueOf(e.getCause()), e.getCause());
-        } catch (InterruptedException e) {
-          Thread.currentThread().interrupt();
-          throw new BerthException("interrupted while pulling " + location, e);
-        }
-      }
+      OciModelStore.awaitAll(downloads);
     } finally {
       pool.shutdownNow();
     }

@@ -70,6 +70,10 @@ class OciModelStoreIT {
     return dir;
   }
 
+  static void deleteTree(Path dir) {
+    OciModelStore.deleteTree(dir);
+  }
+
   private OciModelStore store() {
     return new OciModelStore(new DockerCredentials(List.of(), Map.of()), progress::add);
   }
@@ -110,6 +114,30 @@ class OciModelStoreIT {
     store().pull(ref("team/minilm@" + pushed.digest()), byDigest);
     assertEquals(want.keySet(), files(byDigest).keySet());
     assertTrue(progress.stream().anyMatch(l -> l.startsWith("pulled ")), progress.toString());
+  }
+
+  @Test
+  void aRepositoryIsPushedAsAnIndexOfItsModelsAndPulledBackWhole() throws Exception {
+    Path repo = work.resolve("repo");
+    writeModel(repo.resolve("alpha"), 61);
+    writeModel(repo.resolve("beta"), 62);
+    Files.createDirectories(repo.resolve(".hidden/1")); // not a model
+    OciModelStore.Pushed pushed =
+        store().pushRepository(repo, ref("team/models:1"), (dir, name) -> "onnx");
+    assertEquals(
+        List.of("alpha", "beta"),
+        store().members(ref("team/models:1")).stream().map(ModelArtifact.Member::name).toList());
+    assertTrue(store().isIndex(ref("team/models:1")));
+    Path pulled = work.resolve("pulled");
+    OciModelStore.Pulled got = store().pull(ref("team/models:1"), pulled);
+    assertEquals(pushed.digest(), got.digest());
+    for (String model : List.of("alpha", "beta")) {
+      Map<String, byte[]> want = files(repo.resolve(model));
+      Map<String, byte[]> have = files(pulled.resolve(model));
+      assertEquals(want.keySet(), have.keySet(), model);
+      want.forEach((f, bytes) -> assertArrayEquals(bytes, have.get(f), model + "/" + f));
+    }
+    assertFalse(Files.exists(pulled.resolve(".hidden")));
   }
 
   @Test

@@ -130,6 +130,32 @@ class RemoteModelsIT {
   }
 
   @Test
+  void aRepositoryIndexServesEachModelAndOnlyAChangedOneReloads() throws Exception {
+    Path repo = work.resolve("repo");
+    OciModelStoreIT.writeModel(repo.resolve("alpha"), 71);
+    OciModelStoreIT.writeModel(repo.resolve("beta"), 72);
+    OciReference ref = ref("index/models:live");
+    store().pushRepository(repo, ref, (dir, name) -> null);
+    List<ModelSource> sources = ModelSource.ociAll(ref, store());
+    assertEquals(List.of("alpha", "beta"), sources.stream().map(ModelSource::name).toList());
+    try (RemoteModels remote =
+        new RemoteModels(
+            sources,
+            new ModelCache(work.resolve("cache"), Long.MAX_VALUE),
+            Files.createDirectories(work.resolve("served")))) {
+      assertEquals(List.of("alpha", "beta"), remote.refresh(true));
+      // a new beta, alpha unchanged
+      OciModelStoreIT.deleteTree(repo.resolve("beta"));
+      OciModelStoreIT.writeModel(repo.resolve("beta"), 73);
+      store().pushRepository(repo, ref, (dir, name) -> null);
+      assertEquals(List.of("beta"), remote.refresh(false));
+      assertArrayEquals(
+          Files.readAllBytes(repo.resolve("beta/1/model.onnx")),
+          Files.readAllBytes(remote.repository().resolve("beta/1/model.onnx")));
+    }
+  }
+
+  @Test
   void aMissingSourceStopsTheStartWithItsName() throws Exception {
     ModelCache cache = new ModelCache(work.resolve("cache"), Long.MAX_VALUE);
     try (RemoteModels remote = remote(ref("absent/model:1"), cache)) {
@@ -189,6 +215,19 @@ class RemoteModelsIT {
     ModelCache.Entry again = cache.open(b, kilobyte);
     assertFalse(again.filled(), "b was still cached");
     again.close();
+  }
+
+  @Test
+  void whatAServerThatStoppedMidFillLeftIsSweptAtTheNextStart() throws Exception {
+    Path root = work.resolve("cache");
+    new ModelCache(root, Long.MAX_VALUE);
+    Path leftover = root.resolve("tmp/" + "e".repeat(64) + "-12345/model/1");
+    Files.createDirectories(leftover);
+    Files.writeString(leftover.resolve("model.onnx"), "half");
+    new ModelCache(root, Long.MAX_VALUE);
+    try (Stream<Path> tmp = Files.list(root.resolve("tmp"))) {
+      assertEquals(List.of(), tmp.toList());
+    }
   }
 
   @Test
