@@ -34,12 +34,15 @@ final class RemoteSource implements AutoCloseable {
   private static final Logger LOG = Logger.getLogger("berth.serve");
 
   private final String argument;
+  // the argument as logs show it: a presigned URL's signature stays out
+  private final String shown;
   private final ServeSettings settings;
   private final ModelCache cache;
   private final RemoteModels models;
   private final Path repository;
   private volatile boolean connected;
   private AutoCloseable client;
+  private OciModelStore store;
   private ScheduledExecutorService poller;
 
   private RemoteSource(
@@ -49,6 +52,8 @@ final class RemoteSource implements AutoCloseable {
       RemoteModels models,
       Path repository) {
     this.argument = argument;
+    this.shown =
+        HttpModel.isHttp(argument) ? HttpModel.redact(java.net.URI.create(argument)) : argument;
     this.settings = settings;
     this.cache = cache;
     this.models = models;
@@ -83,7 +88,7 @@ final class RemoteSource implements AutoCloseable {
         models.serveCached(remembered);
         LOG.info(
             "serving "
-                + argument
+                + source.shown
                 + " from the model cache "
                 + cache.root()
                 + " as it was last pulled ("
@@ -91,7 +96,7 @@ final class RemoteSource implements AutoCloseable {
                 + "); asking the source for changes in the background");
         return source;
       } catch (BerthException e) {
-        LOG.info("the model cache no longer holds what " + argument + " served; pulling it");
+        LOG.info("the model cache no longer holds what " + source.shown + " served; pulling it");
       }
     }
     source.connect();
@@ -99,7 +104,7 @@ final class RemoteSource implements AutoCloseable {
     cache.remember(argument, models.digests());
     LOG.info(
         "serving "
-            + argument
+            + source.shown
             + " as "
             + models.digests().keySet()
             + " from the model cache "
@@ -114,16 +119,17 @@ final class RemoteSource implements AutoCloseable {
     }
     List<ModelSource> sources;
     if (argument.startsWith(S3Models.SCHEME)) {
-      S3Models s3 = S3Models.connect(settings.text(ServeSettings.S3_ENDPOINT), LOG::info);
-      client = s3;
-      sources = s3.sources(S3Models.Location.parse(argument));
+      if (client == null) { // made once: a failed listing is tried again with the same client
+        client = S3Models.connect(settings.text(ServeSettings.S3_ENDPOINT), LOG::info);
+      }
+      sources = ((S3Models) client).sources(S3Models.Location.parse(argument));
     } else if (HttpModel.isHttp(argument)) {
       sources = List.of(HttpModel.parse(argument, LOG::info));
     } else {
-      OciReference ref = OciReference.parse(argument);
-      sources =
-          ModelSource.ociAll(
-              ref, new OciModelStore(DockerCredentials.fromEnvironment(), LOG::info));
+      if (store == null) {
+        store = new OciModelStore(DockerCredentials.fromEnvironment(), LOG::info);
+      }
+      sources = ModelSource.ociAll(OciReference.parse(argument), store);
     }
     models.setSources(sources);
     connected = true;

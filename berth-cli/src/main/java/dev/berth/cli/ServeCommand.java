@@ -312,7 +312,9 @@ final class ServeCommand implements java.util.concurrent.Callable<Integer> {
       if (pollRepository != null) {
         LOG.info(
             "asking "
-                + repository
+                + (repository.contains("?")
+                    ? repository.substring(0, repository.indexOf('?')) + "?..."
+                    : repository)
                 + " every "
                 + pollRepository.toMillis()
                 + " ms whether what it holds changed");

@@ -143,6 +143,14 @@ public final class DockerCredentials {
     return Optional.empty();
   }
 
+  private static byte[] readAll(java.io.InputStream in) {
+    try (in) {
+      return in.readAllBytes();
+    } catch (IOException e) {
+      return new byte[0];
+    }
+  }
+
   /** {@code https://host:port/v1/} and {@code host:port} alike: the host and port. */
   static String hostOf(String key) {
     String k = key;
@@ -163,13 +171,19 @@ public final class DockerCredentials {
       try (var in = p.getOutputStream()) {
         in.write(registry.getBytes(StandardCharsets.UTF_8));
       }
-      byte[] out = p.getInputStream().readAllBytes();
-      byte[] err = p.getErrorStream().readAllBytes();
+      // both streams read beside the wait, so a helper that hangs (a keychain prompt) times out
+      // and one that writes much to stderr cannot block on a full pipe
+      var stdout =
+          java.util.concurrent.CompletableFuture.supplyAsync(() -> readAll(p.getInputStream()));
+      var stderr =
+          java.util.concurrent.CompletableFuture.supplyAsync(() -> readAll(p.getErrorStream()));
       if (!p.waitFor(30, TimeUnit.SECONDS)) {
         p.destroyForcibly();
         throw new BerthException(
             program + " (the credential helper " + file + " names) did not answer in 30 s");
       }
+      byte[] out = stdout.join();
+      byte[] err = stderr.join();
       if (p.exitValue() != 0) {
         String said =
             (new String(out, StandardCharsets.UTF_8) + new String(err, StandardCharsets.UTF_8))

@@ -33,6 +33,8 @@ public final class HttpModel implements ModelSource {
   static final List<String> EXTENSIONS = List.of("onnx", "gguf", "pt", "json", "ubj");
 
   private final URI uri;
+  // the URL as messages and logs show it: without its query (a presigned URL's signature) or user
+  private final String shown;
   private final String pin;
   private final String name;
   private final String extension;
@@ -41,6 +43,7 @@ public final class HttpModel implements ModelSource {
 
   private HttpModel(URI uri, String pin, String name, String extension, Consumer<String> progress) {
     this.uri = uri;
+    this.shown = redact(uri);
     this.pin = pin;
     this.name = name;
     this.extension = extension;
@@ -50,6 +53,16 @@ public final class HttpModel implements ModelSource {
             .connectTimeout(Duration.ofSeconds(30))
             .followRedirects(HttpClient.Redirect.NORMAL)
             .build();
+  }
+
+  /** A URL without its query and user info: what may be logged. */
+  public static String redact(URI uri) {
+    return uri.getScheme()
+        + "://"
+        + uri.getHost()
+        + (uri.getPort() >= 0 ? ":" + uri.getPort() : "")
+        + (uri.getRawPath() == null ? "" : uri.getRawPath())
+        + (uri.getRawQuery() == null ? "" : "?...");
   }
 
   /** Whether a serve argument is a URL this reads. */
@@ -111,7 +124,7 @@ public final class HttpModel implements ModelSource {
 
   @Override
   public String location() {
-    return uri.toString();
+    return shown;
   }
 
   @Override
@@ -124,9 +137,24 @@ public final class HttpModel implements ModelSource {
             HttpRequest.newBuilder(uri).method("HEAD", HttpRequest.BodyPublishers.noBody()),
             HttpResponse.BodyHandlers.discarding(),
             "ask");
-    if (r.statusCode() != 200) {
+    long length = r.headers().firstValueAsLong("Content-Length").orElse(-1);
+    if (r.statusCode() == 403 || r.statusCode() == 405) {
+      // a presigned URL is signed for GET only: ask for its first byte instead
+      r =
+          send(
+              HttpRequest.newBuilder(uri).header("Range", "bytes=0-0").GET(),
+              HttpResponse.BodyHandlers.discarding(),
+              "ask");
+      String range = r.headers().firstValue("Content-Range").orElse("");
+      int slash = range.lastIndexOf('/');
+      length =
+          r.statusCode() == 206 && slash > 0 && range.substring(slash + 1).matches("[0-9]+")
+              ? Long.parseLong(range.substring(slash + 1))
+              : r.headers().firstValueAsLong("Content-Length").orElse(-1);
+    }
+    if (r.statusCode() != 200 && r.statusCode() != 206) {
       throw new BerthException(
-          uri + " answered HTTP " + r.statusCode() + " to a HEAD request; check the URL");
+          shown + " answered HTTP " + r.statusCode() + " to a HEAD request; check the URL");
     }
     String validators =
         uri
@@ -135,10 +163,8 @@ public final class HttpModel implements ModelSource {
             + "\n"
             + r.headers().firstValue("Last-Modified").orElse("")
             + "\n"
-            + r.headers().firstValueAsLong("Content-Length").orElse(-1);
-    return new Version(
-        RegistryClient.sha256(validators.getBytes(StandardCharsets.UTF_8)),
-        r.headers().firstValueAsLong("Content-Length").orElse(-1));
+            + length;
+    return new Version(RegistryClient.sha256(validators.getBytes(StandardCharsets.UTF_8)), length);
   }
 
   @Override
@@ -155,12 +181,12 @@ public final class HttpModel implements ModelSource {
       } catch (IOException e) {
         // the status says enough
       }
-      throw new BerthException("cannot download " + uri + ": HTTP " + r.statusCode());
+      throw new BerthException("cannot download " + shown + ": HTTP " + r.statusCode());
     }
     long expected = r.headers().firstValueAsLong("Content-Length").orElse(-1);
     progress.accept(
         "pulling "
-            + uri
+            + shown
             + (expected >= 0 ? " (" + OciModelStore.size(expected) + ")" : "")
             + " as model '"
             + name
@@ -181,22 +207,22 @@ public final class HttpModel implements ModelSource {
       }
     } catch (IOException e) {
       throw new BerthException(
-          "downloading " + uri + " failed after " + got + " bytes: " + e.getMessage(), e);
+          "downloading " + shown + " failed after " + got + " bytes: " + e.getMessage(), e);
     }
     if (expected >= 0 && got != expected) {
       throw new BerthException(
-          uri + " gave " + got + " bytes where its Content-Length said " + expected);
+          shown + " gave " + got + " bytes where its Content-Length said " + expected);
     }
     String actual = HexFormat.of().formatHex(sha.digest());
     if (pin != null && !pin.equals(actual)) {
       throw new BerthException(
-          uri + " does not match its pin #sha256=" + pin + ": its content hashes to " + actual);
+          shown + " does not match its pin #sha256=" + pin + ": its content hashes to " + actual);
     }
     progress.accept(
         String.format(
             Locale.ROOT,
             "pulled %s: %s in %.1f s (sha256 %s)",
-            uri,
+            shown,
             OciModelStore.size(got),
             (System.nanoTime() - start) / 1e9,
             actual));
@@ -211,13 +237,13 @@ public final class HttpModel implements ModelSource {
           "cannot "
               + what
               + " "
-              + uri
+              + shown
               + ": "
               + (e.getMessage() == null ? e.getClass().getSimpleName() : e.getMessage()),
           e);
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
-      throw new BerthException("interrupted while trying to " + what + " " + uri, e);
+      throw new BerthException("interrupted while trying to " + what + " " + shown, e);
     }
   }
 }

@@ -135,8 +135,12 @@ public final class ModelArtifact {
       tar.setBigNumberMode(TarArchiveOutputStream.BIGNUMBER_POSIX);
       for (Path p : entries) {
         String name = relative(modelDir, p);
-        if (Files.isSymbolicLink(p) && !Files.isRegularFile(p) && !Files.isDirectory(p)) {
-          throw new BerthException(p + " is a link to nothing; a model holds files and folders");
+        if (Files.isSymbolicLink(p) && !Files.isRegularFile(p)) {
+          throw new BerthException(
+              p
+                  + (Files.isDirectory(p)
+                      ? " is a link to a folder, which a push does not follow; copy the folder in"
+                      : " is a link to nothing; a model holds files and folders"));
         }
         boolean dir = Files.isDirectory(p);
         TarArchiveEntry e = new TarArchiveEntry(dir ? name + "/" : name);

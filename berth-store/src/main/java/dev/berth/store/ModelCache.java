@@ -7,7 +7,6 @@ import dev.berth.api.BerthException;
 import java.io.IOException;
 import java.nio.channels.FileChannel;
 import java.nio.channels.FileLock;
-import java.nio.channels.OverlappingFileLockException;
 import java.nio.file.AtomicMoveNotSupportedException;
 import java.nio.file.FileAlreadyExistsException;
 import java.nio.file.Files;
@@ -88,11 +87,21 @@ public final class ModelCache {
         String name = leftover.getFileName().toString();
         int dash = name.indexOf('-');
         if (dash != 64 || !name.substring(0, 64).matches("[0-9a-f]{64}")) {
-          continue; // evictions and source records finish in one rename; nothing to learn here
+          // an eviction's or a source record's leftover: finished in seconds unless its server died
+          if ((name.startsWith("evicted-") || name.startsWith("source-"))
+              && Files.getLastModifiedTime(leftover).toMillis()
+                  < System.currentTimeMillis() - java.time.Duration.ofMinutes(10).toMillis()) {
+            OciModelStore.deleteTree(leftover);
+          }
+          continue;
         }
         Path lockFile = root.resolve("sha256").resolve(name.substring(0, 64) + ".lock");
         ReentrantLock local = LOCAL.computeIfAbsent(lockFile, k -> new ReentrantLock());
         if (!local.tryLock()) {
+          continue;
+        }
+        if (held(lockFile) != null) {
+          local.unlock();
           continue;
         }
         try (FileChannel channel =
@@ -101,8 +110,8 @@ public final class ModelCache {
           if (lock != null) {
             OciModelStore.deleteTree(leftover); // its filler is gone
           }
-        } catch (IOException | OverlappingFileLockException e) {
-          // in use, or not ours to judge
+        } catch (IOException e) {
+          // not ours to judge
         } finally {
           local.unlock();
         }
@@ -127,14 +136,13 @@ public final class ModelCache {
   /** An entry in use: its model directory, held against eviction until closed. */
   public static final class Entry implements AutoCloseable {
     private final Path dir;
-    private final FileChannel channel;
-    private final FileLock lock;
+    private final Held held;
     private final boolean filled;
+    private boolean closed;
 
-    Entry(Path dir, FileChannel channel, FileLock lock, boolean filled) {
+    Entry(Path dir, Held held, boolean filled) {
       this.dir = dir;
-      this.channel = channel;
-      this.lock = lock;
+      this.held = held;
       this.filled = filled;
     }
 
@@ -149,13 +157,52 @@ public final class ModelCache {
     }
 
     @Override
-    public void close() {
+    public synchronized void close() {
+      if (!closed) {
+        closed = true;
+        held.release();
+      }
+    }
+  }
+
+  /**
+   * This process's one channel on an entry's lock file, with its shared lock, and how many entries
+   * use it. A POSIX lock belongs to the process: closing any other channel on the same file would
+   * drop it, so this process opens no other channel on a file it holds.
+   */
+  private static final class Held {
+    final Path lockFile;
+    final FileChannel channel;
+    final FileLock shared;
+    int uses = 1;
+
+    Held(Path lockFile, FileChannel channel, FileLock shared) {
+      this.lockFile = lockFile;
+      this.channel = channel;
+      this.shared = shared;
+    }
+
+    void release() {
+      synchronized (HELD) {
+        if (--uses > 0) {
+          return;
+        }
+        HELD.remove(lockFile);
+      }
       try {
-        lock.release();
+        shared.release();
         channel.close();
       } catch (IOException e) {
         // the lock goes with the channel
       }
+    }
+  }
+
+  private static final Map<Path, Held> HELD = new java.util.HashMap<>();
+
+  private static Held held(Path lockFile) {
+    synchronized (HELD) {
+      return HELD.get(lockFile);
     }
   }
 
@@ -169,7 +216,7 @@ public final class ModelCache {
       Files.createDirectories(file.getParent());
       Path tmp = Files.createTempFile(root.resolve("tmp"), "source-", ".json");
       ObjectNode node = JSON.createObjectNode();
-      node.put("source", source);
+      node.put("source", shown(source)); // never a presigned URL's signature at rest
       ObjectNode models = node.putObject("models");
       digests.forEach(models::put);
       JSON.writeValue(tmp.toFile(), node);
@@ -187,7 +234,7 @@ public final class ModelCache {
     }
     try {
       JsonNode node = JSON.readTree(file.toFile());
-      if (!source.equals(node.path("source").asText())) {
+      if (!shown(source).equals(node.path("source").asText())) {
         return Map.of();
       }
       Map<String, String> out = new java.util.LinkedHashMap<>();
@@ -202,6 +249,10 @@ public final class ModelCache {
     } catch (IOException e) {
       return Map.of();
     }
+  }
+
+  private static String shown(String source) {
+    return HttpModel.isHttp(source) ? HttpModel.redact(java.net.URI.create(source)) : source;
   }
 
   private Path sourceFile(String source) {
@@ -228,6 +279,15 @@ public final class ModelCache {
     FileChannel channel = null;
     boolean handedOver = false;
     try {
+      synchronized (HELD) {
+        Held mine = HELD.get(lockFile);
+        if (mine != null && Files.isDirectory(dir)) {
+          mine.uses++; // this process serves it already (another model with the same files)
+          touch(mine.channel);
+          handedOver = true;
+          return new Entry(dir, mine, false);
+        }
+      }
       channel =
           FileChannel.open(
               lockFile,
@@ -236,53 +296,65 @@ public final class ModelCache {
               StandardOpenOption.WRITE);
       // an entry that is there is shared at once, whoever else serves it
       FileLock shared = channel.lock(0, Long.MAX_VALUE, true);
-      if (Files.isDirectory(dir)) {
-        Files.setLastModifiedTime(lockFile, FileTime.fromMillis(System.currentTimeMillis()));
-        handedOver = true;
-        return new Entry(dir, channel, shared, false);
-      }
-      shared.release();
-      // missing: filled under an exclusive lock, so a second server waits here and then finds it
       boolean filled = false;
-      FileLock exclusive = channel.lock();
-      try {
-        if (!Files.isDirectory(dir)) {
-          fill(dir, filler);
-          filled = true;
-        }
-        Files.setLastModifiedTime(lockFile, FileTime.fromMillis(System.currentTimeMillis()));
-      } finally {
-        exclusive.release();
-      }
-      shared = channel.lock(0, Long.MAX_VALUE, true);
       if (!Files.isDirectory(dir)) {
-        throw new BerthException(
-            "the model cache "
-                + root
-                + " lost "
-                + digest
-                + " to another server's eviction as it was filled; start again, or raise"
-                + " --model-cache-size");
+        shared.release();
+        // missing: filled under an exclusive lock, so a second server waits here and then finds it
+        FileLock exclusive = channel.lock();
+        try {
+          if (!Files.isDirectory(dir)) {
+            fill(dir, filler);
+            filled = true;
+          }
+        } finally {
+          exclusive.release();
+        }
+        shared = channel.lock(0, Long.MAX_VALUE, true);
+        if (!Files.isDirectory(dir)) {
+          throw new BerthException(
+              "the model cache "
+                  + root
+                  + " lost "
+                  + digest
+                  + " to another server's eviction as it was filled; start again, or raise"
+                  + " --model-cache-size");
+        }
       }
+      touch(channel);
+      Held mine = new Held(lockFile, channel, shared);
+      synchronized (HELD) {
+        HELD.put(lockFile, mine);
+      }
+      handedOver = true;
       if (filled) {
         evict(dir);
       }
-      handedOver = true;
-      return new Entry(dir, channel, shared, filled);
-    } catch (OverlappingFileLockException e) {
-      throw new IllegalStateException("this process holds " + lockFile + " already", e);
+      return new Entry(dir, mine, filled);
     } catch (IOException e) {
       throw new BerthException("cannot use the model cache " + root + ": " + e.getMessage(), e);
     } finally {
       if (!handedOver && channel != null) {
         try {
-          channel.close(); // and its locks
+          channel.close(); // no other channel of this process is on this file: HELD had none
         } catch (IOException e) {
           // nothing more to release
         }
       }
       local.unlock();
     }
+  }
+
+  /**
+   * Marks an entry used now: a write through the channel that holds its lock updates the lock
+   * file's modification time, which eviction reads. (Files.setLastModifiedTime would open and close
+   * the file, and closing any descriptor of a file drops the process's POSIX locks on it.)
+   */
+  private static void touch(FileChannel channel) throws IOException {
+    channel.write(
+        java.nio.ByteBuffer.wrap(
+            Long.toString(System.currentTimeMillis())
+                .getBytes(java.nio.charset.StandardCharsets.US_ASCII)),
+        0);
   }
 
   private void fill(Path dir, Filler filler) throws IOException {
@@ -332,21 +404,25 @@ public final class ModelCache {
       if (!local.tryLock()) {
         continue;
       }
+      if (held(lockFile) != null) {
+        local.unlock();
+        continue; // this process serves it (and must open no second channel on its lock file)
+      }
       try (FileChannel channel =
           FileChannel.open(lockFile, StandardOpenOption.CREATE, StandardOpenOption.WRITE)) {
-        FileLock lock;
-        try {
-          lock = channel.tryLock();
-        } catch (OverlappingFileLockException held) {
-          lock = null; // this process serves it
-        }
+        FileLock lock = channel.tryLock();
         if (lock == null) {
-          continue; // a server uses it
+          continue; // another server uses it
         }
         try {
           long size = size(e);
           Path doomed = Files.createTempDirectory(root.resolve("tmp"), "evicted-");
-          Files.move(e, doomed.resolve("model"), StandardCopyOption.ATOMIC_MOVE);
+          try {
+            Files.move(e, doomed.resolve("model"), StandardCopyOption.ATOMIC_MOVE);
+          } catch (java.nio.file.NoSuchFileException gone) {
+            OciModelStore.deleteTree(doomed);
+            continue; // another server evicted it first
+          }
           OciModelStore.deleteTree(doomed);
           total -= size;
           LOG.info(
@@ -383,13 +459,16 @@ public final class ModelCache {
     }
   }
 
-  private static long size(Path dir) throws IOException {
+  /** The bytes under an entry; 0 for one another server removes meanwhile. */
+  private static long size(Path dir) {
     try (Stream<Path> walk = Files.walk(dir)) {
       long total = 0;
       for (Path p : walk.filter(Files::isRegularFile).toList()) {
         total += Files.size(p);
       }
       return total;
+    } catch (IOException | java.io.UncheckedIOException e) {
+      return 0;
     }
   }
 

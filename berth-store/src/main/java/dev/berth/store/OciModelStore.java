@@ -130,9 +130,9 @@ public final class OciModelStore {
   private Pushed pushModel(
       Path modelDir, String name, String engine, OciReference ref, String manifestRef) {
     Path dir = modelDir.toAbsolutePath().normalize();
-    if (!Files.isRegularFile(dir.resolve("model.yaml"))) {
+    if (!Files.isDirectory(dir)) {
       throw new BerthException(
-          dir + " has no model.yaml; give a model directory (model.yaml and version folders)");
+          dir + " is not a directory; give a model directory (model.yaml and version folders)");
     }
     ModelConfig.load(dir); // a model that cannot be served is not worth pushing
     List<String> parts = ModelArtifact.parts(dir);

@@ -48,7 +48,9 @@ public final class RegistryClient {
 
   private final OciReference ref;
   private final boolean push;
-  private final Optional<DockerCredentials.Credentials> credentials;
+  private final DockerCredentials credentialFiles;
+  // read again at each challenge: credential helpers hand out tokens that expire (ECR, GCR, ACR)
+  private volatile Optional<DockerCredentials.Credentials> credentials;
   private final HttpClient http;
   private volatile String authorization;
 
@@ -60,6 +62,7 @@ public final class RegistryClient {
   public RegistryClient(OciReference ref, boolean push, DockerCredentials credentials) {
     this.ref = ref;
     this.push = push;
+    this.credentialFiles = credentials;
     this.credentials = credentials.forRegistry(ref.registry());
     this.http =
         HttpClient.newBuilder()
@@ -404,12 +407,32 @@ public final class RegistryClient {
     return sendRaw(withAuth(request.get()).build(), handler, what);
   }
 
+  /**
+   * The request with the registry's authorization, only when it goes to the registry itself: an
+   * upload location or a redirect may name another host, which gets no credentials.
+   */
   private HttpRequest.Builder withAuth(HttpRequest.Builder b) {
     String a = authorization;
-    return a == null ? b : b.header("Authorization", a);
+    if (a == null) {
+      return b;
+    }
+    HttpRequest built = b.build();
+    URI base = URI.create(ref.apiBase());
+    URI to = built.uri();
+    boolean registry =
+        base.getScheme().equalsIgnoreCase(to.getScheme())
+            && base.getHost().equalsIgnoreCase(to.getHost())
+            && port(base) == port(to);
+    HttpRequest.Builder copy = HttpRequest.newBuilder(built, (name, value) -> true);
+    return registry ? copy.header("Authorization", a) : copy;
+  }
+
+  private static int port(URI u) {
+    return u.getPort() >= 0 ? u.getPort() : "https".equalsIgnoreCase(u.getScheme()) ? 443 : 80;
   }
 
   private String authorize(String challenge, String what) {
+    credentials = credentialFiles.forRegistry(ref.registry());
     String scheme = challenge.split(" ", 2)[0].toLowerCase(Locale.ROOT);
     if (scheme.equals("basic")) {
       DockerCredentials.Credentials c =

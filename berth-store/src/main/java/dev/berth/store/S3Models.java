@@ -4,7 +4,6 @@ import dev.berth.api.BerthException;
 import dev.berth.api.InvalidInputException;
 import dev.berth.runtime.ModelRepository;
 import java.io.IOException;
-import java.io.InputStream;
 import java.io.OutputStream;
 import java.net.URI;
 import java.nio.charset.StandardCharsets;
@@ -36,6 +35,7 @@ import software.amazon.awssdk.services.s3.model.GetObjectRequest;
 import software.amazon.awssdk.services.s3.model.ListObjectsV2Request;
 import software.amazon.awssdk.services.s3.model.S3Exception;
 import software.amazon.awssdk.services.s3.model.S3Object;
+import software.amazon.awssdk.services.s3.model.ServerSideEncryption;
 
 /**
  * Models in S3 and S3-compatible stores (MinIO, Ceph's RADOS Gateway, ...): {@code
@@ -334,16 +334,24 @@ public final class S3Models implements AutoCloseable {
       throw new IllegalStateException(e);
     }
     long got = 0;
+    boolean encrypted = false;
     try {
       Files.createDirectories(target.getParent());
-      try (InputStream in =
-              s3.getObject(
-                  GetObjectRequest.builder()
-                      .bucket(location.bucket())
-                      .key(item.key())
-                      .ifMatch('"' + item.etag() + '"')
-                      .build());
+      try (software.amazon.awssdk.core.ResponseInputStream<
+                  software.amazon.awssdk.services.s3.model.GetObjectResponse>
+              in =
+                  s3.getObject(
+                      GetObjectRequest.builder()
+                          .bucket(location.bucket())
+                          .key(item.key())
+                          .ifMatch('"' + item.etag() + '"')
+                          .build());
           OutputStream out = Files.newOutputStream(target)) {
+        // with SSE-KMS or a customer key, even a single-part ETag is not the content's MD5
+        encrypted =
+            in.response().serverSideEncryption() == ServerSideEncryption.AWS_KMS
+                || in.response().serverSideEncryption() == ServerSideEncryption.AWS_KMS_DSSE
+                || in.response().sseCustomerAlgorithm() != null;
         byte[] buffer = new byte[1 << 16];
         for (int n; (n = in.read(buffer)) > 0; ) {
           md5.update(buffer, 0, n);
@@ -362,7 +370,8 @@ public final class S3Models implements AutoCloseable {
           where + " gave " + got + " bytes where its listing says " + item.size());
     }
     // a single-part upload's ETag is the MD5 of its bytes; a multipart one's has a '-'
-    if (item.etag().matches("[0-9a-f]{32}")
+    if (!encrypted
+        && item.etag().matches("[0-9a-f]{32}")
         && !item.etag().equals(HexFormat.of().formatHex(md5.digest()))) {
       throw new BerthException(
           where

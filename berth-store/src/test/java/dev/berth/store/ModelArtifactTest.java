@@ -54,6 +54,19 @@ class ModelArtifactTest {
     assertFalse(Files.exists(out.resolve("1")), "the model's own layer holds no version");
   }
 
+  @Test
+  void aLinkedVersionFolderIsRefusedRatherThanPushedEmpty() throws Exception {
+    Path dir = model();
+    Path elsewhere = Files.createDirectories(work.resolve("elsewhere/3"));
+    Files.writeString(elsewhere.resolve("model.onnx"), "three");
+    Files.createSymbolicLink(dir.resolve("3"), elsewhere);
+    BerthException e =
+        assertThrows(
+            BerthException.class,
+            () -> ModelArtifact.writeLayer(dir, "3", work.resolve("three.tar")));
+    assertTrue(e.getMessage().contains("link to a folder"), e.getMessage());
+  }
+
   private Path tar(String name, boolean link) throws Exception {
     Path file = work.resolve("evil-" + System.nanoTime() + ".tar");
     try (OutputStream os = Files.newOutputStream(file);

@@ -217,6 +217,44 @@ class RemoteModelsIT {
     again.close();
   }
 
+  private static String probe(Path lockFile) throws Exception {
+    Process p =
+        new ProcessBuilder(
+                Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+                "-cp",
+                System.getProperty("java.class.path"),
+                LockProbe.class.getName(),
+                lockFile.toString())
+            .redirectErrorStream(true)
+            .start();
+    String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8).strip();
+    assertTrue(p.waitFor(1, TimeUnit.MINUTES));
+    return out;
+  }
+
+  @Test
+  void anEntryThisProcessServesStaysLockedWhateverElseItOpensOrEvicts() throws Exception {
+    Path root = work.resolve("cache");
+    ModelCache cache = new ModelCache(root, 2_000, Duration.ZERO);
+    String a = "sha256:" + "1".repeat(64);
+    String b = "sha256:" + "2".repeat(64);
+    Path lockA = root.resolve("sha256/" + "1".repeat(64) + ".lock");
+    ModelCache.Filler bytes = dir -> write(dir.resolve("f"), 1_500);
+    ModelCache.Entry first = cache.open(a, bytes);
+    ModelCache.Entry same = cache.open(a, bytes); // two models with the same files
+    assertEquals(first.dir(), same.dir());
+    // a fill over the bound tries to evict: it must neither evict a nor drop this process's lock
+    try (ModelCache.Entry other = new ModelCache(root, 2_000, Duration.ZERO).open(b, bytes)) {
+      assertTrue(other.filled());
+      assertTrue(cache.has(a));
+      assertEquals("held", probe(lockA), "another server sees the entry in use");
+    }
+    first.close();
+    assertEquals("held", probe(lockA), "still used by the second model");
+    same.close();
+    assertEquals("free", probe(lockA));
+  }
+
   @Test
   void whatAServerThatStoppedMidFillLeftIsSweptAtTheNextStart() throws Exception {
     Path root = work.resolve("cache");
