@@ -267,20 +267,24 @@ public final class OciModelStore {
    */
   public Resolved resolve(OciReference ref) {
     RegistryClient registry = client(ref, false);
-    RegistryClient.Manifest manifest =
-        registry
-            .manifest(ref.manifestReference())
-            .orElseThrow(
-                () ->
-                    new BerthException(
-                        ref
-                            + " does not exist: the registry has no "
-                            + (ref.digest() != null
-                                ? "manifest " + ref.digest()
-                                : "tag '" + ref.tag() + "'")
-                            + " in "
-                            + ref.repository()));
+    RegistryClient.Manifest manifest = manifestOf(registry, ref);
     return new Resolved(ref, registry, manifest, ModelArtifact.parse(ref, manifest));
+  }
+
+  /** The manifest at a reference, or a refusal naming what the registry lacks. */
+  private static RegistryClient.Manifest manifestOf(RegistryClient registry, OciReference ref) {
+    return registry
+        .manifest(ref.manifestReference())
+        .orElseThrow(
+            () ->
+                new BerthException(
+                    ref
+                        + " does not exist: the registry has no "
+                        + (ref.digest() != null
+                            ? "manifest " + ref.digest()
+                            : "tag '" + ref.tag() + "'")
+                        + " in "
+                        + ref.repository()));
   }
 
   /** Whether a reference names a repository index rather than one model. */
@@ -297,19 +301,7 @@ public final class OciModelStore {
    */
   public List<ModelArtifact.Member> members(OciReference ref) {
     RegistryClient registry = client(ref, false);
-    RegistryClient.Manifest manifest =
-        registry
-            .manifest(ref.manifestReference())
-            .orElseThrow(
-                () ->
-                    new BerthException(
-                        ref
-                            + " does not exist: the registry has no "
-                            + (ref.digest() != null
-                                ? "manifest " + ref.digest()
-                                : "tag '" + ref.tag() + "'")
-                            + " in "
-                            + ref.repository()));
+    RegistryClient.Manifest manifest = manifestOf(registry, ref);
     List<ModelArtifact.Member> members = ModelArtifact.members(ref, manifest);
     if (members != null) {
       return members;
@@ -335,19 +327,7 @@ public final class OciModelStore {
       throw new BerthException(
           dir + " exists and is not empty; pull into a new directory (berth pull " + ref + " DIR)");
     }
-    RegistryClient.Manifest top =
-        client(ref, false)
-            .manifest(ref.manifestReference())
-            .orElseThrow(
-                () ->
-                    new BerthException(
-                        ref
-                            + " does not exist: the registry has no "
-                            + (ref.digest() != null
-                                ? "manifest " + ref.digest()
-                                : "tag '" + ref.tag() + "'")
-                            + " in "
-                            + ref.repository()));
+    RegistryClient.Manifest top = manifestOf(client(ref, false), ref);
     List<ModelArtifact.Member> members = ModelArtifact.members(ref, top);
     Path parent = dir.getParent();
     try {

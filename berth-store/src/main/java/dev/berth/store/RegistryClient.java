@@ -522,19 +522,7 @@ public final class RegistryClient {
     try {
       return http.send(request, handler);
     } catch (IOException e) {
-      throw new BerthException(
-          "cannot "
-              + what
-              + " at "
-              + ref
-              + ": registry "
-              + ref.registry()
-              + " cannot be reached over "
-              + (ref.plainHttp() ? "HTTP" : "HTTPS")
-              + " ("
-              + (e.getMessage() == null ? e.getClass().getSimpleName() : e.getMessage())
-              + "); check that it runs and that the reference is right",
-          e);
+      throw unreachable(what, e);
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
       throw new BerthException("interrupted while trying to " + what + " at " + ref, e);
