@@ -199,10 +199,12 @@ public final class HttpModel implements ModelSource {
       try (InputStream in = r.body();
           OutputStream out = Files.newOutputStream(target)) {
         byte[] buffer = new byte[1 << 16];
+        Progress told = new Progress("model '" + name + "'", expected, progress);
         for (int n; (n = in.read(buffer)) > 0; ) {
           sha.update(buffer, 0, n);
           out.write(buffer, 0, n);
           got += n;
+          told.accept(got);
         }
       }
     } catch (IOException e) {

@@ -452,18 +452,10 @@ public final class OciModelStore {
       Map<String, String> hashes) {
     String what = layer.version() == null ? "the model's own files" : "version " + layer.version();
     long t0 = System.nanoTime();
-    long[] shown = {t0};
     registry.fetchBlob(
         layer.digest(),
         layer.size(),
-        got -> {
-          long now = System.nanoTime();
-          if (now - shown[0] > 2_000_000_000L && got < layer.size()) {
-            shown[0] = now;
-            progress.accept(
-                String.format(Locale.ROOT, "  %s: %s of %s", what, size(got), size(layer.size())));
-          }
-        },
+        new Progress(what, layer.size(), progress),
         in -> ModelArtifact.unpack(ref, layer, in, tree, hashes));
     progress.accept(
         String.format(

@@ -353,10 +353,12 @@ public final class S3Models implements AutoCloseable {
                 || in.response().serverSideEncryption() == ServerSideEncryption.AWS_KMS_DSSE
                 || in.response().sseCustomerAlgorithm() != null;
         byte[] buffer = new byte[1 << 16];
+        Progress told = new Progress(item.path(), item.size(), progress);
         for (int n; (n = in.read(buffer)) > 0; ) {
           md5.update(buffer, 0, n);
           out.write(buffer, 0, n);
           got += n;
+          told.accept(got);
         }
       }
     } catch (SdkException e) {
