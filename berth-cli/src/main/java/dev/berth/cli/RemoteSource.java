@@ -41,6 +41,8 @@ final class RemoteSource implements AutoCloseable {
   private final RemoteModels models;
   private final Path repository;
   private volatile boolean connected;
+  // whether the source lists its models (an S3 prefix, a repository index): they may come and go
+  private volatile boolean listing;
   private AutoCloseable client;
   private OciModelStore store;
   private ScheduledExecutorService poller;
@@ -114,25 +116,33 @@ final class RemoteSource implements AutoCloseable {
 
   /** Finds the source's models (for S3, by listing): where refresh asks from now on. */
   private synchronized void connect() {
-    if (connected) {
-      return;
+    if (!connected) {
+      models.setSources(discover());
+      connected = true;
     }
-    List<ModelSource> sources;
+  }
+
+  /**
+   * The source's models as they are now: for an S3 prefix or a repository index, what it lists
+   * (models come and go); otherwise the one model.
+   */
+  private synchronized List<ModelSource> discover() {
     if (argument.startsWith(S3Models.SCHEME)) {
       if (client == null) { // made once: a failed listing is tried again with the same client
         client = S3Models.connect(settings.text(ServeSettings.S3_ENDPOINT), LOG::info);
       }
-      sources = ((S3Models) client).sources(S3Models.Location.parse(argument));
-    } else if (HttpModel.isHttp(argument)) {
-      sources = List.of(HttpModel.parse(argument, LOG::info));
-    } else {
-      if (store == null) {
-        store = new OciModelStore(DockerCredentials.fromEnvironment(), LOG::info);
-      }
-      sources = ModelSource.ociAll(OciReference.parse(argument), store);
+      listing = true;
+      return ((S3Models) client).sources(S3Models.Location.parse(argument));
     }
-    models.setSources(sources);
-    connected = true;
+    if (HttpModel.isHttp(argument)) {
+      return List.of(HttpModel.parse(argument, LOG::info));
+    }
+    if (store == null) {
+      store = new OciModelStore(DockerCredentials.fromEnvironment(), LOG::info);
+    }
+    List<ModelSource> sources = ModelSource.ociAll(OciReference.parse(argument), store);
+    listing = store.isIndex(OciReference.parse(argument));
+    return sources;
   }
 
   /** The repository to serve: links into the model cache. */
@@ -162,6 +172,7 @@ final class RemoteSource implements AutoCloseable {
   }
 
   private void refresh(InferenceService inference) {
+    boolean first = !connected;
     try {
       connect();
     } catch (RuntimeException e) {
@@ -170,6 +181,13 @@ final class RemoteSource implements AutoCloseable {
       return;
     }
     try {
+      if (!first && listing) {
+        // an S3 prefix or a repository index: models may have come or gone since
+        for (String name : models.setSources(discover())) {
+          LOG.info("model '" + name + "' is no longer in " + shown + "; unloading it");
+          inference.unloadModel(name);
+        }
+      }
       for (String name : models.refresh(false)) {
         LOG.info(
             "model '"

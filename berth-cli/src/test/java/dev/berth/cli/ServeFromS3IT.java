@@ -109,4 +109,58 @@ class ServeFromS3IT {
       }
     }
   }
+
+  @Test
+  void modelsAddedToOrRemovedFromAnS3RepositoryLoadAndUnloadOnThePoll() throws Exception {
+    try (TestS3 s3 = TestS3.start(Files.createDirectories(work.resolve("s3")));
+        HttpClient http = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1).build()) {
+      Path model = BerthProcess.examples().resolve("minilm");
+      s3.upload(model, "repo", "models/first");
+      Map<String, String> env =
+          Map.of(
+              "AWS_ACCESS_KEY_ID",
+              TestS3.ACCESS_KEY,
+              "AWS_SECRET_ACCESS_KEY",
+              TestS3.SECRET_KEY,
+              "AWS_EC2_METADATA_DISABLED",
+              "true",
+              "AWS_CONFIG_FILE",
+              work.resolve("no-aws-config").toString(),
+              "AWS_SHARED_CREDENTIALS_FILE",
+              work.resolve("no-aws-credentials").toString());
+      try (BerthProcess server =
+          BerthProcess.start(
+              Files.createDirectories(work.resolve("server")),
+              env,
+              "serve",
+              "s3://repo/models",
+              "--s3-endpoint",
+              s3.endpoint(),
+              "--port",
+              "0",
+              "--grpc-port",
+              "0",
+              "--model-cache",
+              work.resolve("cache").toString(),
+              "--poll-repository",
+              "300ms")) {
+        String url = server.awaitServing();
+        assertEquals(200, BerthProcess.get(http, url + "/v2/models/first/ready").statusCode());
+        s3.upload(model, "repo", "models/second");
+        await()
+            .atMost(Duration.ofSeconds(60))
+            .until(
+                () -> BerthProcess.get(http, url + "/v2/models/second/ready").statusCode() == 200);
+        for (var o :
+            s3.client().listObjectsV2(b -> b.bucket("repo").prefix("models/first/")).contents()) {
+          s3.client().deleteObject(b -> b.bucket("repo").key(o.key()));
+        }
+        await()
+            .atMost(Duration.ofSeconds(60))
+            .until(
+                () -> BerthProcess.get(http, url + "/v2/models/first/ready").statusCode() != 200);
+        assertEquals(200, BerthProcess.get(http, url + "/v2/models/second/ready").statusCode());
+      }
+    }
+  }
 }

@@ -46,8 +46,13 @@ public final class RemoteModels implements AutoCloseable {
     this.repository = repository;
   }
 
-  /** Where the models come from, each under its name. */
-  public synchronized void setSources(List<ModelSource> models) {
+  /**
+   * Where the models come from, each under its name. A model served before whose source is gone (a
+   * folder removed from an S3 prefix, a model dropped from a repository index) is unlinked.
+   *
+   * @return the models unlinked
+   */
+  public synchronized List<String> setSources(List<ModelSource> models) {
     Map<String, ModelSource> byName = new LinkedHashMap<>();
     for (ModelSource source : models) {
       ModelSource other = byName.putIfAbsent(source.name(), source);
@@ -63,6 +68,22 @@ public final class RemoteModels implements AutoCloseable {
     }
     sources.clear();
     sources.putAll(byName);
+    List<String> gone = new ArrayList<>();
+    for (String name : new ArrayList<>(serving.keySet())) {
+      if (!byName.containsKey(name)) {
+        try {
+          Files.deleteIfExists(repository.resolve(name));
+        } catch (IOException e) {
+          LOG.warning(
+              "cannot unlink model '" + name + "' from " + repository + ": " + e.getMessage());
+          continue;
+        }
+        serving.remove(name).close();
+        problems.remove(name);
+        gone.add(name);
+      }
+    }
+    return gone;
   }
 
   /**
