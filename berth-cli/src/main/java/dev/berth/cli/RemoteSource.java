@@ -140,9 +140,10 @@ final class RemoteSource implements AutoCloseable {
     if (store == null) {
       store = new OciModelStore(DockerCredentials.fromEnvironment(), LOG::info);
     }
-    List<ModelSource> sources = ModelSource.ociAll(OciReference.parse(argument), store);
-    listing = store.isIndex(OciReference.parse(argument));
-    return sources;
+    OciReference ref = OciReference.parse(argument);
+    var index = store.indexMembers(ref);
+    listing = index.isPresent();
+    return ModelSource.ociAll(ref, store, index);
   }
 
   /** The repository to serve: links into the model cache. */

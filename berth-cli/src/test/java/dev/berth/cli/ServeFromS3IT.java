@@ -26,24 +26,28 @@ class ServeFromS3IT {
 
   @TempDir Path work;
 
+  /** The test server's key in the standard variables, and no AWS file or instance of this host. */
+  private Map<String, String> awsEnvironment() {
+    return Map.of(
+        "AWS_ACCESS_KEY_ID",
+        TestS3.ACCESS_KEY,
+        "AWS_SECRET_ACCESS_KEY",
+        TestS3.SECRET_KEY,
+        "AWS_EC2_METADATA_DISABLED",
+        "true",
+        "AWS_CONFIG_FILE",
+        work.resolve("no-aws-config").toString(),
+        "AWS_SHARED_CREDENTIALS_FILE",
+        work.resolve("no-aws-credentials").toString());
+  }
+
   @Test
   void servesAnS3PrefixFollowsANewObjectAndRefusesWrongCredentials() throws Exception {
     try (TestS3 s3 = TestS3.start(Files.createDirectories(work.resolve("s3")));
         HttpClient http = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1).build()) {
       Path model = BerthProcess.examples().resolve("minilm");
       s3.upload(model, "models", "team/minilm");
-      Map<String, String> env =
-          Map.of(
-              "AWS_ACCESS_KEY_ID",
-              TestS3.ACCESS_KEY,
-              "AWS_SECRET_ACCESS_KEY",
-              TestS3.SECRET_KEY,
-              "AWS_EC2_METADATA_DISABLED",
-              "true",
-              "AWS_CONFIG_FILE",
-              work.resolve("no-aws-config").toString(),
-              "AWS_SHARED_CREDENTIALS_FILE",
-              work.resolve("no-aws-credentials").toString());
+      Map<String, String> env = awsEnvironment();
       String[] serve = {
         "serve",
         "s3://models/team/minilm",
@@ -116,18 +120,7 @@ class ServeFromS3IT {
         HttpClient http = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1).build()) {
       Path model = BerthProcess.examples().resolve("minilm");
       s3.upload(model, "repo", "models/first");
-      Map<String, String> env =
-          Map.of(
-              "AWS_ACCESS_KEY_ID",
-              TestS3.ACCESS_KEY,
-              "AWS_SECRET_ACCESS_KEY",
-              TestS3.SECRET_KEY,
-              "AWS_EC2_METADATA_DISABLED",
-              "true",
-              "AWS_CONFIG_FILE",
-              work.resolve("no-aws-config").toString(),
-              "AWS_SHARED_CREDENTIALS_FILE",
-              work.resolve("no-aws-credentials").toString());
+      Map<String, String> env = awsEnvironment();
       try (BerthProcess server =
           BerthProcess.start(
               Files.createDirectories(work.resolve("server")),

@@ -73,11 +73,19 @@ public interface ModelSource {
    * through the index at its tag, or the one model its manifest is.
    */
   static java.util.List<ModelSource> ociAll(OciReference ref, OciModelStore store) {
-    if (!store.isIndex(ref)) {
-      store.resolve(ref); // exists and is a Berth model, or a clear refusal now
+    return ociAll(ref, store, store.indexMembers(ref));
+  }
+
+  /** The same, with the reference's index members (empty: one model) already read. */
+  static java.util.List<ModelSource> ociAll(
+      OciReference ref,
+      OciModelStore store,
+      java.util.Optional<java.util.List<ModelArtifact.Member>> index) {
+    if (index.isEmpty()) {
+      store.resolve(ref); // a Berth model, or a clear refusal now
       return java.util.List.of(oci(ref, store));
     }
-    return store.members(ref).stream().map(m -> ociMember(ref, m.name(), store)).toList();
+    return index.get().stream().map(m -> ociMember(ref, m.name(), store)).toList();
   }
 
   /** A model berth push stored in an OCI registry. */

@@ -3,6 +3,7 @@ package dev.berth.store;
 import dev.berth.api.BerthException;
 import dev.berth.runtime.ModelConfig;
 import dev.berth.runtime.ModelManifest;
+import dev.berth.runtime.ServiceSpec;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.net.http.HttpRequest;
@@ -12,7 +13,6 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.util.ArrayList;
-import java.util.Comparator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
@@ -287,12 +287,18 @@ public final class OciModelStore {
                         + ref.repository()));
   }
 
+  /**
+   * The models of a repository index, or empty when the reference is one model's manifest: one
+   * request either way.
+   */
+  public java.util.Optional<List<ModelArtifact.Member>> indexMembers(OciReference ref) {
+    return java.util.Optional.ofNullable(
+        ModelArtifact.members(ref, manifestOf(client(ref, false), ref)));
+  }
+
   /** Whether a reference names a repository index rather than one model. */
   public boolean isIndex(OciReference ref) {
-    return client(ref, false)
-        .manifest(ref.manifestReference())
-        .map(m -> ModelArtifact.members(ref, m) != null)
-        .orElse(false);
+    return indexMembers(ref).isPresent();
   }
 
   /**
@@ -327,7 +333,8 @@ public final class OciModelStore {
       throw new BerthException(
           dir + " exists and is not empty; pull into a new directory (berth pull " + ref + " DIR)");
     }
-    RegistryClient.Manifest top = manifestOf(client(ref, false), ref);
+    RegistryClient registry = client(ref, false);
+    RegistryClient.Manifest top = manifestOf(registry, ref);
     List<ModelArtifact.Member> members = ModelArtifact.members(ref, top);
     Path parent = dir.getParent();
     try {
@@ -343,7 +350,7 @@ public final class OciModelStore {
       Map<String, String> annotations;
       ModelManifest files;
       if (members == null) {
-        Resolved resolved = resolve(ref.withDigest(top.digest()));
+        Resolved resolved = new Resolved(ref, registry, top, ModelArtifact.parse(ref, top));
         files = download(resolved, tree);
         annotations = resolved.annotations();
       } else {
@@ -534,16 +541,7 @@ public final class OciModelStore {
   }
 
   static void deleteTree(Path root) {
-    if (!Files.exists(root)) {
-      return;
-    }
-    try (Stream<Path> walk = Files.walk(root)) {
-      for (Path p : walk.sorted(Comparator.reverseOrder()).toList()) {
-        Files.deleteIfExists(p);
-      }
-    } catch (IOException e) {
-      // a leftover temporary directory is harmless
-    }
+    ServiceSpec.deleteTree(root);
   }
 
   static String size(long bytes) {

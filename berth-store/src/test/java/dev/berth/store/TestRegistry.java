@@ -137,6 +137,11 @@ public final class TestRegistry implements AutoCloseable {
 
   @Override
   public void close() {
+    stop(process);
+  }
+
+  /** Stops a server process: asked first, killed after ten seconds. */
+  static void stop(Process process) {
     process.destroy();
     try {
       if (!process.waitFor(10, java.util.concurrent.TimeUnit.SECONDS)) {

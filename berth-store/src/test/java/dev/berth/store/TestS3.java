@@ -138,14 +138,6 @@ public final class TestS3 implements AutoCloseable {
   @Override
   public void close() {
     client.close();
-    process.destroy();
-    try {
-      if (!process.waitFor(10, java.util.concurrent.TimeUnit.SECONDS)) {
-        process.destroyForcibly();
-      }
-    } catch (InterruptedException e) {
-      Thread.currentThread().interrupt();
-      process.destroyForcibly();
-    }
+    TestRegistry.stop(process);
   }
 }
