@@ -78,7 +78,10 @@ final class ImageOptions {
     }
     BerthDistribution berth =
         BerthDistribution.ofLauncher(
-            BerthDistribution.currentLauncher(Main.class), Main.Version.get(), engines);
+            BerthDistribution.currentLauncher(Main.class),
+            Main.Version.get(),
+            engines,
+            !service.remoteModels().isEmpty());
     Path javaRuntime = null;
     if (mode == ServiceSpec.Runtime.JLINK) {
       if (!service.image().platform().equals(hostPlatform())) {
@@ -100,6 +103,10 @@ final class ImageOptions {
       if (images) {
         modules.add("java.desktop");
       }
+      if (!service.remoteModels().isEmpty()) {
+        // the model store: the registry client (java.net.http) and the AWS SDK's XML (java.xml)
+        modules.addAll(JlinkRuntime.STORE_MODULES);
+      }
       err.println("linking a Java runtime (" + String.join(",", modules) + ")...");
       javaRuntime = JlinkRuntime.create(cacheDir, modules);
     }
@@ -110,6 +117,7 @@ final class ImageOptions {
             service.name(),
             service.description(),
             service.models(),
+            service.remoteModels(),
             service.serving(),
             new ServiceSpec.Image(
                 base(service).toString(),

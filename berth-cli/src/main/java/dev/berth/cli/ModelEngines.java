@@ -37,7 +37,49 @@ final class ModelEngines {
             .ifPresent(p -> out.add(p.name()));
       }
     }
+    for (ServiceSpec.RemoteModel model : service.remoteModels()) {
+      out.add(of(model));
+    }
     return out;
+  }
+
+  /**
+   * The engine a remote model needs: the entry's {@code engine}, else for {@code oci://} what
+   * {@code berth push} recorded in the manifest (one request to the registry), else by an HTTPS
+   * file's extension, else ONNX.
+   */
+  static String of(ServiceSpec.RemoteModel model) {
+    if (model.engine() != null) {
+      return model.engine();
+    }
+    String source = model.source();
+    if (source.startsWith("oci://")) {
+      try {
+        var resolved =
+            new dev.berth.store.OciModelStore(
+                    dev.berth.store.DockerCredentials.fromEnvironment(), line -> {})
+                .resolve(dev.berth.store.OciReference.parse(source));
+        String engine = resolved.annotations().get(dev.berth.store.ModelArtifact.ENGINE);
+        return engine == null || engine.isEmpty() ? "onnx" : engine;
+      } catch (dev.berth.api.BerthException e) {
+        throw new dev.berth.api.BerthException(
+            "model '"
+                + model.name()
+                + "': cannot ask "
+                + source
+                + " which engine serves it ("
+                + e.getMessage()
+                + "); name it in berth.yaml (engine: onnx, llama, pytorch, tensorflow or xgboost)",
+            e);
+      }
+    }
+    String path = source.replaceFirst("[?#].*$", "");
+    return switch (path.substring(path.lastIndexOf('.') + 1)) {
+      case "gguf" -> "llama";
+      case "pt" -> "pytorch";
+      case "json", "ubj" -> "xgboost";
+      default -> "onnx";
+    };
   }
 
   /**

@@ -4,6 +4,7 @@ import dev.berth.api.BerthException;
 import dev.berth.runtime.InferenceService;
 import dev.berth.runtime.ModelStatus;
 import dev.berth.runtime.ServeSettings;
+import dev.berth.runtime.ServiceSpec;
 import dev.berth.store.DockerCredentials;
 import dev.berth.store.HttpModel;
 import dev.berth.store.ModelCache;
@@ -16,8 +17,10 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
@@ -40,6 +43,8 @@ final class RemoteSource implements AutoCloseable {
   private final ModelCache cache;
   private final RemoteModels models;
   private final Path repository;
+  // the name a service file serves the source's one model under, or null for the source's own
+  private final String rename;
   private volatile boolean connected;
   // whether the source lists its models (an S3 prefix, a repository index): they may come and go
   private volatile boolean listing;
@@ -52,14 +57,24 @@ final class RemoteSource implements AutoCloseable {
       ServeSettings settings,
       ModelCache cache,
       RemoteModels models,
-      Path repository) {
+      Path repository,
+      String rename) {
     this.argument = argument;
+    this.rename = rename;
     this.shown =
         HttpModel.isHttp(argument) ? HttpModel.redact(java.net.URI.create(argument)) : argument;
     this.settings = settings;
     this.cache = cache;
     this.models = models;
     this.repository = repository;
+  }
+
+  /** The model cache the settings name (--model-cache, --model-cache-size). */
+  static ModelCache cache(ServeSettings settings) {
+    Path cacheDir = settings.path(ServeSettings.MODEL_CACHE);
+    return new ModelCache(
+        cacheDir != null ? cacheDir : ModelCache.defaultRoot(),
+        settings.size(ServeSettings.MODEL_CACHE_SIZE));
   }
 
   /**
@@ -70,11 +85,6 @@ final class RemoteSource implements AutoCloseable {
    * @throws BerthException naming the source and what failed
    */
   static RemoteSource open(String argument, ServeSettings settings) {
-    Path cacheDir = settings.path(ServeSettings.MODEL_CACHE);
-    ModelCache cache =
-        new ModelCache(
-            cacheDir != null ? cacheDir : ModelCache.defaultRoot(),
-            settings.size(ServeSettings.MODEL_CACHE_SIZE));
     Path repository;
     try {
       repository = Files.createTempDirectory("berth-serve-remote-");
@@ -82,10 +92,28 @@ final class RemoteSource implements AutoCloseable {
       throw new BerthException("cannot create a repository directory: " + e.getMessage(), e);
     }
     Runtime.getRuntime().addShutdownHook(new Thread(() -> deleteLinks(repository)));
+    return open(argument, settings, cache(settings), repository, null, Map.of());
+  }
+
+  /**
+   * Links one service file model's source into a repository shared with the service's other models.
+   *
+   * @param name the name to serve it under, or null for the source's own; the source must then hold
+   *     one model
+   * @param overrides model.yaml keys the service sets over the model's own
+   */
+  static RemoteSource open(
+      String argument,
+      ServeSettings settings,
+      ModelCache cache,
+      Path repository,
+      String name,
+      Map<String, Object> overrides) {
     RemoteModels models = new RemoteModels(cache, repository);
-    RemoteSource source = new RemoteSource(argument, settings, cache, models, repository);
+    models.setOverrides(overrides);
+    RemoteSource source = new RemoteSource(argument, settings, cache, models, repository, name);
     Map<String, String> remembered = cache.remembered(argument);
-    if (!remembered.isEmpty()) {
+    if (!remembered.isEmpty() && (name == null || remembered.keySet().equals(Set.of(name)))) {
       try {
         models.serveCached(remembered);
         LOG.info(
@@ -114,12 +142,72 @@ final class RemoteSource implements AutoCloseable {
     return source;
   }
 
+  /**
+   * Brings the service file's remote models into its staged repository: those mounted
+   * (--model-mount) linked from their mounts, the rest fetched from their sources into the model
+   * cache.
+   */
+  static List<RemoteSource> openService(
+      ServiceSpec service, ServeSettings settings, Path repo, Map<String, Path> mounts) {
+    List<RemoteSource> out = new ArrayList<>();
+    ModelCache cache = null; // made once, and only when something is fetched
+    try {
+      for (ServiceSpec.RemoteModel model : service.remoteModels()) {
+        Path mount = mounts.get(model.name());
+        if (mount != null) {
+          LOG.info(
+              "model '"
+                  + model.name()
+                  + "': serving "
+                  + model.source()
+                  + " as mounted at "
+                  + mount);
+          try {
+            RemoteModels.link(repo, model.name(), mount, model.overrides());
+          } catch (IOException e) {
+            throw new BerthException(
+                "cannot link model '" + model.name() + "' into " + repo + ": " + e.getMessage(), e);
+          }
+          continue;
+        }
+        if (cache == null) {
+          cache = cache(settings);
+        }
+        out.add(open(model.source(), settings, cache, repo, model.name(), model.overrides()));
+      }
+    } catch (RuntimeException e) {
+      out.forEach(RemoteSource::close);
+      throw e;
+    }
+    return out;
+  }
+
   /** Finds the source's models (for S3, by listing): where refresh asks from now on. */
   private synchronized void connect() {
     if (!connected) {
-      models.setSources(discover());
+      models.setSources(named(discover()));
       connected = true;
     }
+  }
+
+  /** The sources under the service file's name for them, when it gives one. */
+  private List<ModelSource> named(List<ModelSource> sources) {
+    if (rename == null) {
+      return sources;
+    }
+    if (sources.size() != 1) {
+      throw new BerthException(
+          shown
+              + " holds "
+              + sources.size()
+              + " models ("
+              + sources.stream().map(ModelSource::name).toList()
+              + "), where the service file's entry for model '"
+              + rename
+              + "' needs one; list each as its own entry (a path under the prefix, a tag per"
+              + " model)");
+    }
+    return List.of(ModelSource.renamed(sources.get(0), rename));
   }
 
   /**
@@ -146,6 +234,11 @@ final class RemoteSource implements AutoCloseable {
     return ModelSource.ociAll(ref, store, index);
   }
 
+  /** Why a model's source could not be refreshed, by model; empty when all were. */
+  Map<String, String> problems() {
+    return models.problems();
+  }
+
   /** The repository to serve: links into the model cache. */
   Path repository() {
     return repository;
@@ -158,7 +251,6 @@ final class RemoteSource implements AutoCloseable {
    * and tells the index why.
    */
   synchronized void start(InferenceService inference, Duration interval) {
-    inference.sourceProblems(models::problems);
     poller =
         Executors.newSingleThreadScheduledExecutor(
             r -> Thread.ofPlatform().name("berth-source-poll").daemon().unstarted(r));
@@ -184,7 +276,7 @@ final class RemoteSource implements AutoCloseable {
     try {
       if (!first && listing) {
         // an S3 prefix or a repository index: models may have come or gone since
-        for (String name : models.setSources(discover())) {
+        for (String name : models.setSources(named(discover()))) {
           LOG.info("model '" + name + "' is no longer in " + shown + "; unloading it");
           inference.unloadModel(name);
         }

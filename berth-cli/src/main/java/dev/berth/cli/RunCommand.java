@@ -12,6 +12,7 @@ import dev.berth.runtime.ServeSettings;
 import dev.berth.runtime.ServiceSpec;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
+import java.io.PrintStream;
 import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
@@ -22,6 +23,7 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
 import java.util.Locale;
+import java.util.Map;
 import java.util.concurrent.Callable;
 import java.util.concurrent.locks.LockSupport;
 import picocli.CommandLine.Command;
@@ -116,6 +118,7 @@ final class RunCommand implements Callable<Integer> {
     ServiceSpec.Serving serving = service.serving();
     ContainerSpec.Builder container = ContainerSpec.builder(reference);
     mountSecrets(service, container);
+    passModelCredentials(service, container, System.getenv(), System.err);
     int httpHost = port != null ? port : serving.port();
     int grpcHost = grpcPort != null ? grpcPort : serving.grpcPort();
     long stopSeconds = serving.settings().duration(ServeSettings.DRAIN_TIMEOUT).toSeconds() + 5;
@@ -161,6 +164,94 @@ final class RunCommand implements Callable<Integer> {
     System.out.println("  logs: berth logs " + service.name() + " -f");
     System.out.println("  stop: berth stop " + service.name());
     return 0;
+  }
+
+  /** The environment an S3 client reads its credentials, region and endpoint from. */
+  static final List<String> AWS_VARIABLES =
+      List.of(
+          "AWS_ACCESS_KEY_ID",
+          "AWS_SECRET_ACCESS_KEY",
+          "AWS_SESSION_TOKEN",
+          "AWS_REGION",
+          "AWS_DEFAULT_REGION",
+          "AWS_ENDPOINT_URL",
+          "AWS_ENDPOINT_URL_S3");
+
+  /** Where the caller's registry credentials are mounted for a container that pulls models. */
+  static final String REGISTRY_CONFIG_DIR = "/etc/berth/registry";
+
+  /**
+   * Gives a container that fetches the service's remote models the caller's credentials, as {@code
+   * berth serve berth.yaml} on this machine would use them: the AWS variables set here for {@code
+   * s3://} models, and the Docker config file ({@code $DOCKER_CONFIG/config.json} or {@code
+   * ~/.docker/config.json}, mounted read-only) for {@code oci://} ones. Sources on this machine's
+   * loopback, which a container cannot reach, are named in a warning.
+   */
+  static void passModelCredentials(
+      ServiceSpec service,
+      ContainerSpec.Builder container,
+      Map<String, String> env,
+      PrintStream err) {
+    boolean s3 = false;
+    boolean oci = false;
+    String endpoint = service.serving().settings().text(ServeSettings.S3_ENDPOINT);
+    for (ServiceSpec.RemoteModel m : service.remoteModels()) {
+      s3 |= m.source().startsWith("s3://");
+      oci |= m.source().startsWith("oci://");
+      String where =
+          m.source().startsWith("s3://")
+              ? endpoint
+              : m.source().replaceFirst("^oci://", "http://").replaceFirst("[?#].*$", "");
+      String host = null;
+      try {
+        host = where == null ? null : URI.create(where).getHost();
+      } catch (IllegalArgumentException e) {
+        // berth serve names a malformed source in the container's log
+      }
+      if (host != null
+          && (host.equals("localhost") || host.startsWith("127.") || host.equals("[::1]"))) {
+        err.println(
+            "warning: model '"
+                + m.name()
+                + "' comes from "
+                + host
+                + ", this machine's loopback, which the container cannot reach; use an address"
+                + " the container can (the host's own), or berth serve berth.yaml");
+      }
+    }
+    if (s3) {
+      for (String name : AWS_VARIABLES) {
+        String value = env.get(name);
+        if (value != null && !value.isEmpty()) {
+          container.env(name, value);
+        }
+      }
+    }
+    if (oci) {
+      String dir = env.get("DOCKER_CONFIG");
+      Path config =
+          (dir != null && !dir.isEmpty()
+                  ? Path.of(dir)
+                  : Path.of(System.getProperty("user.home"), ".docker"))
+              .resolve("config.json");
+      if (Files.isRegularFile(config)) {
+        container.mountReadOnly(config.toAbsolutePath(), REGISTRY_CONFIG_DIR + "/config.json");
+        container.env("DOCKER_CONFIG", REGISTRY_CONFIG_DIR);
+        try {
+          if (!Files.getPosixFilePermissions(config)
+              .contains(java.nio.file.attribute.PosixFilePermission.OTHERS_READ)) {
+            err.println(
+                "warning: "
+                    + config
+                    + " is not readable by the container's user (image.user); registries that"
+                    + " need a login will refuse the models (chmod o+r it, or use a config file"
+                    + " of its own through DOCKER_CONFIG)");
+          }
+        } catch (IOException | UnsupportedOperationException e) {
+          // not a POSIX file system: the container finds out
+        }
+      }
+    }
   }
 
   /** Where the service's secret files are mounted in its container. */

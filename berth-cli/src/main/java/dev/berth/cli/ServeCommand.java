@@ -179,14 +179,27 @@ final class ServeCommand implements java.util.concurrent.Callable<Integer> {
                 settings.text(ServeSettings.LOG_FORMAT).toUpperCase(java.util.Locale.ROOT)));
     Level level = LogSetup.parseLevel(settings.text(ServeSettings.LOG_LEVEL));
     LogSetup.configure(format, level, System.err);
-    if (remote && !Main.onClassPath("dev.berth.store.RemoteModels")) {
+    Map<String, Path> mounts = mounts(settings, service);
+    boolean fetches = remote || (service != null && !service.remoteModels().isEmpty());
+    if (fetches && !Main.onClassPath("dev.berth.store.RemoteModels")) {
       throw new BerthException(
           "this Berth has no model store, so it cannot serve "
-              + repository
+              + (remote ? repository : "the service's models from their sources")
               + "; pull the model with berth pull and serve the directory");
     }
-    RemoteSource source = remote ? RemoteSource.open(repository, settings) : null;
-    Path repo = source != null ? source.repository() : service != null ? stage(service) : target;
+    List<RemoteSource> sources = new ArrayList<>();
+    Path repo;
+    if (remote) {
+      sources.add(RemoteSource.open(repository, settings));
+      repo = sources.get(0).repository();
+    } else if (service != null) {
+      repo = stage(service);
+      if (!service.remoteModels().isEmpty()) {
+        sources.addAll(RemoteSource.openService(service, settings, repo, mounts));
+      }
+    } else {
+      repo = target;
+    }
     if (!Files.isDirectory(repo)) {
       throw new BerthException(
           "model repository "
@@ -307,17 +320,27 @@ final class ServeCommand implements java.util.concurrent.Callable<Integer> {
       }
       throw (Error) loadFailure.get();
     }
-    if (source != null && inference.serving()) {
-      source.start(inference, pollRepository);
+    if (!sources.isEmpty() && inference.serving()) {
+      inference.sourceProblems(
+          () -> {
+            Map<String, String> all = new LinkedHashMap<>();
+            sources.forEach(x -> all.putAll(x.problems()));
+            return all;
+          });
+      for (RemoteSource source : sources) {
+        source.start(inference, pollRepository);
+      }
       if (pollRepository != null) {
         LOG.info(
             "asking "
-                + (repository.contains("?")
-                    ? repository.substring(0, repository.indexOf('?')) + "?..."
-                    : repository)
+                + (remote
+                    ? (repository.contains("?")
+                        ? repository.substring(0, repository.indexOf('?')) + "?..."
+                        : repository)
+                    : "the service's model sources")
                 + " every "
                 + pollRepository.toMillis()
-                + " ms whether what it holds changed");
+                + " ms whether what they hold changed");
       }
     } else if (pollRepository != null && inference.serving()) {
       inference.pollRepositoryEvery(pollRepository);
@@ -338,6 +361,48 @@ final class ServeCommand implements java.util.concurrent.Callable<Integer> {
     }
     System.out.flush();
     return 0;
+  }
+
+  /**
+   * --model-mount's NAME=DIR pairs: remote models of the service file the pod already has mounted.
+   */
+  private static Map<String, Path> mounts(ServeSettings settings, ServiceSpec service) {
+    Map<String, Path> out = new LinkedHashMap<>();
+    String given = settings.text(ServeSettings.MODEL_MOUNT);
+    if (given == null || given.isEmpty()) {
+      return out;
+    }
+    for (String pair : given.split(",")) {
+      int eq = pair.indexOf('=');
+      String name = eq > 0 ? pair.substring(0, eq) : "";
+      if (name.isEmpty() || eq == pair.length() - 1) {
+        throw new BerthException(
+            "--model-mount '" + pair + "' is not NAME=DIR; e.g. --model-mount minilm=/mnt/models");
+      }
+      List<String> remote =
+          service == null
+              ? List.of()
+              : service.remoteModels().stream().map(ServiceSpec.RemoteModel::name).toList();
+      if (!remote.contains(name)) {
+        throw new BerthException(
+            "--model-mount "
+                + pair
+                + ": "
+                + (service == null
+                    ? "applies to a service file's remote models; serve a berth.yaml"
+                    : "the service has no remote model '"
+                        + name
+                        + "'"
+                        + (remote.isEmpty() ? "" : " (it has " + remote + ")")));
+      }
+      Path dir = Path.of(pair.substring(eq + 1)).toAbsolutePath().normalize();
+      if (!Files.isDirectory(dir)) {
+        throw new BerthException(
+            "--model-mount " + pair + ": " + dir + " is not a directory; mount the model there");
+      }
+      out.put(name, dir);
+    }
+    return out;
   }
 
   /** The service's models, written as a model repository the server reads. */

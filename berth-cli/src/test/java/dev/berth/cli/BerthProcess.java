@@ -109,6 +109,21 @@ final class BerthProcess implements AutoCloseable {
         Files.readString(err, java.nio.charset.StandardCharsets.UTF_8));
   }
 
+  /** Copies a directory tree (a model) to {@code to}, which must not exist yet. */
+  static Path copyTree(Path from, Path to) throws IOException {
+    try (java.util.stream.Stream<Path> walk = Files.walk(from)) {
+      for (Path p : walk.toList()) {
+        Path t = to.resolve(from.relativize(p).toString());
+        if (Files.isDirectory(p)) {
+          Files.createDirectories(t);
+        } else {
+          Files.copy(p, t);
+        }
+      }
+    }
+    return to;
+  }
+
   /** Waits for the "serving" log line and returns the URL it names. */
   String awaitServing() {
     await()

@@ -21,7 +21,6 @@ import java.util.List;
 import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
-import java.util.stream.Stream;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -37,23 +36,9 @@ class ServeFromRegistryIT {
 
   @TempDir Path work;
 
-  private static Path copy(Path from, Path to) throws Exception {
-    try (Stream<Path> walk = Files.walk(from)) {
-      for (Path p : walk.toList()) {
-        Path t = to.resolve(from.relativize(p).toString());
-        if (Files.isDirectory(p)) {
-          Files.createDirectories(t);
-        } else {
-          Files.copy(p, t);
-        }
-      }
-    }
-    return to;
-  }
-
   /** The example model with another max-batch-size: a new manifest, visible in its config. */
   private Path variant(String name, int maxBatchSize) throws Exception {
-    Path dir = copy(BerthProcess.examples().resolve("minilm"), work.resolve(name));
+    Path dir = BerthProcess.copyTree(BerthProcess.examples().resolve("minilm"), work.resolve(name));
     Path yaml = dir.resolve("model.yaml");
     String text = Files.readString(yaml);
     assertTrue(text.contains("max-batch-size: 32"), "the example's model.yaml changed");

@@ -41,6 +41,12 @@ public record BerthDistribution(
    */
   public static final String ENGINE_ROOTS = "Berth-Engine-Roots";
 
+  /**
+   * Launcher manifest attribute: the artifact ids of the model store ({@code berth-store}), which
+   * an image carries only when its service has models kept in a registry or object store.
+   */
+  public static final String STORE_ROOTS = "Berth-Store-Roots";
+
   public BerthDistribution {
     libraries = List.copyOf(libraries);
     modules = List.copyOf(modules);
@@ -58,6 +64,18 @@ public record BerthDistribution(
    *     the image carries those of {@value #ENGINE_ROOTS} and no other
    */
   public static BerthDistribution ofLauncher(Path launcher, String version, Set<String> engines) {
+    return ofLauncher(launcher, version, engines, false);
+  }
+
+  /**
+   * The distribution a launcher jar belongs to, read from its manifest's Class-Path.
+   *
+   * @param engines names of the engines the image's models need
+   * @param store whether the image fetches models from registries and object stores: it then
+   *     carries {@value #STORE_ROOTS} too
+   */
+  public static BerthDistribution ofLauncher(
+      Path launcher, String version, Set<String> engines, boolean store) {
     Path jar = launcher.toAbsolutePath().normalize();
     Attributes manifest = manifest(jar);
     String classPath = manifest == null ? null : manifest.getValue(Attributes.Name.CLASS_PATH);
@@ -77,6 +95,10 @@ public record BerthDistribution(
     String roots = manifest.getValue(SERVING_ROOTS);
     if (roots != null) {
       roots = roots + engineRoots(manifest.getValue(ENGINE_ROOTS), engines);
+      String storeRoots = manifest.getValue(STORE_ROOTS);
+      if (store && storeRoots != null) {
+        roots = roots + " " + storeRoots.trim();
+      }
     }
     Set<String> serving = roots == null ? null : servingJars(all, roots.trim().split("\\s+"));
     List<Path> libraries = new ArrayList<>();

@@ -87,7 +87,9 @@ public final class ClassDataArchive {
       for (Path jar : jars) {
         copyAsInImage(jar, home.resolve("lib").resolve(jar.getFileName()));
       }
-      Path repo = work.resolve("models");
+      // the bundled models (a service whose models are all remote trains on none: the build
+      // fetches nothing)
+      Path repo = Files.createDirectories(work.resolve("models"));
       for (ServiceSpec.ServiceModel model : service.models()) {
         Path m = Files.createDirectories(repo.resolve(model.name()));
         Files.copy(

@@ -36,7 +36,8 @@ import java.util.stream.Stream;
  * @param layers layers in order: Java runtime (if brought), libraries, Berth, one per model
  *     version, config
  * @param entrypoint the container's entrypoint (the JVM and Berth's jar)
- * @param cmd the arguments: {@code serve} on the bundled models with the service's settings
+ * @param cmd the arguments: {@code serve} on the bundled models (or, with remote models, on {@link
+ *     #SERVICE_FILE}) with the service's settings
  * @param environment environment variables
  * @param ports exposed TCP ports
  * @param user numeric uid:gid
@@ -58,6 +59,13 @@ public record ImagePlan(
   public static final String HOME = "/opt/berth";
 
   public static final String MODELS = HOME + "/models";
+
+  /**
+   * The service file an image of a service with remote models serves: its bundled models by path,
+   * its remote ones by source, fetched when the container starts.
+   */
+  public static final String SERVICE_FILE = HOME + "/" + ServiceSpec.FILE_NAME;
+
   public static final String JAVA = HOME + "/java";
 
   public ImagePlan {
@@ -166,6 +174,15 @@ public record ImagePlan(
               writeModelYaml(model, staging),
               MODELS + "/" + model.name() + "/" + ModelConfig.FILE_NAME));
     }
+    if (!service.remoteModels().isEmpty()) {
+      config.add(file(writeServiceFile(service, staging), SERVICE_FILE));
+      List<String> remote = new ArrayList<>();
+      for (ServiceSpec.RemoteModel model : service.remoteModels()) {
+        // a presigned URL's query (its signature) stays out of the label
+        remote.add(model.name() + "=" + model.source().replaceFirst("\\?[^#]*", ""));
+      }
+      labels.put("dev.berth.remote-models", String.join(",", remote));
+    }
     layers.add(new Layer("config", config));
 
     ServiceSpec.Image image = service.image();
@@ -190,7 +207,8 @@ public record ImagePlan(
     entrypoint.add("-jar");
     entrypoint.add(HOME + "/berth.jar");
     // the service's serve settings, on every interface; its secret files are mounted at run time
-    List<String> cmd = new ArrayList<>(List.of("serve", MODELS));
+    List<String> cmd =
+        new ArrayList<>(List.of("serve", service.remoteModels().isEmpty() ? MODELS : SERVICE_FILE));
     cmd.addAll(serving.containerSettings().arguments());
 
     Map<String, String> env = new LinkedHashMap<>();
@@ -346,6 +364,47 @@ public record ImagePlan(
       return MessageDigest.getInstance("SHA-256");
     } catch (NoSuchAlgorithmException e) {
       throw new IllegalStateException(e);
+    }
+  }
+
+  /**
+   * The service file the image serves ({@link #SERVICE_FILE}): the bundled models by their path in
+   * the image (their model.yaml already holds the service's overrides), the remote ones by source
+   * with their overrides. Serving settings stay on the command line and in the environment.
+   */
+  static Path writeServiceFile(ServiceSpec service, Path staging) {
+    Map<String, Object> file = new LinkedHashMap<>();
+    file.put("apiVersion", ModelConfig.API_VERSION);
+    file.put("kind", ServiceSpec.KIND);
+    file.put("name", service.name());
+    List<Map<String, Object>> models = new ArrayList<>();
+    for (ServiceSpec.ServiceModel model : service.models()) {
+      models.add(Map.of("path", "models/" + model.name()));
+    }
+    for (ServiceSpec.RemoteModel model : service.remoteModels()) {
+      Map<String, Object> entry = new LinkedHashMap<>();
+      entry.put("source", model.source());
+      entry.put("name", model.name());
+      entry.putAll(model.overrides());
+      models.add(entry);
+    }
+    file.put("models", models);
+    try {
+      ObjectMapper yaml =
+          new ObjectMapper(
+              new YAMLFactory()
+                  .disable(YAMLGenerator.Feature.WRITE_DOC_START_MARKER)
+                  .enable(YAMLGenerator.Feature.MINIMIZE_QUOTES));
+      byte[] bytes = yaml.writeValueAsBytes(file);
+      String name = HexFormat.of().formatHex(digest().digest(bytes)).substring(0, 16);
+      Path dir = Files.createDirectories(staging.resolve("service").resolve(name));
+      Path out = dir.resolve(ServiceSpec.FILE_NAME);
+      if (!Files.exists(out)) {
+        Files.write(out, bytes);
+      }
+      return out;
+    } catch (IOException e) {
+      throw new BerthException("cannot write the image's service file: " + e.getMessage(), e);
     }
   }
 

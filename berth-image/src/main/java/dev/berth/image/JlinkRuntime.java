@@ -38,6 +38,9 @@ public final class JlinkRuntime {
           "jdk.unsupported",
           "jdk.crypto.ec");
 
+  /** What the model store needs besides {@link #MODULES}: its registry client and S3's XML. */
+  public static final List<String> STORE_MODULES = List.of("java.net.http", "java.xml");
+
   private JlinkRuntime() {}
 
   /** The runtime for {@link #MODULES}, linked into {@code cache} if not there yet. */

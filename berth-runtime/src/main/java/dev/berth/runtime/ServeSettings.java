@@ -342,6 +342,17 @@ public final class ServeSettings {
           null,
           "A file holding the management token (surrounding whitespace ignored); implies"
               + " management.");
+  public static final Setting MODEL_MOUNT =
+      new Setting(
+          "model-mount",
+          Type.TEXT,
+          null,
+          "NAME=DIR: serve the service file's remote model NAME from DIR, where the pod has it"
+              + " mounted (an OCI image volume, KServe's storage initializer), instead of fetching"
+              + " it from its source; repeatable.",
+          List.of(),
+          true,
+          false);
   public static final Setting API_KEYS =
       setting(
           "api-keys",
@@ -379,6 +390,7 @@ public final class ServeSettings {
           MODEL_CACHE,
           MODEL_CACHE_SIZE,
           S3_ENDPOINT,
+          MODEL_MOUNT,
           STRICT_READINESS,
           MAX_TENSOR_ELEMENTS,
           MAX_REQUEST_ROWS,

@@ -22,7 +22,9 @@ import java.util.regex.Pattern;
  * @param name the service's name (a DNS label: image, container and Kubernetes names derive from
  *     it)
  * @param description one line for image labels and docs, may be empty
- * @param models the models it serves, each with the versions it bundles
+ * @param models the models it serves from directories, each with the versions it bundles
+ * @param remoteModels the models it serves from registries and object stores ({@code source:}),
+ *     fetched when the server starts rather than built into its image
  * @param serving how the server runs
  * @param image how the image is built
  * @param deploy how it runs on Kubernetes
@@ -32,6 +34,7 @@ public record ServiceSpec(
     String name,
     String description,
     List<ServiceModel> models,
+    List<RemoteModel> remoteModels,
     Serving serving,
     Image image,
     Deploy deploy) {
@@ -53,6 +56,86 @@ public record ServiceSpec(
 
   public ServiceSpec {
     models = List.copyOf(models);
+    remoteModels = List.copyOf(remoteModels);
+  }
+
+  /** Every model's name, bundled ones first, as clients call them. */
+  public List<String> modelNames() {
+    List<String> out = new ArrayList<>();
+    models.forEach(m -> out.add(m.name()));
+    remoteModels.forEach(m -> out.add(m.name()));
+    return out;
+  }
+
+  /**
+   * A model served from where the team keeps it: an OCI registry ({@code berth push}), an S3 prefix
+   * holding a model directory, or one model file over HTTPS. The server fetches it into its model
+   * cache when it starts (and on each repository poll), so a new model is a push and a restart, not
+   * an image build.
+   *
+   * @param name the name clients call it by: the entry's {@code name}, else the source's last path
+   *     segment ({@code minilm} of {@code oci://registry/models/minilm:3})
+   * @param source {@code oci://REGISTRY/REPOSITORY[:TAG|@DIGEST]}, {@code s3://BUCKET/PREFIX} or
+   *     {@code https://.../NAME.onnx[#sha256=HEX]}
+   * @param engine the engine that serves it as the entry names it, or null: decided from the source
+   *     when an image is built
+   * @param overrides model.yaml keys the service sets over the model's own ({@code instances},
+   *     {@code batching})
+   */
+  public record RemoteModel(
+      String name, String source, String engine, Map<String, Object> overrides) {
+    public RemoteModel {
+      overrides = java.util.Collections.unmodifiableMap(new LinkedHashMap<>(overrides));
+    }
+
+    /** The schemes a {@code source} may have. */
+    public static final List<String> SCHEMES = List.of("oci://", "s3://", "https://", "http://");
+
+    /** Whether a text names a remote source rather than a local path. */
+    public static boolean isRemote(String location) {
+      return SCHEMES.stream().anyMatch(location::startsWith);
+    }
+
+    /**
+     * The name a source serves under unless told otherwise: its last path segment, without an OCI
+     * tag or digest, an S3 prefix's trailing slash or a file's extension; null when it has none.
+     */
+    public static String defaultName(String source) {
+      String rest = source.substring(source.indexOf("://") + 3);
+      int cut = rest.length();
+      for (char c : new char[] {'?', '#'}) {
+        int i = rest.indexOf(c);
+        if (i >= 0 && i < cut && !source.startsWith("oci://")) {
+          cut = i;
+        }
+      }
+      rest = rest.substring(0, cut);
+      if (source.startsWith("oci://")) {
+        int at = rest.indexOf('@');
+        if (at >= 0) {
+          rest = rest.substring(0, at);
+        }
+        int colon = rest.lastIndexOf(':');
+        if (colon > rest.lastIndexOf('/')) {
+          rest = rest.substring(0, colon);
+        }
+      }
+      while (rest.endsWith("/")) {
+        rest = rest.substring(0, rest.length() - 1);
+      }
+      int slash = rest.lastIndexOf('/');
+      String last = slash < 0 ? rest : rest.substring(slash + 1);
+      if (source.startsWith("http")) {
+        if (slash < 0) {
+          return null; // a host alone names no file
+        }
+        int dot = last.lastIndexOf('.');
+        if (dot > 0) {
+          last = last.substring(0, dot);
+        }
+      }
+      return last.isEmpty() ? null : last;
+    }
   }
 
   /**
@@ -204,6 +287,7 @@ public record ServiceSpec(
    * @param allowFromPodLabels pod labels allowed to call the service (empty: any pod of the allowed
    *     namespaces)
    * @param gateway the Gateway API gateway that routes to the service, or null for none
+   * @param modelFetch how pods get the service's remote models
    */
   public record Deploy(
       String namespace,
@@ -215,12 +299,46 @@ public record ServiceSpec(
       String serviceType,
       List<String> allowFromNamespaces,
       Map<String, String> allowFromPodLabels,
-      Gateway gateway) {
+      Gateway gateway,
+      ModelFetch modelFetch) {
     public Deploy {
       requests = java.util.Collections.unmodifiableMap(new TreeMap<>(requests));
       limits = java.util.Collections.unmodifiableMap(new TreeMap<>(limits));
       allowFromNamespaces = List.copyOf(allowFromNamespaces);
       allowFromPodLabels = java.util.Collections.unmodifiableMap(new TreeMap<>(allowFromPodLabels));
+    }
+  }
+
+  /**
+   * How a pod gets the service's remote models ({@code deploy.model-cache}, {@code
+   * deploy.model-credentials}, {@code deploy.oci-models}).
+   *
+   * @param cacheClaim a PersistentVolumeClaim the model cache lives on (ReadWriteMany: every pod
+   *     shares one cache), or null for a cache of the pod's own (an emptyDir)
+   * @param cacheSize the emptyDir's size limit (a Kubernetes quantity), or null for none
+   * @param registrySecret a {@code kubernetes.io/dockerconfigjson} Secret with the credentials of
+   *     the registries {@code oci://} models come from, or null
+   * @param s3Secret a Secret whose keys become the pod's environment ({@code AWS_ACCESS_KEY_ID},
+   *     {@code AWS_SECRET_ACCESS_KEY}, optionally {@code AWS_SESSION_TOKEN}, {@code AWS_REGION}),
+   *     or null
+   * @param imageVolumes whether {@code oci://} models are mounted as image volumes (Kubernetes'
+   *     ImageVolume, as KServe's Modelcar does) rather than downloaded by the server
+   */
+  public record ModelFetch(
+      String cacheClaim,
+      String cacheSize,
+      String registrySecret,
+      String s3Secret,
+      boolean imageVolumes) {
+    /** Where a container keeps its model cache. */
+    public static final String CACHE_PATH = "/var/cache/berth/models";
+
+    /** Where an image volume holding model NAME is mounted. */
+    public static final String MOUNTS = "/opt/berth/mounted";
+
+    /** Each pod downloads into a cache of its own, with no credentials. */
+    public static ModelFetch defaults() {
+      return new ModelFetch(null, null, null, null, false);
     }
   }
 
@@ -283,6 +401,19 @@ public record ServiceSpec(
    * @return {@code repo}
    */
   public Path writeRepository(Path repo) throws java.io.IOException {
+    Files.createDirectories(repo);
+    for (ServiceModel model : models) {
+      Path dir = Files.createDirectories(repo.resolve(model.name()));
+      writeYaml(dir.resolve(ModelConfig.FILE_NAME), model.modelYaml());
+      for (ModelRepository.Version v : model.versions()) {
+        Files.createSymbolicLink(dir.resolve(v.label()), v.dir().toAbsolutePath());
+      }
+    }
+    return repo;
+  }
+
+  /** Writes a model.yaml (or any settings map) as YAML, without a document marker. */
+  public static void writeYaml(Path file, Map<String, ?> values) throws java.io.IOException {
     com.fasterxml.jackson.databind.ObjectMapper yaml =
         new com.fasterxml.jackson.databind.ObjectMapper(
             new com.fasterxml.jackson.dataformat.yaml.YAMLFactory()
@@ -291,14 +422,7 @@ public record ServiceSpec(
                         .WRITE_DOC_START_MARKER)
                 .enable(
                     com.fasterxml.jackson.dataformat.yaml.YAMLGenerator.Feature.MINIMIZE_QUOTES));
-    for (ServiceModel model : models) {
-      Path dir = Files.createDirectories(repo.resolve(model.name()));
-      Files.write(dir.resolve(ModelConfig.FILE_NAME), yaml.writeValueAsBytes(model.modelYaml()));
-      for (ModelRepository.Version v : model.versions()) {
-        Files.createSymbolicLink(dir.resolve(v.label()), v.dir().toAbsolutePath());
-      }
-    }
-    return repo;
+    Files.write(file, yaml.writeValueAsBytes(values));
   }
 
   /**
@@ -424,18 +548,20 @@ public record ServiceSpec(
               + " e.g. 'sentence-embedder'");
     }
     Path base = root.file().getParent();
-    List<ServiceModel> models = models(root, base);
+    List<RemoteModel> remote = new ArrayList<>();
+    List<ServiceModel> models = models(root, base, remote);
     return new ServiceSpec(
         root.file(),
         name,
         root.string("description", ""),
         models,
+        remote,
         serving(root.section("serving"), base),
         image(root.section("image"), name),
         deploy(root.section("deploy")));
   }
 
-  private static List<ServiceModel> models(ConfigReader root, Path base) {
+  private static List<ServiceModel> models(ConfigReader root, Path base, List<RemoteModel> remote) {
     List<ServiceModel> out = new ArrayList<>();
     if (root.has("repository")) {
       Path repo = base.resolve(root.string("repository", "")).normalize();
@@ -453,9 +579,16 @@ public record ServiceSpec(
     }
     List<ConfigReader> entries = root.sections("models");
     for (ConfigReader m : entries) {
+      if (m.has("source")) {
+        remote.add(remoteModel(m));
+        continue;
+      }
       m.allowOnly(Set.of("path", "name", "versions", "instances", "batching"));
       String path =
-          m.requiredString("path", "give the model's directory, e.g. path: models/minilm");
+          m.requiredString(
+              "path",
+              "give the model's directory (path: models/minilm) or where it is kept (source:"
+                  + " oci://REGISTRY/REPOSITORY:TAG, s3://BUCKET/PREFIX or https://.../NAME.onnx)");
       Path dir = base.resolve(path).normalize();
       if (!Files.isDirectory(dir)) {
         throw m.error(
@@ -468,32 +601,96 @@ public record ServiceSpec(
       if (!ModelRepository.isValidModelName(name)) {
         throw m.error("name", "'" + name + "' is not a valid model name (letters, digits, . _ -)");
       }
-      Map<String, Object> overrides = new LinkedHashMap<>();
-      if (m.has("instances")) {
-        overrides.put("instances", m.integer("instances", 1, 1, 64));
-      }
-      if (m.has("batching")) {
-        ConfigReader b = m.section("batching");
-        b.allowOnly(Set.of("enabled", "max-batch-size", "max-queue-delay", "max-queue-size"));
-        overrides.put("batching", b.values());
-      }
+      Map<String, Object> overrides = overrides(m);
       long[] versions = m.has("versions") ? m.longs("versions") : null;
       out.add(model(root, m.keyName("path"), name, dir, versions, m, overrides));
     }
-    if (out.isEmpty()) {
+    if (out.isEmpty() && remote.isEmpty()) {
       throw root.error(
           "models",
           "the service has no models; add 'models: [{path: models/minilm}]' or"
               + " 'repository: models'");
     }
     Set<String> names = new LinkedHashSet<>();
-    for (ServiceModel model : out) {
-      if (!names.add(model.name())) {
+    List<String> all = new ArrayList<>();
+    out.forEach(m -> all.add(m.name()));
+    remote.forEach(m -> all.add(m.name()));
+    for (String model : all) {
+      if (!names.add(model)) {
         throw root.error(
-            "models", "model '" + model.name() + "' appears twice; give each a distinct name");
+            "models", "model '" + model + "' appears twice; give each a distinct name");
       }
     }
     return out;
+  }
+
+  /** The model.yaml keys a models entry sets over the model's own. */
+  private static Map<String, Object> overrides(ConfigReader m) {
+    Map<String, Object> overrides = new LinkedHashMap<>();
+    if (m.has("instances")) {
+      overrides.put("instances", m.integer("instances", 1, 1, 64));
+    }
+    if (m.has("batching")) {
+      ConfigReader b = m.section("batching");
+      b.allowOnly(Set.of("enabled", "max-batch-size", "max-queue-delay", "max-queue-size"));
+      overrides.put("batching", b.values());
+    }
+    return overrides;
+  }
+
+  private static RemoteModel remoteModel(ConfigReader m) {
+    if (m.has("path")) {
+      throw m.error(
+          "source",
+          "and path both given; a model comes from a directory (path) or a store (source)");
+    }
+    if (m.has("versions")) {
+      throw m.error(
+          "versions",
+          "applies to a model directory (path); a source serves the versions it holds: push only"
+              + " those (berth push MODEL_DIR oci://...), or pin a tag or digest");
+    }
+    m.allowOnly(Set.of("source", "name", "engine", "instances", "batching"));
+    String source = m.requiredString("source", "give where the model is kept");
+    if (!RemoteModel.isRemote(source)) {
+      throw m.error(
+          "source",
+          "'"
+              + source
+              + "' is not a model store; give oci://REGISTRY/REPOSITORY[:TAG], s3://BUCKET/PREFIX"
+              + " or https://.../NAME.onnx (for a directory, write path: instead)");
+    }
+    String name = m.string("name", RemoteModel.defaultName(source));
+    if (name == null || !ModelRepository.isValidModelName(name)) {
+      throw m.error(
+          "name",
+          (name == null
+                  ? "is missing: " + source + " names no model"
+                  : "'" + name + "' is not a valid model name")
+              + "; give one (letters, digits, . _ -), e.g. name: minilm");
+    }
+    String engine = m.string("engine", null);
+    Map<String, Object> overrides = overrides(m);
+    // the overrides must still make a valid model.yaml
+    Map<String, Object> check = new LinkedHashMap<>();
+    check.put("apiVersion", ModelConfig.API_VERSION);
+    check.put("kind", ModelConfig.KIND);
+    if (engine != null) {
+      check.put("engine", engine);
+    }
+    check.putAll(overrides);
+    ModelConfig.parse(ConfigReader.root(m.file(), check));
+    return new RemoteModel(name, source, engine, overrides);
+  }
+
+  /**
+   * A remote model's model.yaml with a service's overrides set over it (the model's own file as the
+   * source holds it, or the defaults when it has none).
+   *
+   * @param modelDir the model's directory as fetched
+   */
+  public static Map<String, Object> modelYamlWith(Path modelDir, Map<String, Object> overrides) {
+    return modelYaml(modelDir, overrides);
   }
 
   private static ServiceModel model(
@@ -793,7 +990,10 @@ public record ServiceSpec(
             "service-type",
             "allow-from-namespaces",
             "allow-from-pod-labels",
-            "gateway"));
+            "gateway",
+            "model-cache",
+            "model-credentials",
+            "oci-models"));
     String namespace = d.string("namespace", null);
     if (namespace != null && !DNS_LABEL.matcher(namespace).matches()) {
       throw d.error("namespace", "'" + namespace + "' is not a valid namespace name (a DNS label)");
@@ -837,7 +1037,47 @@ public record ServiceSpec(
         serviceType,
         strings(d, "allow-from-namespaces"),
         stringMap(d.section("allow-from-pod-labels")),
-        gateway(d.section("gateway")));
+        gateway(d.section("gateway")),
+        modelFetch(d));
+  }
+
+  private static ModelFetch modelFetch(ConfigReader d) {
+    ConfigReader cache = d.section("model-cache");
+    cache.allowOnly(Set.of("claim", "size"));
+    String claim = secretName(cache, "claim");
+    String size = cache.string("size", null);
+    if (size != null && !QUANTITY.matcher(size).matches()) {
+      throw cache.error("size", "'" + size + "' is not a Kubernetes quantity; e.g. size: 20Gi");
+    }
+    if (size != null && claim != null) {
+      throw cache.error(
+          "size", "sizes the pod's own cache (an emptyDir); a claim's size is the claim's own");
+    }
+    ConfigReader credentials = d.section("model-credentials");
+    credentials.allowOnly(Set.of("registry", "s3"));
+    String mode = d.string("oci-models", "download");
+    if (!mode.equals("download") && !mode.equals("image-volume")) {
+      throw d.error(
+          "oci-models",
+          "must be 'download' (the server pulls them into its cache) or 'image-volume' (the"
+              + " kubelet mounts them; Kubernetes 1.31+ with the ImageVolume feature), found '"
+              + mode
+              + "'");
+    }
+    return new ModelFetch(
+        claim,
+        size,
+        secretName(credentials, "registry"),
+        secretName(credentials, "s3"),
+        mode.equals("image-volume"));
+  }
+
+  private static String secretName(ConfigReader section, String key) {
+    String name = section.string(key, null);
+    if (name != null && !SECRET_NAME.matcher(name).matches()) {
+      throw section.error(key, "'" + name + "' is not a valid Kubernetes object name");
+    }
+    return name;
   }
 
   private static Gateway gateway(ConfigReader g) {

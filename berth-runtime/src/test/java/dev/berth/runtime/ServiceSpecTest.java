@@ -263,7 +263,92 @@ class ServiceSpecTest {
         Arguments.of(
             HEADER + "name: a\nmodels: [{path: models/embedder}]\nimgae: {}\n",
             "imgae",
-            "unknown key"));
+            "unknown key"),
+        Arguments.of(
+            HEADER + "name: a\nmodels: [{source: /models/embedder}]\n",
+            "models[0].source",
+            "not a model store"),
+        Arguments.of(
+            HEADER + "name: a\nmodels: [{source: \"oci://r/m:1\", path: models/embedder}]\n",
+            "models[0].source",
+            "both given"),
+        Arguments.of(
+            HEADER + "name: a\nmodels: [{source: \"oci://r/m:1\", versions: [1]}]\n",
+            "models[0].versions",
+            "berth push"),
+        Arguments.of(
+            HEADER + "name: a\nmodels: [{source: \"https://example.com\"}]\n",
+            "models[0].name",
+            "names no model"),
+        Arguments.of(
+            HEADER + "name: a\nmodels: [{source: \"oci://r/m:1\", instances: 99}]\n",
+            "models[0].instances",
+            "between 1 and 64"),
+        Arguments.of(
+            HEADER + "name: a\nmodels: [{path: models/embedder}, {source: \"s3://b/embedder\"}]\n",
+            "models",
+            "appears twice"),
+        Arguments.of(
+            HEADER
+                + "name: a\nmodels: [{source: \"oci://r/m:1\"}]\n"
+                + "deploy: {oci-models: mount}\n",
+            "deploy.oci-models",
+            "image-volume"),
+        Arguments.of(
+            HEADER
+                + "name: a\nmodels: [{source: \"oci://r/m:1\"}]\n"
+                + "deploy: {model-cache: {claim: shared, size: 5Gi}}\n",
+            "deploy.model-cache.size",
+            "claim's size"),
+        Arguments.of(
+            HEADER
+                + "name: a\nmodels: [{source: \"oci://r/m:1\"}]\n"
+                + "deploy: {model-credentials: {registry: Bad_Name}}\n",
+            "deploy.model-credentials.registry",
+            "not a valid Kubernetes object name"));
+  }
+
+  @Test
+  void remoteModelsComeWithTheirSourceNameAndOverrides() throws IOException {
+    ServiceSpec s =
+        load(
+            HEADER
+                + "name: mixed\nmodels:\n"
+                + "  - path: models/embedder\n"
+                + "  - source: oci://registry.example.com/team/minilm:3\n"
+                + "    batching: {max-batch-size: 4}\n"
+                + "  - source: s3://models/team/reranker/\n"
+                + "    name: ranker\n"
+                + "    engine: onnx\n"
+                + "  - source: https://example.com/files/classifier.onnx?sig=x#sha256=ab\n"
+                + "deploy:\n"
+                + "  model-cache: {claim: shared-models}\n"
+                + "  model-credentials: {registry: regcred, s3: s3-creds}\n"
+                + "  oci-models: image-volume\n");
+    assertEquals(List.of("embedder"), s.models().stream().map(m -> m.name()).toList());
+    assertEquals(List.of("embedder", "minilm", "ranker", "classifier"), s.modelNames());
+    ServiceSpec.RemoteModel minilm = s.remoteModels().get(0);
+    assertEquals("oci://registry.example.com/team/minilm:3", minilm.source());
+    assertNull(minilm.engine());
+    assertEquals(Map.of("batching", Map.of("max-batch-size", 4)), minilm.overrides());
+    assertEquals("onnx", s.remoteModels().get(1).engine());
+    assertEquals(
+        new ServiceSpec.ModelFetch("shared-models", null, "regcred", "s3-creds", true),
+        s.deploy().modelFetch());
+    assertEquals(
+        ServiceSpec.ModelFetch.defaults(),
+        load(HEADER + "name: a\nmodels: [{path: models/embedder}]\n").deploy().modelFetch());
+  }
+
+  @Test
+  void aSourceIsNamedByItsLastPathSegment() {
+    assertEquals("minilm", ServiceSpec.RemoteModel.defaultName("oci://r:5000/a/minilm:3"));
+    assertEquals("minilm", ServiceSpec.RemoteModel.defaultName("oci://r/minilm@sha256:ab"));
+    assertEquals("minilm", ServiceSpec.RemoteModel.defaultName("oci://r:5000/minilm"));
+    assertEquals("m", ServiceSpec.RemoteModel.defaultName("s3://bucket/team/m/"));
+    assertEquals("bucket", ServiceSpec.RemoteModel.defaultName("s3://bucket"));
+    assertEquals("c", ServiceSpec.RemoteModel.defaultName("https://h/x/c.onnx?a=b#sha256=0"));
+    assertNull(ServiceSpec.RemoteModel.defaultName("https://h"));
   }
 
   @ParameterizedTest

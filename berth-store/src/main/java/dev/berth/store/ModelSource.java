@@ -114,4 +114,32 @@ public interface ModelSource {
       }
     };
   }
+
+  /** The same source served under another name (a service file's {@code name:}). */
+  static ModelSource renamed(ModelSource source, String name) {
+    if (source.name().equals(name)) {
+      return source;
+    }
+    return new ModelSource() {
+      @Override
+      public String name() {
+        return name;
+      }
+
+      @Override
+      public String location() {
+        return source.location();
+      }
+
+      @Override
+      public Version resolve() {
+        return source.resolve();
+      }
+
+      @Override
+      public void download(Version version, Path emptyDir) {
+        source.download(version, emptyDir);
+      }
+    };
+  }
 }

@@ -27,6 +27,8 @@ public final class RemoteModels implements AutoCloseable {
   private final Map<String, String> problems = new java.util.concurrent.ConcurrentHashMap<>();
   private final ModelCache cache;
   private final Path repository;
+  // model.yaml keys a service file sets over each model's own; empty: the models are linked as is
+  private volatile Map<String, Object> overrides = Map.of();
 
   /**
    * @param models the sources, each serving one model under its name
@@ -44,6 +46,15 @@ public final class RemoteModels implements AutoCloseable {
   public RemoteModels(ModelCache cache, Path repository) {
     this.cache = cache;
     this.repository = repository;
+  }
+
+  /**
+   * Serves every model with these model.yaml keys set over its own ({@code instances}, {@code
+   * batching} of a service file's entry): each model is then a directory of its own in the
+   * repository, holding the merged model.yaml and links to the cached version folders.
+   */
+  public void setOverrides(Map<String, Object> overrides) {
+    this.overrides = Map.copyOf(overrides);
   }
 
   /**
@@ -186,13 +197,9 @@ public final class RemoteModels implements AutoCloseable {
 
   /** Points a model's link at a cache entry in one rename, releasing the entry it served. */
   private void link(String name, ModelCache.Entry entry) {
-    Path link = repository.resolve(name);
-    Path next = repository.resolve("." + name + ".next");
     try {
-      Files.deleteIfExists(next);
-      Files.createSymbolicLink(next, entry.dir());
-      Files.move(next, link, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
-    } catch (IOException e) {
+      link(repository, name, entry.dir(), overrides);
+    } catch (IOException | RuntimeException e) {
       entry.close();
       throw new BerthException(
           "cannot link model '" + name + "' into " + repository + ": " + e.getMessage(), e);
@@ -200,6 +207,49 @@ public final class RemoteModels implements AutoCloseable {
     ModelCache.Entry current = serving.put(name, entry);
     if (current != null) {
       current.close(); // the engine read its files at load; the old entry may now be evicted
+    }
+  }
+
+  /**
+   * Makes {@code repository/name} serve the model directory {@code dir}, switched in one rename: a
+   * link to it, or with {@code overrides}, a directory of its own holding the merged model.yaml and
+   * links to everything else of {@code dir}. The directory it served before is removed.
+   *
+   * @throws IOException when the repository cannot be written
+   * @throws dev.berth.api.ConfigException when the model's model.yaml with the overrides is not
+   *     valid
+   */
+  public static void link(Path repository, String name, Path dir, Map<String, Object> overrides)
+      throws IOException {
+    Path link = repository.resolve(name);
+    Path target = dir;
+    if (!overrides.isEmpty()) {
+      Map<String, Object> yaml = dev.berth.runtime.ServiceSpec.modelYamlWith(dir, overrides);
+      target = repository.resolve("." + name + "." + Long.toHexString(System.nanoTime()));
+      Files.createDirectory(target);
+      dev.berth.runtime.ServiceSpec.writeYaml(
+          target.resolve(dev.berth.runtime.ModelConfig.FILE_NAME), yaml);
+      try (var children = Files.list(dir)) {
+        for (Path child : children.toList()) {
+          String file = child.getFileName().toString();
+          // the merged model.yaml replaces the model's own, which its signature no longer covers
+          if (!file.equals(dev.berth.runtime.ModelConfig.FILE_NAME)
+              && !file.equals(dev.berth.runtime.ModelManifest.SIGNATURE_FILE)) {
+            Files.createSymbolicLink(target.resolve(file), child.toAbsolutePath());
+          }
+        }
+      }
+    }
+    Path before = Files.isSymbolicLink(link) ? Files.readSymbolicLink(link) : null;
+    Path next = repository.resolve("." + name + ".next");
+    Files.deleteIfExists(next);
+    Files.createSymbolicLink(next, target);
+    Files.move(next, link, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+    if (before != null
+        && !before.equals(target)
+        && before.getParent() != null
+        && before.getParent().equals(repository)) {
+      dev.berth.runtime.ServiceSpec.deleteTree(before); // an earlier overlay of this model
     }
   }
 
