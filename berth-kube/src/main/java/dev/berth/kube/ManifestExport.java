@@ -5,6 +5,7 @@ import io.fabric8.kubernetes.api.model.ConfigMap;
 import io.fabric8.kubernetes.api.model.Container;
 import io.fabric8.kubernetes.api.model.ContainerBuilder;
 import io.fabric8.kubernetes.api.model.ContainerPort;
+import io.fabric8.kubernetes.api.model.EnvFromSource;
 import io.fabric8.kubernetes.api.model.EnvVar;
 import io.fabric8.kubernetes.api.model.GenericKubernetesResource;
 import io.fabric8.kubernetes.api.model.HasMetadata;
@@ -72,7 +73,25 @@ public final class ManifestExport {
 
   static final String DEFAULT_MODEL_FORMAT = "onnx";
 
-  /** The KServe model formats of a service's models, first model first. */
+  /** KServe's model format names, by the Berth engine a remote model names. */
+  static final Map<String, String> ENGINE_FORMATS =
+      Map.of(
+          "onnx", "onnx",
+          "pytorch", "pytorch",
+          "tensorflow", "tensorflow",
+          "xgboost", "xgboost");
+
+  /**
+   * Where KServe's storage initializer puts the model of the InferenceService's {@code storageUri}
+   * in the {@value #KSERVE_CONTAINER}.
+   */
+  static final String KSERVE_MODEL_DIR = "/mnt/models";
+
+  /**
+   * The KServe model formats of a service's models, first model first: those in the image by their
+   * files, then remote ones by {@link #modelFormat(ServiceSpec.RemoteModel)}; {@value
+   * #DEFAULT_MODEL_FORMAT} when none has one.
+   */
   static List<String> modelFormats(ServiceSpec service) {
     java.util.Set<String> out = new java.util.LinkedHashSet<>();
     for (ServiceSpec.ServiceModel model : service.models()) {
@@ -85,7 +104,55 @@ public final class ManifestExport {
             });
       }
     }
+    for (ServiceSpec.RemoteModel model : service.remoteModels()) {
+      String format = modelFormat(model);
+      if (format != null) {
+        out.add(format);
+      }
+    }
     return out.isEmpty() ? List.of(DEFAULT_MODEL_FORMAT) : List.copyOf(out);
+  }
+
+  /**
+   * A remote model's KServe format, which is known before it is fetched only from what the entry
+   * says: its {@code engine}; else, for an {@code https://} file, the file's extension as {@link
+   * #MODEL_FORMATS} has it ({@code .onnx}, {@code .pt}, {@code .json}, {@code .ubj}); else {@value
+   * #DEFAULT_MODEL_FORMAT}, Berth's usual engine. Null for a language model ({@code engine: llama},
+   * a {@code .gguf} file) and an engine KServe has no name for: KServe names no format for GGUF,
+   * and a {@code model.gguf} in the image adds none either.
+   */
+  static String modelFormat(ServiceSpec.RemoteModel model) {
+    if (model.engine() != null) {
+      return ENGINE_FORMATS.get(model.engine());
+    }
+    if (model.source().startsWith("http")) {
+      String path = model.source().replaceFirst("[?#].*$", "");
+      String file = path.substring(path.lastIndexOf('/') + 1);
+      if (file.endsWith(".gguf")) {
+        return null;
+      }
+      for (Map.Entry<String, String> kind : MODEL_FORMATS.entrySet()) {
+        if (file.endsWith(kind.getKey().substring("model".length()))) {
+          return kind.getValue();
+        }
+      }
+    }
+    return DEFAULT_MODEL_FORMAT;
+  }
+
+  /**
+   * The remote model KServe's storage initializer fetches: the service's first {@code s3://} one.
+   * KServe copies a {@code storageUri}'s files into {@value #KSERVE_MODEL_DIR} for the runtime,
+   * which suits an S3 prefix holding one model directory. Every other remote model Berth fetches
+   * itself: KServe takes one {@code storageUri} per InferenceService, an {@code https://} source is
+   * one file where Berth serves a directory, and KServe's {@code oci://} (Modelcar) expects an
+   * image holding the model under {@code /models}, which Berth's model artifacts are not.
+   */
+  static ServiceSpec.RemoteModel storageModel(ServiceSpec service) {
+    return service.remoteModels().stream()
+        .filter(m -> m.source().startsWith("s3://"))
+        .findFirst()
+        .orElse(null);
   }
 
   private ManifestExport() {}
@@ -150,19 +217,27 @@ public final class ManifestExport {
    * KServe users apply these two objects alone; only the HTTP port is declared, as KServe routes to
    * one port (Knative allows no more), and the probes name it by number; the pod's user and group
    * move into the container's security context, as a runtime has no pod-level one; and the pre-stop
-   * sleep is left out (Knative refuses lifecycle hooks; its queue proxy drains instead). The models
-   * are in the image, so the InferenceService has no {@code storageUri}; its replica bounds are the
-   * autoscaler's, or the fixed replica count when autoscaling is off.
+   * sleep is left out (Knative refuses lifecycle hooks; its queue proxy drains instead). Models in
+   * the image need no {@code storageUri}. Of remote models, the first {@code s3://} one is the
+   * InferenceService's {@code storageUri}, which KServe's storage initializer copies into {@value
+   * #KSERVE_MODEL_DIR}, and the server serves it from there ({@code BERTH_MODEL_MOUNT}); the server
+   * fetches every other one into its model cache, {@code oci://} ones too (a ServingRuntime's pod
+   * takes no image volumes), with the Deployment's cache volume and credentials. The
+   * InferenceService's replica bounds are the autoscaler's, or the fixed replica count when
+   * autoscaling is off.
    *
    * @throws IllegalArgumentException for a canary's objects (KServe splits traffic itself, with
    *     {@code canaryTrafficPercent})
    */
   public static List<HasMetadata> kserve(ManifestGenerator generator) {
     requireService(generator, "KServe objects");
-    List<HasMetadata> objects = generator.objects();
+    ServiceSpec.RemoteModel stored = storageModel(generator.service());
+    ManifestGenerator kserve =
+        generator.forKserve(stored == null ? null : stored.name(), KSERVE_MODEL_DIR);
+    List<HasMetadata> objects = kserve.objects();
     Deployment deployment = only(objects, Deployment.class);
     ConfigMap config = only(objects, ConfigMap.class);
-    return List.of(servingRuntime(generator, deployment, config), inferenceService(generator));
+    return List.of(servingRuntime(kserve, deployment, config), inferenceService(kserve, stored));
   }
 
   /** {@link #kserve} as multi-document YAML, for {@code kubectl apply -f}. */
@@ -417,6 +492,9 @@ public final class ManifestExport {
     List<EnvVar> env = new ArrayList<>();
     config.getData().forEach((k, v) -> env.add(new EnvVar(k, v, null)));
     env.addAll(server.getEnv());
+    // the Secrets the Deployment reads its environment from (the S3 credentials), not its ConfigMap
+    List<EnvFromSource> envFrom =
+        server.getEnvFrom().stream().filter(e -> e.getConfigMapRef() == null).toList();
     PodSecurityContext podSecurity = pod.getSecurityContext();
     Container container =
         new ContainerBuilder()
@@ -425,6 +503,7 @@ public final class ManifestExport {
             .withImagePullPolicy(server.getImagePullPolicy())
             .withArgs(server.getArgs())
             .withEnv(env)
+            .withEnvFrom(envFrom.isEmpty() ? null : envFrom)
             .addNewPort()
             .withContainerPort(port)
             .withProtocol("TCP")
@@ -446,7 +525,7 @@ public final class ManifestExport {
       Map<String, Object> format = new LinkedHashMap<>();
       format.put("name", name);
       format.put("version", "1");
-      // this runtime serves only the models inside its image: never pick it for another
+      // this runtime serves only the models of its service: never pick it for another
       // InferenceService that names no runtime (ours names it)
       format.put("autoSelect", false);
       formats.add(format);
@@ -470,13 +549,17 @@ public final class ManifestExport {
     return resource(KSERVE_RUNTIME_API_VERSION, "ServingRuntime", meta, spec);
   }
 
-  private static GenericKubernetesResource inferenceService(ManifestGenerator generator) {
+  private static GenericKubernetesResource inferenceService(
+      ManifestGenerator generator, ServiceSpec.RemoteModel stored) {
     ServiceSpec.Deploy deploy = generator.service().deploy();
     ServiceSpec.Autoscaling autoscaling = deploy.autoscaling();
     Map<String, Object> model = new LinkedHashMap<>();
     model.put("modelFormat", Map.of("name", modelFormats(generator.service()).get(0)));
     model.put("runtime", runtimeName(generator));
     model.put("protocolVersion", "v2");
+    if (stored != null) {
+      model.put("storageUri", stored.source());
+    }
     Map<String, Object> predictor = new LinkedHashMap<>();
     predictor.put(
         "minReplicas", autoscaling.enabled() ? autoscaling.minReplicas() : deploy.replicas());

@@ -58,7 +58,10 @@ import java.util.TreeMap;
  * HorizontalPodAutoscaler, PodDisruptionBudget and NetworkPolicy, in the order they are applied.
  * Pods meet the restricted Pod Security Standard (non-root, read-only root file system with an
  * emptyDir for /tmp, no capabilities, no privilege escalation, seccomp RuntimeDefault), probe the
- * OIP health endpoints and get a grace period that covers the server's drain.
+ * OIP health endpoints and get a grace period that covers the server's drain. Pods of a service
+ * with remote models (from a registry or object store) serve the image's service file and fetch
+ * them into a model cache volume, with the registry and S3 credentials the file names; with {@code
+ * oci-models: image-volume} the kubelet mounts the {@code oci://} ones instead.
  */
 public final class ManifestGenerator {
   /** Seconds the pod keeps serving after it is told to stop, while endpoints stop sending to it. */
@@ -93,13 +96,21 @@ public final class ManifestGenerator {
   private final int canaryPercent;
   private final ServiceSpec.Gateway gateway;
 
+  /** Whether {@code oci://} models are image volumes, as {@code deploy.oci-models} says. */
+  private final boolean imageVolumes;
+
+  /** Remote models something outside the pod spec puts in place, by name: their directories. */
+  private final Map<String, String> providedModels;
+
   private ManifestGenerator(
       ServiceSpec service,
       String image,
       String namespace,
       int canaryReplicas,
       int canaryPercent,
-      ServiceSpec.Gateway gateway) {
+      ServiceSpec.Gateway gateway,
+      boolean imageVolumes,
+      Map<String, String> providedModels) {
     checkSecrets(service);
     this.service = service;
     this.image = image;
@@ -107,6 +118,8 @@ public final class ManifestGenerator {
     this.canaryReplicas = canaryReplicas;
     this.canaryPercent = canaryPercent;
     this.gateway = gateway;
+    this.imageVolumes = imageVolumes;
+    this.providedModels = Map.copyOf(providedModels);
   }
 
   /**
@@ -117,7 +130,15 @@ public final class ManifestGenerator {
    * @param namespace the namespace, or null for none in the objects (the client's default)
    */
   public static ManifestGenerator of(ServiceSpec service, String image, String namespace) {
-    return new ManifestGenerator(service, image, namespace, 0, 0, service.deploy().gateway());
+    return new ManifestGenerator(
+        service,
+        image,
+        namespace,
+        0,
+        0,
+        service.deploy().gateway(),
+        service.deploy().modelFetch().imageVolumes(),
+        Map.of());
   }
 
   /**
@@ -136,7 +157,8 @@ public final class ManifestGenerator {
     if (percent < 1 || percent > 99) {
       throw new IllegalArgumentException("a canary takes 1 to 99 percent, not " + percent);
     }
-    return new ManifestGenerator(service, image, namespace, replicas, percent, gateway);
+    return new ManifestGenerator(
+        service, image, namespace, replicas, percent, gateway, imageVolumes, providedModels);
   }
 
   /**
@@ -153,7 +175,26 @@ public final class ManifestGenerator {
             // the file's host names stay with the file's gateway given again on the command line
             : new ServiceSpec.Gateway(
                 gateway.name(), gateway.namespace(), service.deploy().gateway().hostnames());
-    return new ManifestGenerator(service, image, namespace, canaryReplicas, canaryPercent, g);
+    return new ManifestGenerator(
+        service, image, namespace, canaryReplicas, canaryPercent, g, imageVolumes, providedModels);
+  }
+
+  /**
+   * These objects for a pod that KServe runs: the remote model {@code model} (none when null) is
+   * put at {@code dir} by KServe's storage initializer, so the server serves it from there, and
+   * every other remote model is fetched by the server, {@code oci://} ones included whatever {@code
+   * deploy.oci-models} says (Knative, which runs KServe's pods, admits no image volumes).
+   */
+  ManifestGenerator forKserve(String model, String dir) {
+    return new ManifestGenerator(
+        service,
+        image,
+        namespace,
+        canaryReplicas,
+        canaryPercent,
+        gateway,
+        false,
+        model == null ? Map.of() : Map.of(model, dir));
   }
 
   /** The gateway whose route sends requests to the service, or null. */
@@ -315,7 +356,10 @@ public final class ManifestGenerator {
     return Map.of(NAME_LABEL, service.name());
   }
 
-  /** The models and versions the image serves, as {@code m:1,2 n:3}. */
+  /**
+   * The models the pods serve: those in the image with their versions, then those fetched from a
+   * registry or store with their sources, as {@code m:1,2 n:3 r@oci://registry/models/r:4}.
+   */
   String models() {
     StringBuilder out = new StringBuilder();
     for (ServiceSpec.ServiceModel m : service.models()) {
@@ -325,6 +369,12 @@ public final class ManifestGenerator {
       out.append(m.name()).append(':');
       out.append(
           String.join(",", m.versions().stream().map(v -> Long.toString(v.number())).toList()));
+    }
+    for (ServiceSpec.RemoteModel m : service.remoteModels()) {
+      if (!out.isEmpty()) {
+        out.append(' ');
+      }
+      out.append(m.name()).append('@').append(m.source());
     }
     return out.toString();
   }
@@ -391,9 +441,47 @@ public final class ManifestGenerator {
         settings = settings.with(ServeSettings.TLS_CLIENT_CA, TLS_DIR + "/ca.crt");
       }
     }
+    if (fetchesModels()) {
+      // the cache is the pod's volume, named by the container's own BERTH_MODEL_CACHE: a path the
+      // file gives is one of the deploying machine's
+      settings = settings.without(List.of(ServeSettings.MODEL_CACHE));
+      String size = service.deploy().modelFetch().cacheSize();
+      if (size != null
+          && service.deploy().modelFetch().cacheClaim() == null
+          && !settings.isSet(ServeSettings.MODEL_CACHE_SIZE)) {
+        // the server evicts before the kubelet would evict the pod for filling its emptyDir
+        settings = settings.with(ServeSettings.MODEL_CACHE_SIZE, cacheSize(size));
+      }
+    }
+    // Mounted models reach berth serve as BERTH_MODEL_MOUNT in this ConfigMap, like every other
+    // setting, rather than as --model-mount arguments: an option would replace the file's own
+    // serving.model-mount, where the variable carries both, and the arguments stay the serve
+    // target. A model the file mounts itself stays where the file says.
+    List<String> mounts = new ArrayList<>();
+    String given = settings.text(ServeSettings.MODEL_MOUNT);
+    if (given != null && !given.isEmpty()) {
+      mounts.addAll(List.of(given.split(",")));
+    }
+    modelMounts().forEach((model, dir) -> mounts.add(model + "=" + dir));
+    if (!mounts.isEmpty()) {
+      settings = settings.with(ServeSettings.MODEL_MOUNT, String.join(",", mounts));
+    }
     Map<String, String> data = new LinkedHashMap<>();
     settings.given().forEach((setting, value) -> data.put(setting.environmentVariable(), value));
     return data;
+  }
+
+  /**
+   * A Kubernetes quantity as a {@code berth serve} size: {@code 20Gi} is {@code 20GiB}; any other
+   * (decimal units, fractions) in bytes.
+   */
+  static String cacheSize(String quantity) {
+    java.util.regex.Matcher m =
+        java.util.regex.Pattern.compile("(\\d+)(Ki|Mi|Gi)").matcher(quantity);
+    if (m.matches()) {
+      return m.group(1) + m.group(2) + "B";
+    }
+    return Quantity.getAmountInBytes(new Quantity(quantity)).toBigInteger().toString();
   }
 
   /** Whether the pods require client certificates (mutual TLS: ca.crt of the TLS Secret). */
@@ -520,6 +608,8 @@ public final class ManifestGenerator {
             .endEmptyDir()
             .endVolume()
             .addAllToVolumes(secretVolumes())
+            .addAllToVolumes(modelFetchVolumes())
+            .addAllToImagePullSecrets(imagePullSecrets())
             .addNewTopologySpreadConstraint()
             .withMaxSkew(1)
             .withTopologyKey("kubernetes.io/hostname")
@@ -599,6 +689,226 @@ public final class ManifestGenerator {
         .withMountPath(path)
         .withReadOnly(true)
         .build();
+  }
+
+  // ---- remote models: fetched by the server when it starts, or mounted by the kubelet
+
+  /** What an image of a service with remote models serves: its generated service file. */
+  static final String SERVICE_FILE = "/opt/berth/berth.yaml";
+
+  /** What an image of a service whose models are all in it serves: its model repository. */
+  static final String MODEL_REPOSITORY = "/opt/berth/models";
+
+  static final String MODEL_CACHE_VOLUME = "model-cache";
+  static final String REGISTRY_VOLUME = "registry-credentials";
+
+  /**
+   * Where the registry Secret mounts: its {@code .dockerconfigjson} as {@code config.json}, the
+   * directory {@code DOCKER_CONFIG} names, which Berth's registry client reads as docker does.
+   */
+  static final String REGISTRY_CONFIG_DIR = "/var/run/secrets/berth/registry";
+
+  /** The prefix of an image volume's name; the rest is the model's name. */
+  static final String IMAGE_VOLUME_PREFIX = "model-image-";
+
+  private static final String OCI = "oci://";
+
+  /**
+   * Startup probe failures allowed (2 s apart) while a server fetches its models: 15 minutes for a
+   * first download, where models inside the image get 5 minutes to load.
+   */
+  static final int FETCHING_STARTUP_FAILURES = 450;
+
+  /** Whether the pods get models from registries or stores: the service has remote models. */
+  private boolean fetchesModels() {
+    return !service.remoteModels().isEmpty();
+  }
+
+  /** The models the file's own {@code serving.model-mount} serves from directories it names. */
+  private java.util.Set<String> mountedByFile() {
+    java.util.Set<String> out = new java.util.HashSet<>();
+    String given = service.serving().settings().text(ServeSettings.MODEL_MOUNT);
+    if (given != null && !given.isEmpty()) {
+      for (String mount : given.split(",")) {
+        out.add(mount.substring(0, Math.max(0, mount.indexOf('='))));
+      }
+    }
+    return out;
+  }
+
+  /**
+   * The {@code oci://} models the kubelet mounts as image volumes, in the file's order: with {@code
+   * oci-models: image-volume}, every one the file does not mount itself.
+   */
+  private List<ServiceSpec.RemoteModel> imageVolumeModels() {
+    if (!imageVolumes) {
+      return List.of();
+    }
+    java.util.Set<String> mountedByFile = mountedByFile();
+    return service.remoteModels().stream()
+        .filter(m -> m.source().startsWith(OCI) && !mountedByFile.contains(m.name()))
+        .toList();
+  }
+
+  /**
+   * The remote models the server serves from a directory this pod spec puts there (an image volume,
+   * KServe's copy), instead of fetching them, by name.
+   */
+  private Map<String, String> modelMounts() {
+    Map<String, String> out = new LinkedHashMap<>();
+    for (ServiceSpec.RemoteModel m : imageVolumeModels()) {
+      out.put(m.name(), ServiceSpec.ModelFetch.MOUNTS + "/" + m.name());
+    }
+    java.util.Set<String> mountedByFile = mountedByFile();
+    new TreeMap<>(providedModels)
+        .forEach(
+            (model, dir) -> {
+              if (!mountedByFile.contains(model)) {
+                out.put(model, dir);
+              }
+            });
+    return out;
+  }
+
+  /**
+   * The name of the image volume of a model: {@code model-image-NAME}, NAME lower-cased with
+   * anything else than letters, digits and '-' replaced, then a short digest of the name when that
+   * changed it (a volume's name is a DNS label; model names may hold capitals, '.' and '_').
+   */
+  static String imageVolumeName(String model) {
+    String label = model.toLowerCase(Locale.ROOT).replaceAll("[^a-z0-9-]", "-");
+    if (label.equals(model) && label.length() <= 40 && !label.endsWith("-")) {
+      return IMAGE_VOLUME_PREFIX + label;
+    }
+    label = label.substring(0, Math.min(label.length(), 40)).replaceAll("-+$", "");
+    try {
+      byte[] sha = MessageDigest.getInstance("SHA-256").digest(model.getBytes(UTF_8));
+      String digest = HexFormat.of().formatHex(sha, 0, 4);
+      return IMAGE_VOLUME_PREFIX + (label.isEmpty() ? "" : label + "-") + digest;
+    } catch (NoSuchAlgorithmException e) {
+      throw new IllegalStateException(e);
+    }
+  }
+
+  /**
+   * The environment of a pod that fetches models: where its cache is, and where the registry
+   * credentials are.
+   */
+  private List<EnvVar> modelFetchEnv() {
+    List<EnvVar> env = new ArrayList<>();
+    if (!fetchesModels()) {
+      return env;
+    }
+    env.add(
+        new EnvVar(
+            ServeSettings.MODEL_CACHE.environmentVariable(),
+            ServiceSpec.ModelFetch.CACHE_PATH,
+            null));
+    if (service.deploy().modelFetch().registrySecret() != null) {
+      env.add(new EnvVar("DOCKER_CONFIG", REGISTRY_CONFIG_DIR, null));
+    }
+    return env;
+  }
+
+  /** The S3 Secret as environment ({@code AWS_ACCESS_KEY_ID}, ...), when the file names one. */
+  private List<io.fabric8.kubernetes.api.model.EnvFromSource> modelFetchEnvFrom() {
+    String s3 = service.deploy().modelFetch().s3Secret();
+    if (!fetchesModels() || s3 == null) {
+      return List.of();
+    }
+    return List.of(
+        new EnvFromSourceBuilder()
+            .withNewSecretRef()
+            .withName(s3)
+            .withOptional(false)
+            .endSecretRef()
+            .build());
+  }
+
+  /**
+   * The volumes of a pod that fetches models: its model cache (an emptyDir of its own, or the claim
+   * every pod shares), the registry Secret, and an image volume per mounted {@code oci://} model
+   * (Kubernetes 1.31+, the ImageVolume feature).
+   */
+  private List<io.fabric8.kubernetes.api.model.Volume> modelFetchVolumes() {
+    List<io.fabric8.kubernetes.api.model.Volume> out = new ArrayList<>();
+    if (!fetchesModels()) {
+      return out;
+    }
+    ServiceSpec.ModelFetch fetch = service.deploy().modelFetch();
+    io.fabric8.kubernetes.api.model.VolumeBuilder cache =
+        new io.fabric8.kubernetes.api.model.VolumeBuilder().withName(MODEL_CACHE_VOLUME);
+    if (fetch.cacheClaim() != null) {
+      cache
+          .withNewPersistentVolumeClaim()
+          .withClaimName(fetch.cacheClaim())
+          .endPersistentVolumeClaim();
+    } else {
+      cache
+          .withNewEmptyDir()
+          .withSizeLimit(fetch.cacheSize() == null ? null : new Quantity(fetch.cacheSize()))
+          .endEmptyDir();
+    }
+    out.add(cache.build());
+    if (fetch.registrySecret() != null) {
+      out.add(
+          new io.fabric8.kubernetes.api.model.VolumeBuilder()
+              .withName(REGISTRY_VOLUME)
+              .withNewSecret()
+              .withSecretName(fetch.registrySecret())
+              .withDefaultMode(SECRET_FILE_MODE)
+              .addNewItem()
+              .withKey(".dockerconfigjson")
+              .withPath("config.json")
+              .endItem()
+              .endSecret()
+              .build());
+    }
+    for (ServiceSpec.RemoteModel m : imageVolumeModels()) {
+      String reference = m.source().substring(OCI.length());
+      out.add(
+          new io.fabric8.kubernetes.api.model.VolumeBuilder()
+              .withName(imageVolumeName(m.name()))
+              .withNewImage()
+              .withReference(reference)
+              // as the server's image: a tag is looked up again on every pod start, so a push and a
+              // restart serve the new model; a digest never changes
+              .withPullPolicy(reference.contains("@sha256:") ? "IfNotPresent" : "Always")
+              .endImage()
+              .build());
+    }
+    return out;
+  }
+
+  private List<io.fabric8.kubernetes.api.model.VolumeMount> modelFetchMounts() {
+    List<io.fabric8.kubernetes.api.model.VolumeMount> out = new ArrayList<>();
+    if (!fetchesModels()) {
+      return out;
+    }
+    out.add(
+        new io.fabric8.kubernetes.api.model.VolumeMountBuilder()
+            .withName(MODEL_CACHE_VOLUME)
+            .withMountPath(ServiceSpec.ModelFetch.CACHE_PATH)
+            .build());
+    if (service.deploy().modelFetch().registrySecret() != null) {
+      out.add(mount(REGISTRY_VOLUME, REGISTRY_CONFIG_DIR));
+    }
+    for (ServiceSpec.RemoteModel m : imageVolumeModels()) {
+      out.add(mount(imageVolumeName(m.name()), ServiceSpec.ModelFetch.MOUNTS + "/" + m.name()));
+    }
+    return out;
+  }
+
+  /**
+   * The registry Secret as the pod's pull secret when the kubelet pulls model images (it pulls
+   * image volumes with the pod's pull secrets); none otherwise.
+   */
+  private List<io.fabric8.kubernetes.api.model.LocalObjectReference> imagePullSecrets() {
+    String secret = service.deploy().modelFetch().registrySecret();
+    if (secret == null || imageVolumeModels().isEmpty()) {
+      return List.of();
+    }
+    return List.of(new io.fabric8.kubernetes.api.model.LocalObjectReference(secret));
   }
 
   /** Memory for the JVM, llama.cpp's compute buffers and the rest of the server. */
@@ -714,16 +1024,21 @@ public final class ManifestGenerator {
     env.add(new EnvVar("OPT_OUT_TRACKING", "true", null));
     env.add(new EnvVar("HOME", "/tmp", null));
     env.add(new EnvVar("DJL_CACHE_DIR", "/tmp/berth/djl", null));
+    env.addAll(modelFetchEnv());
+    List<io.fabric8.kubernetes.api.model.EnvFromSource> envFrom = new ArrayList<>();
+    envFrom.add(
+        new EnvFromSourceBuilder()
+            .withConfigMapRef(new ConfigMapEnvSource(configMapName(), false))
+            .build());
+    envFrom.addAll(modelFetchEnvFrom());
     return new ContainerBuilder()
         .withName("server")
         .withImage(image)
         .withImagePullPolicy(image.contains("@sha256:") ? "IfNotPresent" : "Always")
-        // every setting comes from the ConfigMap's BERTH_... variables, which berth serve reads
-        .withArgs("serve", "/opt/berth/models")
-        .withEnvFrom(
-            new EnvFromSourceBuilder()
-                .withConfigMapRef(new ConfigMapEnvSource(configMapName(), false))
-                .build())
+        // every setting comes from the ConfigMap's BERTH_... variables, which berth serve reads;
+        // an image with remote models serves its service file, which names their sources
+        .withArgs("serve", fetchesModels() ? SERVICE_FILE : MODEL_REPOSITORY)
+        .withEnvFrom(envFrom)
         .withEnv(env)
         .addNewPort()
         .withName("http")
@@ -739,8 +1054,9 @@ public final class ManifestGenerator {
         .withRequests(requests)
         .withLimits(limits)
         .endResources()
-        // models load before ready: give the first start up to 5 minutes
-        .withStartupProbe(probe("/v2/health/ready", 2, 150))
+        // models load before ready: give the first start up to 5 minutes, 15 when it downloads
+        .withStartupProbe(
+            probe("/v2/health/ready", 2, fetchesModels() ? FETCHING_STARTUP_FAILURES : 150))
         .withReadinessProbe(probe("/v2/health/ready", 5, 2))
         .withLivenessProbe(probe("/v2/health/live", 10, 3))
         .addAllToVolumeMounts(secretMounts())
@@ -766,6 +1082,7 @@ public final class ManifestGenerator {
         .withName(TMP_VOLUME)
         .withMountPath("/tmp")
         .endVolumeMount()
+        .addAllToVolumeMounts(modelFetchMounts())
         .build();
   }
 

@@ -142,6 +142,43 @@ class KubeDeployerTest {
             .get());
   }
 
+  @Test
+  void aServiceWithRemoteModelsAppliesWithItsImageVolumes_andAgainChangesNothing()
+      throws IOException {
+    Path file = dir.resolve("berth.yaml");
+    Files.writeString(
+        file,
+        "apiVersion: berth.dev/v1\nkind: ModelService\nname: minilm\n"
+            + "models: [{source: oci://registry.example/models/minilm:3}]\n"
+            + "deploy: {oci-models: image-volume, model-cache: {claim: models-cache},"
+            + " model-credentials: {registry: regcred}}\n");
+    ServiceSpec service = ServiceSpec.load(file);
+    deploy(service, V1);
+
+    List<Applied> second = deploy(service, V1);
+
+    assertTrue(second.stream().allMatch(a -> a.change() == Change.UNCHANGED), second.toString());
+    var pod = live("minilm").getSpec().getTemplate().getSpec();
+    assertEquals(
+        "registry.example/models/minilm:3",
+        pod.getVolumes().stream()
+            .filter(v -> v.getImage() != null)
+            .findFirst()
+            .orElseThrow()
+            .getImage()
+            .getReference());
+    assertEquals("regcred", pod.getImagePullSecrets().get(0).getName());
+    assertEquals(
+        "minilm=/opt/berth/mounted/minilm",
+        client
+            .configMaps()
+            .inNamespace(NS)
+            .withName(configOf(live("minilm")))
+            .get()
+            .getData()
+            .get("BERTH_MODEL_MOUNT"));
+  }
+
   private Map<String, String> resourceVersions(List<HasMetadata> objects) {
     Map<String, String> out = new java.util.TreeMap<>();
     for (HasMetadata o : objects) {

@@ -486,6 +486,122 @@ class ManifestExportTest {
         IllegalArgumentException.class, () -> ManifestExport.kustomize(canary, dir.resolve("k")));
   }
 
+  // ---- kserve: remote models
+
+  /** The KServe objects of a service of these {@code models:} entries alone, then {@code extra}. */
+  private List<HasMetadata> remoteKserve(String entries, String extra) throws IOException {
+    Path file = dir.resolve("berth.yaml");
+    Files.writeString(
+        file,
+        "apiVersion: berth.dev/v1\nkind: ModelService\nname: minilm\nmodels:\n" + entries + extra);
+    return ManifestExport.kserve(ManifestGenerator.of(ServiceSpec.load(file), IMAGE, "ml"));
+  }
+
+  private Container kserveContainer(List<HasMetadata> kserve) {
+    List<?> containers = ((GenericKubernetesResource) kserve.get(0)).get("spec", "containers");
+    return serialization.convertValue(containers.get(0), Container.class);
+  }
+
+  private static Map<String, String> env(Container c) {
+    return c.getEnv().stream().collect(Collectors.toMap(EnvVar::getName, EnvVar::getValue));
+  }
+
+  @Test
+  void anS3ModelIsTheStorageUriAndServedFromWhereKserveCopiesIt() throws IOException {
+    List<HasMetadata> kserve =
+        remoteKserve(
+            "  - {source: oci://registry.example/models/embedder:3}\n"
+                + "  - {source: s3://models/ranker, name: ranker}\n"
+                + "  - {source: s3://models/tagger}\n",
+            "deploy:\n  oci-models: image-volume\n  model-cache: {claim: models-cache}\n"
+                + "  model-credentials: {registry: regcred, s3: s3-creds}\n");
+    Map<String, Object> model =
+        ((GenericKubernetesResource) kserve.get(1)).get("spec", "predictor", "model");
+    assertEquals("s3://models/ranker", model.get("storageUri"), "the first s3:// model");
+    Container c = kserveContainer(kserve);
+    assertEquals(List.of("serve", "/opt/berth/berth.yaml"), c.getArgs());
+    Map<String, String> env = env(c);
+    // the storage initializer's copy is served; the rest the server fetches itself, oci:// too
+    assertEquals("ranker=/mnt/models", env.get("BERTH_MODEL_MOUNT"));
+    assertEquals("/var/cache/berth/models", env.get("BERTH_MODEL_CACHE"));
+    assertEquals("/var/run/secrets/berth/registry", env.get("DOCKER_CONFIG"));
+    assertEquals(1, c.getEnvFrom().size());
+    assertEquals("s3-creds", c.getEnvFrom().get(0).getSecretRef().getName());
+    assertTrue(
+        c.getVolumeMounts().stream()
+            .anyMatch(m -> m.getMountPath().equals("/var/cache/berth/models")));
+    List<Map<String, Object>> volumes =
+        ((GenericKubernetesResource) kserve.get(0)).get("spec", "volumes");
+    assertEquals(
+        List.of("tmp", "model-cache", "registry-credentials"),
+        volumes.stream().map(v -> v.get("name")).toList(),
+        "no image volumes: Knative admits none");
+    assertEquals(
+        Map.of("claimName", "models-cache"),
+        volumes.stream()
+            .filter(v -> v.get("name").equals("model-cache"))
+            .findFirst()
+            .orElseThrow()
+            .get("persistentVolumeClaim"));
+  }
+
+  @Test
+  void anOciModelHasNoStorageUriAndTheServerFetchesIt() throws IOException {
+    List<HasMetadata> kserve =
+        remoteKserve(
+            "  - {source: oci://registry.example/models/embedder:3}\n",
+            "deploy: {oci-models: image-volume, model-cache: {size: 10Gi}}\n");
+    Map<String, Object> model =
+        ((GenericKubernetesResource) kserve.get(1)).get("spec", "predictor", "model");
+    assertFalse(model.containsKey("storageUri"), "KServe's Modelcar needs a runnable image");
+    Map<String, String> env = env(kserveContainer(kserve));
+    assertNull(env.get("BERTH_MODEL_MOUNT"));
+    assertEquals("/var/cache/berth/models", env.get("BERTH_MODEL_CACHE"));
+    assertEquals("10GiB", env.get("BERTH_MODEL_CACHE_SIZE"));
+    List<Map<String, Object>> volumes =
+        ((GenericKubernetesResource) kserve.get(0)).get("spec", "volumes");
+    assertEquals(
+        Map.of("sizeLimit", "10Gi"),
+        volumes.stream()
+            .filter(v -> v.get("name").equals("model-cache"))
+            .findFirst()
+            .orElseThrow()
+            .get("emptyDir"));
+    assertEquals(
+        "embedder@oci://registry.example/models/embedder:3",
+        kserve.get(0).getMetadata().getAnnotations().get(ManifestGenerator.MODELS_ANNOTATION));
+  }
+
+  @Test
+  void remoteModelFormatsComeFromTheirEngineElseTheirFileElseOnnx() throws IOException {
+    List<HasMetadata> kserve =
+        remoteKserve(
+            "  - {source: s3://models/ranker, engine: pytorch}\n"
+                + "  - {source: https://models.example/files/trees.ubj}\n"
+                + "  - {source: \"https://models.example/files/intent.onnx#sha256="
+                + "ab".repeat(32)
+                + "\"}\n"
+                + "  - {source: https://models.example/files/chat.gguf}\n"
+                + "  - {source: oci://registry.example/models/llm:1, engine: llama}\n",
+            "");
+    List<Map<String, Object>> formats =
+        ((GenericKubernetesResource) kserve.get(0)).get("spec", "supportedModelFormats");
+    assertEquals(
+        List.of("pytorch", "xgboost", "onnx"), formats.stream().map(f -> f.get("name")).toList());
+    Map<String, Object> model =
+        ((GenericKubernetesResource) kserve.get(1)).get("spec", "predictor", "model");
+    assertEquals(Map.of("name", "pytorch"), model.get("modelFormat"));
+    // language models have no KServe format; with nothing else, the runtime still names one
+    assertEquals(
+        List.of("onnx"),
+        ManifestExport.modelFormats(
+            ServiceSpec.load(
+                Files.writeString(
+                    dir.resolve("llm.yaml"),
+                    "apiVersion: berth.dev/v1\nkind: ModelService\nname: chat\n"
+                        + "models: [{source: oci://registry.example/models/llm:1, engine: llama}]\n"))));
+  }
+
   @Test
   void kserveSnapshot() throws IOException {
     String yaml = ManifestExport.kserveYaml(generator(""));

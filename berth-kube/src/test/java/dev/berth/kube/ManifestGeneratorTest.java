@@ -594,6 +594,252 @@ class ManifestGeneratorTest {
     assertEquals(Files.readString(snapshot, StandardCharsets.UTF_8), yaml);
   }
 
+  // ---- remote models
+
+  private static final String OCI_MODEL = "oci://registry.example/models/embedder:3";
+
+  /** A service of the local minilm and these {@code models:} entries, then {@code extra}. */
+  private ServiceSpec remote(String entries, String extra) throws IOException {
+    Path file = dir.resolve("berth.yaml");
+    Files.writeString(
+        file,
+        "apiVersion: berth.dev/v1\nkind: ModelService\nname: minilm\n"
+            + "models:\n  - {path: models/minilm}\n"
+            + entries
+            + extra);
+    return ServiceSpec.load(file);
+  }
+
+  private List<HasMetadata> remoteObjects(String entries, String extra) throws IOException {
+    return ManifestGenerator.of(remote(entries, extra), IMAGE, "ml").objects();
+  }
+
+  private static PodSpec pod(List<HasMetadata> objects) {
+    return find(objects, Deployment.class).getSpec().getTemplate().getSpec();
+  }
+
+  private static io.fabric8.kubernetes.api.model.Volume volume(PodSpec pod, String name) {
+    return pod.getVolumes().stream()
+        .filter(v -> v.getName().equals(name))
+        .findFirst()
+        .orElseThrow(() -> new AssertionError("no volume " + name + " in " + pod.getVolumes()));
+  }
+
+  private static io.fabric8.kubernetes.api.model.VolumeMount mountAt(Container c, String path) {
+    return c.getVolumeMounts().stream()
+        .filter(m -> m.getMountPath().equals(path))
+        .findFirst()
+        .orElseThrow(() -> new AssertionError("nothing mounted at " + path));
+  }
+
+  private static Map<String, String> env(Container c) {
+    return c.getEnv().stream()
+        .collect(
+            Collectors.toMap(
+                io.fabric8.kubernetes.api.model.EnvVar::getName,
+                io.fabric8.kubernetes.api.model.EnvVar::getValue));
+  }
+
+  @Test
+  void remoteModelsAreServedFromTheServiceFileAndFetchedIntoACacheVolume() throws Exception {
+    List<HasMetadata> objects = remoteObjects("  - {source: " + OCI_MODEL + "}\n", "");
+    PodSpec pod = pod(objects);
+    assertRestricted(pod);
+    Container c = pod.getContainers().get(0);
+    assertEquals(List.of("serve", "/opt/berth/berth.yaml"), c.getArgs());
+    // the root file system is read-only: the cache is a volume of the pod's own
+    var cache = volume(pod, "model-cache");
+    assertNotNull(cache.getEmptyDir());
+    assertNull(cache.getEmptyDir().getSizeLimit());
+    var mount = mountAt(c, "/var/cache/berth/models");
+    assertEquals("model-cache", mount.getName());
+    assertFalse(Boolean.TRUE.equals(mount.getReadOnly()), "the server writes its cache");
+    assertEquals("/var/cache/berth/models", env(c).get("BERTH_MODEL_CACHE"));
+    assertNull(env(c).get("DOCKER_CONFIG"));
+    assertEquals(1, c.getEnvFrom().size(), "the ConfigMap only");
+    assertTrue(pod.getImagePullSecrets().isEmpty());
+    assertTrue(pod.getVolumes().stream().allMatch(v -> v.getImage() == null), "downloaded");
+    Map<String, String> config = find(objects, ConfigMap.class).getData();
+    assertNull(config.get("BERTH_MODEL_MOUNT"));
+    assertNull(config.get("BERTH_MODEL_CACHE"), "the container's own variable names the cache");
+    // a first start downloads before it is ready
+    assertEquals(
+        ManifestGenerator.FETCHING_STARTUP_FAILURES, c.getStartupProbe().getFailureThreshold());
+    assertEquals(
+        "minilm:1 embedder@" + OCI_MODEL,
+        find(objects, Deployment.class)
+            .getMetadata()
+            .getAnnotations()
+            .get(ManifestGenerator.MODELS_ANNOTATION));
+  }
+
+  @Test
+  void theCacheIsAnEmptyDirOfTheGivenSizeOrTheClaimEveryPodShares() throws IOException {
+    String model = "  - {source: s3://models/embedder}\n";
+    List<HasMetadata> sized = remoteObjects(model, "deploy: {model-cache: {size: 20Gi}}\n");
+    assertEquals(
+        new Quantity("20Gi"), volume(pod(sized), "model-cache").getEmptyDir().getSizeLimit());
+    // the server evicts before the kubelet evicts the pod for filling its emptyDir
+    assertEquals("20GiB", find(sized, ConfigMap.class).getData().get("BERTH_MODEL_CACHE_SIZE"));
+    assertEquals(
+        "5GiB",
+        find(
+                remoteObjects(
+                    model,
+                    "serving: {model-cache-size: 5GiB}\ndeploy: {model-cache: {size: 20Gi}}\n"),
+                ConfigMap.class)
+            .getData()
+            .get("BERTH_MODEL_CACHE_SIZE"),
+        "the file's own size wins");
+    assertEquals(String.valueOf(1_500_000_000L), ManifestGenerator.cacheSize("1.5G"));
+
+    List<HasMetadata> claimed =
+        remoteObjects(
+            model, "serving: {model-cache: cache}\ndeploy: {model-cache: {claim: models-cache}}\n");
+    var cache = volume(pod(claimed), "model-cache");
+    assertNull(cache.getEmptyDir());
+    assertEquals("models-cache", cache.getPersistentVolumeClaim().getClaimName());
+    Map<String, String> config = find(claimed, ConfigMap.class).getData();
+    assertNull(config.get("BERTH_MODEL_CACHE_SIZE"));
+    assertNull(config.get("BERTH_MODEL_CACHE"), "a path of this machine never reaches the pods");
+  }
+
+  @Test
+  void registryAndS3CredentialsComeFromTheirSecrets() throws IOException {
+    PodSpec pod =
+        pod(
+            remoteObjects(
+                "  - {source: " + OCI_MODEL + "}\n  - {source: s3://models/ranker}\n",
+                "deploy: {model-credentials: {registry: regcred, s3: s3-creds}}\n"));
+    var secret = volume(pod, "registry-credentials").getSecret();
+    assertEquals("regcred", secret.getSecretName());
+    assertEquals(0440, secret.getDefaultMode());
+    assertEquals(1, secret.getItems().size());
+    assertEquals(".dockerconfigjson", secret.getItems().get(0).getKey());
+    assertEquals("config.json", secret.getItems().get(0).getPath());
+    Container c = pod.getContainers().get(0);
+    var mount = mountAt(c, "/var/run/secrets/berth/registry");
+    assertEquals("registry-credentials", mount.getName());
+    assertEquals(Boolean.TRUE, mount.getReadOnly());
+    assertEquals("/var/run/secrets/berth/registry", env(c).get("DOCKER_CONFIG"));
+    assertEquals(2, c.getEnvFrom().size());
+    assertNotNull(c.getEnvFrom().get(0).getConfigMapRef());
+    assertEquals("s3-creds", c.getEnvFrom().get(1).getSecretRef().getName());
+    assertTrue(pod.getImagePullSecrets().isEmpty(), "the server pulls, not the kubelet");
+  }
+
+  @Test
+  void imageVolumesMountOciModelsAndTheServerServesThemFromThere() throws Exception {
+    String digest = "oci://registry.example/models/Ranker.v2@sha256:" + "cd".repeat(32);
+    List<HasMetadata> objects =
+        remoteObjects(
+            "  - {source: "
+                + OCI_MODEL
+                + "}\n  - {source: \""
+                + digest
+                + "\"}\n  - {source: s3://models/tagger}\n"
+                + "  - {source: https://models.example/files/intent.onnx}\n",
+            "deploy:\n  oci-models: image-volume\n  model-cache: {claim: models-cache}\n"
+                + "  model-credentials: {registry: regcred}\n");
+    PodSpec pod = pod(objects);
+    var embedder = volume(pod, "model-image-embedder").getImage();
+    assertEquals("registry.example/models/embedder:3", embedder.getReference());
+    assertEquals("Always", embedder.getPullPolicy(), "a tag is looked up on every start");
+    String rankerVolume = ManifestGenerator.imageVolumeName("Ranker.v2");
+    assertTrue(rankerVolume.matches("[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?"), rankerVolume);
+    assertTrue(rankerVolume.startsWith("model-image-ranker-v2-"), rankerVolume);
+    var ranker = volume(pod, rankerVolume).getImage();
+    assertEquals(digest.substring("oci://".length()), ranker.getReference());
+    assertEquals("IfNotPresent", ranker.getPullPolicy());
+    assertEquals(2, pod.getVolumes().stream().filter(v -> v.getImage() != null).count());
+    Container c = pod.getContainers().get(0);
+    for (String[] m :
+        new String[][] {{"embedder", "model-image-embedder"}, {"Ranker.v2", rankerVolume}}) {
+      var mount = mountAt(c, "/opt/berth/mounted/" + m[0]);
+      assertEquals(m[1], mount.getName());
+      assertEquals(Boolean.TRUE, mount.getReadOnly());
+    }
+    assertEquals(List.of("serve", "/opt/berth/berth.yaml"), c.getArgs());
+    // s3:// and https:// models are still downloaded, into the cache on the claim
+    assertEquals(
+        "embedder=/opt/berth/mounted/embedder,Ranker.v2=/opt/berth/mounted/Ranker.v2",
+        find(objects, ConfigMap.class).getData().get("BERTH_MODEL_MOUNT"));
+    assertEquals("/var/cache/berth/models", env(c).get("BERTH_MODEL_CACHE"));
+    // the kubelet pulls image volumes with the pod's pull secrets
+    assertEquals(
+        List.of("regcred"), pod.getImagePullSecrets().stream().map(r -> r.getName()).toList());
+
+    KubernetesSerialization serialization = new KubernetesSerialization();
+    List<HasMetadata> parsed = new ArrayList<>();
+    for (String doc : ManifestGenerator.yaml(objects).split("(?m)^---\\n")) {
+      if (!doc.isBlank()) {
+        HasMetadata o = serialization.unmarshal(doc);
+        assertNoUnknownFields(o, o.getKind(), new IdentityHashMap<>());
+        parsed.add(o);
+      }
+    }
+    assertEquals(objects, parsed);
+  }
+
+  @Test
+  void imageVolumesWithoutOciModelsMountNothing() throws IOException {
+    List<HasMetadata> objects =
+        remoteObjects(
+            "  - {source: s3://models/tagger}\n",
+            "deploy: {oci-models: image-volume, model-credentials: {registry: regcred}}\n");
+    PodSpec pod = pod(objects);
+    assertTrue(pod.getVolumes().stream().allMatch(v -> v.getImage() == null));
+    assertTrue(pod.getImagePullSecrets().isEmpty());
+    assertNull(find(objects, ConfigMap.class).getData().get("BERTH_MODEL_MOUNT"));
+  }
+
+  @Test
+  void theFilesOwnModelMountsAreKeptBesideTheImageVolumes() throws IOException {
+    List<HasMetadata> objects =
+        remoteObjects(
+            "  - {source: "
+                + OCI_MODEL
+                + "}\n  - {source: oci://registry.example/models/tagger:1}\n",
+            "serving: {model-mount: [tagger=/data/tagger]}\ndeploy: {oci-models: image-volume}\n");
+    assertEquals(
+        "tagger=/data/tagger,embedder=/opt/berth/mounted/embedder",
+        find(objects, ConfigMap.class).getData().get("BERTH_MODEL_MOUNT"));
+    assertEquals(
+        List.of("model-image-embedder"),
+        pod(objects).getVolumes().stream()
+            .filter(v -> v.getImage() != null)
+            .map(v -> v.getName())
+            .toList(),
+        "no image volume for a model the file mounts itself");
+  }
+
+  @Test
+  void modelFetchSettingsChangeNothingForAServiceWhoseModelsAreAllInItsImage() throws IOException {
+    assertEquals(
+        objects(""),
+        objects(
+            "deploy:\n  oci-models: image-volume\n  model-cache: {claim: models-cache}\n"
+                + "  model-credentials: {registry: regcred, s3: s3-creds}\n"));
+  }
+
+  @Test
+  void remoteModelSnapshot() throws IOException {
+    String yaml =
+        ManifestGenerator.of(
+                remote(
+                    "  - {source: " + OCI_MODEL + "}\n",
+                    "deploy:\n  oci-models: image-volume\n  model-cache: {claim: models-cache}\n"
+                        + "  model-credentials: {registry: regcred}\n"),
+                IMAGE,
+                "ml")
+            .yaml();
+    Path snapshot = Path.of("src/test/resources/dev/berth/kube/minilm-remote.yaml");
+    if (Boolean.getBoolean("berth.updateSnapshots")) {
+      Files.writeString(snapshot, yaml);
+    }
+    assertEquals(Files.readString(snapshot, StandardCharsets.UTF_8), yaml);
+  }
+
   /**
    * Fails on any field the typed model did not know (fabric8 keeps them as additional properties).
    */
