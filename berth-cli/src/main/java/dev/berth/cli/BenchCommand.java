@@ -181,19 +181,16 @@ final class BenchCommand implements Callable<Integer> {
                 + "' is neither a server URL (http://HOST:PORT) nor a service file (berth.yaml)");
       }
       ServiceSpec service = ServiceSpec.load(file);
-      if (service.models().isEmpty()) {
-        throw new BerthException(service.file() + " names no models to bench");
-      }
       if (modelName == null) {
-        modelName = service.models().get(0).name();
-      } else if (service.models().stream().noneMatch(m -> m.name().equals(model))) {
+        modelName = service.modelNames().get(0);
+      } else if (!service.modelNames().contains(model)) {
         throw new BerthException(
             "service "
                 + service.name()
                 + " has no model '"
                 + model
                 + "'; its models are "
-                + service.models().stream().map(ServiceSpec.ServiceModel::name).toList());
+                + service.modelNames());
       }
       served = ServeProcess.start(service, err::println);
       url = served.url();

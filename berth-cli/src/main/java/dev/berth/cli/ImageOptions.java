@@ -68,7 +68,18 @@ final class ImageOptions {
         throw new BerthException("--runtime must be base or jlink, not '" + runtime + "'");
       }
     }
-    java.util.Set<String> engines = ModelEngines.needed(service);
+    for (ServiceSpec.RemoteModel m : service.remoteModels()) {
+      if (m.source().startsWith("http") && m.source().contains("?")) {
+        err.println(
+            "warning: model '"
+                + m.name()
+                + "': the image's service file holds its URL with its query ("
+                + m.shown()
+                + "?...); a presigned URL's signature then travels in the image and expires."
+                + " Prefer a URL that needs none, or s3://");
+      }
+    }
+    java.util.Set<String> engines = ModelEngines.needed(service, err);
     String chosenBase = base != null ? base : service.image().base();
     if (engines.contains("llama")) {
       checkLanguageModelBase(chosenBase, err);
@@ -93,12 +104,14 @@ final class ImageOptions {
                 + "; use 'runtime: base' with a base image that has Java for that platform");
       }
       // models that take image files decode them with the JDK's image I/O (java.desktop)
+      // (a model fetched at start may be one: what it holds is not known when the image is built)
       boolean images =
-          service.models().stream()
-              .anyMatch(
-                  m ->
-                      m.modelYaml().get("preprocessing") instanceof java.util.Map<?, ?> pre
-                          && "image".equals(pre.get("type")));
+          !service.remoteModels().isEmpty()
+              || service.models().stream()
+                  .anyMatch(
+                      m ->
+                          m.modelYaml().get("preprocessing") instanceof java.util.Map<?, ?> pre
+                              && "image".equals(pre.get("type")));
       List<String> modules = new ArrayList<>(JlinkRuntime.MODULES);
       if (images) {
         modules.add("java.desktop");

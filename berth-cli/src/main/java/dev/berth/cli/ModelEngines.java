@@ -19,6 +19,14 @@ final class ModelEngines {
   private ModelEngines() {}
 
   static Set<String> needed(ServiceSpec service) {
+    return needed(service, null);
+  }
+
+  /**
+   * The same, with a note on {@code err} (when given) for each remote model whose engine is assumed
+   * rather than known.
+   */
+  static Set<String> needed(ServiceSpec service, java.io.PrintStream err) {
     List<EngineProvider> providers = new ArrayList<>();
     ServiceLoader.load(EngineProvider.class).forEach(providers::add);
     Set<String> out = new TreeSet<>();
@@ -39,6 +47,15 @@ final class ModelEngines {
     }
     for (ServiceSpec.RemoteModel model : service.remoteModels()) {
       out.add(of(model));
+      if (err != null && model.engine() == null && model.source().startsWith("s3://")) {
+        err.println(
+            "note: model '"
+                + model.name()
+                + "' ("
+                + model.source()
+                + ") names no engine; the image carries ONNX Runtime for it (add engine: llama,"
+                + " pytorch, tensorflow or xgboost to its entry for another)");
+      }
     }
     return out;
   }
@@ -74,7 +91,10 @@ final class ModelEngines {
       }
     }
     String path = source.replaceFirst("[?#].*$", "");
-    return switch (path.substring(path.lastIndexOf('.') + 1)) {
+    if (!source.startsWith("http")) {
+      return "onnx"; // an S3 prefix: its files are not listed at build time
+    }
+    return switch (path.substring(path.lastIndexOf('.') + 1).toLowerCase(java.util.Locale.ROOT)) {
       case "gguf" -> "llama";
       case "pt" -> "pytorch";
       case "json", "ubj" -> "xgboost";

@@ -112,7 +112,10 @@ final class RemoteSource implements AutoCloseable {
     RemoteModels models = new RemoteModels(cache, repository);
     models.setOverrides(overrides);
     RemoteSource source = new RemoteSource(argument, settings, cache, models, repository, name);
-    Map<String, String> remembered = cache.remembered(argument);
+    // what a service file's entry served is remembered under its name too: the same source served
+    // under another name (or on its own) is another record
+    String record = name == null ? argument : argument + " as " + name;
+    Map<String, String> remembered = cache.remembered(record);
     if (!remembered.isEmpty() && (name == null || remembered.keySet().equals(Set.of(name)))) {
       try {
         models.serveCached(remembered);
@@ -131,7 +134,7 @@ final class RemoteSource implements AutoCloseable {
     }
     source.connect();
     models.refresh(true);
-    cache.remember(argument, models.digests());
+    cache.remember(record, models.digests());
     LOG.info(
         "serving "
             + source.shown
@@ -156,12 +159,7 @@ final class RemoteSource implements AutoCloseable {
         Path mount = mounts.get(model.name());
         if (mount != null) {
           LOG.info(
-              "model '"
-                  + model.name()
-                  + "': serving "
-                  + model.source()
-                  + " as mounted at "
-                  + mount);
+              "model '" + model.name() + "': serving " + model.shown() + " as mounted at " + mount);
           try {
             RemoteModels.link(repo, model.name(), mount, model.overrides());
           } catch (IOException e) {
@@ -294,7 +292,7 @@ final class RemoteSource implements AutoCloseable {
           }
         }
       }
-      cache.remember(argument, models.digests());
+      cache.remember(rename == null ? argument : argument + " as " + rename, models.digests());
     } catch (RuntimeException e) {
       LOG.log(Level.WARNING, "refreshing the served models failed; trying again", e);
     }

@@ -243,9 +243,10 @@ final class RunCommand implements Callable<Integer> {
             err.println(
                 "warning: "
                     + config
-                    + " is not readable by the container's user (image.user); registries that"
-                    + " need a login will refuse the models (chmod o+r it, or use a config file"
-                    + " of its own through DOCKER_CONFIG)");
+                    + " is not readable by the container's user (image.user), so registries that"
+                    + " need a login will refuse the models: point DOCKER_CONFIG at a directory"
+                    + " of its own whose config.json holds only that registry's login, readable"
+                    + " by that user");
           }
         } catch (IOException | UnsupportedOperationException e) {
           // not a POSIX file system: the container finds out

@@ -65,6 +65,13 @@ final class ServeProcess implements AutoCloseable {
     Thread killOnExit = null;
     try {
       Path repo = service.writeRepository(work.resolve("models"));
+      if (!service.remoteModels().isEmpty()) {
+        // models fetched from their sources: served through a service file naming them beside the
+        // staged ones (without the service's own settings, which the command line gives)
+        Path file = work.resolve(ServiceSpec.FILE_NAME);
+        ServiceSpec.writeYaml(file, service.servedFile());
+        repo = file;
+      }
       // the service's settings, on free loopback ports, without its secrets (a benchmark calls
       // without credentials) and with the warnings only
       ServeSettings settings =

@@ -178,8 +178,8 @@ public record ImagePlan(
       config.add(file(writeServiceFile(service, staging), SERVICE_FILE));
       List<String> remote = new ArrayList<>();
       for (ServiceSpec.RemoteModel model : service.remoteModels()) {
-        // a presigned URL's query (its signature) stays out of the label
-        remote.add(model.name() + "=" + model.source().replaceFirst("\\?[^#]*", ""));
+        // a presigned URL's query (its signature) and user information stay out of the label
+        remote.add(model.name() + "=" + model.shown());
       }
       labels.put("dev.berth.remote-models", String.join(",", remote));
     }
@@ -373,22 +373,7 @@ public record ImagePlan(
    * with their overrides. Serving settings stay on the command line and in the environment.
    */
   static Path writeServiceFile(ServiceSpec service, Path staging) {
-    Map<String, Object> file = new LinkedHashMap<>();
-    file.put("apiVersion", ModelConfig.API_VERSION);
-    file.put("kind", ServiceSpec.KIND);
-    file.put("name", service.name());
-    List<Map<String, Object>> models = new ArrayList<>();
-    for (ServiceSpec.ServiceModel model : service.models()) {
-      models.add(Map.of("path", "models/" + model.name()));
-    }
-    for (ServiceSpec.RemoteModel model : service.remoteModels()) {
-      Map<String, Object> entry = new LinkedHashMap<>();
-      entry.put("source", model.source());
-      entry.put("name", model.name());
-      entry.putAll(model.overrides());
-      models.add(entry);
-    }
-    file.put("models", models);
+    Map<String, Object> file = service.servedFile();
     try {
       ObjectMapper yaml =
           new ObjectMapper(

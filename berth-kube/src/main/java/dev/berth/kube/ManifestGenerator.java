@@ -374,7 +374,7 @@ public final class ManifestGenerator {
       if (!out.isEmpty()) {
         out.append(' ');
       }
-      out.append(m.name()).append('@').append(m.source());
+      out.append(m.name()).append('@').append(m.shown());
     }
     return out.toString();
   }
@@ -472,16 +472,16 @@ public final class ManifestGenerator {
   }
 
   /**
-   * A Kubernetes quantity as a {@code berth serve} size: {@code 20Gi} is {@code 20GiB}; any other
-   * (decimal units, fractions) in bytes.
+   * The model cache's bound for an emptyDir of this size limit, as a {@code berth serve} size in
+   * bytes: half the limit. The cache evicts after a download and never what a server holds, so a
+   * model that moves to a new version of its size has both on disk for a moment; at half the limit
+   * that stays within it.
    */
   static String cacheSize(String quantity) {
-    java.util.regex.Matcher m =
-        java.util.regex.Pattern.compile("(\\d+)(Ki|Mi|Gi)").matcher(quantity);
-    if (m.matches()) {
-      return m.group(1) + m.group(2) + "B";
-    }
-    return Quantity.getAmountInBytes(new Quantity(quantity)).toBigInteger().toString();
+    return Quantity.getAmountInBytes(new Quantity(quantity))
+        .toBigInteger()
+        .shiftRight(1)
+        .toString();
   }
 
   /** Whether the pods require client certificates (mutual TLS: ca.crt of the TLS Secret). */

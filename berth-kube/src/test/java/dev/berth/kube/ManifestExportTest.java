@@ -557,7 +557,7 @@ class ManifestExportTest {
     Map<String, String> env = env(kserveContainer(kserve));
     assertNull(env.get("BERTH_MODEL_MOUNT"));
     assertEquals("/var/cache/berth/models", env.get("BERTH_MODEL_CACHE"));
-    assertEquals("10GiB", env.get("BERTH_MODEL_CACHE_SIZE"));
+    assertEquals(String.valueOf(5L << 30), env.get("BERTH_MODEL_CACHE_SIZE")); // half of 10Gi
     List<Map<String, Object>> volumes =
         ((GenericKubernetesResource) kserve.get(0)).get("spec", "volumes");
     assertEquals(

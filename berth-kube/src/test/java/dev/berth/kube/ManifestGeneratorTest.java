@@ -680,7 +680,9 @@ class ManifestGeneratorTest {
     assertEquals(
         new Quantity("20Gi"), volume(pod(sized), "model-cache").getEmptyDir().getSizeLimit());
     // the server evicts before the kubelet evicts the pod for filling its emptyDir
-    assertEquals("20GiB", find(sized, ConfigMap.class).getData().get("BERTH_MODEL_CACHE_SIZE"));
+    assertEquals(
+        String.valueOf(10L << 30),
+        find(sized, ConfigMap.class).getData().get("BERTH_MODEL_CACHE_SIZE"));
     assertEquals(
         "5GiB",
         find(
@@ -691,7 +693,7 @@ class ManifestGeneratorTest {
             .getData()
             .get("BERTH_MODEL_CACHE_SIZE"),
         "the file's own size wins");
-    assertEquals(String.valueOf(1_500_000_000L), ManifestGenerator.cacheSize("1.5G"));
+    assertEquals(String.valueOf(750_000_000L), ManifestGenerator.cacheSize("1500M"));
 
     List<HasMetadata> claimed =
         remoteObjects(

@@ -52,6 +52,10 @@ public record ServiceSpec(
 
   private static final Pattern QUANTITY =
       Pattern.compile("\\d+(\\.\\d+)?(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?");
+
+  /** A cache volume's size: whole, with a unit of at least a kilobyte. */
+  private static final Pattern CACHE_SIZE = Pattern.compile("[1-9]\\d*(k|M|G|T|Ki|Mi|Gi|Ti)");
+
   private static final Pattern PLATFORM = Pattern.compile("linux/(amd64|arm64)");
 
   public ServiceSpec {
@@ -129,12 +133,36 @@ public record ServiceSpec(
         if (slash < 0) {
           return null; // a host alone names no file
         }
-        int dot = last.lastIndexOf('.');
+        // as berth serve URL names it: up to the first dot, lower-cased
+        int dot = last.indexOf('.');
         if (dot > 0) {
-          last = last.substring(0, dot);
+          last = last.substring(0, dot).toLowerCase(Locale.ROOT).replaceAll("[^a-z0-9_.-]", "-");
         }
       }
       return last.isEmpty() ? null : last;
+    }
+
+    /** The engines a {@code engine:} may name. */
+    public static final List<String> ENGINES =
+        List.of("onnx", "llama", "pytorch", "tensorflow", "xgboost");
+
+    /** The model file extensions an {@code https://} source may end in. */
+    public static final List<String> FILE_EXTENSIONS = List.of("onnx", "gguf", "pt", "json", "ubj");
+
+    /**
+     * The source as logs, labels and annotations show it: without a URL's user information or query
+     * (a presigned URL's signature); a {@code #sha256=} pin stays.
+     */
+    public String shown() {
+      return shownOf(source);
+    }
+
+    /** A source as {@link #shown} shows it. */
+    public static String shownOf(String source) {
+      if (!source.startsWith("http")) {
+        return source;
+      }
+      return source.replaceFirst("^(https?://)[^/@]*@", "$1").replaceFirst("\\?[^#]*", "");
     }
   }
 
@@ -199,10 +227,14 @@ public record ServiceSpec(
 
     /**
      * The settings a container of the service is started with: every value the file gives but the
-     * secret files (those are mounted) and the address (a container listens on every interface).
+     * secret files (those are mounted), the model cache's directory (the container has its own) and
+     * the address (a container listens on every interface).
      */
     public ServeSettings containerSettings() {
-      return settings.without(ServeSettings.SECRET_FILES).with(ServeSettings.HOST, "0.0.0.0");
+      return settings
+          .without(ServeSettings.SECRET_FILES)
+          .without(List.of(ServeSettings.MODEL_CACHE)) // a path of this machine's
+          .with(ServeSettings.HOST, "0.0.0.0");
     }
   }
 
@@ -410,6 +442,35 @@ public record ServiceSpec(
       }
     }
     return repo;
+  }
+
+  /**
+   * The service file a server of this service reads beside a repository {@link #writeRepository}
+   * wrote into its {@code models} folder (and an image's {@code /opt/berth/models}): the bundled
+   * models by that path (their model.yaml already holds the service's overrides), the remote ones
+   * by source with their overrides, and no serving settings (those go on the command line).
+   */
+  public Map<String, Object> servedFile() {
+    Map<String, Object> file = new LinkedHashMap<>();
+    file.put("apiVersion", ModelConfig.API_VERSION);
+    file.put("kind", KIND);
+    file.put("name", name);
+    List<Map<String, Object>> entries = new ArrayList<>();
+    for (ServiceModel model : models) {
+      entries.add(Map.of("path", "models/" + model.name()));
+    }
+    for (RemoteModel model : remoteModels) {
+      Map<String, Object> entry = new LinkedHashMap<>();
+      entry.put("source", model.source());
+      entry.put("name", model.name());
+      if (model.engine() != null) {
+        entry.put("engine", model.engine());
+      }
+      entry.putAll(model.overrides());
+      entries.add(entry);
+    }
+    file.put("models", entries);
+    return file;
   }
 
   /** Writes a model.yaml (or any settings map) as YAML, without a document marker. */
@@ -670,6 +731,23 @@ public record ServiceSpec(
               + "; give one (letters, digits, . _ -), e.g. name: minilm");
     }
     String engine = m.string("engine", null);
+    if (engine != null && !RemoteModel.ENGINES.contains(engine)) {
+      throw m.error(
+          "engine", "'" + engine + "' is not an engine; name one of " + RemoteModel.ENGINES);
+    }
+    if (source.startsWith("http")) {
+      String path = source.replaceFirst("[?#].*$", "");
+      String extension = path.substring(path.lastIndexOf('.') + 1).toLowerCase(Locale.ROOT);
+      if (path.lastIndexOf('.') < path.lastIndexOf('/')
+          || !RemoteModel.FILE_EXTENSIONS.contains(extension)) {
+        throw m.error(
+            "source",
+            "'"
+                + RemoteModel.shownOf(source)
+                + "' does not name a model file; give the URL of one ending in "
+                + RemoteModel.FILE_EXTENSIONS.stream().map(e -> "." + e).toList());
+      }
+    }
     Map<String, Object> overrides = overrides(m);
     // the overrides must still make a valid model.yaml
     Map<String, Object> check = new LinkedHashMap<>();
@@ -1046,8 +1124,13 @@ public record ServiceSpec(
     cache.allowOnly(Set.of("claim", "size"));
     String claim = secretName(cache, "claim");
     String size = cache.string("size", null);
-    if (size != null && !QUANTITY.matcher(size).matches()) {
-      throw cache.error("size", "'" + size + "' is not a Kubernetes quantity; e.g. size: 20Gi");
+    if (size != null && !CACHE_SIZE.matcher(size).matches()) {
+      throw cache.error(
+          "size",
+          "'"
+              + size
+              + "' is not a size for a model cache; give a whole number with a unit, e.g. size:"
+              + " 20Gi or 500M");
     }
     if (size != null && claim != null) {
       throw cache.error(

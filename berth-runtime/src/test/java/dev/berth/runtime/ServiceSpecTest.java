@@ -301,6 +301,20 @@ class ServiceSpecTest {
             "deploy.model-cache.size",
             "claim's size"),
         Arguments.of(
+            HEADER + "name: a\nmodels: [{source: \"oci://r/m:1\", engine: lama}]\n",
+            "models[0].engine",
+            "not an engine"),
+        Arguments.of(
+            HEADER + "name: a\nmodels: [{source: \"https://h/files/model.bin?sig=s\"}]\n",
+            "models[0].source",
+            "does not name a model file"),
+        Arguments.of(
+            HEADER
+                + "name: a\nmodels: [{source: \"oci://r/m:1\"}]\n"
+                + "deploy: {model-cache: {size: 500m}}\n",
+            "deploy.model-cache.size",
+            "whole number with a unit"),
+        Arguments.of(
             HEADER
                 + "name: a\nmodels: [{source: \"oci://r/m:1\"}]\n"
                 + "deploy: {model-credentials: {registry: Bad_Name}}\n",
@@ -348,6 +362,11 @@ class ServiceSpecTest {
     assertEquals("m", ServiceSpec.RemoteModel.defaultName("s3://bucket/team/m/"));
     assertEquals("bucket", ServiceSpec.RemoteModel.defaultName("s3://bucket"));
     assertEquals("c", ServiceSpec.RemoteModel.defaultName("https://h/x/c.onnx?a=b#sha256=0"));
+    assertEquals("minilm", ServiceSpec.RemoteModel.defaultName("https://h/MiniLM.v2.onnx"));
+    assertEquals(
+        "https://h/x/c.onnx#sha256=0",
+        ServiceSpec.RemoteModel.shownOf(
+            "https://user:token@h/x/c.onnx?X-Amz-Signature=s#sha256=0"));
     assertNull(ServiceSpec.RemoteModel.defaultName("https://h"));
   }
 

@@ -222,7 +222,8 @@ public final class ModelCache {
       JSON.writeValue(tmp.toFile(), node);
       Files.move(tmp, file, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
     } catch (IOException e) {
-      LOG.warning("model cache: cannot remember what " + source + " served: " + e.getMessage());
+      LOG.warning(
+          "model cache: cannot remember what " + shown(source) + " served: " + e.getMessage());
     }
   }
 
