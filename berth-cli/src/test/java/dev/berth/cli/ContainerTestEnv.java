@@ -58,7 +58,14 @@ final class ContainerTestEnv {
 
   /** Runs a command to completion (at most 10 minutes), with DOCKER_HOST set. */
   static Result exec(Path workDir, List<String> command) throws IOException, InterruptedException {
+    return exec(workDir, java.util.Map.of(), command);
+  }
+
+  /** The same, with these environment variables besides. */
+  static Result exec(Path workDir, java.util.Map<String, String> env, List<String> command)
+      throws IOException, InterruptedException {
     ProcessBuilder pb = new ProcessBuilder(command).directory(workDir.toFile());
+    pb.environment().putAll(env);
     pb.environment().put("ORT_DISABLE_TELEMETRY", "1");
     pb.environment().put("OPT_OUT_TRACKING", "true");
     pb.environment().put("DOCKER_BUILDKIT", "0");
@@ -80,6 +87,12 @@ final class ContainerTestEnv {
   static Result berth(Path workDir, String... args) throws IOException, InterruptedException {
     List<String> cmd = new ArrayList<>(BerthProcess.command(args));
     return exec(workDir, cmd);
+  }
+
+  /** Runs {@code berth ARGS} with these environment variables besides. */
+  static Result berth(Path workDir, java.util.Map<String, String> env, String... args)
+      throws IOException, InterruptedException {
+    return exec(workDir, env, new ArrayList<>(BerthProcess.command(args)));
   }
 
   /** Runs {@code docker ARGS} (the client on PATH; DOCKER_HOST picks the engine). */

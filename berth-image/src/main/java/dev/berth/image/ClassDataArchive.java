@@ -87,8 +87,7 @@ public final class ClassDataArchive {
       for (Path jar : jars) {
         copyAsInImage(jar, home.resolve("lib").resolve(jar.getFileName()));
       }
-      // the bundled models (a service whose models are all remote trains on none: the build
-      // fetches nothing)
+      // the bundled models, staged as the image holds them
       Path repo = Files.createDirectories(work.resolve("models"));
       for (ServiceSpec.ServiceModel model : service.models()) {
         Path m = Files.createDirectories(repo.resolve(model.name()));
@@ -103,7 +102,28 @@ public final class ClassDataArchive {
       // the image's own serve settings, on free loopback ports, logging JSON (read for readiness)
       ServeSettings settings =
           ServeSettings.onFreeLoopbackPorts("json").over(service.serving().containerSettings());
-      train(javaRuntime, jvmOptions, home, repo, settings, dumped, work);
+      if (service.remoteModels().isEmpty()) {
+        train(javaRuntime, jvmOptions, home, repo, settings, dumped, work);
+      } else {
+        // serve the image's service file, fetching its remote models through a model cache in
+        // the build cache (kept: the next build fetches nothing), so the archive holds the
+        // classes the image's start uses: the store's and the models' engines
+        Path file = work.resolve(ServiceSpec.FILE_NAME);
+        ServiceSpec.writeYaml(file, service.servedFile());
+        ServeSettings fetching =
+            settings.with(ServeSettings.MODEL_CACHE, cache.resolve("models").toString());
+        try {
+          train(javaRuntime, jvmOptions, home, file, fetching, dumped, work);
+        } catch (BerthException e) {
+          progress.accept(
+              "the training run could not fetch the service's models from their sources, so the"
+                  + " class-data archive covers the bundled models only (the image starts that"
+                  + " much slower): "
+                  + lastLine(e.getMessage()));
+          Files.deleteIfExists(dumped);
+          train(javaRuntime, jvmOptions, home, repo, settings, dumped, work);
+        }
+      }
       Files.createDirectories(dir);
       Files.move(dumped, archive, StandardCopyOption.ATOMIC_MOVE);
       progress.accept(
@@ -124,7 +144,7 @@ public final class ClassDataArchive {
       Path javaRuntime,
       List<String> jvmOptions,
       Path home,
-      Path repo,
+      Path target,
       ServeSettings settings,
       Path archive,
       Path work)
@@ -133,7 +153,7 @@ public final class ClassDataArchive {
     cmd.add(javaRuntime.resolve("bin/java").toString());
     cmd.add((AOT ? "-XX:AOTCacheOutput=" : "-XX:ArchiveClassesAtExit=") + archive);
     cmd.addAll(jvmOptions);
-    cmd.addAll(List.of("-jar", home.resolve("berth.jar").toString(), "serve", repo.toString()));
+    cmd.addAll(List.of("-jar", home.resolve("berth.jar").toString(), "serve", target.toString()));
     cmd.addAll(settings.arguments());
     ProcessBuilder pb = new ProcessBuilder(cmd).directory(work.toFile());
     pb.environment().put("ORT_DISABLE_TELEMETRY", "1");
@@ -174,6 +194,11 @@ public final class ClassDataArchive {
     if (!Files.isRegularFile(archive)) {
       throw new BerthException("the class-data training run wrote no archive:\n" + tail(log));
     }
+  }
+
+  private static String lastLine(String text) {
+    String[] lines = text.strip().split("\n");
+    return lines[lines.length - 1];
   }
 
   /** Where an archive sits in the image. */
