@@ -141,16 +141,17 @@ public final class ManifestExport {
   }
 
   /**
-   * The remote model KServe's storage initializer fetches: the service's first {@code s3://} one.
-   * KServe copies a {@code storageUri}'s files into {@value #KSERVE_MODEL_DIR} for the runtime,
-   * which suits an S3 prefix holding one model directory. Every other remote model Berth fetches
-   * itself: KServe takes one {@code storageUri} per InferenceService, an {@code https://} source is
-   * one file where Berth serves a directory, and KServe's {@code oci://} (Modelcar) expects an
-   * image holding the model under {@code /models}, which Berth's model artifacts are not.
+   * The remote model KServe's storage initializer fetches: the service's first {@code s3://} or
+   * {@code https://} one. KServe copies a {@code storageUri}'s files into {@value
+   * #KSERVE_MODEL_DIR} for the runtime: an S3 prefix's model directory, or an https:// URL's one
+   * file, which Berth serves as version 1 of the model. Every other remote model Berth fetches
+   * itself: KServe takes one {@code storageUri} per InferenceService, and KServe's {@code oci://}
+   * (Modelcar) expects an image holding the model under {@code /models}, which Berth's model
+   * artifacts are not.
    */
   static ServiceSpec.RemoteModel storageModel(ServiceSpec service) {
     return service.remoteModels().stream()
-        .filter(m -> m.source().startsWith("s3://"))
+        .filter(m -> m.source().startsWith("s3://") || m.source().startsWith("http"))
         .findFirst()
         .orElse(null);
   }
@@ -218,13 +219,13 @@ public final class ManifestExport {
    * one port (Knative allows no more), and the probes name it by number; the pod's user and group
    * move into the container's security context, as a runtime has no pod-level one; and the pre-stop
    * sleep is left out (Knative refuses lifecycle hooks; its queue proxy drains instead). Models in
-   * the image need no {@code storageUri}. Of remote models, the first {@code s3://} one is the
-   * InferenceService's {@code storageUri}, which KServe's storage initializer copies into {@value
-   * #KSERVE_MODEL_DIR}, and the server serves it from there ({@code BERTH_MODEL_MOUNT}); the server
-   * fetches every other one into its model cache, {@code oci://} ones too (a ServingRuntime's pod
-   * takes no image volumes), with the Deployment's cache volume and credentials. The
-   * InferenceService's replica bounds are the autoscaler's, or the fixed replica count when
-   * autoscaling is off.
+   * the image need no {@code storageUri}. Of remote models, the first {@code s3://} or {@code
+   * https://} one is the InferenceService's {@code storageUri}, which KServe's storage initializer
+   * copies into {@value #KSERVE_MODEL_DIR}, and the server serves it from there ({@code
+   * BERTH_MODEL_MOUNT}); the server fetches every other one into its model cache, {@code oci://}
+   * ones too (a ServingRuntime's pod takes no image volumes), with the Deployment's cache volume
+   * and credentials. The InferenceService's replica bounds are the autoscaler's, or the fixed
+   * replica count when autoscaling is off.
    *
    * @throws IllegalArgumentException for a canary's objects (KServe splits traffic itself, with
    *     {@code canaryTrafficPercent})

@@ -507,6 +507,19 @@ class ManifestExportTest {
   }
 
   @Test
+  void anHttpsFileIsTheStorageUriWhenItComesFirst() throws IOException {
+    List<HasMetadata> kserve =
+        remoteKserve(
+            "  - {source: \"https://files.example/m/intent.onnx#sha256=00\"}\n"
+                + "  - {source: s3://models/ranker}\n",
+            "");
+    Map<String, Object> model =
+        ((GenericKubernetesResource) kserve.get(1)).get("spec", "predictor", "model");
+    assertEquals("https://files.example/m/intent.onnx#sha256=00", model.get("storageUri"));
+    assertEquals("intent=/mnt/models", env(kserveContainer(kserve)).get("BERTH_MODEL_MOUNT"));
+  }
+
+  @Test
   void anS3ModelIsTheStorageUriAndServedFromWhereKserveCopiesIt() throws IOException {
     List<HasMetadata> kserve =
         remoteKserve(

@@ -8,6 +8,7 @@ import java.nio.file.StandardCopyOption;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Locale;
 import java.util.Map;
 import java.util.Optional;
 import java.util.logging.Logger;
@@ -223,7 +224,19 @@ public final class RemoteModels implements AutoCloseable {
       throws IOException {
     Path link = repository.resolve(name);
     Path target = dir;
-    if (!overrides.isEmpty()) {
+    Path single = singleModelFile(dir);
+    if (single != null) {
+      // one model file, as KServe's storage initializer leaves an https:// storageUri: served as
+      // version 1, named so that its engine recognises it
+      target = repository.resolve("." + name + "." + Long.toHexString(System.nanoTime()));
+      Path version = Files.createDirectories(target.resolve("1"));
+      String fileName = single.getFileName().toString();
+      String extension = fileName.substring(fileName.lastIndexOf('.') + 1).toLowerCase(Locale.ROOT);
+      Files.createSymbolicLink(version.resolve("model." + extension), single.toAbsolutePath());
+      dev.berth.runtime.ServiceSpec.writeYaml(
+          target.resolve(dev.berth.runtime.ModelConfig.FILE_NAME),
+          dev.berth.runtime.ServiceSpec.modelYamlWith(target, overrides));
+    } else if (!overrides.isEmpty()) {
       Map<String, Object> yaml = dev.berth.runtime.ServiceSpec.modelYamlWith(dir, overrides);
       target = repository.resolve("." + name + "." + Long.toHexString(System.nanoTime()));
       Files.createDirectory(target);
@@ -250,6 +263,26 @@ public final class RemoteModels implements AutoCloseable {
         && before.getParent() != null
         && before.getParent().equals(repository)) {
       dev.berth.runtime.ServiceSpec.deleteTree(before); // an earlier overlay of this model
+    }
+  }
+
+  /**
+   * The model file a directory holds when it holds nothing else (no model.yaml, no version
+   * folders): one file ending in a model file's extension; else null.
+   */
+  static Path singleModelFile(Path dir) throws IOException {
+    try (var children = Files.list(dir)) {
+      List<Path> all = children.filter(p -> !p.getFileName().toString().startsWith(".")).toList();
+      if (all.size() != 1 || !Files.isRegularFile(all.get(0))) {
+        return null;
+      }
+      String fileName = all.get(0).getFileName().toString();
+      String extension = fileName.substring(fileName.lastIndexOf('.') + 1).toLowerCase(Locale.ROOT);
+      return fileName.contains(".")
+              && !fileName.equals(dev.berth.runtime.ModelConfig.FILE_NAME)
+              && dev.berth.runtime.ServiceSpec.RemoteModel.FILE_EXTENSIONS.contains(extension)
+          ? all.get(0)
+          : null;
     }
   }
 
