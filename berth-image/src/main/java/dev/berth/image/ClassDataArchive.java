@@ -105,14 +105,17 @@ public final class ClassDataArchive {
       if (service.remoteModels().isEmpty()) {
         train(javaRuntime, jvmOptions, home, repo, settings, dumped, work);
       } else {
-        // serve the image's service file, fetching its remote models through a model cache in
-        // the build cache (kept: the next build fetches nothing), so the archive holds the
-        // classes the image's start uses: the store's and the models' engines
+        // serve the image's service file on a model cache in the build cache (kept: the next
+        // build fetches nothing): a first run fills it, then the training run starts from it as a
+        // restart does, so the archive holds the classes a start from a warm cache uses (the
+        // store's, the models' engines'), and not those of a download (the S3 client's
+        // thousands), which every start would load from it
         Path file = work.resolve(ServiceSpec.FILE_NAME);
         ServiceSpec.writeYaml(file, service.servedFile());
         ServeSettings fetching =
             settings.with(ServeSettings.MODEL_CACHE, cache.resolve("models").toString());
         try {
+          train(javaRuntime, jvmOptions, home, file, fetching, null, work);
           train(javaRuntime, jvmOptions, home, file, fetching, dumped, work);
         } catch (BerthException e) {
           progress.accept(
@@ -151,7 +154,9 @@ public final class ClassDataArchive {
       throws IOException {
     List<String> cmd = new ArrayList<>();
     cmd.add(javaRuntime.resolve("bin/java").toString());
-    cmd.add((AOT ? "-XX:AOTCacheOutput=" : "-XX:ArchiveClassesAtExit=") + archive);
+    if (archive != null) { // else a run that only fills the model cache
+      cmd.add((AOT ? "-XX:AOTCacheOutput=" : "-XX:ArchiveClassesAtExit=") + archive);
+    }
     cmd.addAll(jvmOptions);
     cmd.addAll(List.of("-jar", home.resolve("berth.jar").toString(), "serve", target.toString()));
     cmd.addAll(settings.arguments());
@@ -191,7 +196,7 @@ public final class ClassDataArchive {
     } finally {
       p.destroyForcibly();
     }
-    if (!Files.isRegularFile(archive)) {
+    if (archive != null && !Files.isRegularFile(archive)) {
       throw new BerthException("the class-data training run wrote no archive:\n" + tail(log));
     }
   }
