@@ -41,6 +41,7 @@ public final class Main implements Runnable {
       cli.addSubcommand(new PsCommand());
       cli.addSubcommand(new LogsCommand());
       cli.addSubcommand(new StopCommand());
+      cli.addSubcommand(new TrainCommand());
     }
     // models as OCI artifacts: the store's HTTP client is java.net.http too
     if (onClassPath("dev.berth.store.OciModelStore")

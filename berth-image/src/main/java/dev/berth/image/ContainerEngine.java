@@ -152,6 +152,56 @@ public final class ContainerEngine implements AutoCloseable {
         });
   }
 
+  /**
+   * Pulls an image from its registry (as {@code docker pull} does), with the engine's credentials,
+   * reporting its progress lines to {@code progress}.
+   */
+  public void pullImage(String image, Consumer<String> progress) {
+    String doing = "cannot pull " + image;
+    // the reference's tag (after the last ':' that follows the last '/'), else latest
+    String name = image;
+    String tag = "latest";
+    int at = image.indexOf('@');
+    int colon = image.lastIndexOf(':');
+    if (at < 0 && colon > image.lastIndexOf('/')) {
+      name = image.substring(0, colon);
+      tag = image.substring(colon + 1);
+    }
+    String target =
+        "/images/create?fromImage=" + query(name) + (at < 0 ? "&tag=" + query(tag) : "");
+    call(
+        "POST",
+        target,
+        null,
+        doing,
+        a -> {
+          check(a, doing, null);
+          String last = null;
+          try (MappingIterator<JsonNode> lines =
+              JSON.readerFor(JsonNode.class).readValues(a.body())) {
+            while (lines.hasNextValue()) {
+              JsonNode line = lines.nextValue();
+              if (line.hasNonNull("error") || line.hasNonNull("errorDetail")) {
+                String message = line.path("errorDetail").path("message").asText("");
+                throw new ContainerEngineException(
+                    a.status(),
+                    doing + ": " + (message.isEmpty() ? line.path("error").asText() : message));
+              }
+              String text = line.path("status").asText("").strip();
+              // per-layer byte counts come many times a second: their start and end are enough
+              if (!text.isEmpty()
+                  && !text.equals(last)
+                  && !line.path("progressDetail").has("current")
+                  && !text.startsWith("Waiting")) {
+                progress.accept(text + (line.has("id") ? " " + line.get("id").asText() : ""));
+                last = text;
+              }
+            }
+          }
+          return null;
+        });
+  }
+
   /** Writes {@code image} in {@code docker save} format to {@code tarFile}, replacing it. */
   public void saveImage(String image, Path tarFile) {
     String doing = "cannot save image " + image + " to " + tarFile;
@@ -214,12 +264,22 @@ public final class ContainerEngine implements AutoCloseable {
     if (spec.command() != null) {
       body.set("Cmd", JSON.valueToTree(spec.command()));
     }
+    if (spec.entrypoint() != null) {
+      body.set("Entrypoint", JSON.valueToTree(spec.entrypoint()));
+    }
     if (spec.stopTimeout() != null) {
       body.put("StopTimeout", seconds(spec.stopTimeout()));
     }
     ObjectNode host = body.putObject("HostConfig").put("AutoRemove", false);
     for (ContainerSpec.Mount m : spec.mounts()) {
-      host.withArrayProperty("Binds").add(m.source() + ":" + m.target() + ":ro");
+      host.withArrayProperty("Binds")
+          .add(m.source() + ":" + m.target() + (m.writable() ? ":rw" : ":ro"));
+    }
+    if (spec.cpus() > 0) {
+      host.put("NanoCpus", Math.round(spec.cpus() * 1e9));
+    }
+    if (spec.memoryBytes() > 0) {
+      host.put("Memory", spec.memoryBytes());
     }
     for (PortBinding p : spec.ports()) {
       body.withObjectProperty("ExposedPorts").putObject(p.key());

@@ -20,7 +20,10 @@ import java.util.Objects;
  * @param command the command to run instead of the image's, or null for the image's
  * @param stopTimeout how long {@code docker stop} waits after SIGTERM before SIGKILL, or null for
  *     the engine's default (10 s)
- * @param mounts host files mounted read-only into the container
+ * @param mounts host files and directories mounted into the container
+ * @param entrypoint the entrypoint to run instead of the image's, or null for the image's
+ * @param cpus CPUs the container may use, 0 for no limit
+ * @param memoryBytes memory the container may use, 0 for no limit
  */
 public record ContainerSpec(
     String image,
@@ -30,9 +33,19 @@ public record ContainerSpec(
     List<PortBinding> ports,
     List<String> command,
     Duration stopTimeout,
-    List<Mount> mounts) {
-  /** A host file or directory mounted read-only at {@code target} in the container. */
-  public record Mount(java.nio.file.Path source, String target) {
+    List<Mount> mounts,
+    List<String> entrypoint,
+    double cpus,
+    long memoryBytes) {
+  /**
+   * A host file or directory mounted at {@code target} in the container, read-only unless {@code
+   * writable}.
+   */
+  public record Mount(java.nio.file.Path source, String target, boolean writable) {
+    public Mount(java.nio.file.Path source, String target) {
+      this(source, target, false);
+    }
+
     public Mount {
       Objects.requireNonNull(source, "source");
       Objects.requireNonNull(target, "target");
@@ -50,6 +63,10 @@ public record ContainerSpec(
     ports = List.copyOf(ports);
     command = command == null ? null : List.copyOf(command);
     mounts = List.copyOf(mounts);
+    entrypoint = entrypoint == null ? null : List.copyOf(entrypoint);
+    if (cpus < 0 || memoryBytes < 0) {
+      throw new IllegalArgumentException("resource limits must not be negative");
+    }
     if (stopTimeout != null && stopTimeout.isNegative()) {
       throw new IllegalArgumentException("stopTimeout must not be negative: " + stopTimeout);
     }
@@ -70,6 +87,9 @@ public record ContainerSpec(
     private List<String> command;
     private Duration stopTimeout;
     private final List<Mount> mounts = new ArrayList<>();
+    private List<String> entrypoint;
+    private double cpus;
+    private long memoryBytes;
 
     private Builder(String image) {
       this.image = Objects.requireNonNull(image, "image");
@@ -112,8 +132,49 @@ public record ContainerSpec(
       return this;
     }
 
+    /** Mounts a host directory at {@code target}, writable by the container. */
+    public Builder mountWritable(java.nio.file.Path source, String target) {
+      mounts.add(new Mount(source, target, true));
+      return this;
+    }
+
+    /** Runs {@code entrypoint} instead of the image's entrypoint. */
+    public Builder entrypoint(List<String> entrypoint) {
+      this.entrypoint = List.copyOf(entrypoint);
+      return this;
+    }
+
+    /** Runs {@code command} instead of the image's command. */
+    public Builder command(List<String> command) {
+      this.command = List.copyOf(command);
+      return this;
+    }
+
+    /** Limits the container to {@code cpus} CPUs (0: no limit). */
+    public Builder cpus(double cpus) {
+      this.cpus = cpus;
+      return this;
+    }
+
+    /** Limits the container's memory to {@code bytes} (0: no limit). */
+    public Builder memory(long bytes) {
+      this.memoryBytes = bytes;
+      return this;
+    }
+
     public ContainerSpec build() {
-      return new ContainerSpec(image, name, env, labels, ports, command, stopTimeout, mounts);
+      return new ContainerSpec(
+          image,
+          name,
+          env,
+          labels,
+          ports,
+          command,
+          stopTimeout,
+          mounts,
+          entrypoint,
+          cpus,
+          memoryBytes);
     }
   }
 }

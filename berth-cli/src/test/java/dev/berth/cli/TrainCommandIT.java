@@ -1,0 +1,156 @@
+package dev.berth.cli;
+
+import static dev.berth.cli.ContainerTestEnv.berth;
+import static dev.berth.cli.ContainerTestEnv.docker;
+import static org.awaitility.Awaitility.await;
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.TestInstance;
+
+/**
+ * {@code berth train} on a real Docker engine: a job whose output is published as the next version,
+ * and jobs that fail, write nothing, write a model that does not load, run past their time limit or
+ * are stopped, none of which publishes anything. The training image is the test base (Debian) with
+ * a shell command for a trainer: what is tested is the run around it.
+ */
+@TestInstance(TestInstance.Lifecycle.PER_CLASS)
+class TrainCommandIT {
+  private Path work;
+  private Path repo;
+  private ContainerTestEnv env;
+  private final Path data = BerthProcess.examples().resolve("minilm/1");
+
+  @BeforeAll
+  void setUp() throws Exception {
+    env = ContainerTestEnv.require();
+    work = Files.createTempDirectory(Path.of("target").toAbsolutePath(), "train-it-");
+    repo = Files.createDirectories(work.resolve("repo"));
+  }
+
+  /** A job file running {@code script} in the test base, with MiniLM's files at /data. */
+  private Path job(String name, String script, String extra) throws Exception {
+    Path file = work.resolve(name + ".yaml");
+    Files.writeString(
+        file,
+        "apiVersion: berth.dev/v1\n"
+            + "kind: TrainingJob\n"
+            + "name: "
+            + name
+            + "\n"
+            + "model: embedder\n"
+            + "image: "
+            + env.base
+            + "\n"
+            + "command: [sh, -c]\n"
+            + "args: ['"
+            + script
+            + "']\n"
+            + "data: [{path: "
+            + data
+            + ", mount: /data}]\n"
+            + "resources: {cpu: 1, memory: 512Mi}\n"
+            + extra);
+    return file;
+  }
+
+  private ContainerTestEnv.Result train(Path job) throws Exception {
+    return berth(work, "train", job.toString(), "--to", repo.toString());
+  }
+
+  @Test
+  void aJobsOutputIsPublishedAsTheNextVersionOnceItLoads() throws Exception {
+    Path job = job("good", "echo reading /data; cp /data/model.onnx /output/ && echo trained", "");
+    ContainerTestEnv.Result first = train(job).ok();
+    assertTrue(first.err().contains("trained"), "the job's logs stream: " + first.err());
+    assertTrue(
+        first.out().contains("published model 'embedder' version 1 to " + repo), first.out());
+    assertArrayEquals(
+        Files.readAllBytes(data.resolve("model.onnx")),
+        Files.readAllBytes(repo.resolve("embedder/1/model.onnx")));
+    ContainerTestEnv.Result second = train(job).ok();
+    assertTrue(second.out().contains("version 2"), second.out());
+    assertTrue(Files.isRegularFile(repo.resolve("embedder/2/model.onnx")));
+
+    // a version that exists is refused before anything runs
+    ContainerTestEnv.Result again = train(job("pinned", "true", "version: 1\n"));
+    assertEquals(2, again.code(), again.err());
+    assertTrue(again.err().contains("version 1 of model 'embedder' exists already"), again.err());
+  }
+
+  @Test
+  void aFailedJobPublishesNothingAndShowsItsLastLines() throws Exception {
+    long next = TrainCommand.nextVersion(repo.resolve("embedder"));
+    ContainerTestEnv.Result failed = train(job("fails", "echo data is corrupt >&2; exit 3", ""));
+    assertEquals(1, failed.code(), failed.err());
+    assertTrue(failed.err().contains("failed with exit code 3"), failed.err());
+    assertTrue(failed.err().contains("  data is corrupt"), failed.err());
+
+    ContainerTestEnv.Result empty = train(job("empty", "echo done", ""));
+    assertEquals(1, empty.code(), empty.err());
+    assertTrue(empty.err().contains("wrote nothing to /output"), empty.err());
+
+    ContainerTestEnv.Result broken =
+        train(job("broken", "echo not a graph > /output/model.onnx", ""));
+    assertEquals(1, broken.code(), broken.err());
+    assertTrue(broken.err().contains("does not load"), broken.err());
+
+    assertEquals(next, TrainCommand.nextVersion(repo.resolve("embedder")), "nothing published");
+    assertNoPartial();
+    assertNoContainer("fails");
+  }
+
+  @Test
+  void aJobPastItsTimeLimitIsStopped() throws Exception {
+    long start = System.nanoTime();
+    ContainerTestEnv.Result slow = train(job("slow", "sleep 600", "time-limit: 2s\n"));
+    assertEquals(1, slow.code(), slow.err());
+    assertTrue(slow.err().contains("ran past its time limit"), slow.err());
+    assertTrue(System.nanoTime() - start < Duration.ofSeconds(60).toNanos());
+    assertNoContainer("slow");
+  }
+
+  @Test
+  void ctrlCStopsTheJobAndRemovesItsContainer() throws Exception {
+    Path job = job("stopped", "echo started; sleep 600", "");
+    try (BerthProcess train =
+        BerthProcess.start(
+            Files.createDirectories(work.resolve("stopped-run")),
+            "train",
+            job.toString(),
+            "--to",
+            repo.toString())) {
+      await()
+          .atMost(Duration.ofSeconds(120))
+          .until(() -> Files.readString(train.stderr).contains("started"));
+      train.process.destroy(); // SIGTERM, as Ctrl-C's SIGINT
+      assertTrue(train.process.waitFor(60, java.util.concurrent.TimeUnit.SECONDS));
+      assertEquals(130, train.process.exitValue(), Files.readString(train.stderr));
+    }
+    assertNoContainer("stopped");
+  }
+
+  private void assertNoPartial() throws Exception {
+    Path model = repo.resolve("embedder");
+    if (!Files.isDirectory(model)) {
+      return;
+    }
+    try (var s = Files.list(model)) {
+      for (Path p : s.toList()) {
+        assertFalse(p.getFileName().toString().startsWith("."), "a partial version is left: " + p);
+      }
+    }
+  }
+
+  private void assertNoContainer(String job) throws Exception {
+    String all = docker(work, "ps", "-a", "--format", "{{.Names}}").ok().out();
+    assertFalse(all.contains("berth-train-" + job), all);
+  }
+}

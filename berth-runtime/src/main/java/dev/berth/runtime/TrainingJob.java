@@ -1,0 +1,231 @@
+package dev.berth.runtime;
+
+import dev.berth.api.ConfigException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.regex.Pattern;
+
+/**
+ * A {@code kind: TrainingJob} file: a training run in a container whose result becomes a version of
+ * a model. Paths in the file are relative to the file's own directory. Every problem names the
+ * file, the key and the fix.
+ *
+ * @param file where it was read from
+ * @param name the job's name (a DNS label: the container's name derives from it)
+ * @param model the model the trained files become a version of
+ * @param version the version to publish as, or 0 for the one after the highest in the target
+ * @param image the training image, run as it is
+ * @param command the command replacing the image's entrypoint, or empty for the image's
+ * @param args the arguments replacing the image's command, or empty for the image's
+ * @param env environment variables added to the image's
+ * @param data data sets mounted read-only
+ * @param cpus CPUs the container may use (0: no limit)
+ * @param memoryBytes memory the container may use (0: no limit)
+ * @param timeLimit how long the job may run before it is stopped
+ * @param output where the job writes the version's files inside the container
+ * @param to where the version is published: a model repository directory
+ */
+public record TrainingJob(
+    Path file,
+    String name,
+    String model,
+    long version,
+    String image,
+    List<String> command,
+    List<String> args,
+    Map<String, String> env,
+    List<DataSet> data,
+    double cpus,
+    long memoryBytes,
+    Duration timeLimit,
+    String output,
+    String to) {
+
+  public static final String KIND = "TrainingJob";
+  public static final String DEFAULT_OUTPUT = "/output";
+  public static final Duration DEFAULT_TIME_LIMIT = Duration.ofHours(2);
+
+  private static final Pattern DNS_LABEL = Pattern.compile("[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?");
+  private static final Pattern MEMORY = Pattern.compile("([1-9]\\d*)(Ki|Mi|Gi|Ti|k|M|G|T)?");
+
+  public TrainingJob {
+    command = List.copyOf(command);
+    args = List.copyOf(args);
+    env = java.util.Collections.unmodifiableMap(new LinkedHashMap<>(env));
+    data = List.copyOf(data);
+  }
+
+  /**
+   * A data set the job reads.
+   *
+   * @param path the directory or file on this machine
+   * @param mount where the container sees it (read-only)
+   */
+  public record DataSet(Path path, String mount) {}
+
+  /** Reads and validates a job file. */
+  public static TrainingJob load(Path file) {
+    Path abs = file.toAbsolutePath().normalize();
+    if (!Files.isRegularFile(abs)) {
+      throw new ConfigException(
+          abs, "", "does not exist; give the path of a training job file (kind: " + KIND + ")");
+    }
+    ConfigReader root =
+        ConfigReader.readYaml(
+            abs,
+            "starting with 'apiVersion: " + ModelConfig.API_VERSION + "' and 'kind: " + KIND + "'");
+    if (root == null) {
+      throw new ConfigException(
+          abs, "", "is empty; start it with 'apiVersion: " + ModelConfig.API_VERSION + "'");
+    }
+    return parse(root);
+  }
+
+  static TrainingJob parse(ConfigReader root) {
+    root.allowOnly(
+        Set.of(
+            "apiVersion",
+            "kind",
+            "name",
+            "model",
+            "version",
+            "image",
+            "command",
+            "args",
+            "env",
+            "data",
+            "resources",
+            "time-limit",
+            "output",
+            "to"));
+    String apiVersion = root.string("apiVersion", null);
+    if (!ModelConfig.API_VERSION.equals(apiVersion)) {
+      throw root.error(
+          "apiVersion",
+          (apiVersion == null ? "is missing" : "'" + apiVersion + "' is not supported")
+              + "; use 'apiVersion: "
+              + ModelConfig.API_VERSION
+              + "'");
+    }
+    String kind = root.string("kind", null);
+    if (!KIND.equals(kind)) {
+      throw root.error(
+          "kind",
+          (kind == null ? "is missing" : "'" + kind + "' is not a training job")
+              + "; add 'kind: "
+              + KIND
+              + "'");
+    }
+    String name = root.requiredString("name", "name the job, e.g. 'name: fashion-mnist-train'");
+    if (!DNS_LABEL.matcher(name).matches()) {
+      throw root.error(
+          "name",
+          "'" + name + "' is not a DNS label; use lower-case letters, digits and '-', at most 63");
+    }
+    String model =
+        root.requiredString("model", "name the model the trained files become a version of");
+    if (!ModelRepository.isValidModelName(model)) {
+      throw root.error(
+          "model", "'" + model + "' is not a valid model name (letters, digits, . _ -)");
+    }
+    long version = root.has("version") ? root.integer("version", 1, 1, Integer.MAX_VALUE) : 0;
+    String image =
+        root.requiredString(
+            "image", "give the training image, e.g. 'image: registry.example.com/team/trainer:1'");
+    Path base = root.file().getParent();
+    java.util.List<DataSet> data = new java.util.ArrayList<>();
+    for (ConfigReader d : root.sections("data")) {
+      d.allowOnly(Set.of("path", "mount"));
+      Path path =
+          base.resolve(d.requiredString("path", "give the data set's directory or file"))
+              .normalize();
+      if (!Files.exists(path)) {
+        throw d.error("path", path + " does not exist; give a directory or file on this machine");
+      }
+      String mount = d.requiredString("mount", "give where the job reads it, e.g. mount: /data");
+      if (!mount.startsWith("/")) {
+        throw d.error("mount", "'" + mount + "' is not an absolute path; e.g. mount: /data");
+      }
+      data.add(new DataSet(path, mount));
+    }
+    ConfigReader resources = root.section("resources");
+    resources.allowOnly(Set.of("cpu", "memory"));
+    double cpus = 0;
+    if (resources.has("cpu")) {
+      cpus = resources.number("cpu", 0);
+      if (cpus <= 0) {
+        throw resources.error("cpu", "must be above 0, e.g. cpu: 2 or cpu: 0.5");
+      }
+    }
+    long memory = 0;
+    String memoryText = resources.string("memory", null);
+    if (memoryText != null) {
+      memory = memoryBytes(memoryText);
+      if (memory < (64L << 20)) {
+        throw resources.error(
+            "memory",
+            "'" + memoryText + "' is not a memory size of at least 64Mi; e.g. memory: 4Gi");
+      }
+    }
+    Duration timeLimit = root.duration("time-limit", DEFAULT_TIME_LIMIT);
+    if (timeLimit.isZero() || timeLimit.isNegative()) {
+      throw root.error("time-limit", "must be above 0, e.g. time-limit: 30m");
+    }
+    String output = root.string("output", DEFAULT_OUTPUT);
+    if (!output.startsWith("/") || output.equals("/")) {
+      throw root.error("output", "'" + output + "' is not an absolute directory; e.g. /output");
+    }
+    String to = root.string("to", null);
+    if (to != null && !ServiceSpec.RemoteModel.isRemote(to)) {
+      to = base.resolve(to).normalize().toString();
+    }
+    Map<String, String> env = new LinkedHashMap<>();
+    ConfigReader e = root.section("env");
+    for (String key : e.values().keySet()) {
+      env.put(key, e.string(key, ""));
+    }
+    return new TrainingJob(
+        root.file(),
+        name,
+        model,
+        version,
+        image,
+        root.strings("command"),
+        root.strings("args"),
+        env,
+        data,
+        cpus,
+        memory,
+        timeLimit,
+        output,
+        to);
+  }
+
+  /** A Kubernetes-style memory quantity in bytes, or -1 when it is not one. */
+  static long memoryBytes(String text) {
+    var m = MEMORY.matcher(text.trim());
+    if (!m.matches()) {
+      return -1;
+    }
+    long n = Long.parseLong(m.group(1));
+    String unit = m.group(2) == null ? "" : m.group(2);
+    long factor =
+        switch (unit) {
+          case "Ki" -> 1L << 10;
+          case "Mi" -> 1L << 20;
+          case "Gi" -> 1L << 30;
+          case "Ti" -> 1L << 40;
+          case "k" -> 1_000L;
+          case "M" -> 1_000_000L;
+          case "G" -> 1_000_000_000L;
+          case "T" -> 1_000_000_000_000L;
+          default -> 1L;
+        };
+    return Math.multiplyExact(n, factor);
+  }
+}
