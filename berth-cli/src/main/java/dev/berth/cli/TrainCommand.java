@@ -62,72 +62,114 @@ final class TrainCommand implements Callable<Integer> {
 
   @Option(
       names = "--to",
-      paramLabel = "DIR",
-      description = "The model repository to publish into, instead of the job's 'to'.")
-  Path to;
+      paramLabel = "DIR|oci://...",
+      description =
+          "Where to publish, instead of the job's 'to': a model repository directory, or a model"
+              + " in a registry (oci://REGISTRY/REPOSITORY:TAG, as berth push stores it).")
+  String to;
 
   @Override
   public Integer call() {
     TrainingJob job = TrainingJob.load(jobFile);
-    Path repository = repository(job);
-    Path modelDir = repository.resolve(job.model());
-    long version = job.version() > 0 ? job.version() : nextVersion(modelDir);
-    Path versionDir = modelDir.resolve(Long.toString(version));
-    if (Files.exists(versionDir)) {
-      throw new BerthException(
-          "version "
-              + version
-              + " of model '"
-              + job.model()
-              + "' exists already in "
-              + repository
-              + "; give the job another version, or leave 'version' out to publish the next one");
-    }
-    ContainerEngine engine = ContainerEngine.fromEnvironment();
-    engine.ping();
-    if (engine.inspectImage(job.image()).isEmpty()) {
-      System.err.println("pulling " + job.image() + " ...");
-      engine.pullImage(job.image(), line -> System.err.println("  " + line));
-    }
-    Path output = createOutput(job);
-    try {
-      int result = run(engine, job, output);
-      if (result != 0) {
-        return result;
+    try (Target target = target(job)) {
+      long version = job.version() > 0 ? job.version() : nextVersion(target.modelDir());
+      if (Files.exists(target.modelDir().resolve(Long.toString(version)))) {
+        throw new BerthException(
+            "version "
+                + version
+                + " of model '"
+                + job.model()
+                + "' exists already in "
+                + target.where()
+                + "; give the job another version, or leave 'version' out to publish the next one");
       }
-      String problem = checkOutput(job, output, modelDir, version);
-      if (problem != null) {
-        System.err.println("berth train: " + problem + "; nothing was published");
-        return 1;
+      ContainerEngine engine = ContainerEngine.fromEnvironment();
+      engine.ping();
+      if (engine.inspectImage(job.image()).isEmpty()) {
+        System.err.println("pulling " + job.image() + " ...");
+        engine.pullImage(job.image(), line -> System.err.println("  " + line));
       }
-      publish(output, versionDir);
-      System.out.println(
-          "published model '" + job.model() + "' version " + version + " to " + repository);
-      return 0;
-    } finally {
-      ServiceSpec.deleteTree(output);
+      Path output = createOutput(job);
+      try {
+        int result = run(engine, job, output);
+        if (result != 0) {
+          return result;
+        }
+        String problem = checkOutput(job, output, target.modelDir(), version);
+        if (problem != null) {
+          System.err.println("berth train: " + problem + "; nothing was published");
+          return 1;
+        }
+        target.publish(output, version);
+        System.out.println(
+            "published model '" + job.model() + "' version " + version + " to " + target.where());
+        return 0;
+      } finally {
+        ServiceSpec.deleteTree(output);
+      }
     }
   }
 
-  /** Where the job publishes: --to, else the job's {@code to}. */
-  private Path repository(TrainingJob job) {
-    if (to != null) {
-      return to.toAbsolutePath().normalize();
-    }
-    if (job.to() == null) {
+  /**
+   * Where a job publishes: a model repository directory, or a model in a registry (pulled first,
+   * pushed back with the new version under the same tag).
+   */
+  interface Target extends AutoCloseable {
+    /** The model's directory as it is now (it may not exist: a new model). */
+    Path modelDir();
+
+    /** Where it goes, for messages. */
+    String where();
+
+    /** Adds the job's output as a version, at once. */
+    void publish(Path output, long version);
+
+    @Override
+    void close();
+  }
+
+  /** --to, else the job's {@code to}. */
+  private Target target(TrainingJob job) {
+    String where = to != null ? to : job.to();
+    if (where == null) {
       throw new BerthException(
           job.file()
-              + " names no model repository to publish into; add 'to: DIR' or give --to DIR");
+              + " names nowhere to publish; add 'to: DIR' (a model repository) or 'to:"
+              + " oci://REGISTRY/REPOSITORY:TAG', or give --to");
     }
-    if (ServiceSpec.RemoteModel.isRemote(job.to())) {
+    if (where.startsWith("oci://")) {
+      if (!Main.onClassPath("dev.berth.store.OciModelStore")) {
+        throw new BerthException("this Berth has no model store; publish into a directory");
+      }
+      return new RegistryTarget(job.model(), where);
+    }
+    if (ServiceSpec.RemoteModel.isRemote(where)) {
       throw new BerthException(
-          job.file()
-              + ": 'to: "
-              + job.to()
-              + "' names a model store; berth train publishes into a model repository directory"
-              + " (push the model from there with berth push)");
+          "berth train publishes into a model repository directory or an oci:// registry, not "
+              + where
+              + "; publish into a directory and upload that");
     }
-    return Path.of(job.to());
+    Path repository = Path.of(where).toAbsolutePath().normalize();
+    Path modelDir = repository.resolve(job.model());
+    return new Target() {
+      @Override
+      public Path modelDir() {
+        return modelDir;
+      }
+
+      @Override
+      public String where() {
+        return repository.toString();
+      }
+
+      @Override
+      public void publish(Path output, long version) {
+        TrainCommand.publish(output, modelDir.resolve(Long.toString(version)));
+      }
+
+      @Override
+      public void close() {}
+    };
   }
 
   /** The version after the highest in a model's directory (1 for a new model). */
@@ -350,7 +392,7 @@ final class TrainCommand implements Callable<Integer> {
   }
 
   /** Copies the output into place as the version's directory, renamed in at once. */
-  private static void publish(Path output, Path versionDir) {
+  static void publish(Path output, Path versionDir) {
     Path partial =
         versionDir.resolveSibling(
             "." + versionDir.getFileName() + ".partial-" + ProcessHandle.current().pid());

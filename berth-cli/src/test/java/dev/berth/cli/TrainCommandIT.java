@@ -86,6 +86,27 @@ class TrainCommandIT {
   }
 
   @Test
+  void aJobPublishesIntoARegistryAsTheModelsNextVersionUnderTheSameTag() throws Exception {
+    try (dev.berth.store.TestRegistry registry =
+        dev.berth.store.TestRegistry.start(Files.createDirectories(work.resolve("registry")))) {
+      String ref = "oci://" + registry.address() + "/models/embedder:prod";
+      Path job = job("pushed", "cp /data/model.onnx /data/tokenizer.json /output/", "");
+      for (int version = 1; version <= 2; version++) {
+        ContainerTestEnv.Result r = berth(work, "train", job.toString(), "--to", ref).ok();
+        assertTrue(
+            r.out().contains("published model 'embedder' version " + version + " to " + ref),
+            r.out() + r.err());
+      }
+      var pulled =
+          new dev.berth.store.OciModelStore(dev.berth.store.DockerCredentials.none(), line -> {})
+              .find(dev.berth.store.OciReference.parse(ref))
+              .orElseThrow();
+      assertEquals("1,2", pulled.annotations().get(dev.berth.store.ModelArtifact.VERSIONS));
+      assertEquals("onnx", pulled.annotations().get(dev.berth.store.ModelArtifact.ENGINE));
+    }
+  }
+
+  @Test
   void aFailedJobPublishesNothingAndShowsItsLastLines() throws Exception {
     long next = TrainCommand.nextVersion(repo.resolve("embedder"));
     ContainerTestEnv.Result failed = train(job("fails", "echo data is corrupt >&2; exit 3", ""));

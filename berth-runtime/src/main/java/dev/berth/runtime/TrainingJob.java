@@ -28,7 +28,8 @@ import java.util.regex.Pattern;
  * @param memoryBytes memory the container may use (0: no limit)
  * @param timeLimit how long the job may run before it is stopped
  * @param output where the job writes the version's files inside the container
- * @param to where the version is published: a model repository directory
+ * @param to where the version is published: a model repository directory or {@code
+ *     oci://REGISTRY/REPOSITORY:TAG}, or null when the command line says
  */
 public record TrainingJob(
     Path file,
@@ -181,7 +182,15 @@ public record TrainingJob(
       throw root.error("output", "'" + output + "' is not an absolute directory; e.g. /output");
     }
     String to = root.string("to", null);
-    if (to != null && !ServiceSpec.RemoteModel.isRemote(to)) {
+    if (to != null && ServiceSpec.RemoteModel.isRemote(to) && !to.startsWith("oci://")) {
+      throw root.error(
+          "to",
+          "'"
+              + to
+              + "' is not where berth train publishes; give a model repository directory or"
+              + " oci://REGISTRY/REPOSITORY:TAG");
+    }
+    if (to != null && !to.startsWith("oci://")) {
       to = base.resolve(to).normalize().toString();
     }
     Map<String, String> env = new LinkedHashMap<>();

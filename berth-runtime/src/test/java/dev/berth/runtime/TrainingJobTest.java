@@ -94,6 +94,10 @@ class TrainingJobTest {
         Arguments.of(
             HEADER + "name: t\nmodel: m\nimage: i\ntime-limit: soon\n", "time-limit", "duration"),
         Arguments.of(HEADER + "name: t\nmodel: m\nimage: i\noutput: out\n", "output", "absolute"),
+        Arguments.of(
+            HEADER + "name: t\nmodel: m\nimage: i\nto: \"s3://b/models\"\n",
+            "to",
+            "oci://REGISTRY/REPOSITORY:TAG"),
         Arguments.of(HEADER + "name: t\nmodel: m\nimage: i\ngpu: 1\n", "gpu", "unknown key"));
   }
 

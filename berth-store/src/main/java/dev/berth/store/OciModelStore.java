@@ -271,6 +271,20 @@ public final class OciModelStore {
     return new Resolved(ref, registry, manifest, ModelArtifact.parse(ref, manifest));
   }
 
+  /**
+   * The model a reference names, or empty when the registry has no such tag or digest (a model not
+   * pushed yet).
+   *
+   * @throws BerthException when the registry cannot be asked, or the reference is not one Berth
+   *     model
+   */
+  public java.util.Optional<Resolved> find(OciReference ref) {
+    RegistryClient registry = client(ref, false);
+    return registry
+        .manifest(ref.manifestReference())
+        .map(m -> new Resolved(ref, registry, m, ModelArtifact.parse(ref, m)));
+  }
+
   /** The manifest at a reference, or a refusal naming what the registry lacks. */
   private static RegistryClient.Manifest manifestOf(RegistryClient registry, OciReference ref) {
     return registry

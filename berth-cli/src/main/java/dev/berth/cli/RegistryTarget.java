@@ -1,0 +1,73 @@
+package dev.berth.cli;
+
+import dev.berth.api.BerthException;
+import dev.berth.runtime.ServiceSpec;
+import dev.berth.store.DockerCredentials;
+import dev.berth.store.OciModelStore;
+import dev.berth.store.OciReference;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+
+/**
+ * {@code berth train --to oci://...}: the model as the registry holds it at that tag, pulled into a
+ * working directory; publishing adds the new version and pushes the whole model back under the same
+ * tag, whose manifest moves last, so a server following the tag sees the old model or the new one.
+ * A model not pushed yet starts empty. Its own class, so that the store's classes load only when a
+ * job publishes to a registry.
+ */
+final class RegistryTarget implements TrainCommand.Target {
+  private final String model;
+  private final OciReference ref;
+  private final OciModelStore store;
+  private final Path work;
+  private final Path modelDir;
+
+  RegistryTarget(String model, String reference) {
+    this.model = model;
+    this.ref = OciReference.parse(reference);
+    this.store = new OciModelStore(DockerCredentials.fromEnvironment(), System.err::println);
+    try {
+      this.work = Files.createTempDirectory("berth-train-model-");
+    } catch (IOException e) {
+      throw new BerthException("cannot create a working directory: " + e.getMessage(), e);
+    }
+    this.modelDir = work.resolve(model);
+    try {
+      var current = store.find(ref);
+      if (current.isPresent()) {
+        System.err.println("pulling " + ref + " (the model as it is) ...");
+        store.download(current.get(), Files.createDirectories(modelDir));
+      } else {
+        System.err.println(ref + " holds no model yet; the job's version starts it");
+      }
+    } catch (IOException | RuntimeException e) {
+      close();
+      if (e instanceof BerthException be) {
+        throw be;
+      }
+      throw new BerthException("cannot read " + ref + ": " + e.getMessage(), e);
+    }
+  }
+
+  @Override
+  public Path modelDir() {
+    return modelDir;
+  }
+
+  @Override
+  public String where() {
+    return ref.toString();
+  }
+
+  @Override
+  public void publish(Path output, long version) {
+    TrainCommand.publish(output, modelDir.resolve(Long.toString(version)));
+    store.push(modelDir, model, ModelEngines.of(modelDir, model), ref);
+  }
+
+  @Override
+  public void close() {
+    ServiceSpec.deleteTree(work);
+  }
+}
