@@ -757,7 +757,9 @@ public record ServiceSpec(
       check.put("engine", engine);
     }
     check.putAll(overrides);
-    ModelConfig.parse(ConfigReader.root(m.file(), check));
+    // read as the entry's keys, so that a problem names models[i].batching...
+    String entry = m.keyName("x");
+    ModelConfig.parse(new ConfigReader(m.file(), entry.substring(0, entry.length() - 2), check));
     return new RemoteModel(name, source, engine, overrides);
   }
 

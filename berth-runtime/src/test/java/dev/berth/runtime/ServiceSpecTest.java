@@ -301,6 +301,12 @@ class ServiceSpecTest {
             "deploy.model-cache.size",
             "claim's size"),
         Arguments.of(
+            HEADER
+                + "name: a\nmodels: [{source: \"oci://r/m:1\","
+                + " batching: {max-queue-delay: soon}}]\n",
+            "models[0].batching.max-queue-delay",
+            "duration"),
+        Arguments.of(
             HEADER + "name: a\nmodels: [{source: \"oci://r/m:1\", engine: lama}]\n",
             "models[0].engine",
             "not an engine"),
