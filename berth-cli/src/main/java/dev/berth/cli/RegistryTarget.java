@@ -22,6 +22,8 @@ final class RegistryTarget implements TrainCommand.Target {
   private final OciModelStore store;
   private final Path work;
   private final Path modelDir;
+  // the manifest the model was pulled at (null: none yet), to refuse a push over a tag that moved
+  private final String pulledDigest;
 
   RegistryTarget(String model, String reference) {
     this.model = model;
@@ -36,10 +38,22 @@ final class RegistryTarget implements TrainCommand.Target {
     try {
       var current = store.find(ref);
       if (current.isPresent()) {
+        String name = current.get().annotations().get(dev.berth.store.ModelArtifact.NAME);
+        if (name != null && !name.equals(model)) {
+          throw new BerthException(
+              ref
+                  + " holds model '"
+                  + name
+                  + "', not '"
+                  + model
+                  + "'; publish the job's model under a tag of its own");
+        }
         System.err.println("pulling " + ref + " (the model as it is) ...");
         store.download(current.get(), Files.createDirectories(modelDir));
+        pulledDigest = current.get().digest();
       } else {
         System.err.println(ref + " holds no model yet; the job's version starts it");
+        pulledDigest = null;
       }
     } catch (IOException | RuntimeException e) {
       close();
@@ -61,9 +75,17 @@ final class RegistryTarget implements TrainCommand.Target {
   }
 
   @Override
-  public void publish(Path output, long version) {
+  public long publish(Path output, long version, boolean next) {
+    String now = store.find(ref).map(OciModelStore.Resolved::digest).orElse(null);
+    if (!java.util.Objects.equals(now, pulledDigest)) {
+      throw new BerthException(
+          ref
+              + " moved while the job ran (another push or training); run the job again so that"
+              + " its version joins the model as it is now");
+    }
     TrainCommand.publish(output, modelDir.resolve(Long.toString(version)));
     store.push(modelDir, model, ModelEngines.of(modelDir, model), ref);
+    return version;
   }
 
   @Override

@@ -17,11 +17,21 @@ final class Signals {
   private Signals() {}
 
   static void onTerminate(Runnable stop) {
+    onTerminate(stop, () -> {});
+  }
+
+  /**
+   * The same, with {@code again} run (on the signal's thread) for every later SIGTERM or SIGINT:
+   * e.g. a second Ctrl-C that should not wait for the orderly stop.
+   */
+  static void onTerminate(Runnable stop, Runnable again) {
     AtomicBoolean started = new AtomicBoolean();
     Runnable once =
         () -> {
           if (started.compareAndSet(false, true)) {
             Thread.ofPlatform().name("berth-shutdown").start(stop);
+          } else {
+            again.run();
           }
         };
     try {

@@ -68,12 +68,56 @@ final class TrainCommand implements Callable<Integer> {
               + " in a registry (oci://REGISTRY/REPOSITORY:TAG, as berth push stores it).")
   String to;
 
+  /** What a Ctrl-C stops: the job's container while it runs, else the steps around it. */
+  private static final class Cancel {
+    volatile boolean requested;
+    volatile ContainerEngine engine;
+    volatile String container;
+
+    void stopContainer() {
+      String id = container;
+      if (id != null && engine != null) {
+        try {
+          engine.stop(id, Duration.ofSeconds(2));
+        } catch (RuntimeException e) {
+          // gone already; the run's own clean-up removes what is left
+        }
+      }
+    }
+  }
+
   @Override
   public Integer call() {
     TrainingJob job = TrainingJob.load(jobFile);
-    try (Target target = target(job)) {
-      long version = job.version() > 0 ? job.version() : nextVersion(target.modelDir());
-      if (Files.exists(target.modelDir().resolve(Long.toString(version)))) {
+    String where = destination(job);
+    Cancel cancel = new Cancel();
+    Signals.onTerminate(
+        () -> {
+          cancel.requested = true;
+          System.err.println("berth train: stopping (Ctrl-C again to quit at once) ...");
+          cancel.stopContainer();
+        },
+        () -> {
+          System.err.println("berth train: quitting; nothing was published");
+          Runtime.getRuntime().halt(130);
+        });
+    ContainerEngine engine = ContainerEngine.fromEnvironment();
+    cancel.engine = engine;
+    engine.ping();
+    if (engine.inspectImage(job.image()).isEmpty()) {
+      System.err.println("pulling " + job.image() + " ...");
+      engine.pullImage(job.image(), line -> System.err.println("  " + line));
+    }
+    if (cancel.requested) {
+      return stopped();
+    }
+    try (Target target = target(job, where)) {
+      Path modelDir = target.modelDir();
+      if (Files.isRegularFile(modelDir.resolve(ModelConfig.FILE_NAME))) {
+        ModelConfig.load(modelDir); // a broken model.yaml is found before the training, not after
+      }
+      long version = job.version() > 0 ? job.version() : nextVersion(modelDir);
+      if (Files.exists(modelDir.resolve(Long.toString(version)))) {
         throw new BerthException(
             "version "
                 + version
@@ -83,31 +127,41 @@ final class TrainCommand implements Callable<Integer> {
                 + target.where()
                 + "; give the job another version, or leave 'version' out to publish the next one");
       }
-      ContainerEngine engine = ContainerEngine.fromEnvironment();
-      engine.ping();
-      if (engine.inspectImage(job.image()).isEmpty()) {
-        System.err.println("pulling " + job.image() + " ...");
-        engine.pullImage(job.image(), line -> System.err.println("  " + line));
-      }
-      Path output = createOutput(job);
+      Path workspace = createWorkspace(job);
+      Path output = workspace.resolve("output");
       try {
-        int result = run(engine, job, output);
+        int result = run(engine, job, output, cancel);
         if (result != 0) {
           return result;
         }
-        String problem = checkOutput(job, output, target.modelDir(), version);
+        if (cancel.requested) {
+          return stopped();
+        }
+        String problem = checkOutput(job, output, modelDir, version);
         if (problem != null) {
           System.err.println("berth train: " + problem + "; nothing was published");
           return 1;
         }
-        target.publish(output, version);
+        if (cancel.requested) {
+          return stopped();
+        }
+        long published = target.publish(output, version, job.version() == 0);
         System.out.println(
-            "published model '" + job.model() + "' version " + version + " to " + target.where());
+            "published model '" + job.model() + "' version " + published + " to " + target.where());
         return 0;
+      } catch (BerthException e) {
+        // the job ran: what failed after it is no usage error
+        System.err.println("berth train: " + e.getMessage() + "; nothing was published");
+        return 1;
       } finally {
-        ServiceSpec.deleteTree(output);
+        ServiceSpec.deleteTree(workspace);
       }
     }
+  }
+
+  private static int stopped() {
+    System.err.println("berth train: stopped; nothing was published");
+    return 130;
   }
 
   /**
@@ -121,15 +175,21 @@ final class TrainCommand implements Callable<Integer> {
     /** Where it goes, for messages. */
     String where();
 
-    /** Adds the job's output as a version, at once. */
-    void publish(Path output, long version);
+    /**
+     * Adds the job's output as a version, at once.
+     *
+     * @param next whether the version was counted as the next one: when another publication took it
+     *     meanwhile, the one after is taken
+     * @return the version published
+     */
+    long publish(Path output, long version, boolean next);
 
     @Override
     void close();
   }
 
-  /** --to, else the job's {@code to}. */
-  private Target target(TrainingJob job) {
+  /** --to, else the job's {@code to}, checked before anything runs. */
+  private String destination(TrainingJob job) {
     String where = to != null ? to : job.to();
     if (where == null) {
       throw new BerthException(
@@ -137,6 +197,15 @@ final class TrainCommand implements Callable<Integer> {
               + " names nowhere to publish; add 'to: DIR' (a model repository) or 'to:"
               + " oci://REGISTRY/REPOSITORY:TAG', or give --to");
     }
+    if (where.startsWith("oci://") && where.contains("@")) {
+      throw new BerthException(
+          where
+              + " pins a digest; berth train publishes under a tag (oci://REGISTRY/REPOSITORY:TAG)");
+    }
+    return where;
+  }
+
+  private static Target target(TrainingJob job, String where) {
     if (where.startsWith("oci://")) {
       if (!Main.onClassPath("dev.berth.store.OciModelStore")) {
         throw new BerthException("this Berth has no model store; publish into a directory");
@@ -163,8 +232,26 @@ final class TrainCommand implements Callable<Integer> {
       }
 
       @Override
-      public void publish(Path output, long version) {
-        TrainCommand.publish(output, modelDir.resolve(Long.toString(version)));
+      public long publish(Path output, long version, boolean next) {
+        long v = version;
+        for (int tries = 0; ; tries++) {
+          try {
+            TrainCommand.publish(output, modelDir.resolve(Long.toString(v)));
+            return v;
+          } catch (VersionTaken e) {
+            if (!next || tries == 5) {
+              throw new BerthException(
+                  "version "
+                      + v
+                      + " of model '"
+                      + job.model()
+                      + "' appeared in "
+                      + repository
+                      + " while the job ran; nothing was published");
+            }
+            v = nextVersion(modelDir); // another job published meanwhile: take the one after
+          }
+        }
       }
 
       @Override
@@ -190,12 +277,17 @@ final class TrainCommand implements Callable<Integer> {
   }
 
   /**
-   * An empty directory for the job's output, writable by whatever user the training image runs as.
+   * A private directory (0700) holding the job's output directory ({@code output/}, writable by
+   * whatever user the training image runs as): no other local user can reach what the job writes.
    */
-  private static Path createOutput(TrainingJob job) {
+  private static Path createWorkspace(TrainingJob job) {
     try {
-      Path dir = Files.createTempDirectory("berth-train-" + job.name() + "-");
-      Files.setPosixFilePermissions(dir, PosixFilePermissions.fromString("rwxrwxrwx"));
+      Path dir =
+          Files.createTempDirectory(
+              "berth-train-" + job.name() + "-",
+              PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rwx------")));
+      Path output = Files.createDirectory(dir.resolve("output"));
+      Files.setPosixFilePermissions(output, PosixFilePermissions.fromString("rwxrwxrwx"));
       return dir;
     } catch (IOException e) {
       throw new BerthException("cannot create the job's output directory: " + e.getMessage(), e);
@@ -204,11 +296,11 @@ final class TrainCommand implements Callable<Integer> {
 
   /**
    * Runs the job's container to its end, its logs on standard error; stops it at its time limit or
-   * on Ctrl-C.
+   * on Ctrl-C, and removes it in every case.
    *
    * @return 0 when the job succeeded, else the command's exit code
    */
-  private static int run(ContainerEngine engine, TrainingJob job, Path output) {
+  private static int run(ContainerEngine engine, TrainingJob job, Path output, Cancel cancel) {
     ContainerSpec.Builder spec =
         ContainerSpec.builder(job.image())
             .name("berth-train-" + job.name())
@@ -227,38 +319,22 @@ final class TrainCommand implements Callable<Integer> {
     for (TrainingJob.DataSet d : job.data()) {
       spec.mountReadOnly(d.path(), d.mount());
     }
-    String id;
-    try {
-      id = engine.createContainer(spec.build());
-    } catch (dev.berth.image.ContainerEngineException e) {
-      if (e.status() == 409) {
-        throw new BerthException(
-            "a training container for job '"
-                + job.name()
-                + "' exists already (berth-train-"
-                + job.name()
-                + "): another run of it is going on, or one was interrupted; remove it with"
-                + " 'docker rm -f berth-train-"
-                + job.name()
-                + "'",
-            e);
-      }
-      throw e;
-    }
-    AtomicBoolean cancelled = new AtomicBoolean();
+    String id = create(engine, job, spec.build());
+    cancel.container = id;
     AtomicBoolean timedOut = new AtomicBoolean();
     ScheduledExecutorService timer =
         Executors.newSingleThreadScheduledExecutor(
             r -> Thread.ofPlatform().name("berth-train-limit").daemon().unstarted(r));
+    Thread logs = null;
     try {
-      Signals.onTerminate(
-          () -> {
-            cancelled.set(true);
-            System.err.println("berth train: stopping the job ...");
-            engine.stop(id, STOP_TIMEOUT);
-          });
+      if (cancel.requested) {
+        return stopped();
+      }
       long started = System.nanoTime();
       engine.start(id);
+      if (cancel.requested) { // Ctrl-C while it started: the stop found it not running yet
+        cancel.stopContainer();
+      }
       System.err.println(
           "training '"
               + job.name()
@@ -269,26 +345,42 @@ final class TrainCommand implements Callable<Integer> {
               + " s); its output:");
       timer.schedule(
           () -> {
-            timedOut.set(true);
-            engine.stop(id, STOP_TIMEOUT);
+            try {
+              if (engine.inspectContainer(id).running()) {
+                timedOut.set(true);
+                engine.stop(id, STOP_TIMEOUT);
+              }
+            } catch (RuntimeException e) {
+              timedOut.set(true);
+              engine.remove(id, true); // a stop that failed must not leave it running on
+            }
           },
           job.timeLimit().toMillis(),
           TimeUnit.MILLISECONDS);
-      Thread logs =
+      logs =
           Thread.ofPlatform()
               .name("berth-train-logs")
               .daemon()
               .start(() -> engine.logs(id, true, null, -1, System.err, System.err));
-      int code = engine.waitFor(id);
+      int code;
+      try {
+        code = engine.waitFor(id);
+      } catch (RuntimeException e) {
+        System.err.println(
+            "berth train: lost the container engine while the job ran ("
+                + e.getMessage()
+                + "); the job is stopped and nothing was published");
+        return 1;
+      }
+      timer.shutdownNow(); // the job ended: no limit can stop it any more
       try {
         logs.join(Duration.ofSeconds(5));
       } catch (InterruptedException e) {
         Thread.currentThread().interrupt();
       }
       double seconds = (System.nanoTime() - started) / 1e9;
-      if (cancelled.get()) {
-        System.err.println("berth train: stopped; nothing was published");
-        return 130;
+      if (cancel.requested) {
+        return stopped();
       }
       if (timedOut.get()) {
         System.err.println(
@@ -301,6 +393,7 @@ final class TrainCommand implements Callable<Integer> {
         System.err.println(
             "berth train: the job failed with exit code "
                 + code
+                + (code == 137 ? " (killed: often for memory beyond resources.memory)" : "")
                 + " after "
                 + String.format(Locale.ROOT, "%.1f", seconds)
                 + " s; its last lines:\n"
@@ -313,10 +406,47 @@ final class TrainCommand implements Callable<Integer> {
       return 0;
     } finally {
       timer.shutdownNow();
+      cancel.container = null;
       try {
         engine.remove(id, true);
       } catch (RuntimeException e) {
         System.err.println("berth train: could not remove container " + id + ": " + e.getMessage());
+      }
+      if (logs != null) {
+        logs.interrupt();
+      }
+    }
+  }
+
+  /**
+   * Creates the job's container; a stopped one a run before left (killed before it could remove it)
+   * is removed first, a running one refused.
+   */
+  private static String create(ContainerEngine engine, TrainingJob job, ContainerSpec spec) {
+    for (int attempt = 0; ; attempt++) {
+      try {
+        return engine.createContainer(spec);
+      } catch (dev.berth.image.ContainerEngineException e) {
+        if (e.status() != 409) {
+          throw e;
+        }
+        var left =
+            engine.listContainers(java.util.Map.of(JOB_LABEL, job.name()), true).stream()
+                .filter(c -> !c.running())
+                .findFirst();
+        if (attempt == 0 && left.isPresent()) {
+          engine.remove(left.get().id(), true);
+          continue;
+        }
+        throw new BerthException(
+            "job '"
+                + job.name()
+                + "' is running already (container berth-train-"
+                + job.name()
+                + "); wait for it, or stop it with 'docker rm -f berth-train-"
+                + job.name()
+                + "'",
+            e);
       }
     }
   }
@@ -342,20 +472,25 @@ final class TrainCommand implements Callable<Integer> {
    * of the model with the model's model.yaml (or the defaults for a new model).
    */
   private static String checkOutput(TrainingJob job, Path output, Path modelDir, long version) {
-    try (Stream<Path> s = Files.list(output)) {
-      if (s.findAny().isEmpty()) {
-        return "the job wrote nothing to " + job.output() + " (the model's files go there)";
-      }
-    } catch (IOException e) {
-      return "cannot read the job's output: " + e.getMessage();
+    String files = outputFiles(job, output);
+    if (files != null) {
+      return files;
     }
     Path staging = null;
     try {
       staging = Files.createTempDirectory("berth-train-check-");
       Path model = Files.createDirectories(staging.resolve(job.model()));
-      Path ownYaml = modelDir.resolve(ModelConfig.FILE_NAME);
-      if (Files.isRegularFile(ownYaml)) {
-        Files.copy(ownYaml, model.resolve(ModelConfig.FILE_NAME));
+      // the model as it is (model.yaml, files its versions share such as a tokenizer), with the
+      // new version beside it
+      if (Files.isDirectory(modelDir)) {
+        try (Stream<Path> own = Files.list(modelDir)) {
+          for (Path p : own.toList()) {
+            String name = p.getFileName().toString();
+            if (!ModelRepository.isValidVersion(name) && !name.startsWith(".")) {
+              Files.createSymbolicLink(model.resolve(name), p.toAbsolutePath());
+            }
+          }
+        }
       }
       Files.createSymbolicLink(model.resolve(Long.toString(version)), output);
       System.err.println("berth train: loading the trained model to check it ...");
@@ -363,7 +498,10 @@ final class TrainCommand implements Callable<Integer> {
           InferenceService.create(
               staging, new ServingMetrics(), ModelIntegrity.pinsOnly(), "cpu")) {
         check.loadModels();
-        List<ModelStatus> statuses = check.index();
+        List<ModelStatus> statuses =
+            check.index().stream()
+                .filter(st -> st.version().equals(Long.toString(version)))
+                .toList();
         for (ModelStatus status : statuses) {
           if (status.state() != ServingMetrics.ModelState.READY) {
             return "the trained model does not load as version "
@@ -375,8 +513,11 @@ final class TrainCommand implements Callable<Integer> {
           }
         }
         if (statuses.isEmpty()) {
-          return "the job's output is no model version an engine recognises (model.onnx,"
-              + " model.gguf, model.pt, model.savedmodel/, model.json or model.ubj)";
+          return "version "
+              + version
+              + " does not load: the model's model.yaml leaves it out (version-policy), or the"
+              + " job's output is no model an engine recognises (model.onnx, model.gguf,"
+              + " model.pt, model.savedmodel/, model.json or model.ubj)";
         }
       }
       return null;
@@ -391,7 +532,55 @@ final class TrainCommand implements Callable<Integer> {
     }
   }
 
-  /** Copies the output into place as the version's directory, renamed in at once. */
+  /**
+   * Why the job's output cannot be a version, or null: it must hold something, and only regular
+   * files and directories. A link (it would be read on this machine, not in the container) or a
+   * device or pipe is refused.
+   */
+  static String outputFiles(TrainingJob job, Path output) {
+    try (Stream<Path> walk = Files.walk(output)) {
+      boolean any = false;
+      for (Path p : walk.toList()) {
+        if (p.equals(output)) {
+          continue;
+        }
+        any = true;
+        var attributes =
+            Files.readAttributes(
+                p,
+                java.nio.file.attribute.BasicFileAttributes.class,
+                java.nio.file.LinkOption.NOFOLLOW_LINKS);
+        if (!attributes.isRegularFile() && !attributes.isDirectory()) {
+          return "the job's output holds "
+              + job.output()
+              + "/"
+              + output.relativize(p)
+              + ", which is "
+              + (attributes.isSymbolicLink() ? "a symbolic link" : "no regular file")
+              + "; write the model's files themselves there";
+        }
+      }
+      return any
+          ? null
+          : "the job wrote nothing to " + job.output() + " (the model's files go there)";
+    } catch (IOException | java.io.UncheckedIOException e) {
+      return "cannot read the job's output: " + e.getMessage();
+    }
+  }
+
+  /** Another publication took a version first. */
+  static final class VersionTaken extends BerthException {
+    VersionTaken(Path versionDir) {
+      super(versionDir + " exists already");
+    }
+  }
+
+  /**
+   * Copies the output (regular files and directories only) into place as the version's directory,
+   * renamed in at once.
+   *
+   * @throws VersionTaken when the version's directory appeared meanwhile
+   */
   static void publish(Path output, Path versionDir) {
     Path partial =
         versionDir.resolveSibling(
@@ -401,15 +590,23 @@ final class TrainCommand implements Callable<Integer> {
       try (Stream<Path> walk = Files.walk(output)) {
         for (Path p : walk.toList()) {
           Path target = partial.resolve(output.relativize(p).toString());
-          if (Files.isDirectory(p)) {
+          if (Files.isDirectory(p, java.nio.file.LinkOption.NOFOLLOW_LINKS)) {
             Files.createDirectories(target);
-          } else {
-            Files.copy(p, target);
+          } else if (Files.isRegularFile(p, java.nio.file.LinkOption.NOFOLLOW_LINKS)) {
+            Files.copy(p, target, java.nio.file.LinkOption.NOFOLLOW_LINKS);
           }
         }
       }
+      if (Files.exists(versionDir)) {
+        ServiceSpec.deleteTree(partial);
+        throw new VersionTaken(versionDir);
+      }
       Files.move(partial, versionDir, StandardCopyOption.ATOMIC_MOVE);
-    } catch (IOException e) {
+    } catch (java.nio.file.FileAlreadyExistsException
+        | java.nio.file.DirectoryNotEmptyException e) {
+      ServiceSpec.deleteTree(partial);
+      throw new VersionTaken(versionDir);
+    } catch (IOException | java.io.UncheckedIOException e) {
       ServiceSpec.deleteTree(partial);
       throw new BerthException(
           "cannot publish the trained model to " + versionDir + ": " + e.getMessage(), e);

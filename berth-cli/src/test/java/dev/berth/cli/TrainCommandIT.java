@@ -123,9 +123,34 @@ class TrainCommandIT {
     assertEquals(1, broken.code(), broken.err());
     assertTrue(broken.err().contains("does not load"), broken.err());
 
+    // a link would be read on this machine, not in the container
+    ContainerTestEnv.Result linked =
+        train(job("linked", "ln -s /etc/passwd /output/model.onnx", ""));
+    assertEquals(1, linked.code(), linked.err());
+    assertTrue(linked.err().contains("/output/model.onnx, which is a symbolic link"), linked.err());
+
     assertEquals(next, TrainCommand.nextVersion(repo.resolve("embedder")), "nothing published");
     assertNoPartial();
     assertNoContainer("fails");
+  }
+
+  @Test
+  void aContainerAKilledRunLeftBehindIsRemovedFirst() throws Exception {
+    docker(
+            work,
+            "create",
+            "--name",
+            "berth-train-leftover",
+            "--label",
+            TrainCommand.JOB_LABEL + "=leftover",
+            env.base,
+            "true")
+        .ok();
+    Path job = job("leftover", "cp /data/model.onnx /output/", "");
+    ContainerTestEnv.Result r =
+        berth(work, "train", job.toString(), "--to", work.resolve("repo-leftover").toString()).ok();
+    assertTrue(r.out().contains("published model 'embedder'"), r.out());
+    assertNoContainer("leftover");
   }
 
   @Test

@@ -280,6 +280,7 @@ public final class ContainerEngine implements AutoCloseable {
     }
     if (spec.memoryBytes() > 0) {
       host.put("Memory", spec.memoryBytes());
+      host.put("MemorySwap", spec.memoryBytes()); // the limit holds: no swap beyond it
     }
     for (PortBinding p : spec.ports()) {
       body.withObjectProperty("ExposedPorts").putObject(p.key());

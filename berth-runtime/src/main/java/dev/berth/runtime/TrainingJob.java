@@ -159,7 +159,7 @@ public record TrainingJob(
     double cpus = 0;
     if (resources.has("cpu")) {
       cpus = resources.number("cpu", 0);
-      if (cpus <= 0) {
+      if (!(cpus > 0) || !Double.isFinite(cpus)) {
         throw resources.error("cpu", "must be above 0, e.g. cpu: 2 or cpu: 0.5");
       }
     }
@@ -195,8 +195,16 @@ public record TrainingJob(
     }
     Map<String, String> env = new LinkedHashMap<>();
     ConfigReader e = root.section("env");
-    for (String key : e.values().keySet()) {
-      env.put(key, e.string(key, ""));
+    for (Map.Entry<String, Object> v : e.values().entrySet()) {
+      plain(e, v.getKey(), v.getValue());
+      env.put(v.getKey(), String.valueOf(v.getValue()));
+    }
+    for (String key : List.of("command", "args")) {
+      if (root.values().get(key) instanceof List<?> items) {
+        for (Object item : items) {
+          plain(root, key, item);
+        }
+      }
     }
     return new TrainingJob(
         root.file(),
@@ -215,10 +223,29 @@ public record TrainingJob(
         to);
   }
 
-  /** A Kubernetes-style memory quantity in bytes, or -1 when it is not one. */
+  /**
+   * Refuses a value YAML would have turned from the text the user wrote into something else ({@code
+   * no} into false, {@code 1.10} into 1.1): strings and whole numbers only.
+   */
+  private static void plain(ConfigReader section, String key, Object value) {
+    if (value instanceof Boolean || value instanceof Double || value instanceof Float) {
+      throw section.error(
+          key,
+          "holds "
+              + value
+              + ", which YAML read as a "
+              + (value instanceof Boolean ? "boolean" : "decimal number")
+              + "; quote it (\"...\") to pass the text as written");
+    }
+    if (value instanceof Map<?, ?> || value instanceof List<?>) {
+      throw section.error(key, "must hold plain text, not a list or a mapping");
+    }
+  }
+
+  /** A Kubernetes-style memory quantity in bytes, or -1 when it is not one (or too big). */
   static long memoryBytes(String text) {
     var m = MEMORY.matcher(text.trim());
-    if (!m.matches()) {
+    if (!m.matches() || m.group(1).length() > 15) {
       return -1;
     }
     long n = Long.parseLong(m.group(1));

@@ -98,6 +98,16 @@ class TrainingJobTest {
             HEADER + "name: t\nmodel: m\nimage: i\nto: \"s3://b/models\"\n",
             "to",
             "oci://REGISTRY/REPOSITORY:TAG"),
+        Arguments.of(
+            HEADER + "name: t\nmodel: m\nimage: i\nenv: {COUNTRY: no}\n",
+            "env.COUNTRY",
+            "quote it"),
+        Arguments.of(
+            HEADER + "name: t\nmodel: m\nimage: i\nargs: [--version, 1.10]\n", "args", "quote it"),
+        Arguments.of(
+            HEADER + "name: t\nmodel: m\nimage: i\nresources: {memory: 99999999999999999999}\n",
+            "resources.memory",
+            "at least 64Mi"),
         Arguments.of(HEADER + "name: t\nmodel: m\nimage: i\ngpu: 1\n", "gpu", "unknown key"));
   }
 
