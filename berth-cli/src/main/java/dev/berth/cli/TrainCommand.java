@@ -68,6 +68,21 @@ final class TrainCommand implements Callable<Integer> {
               + " in a registry (oci://REGISTRY/REPOSITORY:TAG, as berth push stores it).")
   String to;
 
+  @Option(
+      names = "--base",
+      paramLabel = "REF",
+      description =
+          "The base image of a Java job's trainer, instead of the job's java.base: a registry"
+              + " reference, docker://NAME:TAG or tar:PATH, with java on its PATH.")
+  String base;
+
+  @Option(
+      names = "--cache-dir",
+      paramLabel = "DIR",
+      description = "Layer cache for packing a Java trainer (default: ${DEFAULT-VALUE}).",
+      defaultValue = "${env:XDG_CACHE_HOME:-${sys:user.home}/.cache}/berth")
+  Path cacheDir;
+
   /** What a Ctrl-C stops: the job's container while it runs, else the steps around it. */
   private static final class Cancel {
     volatile boolean requested;
@@ -104,7 +119,12 @@ final class TrainCommand implements Callable<Integer> {
     ContainerEngine engine = ContainerEngine.fromEnvironment();
     cancel.engine = engine;
     engine.ping();
-    if (engine.inspectImage(job.image()).isEmpty()) {
+    if (job.java() != null) {
+      TrainerImage.build(job, base, cacheDir, System.err);
+    } else if (base != null) {
+      throw new BerthException(
+          "--base applies to a java job (its trainer's base image); this job runs " + job.image());
+    } else if (engine.inspectImage(job.image()).isEmpty()) {
       System.err.println("pulling " + job.image() + " ...");
       engine.pullImage(job.image(), line -> System.err.println("  " + line));
     }

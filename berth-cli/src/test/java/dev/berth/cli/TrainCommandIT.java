@@ -107,6 +107,54 @@ class TrainCommandIT {
   }
 
   @Test
+  void aJavaTrainerIsPackedIntoAnImageOfItsOwnAndRun() throws Exception {
+    Path source = work.resolve("CopyTrainer.java");
+    Files.writeString(
+        source,
+        "import java.nio.file.*;\n"
+            + "public class CopyTrainer {\n"
+            + "  public static void main(String[] args) throws Exception {\n"
+            + "    Files.copy(Path.of(\"/data/model.onnx\"), Path.of(args[0], \"model.onnx\"));\n"
+            + "    System.out.println(\"trained on Java \" + Runtime.version().feature());\n"
+            + "  }\n"
+            + "}\n");
+    Path job = work.resolve("java-job.yaml");
+    Files.writeString(
+        job,
+        "apiVersion: berth.dev/v1\nkind: TrainingJob\nname: java-trainer\nmodel: packed\n"
+            + "java: {source: CopyTrainer.java}\n"
+            + "args: [/output]\n"
+            + "data: [{path: "
+            + data
+            + ", mount: /data}]\n");
+    ContainerTestEnv.Result r =
+        berth(
+                work,
+                "train",
+                job.toString(),
+                "--to",
+                repo.toString(),
+                "--base",
+                env.baseJava,
+                "--cache-dir",
+                work.resolve("cache").toString())
+            .ok();
+    assertTrue(r.err().contains("compiling " + source), r.err());
+    assertTrue(r.err().contains("trained on Java"), r.err());
+    assertTrue(r.out().contains("published model 'packed' version 1"), r.out());
+    assertArrayEquals(
+        Files.readAllBytes(data.resolve("model.onnx")),
+        Files.readAllBytes(repo.resolve("packed/1/model.onnx")));
+
+    // a trainer that does not compile runs nothing
+    Files.writeString(source, "public class CopyTrainer { broken }\n");
+    ContainerTestEnv.Result broken =
+        berth(work, "train", job.toString(), "--to", repo.toString(), "--base", env.baseJava);
+    assertEquals(2, broken.code(), broken.err());
+    assertTrue(broken.err().contains("does not compile"), broken.err());
+  }
+
+  @Test
   void aFailedJobPublishesNothingAndShowsItsLastLines() throws Exception {
     long next = TrainCommand.nextVersion(repo.resolve("embedder"));
     ContainerTestEnv.Result failed = train(job("fails", "echo data is corrupt >&2; exit 3", ""));

@@ -548,6 +548,33 @@ public record ServiceSpec(
     }
   }
 
+  /**
+   * A service of no models, only an image's settings: what the image builder reads to build an
+   * image that is not a model service's (a training job's trainer).
+   */
+  public static ServiceSpec imageOnly(Path file, String name, Image image) {
+    return new ServiceSpec(
+        file,
+        name,
+        "",
+        List.of(),
+        List.of(),
+        Serving.defaults(),
+        image,
+        new Deploy(
+            null,
+            1,
+            Map.of(),
+            Map.of(),
+            0,
+            new Autoscaling(false, 1, 1, 70, 0),
+            "ClusterIP",
+            List.of(),
+            Map.of(),
+            null,
+            ModelFetch.defaults()));
+  }
+
   /** Reads and validates a berth.yaml. */
   public static ServiceSpec load(Path file) {
     Path abs = file.toAbsolutePath().normalize();

@@ -4,6 +4,8 @@ import dev.berth.api.ConfigException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Collections;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -19,7 +21,8 @@ import java.util.regex.Pattern;
  * @param name the job's name (a DNS label: the container's name derives from it)
  * @param model the model the trained files become a version of
  * @param version the version to publish as, or 0 for the one after the highest in the target
- * @param image the training image, run as it is
+ * @param image the training image, run as it is; for a {@code java} job, the image Berth packs
+ * @param java the Java trainer Berth packs into an image, or null for a job of an image
  * @param command the command replacing the image's entrypoint, or empty for the image's
  * @param args the arguments replacing the image's command, or empty for the image's
  * @param env environment variables added to the image's
@@ -37,6 +40,7 @@ public record TrainingJob(
     String model,
     long version,
     String image,
+    Java java,
     List<String> command,
     List<String> args,
     Map<String, String> env,
@@ -57,8 +61,34 @@ public record TrainingJob(
   public TrainingJob {
     command = List.copyOf(command);
     args = List.copyOf(args);
-    env = java.util.Collections.unmodifiableMap(new LinkedHashMap<>(env));
+    env = Collections.unmodifiableMap(new LinkedHashMap<>(env));
     data = List.copyOf(data);
+  }
+
+  /**
+   * A trainer written in Java, which Berth packs into an image of its own: its classes (compiled
+   * from {@code source} when given) and class path on a base image with Java, run as {@code java
+   * JVM-OPTIONS -cp ... MAIN-CLASS ARGS}.
+   *
+   * @param source a Java source file Berth compiles (its class path as given), or null
+   * @param mainClass the class to run (default: the source file's name)
+   * @param classPath directories and jars (a {@code DIR/*.jar} takes every jar in it)
+   * @param jvmOptions JVM options
+   * @param base the base image, which must have {@code java} on its PATH
+   */
+  public record Java(
+      Path source, String mainClass, List<Path> classPath, List<String> jvmOptions, String base) {
+    public static final String DEFAULT_BASE = ServiceSpec.Image.DEFAULT_BASE;
+
+    public Java {
+      classPath = List.copyOf(classPath);
+      jvmOptions = List.copyOf(jvmOptions);
+    }
+
+    /** The image a job of this name is packed into, on the local engine. */
+    public static String imageOf(String job) {
+      return "berth-train/" + job + ":latest";
+    }
   }
 
   /**
@@ -96,6 +126,7 @@ public record TrainingJob(
             "model",
             "version",
             "image",
+            "java",
             "command",
             "args",
             "env",
@@ -135,11 +166,28 @@ public record TrainingJob(
           "model", "'" + model + "' is not a valid model name (letters, digits, . _ -)");
     }
     long version = root.has("version") ? root.integer("version", 1, 1, Integer.MAX_VALUE) : 0;
-    String image =
-        root.requiredString(
-            "image", "give the training image, e.g. 'image: registry.example.com/team/trainer:1'");
     Path base = root.file().getParent();
-    java.util.List<DataSet> data = new java.util.ArrayList<>();
+    Java java = root.has("java") ? java(root.section("java"), base) : null;
+    String image;
+    if (java != null) {
+      if (root.has("image")) {
+        throw root.error(
+            "image", "and java both given; a job runs an image, or a Java trainer Berth packs");
+      }
+      if (root.has("command")) {
+        throw root.error(
+            "command",
+            "does not apply to a java job (Berth runs java); give its arguments in args");
+      }
+      image = Java.imageOf(name);
+    } else {
+      image =
+          root.requiredString(
+              "image",
+              "give the training image (image: registry.example.com/team/trainer:1), or a Java"
+                  + " trainer for Berth to pack (java: {source: Train.java})");
+    }
+    List<DataSet> data = new ArrayList<>();
     for (ConfigReader d : root.sections("data")) {
       d.allowOnly(Set.of("path", "mount"));
       Path path =
@@ -212,6 +260,7 @@ public record TrainingJob(
         model,
         version,
         image,
+        java,
         root.strings("command"),
         root.strings("args"),
         env,
@@ -221,6 +270,44 @@ public record TrainingJob(
         timeLimit,
         output,
         to);
+  }
+
+  private static Java java(ConfigReader j, Path base) {
+    j.allowOnly(Set.of("source", "main-class", "class-path", "jvm-options", "base"));
+    Path source = null;
+    if (j.has("source")) {
+      source = base.resolve(j.string("source", "")).normalize();
+      if (!Files.isRegularFile(source) || !source.toString().endsWith(".java")) {
+        throw j.error("source", source + " is not a .java file");
+      }
+    }
+    List<Path> classPath = new ArrayList<>();
+    for (String entry : j.strings("class-path")) {
+      Path p = base.resolve(entry).normalize();
+      Path checked = p.getFileName().toString().equals("*.jar") ? p.getParent() : p;
+      if (!Files.exists(checked)) {
+        throw j.error("class-path", checked + " does not exist; give directories and jars");
+      }
+      classPath.add(p);
+    }
+    String mainClass = j.string("main-class", null);
+    if (mainClass == null) {
+      if (source == null) {
+        throw j.error(
+            "main-class", "is missing: name the class to run, or give its source (source: X.java)");
+      }
+      String file = source.getFileName().toString();
+      mainClass = file.substring(0, file.length() - ".java".length());
+    }
+    if (source == null && classPath.isEmpty()) {
+      throw j.error("class-path", "is missing: give the trainer's classes or jars, or its source");
+    }
+    return new Java(
+        source,
+        mainClass,
+        classPath,
+        j.strings("jvm-options"),
+        j.string("base", Java.DEFAULT_BASE));
   }
 
   /**

@@ -68,6 +68,25 @@ class TrainingJobTest {
     assertTrue(job.command().isEmpty() && job.args().isEmpty());
   }
 
+  @Test
+  void aJavaTrainerIsNamedByItsSourceAndPackedAsTheJobsImage() throws IOException {
+    Files.writeString(dir.resolve("Train.java"), "class Train {}");
+    Files.createDirectories(dir.resolve("lib"));
+    TrainingJob job =
+        load(
+            HEADER
+                + "name: t\nmodel: m\n"
+                + "java: {source: Train.java, class-path: [\"lib/*.jar\"], jvm-options: [-Xmx1g]}\n"
+                + "args: [--epochs, 3]\n");
+    assertEquals("Train", job.java().mainClass());
+    assertEquals(dir.resolve("Train.java"), job.java().source());
+    assertEquals(List.of(dir.resolve("lib/*.jar")), job.java().classPath());
+    assertEquals(List.of("-Xmx1g"), job.java().jvmOptions());
+    assertEquals(TrainingJob.Java.DEFAULT_BASE, job.java().base());
+    assertEquals("berth-train/t:latest", job.image());
+    assertEquals(List.of("--epochs", "3"), job.args());
+  }
+
   static Stream<Arguments> wrongFiles() {
     return Stream.of(
         Arguments.of("apiVersion: berth.dev/v1\nkind: Model\n", "kind", "not a training job"),
@@ -108,6 +127,20 @@ class TrainingJobTest {
             HEADER + "name: t\nmodel: m\nimage: i\nresources: {memory: 99999999999999999999}\n",
             "resources.memory",
             "at least 64Mi"),
+        Arguments.of(
+            HEADER + "name: t\nmodel: m\nimage: i\njava: {main-class: X, class-path: [data]}\n",
+            "image",
+            "both given"),
+        Arguments.of(
+            HEADER + "name: t\nmodel: m\njava: {main-class: X, class-path: [data]}\ncommand: [x]\n",
+            "command",
+            "args"),
+        Arguments.of(
+            HEADER + "name: t\nmodel: m\njava: {class-path: [data]}\n",
+            "java.main-class",
+            "is missing"),
+        Arguments.of(
+            HEADER + "name: t\nmodel: m\njava: {main-class: X}\n", "java.class-path", "is missing"),
         Arguments.of(HEADER + "name: t\nmodel: m\nimage: i\ngpu: 1\n", "gpu", "unknown key"));
   }
 
