@@ -113,7 +113,8 @@ class ImageBuildIT {
   @Test
   void aModelChangeChangesOnlyThatModelsLayer() throws Exception {
     Path copy = work.resolve("changed");
-    copyTree(ContainerTestEnv.examples().resolve("models/minilm"), copy.resolve("models/minilm"));
+    BerthProcess.copyTree(
+        ContainerTestEnv.examples().resolve("models/minilm"), copy.resolve("models/minilm"));
     Files.writeString(
         copy.resolve("berth.yaml"),
         Files.readString(service).replace("../models/minilm", "models/minilm"));
@@ -299,18 +300,5 @@ class ImageBuildIT {
   private static String sha256(Path file) throws Exception {
     return HexFormat.of()
         .formatHex(MessageDigest.getInstance("SHA-256").digest(Files.readAllBytes(file)));
-  }
-
-  private static void copyTree(Path from, Path to) throws IOException {
-    try (Stream<Path> files = Files.walk(from)) {
-      for (Path f : files.toList()) {
-        Path target = to.resolve(from.relativize(f).toString());
-        if (Files.isDirectory(f)) {
-          Files.createDirectories(target);
-        } else {
-          Files.copy(f, target);
-        }
-      }
-    }
   }
 }

@@ -30,17 +30,7 @@ class ServeServiceFromStoresIT {
   @TempDir Path work;
 
   private Map<String, String> awsEnvironment() {
-    return Map.of(
-        "AWS_ACCESS_KEY_ID",
-        TestS3.ACCESS_KEY,
-        "AWS_SECRET_ACCESS_KEY",
-        TestS3.SECRET_KEY,
-        "AWS_EC2_METADATA_DISABLED",
-        "true",
-        "AWS_CONFIG_FILE",
-        work.resolve("no-aws-config").toString(),
-        "AWS_SHARED_CREDENTIALS_FILE",
-        work.resolve("no-aws-credentials").toString());
+    return TestS3.clientEnvironment(work);
   }
 
   private static int maxBatchSize(HttpClient http, String url, String model) throws Exception {

@@ -120,34 +120,28 @@ public final class ContainerEngine implements AutoCloseable {
         a -> {
           check(a, doing, null);
           List<String> loaded = new ArrayList<>();
-          String last = null;
-          try (MappingIterator<JsonNode> lines =
-              JSON.readerFor(JsonNode.class).readValues(a.body())) {
-            while (lines.hasNextValue()) {
-              JsonNode line = lines.nextValue();
-              if (line.hasNonNull("error") || line.hasNonNull("errorDetail")) {
-                String message = line.path("errorDetail").path("message").asText("");
-                throw new ContainerEngineException(
-                    a.status(),
-                    doing + ": " + (message.isEmpty() ? line.path("error").asText() : message));
-              }
-              String text =
-                  line.hasNonNull("stream")
-                      ? line.get("stream").asText().strip()
-                      : (line.path("status").asText("") + " " + line.path("id").asText("")).strip();
-              if (!text.isEmpty() && !text.equals(last)) {
-                progress.accept(text);
-                last = text;
-              }
-              for (String prefix : List.of("Loaded image: ", "Loaded image ID: ")) {
-                if (text.startsWith(prefix)) { // podman joins several names with commas
-                  Stream.of(text.substring(prefix.length()).split(","))
-                      .map(String::strip)
-                      .forEach(loaded::add);
+          String[] last = {null};
+          readProgress(
+              a,
+              doing,
+              line -> {
+                String text =
+                    line.hasNonNull("stream")
+                        ? line.get("stream").asText().strip()
+                        : (line.path("status").asText("") + " " + line.path("id").asText(""))
+                            .strip();
+                if (!text.isEmpty() && !text.equals(last[0])) {
+                  progress.accept(text);
+                  last[0] = text;
                 }
-              }
-            }
-          }
+                for (String prefix : List.of("Loaded image: ", "Loaded image ID: ")) {
+                  if (text.startsWith(prefix)) { // podman joins several names with commas
+                    Stream.of(text.substring(prefix.length()).split(","))
+                        .map(String::strip)
+                        .forEach(loaded::add);
+                  }
+                }
+              });
           return List.copyOf(loaded);
         });
   }
@@ -176,30 +170,43 @@ public final class ContainerEngine implements AutoCloseable {
         doing,
         a -> {
           check(a, doing, null);
-          String last = null;
-          try (MappingIterator<JsonNode> lines =
-              JSON.readerFor(JsonNode.class).readValues(a.body())) {
-            while (lines.hasNextValue()) {
-              JsonNode line = lines.nextValue();
-              if (line.hasNonNull("error") || line.hasNonNull("errorDetail")) {
-                String message = line.path("errorDetail").path("message").asText("");
-                throw new ContainerEngineException(
-                    a.status(),
-                    doing + ": " + (message.isEmpty() ? line.path("error").asText() : message));
-              }
-              String text = line.path("status").asText("").strip();
-              // per-layer byte counts come many times a second: their start and end are enough
-              if (!text.isEmpty()
-                  && !text.equals(last)
-                  && !line.path("progressDetail").has("current")
-                  && !text.startsWith("Waiting")) {
-                progress.accept(text + (line.has("id") ? " " + line.get("id").asText() : ""));
-                last = text;
-              }
-            }
-          }
+          String[] last = {null};
+          readProgress(
+              a,
+              doing,
+              line -> {
+                String text = line.path("status").asText("").strip();
+                // per-layer byte counts come many times a second: their start and end are enough
+                if (!text.isEmpty()
+                    && !text.equals(last[0])
+                    && !line.path("progressDetail").has("current")
+                    && !text.startsWith("Waiting")) {
+                  progress.accept(text + (line.has("id") ? " " + line.get("id").asText() : ""));
+                  last[0] = text;
+                }
+              });
           return null;
         });
+  }
+
+  /**
+   * Reads an engine's stream of JSON progress lines (a load, a pull), each given to {@code line};
+   * an error line fails the call with its message.
+   */
+  private static void readProgress(EngineHttp.Answer a, String doing, Consumer<JsonNode> line)
+      throws IOException {
+    try (MappingIterator<JsonNode> lines = JSON.readerFor(JsonNode.class).readValues(a.body())) {
+      while (lines.hasNextValue()) {
+        JsonNode next = lines.nextValue();
+        if (next.hasNonNull("error") || next.hasNonNull("errorDetail")) {
+          String message = next.path("errorDetail").path("message").asText("");
+          throw new ContainerEngineException(
+              a.status(),
+              doing + ": " + (message.isEmpty() ? next.path("error").asText() : message));
+        }
+        line.accept(next);
+      }
+    }
   }
 
   /** Writes {@code image} in {@code docker save} format to {@code tarFile}, replacing it. */

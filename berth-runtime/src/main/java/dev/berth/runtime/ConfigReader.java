@@ -87,6 +87,33 @@ public final class ConfigReader {
     return values.containsKey(key) && values.get(key) != null;
   }
 
+  /**
+   * Checks a file's {@code apiVersion} and {@code kind}.
+   *
+   * @param what what a file of that kind is, for the message ({@code a service file})
+   * @throws ConfigException naming the key and the fix
+   */
+  public void requireHeader(String apiVersion, String kind, String what) {
+    String version = string("apiVersion", null);
+    if (!apiVersion.equals(version)) {
+      throw error(
+          "apiVersion",
+          (version == null ? "is missing" : "'" + version + "' is not supported")
+              + "; use 'apiVersion: "
+              + apiVersion
+              + "'");
+    }
+    String found = string("kind", null);
+    if (!kind.equals(found)) {
+      throw error(
+          "kind",
+          (found == null ? "is missing" : "'" + found + "' is not " + what)
+              + "; add 'kind: "
+              + kind
+              + "'");
+    }
+  }
+
   /** The dotted name of a key in this section, for messages. */
   public String keyName(String key) {
     return prefix.isEmpty() ? key : prefix + "." + key;

@@ -608,24 +608,7 @@ public record ServiceSpec(
             "serving",
             "image",
             "deploy"));
-    String apiVersion = root.string("apiVersion", null);
-    if (!ModelConfig.API_VERSION.equals(apiVersion)) {
-      throw root.error(
-          "apiVersion",
-          (apiVersion == null ? "is missing" : "'" + apiVersion + "' is not supported")
-              + "; use 'apiVersion: "
-              + ModelConfig.API_VERSION
-              + "'");
-    }
-    String kind = root.string("kind", null);
-    if (!KIND.equals(kind)) {
-      throw root.error(
-          "kind",
-          (kind == null ? "is missing" : "'" + kind + "' is not a service file")
-              + "; add 'kind: "
-              + KIND
-              + "'");
-    }
+    root.requireHeader(ModelConfig.API_VERSION, KIND, "a service file");
     String name = root.requiredString("name", "name the service, e.g. 'name: minilm'");
     if (!DNS_LABEL.matcher(name).matches()) {
       throw root.error(

@@ -135,24 +135,7 @@ public record TrainingJob(
             "time-limit",
             "output",
             "to"));
-    String apiVersion = root.string("apiVersion", null);
-    if (!ModelConfig.API_VERSION.equals(apiVersion)) {
-      throw root.error(
-          "apiVersion",
-          (apiVersion == null ? "is missing" : "'" + apiVersion + "' is not supported")
-              + "; use 'apiVersion: "
-              + ModelConfig.API_VERSION
-              + "'");
-    }
-    String kind = root.string("kind", null);
-    if (!KIND.equals(kind)) {
-      throw root.error(
-          "kind",
-          (kind == null ? "is missing" : "'" + kind + "' is not a training job")
-              + "; add 'kind: "
-              + KIND
-              + "'");
-    }
+    root.requireHeader(ModelConfig.API_VERSION, KIND, "a training job");
     String name = root.requiredString("name", "name the job, e.g. 'name: fashion-mnist-train'");
     if (!DNS_LABEL.matcher(name).matches()) {
       throw root.error(

@@ -112,6 +112,24 @@ public final class TestS3 implements AutoCloseable {
     return new TestS3(p, endpoint);
   }
 
+  /**
+   * The environment of a client of this server: its key in the standard AWS variables, and no AWS
+   * file or instance role of this host ({@code work} holds the files that do not exist).
+   */
+  public static java.util.Map<String, String> clientEnvironment(Path work) {
+    return java.util.Map.of(
+        "AWS_ACCESS_KEY_ID",
+        ACCESS_KEY,
+        "AWS_SECRET_ACCESS_KEY",
+        SECRET_KEY,
+        "AWS_EC2_METADATA_DISABLED",
+        "true",
+        "AWS_CONFIG_FILE",
+        work.resolve("no-aws-config").toString(),
+        "AWS_SHARED_CREDENTIALS_FILE",
+        work.resolve("no-aws-credentials").toString());
+  }
+
   /** {@code http://127.0.0.1:PORT} */
   public String endpoint() {
     return endpoint;
