@@ -69,6 +69,29 @@ public final class ConfigReader {
     return root(file, root);
   }
 
+  /**
+   * Reads a Berth file of a kind ({@code apiVersion} and {@code kind} first): its root, or a
+   * refusal naming the file when it is missing or empty.
+   *
+   * @param kind the file's kind, for the messages
+   * @param what what to give instead of a missing file ({@code a berth.yaml})
+   */
+  public static ConfigReader readDocument(Path file, String kind, String what) {
+    if (!java.nio.file.Files.isRegularFile(file)) {
+      throw new ConfigException(
+          file, "", "does not exist; give the path of " + what + " (kind: " + kind + ")");
+    }
+    ConfigReader root =
+        readYaml(
+            file,
+            "starting with 'apiVersion: " + ModelConfig.API_VERSION + "' and 'kind: " + kind + "'");
+    if (root == null) {
+      throw new ConfigException(
+          file, "", "is empty; start it with 'apiVersion: " + ModelConfig.API_VERSION + "'");
+    }
+    return root;
+  }
+
   /** A reader over a parsed document's root. */
   public static ConfigReader root(Path file, Map<String, Object> values) {
     return new ConfigReader(file, "", values);

@@ -581,19 +581,7 @@ public record ServiceSpec(
     if (Files.isDirectory(abs)) {
       abs = abs.resolve(FILE_NAME);
     }
-    if (!Files.isRegularFile(abs)) {
-      throw new ConfigException(
-          abs, "", "does not exist; give the path of a berth.yaml (kind: " + KIND + ")");
-    }
-    ConfigReader root =
-        ConfigReader.readYaml(
-            abs,
-            "starting with 'apiVersion: " + ModelConfig.API_VERSION + "' and 'kind: " + KIND + "'");
-    if (root == null) {
-      throw new ConfigException(
-          abs, "", "is empty; start it with 'apiVersion: " + ModelConfig.API_VERSION + "'");
-    }
-    return parse(root);
+    return parse(ConfigReader.readDocument(abs, KIND, "a berth.yaml"));
   }
 
   static ServiceSpec parse(ConfigReader root) {

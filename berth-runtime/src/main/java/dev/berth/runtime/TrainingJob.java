@@ -1,6 +1,5 @@
 package dev.berth.runtime;
 
-import dev.berth.api.ConfigException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -101,20 +100,8 @@ public record TrainingJob(
 
   /** Reads and validates a job file. */
   public static TrainingJob load(Path file) {
-    Path abs = file.toAbsolutePath().normalize();
-    if (!Files.isRegularFile(abs)) {
-      throw new ConfigException(
-          abs, "", "does not exist; give the path of a training job file (kind: " + KIND + ")");
-    }
-    ConfigReader root =
-        ConfigReader.readYaml(
-            abs,
-            "starting with 'apiVersion: " + ModelConfig.API_VERSION + "' and 'kind: " + KIND + "'");
-    if (root == null) {
-      throw new ConfigException(
-          abs, "", "is empty; start it with 'apiVersion: " + ModelConfig.API_VERSION + "'");
-    }
-    return parse(root);
+    return parse(
+        ConfigReader.readDocument(file.toAbsolutePath().normalize(), KIND, "a training job file"));
   }
 
   static TrainingJob parse(ConfigReader root) {

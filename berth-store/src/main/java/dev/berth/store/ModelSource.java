@@ -30,42 +30,58 @@ public interface ModelSource {
    */
   void download(Version version, Path emptyDir);
 
+  /** A source made of its parts. */
+  static ModelSource of(
+      String name,
+      String location,
+      java.util.function.Supplier<Version> resolve,
+      java.util.function.BiConsumer<Version, Path> download) {
+    record Parts(
+        String name,
+        String location,
+        java.util.function.Supplier<Version> resolver,
+        java.util.function.BiConsumer<Version, Path> downloader)
+        implements ModelSource {
+      @Override
+      public Version resolve() {
+        return resolver.get();
+      }
+
+      @Override
+      public void download(Version version, Path emptyDir) {
+        downloader.accept(version, emptyDir);
+      }
+    }
+    return new Parts(name, location, resolve, download);
+  }
+
+  /** Downloads an OCI model a {@link Version} of {@link OciModelStore#resolve} names. */
+  private static void ociDownload(OciModelStore store, Version version, Path emptyDir) {
+    store.download((OciModelStore.Resolved) version.detail(), emptyDir);
+  }
+
   /**
    * One model of a repository index {@code berth push} stored: each poll reads the index at its tag
    * and follows the model's entry in it.
    */
   static ModelSource ociMember(OciReference index, String name, OciModelStore store) {
-    return new ModelSource() {
-      @Override
-      public String name() {
-        return name;
-      }
-
-      @Override
-      public String location() {
-        return index + " (model " + name + ")";
-      }
-
-      @Override
-      public Version resolve() {
-        String digest =
-            store.members(index).stream()
-                .filter(m -> m.name().equals(name))
-                .findFirst()
-                .orElseThrow(
-                    () ->
-                        new dev.berth.api.BerthException(
-                            index + " no longer lists model '" + name + "'"))
-                .digest();
-        OciModelStore.Resolved r = store.resolve(index.withDigest(digest));
-        return new Version(r.digest(), r);
-      }
-
-      @Override
-      public void download(Version version, Path emptyDir) {
-        store.download((OciModelStore.Resolved) version.detail(), emptyDir);
-      }
-    };
+    return of(
+        name,
+        index + " (model " + name + ")",
+        () -> {
+          String digest =
+              store.members(index).stream()
+                  .filter(m -> m.name().equals(name))
+                  .findFirst()
+                  .orElseThrow(
+                      () ->
+                          new dev.berth.api.BerthException(
+                              index + " no longer lists model '" + name + "'"))
+                  .digest();
+          OciModelStore.Resolved r = store.resolve(index.withDigest(digest));
+          return new Version(r.digest(), r);
+        },
+        (version, dir) -> ociDownload(store, version, dir));
   }
 
   /**
@@ -91,55 +107,20 @@ public interface ModelSource {
   /** A model berth push stored in an OCI registry. */
   static ModelSource oci(OciReference ref, OciModelStore store) {
     String name = ref.repository().substring(ref.repository().lastIndexOf('/') + 1);
-    return new ModelSource() {
-      @Override
-      public String name() {
-        return name;
-      }
-
-      @Override
-      public String location() {
-        return ref.toString();
-      }
-
-      @Override
-      public Version resolve() {
-        OciModelStore.Resolved r = store.resolve(ref);
-        return new Version(r.digest(), r);
-      }
-
-      @Override
-      public void download(Version version, Path emptyDir) {
-        store.download((OciModelStore.Resolved) version.detail(), emptyDir);
-      }
-    };
+    return of(
+        name,
+        ref.toString(),
+        () -> {
+          OciModelStore.Resolved r = store.resolve(ref);
+          return new Version(r.digest(), r);
+        },
+        (version, dir) -> ociDownload(store, version, dir));
   }
 
   /** The same source served under another name (a service file's {@code name:}). */
   static ModelSource renamed(ModelSource source, String name) {
-    if (source.name().equals(name)) {
-      return source;
-    }
-    return new ModelSource() {
-      @Override
-      public String name() {
-        return name;
-      }
-
-      @Override
-      public String location() {
-        return source.location();
-      }
-
-      @Override
-      public Version resolve() {
-        return source.resolve();
-      }
-
-      @Override
-      public void download(Version version, Path emptyDir) {
-        source.download(version, emptyDir);
-      }
-    };
+    return source.name().equals(name)
+        ? source
+        : of(name, source.location(), source::resolve, source::download);
   }
 }

@@ -224,43 +224,29 @@ public final class S3Models implements AutoCloseable {
     return out;
   }
 
+  @SuppressWarnings("unchecked")
   private ModelSource source(String name, Location location) {
-    return new ModelSource() {
-      @Override
-      public String name() {
-        return name;
-      }
-
-      @Override
-      public String location() {
-        return location.toString();
-      }
-
-      @Override
-      public Version resolve() {
-        List<Item> items = list(location);
-        if (items.stream().noneMatch(i -> i.path().equals("model.yaml"))) {
-          throw new BerthException(location + " has no model.yaml any more");
-        }
-        StringBuilder text = new StringBuilder();
-        for (Item i : items) {
-          text.append(i.etag())
-              .append(' ')
-              .append(i.size())
-              .append(' ')
-              .append(i.path())
-              .append('\n');
-        }
-        return new Version(
-            RegistryClient.sha256(text.toString().getBytes(StandardCharsets.UTF_8)), items);
-      }
-
-      @Override
-      @SuppressWarnings("unchecked")
-      public void download(Version version, Path emptyDir) {
-        fetchAll(location, (List<Item>) version.detail(), emptyDir);
-      }
-    };
+    return ModelSource.of(
+        name,
+        location.toString(),
+        () -> {
+          List<Item> items = list(location);
+          if (items.stream().noneMatch(i -> i.path().equals("model.yaml"))) {
+            throw new BerthException(location + " has no model.yaml any more");
+          }
+          StringBuilder text = new StringBuilder();
+          for (Item i : items) {
+            text.append(i.etag())
+                .append(' ')
+                .append(i.size())
+                .append(' ')
+                .append(i.path())
+                .append('\n');
+          }
+          return new ModelSource.Version(
+              RegistryClient.sha256(text.toString().getBytes(StandardCharsets.UTF_8)), items);
+        },
+        (version, dir) -> fetchAll(location, (List<Item>) version.detail(), dir));
   }
 
   /** Every object under a location, as model files sorted by path. */
