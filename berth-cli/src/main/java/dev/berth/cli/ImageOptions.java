@@ -103,15 +103,18 @@ final class ImageOptions {
                 + service.image().platform()
                 + "; use 'runtime: base' with a base image that has Java for that platform");
       }
-      // models that take image files decode them with the JDK's image I/O (java.desktop)
-      // (a model fetched at start may be one: what it holds is not known when the image is built)
+      // models that take image files decode them with the JDK's image I/O (java.desktop), and so
+      // does a gate's evaluation (a model fetched at start may be either: what it holds is not
+      // known when the image is built)
       boolean images =
           !service.remoteModels().isEmpty()
               || service.models().stream()
                   .anyMatch(
                       m ->
-                          m.modelYaml().get("preprocessing") instanceof java.util.Map<?, ?> pre
-                              && "image".equals(pre.get("type")));
+                          m.modelYaml().containsKey("gate")
+                              || m.modelYaml().get("preprocessing")
+                                      instanceof java.util.Map<?, ?> pre
+                                  && "image".equals(pre.get("type")));
       List<String> modules = new ArrayList<>(JlinkRuntime.MODULES);
       if (images) {
         modules.add("java.desktop");

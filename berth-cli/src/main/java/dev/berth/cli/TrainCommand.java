@@ -3,8 +3,11 @@ package dev.berth.cli;
 import dev.berth.api.BerthException;
 import dev.berth.image.ContainerEngine;
 import dev.berth.image.ContainerSpec;
+import dev.berth.runtime.GateEvaluator;
 import dev.berth.runtime.InferenceService;
+import dev.berth.runtime.LoadedModel;
 import dev.berth.runtime.ModelConfig;
+import dev.berth.runtime.ModelGate;
 import dev.berth.runtime.ModelIntegrity;
 import dev.berth.runtime.ModelRepository;
 import dev.berth.runtime.ModelStatus;
@@ -34,8 +37,8 @@ import picocli.CommandLine.Parameters;
 /**
  * {@code berth train JOB.yaml}: runs a training job in a container on the local engine, streams its
  * logs, and publishes what it wrote to its output directory as the next version of a model, once
- * that version loads. A job that fails, runs past its time limit, writes nothing or writes a model
- * that does not load publishes nothing.
+ * that version loads and passes the model's gate. A job that fails, runs past its time limit,
+ * writes nothing, writes a model that does not load or one the gate refuses publishes nothing.
  */
 @Command(
     name = "train",
@@ -47,8 +50,10 @@ import picocli.CommandLine.Parameters;
           + " repository, once that version loads. Publication is atomic: a job that fails, runs"
           + " past its time limit, writes nothing or writes a model that does not load leaves the"
           + " repository as it was.",
+      "The model's model.yaml gate, when it has one, evaluates the trained model before it is"
+          + " published.",
       "Exit codes: 0 published, 1 the job failed (or wrote no loadable model), 2 bad usage or job"
-          + " file, 130 stopped (Ctrl-C).",
+          + " file, 3 refused by the gate, 130 stopped (Ctrl-C).",
       ""
     })
 final class TrainCommand implements Callable<Integer> {
@@ -56,6 +61,13 @@ final class TrainCommand implements Callable<Integer> {
   static final String JOB_LABEL = "dev.berth.training-job";
 
   private static final Duration STOP_TIMEOUT = Duration.ofSeconds(10);
+
+  // the check loads models as a server would: its load lines would interleave with the job's own
+  private static final java.util.logging.Logger RUNTIME_LOG =
+      java.util.logging.Logger.getLogger("dev.berth.runtime");
+
+  /** The exit code of a trained model the gate refused. */
+  static final int REFUSED = 3;
 
   @Parameters(index = "0", paramLabel = "JOB.yaml", description = "The training job file.")
   Path jobFile;
@@ -103,6 +115,7 @@ final class TrainCommand implements Callable<Integer> {
 
   @Override
   public Integer call() {
+    RUNTIME_LOG.setLevel(java.util.logging.Level.WARNING);
     TrainingJob job = TrainingJob.load(jobFile);
     String where = destination(job);
     Cancel cancel = new Cancel();
@@ -133,8 +146,15 @@ final class TrainCommand implements Callable<Integer> {
     }
     try (Target target = target(job, where)) {
       Path modelDir = target.modelDir();
-      if (Files.isRegularFile(modelDir.resolve(ModelConfig.FILE_NAME))) {
-        ModelConfig.load(modelDir); // a broken model.yaml is found before the training, not after
+      // a broken model.yaml, or a gate without its data, is found before the training, not after
+      ModelGate gate = gate(job, modelDir);
+      if (gate != null && !Files.exists(gate.data())) {
+        throw new BerthException(
+            "the gate in "
+                + modelYaml(job, modelDir)
+                + " evaluates on "
+                + gate.data()
+                + ", which does not exist; give gate.data a labelled data set");
       }
       long version = job.version() > 0 ? job.version() : nextVersion(modelDir);
       if (Files.exists(modelDir.resolve(Long.toString(version)))) {
@@ -157,15 +177,34 @@ final class TrainCommand implements Callable<Integer> {
         if (cancel.requested) {
           return stopped();
         }
-        String problem = checkOutput(job, output, modelDir, version);
-        if (problem != null) {
-          System.err.println("berth train: " + problem + "; nothing was published");
+        Check check = checkOutput(job, output, modelDir, version);
+        if (check.problem() != null) {
+          System.err.println("berth train: " + check.problem() + "; nothing was published");
           return 1;
+        }
+        if (check.verdict() != null && !check.verdict().passed()) {
+          System.err.println(
+              "berth train: refused by the gate in model.yaml: "
+                  + check.verdict().summary()
+                  + "; nothing was published");
+          return REFUSED;
+        }
+        if (check.verdict() != null) {
+          System.err.println("berth train: passed the gate: " + check.verdict().summary());
         }
         if (cancel.requested) {
           return stopped();
         }
-        long published = target.publish(output, version, job.version() == 0);
+        Path seeded = seedModelYaml(job, modelDir);
+        long published;
+        try {
+          published = target.publish(output, version, job.version() == 0);
+        } catch (RuntimeException e) {
+          if (seeded != null) {
+            ServiceSpec.deleteTree(seeded);
+          }
+          throw e;
+        }
         System.out.println(
             "published model '" + job.model() + "' version " + published + " to " + target.where());
         return 0;
@@ -177,6 +216,30 @@ final class TrainCommand implements Callable<Integer> {
         ServiceSpec.deleteTree(workspace);
       }
     }
+  }
+
+  /**
+   * A new model starts with the job's {@code model-yaml}, written into its directory (whole, by a
+   * rename) before its first version appears there.
+   *
+   * @return the file written, or null when the model has its own or the job gives none
+   */
+  private static Path seedModelYaml(TrainingJob job, Path modelDir) {
+    Path own = modelDir.resolve(ModelConfig.FILE_NAME);
+    if (job.modelYaml() == null || Files.exists(own)) {
+      return null;
+    }
+    try {
+      Files.createDirectories(modelDir);
+      Path partial = modelDir.resolve("." + ModelConfig.FILE_NAME + ".partial");
+      Files.copy(job.modelYaml(), partial, StandardCopyOption.REPLACE_EXISTING);
+      Files.move(partial, own, StandardCopyOption.ATOMIC_MOVE);
+    } catch (IOException e) {
+      throw new BerthException("cannot write " + own + ": " + e.getMessage(), e);
+    }
+    System.err.println(
+        "berth train: model '" + job.model() + "' is new; its model.yaml is " + job.modelYaml());
+    return own;
   }
 
   private static int stopped() {
@@ -488,67 +551,192 @@ final class TrainCommand implements Callable<Integer> {
   }
 
   /**
-   * Why what the job wrote cannot be published, or null: it must hold files, and load as a version
-   * of the model with the model's model.yaml (or the defaults for a new model).
+   * What checking a job's output found: why it cannot be published (exit 1), or the gate's verdict
+   * (null when the model has no gate), or neither.
    */
-  private static String checkOutput(TrainingJob job, Path output, Path modelDir, long version) {
+  record Check(String problem, ModelGate.Verdict verdict) {
+    static Check problem(String problem) {
+      return new Check(problem, null);
+    }
+  }
+
+  /**
+   * The model.yaml the published version will be served with: the model's own, else the job's
+   * {@code model-yaml} for a new model; null for neither (the defaults).
+   */
+  static Path modelYaml(TrainingJob job, Path modelDir) {
+    Path own = modelDir.resolve(ModelConfig.FILE_NAME);
+    if (Files.isRegularFile(own)) {
+      return own;
+    }
+    return job.modelYaml();
+  }
+
+  /** The gate the version must pass, or null. */
+  static ModelGate gate(TrainingJob job, Path modelDir) {
+    Path yaml = modelYaml(job, modelDir);
+    return yaml == null ? null : ModelConfig.read(yaml).gate();
+  }
+
+  /**
+   * Checks what the job wrote: it must hold files, load as a version of the model with the
+   * model.yaml it will be served with (or the defaults for a new model), and pass the model's gate,
+   * measured on the gate's data set in process, against the model's highest version as it is now
+   * when the gate limits the drop.
+   */
+  private static Check checkOutput(TrainingJob job, Path output, Path modelDir, long version) {
     String files = outputFiles(job, output);
     if (files != null) {
-      return files;
+      return Check.problem(files);
     }
-    Path staging = null;
-    try {
-      staging = Files.createTempDirectory("berth-train-check-");
-      Path model = Files.createDirectories(staging.resolve(job.model()));
-      // the model as it is (model.yaml, files its versions share such as a tokenizer), with the
-      // new version beside it
-      if (Files.isDirectory(modelDir)) {
-        try (Stream<Path> own = Files.list(modelDir)) {
-          for (Path p : own.toList()) {
-            String name = p.getFileName().toString();
-            if (!ModelRepository.isValidVersion(name) && !name.startsWith(".")) {
-              Files.createSymbolicLink(model.resolve(name), p.toAbsolutePath());
+    ModelGate gate = gate(job, modelDir);
+    System.err.println("berth train: loading the trained model to check it ...");
+    try (Staged candidate = Staged.load(job, modelDir, version, output)) {
+      if (candidate.problem() != null) {
+        return Check.problem(candidate.problem());
+      }
+      if (gate == null) {
+        return new Check(null, null);
+      }
+      GateEvaluator evaluator =
+          GateEvaluator.find()
+              .orElseThrow(() -> new BerthException("this Berth cannot evaluate gates"));
+      System.err.println(
+          "berth train: evaluating the trained model on the gate's data ("
+              + gate.metricName()
+              + " on "
+              + gate.data()
+              + ") ...");
+      double figure;
+      try {
+        figure = evaluator.measure(gate, candidate.model());
+      } catch (BerthException e) {
+        return new Check(
+            null,
+            new ModelGate.Verdict(
+                false,
+                Double.NaN,
+                Double.NaN,
+                "the gate could not evaluate it: " + e.getMessage()));
+      }
+      long serving = nextVersion(modelDir) - 1;
+      double servingFigure = Double.NaN;
+      if (gate.comparesWithServing() && serving >= 1) {
+        System.err.println(
+            "berth train: evaluating version " + serving + " of the model to compare with ...");
+        try (Staged current =
+            Staged.load(job, modelDir, serving, modelDir.resolve(Long.toString(serving)))) {
+          if (current.problem() != null) {
+            System.err.println(
+                "berth train: version "
+                    + serving
+                    + " does not load, so there is none to compare with: "
+                    + current.problem());
+          } else {
+            servingFigure = evaluator.measure(gate, current.model());
+          }
+        } catch (BerthException e) {
+          System.err.println(
+              "berth train: version "
+                  + serving
+                  + " could not be evaluated, so there is none to compare with: "
+                  + e.getMessage());
+        }
+      }
+      return new Check(
+          null,
+          gate.judge(
+              figure, servingFigure, Double.isNaN(servingFigure) ? null : Long.toString(serving)));
+    } catch (RuntimeException e) {
+      return Check.problem("the trained model does not load: " + e.getMessage());
+    }
+  }
+
+  /**
+   * One version loaded on its own, as a server would load it: in a staging repository holding the
+   * model's model.yaml and the files its versions share (linked), and the version's directory.
+   */
+  private record Staged(Path staging, InferenceService service, LoadedModel model, String problem)
+      implements AutoCloseable {
+    static Staged load(TrainingJob job, Path modelDir, long version, Path versionDir) {
+      Path staging = null;
+      InferenceService service = null;
+      try {
+        staging = Files.createTempDirectory("berth-train-check-");
+        Path model = Files.createDirectories(staging.resolve(job.model()));
+        if (Files.isDirectory(modelDir)) {
+          try (Stream<Path> own = Files.list(modelDir)) {
+            for (Path p : own.toList()) {
+              String name = p.getFileName().toString();
+              if (!ModelRepository.isValidVersion(name) && !name.startsWith(".")) {
+                Files.createSymbolicLink(model.resolve(name), p.toAbsolutePath());
+              }
             }
           }
         }
-      }
-      Files.createSymbolicLink(model.resolve(Long.toString(version)), output);
-      System.err.println("berth train: loading the trained model to check it ...");
-      try (InferenceService check =
-          InferenceService.create(
-              staging, new ServingMetrics(), ModelIntegrity.pinsOnly(), "cpu")) {
-        check.loadModels();
+        Path yaml = modelYaml(job, modelDir);
+        if (yaml != null && !Files.exists(model.resolve(ModelConfig.FILE_NAME))) {
+          Files.createSymbolicLink(model.resolve(ModelConfig.FILE_NAME), yaml.toAbsolutePath());
+        }
+        Files.createSymbolicLink(
+            model.resolve(Long.toString(version)), versionDir.toAbsolutePath());
+        service =
+            InferenceService.create(
+                staging, new ServingMetrics(), ModelIntegrity.pinsOnly(), "cpu");
+        service.gating(false); // berth train evaluates the gate itself, against the right version
+        service.loadModels();
+        String label = Long.toString(version);
         List<ModelStatus> statuses =
-            check.index().stream()
-                .filter(st -> st.version().equals(Long.toString(version)))
-                .toList();
+            service.index().stream().filter(st -> st.version().equals(label)).toList();
+        String problem = null;
         for (ModelStatus status : statuses) {
           if (status.state() != ServingMetrics.ModelState.READY) {
-            return "the trained model does not load as version "
-                + version
-                + " of '"
-                + job.model()
-                + "': "
-                + status.reason();
+            problem =
+                "the trained model does not load as version "
+                    + version
+                    + " of '"
+                    + job.model()
+                    + "': "
+                    + status.reason();
           }
         }
         if (statuses.isEmpty()) {
-          return "version "
-              + version
-              + " does not load: the model's model.yaml leaves it out (version-policy), or the"
-              + " job's output is no model an engine recognises (model.onnx, model.gguf,"
-              + " model.pt, model.savedmodel/, model.json or model.ubj)";
+          problem =
+              "version "
+                  + version
+                  + " does not load: the model's model.yaml leaves it out (version-policy), or the"
+                  + " job's output is no model an engine recognises (model.onnx, model.gguf,"
+                  + " model.pt, model.savedmodel/, model.json or model.ubj)";
         }
+        LoadedModel loaded =
+            service.loadedModels().stream()
+                .filter(m -> m.version().equals(label))
+                .findFirst()
+                .orElse(null);
+        return new Staged(staging, service, loaded, problem);
+      } catch (IOException e) {
+        if (service != null) {
+          service.close();
+        }
+        if (staging != null) {
+          ServiceSpec.deleteTree(staging);
+        }
+        throw new BerthException("cannot check the trained model: " + e.getMessage(), e);
+      } catch (RuntimeException e) {
+        if (service != null) {
+          service.close();
+        }
+        if (staging != null) {
+          ServiceSpec.deleteTree(staging);
+        }
+        throw e;
       }
-      return null;
-    } catch (IOException e) {
-      return "cannot check the trained model: " + e.getMessage();
-    } catch (RuntimeException e) {
-      return "the trained model does not load: " + e.getMessage();
-    } finally {
-      if (staging != null) {
-        ServiceSpec.deleteTree(staging);
-      }
+    }
+
+    @Override
+    public void close() {
+      service.close();
+      ServiceSpec.deleteTree(staging);
     }
   }
 

@@ -155,6 +155,81 @@ class TrainCommandIT {
   }
 
   @Test
+  void theGateInModelYamlRefusesAWorseModelWithExitCode3AndPublishesNothing() throws Exception {
+    // three-class models y = x + [0, 0, bias] and rows labelled by their largest value: a zero bias
+    // is right on every row, 0.5 gets the 10 close rows wrong (0.9), 5 answers c always (0.3)
+    Path models = Files.createDirectories(work.resolve("classifiers"));
+    for (var m : java.util.Map.of("good", 0f, "close", 0.5f, "bad", 5f).entrySet()) {
+      dev.berth.onnx.testing.OnnxModelWriter.graph(m.getKey())
+          .input("x", dev.berth.onnx.testing.OnnxModelWriter.ElemType.FLOAT, -1, 3)
+          .output("y", dev.berth.onnx.testing.OnnxModelWriter.ElemType.FLOAT, -1, 3)
+          .initializer("c", new long[] {3}, 0f, 0f, m.getValue())
+          .node("Add", java.util.List.of("x", "c"), java.util.List.of("y"))
+          .write(models.resolve(m.getKey() + ".onnx"));
+    }
+    StringBuilder csv = new StringBuilder("x0,x1,x2,label\n");
+    for (int i = 0; i < 30; i++) {
+      csv.append("1,0,0,a\n0,1,0,b\n0,0,1,c\n");
+    }
+    csv.append("1,0,0.8,a\n".repeat(10));
+    Path gateData = Files.writeString(work.resolve("gate.csv"), csv);
+    Path modelYaml =
+        Files.writeString(
+            work.resolve("classifier-model.yaml"),
+            "apiVersion: berth.dev/v1\nkind: Model\nlabels: [a, b, c]\n"
+                + "gate: {data: "
+                + gateData
+                + ", min: 0.8, max-drop: 0.05}\n");
+    java.util.function.Function<String, Path> job =
+        model -> {
+          try {
+            return Files.writeString(
+                work.resolve("gated-" + model + ".yaml"),
+                "apiVersion: berth.dev/v1\nkind: TrainingJob\nname: gated-"
+                    + model
+                    + "\nmodel: classifier\nimage: "
+                    + env.base
+                    + "\ncommand: [sh, -c]\nargs: ['cp /data/"
+                    + model
+                    + ".onnx /output/model.onnx']\n"
+                    + "data: [{path: "
+                    + models
+                    + ", mount: /data}]\nmodel-yaml: "
+                    + modelYaml
+                    + "\n");
+          } catch (java.io.IOException e) {
+            throw new java.io.UncheckedIOException(e);
+          }
+        };
+
+    ContainerTestEnv.Result good = train(job.apply("good")).ok();
+    assertTrue(good.err().contains("passed the gate: accuracy 1.0000 >= 0.8000"), good.err());
+    assertTrue(good.out().contains("published model 'classifier' version 1"), good.out());
+    assertArrayEquals(
+        Files.readAllBytes(modelYaml), Files.readAllBytes(repo.resolve("classifier/model.yaml")));
+
+    ContainerTestEnv.Result bad = train(job.apply("bad"));
+    assertEquals(3, bad.code(), bad.err());
+    assertTrue(bad.err().contains("refused by the gate"), bad.err());
+    assertTrue(bad.err().contains("accuracy 0.3000 < 0.9500"), bad.err());
+
+    ContainerTestEnv.Result close = train(job.apply("close"));
+    assertEquals(3, close.code(), close.err());
+    assertTrue(
+        close.err().contains("accuracy 0.9000 < 0.9500")
+            && close.err().contains("version 1 serving at 1.0000"),
+        close.err());
+    assertEquals(2, TrainCommand.nextVersion(repo.resolve("classifier")), "nothing published");
+
+    // a gate whose data are gone stops the job before it runs
+    Files.delete(gateData);
+    ContainerTestEnv.Result noData = train(job.apply("good"));
+    assertEquals(2, noData.code(), noData.err());
+    assertTrue(noData.err().contains("gate.csv, which does not exist"), noData.err());
+    assertFalse(noData.err().contains("pulling"), noData.err());
+  }
+
+  @Test
   void aFailedJobPublishesNothingAndShowsItsLastLines() throws Exception {
     long next = TrainCommand.nextVersion(repo.resolve("embedder"));
     ContainerTestEnv.Result failed = train(job("fails", "echo data is corrupt >&2; exit 3", ""));

@@ -169,9 +169,10 @@ public record ImagePlan(
       if (signed != null) {
         labels.put("dev.berth.model." + model.name() + ".signed-manifest", signed);
       }
+      ServiceSpec.ServiceModel carried = carryGateData(model, layers);
       config.add(
           file(
-              writeModelYaml(model, staging),
+              writeModelYaml(carried, staging),
               MODELS + "/" + model.name() + "/" + ModelConfig.FILE_NAME));
     }
     if (!service.remoteModels().isEmpty()) {
@@ -249,6 +250,58 @@ public record ImagePlan(
         .map(j -> file(j, HOME + "/lib/" + j.getFileName()))
         .sorted(java.util.Comparator.comparing(Entry::path))
         .toList();
+  }
+
+  /**
+   * A model whose model.yaml has a gate: its data set (and an IDX images file's labels) go into a
+   * layer of their own under the model's {@code gate/} directory, and the model the image serves
+   * names them there, so that the gate evaluates in the container as it does here.
+   *
+   * @return the model with its model.yaml naming the image's copies (the model itself without a
+   *     gate)
+   */
+  @SuppressWarnings("unchecked")
+  static ServiceSpec.ServiceModel carryGateData(
+      ServiceSpec.ServiceModel model, List<Layer> layers) {
+    if (!(model.modelYaml().get("gate") instanceof Map<?, ?> gate)
+        || !(gate.get("data") instanceof String data)) {
+      return model;
+    }
+    String where = MODELS + "/" + model.name() + "/gate";
+    Map<String, Object> rewritten = new LinkedHashMap<>((Map<String, Object>) gate);
+    List<Entry> files = new ArrayList<>();
+    Path dataPath = Path.of(data);
+    if (!Files.exists(dataPath)) {
+      throw new BerthException(
+          "model '"
+              + model.name()
+              + "': its gate's data set "
+              + dataPath
+              + " does not exist; the image carries it for the gate to evaluate on");
+    }
+    String name = dataPath.getFileName().toString();
+    files.addAll(
+        Files.isDirectory(dataPath)
+            ? tree(dataPath, where + "/" + name)
+            : List.of(file(dataPath, where + "/" + name)));
+    rewritten.put("data", "gate/" + name);
+    Path labels = null;
+    if (gate.get("data-labels") instanceof String given) {
+      labels = Path.of(given);
+    } else if (name.contains("images-idx3")) {
+      labels = dataPath.resolveSibling(name.replace("images-idx3", "labels-idx1"));
+    }
+    if (labels != null && Files.isRegularFile(labels)) {
+      String labelsName = labels.getFileName().toString();
+      files.add(file(labels, where + "/" + labelsName));
+      if (gate.containsKey("data-labels")) {
+        rewritten.put("data-labels", "gate/" + labelsName);
+      }
+    }
+    layers.add(new Layer("model " + model.name() + " gate data", files));
+    Map<String, Object> yaml = new LinkedHashMap<>(model.modelYaml());
+    yaml.put("gate", rewritten);
+    return new ServiceSpec.ServiceModel(model.name(), model.dir(), model.versions(), yaml);
   }
 
   private static Entry file(Path source, String path) {

@@ -148,6 +148,11 @@ public final class InferenceService implements AutoCloseable {
     this.strictReadiness = strict;
   }
 
+  /** Whether model.yaml gates apply on load ({@link ModelRegistry#gating(boolean)}). */
+  public void gating(boolean on) {
+    registry.gating(on);
+  }
+
   /** The served models without a ready version ({@link ModelRegistry#unreadyModels()}). */
   public List<String> unreadyModels() {
     return registry.unreadyModels();
@@ -442,6 +447,51 @@ public final class InferenceService implements AutoCloseable {
           }
         });
     return response;
+  }
+
+  /**
+   * Runs one request on a given loaded version, outside the table requests resolve against: how a
+   * gate evaluates a version before it takes traffic. Its inputs are checked as for {@link
+   * #infer(InferenceRequest)}, the model's {@code request-timeout} applies, and nothing is counted
+   * in the request metrics.
+   *
+   * @throws ModelNotReadyException when the version has been retired
+   * @throws InvalidInputException inputs that do not match the model
+   */
+  public static CompletableFuture<InferenceResponse> inferOn(
+      LoadedModel model, InferenceRequest request) {
+    if (model.generatesText()) {
+      throw new InvalidInputException(
+          "model '" + model.name() + "' is a language model; it takes no tensors");
+    }
+    if (!model.acquire()) {
+      throw new ModelNotReadyException(model + " has been unloaded");
+    }
+    CompletableFuture<List<Tensor>> result;
+    try {
+      ModelSignature signature = model.signature();
+      int rows = validateInputs(request, signature);
+      List<String> outputs = selectOutputs(request, signature);
+      long timeout = model.config().requestTimeout().toNanos();
+      result = model.batcher().submit(request.inputs(), outputs, rows, System.nanoTime() + timeout);
+      result = result.orTimeout(timeout, TimeUnit.NANOSECONDS);
+    } catch (RuntimeException e) {
+      model.release();
+      throw e;
+    }
+    return result.handle(
+        (tensors, error) -> {
+          model.release();
+          if (error != null) {
+            Throwable cause = unwrap(error);
+            if (cause instanceof TimeoutException) {
+              throw new DeadlineExceededException(
+                  model + " did not answer within its request-timeout in model.yaml");
+            }
+            throw cause instanceof RuntimeException re ? re : new RuntimeException(cause);
+          }
+          return new InferenceResponse(request.id(), model.name(), model.version(), tensors);
+        });
   }
 
   /**

@@ -27,6 +27,8 @@ public final class LoadedModel {
   private final AtomicInteger holders = new AtomicInteger();
   private final ReentrantLock lock = new ReentrantLock();
   private final Condition released = lock.newCondition();
+  // what the model's gate measured on this engine (NaN: not measured)
+  private volatile double gateFigure = Double.NaN;
 
   private LoadedModel(
       String name,
@@ -76,6 +78,15 @@ public final class LoadedModel {
       TextGenerator generator,
       ServingMetrics metrics) {
     return new LoadedModel(name, version, config, null, null, generator, metrics);
+  }
+
+  /** What the model's gate measured on this engine; NaN when it was not measured. */
+  double gateFigure() {
+    return gateFigure;
+  }
+
+  void gateFigure(double figure) {
+    this.gateFigure = figure;
   }
 
   /** Whether the model generates text (a language model). */

@@ -31,6 +31,7 @@ import java.util.Set;
  *     directory ({@code files.sha256}); see {@link ModelIntegrity}
  * @param versionPolicy which version directories are served
  * @param llm a language model's settings ({@code llm}; defaults when absent)
+ * @param gate the evaluation a new version must pass before it takes traffic, or null for none
  */
 public record ModelConfig(
     Path file,
@@ -46,7 +47,8 @@ public record ModelConfig(
     List<String> labels,
     Map<String, String> pins,
     VersionPolicy versionPolicy,
-    LlmConfig llm) {
+    LlmConfig llm,
+    ModelGate gate) {
 
   public static final String API_VERSION = "berth.dev/v1";
   public static final String KIND = "Model";
@@ -70,7 +72,8 @@ public record ModelConfig(
           "labels",
           "files",
           LlmConfig.KEY,
-          VersionPolicy.KEY);
+          VersionPolicy.KEY,
+          ModelGate.KEY);
 
   public ModelConfig {
     inputs = List.copyOf(inputs);
@@ -97,7 +100,8 @@ public record ModelConfig(
         List.of(),
         Map.of(),
         VersionPolicy.ALL,
-        LlmConfig.parse(empty.section(LlmConfig.KEY)));
+        LlmConfig.parse(empty.section(LlmConfig.KEY)),
+        null);
   }
 
   /** Reads {@code modelDir/model.yaml}, or the defaults when it does not exist. */
@@ -110,6 +114,19 @@ public record ModelConfig(
         ConfigReader.readYaml(file, "starting with 'apiVersion: " + API_VERSION + "'");
     if (root == null) {
       return defaults(modelDir);
+    }
+    return parse(root);
+  }
+
+  /**
+   * Reads a model.yaml file that may lie outside a model directory (a training job's {@code
+   * model-yaml}); its relative paths are taken from its own directory.
+   */
+  public static ModelConfig read(Path file) {
+    ConfigReader root =
+        ConfigReader.readYaml(file, "starting with 'apiVersion: " + API_VERSION + "'");
+    if (root == null) {
+      throw new ConfigException(file, "apiVersion", "the file is empty");
     }
     return parse(root);
   }
@@ -166,7 +183,8 @@ public record ModelConfig(
         labels(root),
         ModelIntegrity.pins(root.section("files")),
         VersionPolicy.parse(root),
-        LlmConfig.parse(root.section(LlmConfig.KEY)));
+        LlmConfig.parse(root.section(LlmConfig.KEY)),
+        ModelGate.parse(root));
   }
 
   private static List<String> labels(ConfigReader root) {

@@ -50,6 +50,8 @@ public final class ModelRegistry implements AutoCloseable {
   private final List<StageProvider> stages;
   private final ServingMetrics metrics;
   private final ModelIntegrity integrity;
+  private final GateEvaluator gateEvaluator;
+  private volatile boolean gating = true;
   private final Map<String, NavigableMap<Long, Entry>> models = new ConcurrentHashMap<>();
   // models unloaded through the repository API: a poll leaves them unloaded
   private final Set<String> unloadedOnRequest = ConcurrentHashMap.newKeySet();
@@ -77,6 +79,16 @@ public final class ModelRegistry implements AutoCloseable {
     this.stages = List.copyOf(found);
     this.metrics = metrics;
     this.integrity = integrity;
+    this.gateEvaluator = GateEvaluator.find().orElse(null);
+  }
+
+  /**
+   * Whether versions of a model with a model.yaml {@code gate} must pass it before they take
+   * traffic (default true). A caller that evaluates the gate itself ({@code berth train}) turns it
+   * off before loading.
+   */
+  public void gating(boolean on) {
+    this.gating = on;
   }
 
   private volatile String executionProvider = ModelContext.DEFAULT_EXECUTION_PROVIDER;
@@ -120,7 +132,7 @@ public final class ModelRegistry implements AutoCloseable {
             continue;
           }
           versions.put(v.number(), loading(source.name(), v.label()));
-          loads.add(() -> versions.put(v.number(), load(source, v)));
+          loads.add(() -> versions.put(v.number(), gated(source, v, load(source, v), versions)));
         }
       }
       scanned = true;
@@ -319,7 +331,7 @@ public final class ModelRegistry implements AutoCloseable {
     for (ModelRepository.Version v : toLoad) {
       Entry current = versions.get(v.number());
       LoadedModel previous = current == null ? null : current.loaded();
-      Entry next = load(source, v);
+      Entry next = gated(source, v, load(source, v), versions);
       if (next.loaded() != null) {
         versions.put(v.number(), next);
         if (previous != null) {
@@ -393,6 +405,107 @@ public final class ModelRegistry implements AutoCloseable {
       }
     }
     return failures;
+  }
+
+  /**
+   * Runs the model's gate, if it has one, on a version that just loaded, before it takes traffic.
+   * The version now serving (the highest one with an engine, which may be this version's own engine
+   * before a reload) is what a {@code max-drop} compares with. A version that passes keeps its
+   * entry, with the verdict as its status's reason; one that is refused, or that cannot be
+   * evaluated, is freed and recorded as unavailable with the verdict, keeping its files'
+   * fingerprint so that a poll tries it again only once they change.
+   */
+  private Entry gated(
+      ModelRepository.ModelSource source,
+      ModelRepository.Version v,
+      Entry next,
+      NavigableMap<Long, Entry> versions) {
+    ModelGate gate = source.config().gate();
+    LoadedModel candidate = next.loaded();
+    if (gate == null || candidate == null || !gating || candidate.generatesText()) {
+      if (gate != null && candidate != null && candidate.generatesText()) {
+        LOG.warning("model '" + source.name() + "' has a gate, but language models are not gated");
+      }
+      return next;
+    }
+    String name = source.name();
+    String version = v.label();
+    LoadedModel serving = null;
+    for (Entry e : versions.descendingMap().values()) {
+      if (e.loaded() != null && e.loaded() != candidate) {
+        serving = e.loaded();
+        break;
+      }
+    }
+    metrics.state(name, version, ModelState.LOADING);
+    ModelGate.Verdict verdict;
+    try {
+      if (gateEvaluator == null) {
+        throw new BerthException(
+            "this Berth has no gate evaluator on its class path (berth-server); it cannot"
+                + " evaluate the gate in model.yaml");
+      }
+      LOG.info(
+          "model '"
+              + name
+              + "' version "
+              + version
+              + ": evaluating its gate ("
+              + gate.metricName()
+              + " on "
+              + gate.data()
+              + ") before it takes traffic");
+      double figure = gateEvaluator.measure(gate, candidate);
+      double servingFigure = Double.NaN;
+      if (serving != null && gate.comparesWithServing()) {
+        servingFigure = serving.gateFigure();
+        if (Double.isNaN(servingFigure)) {
+          try {
+            servingFigure = gateEvaluator.measure(gate, serving);
+            serving.gateFigure(servingFigure);
+          } catch (RuntimeException e) {
+            LOG.warning(
+                "model '"
+                    + name
+                    + "': the gate could not measure version "
+                    + serving.version()
+                    + ", which serves now, to compare with: "
+                    + e.getMessage());
+          }
+        }
+      }
+      verdict =
+          gate.judge(
+              figure,
+              servingFigure,
+              serving == null || Double.isNaN(servingFigure) ? null : serving.version());
+      candidate.gateFigure(figure);
+      metrics.gate(name, version, gate.metricName(), verdict);
+    } catch (RuntimeException | LinkageError e) {
+      candidate.close(Duration.ZERO);
+      String reason =
+          "the gate in model.yaml could not evaluate it, so it takes no traffic: " + e.getMessage();
+      LOG.severe("model '" + name + "' version " + version + ": " + reason);
+      return failed(name, version, reason, fingerprintOf(v));
+    }
+    if (!verdict.passed()) {
+      candidate.close(Duration.ZERO);
+      String reason =
+          "refused by the gate in model.yaml: "
+              + verdict.summary()
+              + "; it stays out of service until its files change or it is loaded again";
+      LOG.severe("model '" + name + "' version " + version + " " + reason);
+      return failed(name, version, reason, fingerprintOf(v));
+    }
+    LOG.info("model '" + name + "' version " + version + " passed its gate: " + verdict.summary());
+    metrics.state(name, version, ModelState.READY);
+    return new Entry(
+        new ModelStatus(name, version, ModelState.READY, "passed the gate: " + verdict.summary()),
+        candidate);
+  }
+
+  private static String fingerprintOf(ModelRepository.Version v) {
+    return ModelRepository.fingerprint(v.dir());
   }
 
   private Set<Long> wanted(ModelRepository.ModelSource source) {

@@ -844,6 +844,17 @@ public record ServiceSpec(
         map.put(o.getKey(), o.getValue());
       }
     }
+    // the gate's files are the model directory's: the merged file, written elsewhere (a staged
+    // repository), names them by their absolute paths
+    if (map.get(ModelGate.KEY) instanceof Map<?, ?> gate) {
+      Map<String, Object> absolute = new LinkedHashMap<>((Map<String, Object>) gate);
+      for (String key : List.of("data", "data-labels")) {
+        if (absolute.get(key) instanceof String path) {
+          absolute.put(key, dir.toAbsolutePath().resolve(path).normalize().toString());
+        }
+      }
+      map.put(ModelGate.KEY, absolute);
+    }
     return map;
   }
 

@@ -108,6 +108,24 @@ public final class ServingMetrics {
           .help("1 for the state a model version is in, 0 for the others")
           .labelNames("model", "version", "state")
           .register(registry);
+  private final Gauge gateScore =
+      Gauge.builder()
+          .name("berth_model_gate_score")
+          .help("The figure a model version measured on its model.yaml gate's data set")
+          .labelNames("model", "version", "metric")
+          .register(registry);
+  private final Gauge gateThreshold =
+      Gauge.builder()
+          .name("berth_model_gate_threshold")
+          .help("The lowest figure that passed the gate when the version was evaluated")
+          .labelNames("model", "version", "metric")
+          .register(registry);
+  private final Gauge gatePassed =
+      Gauge.builder()
+          .name("berth_model_gate_passed")
+          .help("1 when a model version passed its gate, 0 when the gate refused it")
+          .labelNames("model", "version")
+          .register(registry);
 
   private static final double[] FIRST_TOKEN_BUCKETS = {
     0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10, 20, 40, 80
@@ -235,6 +253,15 @@ public final class ServingMetrics {
           .labelValues(model, version, s.name().toLowerCase(java.util.Locale.ROOT))
           .set(s == state ? 1 : 0);
     }
+  }
+
+  /** A gate's verdict on a version: its figure, the threshold, and whether it passed. */
+  void gate(String model, String version, String metric, ModelGate.Verdict verdict) {
+    gateScore.labelValues(model, version, metric).set(verdict.figure());
+    if (!Double.isNaN(verdict.threshold())) {
+      gateThreshold.labelValues(model, version, metric).set(verdict.threshold());
+    }
+    gatePassed.labelValues(model, version).set(verdict.passed() ? 1 : 0);
   }
 
   void llmTimeToFirstToken(String model, String version, long nanos) {

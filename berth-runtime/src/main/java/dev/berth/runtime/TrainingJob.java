@@ -32,6 +32,8 @@ import java.util.regex.Pattern;
  * @param output where the job writes the version's files inside the container
  * @param to where the version is published: a model repository directory or {@code
  *     oci://REGISTRY/REPOSITORY:TAG}, or null when the command line says
+ * @param modelYaml the model.yaml a new model starts with (its labels, processing, gate), or null;
+ *     a model that exists keeps its own
  */
 public record TrainingJob(
     Path file,
@@ -48,7 +50,8 @@ public record TrainingJob(
     long memoryBytes,
     Duration timeLimit,
     String output,
-    String to) {
+    String to,
+    Path modelYaml) {
 
   public static final String KIND = "TrainingJob";
   public static final String DEFAULT_OUTPUT = "/output";
@@ -121,7 +124,8 @@ public record TrainingJob(
             "resources",
             "time-limit",
             "output",
-            "to"));
+            "to",
+            "model-yaml"));
     root.requireHeader(ModelConfig.API_VERSION, KIND, "a training job");
     String name = root.requiredString("name", "name the job, e.g. 'name: fashion-mnist-train'");
     if (!DNS_LABEL.matcher(name).matches()) {
@@ -211,6 +215,20 @@ public record TrainingJob(
     if (to != null && !to.startsWith("oci://")) {
       to = base.resolve(to).normalize().toString();
     }
+    Path modelYaml = null;
+    if (root.has("model-yaml")) {
+      modelYaml = base.resolve(root.string("model-yaml", "")).normalize();
+      if (!Files.isRegularFile(modelYaml)) {
+        throw root.error(
+            "model-yaml",
+            modelYaml + " is not a file; give the model.yaml a new model starts with");
+      }
+      try {
+        ModelConfig.read(modelYaml);
+      } catch (dev.berth.api.ConfigException bad) {
+        throw root.error("model-yaml", "is not a valid model.yaml: " + bad.getMessage());
+      }
+    }
     Map<String, String> env = new LinkedHashMap<>();
     ConfigReader e = root.section("env");
     for (Map.Entry<String, Object> v : e.values().entrySet()) {
@@ -239,7 +257,8 @@ public record TrainingJob(
         memory,
         timeLimit,
         output,
-        to);
+        to,
+        modelYaml);
   }
 
   private static Java java(ConfigReader j, Path base) {

@@ -1,6 +1,8 @@
 package dev.berth.runtime;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -107,6 +109,36 @@ class ModelConfigTest {
     assertEquals(1, load(HEADER + "batching: {enabled: false}\n").batching().maxBatchSize());
   }
 
+  @Test
+  void aGateNamesItsDataFromTheModelDirectoryAndJudgesAgainstBothThresholds() throws IOException {
+    ModelGate gate =
+        load(HEADER
+                + "gate:\n  data: gate/test.csv\n  metric: recall\n  class: Bag\n"
+                + "  min: 0.8\n  max-drop: 0.02\n")
+            .gate();
+    assertEquals(dir.resolve("gate/test.csv").toAbsolutePath(), gate.data());
+    assertEquals("recall:Bag", gate.metricName());
+    assertEquals(32, gate.batchSize());
+
+    // no version serving: the minimum alone
+    ModelGate.Verdict alone = gate.judge(0.81, Double.NaN, null);
+    assertTrue(alone.passed(), alone.summary());
+    assertEquals(0.8, alone.threshold(), 1e-12);
+    assertTrue(alone.summary().contains("no version serving"), alone.summary());
+    // a serving version at 0.9 raises the bar to 0.88
+    ModelGate.Verdict dropped = gate.judge(0.85, 0.9, "3");
+    assertFalse(dropped.passed(), dropped.summary());
+    assertEquals(0.88, dropped.threshold(), 1e-12);
+    assertTrue(
+        dropped.summary().startsWith("recall:Bag 0.8500 < 0.8800 (minimum 0.8000; version 3"),
+        dropped.summary());
+    // exactly at the threshold passes
+    assertTrue(gate.judge(0.88, 0.9, "3").passed());
+    // a serving version below the minimum does not lower it
+    assertEquals(0.8, gate.judge(0.79, 0.7, "3").threshold(), 1e-12);
+    assertNull(load(HEADER).gate());
+  }
+
   static Stream<Arguments> badFiles() {
     return Stream.of(
         Arguments.of(
@@ -154,6 +186,31 @@ class ModelConfigTest {
             "apiVersion: berth.dev/v1\nkind: Model\nlabels: [a, b, a]",
             "labels",
             "appears twice"),
+        Arguments.of(
+            "a gate without data",
+            "apiVersion: berth.dev/v1\nkind: Model\ngate: {min: 0.9}",
+            "gate.data",
+            "labelled data set"),
+        Arguments.of(
+            "a gate without a threshold",
+            "apiVersion: berth.dev/v1\nkind: Model\ngate: {data: t.csv}",
+            "gate.min",
+            "max-drop"),
+        Arguments.of(
+            "a gate metric that is none",
+            "apiVersion: berth.dev/v1\nkind: Model\ngate: {data: t.csv, min: 0.5, metric: auc}",
+            "gate.metric",
+            "macro-f1"),
+        Arguments.of(
+            "recall without its class",
+            "apiVersion: berth.dev/v1\nkind: Model\ngate: {data: t.csv, min: 0.5, metric: recall}",
+            "gate.class",
+            "class: Bag"),
+        Arguments.of(
+            "a minimum above 1",
+            "apiVersion: berth.dev/v1\nkind: Model\ngate: {data: t.csv, min: 86}",
+            "gate.min",
+            "between 0 and 1"),
         Arguments.of("not yaml", "apiVersion: [unclosed", "model.yaml", "not valid YAML"));
   }
 

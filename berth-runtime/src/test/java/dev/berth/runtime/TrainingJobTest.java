@@ -25,6 +25,11 @@ class TrainingJobTest {
 
   private TrainingJob load(String yaml) throws IOException {
     Files.createDirectories(dir.resolve("data"));
+    Files.writeString(
+        dir.resolve("data/model.yaml"),
+        "apiVersion: berth.dev/v1\nkind: Model\ngate: {data: gate/t.csv, min: 0.5}\n");
+    Files.writeString(
+        dir.resolve("data/bad.yaml"), "apiVersion: berth.dev/v1\nkind: Model\nbatchin: 1\n");
     Path file = dir.resolve("train.yaml");
     Files.writeString(file, yaml);
     return TrainingJob.load(file);
@@ -41,7 +46,7 @@ class TrainingJobTest {
                 + "env: {SEED: \"7\"}\n"
                 + "data: [{path: data, mount: /data}]\n"
                 + "resources: {cpu: 1.5, memory: 2Gi}\n"
-                + "time-limit: 20m\noutput: /out\nto: repo\n");
+                + "time-limit: 20m\noutput: /out\nto: repo\nmodel-yaml: data/model.yaml\n");
     assertEquals("mnist-train", job.name());
     assertEquals("mnist", job.model());
     assertEquals(4, job.version());
@@ -54,6 +59,7 @@ class TrainingJobTest {
     assertEquals(Duration.ofMinutes(20), job.timeLimit());
     assertEquals("/out", job.output());
     assertEquals(dir.resolve("repo").toString(), job.to());
+    assertEquals(dir.resolve("data/model.yaml"), job.modelYaml());
   }
 
   @Test
@@ -141,6 +147,14 @@ class TrainingJobTest {
             "is missing"),
         Arguments.of(
             HEADER + "name: t\nmodel: m\njava: {main-class: X}\n", "java.class-path", "is missing"),
+        Arguments.of(
+            HEADER + "name: t\nmodel: m\nimage: i\nmodel-yaml: data/none.yaml\n",
+            "model-yaml",
+            "is not a file"),
+        Arguments.of(
+            HEADER + "name: t\nmodel: m\nimage: i\nmodel-yaml: data/bad.yaml\n",
+            "model-yaml",
+            "batchin"),
         Arguments.of(HEADER + "name: t\nmodel: m\nimage: i\ngpu: 1\n", "gpu", "unknown key"));
   }
 

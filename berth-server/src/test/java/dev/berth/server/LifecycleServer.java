@@ -140,6 +140,13 @@ final class LifecycleServer implements AutoCloseable {
             + "]}]}");
   }
 
+  /** Sends {@code x = [1, 0, 0]} to a model of three inputs and returns the answer. */
+  Answer infer3(String model) {
+    return post(
+        "/v2/models/" + model + "/infer",
+        "{\"inputs\":[{\"name\":\"x\",\"shape\":[1,3],\"datatype\":\"FP32\",\"data\":[1,0,0]}]}");
+  }
+
   /** Which version computed an answer to {@link #infer(String, float)} with value 0. */
   static int versionOf(Answer a) {
     JsonNode json = a.json(200);

@@ -219,7 +219,13 @@ public final class Evaluation {
     }
   }
 
-  private EvalResult run(OipClient client, DataSet data) throws InterruptedException {
+  /**
+   * Sends every row of {@code data} to {@code client} and computes the metrics; the URL given to
+   * the builder is not used.
+   *
+   * @throws BerthException as {@link #run(DataSet)} does
+   */
+  public EvalResult run(ModelEndpoint client, DataSet data) throws InterruptedException {
     if (data.examples().isEmpty()) {
       throw new BerthException(data.source() + " holds no labelled rows");
     }
@@ -247,7 +253,7 @@ public final class Evaluation {
     // The first batch alone: its answer fixes the class count when nothing else did, and a
     // request the model refuses stops the run before the whole data set is sent.
     List<Example> first = rows.subList(0, Math.min(perRequest, rows.size()));
-    OipClient.Answer firstAnswer;
+    ModelEndpoint.Answer firstAnswer;
     try {
       firstAnswer = send(client, plan, first);
     } catch (IOException e) {
@@ -297,7 +303,7 @@ public final class Evaluation {
                 List<Example> batch = rows.subList(from, Math.min(from + perRequest, rows.size()));
                 String failure;
                 try {
-                  OipClient.Answer a = send(client, plan, batch);
+                  ModelEndpoint.Answer a = send(client, plan, batch);
                   if (a.status() == 200) {
                     int[] p =
                         decision.predict(ModelOutput.parse(json(a), out.name()), batch.size());
@@ -376,7 +382,7 @@ public final class Evaluation {
               classes.names().get(positive), applied, p.precision(), p.recall(), p.f1());
     }
     return new EvalResult(
-        url,
+        client.url(),
         signature.name(),
         answeredVersion,
         data.source(),
@@ -391,13 +397,14 @@ public final class Evaluation {
         elapsed);
   }
 
-  private static OipClient.Answer send(OipClient client, InputPlan plan, List<Example> batch)
+  private static ModelEndpoint.Answer send(
+      ModelEndpoint client, InputPlan plan, List<Example> batch)
       throws IOException, InterruptedException {
     InputPlan.Body body = plan.encode(batch);
     return client.infer(body.bytes(), body.jsonLength());
   }
 
-  private static JsonNode json(OipClient.Answer a) {
+  private static JsonNode json(ModelEndpoint.Answer a) {
     try {
       return JSON.readTree(a.body());
     } catch (IOException e) {

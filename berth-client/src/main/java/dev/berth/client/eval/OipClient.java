@@ -1,6 +1,5 @@
 package dev.berth.client.eval;
 
-import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.berth.api.BerthException;
 import java.io.IOException;
@@ -11,7 +10,6 @@ import java.net.http.HttpConnectTimeoutException;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.net.http.HttpTimeoutException;
-import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.LinkedHashSet;
@@ -21,7 +19,7 @@ import javax.net.ssl.SSLContext;
 import javax.net.ssl.SSLException;
 
 /** Open Inference Protocol v2 REST calls over the JDK's HTTP client. */
-final class OipClient implements AutoCloseable {
+final class OipClient implements ModelEndpoint {
   private static final ObjectMapper JSON = new ObjectMapper();
 
   private final String base;
@@ -29,27 +27,6 @@ final class OipClient implements AutoCloseable {
   private final String version;
   private final Duration timeout;
   private final HttpClient http;
-
-  /** The answer to one request: its status and body. */
-  record Answer(int status, byte[] body) {
-    String text() {
-      return new String(body, StandardCharsets.UTF_8);
-    }
-
-    /** The server's {@code error} message, or the start of the body when it sent none. */
-    String error() {
-      try {
-        JsonNode json = JSON.readTree(body);
-        if (json != null && json.path("error").isTextual()) {
-          return json.get("error").asText();
-        }
-      } catch (IOException e) {
-        // not JSON: show the text
-      }
-      String text = text().strip();
-      return text.isEmpty() ? "(no message)" : ModelSignature.abbreviate(text);
-    }
-  }
 
   OipClient(URI url, String model, String version, Duration timeout, SSLContext sslContext) {
     String u = url.toString();
@@ -70,7 +47,13 @@ final class OipClient implements AutoCloseable {
     this.http = http.build();
   }
 
-  String modelPath() {
+  @Override
+  public URI url() {
+    return URI.create(base);
+  }
+
+  @Override
+  public String modelPath() {
     return base + "/v2/models/" + model + (version == null ? "" : "/versions/" + version);
   }
 
@@ -80,7 +63,8 @@ final class OipClient implements AutoCloseable {
    * @throws BerthException when the server cannot be reached, does not have the model, or does not
    *     answer OIP v2 metadata
    */
-  ModelSignature metadata() throws InterruptedException {
+  @Override
+  public ModelSignature metadata() throws InterruptedException {
     Answer a;
     try {
       a = send(HttpRequest.newBuilder(URI.create(modelPath())).GET());
@@ -145,7 +129,8 @@ final class OipClient implements AutoCloseable {
    * @param body the request body: JSON, or a JSON header and raw tensor data
    * @param jsonLength the JSON header's length when binary data follows it, else -1
    */
-  Answer infer(byte[] body, int jsonLength) throws IOException, InterruptedException {
+  @Override
+  public Answer infer(byte[] body, int jsonLength) throws IOException, InterruptedException {
     HttpRequest.Builder b =
         HttpRequest.newBuilder(URI.create(modelPath() + "/infer"))
             .POST(HttpRequest.BodyPublishers.ofByteArray(body));
