@@ -73,12 +73,16 @@ public final class Train {
 
   static final String USAGE =
       """
-      Usage: examples/fashion-mnist/train [REPO] [options]
+      Usage: examples/fashion-mnist/train [REPO | --output DIR] [options]
 
       Trains the Fashion-MNIST MLP (784 -> 128 ReLU -> 10, Adam, cross-entropy) and writes
       REPO/fashion-mnist/1/model.onnx and REPO/fashion-mnist/model.yaml.
 
         REPO                 model repository to write into (default: %s)
+        --output DIR         write only DIR/model.onnx, the version's file (what a training job
+                             writes to its output directory; 'berth train' publishes it)
+        --shuffle-labels     train on the training labels shuffled among the images, as a broken
+                             data pipeline would: the model learns nothing (for a gate to refuse)
         --epochs N           passes over the training set (default: %d)
         --train-limit N      train on the first N of the 60000 training images only
         --test-limit N       test on the first N of the 10000 test images only
@@ -117,6 +121,17 @@ public final class Train {
     }
 
     Dataset train = Dataset.load(options.dataDir(), "train", options.trainLimit());
+    if (options.shuffleLabels()) {
+      byte[] labels = train.labels();
+      Random shuffler = new Random(options.seed() + 1);
+      for (int i = labels.length - 1; i > 0; i--) {
+        int j = shuffler.nextInt(i + 1);
+        byte t = labels[i];
+        labels[i] = labels[j];
+        labels[j] = t;
+      }
+      log("train: the training labels are shuffled (--shuffle-labels)");
+    }
     Dataset test = Dataset.load(options.dataDir(), "t10k", options.testLimit());
     log(
         "train: %d training and %d test images from %s; %d epochs, batch %d, seed %d",
@@ -167,10 +182,16 @@ public final class Train {
         seconds(start),
         (ManagementFactory.getThreadMXBean().getCurrentThreadCpuTime() - startCpu) / 1e9);
 
+    byte[] onnx = Onnx.model(mlp);
+    if (options.output() != null) {
+      Path onnxFile = Files.createDirectories(options.output()).resolve("model.onnx");
+      Files.write(onnxFile, onnx);
+      log("wrote %s (%d bytes, sha256 %s)", onnxFile, onnx.length, sha256(onnx));
+      return;
+    }
     Path modelDir = options.repo().resolve(MODEL_NAME);
     Path versionDir = modelDir.resolve("1");
     Files.createDirectories(versionDir);
-    byte[] onnx = Onnx.model(mlp);
     Path onnxFile = versionDir.resolve("model.onnx");
     Files.write(onnxFile, onnx);
     Files.writeString(modelDir.resolve("model.yaml"), MODEL_YAML);
@@ -214,7 +235,15 @@ public final class Train {
   }
 
   /** Command-line options; {@link #parse} returns null for --help. */
-  record Options(int epochs, int trainLimit, int testLimit, long seed, Path dataDir, Path repo) {
+  record Options(
+      int epochs,
+      int trainLimit,
+      int testLimit,
+      long seed,
+      Path dataDir,
+      Path repo,
+      Path output,
+      boolean shuffleLabels) {
 
     static Options parse(String[] args) {
       int epochs = DEFAULT_EPOCHS;
@@ -223,6 +252,8 @@ public final class Train {
       long seed = DEFAULT_SEED;
       Path dataDir = DEFAULT_DATA_DIR;
       Path repo = null;
+      Path output = null;
+      boolean shuffleLabels = false;
       for (int i = 0; i < args.length; i++) {
         String arg = args[i];
         switch (arg) {
@@ -241,6 +272,8 @@ public final class Train {
             }
           }
           case "--data-dir" -> dataDir = Path.of(value(args, ++i, arg));
+          case "--output" -> output = Path.of(value(args, ++i, arg));
+          case "--shuffle-labels" -> shuffleLabels = true;
           default -> {
             if (arg.startsWith("-")) {
               throw new IllegalArgumentException("unknown option " + arg);
@@ -252,8 +285,18 @@ public final class Train {
           }
         }
       }
+      if (output != null && repo != null) {
+        throw new IllegalArgumentException("give REPO or --output, not both");
+      }
       return new Options(
-          epochs, trainLimit, testLimit, seed, dataDir, repo == null ? defaultRepo() : repo);
+          epochs,
+          trainLimit,
+          testLimit,
+          seed,
+          dataDir,
+          repo == null ? defaultRepo() : repo,
+          output,
+          shuffleLabels);
     }
 
     private static String value(String[] args, int i, String option) {
