@@ -75,13 +75,21 @@ final class RegistryTarget implements TrainCommand.Target {
   }
 
   @Override
-  public long publish(Path output, long version, boolean next) {
+  public long publish(Path output, long version, boolean next, Path newModelYaml) {
     String now = store.find(ref).map(OciModelStore.Resolved::digest).orElse(null);
     if (!java.util.Objects.equals(now, pulledDigest)) {
       throw new BerthException(
           ref
               + " moved while the job ran (another push or training); run the job again so that"
               + " its version joins the model as it is now");
+    }
+    if (newModelYaml != null) {
+      try {
+        Files.createDirectories(modelDir);
+        Files.copy(newModelYaml, modelDir.resolve(dev.berth.runtime.ModelConfig.FILE_NAME));
+      } catch (IOException e) {
+        throw new BerthException("cannot stage " + newModelYaml + ": " + e.getMessage(), e);
+      }
     }
     TrainCommand.publish(output, modelDir.resolve(Long.toString(version)));
     store.push(modelDir, model, ModelEngines.of(modelDir, model), ref);

@@ -3,6 +3,7 @@ package dev.berth.cli;
 import dev.berth.api.BerthException;
 import dev.berth.image.ContainerEngine;
 import dev.berth.image.ContainerSpec;
+import dev.berth.runtime.ConfigReader;
 import dev.berth.runtime.GateEvaluator;
 import dev.berth.runtime.InferenceService;
 import dev.berth.runtime.LoadedModel;
@@ -74,11 +75,20 @@ final class TrainCommand implements Callable<Integer> {
 
   @Option(
       names = "--to",
-      paramLabel = "DIR|oci://...",
+      paramLabel = "DIR|oci://...|s3://...",
       description =
-          "Where to publish, instead of the job's 'to': a model repository directory, or a model"
-              + " in a registry (oci://REGISTRY/REPOSITORY:TAG, as berth push stores it).")
+          "Where to publish, instead of the job's 'to': a model repository directory, a model in a"
+              + " registry (oci://REGISTRY/REPOSITORY:TAG, as berth push stores it), or a model"
+              + " repository in S3 (s3://BUCKET/PREFIX, the model under PREFIX/MODEL/).")
   String to;
+
+  @Option(
+      names = "--s3-endpoint",
+      paramLabel = "URL",
+      description =
+          "An S3-compatible store for an s3:// target (MinIO, Ceph, ...), as berth serve"
+              + " --s3-endpoint (default: AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL, else AWS S3).")
+  String s3Endpoint;
 
   @Option(
       names = "--base",
@@ -144,7 +154,7 @@ final class TrainCommand implements Callable<Integer> {
     if (cancel.requested) {
       return stopped();
     }
-    try (Target target = target(job, where)) {
+    try (Target target = target(job, where, s3Endpoint)) {
       Path modelDir = target.modelDir();
       // a broken model.yaml, or a gate without its data, is found before the training, not after
       ModelGate gate = gate(job, modelDir);
@@ -195,16 +205,15 @@ final class TrainCommand implements Callable<Integer> {
         if (cancel.requested) {
           return stopped();
         }
-        Path seeded = seedModelYaml(job, modelDir);
-        long published;
-        try {
-          published = target.publish(output, version, job.version() == 0);
-        } catch (RuntimeException e) {
-          if (seeded != null) {
-            ServiceSpec.deleteTree(seeded);
-          }
-          throw e;
+        Path newModelYaml = newModelYaml(job, modelDir, workspace);
+        if (newModelYaml != null) {
+          System.err.println(
+              "berth train: model '"
+                  + job.model()
+                  + "' is new; it starts with the model.yaml of "
+                  + job.modelYaml());
         }
+        long published = target.publish(output, version, job.version() == 0, newModelYaml);
         System.out.println(
             "published model '" + job.model() + "' version " + published + " to " + target.where());
         return 0;
@@ -219,27 +228,42 @@ final class TrainCommand implements Callable<Integer> {
   }
 
   /**
-   * A new model starts with the job's {@code model-yaml}, written into its directory (whole, by a
-   * rename) before its first version appears there.
-   *
-   * @return the file written, or null when the model has its own or the job gives none
+   * The model.yaml a new model starts with: the job's {@code model-yaml}, its gate's relative paths
+   * made absolute (they were the job file's directory's, and stay so once the file lies in the
+   * model's directory). Null when the model exists (it keeps its own, or none) or the job gives
+   * none.
    */
-  private static Path seedModelYaml(TrainingJob job, Path modelDir) {
-    Path own = modelDir.resolve(ModelConfig.FILE_NAME);
-    if (job.modelYaml() == null || Files.exists(own)) {
+  @SuppressWarnings("unchecked")
+  static Path newModelYaml(TrainingJob job, Path modelDir, Path workspace) {
+    if (job.modelYaml() == null || Files.exists(modelDir)) {
       return null;
     }
-    try {
-      Files.createDirectories(modelDir);
-      Path partial = modelDir.resolve("." + ModelConfig.FILE_NAME + ".partial");
-      Files.copy(job.modelYaml(), partial, StandardCopyOption.REPLACE_EXISTING);
-      Files.move(partial, own, StandardCopyOption.ATOMIC_MOVE);
-    } catch (IOException e) {
-      throw new BerthException("cannot write " + own + ": " + e.getMessage(), e);
+    ConfigReader yaml =
+        ConfigReader.readYaml(
+            job.modelYaml(), "starting with 'apiVersion: " + ModelConfig.API_VERSION + "'");
+    Path base = job.modelYaml().toAbsolutePath().getParent();
+    if (yaml == null
+        || !(yaml.values().get(ModelGate.KEY) instanceof java.util.Map<?, ?> gate)
+        || java.util.stream.Stream.of("data", "data-labels")
+            .noneMatch(k -> gate.get(k) instanceof String p && !Path.of(p).isAbsolute())) {
+      return job.modelYaml();
     }
-    System.err.println(
-        "berth train: model '" + job.model() + "' is new; its model.yaml is " + job.modelYaml());
-    return own;
+    java.util.Map<String, Object> values = new java.util.LinkedHashMap<>(yaml.values());
+    java.util.Map<String, Object> absolute =
+        new java.util.LinkedHashMap<>((java.util.Map<String, Object>) gate);
+    for (String key : List.of("data", "data-labels")) {
+      if (absolute.get(key) instanceof String p) {
+        absolute.put(key, base.resolve(p).normalize().toString());
+      }
+    }
+    values.put(ModelGate.KEY, absolute);
+    Path out = workspace.resolve(ModelConfig.FILE_NAME);
+    try {
+      ServiceSpec.writeYaml(out, values);
+    } catch (IOException e) {
+      throw new BerthException("cannot write " + out + ": " + e.getMessage(), e);
+    }
+    return out;
   }
 
   private static int stopped() {
@@ -263,9 +287,11 @@ final class TrainCommand implements Callable<Integer> {
      *
      * @param next whether the version was counted as the next one: when another publication took it
      *     meanwhile, the one after is taken
+     * @param newModelYaml for a new model, the model.yaml it starts with (in place before or with
+     *     its first version), else null
      * @return the version published
      */
-    long publish(Path output, long version, boolean next);
+    long publish(Path output, long version, boolean next, Path newModelYaml);
 
     @Override
     void close();
@@ -277,8 +303,8 @@ final class TrainCommand implements Callable<Integer> {
     if (where == null) {
       throw new BerthException(
           job.file()
-              + " names nowhere to publish; add 'to: DIR' (a model repository) or 'to:"
-              + " oci://REGISTRY/REPOSITORY:TAG', or give --to");
+              + " names nowhere to publish; add 'to: DIR' (a model repository), 'to:"
+              + " oci://REGISTRY/REPOSITORY:TAG' or 'to: s3://BUCKET/PREFIX', or give --to");
     }
     if (where.startsWith("oci://") && where.contains("@")) {
       throw new BerthException(
@@ -288,16 +314,23 @@ final class TrainCommand implements Callable<Integer> {
     return where;
   }
 
-  private static Target target(TrainingJob job, String where) {
+  private static Target target(TrainingJob job, String where, String s3Endpoint) {
     if (where.startsWith("oci://")) {
       if (!Main.onClassPath("dev.berth.store.OciModelStore")) {
         throw new BerthException("this Berth has no model store; publish into a directory");
       }
       return new RegistryTarget(job.model(), where);
     }
+    if (where.startsWith("s3://")) {
+      if (!Main.onClassPath("dev.berth.store.S3Models")) {
+        throw new BerthException("this Berth has no model store; publish into a directory");
+      }
+      return new S3Target(job.model(), where, s3Endpoint);
+    }
     if (ServiceSpec.RemoteModel.isRemote(where)) {
       throw new BerthException(
-          "berth train publishes into a model repository directory or an oci:// registry, not "
+          "berth train publishes into a model repository directory, an oci:// registry or an"
+              + " s3:// store, not "
               + where
               + "; publish into a directory and upload that");
     }
@@ -315,7 +348,10 @@ final class TrainCommand implements Callable<Integer> {
       }
 
       @Override
-      public long publish(Path output, long version, boolean next) {
+      public long publish(Path output, long version, boolean next, Path newModelYaml) {
+        if (newModelYaml != null && publishNewModel(output, version, newModelYaml)) {
+          return version;
+        }
         long v = version;
         for (int tries = 0; ; tries++) {
           try {
@@ -334,6 +370,30 @@ final class TrainCommand implements Callable<Integer> {
             }
             v = nextVersion(modelDir); // another job published meanwhile: take the one after
           }
+        }
+      }
+
+      /**
+       * A new model: its model.yaml and first version, staged side by side under a hidden name and
+       * renamed into place at once. False when the model appeared meanwhile (it keeps its own).
+       */
+      private boolean publishNewModel(Path output, long version, Path yaml) {
+        Path stage =
+            repository.resolve("." + job.model() + ".partial-" + ProcessHandle.current().pid());
+        try {
+          Files.createDirectories(stage);
+          Files.copy(yaml, stage.resolve(ModelConfig.FILE_NAME));
+          TrainCommand.publish(output, stage.resolve(Long.toString(version)));
+          Files.move(stage, modelDir, StandardCopyOption.ATOMIC_MOVE);
+          return true;
+        } catch (java.nio.file.FileAlreadyExistsException
+            | java.nio.file.DirectoryNotEmptyException e) {
+          ServiceSpec.deleteTree(stage);
+          return false;
+        } catch (IOException e) {
+          ServiceSpec.deleteTree(stage);
+          throw new BerthException(
+              "cannot publish the new model to " + modelDir + ": " + e.getMessage(), e);
         }
       }
 
@@ -562,14 +622,15 @@ final class TrainCommand implements Callable<Integer> {
 
   /**
    * The model.yaml the published version will be served with: the model's own, else the job's
-   * {@code model-yaml} for a new model; null for neither (the defaults).
+   * {@code model-yaml} for a new model; null for neither (the defaults: a model that exists without
+   * a model.yaml keeps none).
    */
   static Path modelYaml(TrainingJob job, Path modelDir) {
     Path own = modelDir.resolve(ModelConfig.FILE_NAME);
     if (Files.isRegularFile(own)) {
       return own;
     }
-    return job.modelYaml();
+    return Files.exists(modelDir) ? null : job.modelYaml();
   }
 
   /** The gate the version must pass, or null. */
@@ -591,64 +652,69 @@ final class TrainCommand implements Callable<Integer> {
     }
     ModelGate gate = gate(job, modelDir);
     System.err.println("berth train: loading the trained model to check it ...");
-    try (Staged candidate = Staged.load(job, modelDir, version, output)) {
+    Staged candidate;
+    try {
+      candidate = Staged.load(job, modelDir, version, output);
+    } catch (RuntimeException e) {
+      return Check.problem("the trained model does not load: " + e.getMessage());
+    }
+    try (candidate) {
       if (candidate.problem() != null) {
         return Check.problem(candidate.problem());
       }
       if (gate == null) {
         return new Check(null, null);
       }
-      GateEvaluator evaluator =
-          GateEvaluator.find()
-              .orElseThrow(() -> new BerthException("this Berth cannot evaluate gates"));
-      System.err.println(
-          "berth train: evaluating the trained model on the gate's data ("
-              + gate.metricName()
-              + " on "
-              + gate.data()
-              + ") ...");
-      double figure;
-      try {
-        figure = evaluator.measure(gate, candidate.model());
-      } catch (BerthException e) {
-        return new Check(
-            null,
-            new ModelGate.Verdict(
-                false,
-                Double.NaN,
-                Double.NaN,
-                "the gate could not evaluate it: " + e.getMessage()));
-      }
-      long serving = nextVersion(modelDir) - 1;
-      double servingFigure = Double.NaN;
-      if (gate.comparesWithServing() && serving >= 1) {
-        System.err.println(
-            "berth train: evaluating version " + serving + " of the model to compare with ...");
-        try (Staged current =
-            Staged.load(job, modelDir, serving, modelDir.resolve(Long.toString(serving)))) {
-          if (current.problem() != null) {
-            System.err.println(
-                "berth train: version "
-                    + serving
-                    + " does not load, so there is none to compare with: "
-                    + current.problem());
-          } else {
-            servingFigure = evaluator.measure(gate, current.model());
-          }
-        } catch (BerthException e) {
-          System.err.println(
-              "berth train: version "
-                  + serving
-                  + " could not be evaluated, so there is none to compare with: "
-                  + e.getMessage());
-        }
-      }
-      return new Check(
-          null,
-          gate.judge(
-              figure, servingFigure, Double.isNaN(servingFigure) ? null : Long.toString(serving)));
+      return new Check(null, gate(job, gate, candidate.model(), modelDir));
+    }
+  }
+
+  /**
+   * The gate's verdict on the trained model, measured in process, against the model's highest
+   * version as it is now when the gate limits the drop. A model the gate cannot evaluate, or that
+   * cannot be compared as the gate asks, is refused.
+   */
+  private static ModelGate.Verdict gate(
+      TrainingJob job, ModelGate gate, LoadedModel trained, Path modelDir) {
+    java.util.function.Function<String, ModelGate.Verdict> refused =
+        why -> new ModelGate.Verdict(false, Double.NaN, Double.NaN, why);
+    GateEvaluator evaluator = GateEvaluator.find().orElse(null);
+    if (evaluator == null) {
+      return refused.apply(
+          "this Berth has no gate evaluator on its class path (the berth-server module)");
+    }
+    System.err.println(
+        "berth train: evaluating the trained model on the gate's data ("
+            + gate.metricName()
+            + " on "
+            + gate.data()
+            + ") ...");
+    double figure;
+    try {
+      figure = evaluator.measure(gate, trained);
     } catch (RuntimeException e) {
-      return Check.problem("the trained model does not load: " + e.getMessage());
+      return refused.apply("the gate could not evaluate it: " + e.getMessage());
+    }
+    long serving = nextVersion(modelDir) - 1;
+    if (!gate.comparesWithServing() || serving < 1) {
+      return gate.judge(figure, Double.NaN, null);
+    }
+    System.err.println(
+        "berth train: evaluating version " + serving + " of the model to compare with ...");
+    String cannot =
+        "it scored "
+            + String.format(java.util.Locale.ROOT, "%.4f", figure)
+            + " but cannot be compared with version "
+            + serving
+            + ", as gate.max-drop asks: ";
+    try (Staged current =
+        Staged.load(job, modelDir, serving, modelDir.resolve(Long.toString(serving)))) {
+      if (current.problem() != null) {
+        return refused.apply(cannot + current.problem());
+      }
+      return gate.judge(figure, evaluator.measure(gate, current.model()), Long.toString(serving));
+    } catch (RuntimeException e) {
+      return refused.apply(cannot + "measuring it failed (" + e.getMessage() + ")");
     }
   }
 
@@ -735,8 +801,11 @@ final class TrainCommand implements Callable<Integer> {
 
     @Override
     public void close() {
-      service.close();
-      ServiceSpec.deleteTree(staging);
+      try {
+        service.close();
+      } finally {
+        ServiceSpec.deleteTree(staging);
+      }
     }
   }
 

@@ -11,6 +11,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.List;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.TestInstance;
@@ -103,6 +104,59 @@ class TrainCommandIT {
               .orElseThrow();
       assertEquals("1,2", pulled.annotations().get(dev.berth.store.ModelArtifact.VERSIONS));
       assertEquals("onnx", pulled.annotations().get(dev.berth.store.ModelArtifact.ENGINE));
+    }
+  }
+
+  @Test
+  void aJobPublishesIntoAnS3RepositoryAsTheModelsNextVersion() throws Exception {
+    try (dev.berth.store.TestS3 s3 =
+        dev.berth.store.TestS3.start(Files.createDirectories(work.resolve("s3")))) {
+      s3.client().createBucket(b -> b.bucket("models"));
+      java.util.Map<String, String> aws = dev.berth.store.TestS3.clientEnvironment(work);
+      Path job = job("s3", "cp /data/model.onnx /data/tokenizer.json /output/", "");
+      String[] train = {
+        "train", job.toString(), "--to", "s3://models/team", "--s3-endpoint", s3.endpoint()
+      };
+      for (int version = 1; version <= 2; version++) {
+        ContainerTestEnv.Result r = berth(work, aws, train).ok();
+        assertTrue(
+            r.out()
+                .contains(
+                    "published model 'embedder' version "
+                        + version
+                        + " to s3://models/team/embedder"),
+            r.out() + r.err());
+      }
+      ContainerTestEnv.Result failed =
+          berth(
+              work,
+              aws,
+              "train",
+              job("s3-fails", "exit 1", "").toString(),
+              "--to",
+              "s3://models/team",
+              "--s3-endpoint",
+              s3.endpoint());
+      assertEquals(1, failed.code(), failed.err());
+      List<String> keys =
+          s3.client().listObjectsV2(b -> b.bucket("models")).contents().stream()
+              .map(software.amazon.awssdk.services.s3.model.S3Object::key)
+              .filter(k -> !k.endsWith("/")) // S3Proxy's file store lists its folders
+              .sorted()
+              .toList();
+      assertEquals(
+          List.of(
+              "team/embedder/1/model.onnx",
+              "team/embedder/1/tokenizer.json",
+              "team/embedder/2/model.onnx",
+              "team/embedder/2/tokenizer.json",
+              "team/embedder/model.yaml"),
+          keys);
+      byte[] uploaded =
+          s3.client()
+              .getObjectAsBytes(b -> b.bucket("models").key("team/embedder/2/model.onnx"))
+              .asByteArray();
+      assertArrayEquals(Files.readAllBytes(data.resolve("model.onnx")), uploaded);
     }
   }
 

@@ -288,20 +288,58 @@ public record ImagePlan(
     Path labels = null;
     if (gate.get("data-labels") instanceof String given) {
       labels = Path.of(given);
-    } else if (name.contains("images-idx3")) {
-      labels = dataPath.resolveSibling(name.replace("images-idx3", "labels-idx1"));
+      if (!Files.isRegularFile(labels)) {
+        throw new BerthException(
+            "model '"
+                + model.name()
+                + "': its gate's data-labels "
+                + labels
+                + " is not a file; the image carries it for the gate to evaluate on");
+      }
+    } else if (name.contains("idx3") || "idx".equals(gate.get("format"))) {
+      labels = idxLabelsBeside(dataPath);
+      if (labels == null) {
+        throw new BerthException(
+            "model '"
+                + model.name()
+                + "': no labels file beside its gate's IDX images "
+                + dataPath
+                + "; name it in the gate's data-labels");
+      }
     }
-    if (labels != null && Files.isRegularFile(labels)) {
+    if (labels != null) {
+      // named explicitly in the image, whatever its name
       String labelsName = labels.getFileName().toString();
       files.add(file(labels, where + "/" + labelsName));
-      if (gate.containsKey("data-labels")) {
-        rewritten.put("data-labels", "gate/" + labelsName);
-      }
+      rewritten.put("data-labels", "gate/" + labelsName);
     }
     layers.add(new Layer("model " + model.name() + " gate data", files));
     Map<String, Object> yaml = new LinkedHashMap<>(model.modelYaml());
     yaml.put("gate", rewritten);
     return new ServiceSpec.ServiceModel(model.name(), model.dir(), model.versions(), yaml);
+  }
+
+  /**
+   * The labels file beside an IDX images file, as {@code berth eval} finds it ({@code images-idx3}
+   * or {@code images.idx3} in the name becomes {@code labels-idx1} / {@code labels.idx1}, gzipped
+   * or not), or null.
+   */
+  static Path idxLabelsBeside(Path images) {
+    String name = images.getFileName().toString();
+    String labels =
+        name.replace("images-idx3", "labels-idx1").replace("images.idx3", "labels.idx1");
+    if (labels.equals(name)) {
+      return null;
+    }
+    String other =
+        labels.endsWith(".gz") ? labels.substring(0, labels.length() - 3) : labels + ".gz";
+    for (String candidate : List.of(labels, other)) {
+      Path p = images.resolveSibling(candidate);
+      if (Files.isRegularFile(p)) {
+        return p;
+      }
+    }
+    return null;
   }
 
   private static Entry file(Path source, String path) {

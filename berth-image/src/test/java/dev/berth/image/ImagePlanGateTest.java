@@ -80,7 +80,15 @@ class ImagePlanGateTest {
         data.resolve("t10k-images-idx3-ubyte.gz").toAbsolutePath(),
         ModelConfig.load(staged.resolve("fashion")).gate().data());
 
-    // a gate whose data are gone stops the build
+    // the labels, found beside the images, are named in the image whatever their name
+    assertTrue(
+        Files.readString(yaml.source()).contains("data-labels: gate/t10k-labels-idx1-ubyte.gz"),
+        Files.readString(yaml.source()));
+
+    // IDX images without their labels, and a gate whose data are gone, stop the build
+    Files.delete(data.resolve("t10k-labels-idx1-ubyte.gz"));
+    BerthException noLabels = assertThrows(BerthException.class, this::plan);
+    assertTrue(noLabels.getMessage().contains("data-labels"), noLabels.getMessage());
     Files.delete(data.resolve("t10k-images-idx3-ubyte.gz"));
     BerthException e = assertThrows(BerthException.class, this::plan);
     assertTrue(e.getMessage().contains("does not exist"), e.getMessage());

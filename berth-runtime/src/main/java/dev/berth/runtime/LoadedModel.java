@@ -27,8 +27,11 @@ public final class LoadedModel {
   private final AtomicInteger holders = new AtomicInteger();
   private final ReentrantLock lock = new ReentrantLock();
   private final Condition released = lock.newCondition();
-  // what the model's gate measured on this engine (NaN: not measured)
-  private volatile double gateFigure = Double.NaN;
+
+  // what a gate measured on this engine, and on what
+  private record GateFigure(ModelGate gate, String data, double figure) {}
+
+  private volatile GateFigure gateFigure;
 
   private LoadedModel(
       String name,
@@ -80,13 +83,19 @@ public final class LoadedModel {
     return new LoadedModel(name, version, config, null, null, generator, metrics);
   }
 
-  /** What the model's gate measured on this engine; NaN when it was not measured. */
-  double gateFigure() {
-    return gateFigure;
+  /**
+   * What this gate measured on this engine, or NaN when it was not measured with these settings and
+   * data files as they are now.
+   */
+  double gateFigure(ModelGate gate) {
+    GateFigure g = gateFigure;
+    return g != null && g.gate().equals(gate) && g.data().equals(gate.dataStamp())
+        ? g.figure()
+        : Double.NaN;
   }
 
-  void gateFigure(double figure) {
-    this.gateFigure = figure;
+  void gateFigure(ModelGate gate, double figure) {
+    this.gateFigure = new GateFigure(gate, gate.dataStamp(), figure);
   }
 
   /** Whether the model generates text (a language model). */

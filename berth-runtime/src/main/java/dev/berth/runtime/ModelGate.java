@@ -90,6 +90,32 @@ public record ModelGate(
     return metricClass == null ? metric.key() : metric.key() + ":" + metricClass;
   }
 
+  /**
+   * The data files' sizes and modification times: a figure measured on them holds while it does.
+   */
+  public String dataStamp() {
+    StringBuilder out = new StringBuilder();
+    for (Path p : java.util.Arrays.asList(data, dataLabels)) {
+      if (p == null) {
+        continue;
+      }
+      try {
+        var a =
+            java.nio.file.Files.readAttributes(
+                p, java.nio.file.attribute.BasicFileAttributes.class);
+        out.append(p)
+            .append(' ')
+            .append(a.size())
+            .append(' ')
+            .append(a.lastModifiedTime())
+            .append('\n');
+      } catch (java.io.IOException e) {
+        out.append(p).append(" unreadable\n");
+      }
+    }
+    return out.toString();
+  }
+
   /** Whether the verdict depends on the version serving. */
   public boolean comparesWithServing() {
     return !Double.isNaN(maxDrop);

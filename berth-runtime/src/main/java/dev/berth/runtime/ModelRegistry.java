@@ -126,13 +126,19 @@ public final class ModelRegistry implements AutoCloseable {
           continue;
         }
         Set<Long> wanted = wanted(source);
+        boolean gated = gating && source.config().gate() != null;
         for (ModelRepository.Version v : source.versions()) {
           if (!wanted.contains(v.number())) {
             versions.put(v.number(), notSelected(source, v.number()));
             continue;
           }
           versions.put(v.number(), loading(source.name(), v.label()));
-          loads.add(() -> versions.put(v.number(), gated(source, v, load(source, v), versions)));
+          if (!gated) {
+            loads.add(() -> versions.put(v.number(), load(source, v)));
+          }
+        }
+        if (gated) {
+          loads.add(() -> startGated(source, versions, wanted));
         }
       }
       scanned = true;
@@ -408,6 +414,28 @@ public final class ModelRegistry implements AutoCloseable {
   }
 
   /**
+   * Starts a gated model. When its version-policy leaves out versions below those it selects (a
+   * {@code latest} policy), the highest of them loads and is gated first, as if it had been serving
+   * before the start: the selected versions are then gated against it ({@code max-drop}), and it
+   * keeps serving when one of them is refused, as it would have had the server not restarted.
+   */
+  private void startGated(
+      ModelRepository.ModelSource source, NavigableMap<Long, Entry> versions, Set<Long> wanted) {
+    long lowestWanted = wanted.isEmpty() ? Long.MAX_VALUE : wanted.iterator().next();
+    ModelRepository.Version below = null;
+    for (ModelRepository.Version v : source.versions()) {
+      if (v.number() < lowestWanted && !wanted.contains(v.number())) {
+        below = v;
+      }
+    }
+    if (below != null && !wanted.isEmpty()) {
+      versions.put(below.number(), loading(source.name(), below.label()));
+      versions.put(below.number(), gated(source, below, load(source, below), versions));
+    }
+    apply(source, versions, false);
+  }
+
+  /**
    * Runs the model's gate, if it has one, on a version that just loaded, before it takes traffic.
    * The version now serving (the highest one with an engine, which may be this version's own engine
    * before a reload) is what a {@code max-drop} compares with. A version that passes keeps its
@@ -430,6 +458,7 @@ public final class ModelRegistry implements AutoCloseable {
     }
     String name = source.name();
     String version = v.label();
+    String fingerprint = next.fingerprint();
     LoadedModel serving = null;
     for (Entry e : versions.descendingMap().values()) {
       if (e.loaded() != null && e.loaded() != candidate) {
@@ -442,8 +471,8 @@ public final class ModelRegistry implements AutoCloseable {
     try {
       if (gateEvaluator == null) {
         throw new BerthException(
-            "this Berth has no gate evaluator on its class path (berth-server); it cannot"
-                + " evaluate the gate in model.yaml");
+            "this Berth has no gate evaluator on its class path (the berth-server module); it"
+                + " cannot evaluate the gate in model.yaml");
       }
       LOG.info(
           "model '"
@@ -456,56 +485,57 @@ public final class ModelRegistry implements AutoCloseable {
               + gate.data()
               + ") before it takes traffic");
       double figure = gateEvaluator.measure(gate, candidate);
+      candidate.gateFigure(gate, figure);
       double servingFigure = Double.NaN;
       if (serving != null && gate.comparesWithServing()) {
-        servingFigure = serving.gateFigure();
+        servingFigure = serving.gateFigure(gate);
         if (Double.isNaN(servingFigure)) {
           try {
             servingFigure = gateEvaluator.measure(gate, serving);
-            serving.gateFigure(servingFigure);
           } catch (RuntimeException e) {
-            LOG.warning(
-                "model '"
-                    + name
-                    + "': the gate could not measure version "
+            throw new BerthException(
+                "it cannot be compared with version "
                     + serving.version()
-                    + ", which serves now, to compare with: "
-                    + e.getMessage());
+                    + ", which serves now, as gate.max-drop asks: measuring that version failed ("
+                    + e.getMessage()
+                    + ")",
+                e);
           }
+          serving.gateFigure(gate, servingFigure);
         }
       }
-      verdict =
-          gate.judge(
-              figure,
-              servingFigure,
-              serving == null || Double.isNaN(servingFigure) ? null : serving.version());
-      candidate.gateFigure(figure);
+      verdict = gate.judge(figure, servingFigure, serving == null ? null : serving.version());
       metrics.gate(name, version, gate.metricName(), verdict);
     } catch (RuntimeException | LinkageError e) {
       candidate.close(Duration.ZERO);
+      metrics.gateUnmeasured(name, version);
       String reason =
-          "the gate in model.yaml could not evaluate it, so it takes no traffic: " + e.getMessage();
+          "the gate in model.yaml could not evaluate it, so it takes no traffic: "
+              + e.getMessage()
+              + "; a poll tries it again once its files change, berth models load "
+              + name
+              + " at once";
       LOG.severe("model '" + name + "' version " + version + ": " + reason);
-      return failed(name, version, reason, fingerprintOf(v));
+      return failed(name, version, reason, fingerprint);
     }
     if (!verdict.passed()) {
       candidate.close(Duration.ZERO);
       String reason =
           "refused by the gate in model.yaml: "
               + verdict.summary()
-              + "; it stays out of service until its files change or it is loaded again";
+              + "; it stays out of service until its files change or it is loaded again (berth"
+              + " models load "
+              + name
+              + ")";
       LOG.severe("model '" + name + "' version " + version + " " + reason);
-      return failed(name, version, reason, fingerprintOf(v));
+      return failed(name, version, reason, fingerprint);
     }
     LOG.info("model '" + name + "' version " + version + " passed its gate: " + verdict.summary());
     metrics.state(name, version, ModelState.READY);
     return new Entry(
         new ModelStatus(name, version, ModelState.READY, "passed the gate: " + verdict.summary()),
-        candidate);
-  }
-
-  private static String fingerprintOf(ModelRepository.Version v) {
-    return ModelRepository.fingerprint(v.dir());
+        candidate,
+        fingerprint);
   }
 
   private Set<Long> wanted(ModelRepository.ModelSource source) {
@@ -704,7 +734,7 @@ public final class ModelRegistry implements AutoCloseable {
                 name, version, provider.name(), nanos / 1_000_000, generator.parallel()));
         LoadedModel loaded =
             LoadedModel.ofGenerator(name, version, source.config(), generator, metrics);
-        return new Entry(new ModelStatus(name, version, ModelState.READY, ""), loaded);
+        return new Entry(new ModelStatus(name, version, ModelState.READY, ""), loaded, fingerprint);
       }
       TensorPipeline pipeline = TensorPipeline.load(context, (TensorEngine) engine, stages);
       ModelSignature signature = pipeline.signature();
@@ -735,7 +765,7 @@ public final class ModelRegistry implements AutoCloseable {
               source.config().instances()));
       LoadedModel loaded = LoadedModel.ofTensors(name, version, source.config(), pipeline, batcher);
       batcher.onEngineFailure(e -> engineFailed(loaded, v.number(), fingerprint, e));
-      return new Entry(new ModelStatus(name, version, ModelState.READY, ""), loaded);
+      return new Entry(new ModelStatus(name, version, ModelState.READY, ""), loaded, fingerprint);
     } catch (BerthException e) {
       LOG.log(
           Level.SEVERE,

@@ -264,6 +264,11 @@ public final class ServingMetrics {
     gatePassed.labelValues(model, version).set(verdict.passed() ? 1 : 0);
   }
 
+  /** A version its gate could not evaluate: refused, with no figure. */
+  void gateUnmeasured(String model, String version) {
+    gatePassed.labelValues(model, version).set(0);
+  }
+
   void llmTimeToFirstToken(String model, String version, long nanos) {
     llmFirstToken.labelValues(model, version).observe(nanos / 1e9);
   }

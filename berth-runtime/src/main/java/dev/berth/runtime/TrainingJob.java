@@ -30,8 +30,9 @@ import java.util.regex.Pattern;
  * @param memoryBytes memory the container may use (0: no limit)
  * @param timeLimit how long the job may run before it is stopped
  * @param output where the job writes the version's files inside the container
- * @param to where the version is published: a model repository directory or {@code
- *     oci://REGISTRY/REPOSITORY:TAG}, or null when the command line says
+ * @param to where the version is published: a model repository directory, {@code
+ *     oci://REGISTRY/REPOSITORY:TAG} or {@code s3://BUCKET/PREFIX}, or null when the command line
+ *     says
  * @param modelYaml the model.yaml a new model starts with (its labels, processing, gate), or null;
  *     a model that exists keeps its own
  */
@@ -204,15 +205,16 @@ public record TrainingJob(
       throw root.error("output", "'" + output + "' is not an absolute directory; e.g. /output");
     }
     String to = root.string("to", null);
-    if (to != null && ServiceSpec.RemoteModel.isRemote(to) && !to.startsWith("oci://")) {
+    boolean store = to != null && (to.startsWith("oci://") || to.startsWith("s3://"));
+    if (to != null && ServiceSpec.RemoteModel.isRemote(to) && !store) {
       throw root.error(
           "to",
           "'"
               + to
-              + "' is not where berth train publishes; give a model repository directory or"
-              + " oci://REGISTRY/REPOSITORY:TAG");
+              + "' is not where berth train publishes; give a model repository directory,"
+              + " oci://REGISTRY/REPOSITORY:TAG or s3://BUCKET/PREFIX");
     }
-    if (to != null && !to.startsWith("oci://")) {
+    if (to != null && !store) {
       to = base.resolve(to).normalize().toString();
     }
     Path modelYaml = null;

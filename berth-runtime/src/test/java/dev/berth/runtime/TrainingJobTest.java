@@ -120,9 +120,9 @@ class TrainingJobTest {
             HEADER + "name: t\nmodel: m\nimage: i\ntime-limit: soon\n", "time-limit", "duration"),
         Arguments.of(HEADER + "name: t\nmodel: m\nimage: i\noutput: out\n", "output", "absolute"),
         Arguments.of(
-            HEADER + "name: t\nmodel: m\nimage: i\nto: \"s3://b/models\"\n",
+            HEADER + "name: t\nmodel: m\nimage: i\nto: \"https://example.com/models\"\n",
             "to",
-            "oci://REGISTRY/REPOSITORY:TAG"),
+            "s3://BUCKET/PREFIX"),
         Arguments.of(
             HEADER + "name: t\nmodel: m\nimage: i\nenv: {COUNTRY: no}\n",
             "env.COUNTRY",

@@ -1,6 +1,5 @@
 package dev.berth.server;
 
-import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.berth.api.BerthException;
 import dev.berth.api.InferenceRequest;
 import dev.berth.api.InferenceResponse;
@@ -18,7 +17,6 @@ import dev.berth.runtime.ModelGate;
 import java.net.URI;
 import java.util.List;
 import java.util.Locale;
-import java.util.Map;
 import java.util.concurrent.CompletionException;
 import java.util.concurrent.ExecutionException;
 
@@ -29,8 +27,6 @@ import java.util.concurrent.ExecutionException;
  * not evaluated.
  */
 public final class EvaluationGate implements GateEvaluator {
-  private static final ObjectMapper JSON = new ObjectMapper();
-
   @Override
   public double measure(ModelGate gate, LoadedModel model) {
     DataSet data =
@@ -59,11 +55,7 @@ public final class EvaluationGate implements GateEvaluator {
       Thread.currentThread().interrupt();
       throw new BerthException("the gate's evaluation was interrupted", e);
     }
-    if (result.errors().requests() > 0) {
-      throw new BerthException(
-          "requests of the gate's evaluation failed: "
-              + String.join(" | ", result.errors().messages()));
-    }
+    // maxErrors(0): a failed request has failed the run already
     return figure(gate, result.metrics());
   }
 
@@ -96,7 +88,7 @@ public final class EvaluationGate implements GateEvaluator {
   private record InProcess(LoadedModel model, URI url) implements ModelEndpoint {
     @Override
     public String modelPath() {
-      return model + " (in process)";
+      return "berth:" + model.name() + "/versions/" + model.version();
     }
 
     @Override
@@ -120,14 +112,10 @@ public final class EvaluationGate implements GateEvaluator {
       }
     }
 
+    /** An error as the REST endpoint would answer it, with the engine's own message. */
     private static Answer error(Throwable e) {
-      int status = e instanceof dev.berth.api.InvalidInputException ? 400 : 500;
       String message = e.getMessage() == null ? e.getClass().getSimpleName() : e.getMessage();
-      try {
-        return new Answer(status, JSON.writeValueAsBytes(Map.of("error", message)));
-      } catch (com.fasterxml.jackson.core.JsonProcessingException j) {
-        return new Answer(status, message.getBytes(java.nio.charset.StandardCharsets.UTF_8));
-      }
+      return new Answer(HttpErrors.answer(e, "gate").status(), HttpErrors.errorBody(message));
     }
   }
 }

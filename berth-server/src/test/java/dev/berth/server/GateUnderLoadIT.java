@@ -165,8 +165,35 @@ class GateUnderLoadIT {
     assertEquals(0, answersByVersion.get(2), answersByVersion::toString);
   }
 
+  @Test
+  void aStartWithARefusedNewestVersionServesTheOneBelowIt(@TempDir Path other) {
+    writeData(other.resolve("m/gate/test.csv"));
+    addVersion(other, 1, 0f);
+    addVersion(other, 2, 0.5f); // 0.9: above the minimum, 0.1 below version 1
+    LifecycleServer.modelYaml(
+        other,
+        "m",
+        "version-policy: {latest: 1}\nlabels: [a, b, c]\n"
+            + "gate: {data: gate/test.csv, min: 0.8, max-drop: 0.05}");
+    try (LifecycleServer restarted = LifecycleServer.start(other)) {
+      JsonNode refused = restarted.indexEntry("m", "2");
+      assertEquals("UNAVAILABLE", refused.path("state").asText(), refused.toString());
+      assertTrue(
+          refused.path("reason").asText().contains("version 1 serving at 1.0000"),
+          refused.toString());
+      JsonNode kept = restarted.indexEntry("m", "1");
+      assertEquals("READY", kept.path("state").asText(), kept.toString());
+      LifecycleServer.Answer a = restarted.infer3("m");
+      assertEquals("1", a.json(200).path("model_version").asText(), a.body());
+    }
+  }
+
   /** {@code y = x + [0, 0, bias]} over three classes. */
   private void addVersion(int version, float bias) {
+    addVersion(repo, version, bias);
+  }
+
+  private static void addVersion(Path repo, int version, float bias) {
     OnnxModelWriter.graph("bias_" + version)
         .input("x", ElemType.FLOAT, -1, 3)
         .output("y", ElemType.FLOAT, -1, 3)

@@ -86,7 +86,8 @@ public final class S3Models implements AutoCloseable {
       return prefix.isEmpty() ? "" : prefix + "/";
     }
 
-    Location child(String name) {
+    /** The location of a folder under this one. */
+    public Location child(String name) {
       return new Location(bucket, prefix.isEmpty() ? name : prefix + "/" + name);
     }
 
@@ -247,6 +248,87 @@ public final class S3Models implements AutoCloseable {
               RegistryClient.sha256(text.toString().getBytes(StandardCharsets.UTF_8)), items);
         },
         (version, dir) -> fetchAll(location, (List<Item>) version.detail(), dir));
+  }
+
+  /**
+   * Writes the files under a location (a model directory) into {@code emptyDir}, each checked as a
+   * served model's are.
+   *
+   * @return the files' paths relative to the location, sorted; empty when it holds none
+   */
+  public List<String> downloadTree(Location location, Path emptyDir) {
+    List<Item> items = list(location);
+    if (!items.isEmpty()) {
+      fetchAll(location, items, emptyDir);
+    }
+    return items.stream().map(Item::path).toList();
+  }
+
+  /** The paths of the files under a location, relative to it and sorted. */
+  public List<String> paths(Location location) {
+    return list(location).stream().map(Item::path).toList();
+  }
+
+  /**
+   * Uploads every regular file under {@code dir} to the same relative keys under {@code location}.
+   * When one fails, those already written are deleted again (as far as S3 lets), so a failed upload
+   * leaves nothing behind.
+   *
+   * @throws BerthException naming the file and what S3 said
+   */
+  public void uploadTree(Path dir, Location location) {
+    List<Path> files;
+    try (Stream<Path> walk = Files.walk(dir)) {
+      files = walk.filter(Files::isRegularFile).sorted().toList();
+    } catch (IOException e) {
+      throw new BerthException("cannot read " + dir + ": " + e.getMessage(), e);
+    }
+    long total = 0;
+    for (Path f : files) {
+      try {
+        total += Files.size(f);
+      } catch (IOException e) {
+        throw new BerthException("cannot read " + f + ": " + e.getMessage(), e);
+      }
+    }
+    progress.accept(
+        String.format(
+            Locale.ROOT,
+            "pushing %s (%d files, %s)",
+            location,
+            files.size(),
+            OciModelStore.size(total)));
+    List<String> written = new ArrayList<>();
+    try {
+      for (Path f : files) {
+        String key = location.keyPrefix() + dir.relativize(f).toString().replace('\\', '/');
+        try {
+          s3.putObject(
+              software.amazon.awssdk.services.s3.model.PutObjectRequest.builder()
+                  .bucket(location.bucket())
+                  .key(key)
+                  .build(),
+              software.amazon.awssdk.core.sync.RequestBody.fromFile(f));
+        } catch (SdkException e) {
+          throw failure(e, "upload " + f + " to " + SCHEME + location.bucket() + "/" + key);
+        }
+        written.add(key);
+      }
+    } catch (RuntimeException e) {
+      for (String key : written) {
+        try {
+          s3.deleteObject(
+              software.amazon.awssdk.services.s3.model.DeleteObjectRequest.builder()
+                  .bucket(location.bucket())
+                  .key(key)
+                  .build());
+        } catch (SdkException ignored) {
+          // the upload's own failure is what the caller needs to hear
+        }
+      }
+      throw e;
+    }
+    progress.accept("pushed " + location);
   }
 
   /** Every object under a location, as model files sorted by path. */
