@@ -71,6 +71,14 @@ final class DeployCommand implements Callable<Integer> {
   Integer canary;
 
   @Option(
+      names = "--gate",
+      description =
+          "With --canary: once the canary is available, evaluate it and the stable version on"
+              + " each model's model.yaml gate (as 'berth promote --gate'), then promote it or"
+              + " roll it back on the result (exit code 3 when refused).")
+  boolean gate;
+
+  @Option(
       names = "--gateway",
       paramLabel = "NAME[/NAMESPACE]",
       description =
@@ -105,6 +113,11 @@ final class DeployCommand implements Callable<Integer> {
     ServiceSpec service = ServiceSpec.load(serviceFile);
     String ref = imageReference(service);
     String localNamespace = kube.namespace != null ? kube.namespace : service.deploy().namespace();
+    if (gate && (canary == null || noWait || dryRun || outputDir != null || export != null)) {
+      throw new BerthException(
+          "--gate evaluates a canary once it is available: give it with --canary PERCENT, and"
+              + " without --no-wait, --dry-run, -o or --export");
+    }
     if (export != null) {
       return export(generator(service, ref, localNamespace));
     }
@@ -231,6 +244,16 @@ final class DeployCommand implements Callable<Integer> {
             gatewayName(generator.gateway(), deployer.namespace()),
             service.name(),
             byPods);
+      }
+      if (gate) {
+        if (!PromoteCommand.passesGate(deployer, service.name(), timeout)) {
+          return PromoteCommand.CanaryDecision.rollBack(deployer, service.name());
+        }
+        deployer.promote(service.name());
+        deployer.awaitRollout(service.name(), timeout);
+        deployer.pruneConfigs(service.name());
+        System.out.println(service.name() + " promoted: the canary passed its gate");
+        return 0;
       }
       System.out.printf(
           "  'berth promote %s' makes it stable, 'berth rollback %s' drops it%n",

@@ -7,6 +7,8 @@ import dev.berth.client.eval.EvalReport;
 import dev.berth.client.eval.EvalResult;
 import dev.berth.client.eval.Evaluation;
 import dev.berth.client.eval.Progress;
+import dev.berth.runtime.ModelConfig;
+import dev.berth.runtime.ModelGate;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.PrintStream;
@@ -68,11 +70,10 @@ final class EvalCommand implements Callable<Integer> {
 
   @Option(
       names = {"-d", "--data"},
-      required = true,
       paramLabel = "FILE",
       description =
           "Labelled data: a .csv or .jsonl file, an IDX images file (...-idx3-ubyte[.gz]), or a"
-              + " folder with one sub-folder of PNG/JPEG images per class.")
+              + " folder with one sub-folder of PNG/JPEG images per class (or --gate).")
   Path data;
 
   @Option(
@@ -176,9 +177,48 @@ final class EvalCommand implements Callable<Integer> {
       description = "Also write DIR/metrics.json and DIR/index.html (confusion matrix heat map).")
   Path report;
 
+  @Option(
+      names = "--gate",
+      paramLabel = "MODEL_YAML",
+      description =
+          "Evaluate as this model.yaml's gate does: its data set, layout, input, output, batch"
+              + " size and metric, instead of --data; the gate's figure is printed last.")
+  Path gate;
+
+  @Option(
+      names = "--result",
+      paramLabel = "FILE",
+      description =
+          "With --gate: write the gate's figure and thresholds as JSON to FILE (a Kubernetes"
+              + " evaluation Job writes /dev/termination-log).")
+  Path resultFile;
+
   @Override
   public Integer call() throws InterruptedException {
     URI server = serverUrl(url);
+    ModelGate modelGate = null;
+    if (gate != null) {
+      if (data != null) {
+        throw new BerthException(
+            "give --data or --gate (whose data set it evaluates on), not both");
+      }
+      modelGate = ModelConfig.read(gate).gate();
+      if (modelGate == null) {
+        throw new BerthException(gate + " has no gate; give a model.yaml with 'gate:'");
+      }
+      data = modelGate.data();
+      dataLabels = modelGate.dataLabels();
+      labelColumn = modelGate.labelColumn();
+      format = modelGate.format();
+      input = modelGate.input();
+      output = modelGate.output();
+      batchSize = modelGate.batchSize();
+    } else if (data == null) {
+      throw new BerthException(
+          "give the labelled data set with --data FILE (or --gate MODEL_YAML)");
+    } else if (resultFile != null) {
+      throw new BerthException("--result goes with --gate");
+    }
     DataSet.Reader reader = DataSet.reader(data).labelColumn(labelColumn).idxLabels(dataLabels);
     if (format != null) {
       reader.format(parseFormat(format));
@@ -210,6 +250,13 @@ final class EvalCommand implements Callable<Integer> {
       progress.finish();
     }
     System.out.print(EvalReport.table(result));
+    if (modelGate != null) {
+      double figure = dev.berth.server.EvaluationGate.figure(modelGate, result.metrics());
+      System.out.printf(Locale.ROOT, "gate: %s %.4f%n", modelGate.metricName(), figure);
+      if (resultFile != null) {
+        writeResult(resultFile, modelGate, figure, result);
+      }
+    }
     System.out.flush();
     if (report != null) {
       EvalReport.write(result, report);
@@ -217,6 +264,27 @@ final class EvalCommand implements Callable<Integer> {
           "report: " + report.resolve("index.html") + ", " + report.resolve("metrics.json"));
     }
     return 0;
+  }
+
+  /** The gate's figure and thresholds, as a gated canary reads them from an evaluation Job. */
+  private static void writeResult(Path file, ModelGate gate, double figure, EvalResult r) {
+    var json = new com.fasterxml.jackson.databind.ObjectMapper().createObjectNode();
+    json.put("model", r.model());
+    json.put("version", r.modelVersion());
+    json.put("metric", gate.metricName());
+    json.put("figure", figure);
+    if (!Double.isNaN(gate.min())) {
+      json.put("min", gate.min());
+    }
+    if (!Double.isNaN(gate.maxDrop())) {
+      json.put("max_drop", gate.maxDrop());
+    }
+    json.put("rows", r.evaluated());
+    try {
+      Files.writeString(file, json.toString());
+    } catch (IOException e) {
+      throw new BerthException("cannot write " + file + ": " + e.getMessage(), e);
+    }
   }
 
   /** An SSL context that trusts the CA certificates of a PEM file (and nothing else). */

@@ -120,7 +120,8 @@ final class ImageOptions {
         modules.add("java.desktop");
       }
       if (!service.remoteModels().isEmpty()) {
-        // the model store: the registry client (java.net.http) and the AWS SDK's XML (java.xml)
+        // the model store: the AWS SDK's XML (java.xml); its registry client's java.net.http is in
+        // every image
         modules.addAll(JlinkRuntime.STORE_MODULES);
       }
       err.println("linking a Java runtime (" + String.join(",", modules) + ")...");

@@ -306,6 +306,106 @@ class DeployCommandIT {
   }
 
   @Test
+  void aGatedCanaryIsRolledBackBelowTheGateAndPromotedWithinIt() throws Exception {
+    // MiniLM's directory with a gate (its data are in the image; only the key matters here)
+    Path gated =
+        BerthProcess.copyTree(BerthProcess.examples().resolve("minilm"), work.resolve("m"));
+    Files.writeString(
+        gated.resolve("model.yaml"),
+        Files.readString(gated.resolve("model.yaml"))
+            + "gate: {data: gate/test.csv, min: 0.86, max-drop: 0.02}\n");
+    Files.writeString(
+        service,
+        Files.readString(service)
+            .replace(BerthProcess.examples().resolve("minilm").toString(), gated.toString()));
+    java.util.Map<String, Double> figures = new java.util.concurrent.ConcurrentHashMap<>();
+    figures.put("10.0.0.1", 0.8843);
+    io.fabric8.kubernetes.client.Watch jobs =
+        cluster.runJobs(
+            "ml",
+            job -> {
+              String url =
+                  job.getSpec().getTemplate().getSpec().getContainers().get(0).getArgs().get(1);
+              String ip = url.substring("http://".length(), url.lastIndexOf(':'));
+              return new dev.berth.kube.testing.MockCluster.JobOutcome(
+                  true,
+                  "{\"version\":\""
+                      + (ip.equals("10.0.0.1") ? "1" : "2")
+                      + "\",\"metric\":\"accuracy\",\"figure\":"
+                      + figures.get(ip)
+                      + ",\"min\":0.86,\"max_drop\":0.02}");
+            });
+    try {
+      assertEquals(0, run("deploy", service.toString(), "--no-wait").code());
+      cluster.rollOut("ml", "minilm");
+      cluster.readyPod("ml", "minilm-1", "minilm", "10.0.0.1");
+
+      // deploy --canary --gate: the canary rolls out, scores 0.80, and is rolled back
+      figures.put("10.0.0.2", 0.80);
+      Process deploy =
+          start(
+              "deploy",
+              service.toString(),
+              "--canary",
+              "20",
+              "--gate",
+              "--timeout",
+              "60s",
+              "--image",
+              "127.0.0.1:5000/ml/minilm:2");
+      org.awaitility.Awaitility.await()
+          .atMost(java.time.Duration.ofSeconds(60))
+          .until(() -> deployment("ml", "minilm-canary") != null);
+      cluster.rollOut("ml", "minilm-canary");
+      cluster.readyPod("ml", "minilm-canary-1", "minilm-canary", "10.0.0.2");
+      Run refused = finish(deploy);
+      assertEquals(3, refused.code(), refused.out() + refused.err());
+      assertTrue(
+          refused
+              .out()
+              .contains(
+                  "canary (version 2) accuracy 0.8000, stable (version 1) accuracy"
+                      + " 0.8843: refused (accuracy 0.8000 < 0.8643"),
+          refused.out());
+      assertTrue(refused.out().contains("dropped the canary minilm-canary"), refused.out());
+      assertNull(deployment("ml", "minilm-canary"));
+
+      // a canary within the gate: berth promote --gate promotes it
+      assertEquals(
+          0,
+          run(
+                  "deploy",
+                  service.toString(),
+                  "--canary",
+                  "20",
+                  "--no-wait",
+                  "--image",
+                  "127.0.0.1:5000/ml/minilm:3")
+              .code());
+      client.pods().inNamespace("ml").withName("minilm-canary-1").delete();
+      cluster.readyPod("ml", "minilm-canary-2", "minilm-canary", "10.0.0.3");
+      figures.put("10.0.0.3", 0.8851);
+      Process promote = start("promote", "minilm", "--gate", "--timeout", "60s");
+      org.awaitility.Awaitility.await()
+          .atMost(java.time.Duration.ofSeconds(60))
+          .until(() -> image(deployment("ml", "minilm")).endsWith(":3"));
+      cluster.rollOut("ml", "minilm");
+      Run promoted = finish(promote);
+      assertEquals(0, promoted.code(), promoted.out() + promoted.err());
+      assertTrue(
+          promoted.out().contains("0.8851, stable (version 1) accuracy 0.8843: passed"),
+          promoted.out());
+      assertTrue(promoted.out().contains("minilm promoted"), promoted.out());
+    } finally {
+      jobs.close();
+    }
+  }
+
+  private static String image(Deployment d) {
+    return d.getSpec().getTemplate().getSpec().getContainers().get(0).getImage();
+  }
+
+  @Test
   void anUnreachableApiServerIsExitCodeTwoWithTheFix() throws Exception {
     Files.writeString(
         kubeconfig,

@@ -96,6 +96,26 @@ class FashionMnistTrainingLoopIT {
       assertEquals(0, eval.code(), eval.err());
       JsonNode metrics = JSON.readTree(work.resolve("report/metrics.json").toFile());
       assertEquals(gated, metrics.get("accuracy").asDouble(), 1e-4, "the gate measured it so");
+      // what a gated canary's evaluation Job runs: the gate's own data and metric, as JSON
+      BerthProcess.Finished byGate =
+          BerthProcess.run(
+              work,
+              Duration.ofSeconds(120),
+              "eval",
+              url,
+              "--model",
+              "fashion-mnist",
+              "--gate",
+              repo.resolve("fashion-mnist/model.yaml").toString(),
+              "--result",
+              work.resolve("gate.json").toString());
+      assertEquals(0, byGate.code(), byGate.err());
+      JsonNode result = JSON.readTree(work.resolve("gate.json").toFile());
+      assertEquals(gated, result.get("figure").asDouble(), 1e-4, result.toString());
+      assertEquals("accuracy", result.get("metric").asText());
+      assertEquals(0.86, result.get("min").asDouble());
+      assertEquals(0.02, result.get("max_drop").asDouble());
+      assertEquals("1", result.get("version").asText());
 
       // the broken run trains while clients keep calling the served version
       AtomicBoolean running = new AtomicBoolean(true);

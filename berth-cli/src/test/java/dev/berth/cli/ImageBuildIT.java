@@ -161,6 +161,22 @@ class ImageBuildIT {
     String tagged = "it/minilm-jlink:1";
     docker(work, "tag", "berth/minilm:1", tagged).ok();
     assertEmbeddingFromContainer(tagged);
+    // a gated canary's evaluation Job runs berth eval from the image: its command and the HTTP
+    // client it calls the pods with are there
+    String help = docker(work, "run", "--rm", tagged, "eval", "--help").ok().out();
+    assertTrue(help.contains("--gate"), help);
+    String modules =
+        docker(
+                work,
+                "run",
+                "--rm",
+                "--entrypoint",
+                "/opt/berth/java/bin/java",
+                tagged,
+                "--list-modules")
+            .ok()
+            .out();
+    assertTrue(modules.contains("java.net.http"), modules);
   }
 
   @Test

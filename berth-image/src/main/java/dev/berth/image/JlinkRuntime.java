@@ -24,7 +24,8 @@ public final class JlinkRuntime {
    * The modules the server needs: what {@code jdeps --print-module-deps} reports for Berth's
    * serving class path, less java.desktop (reached only through image classes of DJL and JNA that
    * serving never loads), plus jdk.management (the process CPU and open-file metrics read its
-   * com.sun.management beans).
+   * com.sun.management beans) and java.net.http ({@code berth eval}, which a gated canary's
+   * evaluation Job runs from the image).
    */
   public static final List<String> MODULES =
       List.of(
@@ -32,14 +33,15 @@ public final class JlinkRuntime {
           "java.logging",
           "java.management",
           "java.naming",
+          "java.net.http",
           "java.sql",
           "jdk.jfr",
           "jdk.management",
           "jdk.unsupported",
           "jdk.crypto.ec");
 
-  /** What the model store needs besides {@link #MODULES}: its registry client and S3's XML. */
-  public static final List<String> STORE_MODULES = List.of("java.net.http", "java.xml");
+  /** What the model store needs besides {@link #MODULES}: S3's XML. */
+  public static final List<String> STORE_MODULES = List.of("java.xml");
 
   private JlinkRuntime() {}
 

@@ -136,6 +136,11 @@ public final class KubeDeployer {
     client.apps().deployments().inNamespace(namespace).withName(name).edit(change);
   }
 
+  /** The gated-canary evaluation in this deployer's namespace. */
+  public CanaryGate canaryGate() {
+    return new CanaryGate(client, namespace, progress);
+  }
+
   /** The live Deployment, or null. */
   public Deployment deployment(String name) {
     return client.apps().deployments().inNamespace(namespace).withName(name).get();
@@ -571,10 +576,12 @@ public final class KubeDeployer {
             Objects.requireNonNullElse(stable.getMetadata().getAnnotations(), Map.of()));
     Map<String, String> canaryAnnotations =
         Objects.requireNonNullElse(canary.getMetadata().getAnnotations(), Map.of());
-    if (canaryAnnotations.containsKey(ManifestGenerator.MODELS_ANNOTATION)) {
-      annotations.put(
-          ManifestGenerator.MODELS_ANNOTATION,
-          canaryAnnotations.get(ManifestGenerator.MODELS_ANNOTATION));
+    for (String key : List.of(ManifestGenerator.MODELS_ANNOTATION, CanaryGate.GATED_ANNOTATION)) {
+      if (canaryAnnotations.containsKey(key)) {
+        annotations.put(key, canaryAnnotations.get(key));
+      } else {
+        annotations.remove(key);
+      }
     }
     edit(
         name,

@@ -570,7 +570,17 @@ public final class ManifestGenerator {
     annotations.put("prometheus.io/path", "/metrics");
     annotations.put(CONFIG_ANNOTATION, configDigest());
     ObjectMeta meta = meta(deploymentName());
-    meta.setAnnotations(Map.of(MODELS_ANNOTATION, models()));
+    Map<String, String> deploymentAnnotations = new LinkedHashMap<>();
+    deploymentAnnotations.put(MODELS_ANNOTATION, models());
+    List<String> gated =
+        service.models().stream()
+            .filter(m -> m.modelYaml().containsKey(dev.berth.runtime.ModelGate.KEY))
+            .map(ServiceSpec.ServiceModel::name)
+            .toList();
+    if (!gated.isEmpty()) {
+      deploymentAnnotations.put(CanaryGate.GATED_ANNOTATION, String.join(" ", gated));
+    }
+    meta.setAnnotations(deploymentAnnotations);
     DeploymentBuilder b =
         new DeploymentBuilder()
             .withMetadata(meta)

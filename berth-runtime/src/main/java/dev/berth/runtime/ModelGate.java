@@ -130,33 +130,50 @@ public record ModelGate(
    * @param servingVersion the serving version, for the summary (null when none)
    */
   public Verdict judge(double figure, double serving, String servingVersion) {
+    return judge(
+        metricName(), min, maxDrop, figure, serving, servingVersion, data.getFileName().toString());
+  }
+
+  /**
+   * Judges a figure against a minimum and a largest drop (either NaN for none), as a gate does.
+   *
+   * @param metric the metric's name, for the summary
+   * @param servingVersion the version {@code serving} was measured on, for the summary
+   * @param data the data set's name, for the summary
+   */
+  public static Verdict judge(
+      String metric,
+      double min,
+      double maxDrop,
+      double figure,
+      double serving,
+      String servingVersion,
+      String data) {
     double threshold = Double.NEGATIVE_INFINITY;
     StringBuilder why = new StringBuilder();
     if (!Double.isNaN(min)) {
       threshold = min;
       why.append("minimum ").append(format(min));
     }
-    if (comparesWithServing() && !Double.isNaN(serving)) {
-      double floor = serving - maxDrop;
+    if (!Double.isNaN(maxDrop)) {
       if (why.length() > 0) {
         why.append("; ");
       }
-      why.append("version ")
-          .append(servingVersion)
-          .append(" serving at ")
-          .append(format(serving))
-          .append(", largest drop ")
-          .append(format(maxDrop));
-      threshold = Math.max(threshold, floor);
-    } else if (comparesWithServing()) {
-      if (why.length() > 0) {
-        why.append("; ");
+      if (Double.isNaN(serving)) {
+        why.append("no version serving to compare with");
+      } else {
+        why.append("version ")
+            .append(servingVersion)
+            .append(" serving at ")
+            .append(format(serving))
+            .append(", largest drop ")
+            .append(format(maxDrop));
+        threshold = Math.max(threshold, serving - maxDrop);
       }
-      why.append("no version serving to compare with");
     }
     boolean passed = figure >= threshold - 1e-12;
     String summary =
-        metricName()
+        metric
             + " "
             + format(figure)
             + (passed ? " >= " : " < ")
@@ -164,7 +181,7 @@ public record ModelGate(
             + " ("
             + why
             + ") on "
-            + data.getFileName();
+            + data;
     return new Verdict(
         passed, figure, Double.isInfinite(threshold) ? Double.NaN : threshold, summary);
   }

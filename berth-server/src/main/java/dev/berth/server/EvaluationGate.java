@@ -60,7 +60,7 @@ public final class EvaluationGate implements GateEvaluator {
   }
 
   /** The gate's metric out of an evaluation's figures. */
-  static double figure(ModelGate gate, ClassificationMetrics m) {
+  public static double figure(ModelGate gate, ClassificationMetrics m) {
     return switch (gate.metric()) {
       case ACCURACY -> m.accuracy();
       case MACRO_F1 -> m.macro().f1();

@@ -221,6 +221,93 @@ public final class MockCluster implements AutoCloseable {
     }
   }
 
+  /** How a Job "ran": whether it succeeded, and its container's termination message. */
+  public record JobOutcome(boolean succeeded, String message) {}
+
+  /**
+   * Stands in for the Job controller and the kubelet: each Job created in {@code namespace} gets a
+   * pod (labelled {@code job-name}) whose container terminated with the outcome's message, and a
+   * status with one pod succeeded or failed. Close the watch to stop.
+   */
+  public io.fabric8.kubernetes.client.Watch runJobs(
+      String namespace,
+      java.util.function.Function<io.fabric8.kubernetes.api.model.batch.v1.Job, JobOutcome> run) {
+    return client
+        .batch()
+        .v1()
+        .jobs()
+        .inNamespace(namespace)
+        .watch(
+            new io.fabric8.kubernetes.client.Watcher<>() {
+              @Override
+              public void eventReceived(
+                  Action action, io.fabric8.kubernetes.api.model.batch.v1.Job job) {
+                if (action != Action.ADDED) {
+                  return;
+                }
+                JobOutcome outcome = run.apply(job);
+                String name = job.getMetadata().getName();
+                client
+                    .pods()
+                    .inNamespace(namespace)
+                    .resource(
+                        new io.fabric8.kubernetes.api.model.PodBuilder()
+                            .withNewMetadata()
+                            .withName(name + "-run")
+                            .withLabels(Map.of("job-name", name))
+                            .endMetadata()
+                            .withNewStatus()
+                            .addNewContainerStatus()
+                            .withName("eval")
+                            .withNewState()
+                            .withNewTerminated()
+                            .withExitCode(outcome.succeeded() ? 0 : 1)
+                            .withMessage(outcome.message())
+                            .endTerminated()
+                            .endState()
+                            .endContainerStatus()
+                            .endStatus()
+                            .build())
+                    .create();
+                var live = client.batch().v1().jobs().inNamespace(namespace).withName(name).get();
+                live.setStatus(
+                    outcome.succeeded()
+                        ? new io.fabric8.kubernetes.api.model.batch.v1.JobStatusBuilder()
+                            .withSucceeded(1)
+                            .build()
+                        : new io.fabric8.kubernetes.api.model.batch.v1.JobStatusBuilder()
+                            .withFailed(1)
+                            .build());
+                client.batch().v1().jobs().inNamespace(namespace).resource(live).updateStatus();
+              }
+
+              @Override
+              public void onClose(io.fabric8.kubernetes.client.WatcherException cause) {}
+            });
+  }
+
+  /** A pod of a Deployment's (by its instance label), ready at {@code ip}. */
+  public void readyPod(String namespace, String name, String instance, String ip) {
+    client
+        .pods()
+        .inNamespace(namespace)
+        .resource(
+            new io.fabric8.kubernetes.api.model.PodBuilder()
+                .withNewMetadata()
+                .withName(name)
+                .withLabels(Map.of("app.kubernetes.io/instance", instance))
+                .endMetadata()
+                .withNewStatus()
+                .withPodIP(ip)
+                .addNewCondition()
+                .withType("Ready")
+                .withStatus("True")
+                .endCondition()
+                .endStatus()
+                .build())
+        .create();
+  }
+
   @Override
   public void close() {
     client.close();
