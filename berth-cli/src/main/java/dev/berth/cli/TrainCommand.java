@@ -3,6 +3,7 @@ package dev.berth.cli;
 import dev.berth.api.BerthException;
 import dev.berth.image.ContainerEngine;
 import dev.berth.image.ContainerSpec;
+import dev.berth.kube.KubeTraining;
 import dev.berth.runtime.ConfigReader;
 import dev.berth.runtime.GateEvaluator;
 import dev.berth.runtime.InferenceService;
@@ -94,9 +95,57 @@ final class TrainCommand implements Callable<Integer> {
       names = "--base",
       paramLabel = "REF",
       description =
-          "The base image of a Java job's trainer, instead of the job's java.base: a registry"
-              + " reference, docker://NAME:TAG or tar:PATH, with java on its PATH.")
+          "The base image of a Java job's trainer, instead of the job's java.base (with --on"
+              + " kubernetes, of Berth's own image too): a registry reference, docker://NAME:TAG"
+              + " or tar:PATH, with java on its PATH.")
   String base;
+
+  @Option(
+      names = "--on",
+      paramLabel = "docker|kubernetes",
+      description =
+          "Where the job runs: the local engine (docker, the default, as berth run uses), or a"
+              + " Kubernetes Job (kubernetes: the kubeconfig's cluster, the pod publishing with"
+              + " Berth's own image to an oci:// or s3:// target).",
+      defaultValue = "docker")
+  String on;
+
+  @Option(
+      names = "--trainer-image",
+      paramLabel = "REF",
+      description =
+          "--on kubernetes, a java job: the registry reference its packed trainer is pushed to,"
+              + " for the cluster to pull.")
+  String trainerImage;
+
+  @Option(
+      names = "--berth-image",
+      paramLabel = "REF",
+      description =
+          "--on kubernetes: the registry reference Berth pushes its own image to, which the Job's"
+              + " pod publishes with (default: REGISTRY/berth:VERSION of an oci:// target).")
+  String berthImage;
+
+  @Option(
+      names = "--registry-secret",
+      paramLabel = "NAME",
+      description =
+          "--on kubernetes: a kubernetes.io/dockerconfigjson Secret with the target registry's"
+              + " credentials.")
+  String registrySecret;
+
+  @Option(
+      names = "--s3-secret",
+      paramLabel = "NAME",
+      description =
+          "--on kubernetes: a Secret whose keys (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,"
+              + " AWS_REGION, ...) become the publisher's environment.")
+  String s3Secret;
+
+  @Option(names = "--publish-output", paramLabel = "DIR", hidden = true)
+  Path publishOutput;
+
+  @picocli.CommandLine.Mixin KubeOptions kube;
 
   @Option(
       names = "--cache-dir",
@@ -128,6 +177,26 @@ final class TrainCommand implements Callable<Integer> {
     RUNTIME_LOG.setLevel(java.util.logging.Level.WARNING);
     TrainingJob job = TrainingJob.load(jobFile);
     String where = destination(job);
+    if (publishOutput != null) {
+      // inside a training Job's pod: the training ran before; check, gate and publish its output
+      return trainAndPublish(job, where, new Cancel(), output -> 0, publishOutput);
+    }
+    switch (on) {
+      case "kubernetes" -> {
+        return onKubernetes(job, where);
+      }
+      case "docker" -> {}
+      default -> throw new BerthException("--on takes docker or kubernetes, not '" + on + "'");
+    }
+    for (TrainingJob.DataSet d : job.data()) {
+      if (d.claim() != null) {
+        throw new BerthException(
+            job.file()
+                + ": a data set on the PersistentVolumeClaim '"
+                + d.claim()
+                + "' is for --on kubernetes; on the local engine give a path");
+      }
+    }
     Cancel cancel = new Cancel();
     Signals.onTerminate(
         () -> {
@@ -154,6 +223,19 @@ final class TrainCommand implements Callable<Integer> {
     if (cancel.requested) {
       return stopped();
     }
+    return trainAndPublish(job, where, cancel, output -> run(engine, job, output, cancel), null);
+  }
+
+  /**
+   * Checks the target, trains (into {@code given}, or a private directory of its own), then checks,
+   * gates and publishes what the training wrote.
+   */
+  private int trainAndPublish(
+      TrainingJob job,
+      String where,
+      Cancel cancel,
+      java.util.function.ToIntFunction<Path> train,
+      Path given) {
     try (Target target = target(job, where, s3Endpoint)) {
       Path modelDir = target.modelDir();
       // a broken model.yaml, or a gate without its data, is found before the training, not after
@@ -178,9 +260,9 @@ final class TrainCommand implements Callable<Integer> {
                 + "; give the job another version, or leave 'version' out to publish the next one");
       }
       Path workspace = createWorkspace(job);
-      Path output = workspace.resolve("output");
+      Path output = given != null ? given : workspace.resolve("output");
       try {
-        int result = run(engine, job, output, cancel);
+        int result = train.applyAsInt(output);
         if (result != 0) {
           return result;
         }
@@ -225,6 +307,110 @@ final class TrainCommand implements Callable<Integer> {
         ServiceSpec.deleteTree(workspace);
       }
     }
+  }
+
+  /**
+   * Runs the job as a Kubernetes Job: the trainer (pushed first for a java job) as the pod's init
+   * container, then Berth's own image publishing what it wrote, as this command does here.
+   */
+  private int onKubernetes(TrainingJob job, String where) {
+    if (!where.startsWith("oci://") && !where.startsWith("s3://")) {
+      throw new BerthException(
+          "--on kubernetes publishes from inside the cluster, to a registry (oci://REGISTRY/REPO:TAG)"
+              + " or S3 (s3://BUCKET/PREFIX), not to "
+              + where);
+    }
+    for (int i = 0; i < job.data().size(); i++) {
+      if (job.data().get(i).claim() == null) {
+        throw new BerthException(
+            job.file()
+                + ": data["
+                + i
+                + "] is a path of this machine, which a cluster cannot mount; give a"
+                + " PersistentVolumeClaim (pvc: NAME) for --on kubernetes");
+      }
+    }
+    String trainer;
+    if (job.java() != null) {
+      if (trainerImage == null) {
+        throw new BerthException(
+            "a java job --on kubernetes needs --trainer-image REGISTRY/REPOSITORY:TAG, where Berth"
+                + " pushes its packed trainer for the cluster to pull");
+      }
+      trainer = TrainerImage.build(job, base, cacheDir, System.err, trainerImage);
+    } else {
+      if (trainerImage != null) {
+        throw new BerthException(
+            "--trainer-image applies to a java job; this job runs " + job.image());
+      }
+      trainer = job.image();
+    }
+    String publisher = berthImage;
+    if (publisher == null) {
+      if (!where.startsWith("oci://")) {
+        throw new BerthException(
+            "--on kubernetes with an s3:// target needs --berth-image REGISTRY/REPOSITORY:TAG, where"
+                + " Berth pushes its own image for the Job's pod to publish with");
+      }
+      publisher =
+          dev.berth.store.OciReference.parse(where).registry() + "/berth:" + Main.Version.get();
+    }
+    publisher =
+        BerthImage.push(
+            publisher, base != null ? base : BerthImage.defaultBase(), cacheDir, System.err);
+    StringBuilder jobFile =
+        new StringBuilder()
+            .append("apiVersion: ")
+            .append(ModelConfig.API_VERSION)
+            .append("\nkind: ")
+            .append(TrainingJob.KIND)
+            .append("\nname: ")
+            .append(job.name())
+            .append("\nmodel: ")
+            .append(job.model())
+            .append("\nimage: \"")
+            .append(trainer)
+            .append("\"\noutput: \"")
+            .append(job.output())
+            .append("\"\n");
+    if (job.version() > 0) {
+      jobFile.append("version: ").append(job.version()).append("\n");
+    }
+    String modelYaml = null;
+    if (job.modelYaml() != null) {
+      jobFile.append("model-yaml: model.yaml\n");
+      try {
+        modelYaml = Files.readString(job.modelYaml());
+      } catch (IOException e) {
+        throw new BerthException("cannot read " + job.modelYaml() + ": " + e.getMessage(), e);
+      }
+    }
+    KubeTraining.Settings settings =
+        new KubeTraining.Settings(
+            trainer,
+            publisher,
+            where,
+            registrySecret,
+            s3Secret,
+            s3Endpoint,
+            jobFile.toString(),
+            modelYaml);
+    Cancel cancel = new Cancel();
+    Signals.onTerminate(
+        () -> {
+          cancel.requested = true;
+          System.err.println("berth train: stopping (deleting the Job) ...");
+        },
+        () -> {
+          System.err.println("berth train: quitting; the Job may still run");
+          Runtime.getRuntime().halt(130);
+        });
+    return kube.withDeployer(
+        null,
+        d -> {
+          var inNamespace = KubeTraining.objects(job, settings, d.namespace());
+          return d.training().run(inNamespace, () -> cancel.requested);
+        });
   }
 
   /**
@@ -451,7 +637,8 @@ final class TrainCommand implements Callable<Integer> {
             .stopTimeout(STOP_TIMEOUT)
             .mountWritable(output, job.output())
             .cpus(job.cpus())
-            .memory(job.memoryBytes());
+            .memory(job.memoryBytes())
+            .gpus(job.gpus());
     if (!job.command().isEmpty()) {
       spec.entrypoint(job.command());
     }

@@ -38,6 +38,17 @@ final class TrainerImage {
    * @return the image's reference
    */
   static String build(TrainingJob job, String base, Path cacheDir, PrintStream err) {
+    return build(job, base, cacheDir, err, "docker://" + TrainingJob.Java.imageOf(job.name()));
+  }
+
+  /**
+   * Builds the job's image to {@code to}: {@code docker://NAME:TAG} (the local engine) or a
+   * registry reference, which a cluster pulls.
+   *
+   * @return the image's reference: the local engine's name, or for a registry the reference pinned
+   *     to the digest pushed
+   */
+  static String build(TrainingJob job, String base, Path cacheDir, PrintStream err, String to) {
     TrainingJob.Java trainer = job.java();
     Path staging;
     try {
@@ -84,7 +95,8 @@ final class TrainerImage {
       entrypoint.add("-cp");
       entrypoint.add(String.join(":", classPath));
       entrypoint.add(trainer.mainClass());
-      String reference = TrainingJob.Java.imageOf(job.name());
+      boolean local = to.startsWith("docker://");
+      String reference = local ? to.substring("docker://".length()) : to;
       String baseImage = base != null ? base : trainer.base();
       ServiceSpec spec =
           ServiceSpec.imageOnly(
@@ -92,7 +104,7 @@ final class TrainerImage {
               job.name(),
               new ServiceSpec.Image(
                   baseImage,
-                  "docker://" + reference,
+                  to,
                   List.of(),
                   ServiceSpec.Image.DEFAULT_PLATFORM,
                   ServiceSpec.Runtime.BASE,
@@ -126,17 +138,23 @@ final class TrainerImage {
       BuiltImage built =
           ImageBuilder.of(plan)
               .base(ImageLocation.parse(baseImage))
-              .to(ImageLocation.parse("docker://" + reference))
+              .to(ImageLocation.parse(to))
               .cacheDirectory(cacheDir)
               .progress(line -> err.println("  " + line))
               .build();
       err.println("  image " + reference + " " + built.digest());
-      return reference;
+      return local ? reference : pinned(reference, built.digest());
     } catch (IOException e) {
       throw new BerthException("cannot pack the trainer: " + e.getMessage(), e);
     } finally {
       ServiceSpec.deleteTree(staging);
     }
+  }
+
+  /** {@code REGISTRY/REPO:TAG} as {@code REGISTRY/REPO:TAG@DIGEST}, what a cluster pulls. */
+  static String pinned(String reference, String digest) {
+    int at = reference.indexOf('@');
+    return (at < 0 ? reference : reference.substring(0, at)) + "@" + digest;
   }
 
   /** Compiles a trainer's source file (Java 21, the class path given) into a directory. */

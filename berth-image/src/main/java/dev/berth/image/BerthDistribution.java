@@ -112,6 +112,31 @@ public record BerthDistribution(
     return new BerthDistribution(jar, libraries, modules, version);
   }
 
+  /**
+   * Every jar of a launcher's Class-Path: the whole installation, with what builds images, talks to
+   * clusters and trains (Berth's own image, which a training Job's pod publishes with).
+   */
+  public static BerthDistribution whole(Path launcher, String version) {
+    Path jar = launcher.toAbsolutePath().normalize();
+    Attributes manifest = manifest(jar);
+    String classPath = manifest == null ? null : manifest.getValue(Attributes.Name.CLASS_PATH);
+    if (classPath == null) {
+      throw new BerthException(
+          jar + " has no Class-Path; build Berth with 'mvn package' (bin/berth does it for you)");
+    }
+    List<Path> libraries = new ArrayList<>();
+    List<Path> modules = new ArrayList<>();
+    for (String entry : classPath.trim().split("\\s+")) {
+      Path lib = jar.getParent().resolve(entry).normalize();
+      if (!Files.isRegularFile(lib)) {
+        throw new BerthException(
+            lib + " (on " + jar.getFileName() + "'s Class-Path) is missing; rebuild Berth");
+      }
+      (lib.getFileName().toString().startsWith("berth-") ? modules : libraries).add(lib);
+    }
+    return new BerthDistribution(jar, libraries, modules, version);
+  }
+
   /** The artifact ids, each after a space, of the engines asked for. */
   private static String engineRoots(String attribute, Set<String> engines) {
     StringBuilder out = new StringBuilder();

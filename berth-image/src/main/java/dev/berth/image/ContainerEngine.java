@@ -289,6 +289,14 @@ public final class ContainerEngine implements AutoCloseable {
       host.put("Memory", spec.memoryBytes());
       host.put("MemorySwap", spec.memoryBytes()); // the limit holds: no swap beyond it
     }
+    if (spec.gpus() > 0) {
+      // as docker run --gpus N: the NVIDIA container runtime hands the container N devices
+      ObjectNode request = host.putArray("DeviceRequests").addObject();
+      request.put("Driver", "nvidia");
+      request.put("Count", spec.gpus());
+      request.putArray("Capabilities").addArray().add("gpu");
+    }
+
     for (PortBinding p : spec.ports()) {
       body.withObjectProperty("ExposedPorts").putObject(p.key());
       host.withObjectProperty("PortBindings")

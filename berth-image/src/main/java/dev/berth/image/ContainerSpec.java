@@ -24,6 +24,7 @@ import java.util.Objects;
  * @param entrypoint the entrypoint to run instead of the image's, or null for the image's
  * @param cpus CPUs the container may use, 0 for no limit
  * @param memoryBytes memory the container may use, 0 for no limit
+ * @param gpus NVIDIA GPUs the container gets (a device request for the NVIDIA runtime), 0 for none
  */
 public record ContainerSpec(
     String image,
@@ -36,7 +37,8 @@ public record ContainerSpec(
     List<Mount> mounts,
     List<String> entrypoint,
     double cpus,
-    long memoryBytes) {
+    long memoryBytes,
+    int gpus) {
   /**
    * A host file or directory mounted at {@code target} in the container, read-only unless {@code
    * writable}.
@@ -64,7 +66,7 @@ public record ContainerSpec(
     command = command == null ? null : List.copyOf(command);
     mounts = List.copyOf(mounts);
     entrypoint = entrypoint == null ? null : List.copyOf(entrypoint);
-    if (cpus < 0 || memoryBytes < 0) {
+    if (cpus < 0 || memoryBytes < 0 || gpus < 0) {
       throw new IllegalArgumentException("resource limits must not be negative");
     }
     if (stopTimeout != null && stopTimeout.isNegative()) {
@@ -90,6 +92,7 @@ public record ContainerSpec(
     private List<String> entrypoint;
     private double cpus;
     private long memoryBytes;
+    private int gpus;
 
     private Builder(String image) {
       this.image = Objects.requireNonNull(image, "image");
@@ -162,6 +165,12 @@ public record ContainerSpec(
       return this;
     }
 
+    /** Gives the container {@code gpus} NVIDIA GPUs (0: none). */
+    public Builder gpus(int gpus) {
+      this.gpus = gpus;
+      return this;
+    }
+
     public ContainerSpec build() {
       return new ContainerSpec(
           image,
@@ -174,7 +183,8 @@ public record ContainerSpec(
           mounts,
           entrypoint,
           cpus,
-          memoryBytes);
+          memoryBytes,
+          gpus);
     }
   }
 }

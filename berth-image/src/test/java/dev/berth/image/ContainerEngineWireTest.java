@@ -122,6 +122,9 @@ class ContainerEngineWireTest {
                 .publish(PortBinding.tcp(8081, "", 18081))
                 .command("serve", "/models")
                 .stopTimeout(Duration.ofMillis(1500))
+                .cpus(1.5)
+                .memory(512L << 20)
+                .gpus(2)
                 .build());
     assertEquals("c0ffee", id);
     FakeEngine.Request request = fake.requests().get(0);
@@ -137,6 +140,13 @@ class ContainerEngineWireTest {
     assertTrue(body.get("ExposedPorts").has("8080/tcp"));
     JsonNode host = body.get("HostConfig");
     assertFalse(host.get("AutoRemove").asBoolean());
+    assertEquals(1_500_000_000L, host.get("NanoCpus").asLong());
+    assertEquals(512L << 20, host.get("Memory").asLong());
+    assertEquals(512L << 20, host.get("MemorySwap").asLong(), "no swap beyond the limit");
+    assertEquals(
+        "[{\"Driver\":\"nvidia\",\"Count\":2,\"Capabilities\":[[\"gpu\"]]}]",
+        host.get("DeviceRequests").toString(),
+        "as docker run --gpus 2");
     assertEquals(
         "[{\"HostIp\":\"127.0.0.1\",\"HostPort\":\"\"}]",
         host.get("PortBindings").get("8080/tcp").toString());

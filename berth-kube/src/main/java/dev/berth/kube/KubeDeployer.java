@@ -136,6 +136,11 @@ public final class KubeDeployer {
     client.apps().deployments().inNamespace(namespace).withName(name).edit(change);
   }
 
+  /** Training Jobs in this deployer's namespace. */
+  public KubeTraining training() {
+    return new KubeTraining(client, namespace, progress);
+  }
+
   /** The gated-canary evaluation in this deployer's namespace. */
   public CanaryGate canaryGate() {
     return new CanaryGate(client, namespace, progress);

@@ -28,6 +28,7 @@ import java.util.regex.Pattern;
  * @param data data sets mounted read-only
  * @param cpus CPUs the container may use (0: no limit)
  * @param memoryBytes memory the container may use (0: no limit)
+ * @param gpus NVIDIA GPUs the container gets (0: none)
  * @param timeLimit how long the job may run before it is stopped
  * @param output where the job writes the version's files inside the container
  * @param to where the version is published: a model repository directory, {@code
@@ -49,6 +50,7 @@ public record TrainingJob(
     List<DataSet> data,
     double cpus,
     long memoryBytes,
+    int gpus,
     Duration timeLimit,
     String output,
     String to,
@@ -59,6 +61,8 @@ public record TrainingJob(
   public static final Duration DEFAULT_TIME_LIMIT = Duration.ofHours(2);
 
   private static final Pattern DNS_LABEL = Pattern.compile("[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?");
+  private static final Pattern DNS_SUBDOMAIN =
+      Pattern.compile("[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?");
   private static final Pattern MEMORY = Pattern.compile("([1-9]\\d*)(Ki|Mi|Gi|Ti|k|M|G|T)?");
 
   public TrainingJob {
@@ -95,12 +99,19 @@ public record TrainingJob(
   }
 
   /**
-   * A data set the job reads.
+   * A data set the job reads: a directory or file of this machine, or (on Kubernetes) a
+   * PersistentVolumeClaim.
    *
-   * @param path the directory or file on this machine
+   * @param path the directory or file on this machine, or null for a claim
    * @param mount where the container sees it (read-only)
+   * @param claim the PersistentVolumeClaim, or null for a path
+   * @param subPath the directory of the claim mounted, or null for all of it
    */
-  public record DataSet(Path path, String mount) {}
+  public record DataSet(Path path, String mount, String claim, String subPath) {
+    public DataSet(Path path, String mount) {
+      this(path, mount, null, null);
+    }
+  }
 
   /** Reads and validates a job file. */
   public static TrainingJob load(Path file) {
@@ -164,21 +175,39 @@ public record TrainingJob(
     }
     List<DataSet> data = new ArrayList<>();
     for (ConfigReader d : root.sections("data")) {
-      d.allowOnly(Set.of("path", "mount"));
-      Path path =
-          base.resolve(d.requiredString("path", "give the data set's directory or file"))
-              .normalize();
-      if (!Files.exists(path)) {
-        throw d.error("path", path + " does not exist; give a directory or file on this machine");
-      }
+      d.allowOnly(Set.of("path", "pvc", "sub-path", "mount"));
       String mount = d.requiredString("mount", "give where the job reads it, e.g. mount: /data");
       if (!mount.startsWith("/")) {
         throw d.error("mount", "'" + mount + "' is not an absolute path; e.g. mount: /data");
       }
+      if (d.has("pvc")) {
+        if (d.has("path")) {
+          throw d.error("pvc", "and path both given; a data set is a local path or a claim");
+        }
+        String claim = d.string("pvc", "");
+        if (!DNS_SUBDOMAIN.matcher(claim).matches()) {
+          throw d.error("pvc", "'" + claim + "' is not a PersistentVolumeClaim name");
+        }
+        data.add(new DataSet(null, mount, claim, d.string("sub-path", null)));
+        continue;
+      }
+      if (d.has("sub-path")) {
+        throw d.error("sub-path", "applies to a claim (pvc: NAME)");
+      }
+      Path path =
+          base.resolve(
+                  d.requiredString(
+                      "path",
+                      "give the data set's directory or file (or pvc: CLAIM on Kubernetes)"))
+              .normalize();
+      if (!Files.exists(path)) {
+        throw d.error("path", path + " does not exist; give a directory or file on this machine");
+      }
       data.add(new DataSet(path, mount));
     }
     ConfigReader resources = root.section("resources");
-    resources.allowOnly(Set.of("cpu", "memory"));
+    resources.allowOnly(Set.of("cpu", "memory", "gpus"));
+    int gpus = resources.integer("gpus", 0, 0, 64);
     double cpus = 0;
     if (resources.has("cpu")) {
       cpus = resources.number("cpu", 0);
@@ -257,6 +286,7 @@ public record TrainingJob(
         data,
         cpus,
         memory,
+        gpus,
         timeLimit,
         output,
         to,

@@ -63,6 +63,18 @@ class TrainingJobTest {
   }
 
   @Test
+  void aClaimAndGpusAreForTheCluster() throws IOException {
+    TrainingJob job =
+        load(
+            HEADER
+                + "name: t\nmodel: m\nimage: i\n"
+                + "data: [{pvc: fashion-data, sub-path: v3, mount: /data}]\n"
+                + "resources: {gpus: 2}\n");
+    assertEquals(List.of(new TrainingJob.DataSet(null, "/data", "fashion-data", "v3")), job.data());
+    assertEquals(2, job.gpus());
+  }
+
+  @Test
   void defaults() throws IOException {
     TrainingJob job = load(HEADER + "name: t\nmodel: m\nimage: trainer:1\n");
     assertEquals(0, job.version(), "the next version");
@@ -155,6 +167,18 @@ class TrainingJobTest {
             HEADER + "name: t\nmodel: m\nimage: i\nmodel-yaml: data/bad.yaml\n",
             "model-yaml",
             "batchin"),
+        Arguments.of(
+            HEADER + "name: t\nmodel: m\nimage: i\ndata: [{pvc: c, path: data, mount: /d}]\n",
+            "data[0].pvc",
+            "local path or a claim"),
+        Arguments.of(
+            HEADER + "name: t\nmodel: m\nimage: i\ndata: [{pvc: Bad_Name, mount: /d}]\n",
+            "data[0].pvc",
+            "not a PersistentVolumeClaim name"),
+        Arguments.of(
+            HEADER + "name: t\nmodel: m\nimage: i\nresources: {gpus: -1}\n",
+            "resources.gpus",
+            "between 0"),
         Arguments.of(HEADER + "name: t\nmodel: m\nimage: i\ngpu: 1\n", "gpu", "unknown key"));
   }
 

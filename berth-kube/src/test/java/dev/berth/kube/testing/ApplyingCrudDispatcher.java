@@ -23,6 +23,30 @@ public class ApplyingCrudDispatcher extends KubernetesCrudDispatcher {
   /** How many applies wrote something. */
   private int writes;
 
+  private static final java.util.regex.Pattern LOG =
+      java.util.regex.Pattern.compile(
+          "/api/v1/namespaces/[^/]+/pods/([^/?]+)/log\\?(?:.*&)?container=([^&]+).*");
+
+  // the logs a pod's containers wrote, which the mock does not keep: by "pod/container"
+  private final Map<String, String> logs = new java.util.concurrent.ConcurrentHashMap<>();
+
+  /** What {@code GET .../pods/POD/log?container=C} answers (the mock answers 404 otherwise). */
+  public void log(String pod, String container, String text) {
+    logs.put(pod + "/" + container, text);
+  }
+
+  @Override
+  public MockResponse handleGet(String path) {
+    java.util.regex.Matcher m = LOG.matcher(path);
+    if (m.matches()) {
+      String text = logs.get(m.group(1) + "/" + m.group(2));
+      return text == null
+          ? new MockResponse().setResponseCode(404)
+          : new MockResponse().setResponseCode(200).setBody(text);
+    }
+    return super.handleGet(path);
+  }
+
   public synchronized int writes() {
     return writes;
   }
