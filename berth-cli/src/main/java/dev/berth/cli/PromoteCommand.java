@@ -63,7 +63,15 @@ final class PromoteCommand implements Callable<Integer> {
   /** Runs the gated evaluation and prints both versions' figures; true when every model passes. */
   static boolean passesGate(KubeDeployer d, String name, Duration timeout) {
     System.err.println("evaluating " + name + "-canary against " + name + " on their gates ...");
-    List<CanaryGate.Result> results = d.canaryGate().evaluate(name, timeout);
+    List<CanaryGate.Result> results;
+    try {
+      results = d.canaryGate().evaluate(name, timeout);
+    } catch (CanaryGate.EvaluationFailed e) {
+      // a canary that cannot be evaluated (one that answers with errors, among others) does not
+      // pass
+      System.out.println("the gate could not evaluate the canary: " + e.getMessage());
+      return false;
+    }
     boolean passed = true;
     for (CanaryGate.Result r : results) {
       System.out.printf(

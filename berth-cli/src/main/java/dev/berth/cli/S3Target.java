@@ -8,6 +8,7 @@ import dev.berth.store.S3Models;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.List;
 
 /**
  * {@code berth train --to s3://BUCKET/PREFIX}: a model repository in S3 (or an S3-compatible
@@ -104,6 +105,13 @@ final class S3Target implements TrainCommand.Target {
         throw new BerthException("cannot stage " + yaml + ": " + e.getMessage(), e);
       }
       s3.uploadTree(alone, location);
+      try {
+        s3.uploadTree(output, location.child(Long.toString(v)));
+      } catch (RuntimeException e) {
+        s3.delete(location, List.of(ModelConfig.FILE_NAME)); // the new model was not published
+        throw e;
+      }
+      return v;
     }
     s3.uploadTree(output, location.child(Long.toString(v)));
     return v;

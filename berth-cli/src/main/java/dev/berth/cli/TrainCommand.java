@@ -330,6 +330,7 @@ final class TrainCommand implements Callable<Integer> {
                 + " PersistentVolumeClaim (pvc: NAME) for --on kubernetes");
       }
     }
+    precheck(job, where);
     String trainer;
     if (job.java() != null) {
       if (trainerImage == null) {
@@ -358,43 +359,40 @@ final class TrainCommand implements Callable<Integer> {
     publisher =
         BerthImage.push(
             publisher, base != null ? base : BerthImage.defaultBase(), cacheDir, System.err);
-    StringBuilder jobFile =
-        new StringBuilder()
-            .append("apiVersion: ")
-            .append(ModelConfig.API_VERSION)
-            .append("\nkind: ")
-            .append(TrainingJob.KIND)
-            .append("\nname: ")
-            .append(job.name())
-            .append("\nmodel: ")
-            .append(job.model())
-            .append("\nimage: \"")
-            .append(trainer)
-            .append("\"\noutput: \"")
-            .append(job.output())
-            .append("\"\n");
+    // the publisher's job file: what it needs of this one
+    java.util.Map<String, Object> podJob = new java.util.LinkedHashMap<>();
+    podJob.put("apiVersion", ModelConfig.API_VERSION);
+    podJob.put("kind", TrainingJob.KIND);
+    podJob.put("name", job.name());
+    podJob.put("model", job.model());
     if (job.version() > 0) {
-      jobFile.append("version: ").append(job.version()).append("\n");
+      podJob.put("version", job.version());
     }
+    podJob.put("image", trainer);
+    podJob.put("output", job.output());
     String modelYaml = null;
     if (job.modelYaml() != null) {
-      jobFile.append("model-yaml: model.yaml\n");
+      podJob.put("model-yaml", "model.yaml");
       try {
         modelYaml = Files.readString(job.modelYaml());
       } catch (IOException e) {
         throw new BerthException("cannot read " + job.modelYaml() + ": " + e.getMessage(), e);
       }
     }
+    String jobFile;
+    try {
+      // as JSON, which YAML reads: every string quoted, so none turns into a number or a boolean
+      jobFile =
+          new com.fasterxml.jackson.databind.ObjectMapper()
+                  .writerWithDefaultPrettyPrinter()
+                  .writeValueAsString(podJob)
+              + "\n";
+    } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
+      throw new BerthException("cannot write the Job's job file: " + e.getMessage(), e);
+    }
     KubeTraining.Settings settings =
         new KubeTraining.Settings(
-            trainer,
-            publisher,
-            where,
-            registrySecret,
-            s3Secret,
-            s3Endpoint,
-            jobFile.toString(),
-            modelYaml);
+            trainer, publisher, where, registrySecret, s3Secret, s3Endpoint, jobFile, modelYaml);
     Cancel cancel = new Cancel();
     Signals.onTerminate(
         () -> {
@@ -411,6 +409,39 @@ final class TrainCommand implements Callable<Integer> {
           var inNamespace = KubeTraining.objects(job, settings, d.namespace());
           return d.training().run(inNamespace, () -> cancel.requested);
         });
+  }
+
+  /**
+   * Before a Job is created: the target as this machine sees it (a model.yaml that does not parse,
+   * a version that exists already), when it can be read from here; else the Job's pod finds out.
+   */
+  private void precheck(TrainingJob job, String where) {
+    Target target;
+    try {
+      target = target(job, where, s3Endpoint);
+    } catch (BerthException e) {
+      System.err.println(
+          "berth train: cannot read "
+              + where
+              + " from here ("
+              + e.getMessage()
+              + "); the Job's pod checks it after the training");
+      return;
+    }
+    try (target) {
+      Path modelDir = target.modelDir();
+      gate(job, modelDir); // a broken model.yaml stops the job before it runs
+      if (job.version() > 0 && Files.exists(modelDir.resolve(Long.toString(job.version())))) {
+        throw new BerthException(
+            "version "
+                + job.version()
+                + " of model '"
+                + job.model()
+                + "' exists already in "
+                + target.where()
+                + "; give the job another version, or leave 'version' out to publish the next one");
+      }
+    }
   }
 
   /**

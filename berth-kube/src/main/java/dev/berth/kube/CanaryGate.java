@@ -16,6 +16,7 @@ import io.fabric8.kubernetes.api.model.ContainerStateTerminated;
 import io.fabric8.kubernetes.api.model.EnvFromSource;
 import io.fabric8.kubernetes.api.model.Pod;
 import io.fabric8.kubernetes.api.model.PodSpec;
+import io.fabric8.kubernetes.api.model.Quantity;
 import io.fabric8.kubernetes.api.model.apps.Deployment;
 import io.fabric8.kubernetes.api.model.batch.v1.Job;
 import io.fabric8.kubernetes.api.model.batch.v1.JobBuilder;
@@ -79,6 +80,20 @@ public final class CanaryGate {
       double figure,
       double min,
       double maxDrop) {}
+
+  /**
+   * An evaluation that could not be made: a Job that failed or ran past its deadline, no ready pod
+   * to evaluate. A canary that cannot be evaluated does not pass.
+   */
+  public static final class EvaluationFailed extends BerthException {
+    EvaluationFailed(String message, Throwable cause) {
+      super(message, cause);
+    }
+
+    EvaluationFailed(String message) {
+      super(message);
+    }
+  }
 
   /** One gated model's figures and the gate's verdict on the canary. */
   public record Result(String model, Measured canary, Measured stable, ModelGate.Verdict verdict) {}
@@ -197,10 +212,11 @@ public final class CanaryGate {
         jobName(name, index, targetName, Long.toString(System.currentTimeMillis() % 46_656, 36));
     PodSpec canarySpec = canary.getSpec().getTemplate().getSpec();
     Container server = canarySpec.getContainers().get(0);
-    Map<String, String> labels = new LinkedHashMap<>(admittedLabels(name));
+    Map<String, String> labels = new LinkedHashMap<>();
     labels.put(MANAGED_BY_LABEL, "berth");
     labels.put(PART_OF_LABEL, name);
     labels.put("app.kubernetes.io/component", "model-gate");
+    labels.putAll(admittedLabels(name)); // last: what the NetworkPolicy asks for wins
     String modelYaml = "/opt/berth/models/" + model + "/model.yaml";
     Job job =
         new JobBuilder()
@@ -238,7 +254,11 @@ public final class CanaryGate {
                 "--result",
                 "/dev/termination-log")
             .withTerminationMessagePolicy("FallbackToLogsOnError")
-            .withResources(server.getResources())
+            // an evaluation client's own needs, not the server's (a GPU, a language model's memory)
+            .withNewResources()
+            .withRequests(Map.of("cpu", new Quantity("500m"), "memory", new Quantity("512Mi")))
+            .withLimits(Map.of("memory", new Quantity("1Gi")))
+            .endResources()
             .withSecurityContext(server.getSecurityContext())
             .addNewVolumeMount()
             .withName("tmp")
@@ -284,7 +304,7 @@ public final class CanaryGate {
                     timeout.toMillis(),
                     TimeUnit.MILLISECONDS);
       } catch (KubernetesClientTimeoutException e) {
-        throw new BerthException(
+        throw new EvaluationFailed(
             "job/"
                 + jobName
                 + " did not finish within "
@@ -296,7 +316,7 @@ public final class CanaryGate {
       }
       String message = terminationMessage(jobName);
       if (!positive(done.getStatus().getSucceeded())) {
-        throw new BerthException(
+        throw new EvaluationFailed(
             "job/"
                 + jobName
                 + " failed evaluating model '"
@@ -306,13 +326,13 @@ public final class CanaryGate {
                 + (message == null ? "" : ": " + message.strip()));
       }
       if (message == null) {
-        throw new BerthException("job/" + jobName + " finished without a result");
+        throw new EvaluationFailed("job/" + jobName + " finished without a result");
       }
       JsonNode r;
       try {
         r = JSON.readTree(message);
       } catch (IOException e) {
-        throw new BerthException("job/" + jobName + " wrote no result JSON: " + message, e);
+        throw new EvaluationFailed("job/" + jobName + " wrote no result JSON: " + message, e);
       }
       return new Measured(
           targetName,
@@ -373,7 +393,7 @@ public final class CanaryGate {
                 p -> Objects.requireNonNullElse(p.getMetadata().getCreationTimestamp(), "")))
         .orElseThrow(
             () ->
-                new BerthException(
+                new EvaluationFailed(
                     "deployment/"
                         + instance
                         + " has no ready pod to evaluate; see 'berth status "
@@ -418,10 +438,14 @@ public final class CanaryGate {
           Objects.requireNonNullElse(
               rule.getFrom(),
               List.<io.fabric8.kubernetes.api.model.networking.v1.NetworkPolicyPeer>of())) {
-        if (peer.getNamespaceSelector() == null
-            && peer.getPodSelector() != null
-            && peer.getPodSelector().getMatchLabels() != null) {
-          return peer.getPodSelector().getMatchLabels();
+        boolean ours =
+            peer.getNamespaceSelector() == null
+                || namespace.equals(
+                    Objects.requireNonNullElse(
+                            peer.getNamespaceSelector().getMatchLabels(), Map.<String, String>of())
+                        .get("kubernetes.io/metadata.name"));
+        if (ours && peer.getPodSelector() != null) {
+          return Objects.requireNonNullElse(peer.getPodSelector().getMatchLabels(), Map.of());
         }
       }
     }

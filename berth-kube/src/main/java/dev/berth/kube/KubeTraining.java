@@ -91,8 +91,24 @@ public final class KubeTraining {
 
   /** The Job's name: {@code berth-train-NAME}. */
   public static String jobName(TrainingJob job) {
-    return "berth-train-" + job.name();
+    String name = "berth-train-" + job.name();
+    if (name.length() <= 63) {
+      return name;
+    }
+    // a Job's name becomes its pods' job-name label: at most 63 characters
+    String hash = Integer.toHexString(job.name().hashCode() & 0xffffff);
+    String base = name.substring(0, 62 - hash.length());
+    while (base.endsWith("-")) {
+      base = base.substring(0, base.length() - 1);
+    }
+    return base + "-" + hash;
   }
+
+  /**
+   * How long the Job may run: the training's time limit and ten minutes for publishing, which the
+   * deadline must not cut short (an S3 upload stopped midway would leave part of a version).
+   */
+  public static final long PUBLISH_ALLOWANCE_SECONDS = 600;
 
   /** The ConfigMap holding the publisher's job file, and the Job. */
   public static List<io.fabric8.kubernetes.api.model.HasMetadata> objects(
@@ -131,6 +147,8 @@ public final class KubeTraining {
     List<Volume> volumes = new ArrayList<>();
     volumes.add(
         new VolumeBuilder().withName(OUTPUT_VOLUME).withNewEmptyDir().endEmptyDir().build());
+    // the trainer and the publisher (which holds the store's credentials) share only the output
+    volumes.add(new VolumeBuilder().withName("train-tmp").withNewEmptyDir().endEmptyDir().build());
     volumes.add(new VolumeBuilder().withName("tmp").withNewEmptyDir().endEmptyDir().build());
     volumes.add(
         new VolumeBuilder()
@@ -180,6 +198,9 @@ public final class KubeTraining {
       limits.put("nvidia.com/gpu", new Quantity(Integer.toString(job.gpus())));
     }
     List<EnvVar> env = new ArrayList<>();
+    if (!job.env().containsKey("HOME")) {
+      env.add(new EnvVar("HOME", "/tmp", null)); // the unprivileged user has no home of its own
+    }
     job.env().forEach((k, v) -> env.add(new EnvVar(k, v, null)));
     ContainerBuilder train =
         new ContainerBuilder()
@@ -193,7 +214,7 @@ public final class KubeTraining {
             .endResources()
             .withSecurityContext(restricted)
             .withVolumeMounts(trainMounts)
-            .addToVolumeMounts(mount("tmp", "/tmp", false, null));
+            .addToVolumeMounts(mount("train-tmp", "/tmp", false, null));
     if (!job.command().isEmpty()) {
       train.withCommand(job.command());
     }
@@ -246,7 +267,7 @@ public final class KubeTraining {
             .withVolumeMounts(publishMounts)
             .withNewResources()
             .withRequests(Map.of("cpu", new Quantity("500m"), "memory", new Quantity("1Gi")))
-            .withLimits(Map.of("memory", new Quantity("2Gi")))
+            .withLimits(Map.of("memory", new Quantity("4Gi")))
             .endResources();
     if (s.s3Secret() != null) {
       publish.addNewEnvFrom().withNewSecretRef().withName(s.s3Secret()).endSecretRef().endEnvFrom();
@@ -261,7 +282,8 @@ public final class KubeTraining {
             .endMetadata()
             .withNewSpec()
             .withBackoffLimit(0)
-            .withActiveDeadlineSeconds(Math.max(1, job.timeLimit().toSeconds()))
+            .withActiveDeadlineSeconds(
+                Math.max(1, job.timeLimit().toSeconds()) + PUBLISH_ALLOWANCE_SECONDS)
             .withTtlSecondsAfterFinished(3600)
             .withNewTemplate()
             .withNewMetadata()
@@ -279,6 +301,12 @@ public final class KubeTraining {
             .withType("RuntimeDefault")
             .endSeccompProfile()
             .endSecurityContext()
+            .withImagePullSecrets(
+                s.registrySecret() == null
+                    ? List.of()
+                    : List.of(
+                        new io.fabric8.kubernetes.api.model.LocalObjectReference(
+                            s.registrySecret())))
             .withInitContainers(train.build())
             .withContainers(publish.build())
             .withVolumes(volumes)
@@ -314,7 +342,22 @@ public final class KubeTraining {
     Job job = (Job) objects.get(1);
     String name = job.getMetadata().getName();
     var jobs = client.batch().v1().jobs().inNamespace(namespace);
-    if (jobs.withName(name).get() != null) {
+    Job left = jobs.withName(name).get();
+    if (left != null
+        && left.getStatus() != null
+        && left.getStatus().getActive() != null
+        && left.getStatus().getActive() > 0) {
+      throw new BerthException(
+          "job/"
+              + name
+              + " is running in namespace "
+              + namespace
+              + " (another berth train of this job?); wait for it, or delete it with 'kubectl"
+              + " delete job "
+              + name
+              + "'");
+    }
+    if (left != null) {
       err.println("berth train: removing job/" + name + ", which an earlier run left");
       jobs.withName(name)
           .withPropagationPolicy(io.fabric8.kubernetes.api.model.DeletionPropagation.FOREGROUND)
@@ -323,6 +366,8 @@ public final class KubeTraining {
     }
     client.configMaps().inNamespace(namespace).withName(name).delete();
     BlockingQueue<Pod> changes = new LinkedBlockingQueue<>();
+    java.util.concurrent.atomic.AtomicBoolean noticed =
+        new java.util.concurrent.atomic.AtomicBoolean();
     try (Watch watch =
         client
             .pods()
@@ -340,19 +385,27 @@ public final class KubeTraining {
                   @Override
                   public void onClose(WatcherException cause) {}
                 })) {
-      Job created = jobs.resource(job).create();
-      config
-          .getMetadata()
-          .setOwnerReferences(
-              List.of(
-                  new OwnerReferenceBuilder()
-                      .withApiVersion("batch/v1")
-                      .withKind("Job")
-                      .withName(name)
-                      .withUid(created.getMetadata().getUid())
-                      .withController(false)
-                      .build()));
+      // the ConfigMap first, so that the pod mounts it at once; it goes with the Job
       client.configMaps().inNamespace(namespace).resource(config).create();
+      Job created = jobs.resource(job).create();
+      client
+          .configMaps()
+          .inNamespace(namespace)
+          .withName(name)
+          .edit(
+              c -> {
+                c.getMetadata()
+                    .setOwnerReferences(
+                        List.of(
+                            new OwnerReferenceBuilder()
+                                .withApiVersion("batch/v1")
+                                .withKind("Job")
+                                .withName(name)
+                                .withUid(created.getMetadata().getUid())
+                                .withController(false)
+                                .build()));
+                return c;
+              });
       err.println(
           "berth train: job/"
               + name
@@ -375,20 +428,36 @@ public final class KubeTraining {
       if (trained == null || trained.getExitCode() != 0) {
         return failed(name, trained);
       }
-      pod = await(changes, name, p -> started(p, "publish", false) || over(p), cancelled);
-      if (pod == null) {
-        return cancel(name);
+      // publishing is not interrupted: a Ctrl-C now would leave part of a version in S3
+      BooleanSupplier publishing =
+          () -> {
+            if (cancelled.getAsBoolean() && !noticed.getAndSet(true)) {
+              err.println(
+                  "berth train: the model is being published; waiting for that to finish (Ctrl-C"
+                      + " again quits, the Job keeps on)");
+            }
+            return false;
+          };
+      pod = await(changes, name, p -> started(p, "publish", false) || over(p), publishing);
+      if (!started(pod, "publish", false)) {
+        err.println("berth train: job/" + name + " ended without its publishing step");
+        return 1;
       }
-      pod = stream(changes, pod, "publish", false, cancelled);
-      if (pod == null) {
-        return cancel(name);
-      }
+      pod = stream(changes, pod, "publish", false, publishing);
       ContainerStateTerminated published = terminated(pod, "publish", false);
       if (published == null) {
         err.println("berth train: job/" + name + " ended without its publishing step");
         return 1;
       }
-      return published.getExitCode() == 2 ? 1 : published.getExitCode();
+      // 0 published, 3 refused by the gate; anything else (a killed publisher too) is a failure
+      int code = published.getExitCode();
+      return code == 0 || code == 3 ? code : 1;
+    } catch (JobFailed e) {
+      err.println("berth train: " + e.getMessage() + "; nothing was published");
+      jobs.withName(name)
+          .withPropagationPolicy(io.fabric8.kubernetes.api.model.DeletionPropagation.BACKGROUND)
+          .delete();
+      return 1;
     } catch (KubernetesClientException e) {
       throw new BerthException(
           "lost job/" + name + " in namespace " + namespace + ": " + e.getMessage(), e);
@@ -412,19 +481,97 @@ public final class KubeTraining {
       if (cancelled.getAsBoolean()) {
         return null;
       }
+      String stuck = stuck(latest);
+      if (stuck != null) {
+        throw new JobFailed(stuck);
+      }
       try {
         Pod next = changes.poll(1, TimeUnit.SECONDS);
         if (next != null) {
           latest = next;
-        } else if (client.batch().v1().jobs().inNamespace(namespace).withName(name).get() == null) {
-          throw new BerthException("job/" + name + " was deleted while it ran");
+          continue;
         }
       } catch (InterruptedException e) {
         Thread.currentThread().interrupt();
         return null;
       }
+      // nothing heard for a second: look for ourselves (a watch that died tells nothing)
+      Pod listed =
+          client
+              .pods()
+              .inNamespace(namespace)
+              .withLabel("job-name", name)
+              .list()
+              .getItems()
+              .stream()
+              .findFirst()
+              .orElse(null);
+      if (listed != null) {
+        latest = listed;
+        if (until.test(latest)) {
+          break;
+        }
+      }
+      Job job = client.batch().v1().jobs().inNamespace(namespace).withName(name).get();
+      if (job == null) {
+        throw new BerthException("job/" + name + " was deleted while it ran");
+      }
+      if (job.getStatus() != null && job.getStatus().getConditions() != null) {
+        for (var c : job.getStatus().getConditions()) {
+          if ("Failed".equals(c.getType()) && "True".equals(c.getStatus())) {
+            // its pod is gone, or never ran (past the deadline before it started)
+            throw new JobFailed(
+                "DeadlineExceeded".equals(c.getReason())
+                    ? "job/" + name + " ran past its time limit and was stopped"
+                    : "job/" + name + " failed: " + c.getReason() + " " + c.getMessage());
+          }
+        }
+      }
     }
     return latest;
+  }
+
+  /** A Job that will not get further: why, for the message. */
+  static final class JobFailed extends BerthException {
+    JobFailed(String message) {
+      super(message);
+    }
+  }
+
+  /**
+   * Why a pod's containers cannot start (an image that cannot be pulled, a missing Secret or
+   * claim), or null.
+   */
+  private static String stuck(Pod p) {
+    if (p == null || p.getStatus() == null) {
+      return null;
+    }
+    List<ContainerStatus> all = new ArrayList<>();
+    if (p.getStatus().getInitContainerStatuses() != null) {
+      all.addAll(p.getStatus().getInitContainerStatuses());
+    }
+    if (p.getStatus().getContainerStatuses() != null) {
+      all.addAll(p.getStatus().getContainerStatuses());
+    }
+    for (ContainerStatus s : all) {
+      var waiting = s.getState() == null ? null : s.getState().getWaiting();
+      if (waiting != null
+          && java.util.Set.of(
+                  "ImagePullBackOff",
+                  "InvalidImageName",
+                  "CreateContainerConfigError",
+                  "CreateContainerError")
+              .contains(waiting.getReason())) {
+        return "container "
+            + s.getName()
+            + " of pod "
+            + p.getMetadata().getName()
+            + " cannot start: "
+            + waiting.getReason()
+            + (waiting.getMessage() == null ? "" : " (" + waiting.getMessage() + ")");
+      }
+    }
+    return null;
   }
 
   /**

@@ -180,7 +180,8 @@ class CanaryGateTest {
     failCanary = true;
     BerthException e =
         assertThrows(
-            BerthException.class, () -> gate().evaluate("fashion", Duration.ofSeconds(30)));
+            CanaryGate.EvaluationFailed.class,
+            () -> gate().evaluate("fashion", Duration.ofSeconds(30)));
     assertTrue(
         e.getMessage().contains("failed evaluating model 'fashion' of the canary"), e.getMessage());
     assertTrue(e.getMessage().contains("must be FP32"), e.getMessage());

@@ -102,11 +102,15 @@ class KubeTrainingTest {
     Job job = (Job) objects.get(1);
     assertEquals("berth-train-fashion", job.getMetadata().getName());
     assertEquals(List.of("train.yaml", "model.yaml"), List.copyOf(config.getData().keySet()));
-    assertEquals(600, job.getSpec().getActiveDeadlineSeconds(), "the time limit");
+    assertEquals(
+        600 + KubeTraining.PUBLISH_ALLOWANCE_SECONDS,
+        job.getSpec().getActiveDeadlineSeconds(),
+        "the time limit, and time to publish");
     assertEquals(0, job.getSpec().getBackoffLimit());
 
     PodSpec pod = job.getSpec().getTemplate().getSpec();
     assertEquals("Never", pod.getRestartPolicy());
+    assertEquals("registry-creds", pod.getImagePullSecrets().get(0).getName(), "private images");
     assertEquals(Boolean.FALSE, pod.getAutomountServiceAccountToken());
     assertEquals(Boolean.TRUE, pod.getSecurityContext().getRunAsNonRoot());
     assertEquals("RuntimeDefault", pod.getSecurityContext().getSeccompProfile().getType());
@@ -119,7 +123,8 @@ class KubeTrainingTest {
     }
     assertEquals(TRAINER, train.getImage());
     assertEquals(List.of("--output", "/output", "--data-dir", "/data"), train.getArgs());
-    assertEquals("7", train.getEnv().get(0).getValue());
+    assertEquals("/tmp", train.getEnv().get(0).getValue(), "HOME for the unprivileged user");
+    assertEquals("7", train.getEnv().get(1).getValue());
     assertEquals(new Quantity("2000m"), train.getResources().getLimits().get("cpu"));
     assertEquals(new Quantity("1"), train.getResources().getLimits().get("nvidia.com/gpu"));
     var data =
@@ -151,6 +156,17 @@ class KubeTrainingTest {
         publish.getVolumeMounts().stream()
             .anyMatch(m -> m.getMountPath().equals("/output") && m.getReadOnly()),
         "the publisher reads what the trainer wrote");
+  }
+
+  @Test
+  void aLongJobNameIsShortenedToALabel() throws IOException {
+    Path file = dir.resolve("long.yaml");
+    String name = "a".repeat(60);
+    Files.writeString(
+        file,
+        "apiVersion: berth.dev/v1\nkind: TrainingJob\nname: " + name + "\nmodel: m\nimage: i\n");
+    String jobName = KubeTraining.jobName(TrainingJob.load(file));
+    assertTrue(jobName.length() <= 63 && jobName.startsWith("berth-train-aaa"), jobName);
   }
 
   @Test
@@ -261,6 +277,58 @@ class KubeTrainingTest {
     assertTrue(
         err().contains("removing job/berth-train-fashion, which an earlier run left"), err());
     assertTrue(err().contains("the job failed with exit code 7"), err());
+  }
+
+  @Test
+  void anImageTheClusterCannotPullFailsAtOnceAndTheJobGoes() throws IOException {
+    watch =
+        client
+            .batch()
+            .v1()
+            .jobs()
+            .inNamespace(NS)
+            .watch(
+                new Watcher<>() {
+                  @Override
+                  public void eventReceived(Action action, Job job) {
+                    if (action != Action.ADDED) {
+                      return;
+                    }
+                    String name = job.getMetadata().getName();
+                    client
+                        .pods()
+                        .inNamespace(NS)
+                        .resource(
+                            new PodBuilder()
+                                .withNewMetadata()
+                                .withName(name + "-pull")
+                                .withLabels(Map.of("job-name", name))
+                                .endMetadata()
+                                .withNewStatus()
+                                .addNewInitContainerStatus()
+                                .withName("train")
+                                .withNewState()
+                                .withNewWaiting()
+                                .withReason("ImagePullBackOff")
+                                .withMessage("Back-off pulling image")
+                                .endWaiting()
+                                .endState()
+                                .endInitContainerStatus()
+                                .endStatus()
+                                .build())
+                        .create();
+                  }
+
+                  @Override
+                  public void onClose(WatcherException cause) {}
+                });
+    assertEquals(1, training().run(objects(job()), () -> false), err());
+    assertTrue(
+        err()
+            .contains(
+                "container train of pod berth-train-fashion-pull cannot start: ImagePullBackOff"),
+        err());
+    assertNull(client.batch().v1().jobs().inNamespace(NS).withName("berth-train-fashion").get());
   }
 
   @Test

@@ -331,6 +331,21 @@ public final class S3Models implements AutoCloseable {
     progress.accept("pushed " + location);
   }
 
+  /** Deletes these files (paths relative to the location), as far as S3 lets. */
+  public void delete(Location location, List<String> paths) {
+    for (String path : paths) {
+      try {
+        s3.deleteObject(
+            software.amazon.awssdk.services.s3.model.DeleteObjectRequest.builder()
+                .bucket(location.bucket())
+                .key(location.keyPrefix() + path)
+                .build());
+      } catch (SdkException ignored) {
+        // what the caller reports is why it deletes
+      }
+    }
+  }
+
   /** Every object under a location, as model files sorted by path. */
   List<Item> list(Location location) {
     List<Item> items = new ArrayList<>();
