@@ -3,8 +3,6 @@ package dev.berth.cli;
 import dev.berth.api.BerthException;
 import dev.berth.image.BerthDistribution;
 import dev.berth.image.BuiltImage;
-import dev.berth.image.ImageBuilder;
-import dev.berth.image.ImageLocation;
 import dev.berth.image.ImagePlan;
 import dev.berth.runtime.ServiceSpec;
 import dev.berth.runtime.TrainingJob;
@@ -48,19 +46,7 @@ final class BerthImage {
     libraries.sort(java.util.Comparator.comparing(ImagePlan.Entry::path));
     own.sort(java.util.Comparator.comparing(ImagePlan.Entry::path));
     ServiceSpec spec =
-        ServiceSpec.imageOnly(
-            Path.of("berth.yaml").toAbsolutePath(),
-            "berth",
-            new ServiceSpec.Image(
-                base,
-                to,
-                List.of(),
-                ServiceSpec.Image.DEFAULT_PLATFORM,
-                ServiceSpec.Runtime.BASE,
-                ServiceSpec.Image.DEFAULT_USER,
-                Map.of(),
-                List.of(),
-                false));
+        TrainerImage.imageOnly(Path.of("berth.yaml").toAbsolutePath(), "berth", base, to);
     Map<String, String> env = new LinkedHashMap<>();
     env.put("HOME", "/tmp");
     env.put("ORT_DISABLE_TELEMETRY", "1");
@@ -84,13 +70,7 @@ final class BerthImage {
             + " for "
             + to
             + " ...");
-    BuiltImage built =
-        ImageBuilder.of(plan)
-            .base(ImageLocation.parse(base))
-            .to(ImageLocation.parse(to))
-            .cacheDirectory(cacheDir)
-            .progress(line -> err.println("  " + line))
-            .build();
+    BuiltImage built = TrainerImage.build(plan, base, to, cacheDir, err);
     return TrainerImage.pinned(to, built.digest());
   }
 

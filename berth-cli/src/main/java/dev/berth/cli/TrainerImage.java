@@ -98,20 +98,7 @@ final class TrainerImage {
       boolean local = to.startsWith("docker://");
       String reference = local ? to.substring("docker://".length()) : to;
       String baseImage = base != null ? base : trainer.base();
-      ServiceSpec spec =
-          ServiceSpec.imageOnly(
-              job.file(),
-              job.name(),
-              new ServiceSpec.Image(
-                  baseImage,
-                  to,
-                  List.of(),
-                  ServiceSpec.Image.DEFAULT_PLATFORM,
-                  ServiceSpec.Runtime.BASE,
-                  ServiceSpec.Image.DEFAULT_USER,
-                  Map.of(),
-                  List.of(),
-                  false));
+      ServiceSpec spec = imageOnly(job.file(), job.name(), baseImage, to);
       Map<String, String> env = new LinkedHashMap<>();
       env.put("HOME", "/tmp"); // the unprivileged user has no home directory
       ImagePlan plan =
@@ -135,13 +122,7 @@ final class TrainerImage {
               + " into "
               + reference
               + " ...");
-      BuiltImage built =
-          ImageBuilder.of(plan)
-              .base(ImageLocation.parse(baseImage))
-              .to(ImageLocation.parse(to))
-              .cacheDirectory(cacheDir)
-              .progress(line -> err.println("  " + line))
-              .build();
+      BuiltImage built = build(plan, baseImage, to, cacheDir, err);
       err.println("  image " + reference + " " + built.digest());
       return local ? reference : pinned(reference, built.digest());
     } catch (IOException e) {
@@ -149,6 +130,33 @@ final class TrainerImage {
     } finally {
       ServiceSpec.deleteTree(staging);
     }
+  }
+
+  /** The spec of an image that is no model service: a base, where it goes, the default user. */
+  static ServiceSpec imageOnly(Path file, String name, String base, String to) {
+    return ServiceSpec.imageOnly(
+        file,
+        name,
+        new ServiceSpec.Image(
+            base,
+            to,
+            List.of(),
+            ServiceSpec.Image.DEFAULT_PLATFORM,
+            ServiceSpec.Runtime.BASE,
+            ServiceSpec.Image.DEFAULT_USER,
+            Map.of(),
+            List.of(),
+            false));
+  }
+
+  /** Builds a plan on {@code base} to {@code to}, its progress indented on {@code err}. */
+  static BuiltImage build(ImagePlan plan, String base, String to, Path cacheDir, PrintStream err) {
+    return ImageBuilder.of(plan)
+        .base(ImageLocation.parse(base))
+        .to(ImageLocation.parse(to))
+        .cacheDirectory(cacheDir)
+        .progress(line -> err.println("  " + line))
+        .build();
   }
 
   /** {@code REGISTRY/REPO:TAG} as {@code REGISTRY/REPO:TAG@DIGEST}, what a cluster pulls. */

@@ -78,20 +78,7 @@ public record BerthDistribution(
       Path launcher, String version, Set<String> engines, boolean store) {
     Path jar = launcher.toAbsolutePath().normalize();
     Attributes manifest = manifest(jar);
-    String classPath = manifest == null ? null : manifest.getValue(Attributes.Name.CLASS_PATH);
-    if (classPath == null) {
-      throw new BerthException(
-          jar + " has no Class-Path; build Berth with 'mvn package' (bin/berth does it for you)");
-    }
-    List<Path> all = new ArrayList<>();
-    for (String entry : classPath.trim().split("\\s+")) {
-      Path lib = jar.getParent().resolve(entry).normalize();
-      if (!Files.isRegularFile(lib)) {
-        throw new BerthException(
-            lib + " (on " + jar.getFileName() + "'s Class-Path) is missing; rebuild Berth");
-      }
-      all.add(lib);
-    }
+    List<Path> all = classPath(jar, manifest);
     String roots = manifest.getValue(SERVING_ROOTS);
     if (roots != null) {
       roots = roots + engineRoots(manifest.getValue(ENGINE_ROOTS), engines);
@@ -118,23 +105,31 @@ public record BerthDistribution(
    */
   public static BerthDistribution whole(Path launcher, String version) {
     Path jar = launcher.toAbsolutePath().normalize();
-    Attributes manifest = manifest(jar);
+    List<Path> libraries = new ArrayList<>();
+    List<Path> modules = new ArrayList<>();
+    for (Path lib : classPath(jar, manifest(jar))) {
+      (lib.getFileName().toString().startsWith("berth-") ? modules : libraries).add(lib);
+    }
+    return new BerthDistribution(jar, libraries, modules, version);
+  }
+
+  /** The jars a launcher's manifest's Class-Path names, each checked to be there. */
+  private static List<Path> classPath(Path jar, Attributes manifest) {
     String classPath = manifest == null ? null : manifest.getValue(Attributes.Name.CLASS_PATH);
     if (classPath == null) {
       throw new BerthException(
           jar + " has no Class-Path; build Berth with 'mvn package' (bin/berth does it for you)");
     }
-    List<Path> libraries = new ArrayList<>();
-    List<Path> modules = new ArrayList<>();
+    List<Path> all = new ArrayList<>();
     for (String entry : classPath.trim().split("\\s+")) {
       Path lib = jar.getParent().resolve(entry).normalize();
       if (!Files.isRegularFile(lib)) {
         throw new BerthException(
             lib + " (on " + jar.getFileName() + "'s Class-Path) is missing; rebuild Berth");
       }
-      (lib.getFileName().toString().startsWith("berth-") ? modules : libraries).add(lib);
+      all.add(lib);
     }
-    return new BerthDistribution(jar, libraries, modules, version);
+    return all;
   }
 
   /** The artifact ids, each after a space, of the engines asked for. */

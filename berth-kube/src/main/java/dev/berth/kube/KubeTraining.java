@@ -14,7 +14,6 @@ import io.fabric8.kubernetes.api.model.OwnerReferenceBuilder;
 import io.fabric8.kubernetes.api.model.Pod;
 import io.fabric8.kubernetes.api.model.Quantity;
 import io.fabric8.kubernetes.api.model.SecurityContext;
-import io.fabric8.kubernetes.api.model.SecurityContextBuilder;
 import io.fabric8.kubernetes.api.model.Volume;
 import io.fabric8.kubernetes.api.model.VolumeBuilder;
 import io.fabric8.kubernetes.api.model.VolumeMount;
@@ -59,6 +58,8 @@ public final class KubeTraining {
   private final KubernetesClient client;
   private final String namespace;
   private final PrintStream err;
+  // the uid of the Job this run created: its pods are owned by it (an earlier Job's are not)
+  private volatile String jobUid;
 
   public KubeTraining(KubernetesClient client, String namespace, PrintStream err) {
     this.client = client;
@@ -133,17 +134,7 @@ public final class KubeTraining {
             .withData(files)
             .build();
 
-    SecurityContext restricted =
-        new SecurityContextBuilder()
-            .withAllowPrivilegeEscalation(false)
-            .withRunAsNonRoot(true)
-            .withNewCapabilities()
-            .withDrop("ALL")
-            .endCapabilities()
-            .withNewSeccompProfile()
-            .withType("RuntimeDefault")
-            .endSeccompProfile()
-            .build();
+    SecurityContext restricted = ManifestGenerator.restricted(false);
     List<Volume> volumes = new ArrayList<>();
     volumes.add(
         new VolumeBuilder().withName(OUTPUT_VOLUME).withNewEmptyDir().endEmptyDir().build());
@@ -262,8 +253,7 @@ public final class KubeTraining {
             .withImagePullPolicy(s.berthImage().contains("@sha256:") ? "IfNotPresent" : "Always")
             .withArgs(publishArgs)
             .withEnv(publishEnv)
-            .withSecurityContext(
-                new SecurityContextBuilder(restricted).withReadOnlyRootFilesystem(true).build())
+            .withSecurityContext(ManifestGenerator.restricted(true))
             .withVolumeMounts(publishMounts)
             .withNewResources()
             .withRequests(Map.of("cpu", new Quantity("500m"), "memory", new Quantity("1Gi")))
@@ -377,7 +367,7 @@ public final class KubeTraining {
                 new Watcher<>() {
                   @Override
                   public void eventReceived(Action action, Pod pod) {
-                    if (action != Action.DELETED) {
+                    if (action != Action.DELETED && owned(pod)) {
                       changes.add(pod);
                     }
                   }
@@ -388,6 +378,7 @@ public final class KubeTraining {
       // the ConfigMap first, so that the pod mounts it at once; it goes with the Job
       client.configMaps().inNamespace(namespace).resource(config).create();
       Job created = jobs.resource(job).create();
+      jobUid = created.getMetadata().getUid();
       client
           .configMaps()
           .inNamespace(namespace)
@@ -473,10 +464,7 @@ public final class KubeTraining {
       String name,
       java.util.function.Predicate<Pod> until,
       BooleanSupplier cancelled) {
-    Pod latest =
-        client.pods().inNamespace(namespace).withLabel("job-name", name).list().getItems().stream()
-            .findFirst()
-            .orElse(null);
+    Pod latest = current(name);
     while (latest == null || !until.test(latest)) {
       if (cancelled.getAsBoolean()) {
         return null;
@@ -496,16 +484,7 @@ public final class KubeTraining {
         return null;
       }
       // nothing heard for a second: look for ourselves (a watch that died tells nothing)
-      Pod listed =
-          client
-              .pods()
-              .inNamespace(namespace)
-              .withLabel("job-name", name)
-              .list()
-              .getItems()
-              .stream()
-              .findFirst()
-              .orElse(null);
+      Pod listed = current(name);
       if (listed != null) {
         latest = listed;
         if (until.test(latest)) {
@@ -529,6 +508,26 @@ public final class KubeTraining {
       }
     }
     return latest;
+  }
+
+  /** The pod of this run's Job, as the API server has it now, or null. */
+  private Pod current(String name) {
+    return client
+        .pods()
+        .inNamespace(namespace)
+        .withLabel("job-name", name)
+        .list()
+        .getItems()
+        .stream()
+        .filter(this::owned)
+        .findFirst()
+        .orElse(null);
+  }
+
+  private boolean owned(Pod p) {
+    return p.getMetadata().getOwnerReferences() != null
+        && p.getMetadata().getOwnerReferences().stream()
+            .anyMatch(o -> Objects.equals(o.getUid(), jobUid));
   }
 
   /** A Job that will not get further: why, for the message. */

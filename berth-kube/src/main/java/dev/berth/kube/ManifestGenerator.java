@@ -1077,9 +1077,25 @@ public final class ManifestGenerator {
         .endSleep()
         .endPreStop()
         .endLifecycle()
-        .withNewSecurityContext()
+        .withSecurityContext(restricted(true))
+        .addNewVolumeMount()
+        .withName(TMP_VOLUME)
+        .withMountPath("/tmp")
+        .endVolumeMount()
+        .addAllToVolumeMounts(modelFetchMounts())
+        .build();
+  }
+
+  /**
+   * A container's settings under the restricted Pod Security Standard: non-root, no privilege
+   * escalation, no capabilities, seccomp {@code RuntimeDefault}.
+   *
+   * @param readOnlyRoot whether its root file system is read-only too
+   */
+  static io.fabric8.kubernetes.api.model.SecurityContext restricted(boolean readOnlyRoot) {
+    return new io.fabric8.kubernetes.api.model.SecurityContextBuilder()
         .withAllowPrivilegeEscalation(false)
-        .withReadOnlyRootFilesystem(true)
+        .withReadOnlyRootFilesystem(readOnlyRoot ? Boolean.TRUE : null)
         .withRunAsNonRoot(true)
         .withNewCapabilities()
         .withDrop("ALL")
@@ -1087,12 +1103,6 @@ public final class ManifestGenerator {
         .withNewSeccompProfile()
         .withType("RuntimeDefault")
         .endSeccompProfile()
-        .endSecurityContext()
-        .addNewVolumeMount()
-        .withName(TMP_VOLUME)
-        .withMountPath("/tmp")
-        .endVolumeMount()
-        .addAllToVolumeMounts(modelFetchMounts())
         .build();
   }
 
