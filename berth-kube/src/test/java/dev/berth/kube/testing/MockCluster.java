@@ -311,6 +311,15 @@ public final class MockCluster implements AutoCloseable {
   @Override
   public void close() {
     client.close();
-    server.destroy();
+    try {
+      server.destroy();
+    } catch (IllegalStateException e) {
+      // the mock gives its connection threads 10 s to end; a streaming request (a watch, a log)
+      // the client has just closed can outlast that on a loaded machine. The test's assertions
+      // are done: what is left are the mock's own daemon threads.
+      if (!String.valueOf(e.getMessage()).contains("Unable to close MockWebServer")) {
+        throw e;
+      }
+    }
   }
 }
