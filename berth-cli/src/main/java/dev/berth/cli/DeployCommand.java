@@ -51,7 +51,10 @@ final class DeployCommand implements Callable<Integer> {
         "  kustomize DIR  a base (the objects --dry-run prints) and an example overlay,"
             + " DIR/overlays/production",
         "  kserve [DIR]   a KServe ServingRuntime running the Berth image and an"
-            + " InferenceService (printed, or written to DIR/NAME-kserve.yaml)"
+            + " InferenceService (printed, or written to DIR/NAME-kserve.yaml)",
+        "  monitoring DIR alert rules (DIR/NAME-rules.yaml for Prometheus, NAME-prometheusrule.yaml"
+            + " and a NAME-podmonitor.yaml for the Prometheus Operator; runbooks in"
+            + " docs/monitoring.md)"
       })
   List<String> export;
 
@@ -188,9 +191,19 @@ final class DeployCommand implements Callable<Integer> {
           System.out.println("wrote " + file);
         }
       }
+      case "monitoring" -> {
+        if (dir == null) {
+          throw new BerthException(
+              "--export monitoring needs a directory: --export monitoring DIR");
+        }
+        for (Path file :
+            dev.berth.kube.Monitoring.export(generator.name(), generator.namespace(), dir)) {
+          System.out.println("wrote " + file);
+        }
+      }
       default ->
           throw new BerthException(
-              "--export takes kustomize DIR or kserve [DIR], not '" + format + "'");
+              "--export takes kustomize DIR, kserve [DIR] or monitoring DIR, not '" + format + "'");
     }
     return 0;
   }

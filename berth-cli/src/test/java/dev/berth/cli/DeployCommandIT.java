@@ -169,7 +169,7 @@ class DeployCommandIT {
   }
 
   @Test
-  void exportsForKustomizeAndKServe() throws Exception {
+  void exportsForKustomizeKServeAndMonitoring() throws Exception {
     Run kustomize =
         run("deploy", service.toString(), "--export", "kustomize", work.resolve("k").toString());
     assertEquals(0, kustomize.code(), kustomize.err());
@@ -186,9 +186,23 @@ class DeployCommandIT {
     }
     assertEquals(List.of("ServingRuntime", "InferenceService"), kinds);
 
+    Run monitoring =
+        run("deploy", service.toString(), "--export", "monitoring", work.resolve("mon").toString());
+    assertEquals(0, monitoring.code(), monitoring.err());
+    assertTrue(monitoring.out().contains("minilm-rules.yaml"), monitoring.out());
+    assertEquals(
+        "PrometheusRule",
+        new KubernetesSerialization()
+            .unmarshal(
+                Files.readString(work.resolve("mon/minilm-prometheusrule.yaml")),
+                io.fabric8.kubernetes.api.model.GenericKubernetesResource.class)
+            .getKind());
+
     Run bad = run("deploy", service.toString(), "--export", "helm");
     assertEquals(2, bad.code());
-    assertTrue(bad.err().contains("--export takes kustomize DIR or kserve [DIR]"), bad.err());
+    assertTrue(
+        bad.err().contains("--export takes kustomize DIR, kserve [DIR] or monitoring DIR"),
+        bad.err());
   }
 
   @Test
