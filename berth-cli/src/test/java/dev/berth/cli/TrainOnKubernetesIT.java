@@ -8,14 +8,9 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import dev.berth.kube.testing.MockCluster;
 import io.fabric8.kubernetes.api.model.ConfigMap;
 import io.fabric8.kubernetes.api.model.Container;
-import io.fabric8.kubernetes.api.model.ContainerStateBuilder;
-import io.fabric8.kubernetes.api.model.PodBuilder;
-import io.fabric8.kubernetes.api.model.PodStatusBuilder;
 import io.fabric8.kubernetes.api.model.batch.v1.Job;
 import io.fabric8.kubernetes.client.KubernetesClient;
 import io.fabric8.kubernetes.client.Watch;
-import io.fabric8.kubernetes.client.Watcher;
-import io.fabric8.kubernetes.client.WatcherException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.attribute.PosixFilePermissions;
@@ -49,27 +44,15 @@ class TrainOnKubernetesIT {
       String target = "oci://" + registry.address() + "/models/embedder:prod";
       List<String> kubelet = new ArrayList<>();
       Watch watch =
-          client
-              .batch()
-              .v1()
-              .jobs()
-              .inNamespace("ml")
-              .watch(
-                  new Watcher<>() {
-                    @Override
-                    public void eventReceived(Action action, Job job) {
-                      if (action == Action.ADDED) {
-                        try {
-                          runPod(cluster, job, data, kubelet);
-                        } catch (Exception e) {
-                          kubelet.add("kubelet failed: " + e);
-                        }
-                      }
-                    }
-
-                    @Override
-                    public void onClose(WatcherException cause) {}
-                  });
+          cluster.onJobCreated(
+              "ml",
+              job -> {
+                try {
+                  runPod(cluster, job, data, kubelet);
+                } catch (Exception e) {
+                  kubelet.add("kubelet failed: " + e);
+                }
+              });
       try {
         Path job = work.resolve("train.yaml");
         Files.writeString(
@@ -179,46 +162,10 @@ class TrainOnKubernetesIT {
     }
     kubelet.add(
         "train " + trained.code() + (published == null ? "" : ", publish " + published.code()));
-    var status =
-        new PodStatusBuilder()
-            .addNewInitContainerStatus()
-            .withName("train")
-            .withState(
-                new ContainerStateBuilder()
-                    .withNewTerminated()
-                    .withExitCode(trained.code())
-                    .endTerminated()
-                    .build())
-            .endInitContainerStatus();
-    if (published != null) {
-      status
-          .addNewContainerStatus()
-          .withName("publish")
-          .withState(
-              new ContainerStateBuilder()
-                  .withNewTerminated()
-                  .withExitCode(published.code())
-                  .endTerminated()
-                  .build())
-          .endContainerStatus();
-    }
-    client
-        .pods()
-        .inNamespace("ml")
-        .resource(
-            new PodBuilder()
-                .withNewMetadata()
-                .withName(pod)
-                .withLabels(Map.of("job-name", name))
-                .addNewOwnerReference()
-                .withApiVersion("batch/v1")
-                .withKind("Job")
-                .withName(name)
-                .withUid(job.getMetadata().getUid())
-                .endOwnerReference()
-                .endMetadata()
-                .withStatus(status.build())
-                .build())
-        .create();
+    cluster.jobPod(
+        job,
+        pod,
+        Map.of("train", MockCluster.state(trained.code())),
+        published == null ? Map.of() : Map.of("publish", MockCluster.state(published.code())));
   }
 }

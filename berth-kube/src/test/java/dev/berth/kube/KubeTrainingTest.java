@@ -12,14 +12,11 @@ import io.fabric8.kubernetes.api.model.ConfigMap;
 import io.fabric8.kubernetes.api.model.Container;
 import io.fabric8.kubernetes.api.model.ContainerStateBuilder;
 import io.fabric8.kubernetes.api.model.HasMetadata;
-import io.fabric8.kubernetes.api.model.PodBuilder;
 import io.fabric8.kubernetes.api.model.PodSpec;
 import io.fabric8.kubernetes.api.model.Quantity;
 import io.fabric8.kubernetes.api.model.batch.v1.Job;
 import io.fabric8.kubernetes.client.KubernetesClient;
 import io.fabric8.kubernetes.client.Watch;
-import io.fabric8.kubernetes.client.Watcher;
-import io.fabric8.kubernetes.client.WatcherException;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.PrintStream;
@@ -181,78 +178,28 @@ class KubeTrainingTest {
     assertTrue(e.getMessage().contains("pvc: NAME"), e.getMessage());
   }
 
-  /** Plays the Job controller and kubelet: a pod whose containers end as given. */
-  private void runPods(int trainExit, Integer publishExit) {
+  /**
+   * Plays the Job controller and kubelet: a pod whose trainer ended with {@code trainExit} (or runs
+   * on, for null) and whose publisher ended with {@code publishExit} (or never started).
+   */
+  private void runPods(Integer trainExit, Integer publishExit) {
     watch =
-        client
-            .batch()
-            .v1()
-            .jobs()
-            .inNamespace(NS)
-            .watch(
-                new Watcher<>() {
-                  @Override
-                  public void eventReceived(Action action, Job job) {
-                    if (action != Action.ADDED) {
-                      return;
-                    }
-                    String name = job.getMetadata().getName();
-                    String pod = name + "-abcde";
-                    // the pod of an earlier Job of the name went with it (foreground deletion)
-                    client.pods().inNamespace(NS).withName(pod).delete();
-                    cluster.dispatcher().log(pod, "train", "epoch 1/1 accuracy 0.8838\n");
-                    cluster.dispatcher().log(pod, "publish", "published model 'fashion-mnist'\n");
-                    var status =
-                        new io.fabric8.kubernetes.api.model.PodStatusBuilder()
-                            .addNewInitContainerStatus()
-                            .withName("train")
-                            .withState(
-                                trainExit < 0
-                                    ? new ContainerStateBuilder()
-                                        .withNewRunning()
-                                        .endRunning()
-                                        .build()
-                                    : new ContainerStateBuilder()
-                                        .withNewTerminated()
-                                        .withExitCode(trainExit)
-                                        .endTerminated()
-                                        .build())
-                            .endInitContainerStatus();
-                    if (publishExit != null) {
-                      status
-                          .addNewContainerStatus()
-                          .withName("publish")
-                          .withState(
-                              new ContainerStateBuilder()
-                                  .withNewTerminated()
-                                  .withExitCode(publishExit)
-                                  .endTerminated()
-                                  .build())
-                          .endContainerStatus();
-                    }
-                    client
-                        .pods()
-                        .inNamespace(NS)
-                        .resource(
-                            new PodBuilder()
-                                .withNewMetadata()
-                                .withName(pod)
-                                .withLabels(Map.of("job-name", name))
-                                .addNewOwnerReference()
-                                .withApiVersion("batch/v1")
-                                .withKind("Job")
-                                .withName(name)
-                                .withUid(job.getMetadata().getUid())
-                                .endOwnerReference()
-                                .endMetadata()
-                                .withStatus(status.build())
-                                .build())
-                        .create();
-                  }
-
-                  @Override
-                  public void onClose(WatcherException cause) {}
-                });
+        cluster.onJobCreated(
+            NS,
+            job -> {
+              String pod = job.getMetadata().getName() + "-abcde";
+              // the pod of an earlier Job of the name went with it (foreground deletion)
+              client.pods().inNamespace(NS).withName(pod).delete();
+              cluster.dispatcher().log(pod, "train", "epoch 1/1 accuracy 0.8838\n");
+              cluster.dispatcher().log(pod, "publish", "published model 'fashion-mnist'\n");
+              cluster.jobPod(
+                  job,
+                  pod,
+                  Map.of("train", MockCluster.state(trainExit)),
+                  publishExit == null
+                      ? Map.of()
+                      : Map.of("publish", MockCluster.state(publishExit)));
+            });
   }
 
   private KubeTraining training() {
@@ -288,52 +235,21 @@ class KubeTrainingTest {
   @Test
   void anImageTheClusterCannotPullFailsAtOnceAndTheJobGoes() throws IOException {
     watch =
-        client
-            .batch()
-            .v1()
-            .jobs()
-            .inNamespace(NS)
-            .watch(
-                new Watcher<>() {
-                  @Override
-                  public void eventReceived(Action action, Job job) {
-                    if (action != Action.ADDED) {
-                      return;
-                    }
-                    String name = job.getMetadata().getName();
-                    client
-                        .pods()
-                        .inNamespace(NS)
-                        .resource(
-                            new PodBuilder()
-                                .withNewMetadata()
-                                .withName(name + "-pull")
-                                .withLabels(Map.of("job-name", name))
-                                .addNewOwnerReference()
-                                .withApiVersion("batch/v1")
-                                .withKind("Job")
-                                .withName(name)
-                                .withUid(job.getMetadata().getUid())
-                                .endOwnerReference()
-                                .endMetadata()
-                                .withNewStatus()
-                                .addNewInitContainerStatus()
-                                .withName("train")
-                                .withNewState()
-                                .withNewWaiting()
-                                .withReason("ImagePullBackOff")
-                                .withMessage("Back-off pulling image")
-                                .endWaiting()
-                                .endState()
-                                .endInitContainerStatus()
-                                .endStatus()
-                                .build())
-                        .create();
-                  }
-
-                  @Override
-                  public void onClose(WatcherException cause) {}
-                });
+        cluster.onJobCreated(
+            NS,
+            job ->
+                cluster.jobPod(
+                    job,
+                    job.getMetadata().getName() + "-pull",
+                    Map.of(
+                        "train",
+                        new ContainerStateBuilder()
+                            .withNewWaiting()
+                            .withReason("ImagePullBackOff")
+                            .withMessage("Back-off pulling image")
+                            .endWaiting()
+                            .build()),
+                    Map.of()));
     assertEquals(1, training().run(objects(job()), () -> false), err());
     assertTrue(
         err()
@@ -345,7 +261,7 @@ class KubeTrainingTest {
 
   @Test
   void ctrlCDeletesTheJob() throws IOException {
-    runPods(-1, null); // training runs on
+    runPods(null, null); // training runs on
     AtomicBoolean cancelled = new AtomicBoolean();
     int code =
         training()

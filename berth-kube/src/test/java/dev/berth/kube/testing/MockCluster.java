@@ -232,6 +232,40 @@ public final class MockCluster implements AutoCloseable {
   public io.fabric8.kubernetes.client.Watch runJobs(
       String namespace,
       java.util.function.Function<io.fabric8.kubernetes.api.model.batch.v1.Job, JobOutcome> run) {
+    return onJobCreated(
+        namespace,
+        job -> {
+          JobOutcome outcome = run.apply(job);
+          String name = job.getMetadata().getName();
+          jobPod(
+              job,
+              name + "-run",
+              Map.of(),
+              Map.of(
+                  "eval",
+                  new io.fabric8.kubernetes.api.model.ContainerStateBuilder()
+                      .withNewTerminated()
+                      .withExitCode(outcome.succeeded() ? 0 : 1)
+                      .withMessage(outcome.message())
+                      .endTerminated()
+                      .build()));
+          var live = client.batch().v1().jobs().inNamespace(namespace).withName(name).get();
+          live.setStatus(
+              outcome.succeeded()
+                  ? new io.fabric8.kubernetes.api.model.batch.v1.JobStatusBuilder()
+                      .withSucceeded(1)
+                      .build()
+                  : new io.fabric8.kubernetes.api.model.batch.v1.JobStatusBuilder()
+                      .withFailed(1)
+                      .build());
+          client.batch().v1().jobs().inNamespace(namespace).resource(live).updateStatus();
+        });
+  }
+
+  /** Calls {@code added} with each Job created in {@code namespace}. Close the watch to stop. */
+  public io.fabric8.kubernetes.client.Watch onJobCreated(
+      String namespace,
+      java.util.function.Consumer<io.fabric8.kubernetes.api.model.batch.v1.Job> added) {
     return client
         .batch()
         .v1()
@@ -242,48 +276,61 @@ public final class MockCluster implements AutoCloseable {
               @Override
               public void eventReceived(
                   Action action, io.fabric8.kubernetes.api.model.batch.v1.Job job) {
-                if (action != Action.ADDED) {
-                  return;
+                if (action == Action.ADDED) {
+                  // off the watch's thread: the mock sends events while it holds its lock, and
+                  // a request made from the callback would wait for it (until the client's
+                  // request timeout)
+                  Thread.ofVirtual().start(() -> added.accept(job));
                 }
-                JobOutcome outcome = run.apply(job);
-                String name = job.getMetadata().getName();
-                client
-                    .pods()
-                    .inNamespace(namespace)
-                    .resource(
-                        new io.fabric8.kubernetes.api.model.PodBuilder()
-                            .withNewMetadata()
-                            .withName(name + "-run")
-                            .withLabels(Map.of("job-name", name))
-                            .endMetadata()
-                            .withNewStatus()
-                            .addNewContainerStatus()
-                            .withName("eval")
-                            .withNewState()
-                            .withNewTerminated()
-                            .withExitCode(outcome.succeeded() ? 0 : 1)
-                            .withMessage(outcome.message())
-                            .endTerminated()
-                            .endState()
-                            .endContainerStatus()
-                            .endStatus()
-                            .build())
-                    .create();
-                var live = client.batch().v1().jobs().inNamespace(namespace).withName(name).get();
-                live.setStatus(
-                    outcome.succeeded()
-                        ? new io.fabric8.kubernetes.api.model.batch.v1.JobStatusBuilder()
-                            .withSucceeded(1)
-                            .build()
-                        : new io.fabric8.kubernetes.api.model.batch.v1.JobStatusBuilder()
-                            .withFailed(1)
-                            .build());
-                client.batch().v1().jobs().inNamespace(namespace).resource(live).updateStatus();
               }
 
               @Override
               public void onClose(io.fabric8.kubernetes.client.WatcherException cause) {}
             });
+  }
+
+  /** A container's state: running (a null exit code), or terminated with the exit code. */
+  public static io.fabric8.kubernetes.api.model.ContainerState state(Integer exitCode) {
+    var b = new io.fabric8.kubernetes.api.model.ContainerStateBuilder();
+    return exitCode == null
+        ? b.withNewRunning().endRunning().build()
+        : b.withNewTerminated().withExitCode(exitCode).endTerminated().build();
+  }
+
+  /**
+   * The pod a Job's controller makes (labelled {@code job-name}, owned by the Job), with its
+   * containers in these states, by container name.
+   */
+  public void jobPod(
+      io.fabric8.kubernetes.api.model.batch.v1.Job job,
+      String pod,
+      Map<String, io.fabric8.kubernetes.api.model.ContainerState> init,
+      Map<String, io.fabric8.kubernetes.api.model.ContainerState> main) {
+    String name = job.getMetadata().getName();
+    var status = new io.fabric8.kubernetes.api.model.PodStatusBuilder();
+    init.forEach(
+        (c, st) ->
+            status.addNewInitContainerStatus().withName(c).withState(st).endInitContainerStatus());
+    main.forEach(
+        (c, st) -> status.addNewContainerStatus().withName(c).withState(st).endContainerStatus());
+    client
+        .pods()
+        .inNamespace(job.getMetadata().getNamespace())
+        .resource(
+            new io.fabric8.kubernetes.api.model.PodBuilder()
+                .withNewMetadata()
+                .withName(pod)
+                .withLabels(Map.of("job-name", name))
+                .addNewOwnerReference()
+                .withApiVersion("batch/v1")
+                .withKind("Job")
+                .withName(name)
+                .withUid(job.getMetadata().getUid())
+                .endOwnerReference()
+                .endMetadata()
+                .withStatus(status.build())
+                .build())
+        .create();
   }
 
   /** A pod of a Deployment's (by its instance label), ready at {@code ip}. */
@@ -314,9 +361,9 @@ public final class MockCluster implements AutoCloseable {
     try {
       server.destroy();
     } catch (IllegalStateException e) {
-      // the mock gives its connection threads 10 s to end; a streaming request (a watch, a log)
-      // the client has just closed can outlast that on a loaded machine. The test's assertions
-      // are done: what is left are the mock's own daemon threads.
+      // the mock gives its connections 10 s to end; now and then (a first test of a JVM) one of
+      // them stalls on the mock's own lock for that long, and the shutdown times out. The test's
+      // assertions are done: what is left are the mock's own threads.
       if (!String.valueOf(e.getMessage()).contains("Unable to close MockWebServer")) {
         throw e;
       }
