@@ -11,10 +11,8 @@ import java.net.http.HttpResponse;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.ConcurrentLinkedQueue;
-import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
@@ -117,8 +115,7 @@ class FashionMnistTrainingLoopIT {
       assertEquals(0.02, result.get("max_drop").asDouble());
       assertEquals("1", result.get("version").asText());
 
-      // the broken run trains while clients keep calling the served version
-      AtomicBoolean running = new AtomicBoolean(true);
+      // the broken run trains while a client calls the served version, 50 times a second
       AtomicLong answered = new AtomicLong();
       ConcurrentLinkedQueue<String> failures = new ConcurrentLinkedQueue<>();
       String pixels = "[" + String.join(",", java.util.Collections.nCopies(784, "0.5")) + "]";
@@ -126,35 +123,27 @@ class FashionMnistTrainingLoopIT {
           "{\"inputs\":[{\"name\":\"pixels\",\"shape\":[1,784],\"datatype\":\"FP32\",\"data\":"
               + pixels
               + "}]}";
-      List<Thread> clients = new ArrayList<>();
-      try (HttpClient http = HttpClient.newHttpClient()) {
-        for (int i = 0; i < 2; i++) {
-          clients.add(
-              Thread.ofPlatform()
-                  .start(
-                      () -> {
-                        while (running.get()) {
-                          try {
-                            HttpResponse<String> r =
-                                BerthProcess.post(
-                                    http, url + "/v2/models/fashion-mnist/infer", body);
-                            if (r.statusCode() != 200 || !r.body().contains("\"1\"")) {
-                              failures.add(r.statusCode() + " " + r.body());
-                            }
-                            answered.incrementAndGet();
-                            Thread.sleep(20); // a steady trickle, not a load test
-                          } catch (Exception e) {
-                            failures.add(e.toString());
-                            return;
-                          }
-                        }
-                      }));
-        }
+      try (HttpClient http = HttpClient.newHttpClient();
+          var client = java.util.concurrent.Executors.newSingleThreadScheduledExecutor()) {
+        client.scheduleAtFixedRate(
+            () -> {
+              try {
+                HttpResponse<String> r =
+                    BerthProcess.post(http, url + "/v2/models/fashion-mnist/infer", body);
+                if (r.statusCode() != 200 || !r.body().contains("\"1\"")) {
+                  failures.add(r.statusCode() + " " + r.body());
+                }
+                answered.incrementAndGet();
+              } catch (Exception e) {
+                failures.add(e.toString());
+              }
+            },
+            0,
+            20,
+            java.util.concurrent.TimeUnit.MILLISECONDS);
         ContainerTestEnv.Result shuffled = train(env, "train-shuffled.yaml", repo);
-        running.set(false);
-        for (Thread t : clients) {
-          t.join(Duration.ofSeconds(30));
-        }
+        client.shutdown();
+        assertTrue(client.awaitTermination(30, java.util.concurrent.TimeUnit.SECONDS));
         assertEquals(3, shuffled.code(), shuffled.out() + shuffled.err());
         assertTrue(
             shuffled.err().contains("refused by the gate in model.yaml: accuracy 0.")
