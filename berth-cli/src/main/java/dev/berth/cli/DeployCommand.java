@@ -48,13 +48,14 @@ final class DeployCommand implements Callable<Integer> {
       paramLabel = "FORMAT [DIR]",
       description = {
         "Write the service for other tooling instead of applying it:",
-        "  kustomize DIR  a base (the objects --dry-run prints) and an example overlay,"
-            + " DIR/overlays/production",
+        "  kustomize DIR  a base (the objects --dry-run prints), an example overlay,"
+            + " DIR/overlays/production, and DIR/monitoring (alert rules, PodMonitor, Grafana"
+            + " dashboard ConfigMap)",
         "  kserve [DIR]   a KServe ServingRuntime running the Berth image and an"
             + " InferenceService (printed, or written to DIR/NAME-kserve.yaml)",
         "  monitoring DIR alert rules (DIR/NAME-rules.yaml for Prometheus, NAME-prometheusrule.yaml"
             + " and a NAME-podmonitor.yaml for the Prometheus Operator; runbooks in"
-            + " docs/monitoring.md)"
+            + " docs/monitoring.md) and a Grafana dashboard (NAME-dashboard.json)"
       })
   List<String> export;
 
@@ -178,7 +179,9 @@ final class DeployCommand implements Callable<Integer> {
                 + dir.resolve("base")
                 + "', apply with 'kubectl apply -k "
                 + dir.resolve("overlays/production")
-                + "'");
+                + "'; where the Prometheus Operator runs, 'kubectl apply -k "
+                + dir.resolve("monitoring")
+                + "' adds the alert rules, the PodMonitor and the Grafana dashboard");
       }
       case "kserve" -> {
         String yaml = ManifestExport.kserveYaml(generator);

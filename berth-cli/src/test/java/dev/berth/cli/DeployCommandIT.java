@@ -175,6 +175,8 @@ class DeployCommandIT {
     assertEquals(0, kustomize.code(), kustomize.err());
     assertTrue(Files.isRegularFile(work.resolve("k/base/kustomization.yaml")));
     assertTrue(Files.isRegularFile(work.resolve("k/overlays/production/kustomization.yaml")));
+    assertTrue(Files.isRegularFile(work.resolve("k/monitoring/minilm-dashboard.json")));
+    assertTrue(kustomize.out().contains("kubectl apply -k " + work.resolve("k/monitoring")));
 
     Run kserve = run("deploy", service.toString(), "--export", "kserve");
     assertEquals(0, kserve.code(), kserve.err());
@@ -190,6 +192,7 @@ class DeployCommandIT {
         run("deploy", service.toString(), "--export", "monitoring", work.resolve("mon").toString());
     assertEquals(0, monitoring.code(), monitoring.err());
     assertTrue(monitoring.out().contains("minilm-rules.yaml"), monitoring.out());
+    assertTrue(monitoring.out().contains("minilm-dashboard.json"), monitoring.out());
     assertEquals(
         "PrometheusRule",
         new KubernetesSerialization()

@@ -200,6 +200,12 @@ public final class ManifestExport {
     }
     written.add(write(base.resolve("kustomization.yaml"), kustomization.toString()));
     deleteStaleFiles(base, written);
+    written.addAll(
+        Monitoring.kustomize(
+            generator.name(),
+            generator.namespace(),
+            dir.resolve("monitoring"),
+            header + baseNote()));
 
     Path overlay = dir.resolve("overlays").resolve(OVERLAY);
     if (!Files.exists(overlay.resolve("kustomization.yaml"))) {

@@ -5,13 +5,17 @@ import com.fasterxml.jackson.dataformat.yaml.YAMLFactory;
 import com.fasterxml.jackson.dataformat.yaml.YAMLGenerator;
 import dev.berth.api.BerthException;
 import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import java.util.TreeMap;
 
 /**
  * The alert rules of a model service ({@code berth deploy --export monitoring DIR}): what a team
@@ -34,6 +38,9 @@ public final class Monitoring {
    *
    * @param name the alert's name
    * @param expr its PromQL expression
+   * @param signals the expressions {@code expr} compares with its thresholds, each returning a
+   *     value whenever the service has traffic (0 when all is well), over metrics Berth exports
+   *     only; empty for an alert on another exporter's series
    * @param duration how long it must hold before it fires
    * @param severity {@code critical} (wake someone) or {@code warning}
    * @param summary one line
@@ -42,10 +49,15 @@ public final class Monitoring {
   public record Alert(
       String name,
       String expr,
+      List<String> signals,
       String duration,
       String severity,
       String summary,
       String description) {
+
+    public Alert {
+      signals = List.copyOf(signals);
+    }
 
     /** Where its runbook is. */
     public String runbook() {
@@ -56,16 +68,13 @@ public final class Monitoring {
   /** The alerts of service {@code name}, whose series carry {@code job="NAME"}. */
   public static List<Alert> alerts(String name) {
     String job = "job=\"" + name + "\"";
-    String total = "sum by (model) (rate(berth_requests_total{" + job + "}[5m]))";
     List<Alert> out = new ArrayList<>();
+    String errors = codeShare(job, "5..|INTERNAL|UNAVAILABLE|UNKNOWN|DATA_LOSS", "5m");
     out.add(
         new Alert(
             "BerthErrorRatioHigh",
-            "sum by (model) (rate(berth_requests_total{"
-                + job
-                + ",code=~\"5..|INTERNAL|UNAVAILABLE|UNKNOWN|DATA_LOSS\"}[5m])) / "
-                + total
-                + " > 0.05",
+            errors + " > 0.05",
+            List.of(errors),
             "5m",
             "critical",
             name + ": more than 5% of requests fail",
@@ -74,9 +83,12 @@ public final class Monitoring {
                 + " has answered more than 5% of its requests"
                 + " with a server error (HTTP 5xx or a gRPC INTERNAL/UNAVAILABLE) for 5 minutes."));
     out.add(
-        new Alert(
+        burnAlert(
             "BerthLatencyBudgetBurnFast",
-            burn(job, "1h", 14.4) + " and " + burn(job, "5m", 14.4),
+            job,
+            "1h",
+            "5m",
+            14.4,
             "2m",
             "critical",
             name + ": the latency objective's error budget burns fast",
@@ -89,9 +101,12 @@ public final class Monitoring {
                 + " s at 14.4 times the rate the objective allows, over the last hour and the"
                 + " last 5 minutes: at this pace a 30-day budget is gone in 2 days."));
     out.add(
-        new Alert(
+        burnAlert(
             "BerthLatencyBudgetBurnSlow",
-            burn(job, "6h", 6) + " and " + burn(job, "30m", 6),
+            job,
+            "6h",
+            "30m",
+            6,
             "15m",
             "warning",
             name + ": the latency objective's error budget burns",
@@ -101,14 +116,12 @@ public final class Monitoring {
                 + SLO_SECONDS
                 + " s on more requests than the objective allows, at 6 times its rate over the"
                 + " last 6 hours and 30 minutes: a 30-day budget lasts 5 days at this pace."));
+    String refused = codeShare(job, "429|503|RESOURCE_EXHAUSTED", "5m");
     out.add(
         new Alert(
             "BerthOverloaded",
-            "sum by (model) (rate(berth_requests_total{"
-                + job
-                + ",code=~\"429|503|RESOURCE_EXHAUSTED\"}[5m])) / "
-                + total
-                + " > 0.01",
+            refused + " > 0.01",
+            List.of(refused),
             "10m",
             "warning",
             name + ": requests are turned away",
@@ -116,10 +129,31 @@ public final class Monitoring {
                 + name
                 + " has refused more than 1% of its requests as overloaded (429/503, a full"
                 + " queue: batching.max-queue-size) for 10 minutes."));
+    String fill =
+        "max by (model, version) (berth_queue_size{"
+            + job
+            + "} / berth_queue_capacity{"
+            + job
+            + "})";
+    out.add(
+        new Alert(
+            "BerthQueueSaturated",
+            fill + " > 0.8",
+            List.of(fill),
+            "5m",
+            "warning",
+            name + ": a model's queue is nearly full",
+            "The queue of version {{ $labels.version }} of model {{ $labels.model }} of "
+                + name
+                + " has been more than 80% full for 5 minutes: requests wait, and it refuses"
+                + " them once full."));
+    String unavailable =
+        "max by (model, version) (berth_model_state{" + job + ",state=\"unavailable\"})";
     out.add(
         new Alert(
             "BerthModelVersionUnavailable",
-            "max by (model, version) (berth_model_state{" + job + ",state=\"unavailable\"}) == 1",
+            unavailable + " == 1",
+            List.of(unavailable),
             "5m",
             "warning",
             name + ": a model version is out of service",
@@ -135,6 +169,7 @@ public final class Monitoring {
                 + "\"} < kube_deployment_spec_replicas{deployment=\""
                 + name
                 + "\"}",
+            List.of(), // kube-state-metrics' series, not Berth's
             "10m",
             "warning",
             name + ": fewer ready replicas than wanted",
@@ -142,14 +177,17 @@ public final class Monitoring {
                 + name
                 + " has had fewer available replicas than it asks for, for 10 minutes"
                 + " (kube-state-metrics)."));
+    String heap =
+        "max by (instance) (jvm_memory_used_bytes{"
+            + job
+            + ",area=\"heap\"} / jvm_memory_max_bytes{"
+            + job
+            + ",area=\"heap\"})";
     out.add(
         new Alert(
             "BerthJvmHeapHigh",
-            "max by (instance) (jvm_memory_used_bytes{"
-                + job
-                + ",area=\"heap\"} / jvm_memory_max_bytes{"
-                + job
-                + ",area=\"heap\"}) > 0.9",
+            heap + " > 0.9",
+            List.of(heap),
             "10m",
             "warning",
             name + ": a pod's Java heap is nearly full",
@@ -160,10 +198,52 @@ public final class Monitoring {
   }
 
   /**
-   * The share of requests slower than the objective over {@code window}, above {@code factor} times
-   * the share the objective allows.
+   * The share of each model's requests answered with a code matching {@code codes} over {@code
+   * window}: 0, not nothing, for a model with traffic and none of those codes.
    */
-  private static String burn(String job, String window, double factor) {
+  static String codeShare(String selector, String codes, String window) {
+    String total = "sum by (model) (rate(berth_requests_total{" + selector + "}[" + window + "]))";
+    return "(sum by (model) (rate(berth_requests_total{"
+        + selector
+        + ",code=~\""
+        + codes
+        + "\"}["
+        + window
+        + "])) or "
+        + total
+        + " * 0) / "
+        + total;
+  }
+
+  /**
+   * An alert on the latency objective's error budget burning {@code factor} times too fast over a
+   * long and a short window.
+   */
+  private static Alert burnAlert(
+      String alert,
+      String job,
+      String longWindow,
+      String shortWindow,
+      double factor,
+      String duration,
+      String severity,
+      String summary,
+      String description) {
+    String slowLong = slowShare(job, longWindow);
+    String slowShort = slowShare(job, shortWindow);
+    String bound = format(factor * (1 - SLO_TARGET));
+    return new Alert(
+        alert,
+        "(" + slowLong + " > " + bound + ") and (" + slowShort + " > " + bound + ")",
+        List.of(slowLong, slowShort),
+        duration,
+        severity,
+        summary,
+        description);
+  }
+
+  /** The share of each model's requests slower than the objective over {@code window}. */
+  static String slowShare(String job, String window) {
     String count =
         "sum by (model) (rate(berth_request_duration_seconds_count{" + job + "}[" + window + "]))";
     String fast =
@@ -174,15 +254,7 @@ public final class Monitoring {
             + "\"}["
             + window
             + "]))";
-    return "(("
-        + count
-        + " - "
-        + fast
-        + ") / "
-        + count
-        + " > "
-        + format(factor * (1 - SLO_TARGET))
-        + ")";
+    return "(" + count + " - " + fast + ") / " + count;
   }
 
   private static String format(double v) {
@@ -215,21 +287,21 @@ public final class Monitoring {
     return Map.of("groups", List.of(group));
   }
 
-  /**
-   * Writes {@code NAME-rules.yaml} (a Prometheus rules file), {@code NAME-prometheusrule.yaml} and
-   * {@code NAME-podmonitor.yaml} (for the Prometheus Operator) into {@code dir}.
-   *
-   * @return the files written
-   */
-  public static List<Path> export(String name, String namespace, Path dir) {
-    Map<String, Object> rules = rulesFile(name);
-    Map<String, Object> labels =
-        Map.of(ManifestGenerator.PART_OF_LABEL, name, ManifestGenerator.MANAGED_BY_LABEL, "berth");
+  /** The Prometheus Operator's PrometheusRule carrying {@link #rulesFile}. */
+  static Map<String, Object> prometheusRule(String name, String namespace) {
     Map<String, Object> rule = new LinkedHashMap<>();
     rule.put("apiVersion", "monitoring.coreos.com/v1");
     rule.put("kind", "PrometheusRule");
-    rule.put("metadata", metadata(name, namespace, labels));
-    rule.put("spec", rules);
+    rule.put("metadata", metadata(name, namespace, labels(name)));
+    rule.put("spec", rulesFile(name));
+    return rule;
+  }
+
+  /**
+   * The Prometheus Operator's PodMonitor: {@code /metrics} on the {@code http} port of every pod of
+   * the service (stable and canary) every 15 s, under job {@code NAME}.
+   */
+  static Map<String, Object> podMonitor(String name, String namespace) {
     Map<String, Object> endpoint = new LinkedHashMap<>();
     endpoint.put("port", "http");
     endpoint.put("path", "/metrics");
@@ -242,27 +314,125 @@ public final class Monitoring {
     Map<String, Object> monitor = new LinkedHashMap<>();
     monitor.put("apiVersion", "monitoring.coreos.com/v1");
     monitor.put("kind", "PodMonitor");
-    monitor.put("metadata", metadata(name, namespace, labels));
+    monitor.put("metadata", metadata(name, namespace, labels(name)));
     monitor.put("spec", spec);
+    return monitor;
+  }
+
+  private static Map<String, Object> labels(String name) {
+    return Map.of(
+        ManifestGenerator.PART_OF_LABEL, name, ManifestGenerator.MANAGED_BY_LABEL, "berth");
+  }
+
+  /**
+   * Writes {@code NAME-rules.yaml} (a Prometheus rules file), {@code NAME-dashboard.json}
+   * (Grafana), {@code NAME-prometheusrule.yaml} and {@code NAME-podmonitor.yaml} (for the
+   * Prometheus Operator) into {@code dir}.
+   *
+   * @return the files written
+   */
+  public static List<Path> export(String name, String namespace, Path dir) {
+    Map<String, byte[]> files = new TreeMap<>();
+    files.put(name + "-rules.yaml", yaml(rulesFile(name)));
+    files.put(name + "-prometheusrule.yaml", yaml(prometheusRule(name, namespace)));
+    files.put(name + "-podmonitor.yaml", yaml(podMonitor(name, namespace)));
+    files.put(name + "-dashboard.json", dashboardJson(name));
+    return write(dir, files);
+  }
+
+  /**
+   * Writes the Kustomize directory of the service's monitoring ({@code berth deploy --export
+   * kustomize DIR} writes it into {@code DIR/monitoring}): the PrometheusRule, the PodMonitor, and
+   * the dashboard in a ConfigMap labelled {@code grafana_dashboard: "1"}, which Grafana's dashboard
+   * sidecar (kube-prometheus-stack) loads. It needs the Prometheus Operator's resource types, so it
+   * is a directory of its own, applied with {@code kubectl apply -k DIR/monitoring}.
+   *
+   * @param header comment lines every file starts with
+   * @return the files written
+   */
+  public static List<Path> kustomize(String name, String namespace, Path dir, String header) {
+    Map<String, byte[]> files = new TreeMap<>();
+    String rule = name + "-prometheusrule.yaml";
+    String monitor = name + "-podmonitor.yaml";
+    String dashboard = name + "-dashboard.json";
+    files.put(rule, withHeader(header, yaml(prometheusRule(name, namespace))));
+    files.put(monitor, withHeader(header, yaml(podMonitor(name, namespace))));
+    files.put(dashboard, dashboardJson(name));
+    StringBuilder k = new StringBuilder(header);
+    k.append(
+        """
+        # The service's alert rules and scrape configuration for the Prometheus Operator, and its
+        # Grafana dashboard for Grafana's dashboard sidecar (label grafana_dashboard: "1").
+        # Apply where the Prometheus Operator runs: kubectl apply -k %s
+        apiVersion: %s
+        kind: Kustomization
+        """
+            .formatted(dir.toString().replace('\\', '/'), ManifestExport.KUSTOMIZE_API_VERSION));
+    if (namespace != null) {
+      k.append("namespace: ").append(namespace).append('\n');
+    }
+    k.append("resources:\n- ").append(rule).append("\n- ").append(monitor).append('\n');
+    k.append(
+        """
+        configMapGenerator:
+        - name: %s-dashboard
+          files:
+          - %s
+        generatorOptions:
+          disableNameSuffixHash: true
+          labels:
+            grafana_dashboard: "1"
+            %s: %s
+            %s: berth
+        """
+            .formatted(
+                name,
+                dashboard,
+                ManifestGenerator.PART_OF_LABEL,
+                name,
+                ManifestGenerator.MANAGED_BY_LABEL));
+    files.put("kustomization.yaml", k.toString().getBytes(StandardCharsets.UTF_8));
+    return write(dir, files);
+  }
+
+  private static byte[] withHeader(String header, byte[] yaml) {
+    byte[] h = header.getBytes(StandardCharsets.UTF_8);
+    byte[] out = Arrays.copyOf(h, h.length + yaml.length);
+    System.arraycopy(yaml, 0, out, h.length, yaml.length);
+    return out;
+  }
+
+  private static byte[] yaml(Map<String, Object> value) {
     ObjectMapper yaml =
         new ObjectMapper(
             new YAMLFactory()
                 .disable(YAMLGenerator.Feature.WRITE_DOC_START_MARKER)
                 .enable(YAMLGenerator.Feature.MINIMIZE_QUOTES));
+    try {
+      return yaml.writeValueAsBytes(value);
+    } catch (IOException e) {
+      throw new UncheckedIOException(e);
+    }
+  }
+
+  /** The Grafana dashboard, as JSON text. */
+  public static byte[] dashboardJson(String name) {
+    try {
+      return new ObjectMapper()
+          .writerWithDefaultPrettyPrinter()
+          .writeValueAsBytes(Dashboard.json(name));
+    } catch (IOException e) {
+      throw new UncheckedIOException(e);
+    }
+  }
+
+  private static List<Path> write(Path dir, Map<String, byte[]> files) {
     List<Path> written = new ArrayList<>();
     try {
       Files.createDirectories(dir);
-      for (var e :
-          Map.of(
-                  name + "-rules.yaml", rules,
-                  name + "-prometheusrule.yaml", rule,
-                  name + "-podmonitor.yaml", monitor)
-              .entrySet()
-              .stream()
-              .sorted(Map.Entry.comparingByKey())
-              .toList()) {
+      for (var e : files.entrySet()) {
         Path file = dir.resolve(e.getKey());
-        Files.write(file, yaml.writeValueAsBytes(e.getValue()));
+        Files.write(file, e.getValue());
         written.add(file);
       }
     } catch (IOException e) {

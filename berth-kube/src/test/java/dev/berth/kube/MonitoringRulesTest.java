@@ -36,11 +36,15 @@ class MonitoringRulesTest {
   void promtoolChecksTheRulesAndEachAlertFiresOnlyWhenItShould() throws Exception {
     List<Path> files = Monitoring.export(NAME, "ml", dir);
     assertEquals(
-        List.of("minilm-podmonitor.yaml", "minilm-prometheusrule.yaml", "minilm-rules.yaml"),
+        List.of(
+            "minilm-dashboard.json",
+            "minilm-podmonitor.yaml",
+            "minilm-prometheusrule.yaml",
+            "minilm-rules.yaml"),
         files.stream().map(p -> p.getFileName().toString()).toList());
     Path rules = dir.resolve("minilm-rules.yaml");
     String checked = promtool("check", "rules", rules.toString());
-    assertTrue(checked.contains("SUCCESS: 7 rules found"), checked);
+    assertTrue(checked.contains("SUCCESS: 8 rules found"), checked);
 
     List<Map<String, Object>> tests = new ArrayList<>();
     String m = ",model=\"minilm\",version=\"1\",protocol=\"rest\"";
@@ -102,6 +106,45 @@ class MonitoringRulesTest {
             "BerthOverloaded",
             series("berth_requests_total{" + job + m + ",code=\"200\"}", "0+200x30"),
             series("berth_requests_total{" + job + m + ",code=\"429\"}", "0+1x30")));
+    // queue: 90 of 100 places taken for 10 minutes; 10 of 100 is fine
+    String depth = "berth_queue_size{" + job + ",model=\"minilm\",version=\"1\"}";
+    String capacity = "berth_queue_capacity{" + job + ",model=\"minilm\",version=\"1\"}";
+    tests.add(
+        scenario(
+            "10m",
+            "BerthQueueSaturated",
+            Map.of("model", "minilm", "version", "1"),
+            series(depth, "90x15"),
+            series(capacity, "100x15")));
+    tests.add(
+        quiet("10m", "BerthQueueSaturated", series(depth, "10x15"), series(capacity, "100x15")));
+    // with traffic and no failures at all, the error and overload shares read 0, not nothing
+    Monitoring.Alert errors = alert("BerthErrorRatioHigh");
+    Monitoring.Alert overload = alert("BerthOverloaded");
+    Map<String, Object> zero = new LinkedHashMap<>();
+    zero.put("interval", "1m");
+    zero.put(
+        "input_series",
+        List.of(
+            Map.of(
+                "series",
+                "berth_requests_total{" + job + m + ",code=\"200\"}",
+                "values",
+                "0+100x30")));
+    zero.put(
+        "promql_expr_test",
+        Stream.of(errors, overload)
+            .map(
+                a ->
+                    Map.<String, Object>of(
+                        "expr",
+                        a.signals().get(0),
+                        "eval_time",
+                        "15m",
+                        "exp_samples",
+                        List.of(Map.of("labels", "{model=\"minilm\"}", "value", 0))))
+            .toList());
+    tests.add(zero);
     String state =
         "berth_model_state{" + job + ",model=\"minilm\",version=\"2\",state=\"unavailable\"}";
     tests.add(
@@ -154,11 +197,7 @@ class MonitoringRulesTest {
   /** Series on which {@code alert} fires at {@code at}, with these labels of the series. */
   private static Map<String, Object> scenario(
       String at, String alert, Map<String, String> seriesLabels, Series... series) {
-    Monitoring.Alert a =
-        Monitoring.alerts(NAME).stream()
-            .filter(x -> x.name().equals(alert))
-            .findFirst()
-            .orElseThrow();
+    Monitoring.Alert a = alert(alert);
     Map<String, String> labels = new LinkedHashMap<>(seriesLabels);
     labels.put("severity", a.severity());
     labels.put("service", NAME);
@@ -172,6 +211,13 @@ class MonitoringRulesTest {
         "exp_annotations",
         Map.of("summary", a.summary(), "description", description, "runbook_url", a.runbook()));
     return test(at, alert, List.of(expected), List.of(series));
+  }
+
+  private static Monitoring.Alert alert(String name) {
+    return Monitoring.alerts(NAME).stream()
+        .filter(x -> x.name().equals(name))
+        .findFirst()
+        .orElseThrow();
   }
 
   /** Series on which {@code alert} stays quiet at {@code at}. */

@@ -98,7 +98,7 @@ public final class DynamicBatcher implements AutoCloseable {
     this.runner = runner;
     this.metrics = metrics;
     this.queue = new LinkedBlockingQueue<>(config.maxQueueSize());
-    metrics.watchQueue(model, version, waiting);
+    metrics.watchQueue(model, version, waiting, config.maxQueueSize());
     for (int i = 0; i < instances; i++) {
       Thread worker =
           Thread.ofPlatform()

@@ -77,7 +77,7 @@ public final class ServingMetrics {
           .register(registry);
   // Read from the queues themselves when scraped: a value set on each change would keep the last
   // one set after a burst whose clients left, however wrong it had become.
-  private final Map<List<String>, IntSupplier> queues = new ConcurrentHashMap<>();
+  private final Map<List<String>, QueueWatch> queues = new ConcurrentHashMap<>();
   private final Map<List<String>, InferenceStatistics> statistics = new ConcurrentHashMap<>();
   private final GaugeWithCallback queueDepth =
       GaugeWithCallback.builder()
@@ -87,8 +87,19 @@ public final class ServingMetrics {
           .callback(
               gauge ->
                   queues.forEach(
-                      (labels, depth) ->
-                          gauge.call(depth.getAsInt(), labels.get(0), labels.get(1))))
+                      (labels, watch) ->
+                          gauge.call(watch.depth().getAsInt(), labels.get(0), labels.get(1))))
+          .register(registry);
+  private final GaugeWithCallback queueCapacity =
+      GaugeWithCallback.builder()
+          .name("berth_queue_capacity")
+          .help("Requests a model's queue holds before it refuses more (batching.max-queue-size)")
+          .labelNames("model", "version")
+          .callback(
+              gauge ->
+                  queues.forEach(
+                      (labels, watch) ->
+                          gauge.call(watch.capacity(), labels.get(0), labels.get(1))))
           .register(registry);
   private final Counter rejected =
       Counter.builder()
@@ -225,14 +236,23 @@ public final class ServingMetrics {
         List.of(model, version), k -> new InferenceStatistics(model, version));
   }
 
-  /** Reports {@code depth} as the queue size of a model version until {@link #unwatchQueue}. */
-  void watchQueue(String model, String version, IntSupplier depth) {
-    queues.put(List.of(model, version), depth);
+  private record QueueWatch(IntSupplier depth, int capacity) {}
+
+  /**
+   * Reports {@code depth} as the queue size of a model version, and {@code capacity} as the most it
+   * holds, until {@link #unwatchQueue}. Its rejection counters start at 0 here, so that a rate of
+   * refusals reads 0 rather than nothing before the first one.
+   */
+  void watchQueue(String model, String version, IntSupplier depth, int capacity) {
+    queues.put(List.of(model, version), new QueueWatch(depth, capacity));
+    rejected.labelValues(model, version, "queue_full");
+    rejected.labelValues(model, version, "deadline");
   }
 
   /** Stops reporting the queue {@code depth} (not one that replaced it since). */
   void unwatchQueue(String model, String version, IntSupplier depth) {
-    queues.remove(List.of(model, version), depth);
+    queues.computeIfPresent(
+        List.of(model, version), (k, watch) -> watch.depth() == depth ? null : watch);
   }
 
   void rejected(String model, String version, String reason) {

@@ -15,6 +15,7 @@ import dev.berth.api.Tensor;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CopyOnWriteArrayList;
@@ -240,6 +241,12 @@ class DynamicBatcherTest {
       waiting.add(batcher.submit(input(i), List.of("y"), 1, later()));
     }
     assertEquals(5, queueGauge());
+    assertEquals(100, value("berth_queue_capacity", Map.of()), "batching.max-queue-size");
+    assertEquals(
+        0,
+        value("berth_rejected_requests", Map.of("reason", "queue_full")),
+        "a version's refusals read 0 before the first");
+    assertEquals(0, value("berth_rejected_requests", Map.of("reason", "deadline")));
     waiting.subList(0, 4).forEach(f -> f.cancel(false));
     // the engine is still busy with the first request: nothing but the cancellation changed
     assertEquals(1, batcher.queued());
@@ -255,15 +262,32 @@ class DynamicBatcherTest {
 
   /** berth_queue_size of m/1 as a scrape reads it, -1 when it is not reported. */
   private double queueGauge() {
+    return value("berth_queue_size", Map.of());
+  }
+
+  /** A gauge's or counter's value for m/1 with {@code labels} as a scrape reads it, else -1. */
+  private double value(String name, Map<String, String> labels) {
     return metrics.registry().scrape().stream()
-        .filter(s -> s.getMetadata().getPrometheusName().equals("berth_queue_size"))
+        .filter(s -> s.getMetadata().getPrometheusName().equals(name))
         .flatMap(s -> s.getDataPoints().stream())
         .filter(
-            p -> p.getLabels().get("model").equals("m") && p.getLabels().get("version").equals("1"))
+            p ->
+                p.getLabels().get("model").equals("m")
+                    && p.getLabels().get("version").equals("1")
+                    && labels.entrySet().stream()
+                        .allMatch(e -> e.getValue().equals(p.getLabels().get(e.getKey()))))
         .mapToDouble(
             p ->
-                ((io.prometheus.metrics.model.snapshots.GaugeSnapshot.GaugeDataPointSnapshot) p)
-                    .getValue())
+                switch (p) {
+                  case io.prometheus.metrics.model.snapshots.GaugeSnapshot.GaugeDataPointSnapshot
+                          g ->
+                      g.getValue();
+                  case io.prometheus.metrics.model.snapshots.CounterSnapshot
+                              .CounterDataPointSnapshot
+                          c ->
+                      c.getValue();
+                  default -> throw new AssertionError(name + " is no gauge or counter");
+                })
         .findFirst()
         .orElse(-1);
   }

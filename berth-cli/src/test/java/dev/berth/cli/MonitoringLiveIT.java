@@ -1,0 +1,282 @@
+package dev.berth.cli;
+
+import static org.awaitility.Awaitility.await;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.berth.kube.Dashboard;
+import dev.berth.kube.Monitoring;
+import java.net.URI;
+import java.net.URLEncoder;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Set;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicInteger;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * The shipped dashboard and alert rules against a real Prometheus (Debian's {@code prometheus},
+ * started here on 127.0.0.1) scraping a running {@code berth serve} under load, with MiniLM and a
+ * language model: every query of the dashboard and every signal of the rules returns data, so none
+ * names a metric or label Berth does not export, and Prometheus evaluates every rule without error.
+ */
+class MonitoringLiveIT {
+  private static final String NAME = "shop";
+  private static final HttpClient HTTP = HttpClient.newHttpClient();
+  private static final ObjectMapper JSON = new ObjectMapper();
+
+  @TempDir Path dir;
+
+  @Test
+  void everyDashboardQueryAndRuleSignalReturnsDataFromALiveServer() throws Exception {
+    Path service = TinyLlmService.write(dir, "");
+    // the same service, named and with MiniLM beside the language model
+    Files.writeString(
+        service,
+        Files.readString(service)
+            .replace("name: tiny-llm", "name: " + NAME)
+            .replace(
+                "  - path: models/tiny\n",
+                "  - path: models/tiny\n  - path: "
+                    + BerthProcess.examples().resolve("minilm")
+                    + "\n    versions: [1]\n"));
+    Path monitoring = dir.resolve("monitoring");
+    BerthProcess.Finished export =
+        BerthProcess.run(
+            dir,
+            Duration.ofSeconds(60),
+            "deploy",
+            service.toString(),
+            "--export",
+            "monitoring",
+            monitoring.toString());
+    assertEquals(0, export.code(), export.err());
+    Path rules = monitoring.resolve(NAME + "-rules.yaml");
+    assertTrue(Files.isRegularFile(rules), export.out());
+
+    try (BerthProcess berth =
+            BerthProcess.start(
+                dir, "serve", service.toString(), "--port", "0", "--grpc-port", "0");
+        ExecutorService load = Executors.newVirtualThreadPerTaskExecutor()) {
+      String url = berth.awaitServing();
+      AtomicBoolean running = new AtomicBoolean(true);
+      AtomicInteger answered = new AtomicInteger();
+      for (int c = 0; c < 2; c++) {
+        load.submit(() -> loop(running, answered, () -> infer(url)));
+      }
+      load.submit(() -> loop(running, answered, () -> complete(url)));
+      try (Prometheus prometheus = Prometheus.start(dir.resolve("prometheus"), rules, url)) {
+        List<String> queries = new ArrayList<>();
+        for (String q : Dashboard.queries(NAME)) {
+          queries.add(Dashboard.asSent(q, "1m"));
+        }
+        for (Monitoring.Alert a : Monitoring.alerts(NAME)) {
+          queries.addAll(a.signals());
+        }
+        Set<String> empty = new LinkedHashSet<>(queries);
+        await()
+            .atMost(Duration.ofSeconds(120))
+            .pollInterval(Duration.ofSeconds(1))
+            .failFast("berth stopped", () -> !berth.process.isAlive())
+            .untilAsserted(
+                () -> {
+                  for (String q : List.copyOf(empty)) {
+                    if (prometheus.hasData(q)) {
+                      empty.remove(q);
+                    }
+                  }
+                  assertTrue(
+                      empty.isEmpty(),
+                      "queries without data after "
+                          + answered.get()
+                          + " requests:\n"
+                          + String.join("\n", empty));
+                });
+
+        JsonNode groups = prometheus.get("/api/v1/rules").path("data").path("groups");
+        assertEquals(1, groups.size(), groups.toString());
+        JsonNode evaluated = groups.get(0).path("rules");
+        assertEquals(Monitoring.alerts(NAME).size(), evaluated.size(), evaluated.toString());
+        await()
+            .atMost(Duration.ofSeconds(30))
+            .pollInterval(Duration.ofSeconds(1))
+            .untilAsserted(
+                () -> {
+                  for (JsonNode rule :
+                      prometheus
+                          .get("/api/v1/rules")
+                          .path("data")
+                          .path("groups")
+                          .get(0)
+                          .path("rules")) {
+                    assertEquals(
+                        "ok", rule.path("health").asText(), rule.path("name") + ": " + rule);
+                  }
+                });
+      } finally {
+        running.set(false);
+      }
+    }
+  }
+
+  @FunctionalInterface
+  private interface Call {
+    int send() throws Exception;
+  }
+
+  private static Void loop(AtomicBoolean running, AtomicInteger answered, Call call)
+      throws Exception {
+    while (running.get()) {
+      call.send();
+      answered.incrementAndGet();
+    }
+    return null;
+  }
+
+  private static final AtomicInteger SENT = new AtomicInteger();
+
+  /** A MiniLM request; every tenth one is malformed, so that errors by code have a 400 to show. */
+  private static int infer(String url) throws Exception {
+    boolean bad = SENT.incrementAndGet() % 10 == 0;
+    String body =
+        bad
+            ? "{\"inputs\":[{\"name\":\"text\",\"shape\":[1],\"datatype\":\"FP32\",\"data\":[1]}]}"
+            : "{\"inputs\":[{\"name\":\"text\",\"shape\":[1],\"datatype\":\"BYTES\","
+                + "\"data\":[\"ships leave the berth at dawn\"]}]}";
+    HttpResponse<String> r = BerthProcess.post(HTTP, url + "/v2/models/minilm/infer", body);
+    if (r.statusCode() != (bad ? 400 : 200)) {
+      throw new AssertionError(r.statusCode() + " " + r.body());
+    }
+    return r.statusCode();
+  }
+
+  private static int complete(String url) throws Exception {
+    HttpResponse<String> r =
+        BerthProcess.post(
+            HTTP,
+            url + "/v1/completions",
+            "{\"model\":\"tiny\",\"prompt\":\"the harbour\",\"max_tokens\":8}");
+    if (r.statusCode() != 200) {
+      throw new AssertionError(r.statusCode() + " " + r.body());
+    }
+    return r.statusCode();
+  }
+
+  /** Debian's Prometheus on 127.0.0.1, scraping one berth server every second under job NAME. */
+  private static final class Prometheus implements AutoCloseable {
+    private final Process process;
+    private final String base;
+    private final Path log;
+
+    private Prometheus(Process process, String base, Path log) {
+      this.process = process;
+      this.base = base;
+      this.log = log;
+    }
+
+    static Prometheus start(Path dir, Path rules, String berthUrl) throws Exception {
+      Files.createDirectories(dir);
+      Files.copy(rules, dir.resolve(rules.getFileName()));
+      String target = URI.create(berthUrl).getAuthority();
+      Files.writeString(
+          dir.resolve("prometheus.yml"),
+          """
+          global: {scrape_interval: 1s, evaluation_interval: 1s}
+          rule_files: [%s]
+          scrape_configs:
+            - job_name: %s
+              static_configs: [{targets: ['%s']}]
+          """
+              .formatted(rules.getFileName(), NAME, target));
+      int port = freePort();
+      Path log = dir.resolve("prometheus.log");
+      Process p =
+          new ProcessBuilder(
+                  "prometheus",
+                  "--config.file=" + dir.resolve("prometheus.yml"),
+                  "--storage.tsdb.path=" + dir.resolve("data"),
+                  "--web.listen-address=127.0.0.1:" + port)
+              .redirectErrorStream(true)
+              .redirectOutput(log.toFile())
+              .start();
+      Prometheus prometheus = new Prometheus(p, "http://127.0.0.1:" + port, log);
+      try {
+        await()
+            .atMost(Duration.ofSeconds(60))
+            .pollInterval(Duration.ofMillis(200))
+            .failFast("prometheus exited", () -> !p.isAlive())
+            .ignoreExceptions()
+            .until(() -> prometheus.status("/-/ready") == 200);
+      } catch (RuntimeException | AssertionError e) {
+        prometheus.close();
+        throw new AssertionError("prometheus did not start:\n" + Files.readString(log), e);
+      }
+      return prometheus;
+    }
+
+    private static int freePort() throws java.io.IOException {
+      try (var socket =
+          new java.net.ServerSocket(0, 1, java.net.InetAddress.getLoopbackAddress())) {
+        return socket.getLocalPort();
+      }
+    }
+
+    int status(String path) throws Exception {
+      return HTTP.send(
+              HttpRequest.newBuilder(URI.create(base + path)).build(),
+              HttpResponse.BodyHandlers.discarding())
+          .statusCode();
+    }
+
+    JsonNode get(String path) throws Exception {
+      HttpResponse<String> r =
+          HTTP.send(
+              HttpRequest.newBuilder(URI.create(base + path)).build(),
+              HttpResponse.BodyHandlers.ofString());
+      assertEquals(200, r.statusCode(), path + ": " + r.body());
+      return JSON.readTree(r.body());
+    }
+
+    /** Whether an instant query of {@code expr} returns at least one sample that is a number. */
+    boolean hasData(String expr) throws Exception {
+      JsonNode r =
+          get("/api/v1/query?query=" + URLEncoder.encode(expr, StandardCharsets.UTF_8))
+              .path("data")
+              .path("result");
+      for (JsonNode sample : r) {
+        String value = sample.path("value").path(1).asText();
+        if (!value.equals("NaN")) {
+          return true;
+        }
+      }
+      return false;
+    }
+
+    @Override
+    public void close() throws java.io.IOException {
+      process.destroy();
+      try {
+        if (!process.waitFor(10, java.util.concurrent.TimeUnit.SECONDS)) {
+          process.destroyForcibly();
+        }
+      } catch (InterruptedException e) {
+        process.destroyForcibly();
+        Thread.currentThread().interrupt();
+      }
+    }
+  }
+}
