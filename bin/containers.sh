@@ -19,7 +19,7 @@
 BERTH_TEST_REGISTRY_ADDR="127.0.0.1:5000"
 BERTH_TEST_BRIDGE="${BERTH_TEST_BRIDGE:-berth-test0}"
 BERTH_TEST_BRIDGE_CIDR="${BERTH_TEST_BRIDGE_CIDR:-172.29.249.1/24}"
-BERTH_TEST_APT_LINE="apt-get install -y --no-install-recommends docker.io docker-registry skopeo umoci debootstrap busybox-static"
+BERTH_TEST_APT_LINE="apt-get install -y --no-install-recommends docker.io docker-compose docker-registry skopeo umoci debootstrap busybox-static"
 
 # Filled in by berth_test_containers; read by berth_test_containers_stop.
 _bt_started_registry_pid=""
@@ -343,7 +343,7 @@ _bt_setup() {
 
 berth_test_containers() {
   local tool missing=()
-  for tool in dockerd docker docker-registry skopeo debootstrap dpkg-deb chroot; do
+  for tool in dockerd docker docker-compose docker-registry skopeo debootstrap dpkg-deb chroot; do
     command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
   done
   if [ ${#missing[@]} -gt 0 ] || [ "$(id -u)" -ne 0 ]; then

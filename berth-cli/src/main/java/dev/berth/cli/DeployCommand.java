@@ -53,6 +53,8 @@ final class DeployCommand implements Callable<Integer> {
             + " dashboard ConfigMap)",
         "  kserve [DIR]   a KServe ServingRuntime running the Berth image and an"
             + " InferenceService (printed, or written to DIR/NAME-kserve.yaml)",
+        "  compose DIR    a local stack: the service, Prometheus scraping it with the alert"
+            + " rules loaded, and Grafana with the dashboard (DIR/compose.yaml)",
         "  monitoring DIR alert rules (DIR/NAME-rules.yaml for Prometheus, NAME-prometheusrule.yaml"
             + " and a NAME-podmonitor.yaml for the Prometheus Operator; runbooks in"
             + " docs/monitoring.md) and a Grafana dashboard (NAME-dashboard.json)"
@@ -115,6 +117,9 @@ final class DeployCommand implements Callable<Integer> {
   @Override
   public Integer call() throws IOException {
     ServiceSpec service = ServiceSpec.load(serviceFile);
+    if (export != null && export.get(0).equals("compose")) {
+      return exportCompose(service);
+    }
     String ref = imageReference(service);
     String localNamespace = kube.namespace != null ? kube.namespace : service.deploy().namespace();
     if (gate && (canary == null || noWait || dryRun || outputDir != null || export != null)) {
@@ -158,6 +163,33 @@ final class DeployCommand implements Callable<Integer> {
       }
     }
     return generator;
+  }
+
+  /** The local stack: the image runs on the local engine, so any reference will do. */
+  private int exportCompose(ServiceSpec service) throws IOException {
+    if (canary != null) {
+      throw new BerthException("--export writes the stable service; leave out --canary");
+    }
+    if (export.size() < 2) {
+      throw new BerthException("--export compose needs a directory: --export compose DIR");
+    }
+    Path dir = Path.of(export.get(1));
+    String ref = image != null ? image : RunCommand.localReference(service);
+    ref = ref.replaceFirst("^docker://", "");
+    for (Path file : ComposeExport.write(service, ref, dir)) {
+      System.out.println("wrote " + file);
+    }
+    System.out.println(
+        "start with 'docker compose -f "
+            + dir.resolve("compose.yaml")
+            + " up -d' once the image "
+            + ref
+            + " is on this engine ('berth build "
+            + serviceFile
+            + " --to docker://"
+            + ref
+            + "')");
+    return 0;
   }
 
   private int export(ManifestGenerator generator) throws IOException {
@@ -206,7 +238,9 @@ final class DeployCommand implements Callable<Integer> {
       }
       default ->
           throw new BerthException(
-              "--export takes kustomize DIR, kserve [DIR] or monitoring DIR, not '" + format + "'");
+              "--export takes kustomize DIR, kserve [DIR], compose DIR or monitoring DIR, not '"
+                  + format
+                  + "'");
     }
     return 0;
   }

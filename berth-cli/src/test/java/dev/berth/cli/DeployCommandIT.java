@@ -204,7 +204,8 @@ class DeployCommandIT {
     Run bad = run("deploy", service.toString(), "--export", "helm");
     assertEquals(2, bad.code());
     assertTrue(
-        bad.err().contains("--export takes kustomize DIR, kserve [DIR] or monitoring DIR"),
+        bad.err()
+            .contains("--export takes kustomize DIR, kserve [DIR], compose DIR or monitoring DIR"),
         bad.err());
   }
 

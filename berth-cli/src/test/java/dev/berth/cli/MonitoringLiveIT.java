@@ -5,15 +5,11 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.berth.kube.Dashboard;
 import dev.berth.kube.Monitoring;
 import java.net.URI;
-import java.net.URLEncoder;
 import java.net.http.HttpClient;
-import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -37,7 +33,6 @@ import org.junit.jupiter.api.io.TempDir;
 class MonitoringLiveIT {
   private static final String NAME = "shop";
   private static final HttpClient HTTP = HttpClient.newHttpClient();
-  private static final ObjectMapper JSON = new ObjectMapper();
 
   @TempDir Path dir;
 
@@ -95,7 +90,7 @@ class MonitoringLiveIT {
             .untilAsserted(
                 () -> {
                   for (String q : List.copyOf(empty)) {
-                    if (prometheus.hasData(q)) {
+                    if (prometheus.api.hasData(q)) {
                       empty.remove(q);
                     }
                   }
@@ -107,22 +102,14 @@ class MonitoringLiveIT {
                           + String.join("\n", empty));
                 });
 
-        JsonNode groups = prometheus.get("/api/v1/rules").path("data").path("groups");
-        assertEquals(1, groups.size(), groups.toString());
-        JsonNode evaluated = groups.get(0).path("rules");
+        JsonNode evaluated = prometheus.api.rules("berth-" + NAME);
         assertEquals(Monitoring.alerts(NAME).size(), evaluated.size(), evaluated.toString());
         await()
             .atMost(Duration.ofSeconds(30))
             .pollInterval(Duration.ofSeconds(1))
             .untilAsserted(
                 () -> {
-                  for (JsonNode rule :
-                      prometheus
-                          .get("/api/v1/rules")
-                          .path("data")
-                          .path("groups")
-                          .get(0)
-                          .path("rules")) {
+                  for (JsonNode rule : prometheus.api.rules("berth-" + NAME)) {
                     assertEquals(
                         "ok", rule.path("health").asText(), rule.path("name") + ": " + rule);
                   }
@@ -179,13 +166,11 @@ class MonitoringLiveIT {
   /** Debian's Prometheus on 127.0.0.1, scraping one berth server every second under job NAME. */
   private static final class Prometheus implements AutoCloseable {
     private final Process process;
-    private final String base;
-    private final Path log;
+    final PrometheusApi api;
 
-    private Prometheus(Process process, String base, Path log) {
+    private Prometheus(Process process, PrometheusApi api) {
       this.process = process;
-      this.base = base;
-      this.log = log;
+      this.api = api;
     }
 
     static Prometheus start(Path dir, Path rules, String berthUrl) throws Exception {
@@ -202,7 +187,7 @@ class MonitoringLiveIT {
               static_configs: [{targets: ['%s']}]
           """
               .formatted(rules.getFileName(), NAME, target));
-      int port = freePort();
+      int port = PrometheusApi.freePort();
       Path log = dir.resolve("prometheus.log");
       Process p =
           new ProcessBuilder(
@@ -213,14 +198,14 @@ class MonitoringLiveIT {
               .redirectErrorStream(true)
               .redirectOutput(log.toFile())
               .start();
-      Prometheus prometheus = new Prometheus(p, "http://127.0.0.1:" + port, log);
+      Prometheus prometheus = new Prometheus(p, new PrometheusApi("http://127.0.0.1:" + port));
       try {
         await()
             .atMost(Duration.ofSeconds(60))
             .pollInterval(Duration.ofMillis(200))
             .failFast("prometheus exited", () -> !p.isAlive())
             .ignoreExceptions()
-            .until(() -> prometheus.status("/-/ready") == 200);
+            .until(() -> prometheus.api.status("/-/ready") == 200);
       } catch (RuntimeException | AssertionError e) {
         prometheus.close();
         throw new AssertionError("prometheus did not start:\n" + Files.readString(log), e);
@@ -228,46 +213,8 @@ class MonitoringLiveIT {
       return prometheus;
     }
 
-    private static int freePort() throws java.io.IOException {
-      try (var socket =
-          new java.net.ServerSocket(0, 1, java.net.InetAddress.getLoopbackAddress())) {
-        return socket.getLocalPort();
-      }
-    }
-
-    int status(String path) throws Exception {
-      return HTTP.send(
-              HttpRequest.newBuilder(URI.create(base + path)).build(),
-              HttpResponse.BodyHandlers.discarding())
-          .statusCode();
-    }
-
-    JsonNode get(String path) throws Exception {
-      HttpResponse<String> r =
-          HTTP.send(
-              HttpRequest.newBuilder(URI.create(base + path)).build(),
-              HttpResponse.BodyHandlers.ofString());
-      assertEquals(200, r.statusCode(), path + ": " + r.body());
-      return JSON.readTree(r.body());
-    }
-
-    /** Whether an instant query of {@code expr} returns at least one sample that is a number. */
-    boolean hasData(String expr) throws Exception {
-      JsonNode r =
-          get("/api/v1/query?query=" + URLEncoder.encode(expr, StandardCharsets.UTF_8))
-              .path("data")
-              .path("result");
-      for (JsonNode sample : r) {
-        String value = sample.path("value").path(1).asText();
-        if (!value.equals("NaN")) {
-          return true;
-        }
-      }
-      return false;
-    }
-
     @Override
-    public void close() throws java.io.IOException {
+    public void close() {
       process.destroy();
       try {
         if (!process.waitFor(10, java.util.concurrent.TimeUnit.SECONDS)) {
