@@ -6,6 +6,11 @@ import io.prometheus.metrics.core.metrics.GaugeWithCallback;
 import io.prometheus.metrics.core.metrics.Histogram;
 import io.prometheus.metrics.instrumentation.jvm.JvmMetrics;
 import io.prometheus.metrics.model.registry.PrometheusRegistry;
+import io.prometheus.metrics.model.snapshots.ClassicHistogramBuckets;
+import io.prometheus.metrics.model.snapshots.CounterSnapshot;
+import io.prometheus.metrics.model.snapshots.HistogramSnapshot;
+import io.prometheus.metrics.model.snapshots.Labels;
+import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
@@ -16,9 +21,11 @@ import java.util.function.IntSupplier;
  * in seconds, as Prometheus' conventions ask.
  */
 public final class ServingMetrics {
-  private static final double[] LATENCY_BUCKETS = {
+  /** Upper bounds of the latency histograms' buckets, in seconds (+Inf after the last). */
+  static final double[] LATENCY_BUCKETS = {
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30
   };
+
   private static final double[] BATCH_BUCKETS = {1, 2, 4, 8, 16, 32, 64, 128, 256};
 
   /** Model state values of the {@code berth_model_state} gauge. */
@@ -228,6 +235,47 @@ public final class ServingMetrics {
     batchSize.labelValues(model, version).observe(rows);
     computeDuration.labelValues(model, version).observe(computeNanos / 1e9);
     statistics(model, version).executed(rows, times.input, times.infer, times.output);
+  }
+
+  /**
+   * What the request, batch and token metrics have counted so far, by model version (a key is
+   * {@code List.of(model, version)}), read from the metrics themselves: the serving path records
+   * nothing more for them. Requests answered before a version was chosen (version "") are left out.
+   */
+  Map<List<String>, RecentFigures.Counts> counts() {
+    Map<List<String>, RecentFigures.Counts> out = new HashMap<>();
+    for (CounterSnapshot.CounterDataPointSnapshot p : requests.collect().getDataPoints()) {
+      long n = Math.round(p.getValue());
+      boolean error = RecentFigures.isServerError(p.getLabels().get("code"));
+      merge(out, p.getLabels(), new RecentFigures.Counts(n, error ? n : 0, null, 0, 0, 0));
+    }
+    for (HistogramSnapshot.HistogramDataPointSnapshot p :
+        requestDuration.collect().getDataPoints()) {
+      ClassicHistogramBuckets buckets = p.getClassicBuckets();
+      long[] perBucket = new long[buckets.size()];
+      for (int i = 0; i < perBucket.length; i++) {
+        perBucket[i] = buckets.getCount(i); // per bucket, not cumulative
+      }
+      merge(out, p.getLabels(), new RecentFigures.Counts(0, 0, perBucket, 0, 0, 0));
+    }
+    for (HistogramSnapshot.HistogramDataPointSnapshot p : batchSize.collect().getDataPoints()) {
+      merge(out, p.getLabels(), new RecentFigures.Counts(0, 0, null, p.getCount(), p.getSum(), 0));
+    }
+    for (CounterSnapshot.CounterDataPointSnapshot p :
+        llmGeneratedTokens.collect().getDataPoints()) {
+      merge(
+          out, p.getLabels(), new RecentFigures.Counts(0, 0, null, 0, 0, Math.round(p.getValue())));
+    }
+    return out;
+  }
+
+  private static void merge(
+      Map<List<String>, RecentFigures.Counts> out, Labels labels, RecentFigures.Counts counts) {
+    String version = labels.get("version");
+    if (version == null || version.isEmpty()) {
+      return;
+    }
+    out.merge(List.of(labels.get("model"), version), counts, RecentFigures.Counts::plus);
   }
 
   /** A model version's cumulative figures (Triton's statistics extension), kept from its start. */
