@@ -20,7 +20,8 @@ import java.util.Set;
 
 /**
  * Who may call what. Two kinds of credential, both sent as {@code Authorization: Bearer ...} (gRPC:
- * the {@code authorization} metadata key):
+ * the {@code authorization} metadata key), or as the password of HTTP Basic authentication (any
+ * user name), which is how a browser sends one after the status page asked for it:
  *
  * <ul>
  *   <li>the management token, which opens the repository API ({@code /v2/repository/**}) when it is
@@ -61,6 +62,8 @@ public final class Access {
   private record Key(String name, byte[] digest, Set<Role> roles) {}
 
   private static final String MANAGEMENT_TOKEN = "management-token";
+  private static final String BEARER = "Bearer ";
+  private static final String BASIC = "Basic ";
 
   private final boolean management;
   private final byte[] tokenDigest;
@@ -125,9 +128,12 @@ public final class Access {
             : "an API key with the infer role";
     if (authorization == null || authorization.isBlank()) {
       throw new UnauthenticatedException(
-          "this call needs " + what + "; send it as 'Authorization: Bearer <credential>'");
+          "this call needs "
+              + what
+              + "; send it as 'Authorization: Bearer <credential>' (or, from a browser, as the"
+              + " password when asked to log in)");
     }
-    String credential = bearer(authorization);
+    String credential = credential(authorization);
     byte[] digest = sha256(credential);
     // Compare against every digest, always, so that timing does not tell which one nearly matched.
     Caller found = null;
@@ -156,10 +162,15 @@ public final class Access {
 
   /** The name a credential belongs to, for the audit log, or null when it is unknown. */
   String nameOf(String authorization) {
-    if (authorization == null || !authorization.regionMatches(true, 0, "Bearer ", 0, 7)) {
+    if (authorization == null) {
       return null;
     }
-    byte[] digest = sha256(authorization.substring(7).trim());
+    byte[] digest;
+    try {
+      digest = sha256(credential(authorization));
+    } catch (UnauthenticatedException malformed) {
+      return null;
+    }
     String name = null;
     if (tokenDigest != null && MessageDigest.isEqual(tokenDigest, digest)) {
       name = MANAGEMENT_TOKEN;
@@ -172,12 +183,42 @@ public final class Access {
     return name;
   }
 
-  private static String bearer(String authorization) {
-    String value = authorization.trim();
-    if (!value.regionMatches(true, 0, "Bearer ", 0, 7) || value.substring(7).isBlank()) {
-      throw new UnauthenticatedException("the Authorization header must be 'Bearer <credential>'");
+  /**
+   * Whether a credential is one a browser sends by itself once it has it (HTTP Basic), with any
+   * request to this server, including those another site's page makes.
+   */
+  static boolean sentByBrowser(String authorization) {
+    return authorization != null && authorization.strip().regionMatches(true, 0, BASIC, 0, 6);
+  }
+
+  /** The credential of an Authorization value: Bearer's, or Basic's password. */
+  private static String credential(String authorization) {
+    String value = authorization.strip();
+    if (value.regionMatches(true, 0, BEARER, 0, BEARER.length())
+        && !value.substring(BEARER.length()).isBlank()) {
+      return value.substring(BEARER.length()).strip();
     }
-    return value.substring(7).trim();
+    if (value.regionMatches(true, 0, BASIC, 0, BASIC.length())) {
+      String userAndPassword;
+      try {
+        userAndPassword =
+            new String(
+                Base64.getDecoder().decode(value.substring(BASIC.length()).strip()),
+                StandardCharsets.UTF_8);
+      } catch (IllegalArgumentException e) {
+        userAndPassword = "";
+      }
+      int colon = userAndPassword.indexOf(':');
+      if (colon < 0 || colon == userAndPassword.length() - 1) {
+        throw new UnauthenticatedException(
+            "the Authorization header's Basic credentials must be base64 of 'user:credential'"
+                + " with the API key or token as the password");
+      }
+      return userAndPassword.substring(colon + 1);
+    }
+    throw new UnauthenticatedException(
+        "the Authorization header must be 'Bearer <credential>' (or HTTP Basic with the"
+            + " credential as the password)");
   }
 
   static byte[] sha256(String secret) {

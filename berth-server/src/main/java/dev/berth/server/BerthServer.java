@@ -1,5 +1,6 @@
 package dev.berth.server;
 
+import dev.berth.api.PermissionDeniedException;
 import dev.berth.api.UnauthenticatedException;
 import dev.berth.runtime.InferenceService;
 import dev.berth.runtime.InflightTracker;
@@ -31,6 +32,7 @@ public final class BerthServer implements AutoCloseable {
   private static final Logger LOG = Logger.getLogger(BerthServer.class.getName());
   private static final String JSON = "application/json";
   private static final HeaderName REQUEST_ID = HeaderNames.create("X-Request-Id");
+  private static final HeaderName SEC_FETCH_SITE = HeaderNames.create("Sec-Fetch-Site");
   private static final HeaderName INFERENCE_HEADER_LENGTH =
       HeaderNames.create("Inference-Header-Content-Length");
 
@@ -298,6 +300,7 @@ public final class BerthServer implements AutoCloseable {
       call.protocol = route.protocol();
       call.target(match.model(), match.version());
       policy.authorize(call, route.role(), authorization(req));
+      checkSameOrigin(req, method, route);
       status =
           route.handler().handle(new RestExchange(req, res, call, match, policy, maxBodyBytes));
     } catch (ClientConnections.ClientGoneException gone) {
@@ -330,6 +333,35 @@ public final class BerthServer implements AutoCloseable {
 
   private static String authorization(ServerRequest req) {
     return req.headers().first(HeaderNames.AUTHORIZATION).orElse(null);
+  }
+
+  /**
+   * A browser that has HTTP Basic credentials for this server sends them with every request to it,
+   * also with those another site's page makes (a form posted across sites). A call that does
+   * something (not a GET) with such credentials must come from this server's own pages: a browser
+   * says where a request comes from in {@code Sec-Fetch-Site}, or else in {@code Origin}. Clients
+   * other than browsers send neither and are not held to this.
+   */
+  private static void checkSameOrigin(ServerRequest req, Method method, Route route) {
+    if (route.role() == null
+        || method.equals(Method.GET)
+        || !Access.sentByBrowser(authorization(req))) {
+      return;
+    }
+    String site = req.headers().first(SEC_FETCH_SITE).orElse(null);
+    String origin = req.headers().first(HeaderNames.ORIGIN).orElse(null);
+    boolean foreign =
+        site != null
+            ? !site.equals("same-origin")
+            : origin != null
+                && !origin.equalsIgnoreCase(
+                    (req.isSecure() ? "https://" : "http://") + req.authority());
+    if (foreign) {
+      throw new PermissionDeniedException(
+          "HTTP Basic credentials are taken for calls other than GET only from this server's own"
+              + " pages (same origin), since a browser sends them with any site's requests; send"
+              + " the key as 'Authorization: Bearer <key>'");
+    }
   }
 
   /** The readiness reason while loading is over but a served model has no ready version. */

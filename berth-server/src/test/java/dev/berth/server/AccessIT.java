@@ -134,6 +134,18 @@ class AccessIT {
   private static HttpResponse<String> call(
       BerthServer server, String method, String path, String body, String credential)
       throws Exception {
+    return call(server, method, path, body, credential, new String[0]);
+  }
+
+  /** A call with more headers: name, value, name, value... */
+  private static HttpResponse<String> call(
+      BerthServer server,
+      String method,
+      String path,
+      String body,
+      String credential,
+      String[] headers)
+      throws Exception {
     HttpRequest.Builder b =
         HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + server.port() + path))
             .timeout(Duration.ofSeconds(30))
@@ -144,6 +156,9 @@ class AccessIT {
                     : HttpRequest.BodyPublishers.ofString(body));
     if (credential != null) {
       b.header("Authorization", credential.contains(" ") ? credential : "Bearer " + credential);
+    }
+    if (headers.length > 0) {
+      b.headers(headers);
     }
     return HTTP.send(b.build(), HttpResponse.BodyHandlers.ofString());
   }
@@ -257,6 +272,91 @@ class AccessIT {
     call(guarded, "POST", "/v2/models/m/infer", INFER_BODY, INFER_KEY);
     call(guarded, "GET", "/v2/models/m", null, "not-a-key-of-this-server");
     assertEquals("unknown-credential", next(Level.WARNING).get("who"));
+  }
+
+  private static String basic(String user, String key) {
+    return "Basic "
+        + java.util.Base64.getEncoder()
+            .encodeToString((user + ":" + key).getBytes(java.nio.charset.StandardCharsets.UTF_8));
+  }
+
+  @Test
+  void aKeyMayComeAsTheBasicPasswordAsBrowsersSendIt() throws Exception {
+    assertEquals(
+        200,
+        call(guarded, "POST", "/v2/models/m/infer", INFER_BODY, basic("anyone", INFER_KEY))
+            .statusCode());
+    assertEquals(200, call(guarded, "GET", "/v2/models/m", null, basic("", OPS_KEY)).statusCode());
+    assertEquals(
+        200, call(guarded, "POST", "/v2/repository/index", "{}", basic("x", TOKEN)).statusCode());
+    assertEquals("management-token", next(Level.INFO).get("who"));
+
+    HttpResponse<String> wrong =
+        call(guarded, "GET", "/v2/models/m", null, basic("web", INFER_KEY + "x"));
+    assertEquals(401, wrong.statusCode());
+    assertEquals("unknown-credential", next(Level.WARNING).get("who"));
+    HttpResponse<String> noPassword =
+        call(guarded, "GET", "/v2/models/m", null, basic(INFER_KEY, ""));
+    assertEquals(401, noPassword.statusCode());
+    assertTrue(noPassword.body().contains("as the password"), noPassword.body());
+    next(Level.WARNING);
+    HttpResponse<String> janitor =
+        call(guarded, "GET", "/v2/models/m", null, basic("j", MANAGE_ONLY_KEY));
+    assertEquals(403, janitor.statusCode());
+    assertEquals("janitor", next(Level.WARNING).get("who"));
+  }
+
+  /**
+   * A browser sends Basic credentials it holds with any site's requests to this server: calls other
+   * than GET with them are taken from this server's own pages only.
+   */
+  @Test
+  void basicCredentialsDoNothingForAnotherSitesPage() throws Exception {
+    String own = "http://127.0.0.1:" + guarded.port();
+    String key = basic("web", INFER_KEY);
+    for (String[] from :
+        List.of(
+            new String[] {"Sec-Fetch-Site", "cross-site"},
+            new String[] {"Sec-Fetch-Site", "same-site"},
+            new String[] {"Origin", "http://elsewhere.example"},
+            new String[] {"Origin", "null"})) {
+      HttpResponse<String> refused =
+          call(guarded, "POST", "/v2/models/m/infer", INFER_BODY, key, from);
+      assertEquals(403, refused.statusCode(), String.join(": ", from));
+      assertTrue(refused.body().contains("own pages (same origin)"), refused.body());
+      Map<String, Object> event = next(Level.WARNING);
+      assertEquals("web-frontend", event.get("who"));
+      assertEquals("403", event.get("result"));
+    }
+    // nor does the management API
+    assertEquals(
+        403,
+        call(
+                guarded,
+                "POST",
+                "/v2/repository/index",
+                "{}",
+                basic("ops", OPS_KEY),
+                new String[] {"Sec-Fetch-Site", "cross-site"})
+            .statusCode());
+    // this server's own page, and clients that are not browsers (they say nothing of a site)
+    for (String[] from :
+        List.of(
+            new String[] {"Sec-Fetch-Site", "same-origin"},
+            new String[] {"Origin", own},
+            new String[] {})) {
+      assertEquals(
+          200,
+          call(guarded, "POST", "/v2/models/m/infer", INFER_BODY, key, from).statusCode(),
+          String.join(": ", from));
+    }
+    // reading is harmless (another site cannot read the answer), and a bearer key is never sent
+    // by a browser of its own accord
+    String[] crossSite = {"Sec-Fetch-Site", "cross-site"};
+    assertEquals(200, call(guarded, "GET", "/v2/models/m", null, key, crossSite).statusCode());
+    assertEquals(
+        200,
+        call(guarded, "POST", "/v2/models/m/infer", INFER_BODY, INFER_KEY, crossSite).statusCode());
   }
 
   @Test

@@ -125,4 +125,50 @@ class AccessTest {
             keys("keys: [{name: app, sha256: " + hex.toUpperCase() + ", roles: [infer, manage]}]"));
     assertEquals("app", a.require(Access.Role.MANAGE, "Bearer the-key-of-the-app").name());
   }
+
+  private static String basic(String userAndPassword) {
+    return "Basic "
+        + java.util.Base64.getEncoder()
+            .encodeToString(userAndPassword.getBytes(java.nio.charset.StandardCharsets.UTF_8));
+  }
+
+  @Test
+  void aCredentialMayBeTheBasicPasswordWhateverTheUser() throws Exception {
+    Access a =
+        Access.of(
+            "sixteen-chars-at-least",
+            keys("keys: [{name: app, key: the-key-of-the-app, roles: [infer]}]"));
+    assertEquals("app", a.require(Access.Role.INFER, basic("me:the-key-of-the-app")).name());
+    assertEquals("app", a.require(Access.Role.INFER, basic(":the-key-of-the-app")).name());
+    // a password may hold colons; the user name may not (RFC 7617)
+    assertThrows(
+        UnauthenticatedException.class,
+        () -> a.require(Access.Role.INFER, basic("the-key-of-the-app:x")));
+    assertEquals(
+        "management-token",
+        a.require(Access.Role.MANAGE, " basic " + basic("x:sixteen-chars-at-least").substring(6))
+            .name());
+    assertEquals("app", a.nameOf(basic("u:the-key-of-the-app")));
+    assertEquals(null, a.nameOf("Basic %%%"));
+    assertTrue(Access.sentByBrowser(basic("u:p")));
+    assertFalse(Access.sentByBrowser("Bearer the-key-of-the-app"));
+    assertFalse(Access.sentByBrowser(null));
+  }
+
+  @ParameterizedTest
+  @CsvSource(
+      delimiter = '|',
+      value = {
+        "Basic|must be 'Bearer <credential>'",
+        "Basic %%%|base64 of 'user:credential'",
+        "Basic dGhlLWtleS1vZi10aGUtYXBw|base64 of 'user:credential'", // no colon
+        "Basic dXNlcjo=|base64 of 'user:credential'" // "user:", no password
+      })
+  void malformedBasicCredentialsAreUnauthenticated(String header, String message) throws Exception {
+    Access a =
+        Access.of(null, keys("keys: [{name: app, key: the-key-of-the-app, roles: [infer]}]"));
+    UnauthenticatedException e =
+        assertThrows(UnauthenticatedException.class, () -> a.require(Access.Role.INFER, header));
+    assertTrue(e.getMessage().contains(message), e.getMessage());
+  }
 }

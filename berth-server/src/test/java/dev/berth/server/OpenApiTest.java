@@ -173,8 +173,8 @@ class OpenApiTest {
         role == null
             ? "[]" // open: probes, scrapers, readers of the API
             : role == Access.Role.INFER
-                ? "[{}, {\"bearer\": []}]" // a key only when API keys are configured
-                : "[{\"bearer\": []}]";
+                ? "[{}, {\"bearer\": []}, {\"basic\": []}]" // a key only when keys are on
+                : "[{\"bearer\": []}, {\"basic\": []}]";
     try {
       return JSON.readTree(json);
     } catch (java.io.IOException e) {
