@@ -359,8 +359,9 @@ public final class ServeSettings {
           Type.FILE,
           null,
           "YAML file of API keys (name, key or sha256, roles). With it, inference and metadata"
-              + " calls need 'Authorization: Bearer KEY' of a key with the infer role; health,"
-              + " /metrics and /openapi.json stay open.");
+              + " calls and the status page need 'Authorization: Bearer KEY' (or KEY as the"
+              + " password of HTTP Basic, as a browser sends it) of a key with the infer role;"
+              + " health, /metrics and /openapi.json stay open.");
   public static final Setting TRUST =
       new Setting(
           "trust",

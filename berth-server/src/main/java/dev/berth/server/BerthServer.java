@@ -78,6 +78,7 @@ public final class BerthServer implements AutoCloseable {
     all.addAll(new OpenAiRest(service).routes());
     all.addAll(new HealthRest(service).routes());
     all.addAll(new RepositoryRest().routes());
+    all.addAll(new StatusPage(service, version).routes());
     return new Route.Table(all);
   }
 
@@ -319,7 +320,11 @@ public final class BerthServer implements AutoCloseable {
       CallPolicy.Failure failure = policy.fail(call, t);
       HttpErrors.Answer answer = failure.http();
       if (failure.error() instanceof UnauthenticatedException) {
-        res.header(HeaderNames.WWW_AUTHENTICATE, "Bearer realm=\"berth\"");
+        res.header(
+            HeaderNames.WWW_AUTHENTICATE,
+            route != null && route.browser()
+                ? "Basic realm=\"berth\", charset=\"UTF-8\""
+                : "Bearer realm=\"berth\"");
       }
       if (answer.retryAfter() != null) {
         res.header(

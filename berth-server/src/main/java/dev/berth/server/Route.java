@@ -11,15 +11,17 @@ import java.util.Set;
 
 /**
  * One REST endpoint, declared by the adapter that answers it: method, path template, who may call
- * it, its metrics label when it runs inference, the body its errors take, and its handler. A
- * template's segments are literals, parameters ({@code {model}}, {@code {version}}) or a parameter
- * with a literal suffix ({@code {model}:predict}); model names and versions are checked as they are
- * matched.
+ * it, its metrics label when it runs inference, the body its errors take, whether a browser opens
+ * it, and its handler. A template's segments are literals, parameters ({@code {model}}, {@code
+ * {version}}) or a parameter with a literal suffix ({@code {model}:predict}); model names and
+ * versions are checked as they are matched.
  *
  * @param role the credential it needs; null for open endpoints (health, metrics)
  * @param protocol the {@code protocol} label of its request metrics when it runs inference, else
  *     null
  * @param summary one line for the API's documentation
+ * @param browser whether it is a page a browser opens (or what such a page loads): a call without a
+ *     credential is asked for HTTP Basic credentials, so that the browser asks its user
  */
 record Route(
     Method method,
@@ -28,6 +30,7 @@ record Route(
     String protocol,
     String summary,
     ErrorBody errors,
+    boolean browser,
     Handler handler) {
 
   /** Answers one exchange; returns the status it sent. */
@@ -46,21 +49,26 @@ record Route(
   static final ErrorBody JSON_ERROR = f -> HttpErrors.errorBody(f.http().message());
 
   static Route get(String path, Access.Role role, String summary, Handler handler) {
-    return new Route(Method.GET, path, role, null, summary, JSON_ERROR, handler);
+    return new Route(Method.GET, path, role, null, summary, JSON_ERROR, false, handler);
   }
 
   static Route post(String path, Access.Role role, String summary, Handler handler) {
-    return new Route(Method.POST, path, role, null, summary, JSON_ERROR, handler);
+    return new Route(Method.POST, path, role, null, summary, JSON_ERROR, false, handler);
   }
 
   /** This route, running inference labelled {@code protocol} in the request metrics. */
   Route inference(String protocol) {
-    return new Route(method, path, role, protocol, summary, errors, handler);
+    return new Route(method, path, role, protocol, summary, errors, browser, handler);
   }
 
   /** This route, with errors written by {@code body}. */
   Route errors(ErrorBody body) {
-    return new Route(method, path, role, protocol, summary, body, handler);
+    return new Route(method, path, role, protocol, summary, body, browser, handler);
+  }
+
+  /** This route, as one a browser opens ({@link #browser()}). */
+  Route forBrowsers() {
+    return new Route(method, path, role, protocol, summary, errors, true, handler);
   }
 
   /** A route matched to a request, with its path parameters. */
@@ -138,7 +146,7 @@ record Route(
               + " "
               + rawPath
               + "; see /v2 (Open Inference Protocol), /v1/models/{m}:predict (TF Serving),"
-              + " /metrics and /openapi.json");
+              + " /metrics, /openapi.json and / (the status page)");
     }
 
     /**
@@ -195,7 +203,7 @@ record Route(
     }
 
     private static String[] split(String path) {
-      return path.substring(1).split("/");
+      return path.equals("/") ? new String[0] : path.substring(1).split("/");
     }
 
     /** The path's segments, %-decoded; empty ones (doubled or trailing slashes) dropped. */
