@@ -584,6 +584,7 @@ final class ServeCommand implements java.util.concurrent.Callable<Integer> {
     fields.put("failed", failed);
     fields.put("repository_api", access.managementEnabled());
     fields.put("api_keys", access.inferenceProtected());
+    fields.put("status_page", url + "/");
     fields.put("try", curl);
     LogRecord record = new LogRecord(Level.INFO, "serving");
     record.setLoggerName("berth.serve");
@@ -605,6 +606,11 @@ final class ServeCommand implements java.util.concurrent.Callable<Integer> {
     for (String f : failed) {
       out.println("  NOT loaded:   " + f);
     }
+    out.println(
+        "  status page:  "
+            + url
+            + "/"
+            + (access.inferenceProtected() ? "    (log in with any name and an API key)" : ""));
     out.println("  health:       " + url + "/v2/health/ready    metrics: " + url + "/metrics");
     if (access.managementEnabled()) {
       out.println(

@@ -68,6 +68,8 @@ class MonitoringLiveIT {
                 dir, "serve", service.toString(), "--port", "0", "--grpc-port", "0");
         ExecutorService load = Executors.newVirtualThreadPerTaskExecutor()) {
       String url = berth.awaitServing();
+      String log = Files.readString(berth.stderr);
+      assertTrue(log.contains("\"status_page\":\"" + url + "/\""), log);
       AtomicBoolean running = new AtomicBoolean(true);
       AtomicInteger answered = new AtomicInteger();
       for (int c = 0; c < 2; c++) {
