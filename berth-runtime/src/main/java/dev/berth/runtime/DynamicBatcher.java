@@ -58,6 +58,7 @@ public final class DynamicBatcher implements AutoCloseable {
       int rows,
       long enqueuedNanos,
       long deadlineNanos,
+      RequestTrace trace, // null unless the request is traced
       CompletableFuture<List<Tensor>> result) {}
 
   private final String model;
@@ -128,12 +129,30 @@ public final class DynamicBatcher implements AutoCloseable {
    */
   public CompletableFuture<List<Tensor>> submit(
       List<Tensor> inputs, List<String> outputs, int rows, long deadlineNanos) {
+    return submit(inputs, outputs, rows, deadlineNanos, null);
+  }
+
+  /**
+   * Queues one request as {@link #submit(List, List, int, long)} does, reporting its queue wait,
+   * the engine call that runs it and the steps around that into {@code trace}.
+   *
+   * @param trace the request's trace, or null when it is not traced
+   */
+  public CompletableFuture<List<Tensor>> submit(
+      List<Tensor> inputs, List<String> outputs, int rows, long deadlineNanos, RequestTrace trace) {
     if (closed) {
       throw new ModelNotReadyException(
           "model '" + model + "' version " + version + " is unloading; retry shortly");
     }
     Job job =
-        new Job(inputs, outputs, rows, System.nanoTime(), deadlineNanos, new CompletableFuture<>());
+        new Job(
+            inputs,
+            outputs,
+            rows,
+            System.nanoTime(),
+            deadlineNanos,
+            trace,
+            new CompletableFuture<>());
     if (!queue.offer(job)) {
       metrics.rejected(model, version, "queue_full");
       throw new OverloadedException(
@@ -215,8 +234,12 @@ public final class DynamicBatcher implements AutoCloseable {
         if (next.result().isDone()) {
           continue; // the caller gave up already
         }
-        if (System.nanoTime() - next.deadlineNanos() > 0) {
+        long now = System.nanoTime();
+        if (now - next.deadlineNanos() > 0) {
           metrics.rejected(model, version, "deadline");
+          if (next.trace() != null) {
+            next.trace().step(RequestTrace.Step.QUEUE, next.enqueuedNanos(), now);
+          }
           next.result()
               .completeExceptionally(
                   new DeadlineExceededException(
@@ -259,14 +282,16 @@ public final class DynamicBatcher implements AutoCloseable {
     int rows = 0;
     Set<String> outputs = new LinkedHashSet<>();
     List<List<Tensor>> inputs = new ArrayList<>(batch.size());
+    boolean traced = false;
     for (Job job : batch) {
       metrics.queued(model, version, start - job.enqueuedNanos());
       rows += job.rows();
       outputs.addAll(job.outputs());
       inputs.add(job.inputs());
+      traced |= job.trace() != null;
     }
     List<List<Tensor>> results;
-    BatchTimes times = new BatchTimes();
+    BatchTimes times = traced ? new BatchTimes(true) : new BatchTimes();
     try {
       results = runner.run(inputs, outputs, times);
     } catch (InvalidInputException e) {
@@ -276,11 +301,17 @@ public final class DynamicBatcher implements AutoCloseable {
           run(List.of(job));
         }
       } else {
+        if (traced) {
+          traceFailure(batch, start, rows, e);
+        }
         batch.get(0).result().completeExceptionally(e);
       }
       return;
     } catch (RuntimeException | Error e) {
       LOG.log(Level.SEVERE, "model '" + model + "' version " + version + " failed a batch", e);
+      if (traced) {
+        traceFailure(batch, start, rows, e);
+      }
       onEngineFailure.accept(e);
       BerthException failure =
           e instanceof BerthException be
@@ -289,13 +320,92 @@ public final class DynamicBatcher implements AutoCloseable {
       batch.forEach(job -> job.result().completeExceptionally(failure));
       return;
     }
-    metrics.batch(model, version, rows, System.nanoTime() - start, times);
+    long end = System.nanoTime();
+    metrics.batch(model, version, rows, end - start, times);
+    if (traced) {
+      trace(batch, start, end, rows, times);
+    }
     for (int i = 0; i < batch.size(); i++) {
       Job job = batch.get(i);
       Map<String, Tensor> byName =
           results.get(i).stream().collect(Collectors.toMap(Tensor::name, Function.identity()));
       job.result().complete(job.outputs().stream().map(byName::get).toList());
     }
+  }
+
+  /**
+   * Reports a batch that ran into the traces of its traced requests, before they are answered: each
+   * one's queue wait; then per engine call its pre-processing, the call itself (once, on its first
+   * traced request, linked to all of them) and its post-processing. A runner that does not say
+   * where its time went is drawn as one engine call over the whole batch.
+   */
+  private void trace(List<Job> batch, long start, long end, int rows, BatchTimes times) {
+    for (Job job : batch) {
+      if (job.trace() != null) {
+        job.trace().step(RequestTrace.Step.QUEUE, job.enqueuedNanos(), start);
+      }
+    }
+    if (times.calls.isEmpty()) {
+      List<RequestTrace> traces = traces(batch, null);
+      traces.get(0).engineCall(model, version, traces, batch.size(), rows, start, end, null);
+      return;
+    }
+    for (BatchTimes.EngineCall call : times.calls) {
+      List<RequestTrace> traces = traces(batch, call.members());
+      if (traces.isEmpty()) {
+        continue;
+      }
+      for (RequestTrace t : traces) {
+        t.step(RequestTrace.Step.PREPROCESS, start, times.preprocessEnd);
+      }
+      traces
+          .get(0)
+          .engineCall(
+              model,
+              version,
+              traces,
+              call.members().size(),
+              call.rows(),
+              call.start(),
+              call.end(),
+              null);
+      for (RequestTrace t : traces) {
+        t.step(RequestTrace.Step.POSTPROCESS, call.end(), call.outputEnd());
+      }
+    }
+  }
+
+  /** Reports a batch that failed as one failed engine call, after each request's queue wait. */
+  private void traceFailure(List<Job> batch, long start, int rows, Throwable error) {
+    for (Job job : batch) {
+      if (job.trace() != null) {
+        job.trace().step(RequestTrace.Step.QUEUE, job.enqueuedNanos(), start);
+      }
+    }
+    List<RequestTrace> traces = traces(batch, null);
+    traces
+        .get(0)
+        .engineCall(model, version, traces, batch.size(), rows, start, System.nanoTime(), error);
+  }
+
+  /** The traces of the batch's traced requests, of those at {@code members} when given. */
+  private static List<RequestTrace> traces(List<Job> batch, List<Integer> members) {
+    List<RequestTrace> out = new ArrayList<>();
+    if (members == null) {
+      for (Job job : batch) {
+        if (job.trace() != null) {
+          out.add(job.trace());
+        }
+      }
+    } else {
+      for (int i : members) {
+        RequestTrace t = batch.get(i).trace();
+        if (t != null) {
+          out.add(t);
+        }
+      }
+    }
+    return out;
   }
 
   /**

@@ -34,8 +34,12 @@ public final class Generation implements AutoCloseable {
     /** A token came, {@code completionTokens} so far. */
     void token(int completionTokens);
 
-    /** The engine is done with the sequence: free it. Called once. */
-    void ended(int completionTokens);
+    /**
+     * The engine is done with the sequence: free it. Called once.
+     *
+     * @param reason why it ended, or null when the caller ended it first
+     */
+    void ended(int completionTokens, FinishReason reason);
 
     /** The caller is done: end its hold on the model. Called once, after {@link #ended}. */
     void closed();
@@ -140,7 +144,7 @@ public final class Generation implements AutoCloseable {
   private void end(FinishReason reason) {
     finishReason = reason;
     tokens.close();
-    listener.ended(completionTokens);
+    listener.ended(completionTokens, reason);
   }
 
   /** Where the first stop string starts in the held text, or -1. */
@@ -188,7 +192,7 @@ public final class Generation implements AutoCloseable {
       closed = true;
       if (finishReason == null) {
         tokens.close();
-        listener.ended(completionTokens);
+        listener.ended(completionTokens, null);
       }
     }
     listener.closed();

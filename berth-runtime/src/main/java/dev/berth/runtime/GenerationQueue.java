@@ -32,6 +32,7 @@ final class GenerationQueue {
       int promptTokens,
       long arrival,
       Runnable onClose,
+      RequestTrace trace, // null unless the request is traced
       CompletableFuture<Generation> future) {}
 
   GenerationQueue(
@@ -51,11 +52,13 @@ final class GenerationQueue {
    * Decides the request's prompt and sampling, then starts it or queues it.
    *
    * @param onClose runs once the generation is closed (or never starts)
+   * @param trace where its wait and its generation are reported, or null
    * @return completes with the started generation
    * @throws InvalidInputException when the prompt does not fit the context
    * @throws OverloadedException when too many wait already
    */
-  CompletableFuture<Generation> submit(GenerationRequest request, Runnable onClose) {
+  CompletableFuture<Generation> submit(
+      GenerationRequest request, Runnable onClose, RequestTrace trace) {
     long arrival = System.nanoTime();
     String prompt =
         request.prompt() != null ? request.prompt() : engine.chatPrompt(request.messages());
@@ -81,7 +84,7 @@ final class GenerationQueue {
             request.topP() != null ? request.topP() : config.topP(),
             request.seed());
     CompletableFuture<Generation> future = new CompletableFuture<>();
-    Pending pending = new Pending(sampling, request, promptTokens, arrival, onClose, future);
+    Pending pending = new Pending(sampling, request, promptTokens, arrival, onClose, trace, future);
     synchronized (this) {
       if (closed) {
         throw new ModelNotReadyException(
@@ -124,6 +127,10 @@ final class GenerationQueue {
   }
 
   private void start(Pending pending) {
+    long started = System.nanoTime();
+    if (pending.trace() != null) {
+      pending.trace().step(RequestTrace.Step.QUEUE, pending.arrival(), started);
+    }
     Generation generation;
     try {
       TextGenerator.TokenStream tokens = engine.start(pending.sampling());
@@ -135,7 +142,7 @@ final class GenerationQueue {
               pending.request().stop(),
               pending.sampling().maxTokens(),
               pending.promptTokens(),
-              new Tracking(pending));
+              new Tracking(pending, started));
     } catch (RuntimeException e) {
       pending.future().completeExceptionally(e);
       sequenceFree();
@@ -193,16 +200,20 @@ final class GenerationQueue {
   /** One generation's metrics and the freeing of its sequence. */
   private final class Tracking implements Generation.Listener {
     private final Pending pending;
+    private final long started;
+    private long first;
     private long last;
 
-    Tracking(Pending pending) {
+    Tracking(Pending pending, long started) {
       this.pending = pending;
+      this.started = started;
     }
 
     @Override
     public void token(int completionTokens) {
       long now = System.nanoTime();
       if (completionTokens == 1) {
+        first = now;
         metrics.llmTimeToFirstToken(model, version, now - pending.arrival());
       } else {
         metrics.llmTimePerOutputToken(model, version, now - last);
@@ -214,10 +225,32 @@ final class GenerationQueue {
     }
 
     @Override
-    public void ended(int completionTokens) {
+    public void ended(int completionTokens, Generation.FinishReason reason) {
+      long now = System.nanoTime();
       tokensHeld.addAndGet(-(pending.promptTokens() + (long) completionTokens));
       kvCache();
       sequenceFree();
+      if (pending.trace() != null) {
+        TextGenerator.Sampling sampling = pending.sampling();
+        pending
+            .trace()
+            .generation(
+                new RequestTrace.Generated(
+                    model,
+                    version,
+                    pending.request().messages() != null,
+                    pending.arrival(),
+                    started,
+                    first,
+                    now,
+                    pending.promptTokens(),
+                    completionTokens,
+                    sampling.maxTokens(),
+                    sampling.temperature(),
+                    sampling.topP(),
+                    sampling.seed(),
+                    reason));
+      }
     }
 
     @Override

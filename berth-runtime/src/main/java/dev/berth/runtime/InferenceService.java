@@ -366,6 +366,22 @@ public final class InferenceService implements AutoCloseable {
       Duration timeout,
       String timeoutSource,
       java.util.function.Consumer<String> resolved) {
+    return infer(request, timeout, timeoutSource, resolved, null);
+  }
+
+  /**
+   * Runs one request as {@link #infer(InferenceRequest, Duration, String,
+   * java.util.function.Consumer)} does, reporting the steps it goes through (queue wait,
+   * pre-processing, the engine call, post-processing) into {@code trace}.
+   *
+   * @param trace the request's trace, or null when it is not traced
+   */
+  public CompletableFuture<InferenceResponse> infer(
+      InferenceRequest request,
+      Duration timeout,
+      String timeoutSource,
+      java.util.function.Consumer<String> resolved,
+      RequestTrace trace) {
     long start = System.nanoTime();
     if (draining) {
       throw new ModelNotReadyException(
@@ -393,7 +409,7 @@ public final class InferenceService implements AutoCloseable {
       rows = validateInputs(request, signature);
       List<String> outputs = selectOutputs(request, signature);
       long deadline = System.nanoTime() + timeoutNanos;
-      result = model.batcher().submit(request.inputs(), outputs, rows, deadline);
+      result = model.batcher().submit(request.inputs(), outputs, rows, deadline, trace);
     } catch (RuntimeException e) {
       finished(model);
       statistics.failed(System.nanoTime() - start);
@@ -507,6 +523,18 @@ public final class InferenceService implements AutoCloseable {
    */
   public CompletableFuture<Generation> generate(
       String model, String version, GenerationRequest request) {
+    return generate(model, version, request, null);
+  }
+
+  /**
+   * Starts generating text as {@link #generate(String, String, GenerationRequest)} does, reporting
+   * the wait for a sequence and the generation (its tokens, the time to the first) into {@code
+   * trace}.
+   *
+   * @param trace the request's trace, or null when it is not traced
+   */
+  public CompletableFuture<Generation> generate(
+      String model, String version, GenerationRequest request, RequestTrace trace) {
     if (draining) {
       throw new ModelNotReadyException(
           "server is shutting down; send the request to another replica");
@@ -530,7 +558,7 @@ public final class InferenceService implements AutoCloseable {
                 + loaded.name()
                 + "/infer");
       }
-      CompletableFuture<Generation> started = loaded.generations().submit(request, end);
+      CompletableFuture<Generation> started = loaded.generations().submit(request, end, trace);
       started.whenComplete(
           (g, e) -> {
             if (e != null) {

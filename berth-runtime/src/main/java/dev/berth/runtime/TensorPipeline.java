@@ -172,10 +172,12 @@ public final class TensorPipeline implements DynamicBatcher.BatchRunner, AutoClo
     for (int i = 0; i < n; i++) {
       results.add(null);
     }
-    times.input += System.nanoTime() - start;
+    long preprocessed = System.nanoTime();
+    times.input += preprocessed - start;
+    times.preprocessEnd = preprocessed;
     for (List<Integer> group : groups.values()) {
       List<List<Tensor>> groupResults =
-          runJoined(group.stream().map(ordered::get).toList(), outputs, times);
+          runJoined(group, group.stream().map(ordered::get).toList(), outputs, times);
       for (int k = 0; k < group.size(); k++) {
         results.set(group.get(k), groupResults.get(k));
       }
@@ -228,7 +230,10 @@ public final class TensorPipeline implements DynamicBatcher.BatchRunner, AutoClo
   }
 
   private List<List<Tensor>> runJoined(
-      List<Map<String, Tensor>> members, Set<String> wanted, BatchTimes times) {
+      List<Integer> indices,
+      List<Map<String, Tensor>> members,
+      Set<String> wanted,
+      BatchTimes times) {
     long start = System.nanoTime();
     int[] rows = new int[members.size()];
     long total = 0;
@@ -287,7 +292,11 @@ public final class TensorPipeline implements DynamicBatcher.BatchRunner, AutoClo
         perRequest.get(i).add(parts.get(i));
       }
     }
-    times.output += System.nanoTime() - engineEnd;
+    long end = System.nanoTime();
+    times.output += end - engineEnd;
+    if (times.traced()) {
+      times.calls.add(new BatchTimes.EngineCall(indices, (int) total, engineStart, engineEnd, end));
+    }
     return perRequest;
   }
 
