@@ -46,6 +46,8 @@ public final class ServeSettings {
     FILE("FILE"),
     /** One of a few words. */
     CHOICE("WORD"),
+    /** A fraction from 0 to 1. */
+    RATIO("RATIO"),
     /** Free text. */
     TEXT("TEXT");
 
@@ -118,6 +120,18 @@ public final class ServeSettings {
           }
         }
         case SIZE -> parseSize(v);
+        case RATIO -> {
+          double ratio;
+          try {
+            ratio = Double.parseDouble(v);
+          } catch (NumberFormatException e) {
+            ratio = Double.NaN;
+          }
+          if (!(ratio >= 0 && ratio <= 1)) {
+            throw new IllegalArgumentException(
+                "must be a fraction from 0 to 1 (e.g. 0.1), not '" + value + "'");
+          }
+        }
         case DURATION -> {
           Duration d =
               ConfigReader.parseDuration(v)
@@ -379,6 +393,39 @@ public final class ServeSettings {
           "false",
           "Refuse models without a berth.sig that verifies with a trust key.");
 
+  public static final Setting TRACING_ENDPOINT =
+      setting(
+          "tracing-endpoint",
+          Type.TEXT,
+          null,
+          "Export a span per request (and its queue wait, pre-processing, engine call,"
+              + " post-processing, generation) over OTLP to this collector, http(s)://HOST:PORT"
+              + " (default: OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, else OTEL_EXPORTER_OTLP_ENDPOINT,"
+              + " else no tracing).");
+  public static final Setting TRACING_PROTOCOL =
+      choice(
+          "tracing-protocol",
+          null,
+          "OTLP protocol of the tracing endpoint (default: OTEL_EXPORTER_OTLP_TRACES_PROTOCOL,"
+              + " else OTEL_EXPORTER_OTLP_PROTOCOL, else http/protobuf).",
+          "http/protobuf",
+          "grpc");
+  public static final Setting TRACING_SAMPLE_RATIO =
+      setting(
+          "tracing-sample-ratio",
+          Type.RATIO,
+          null,
+          "Share of requests traced, 0 to 1, where the client sent no sampling decision; a"
+              + " client's traceparent decides for its own requests (default: OTEL_TRACES_SAMPLER"
+              + " and OTEL_TRACES_SAMPLER_ARG, else every request).");
+  public static final Setting TRACING_SERVICE_NAME =
+      setting(
+          "tracing-service-name",
+          Type.TEXT,
+          null,
+          "service.name of the spans (default: OTEL_SERVICE_NAME, else service.name in"
+              + " OTEL_RESOURCE_ATTRIBUTES, else the service file's name, else berth).");
+
   /** Every setting, in the order --help and the docs list them. */
   public static final List<Setting> ALL =
       List.of(
@@ -403,6 +450,10 @@ public final class ServeSettings {
           MAX_HEADER_SIZE,
           LOG_FORMAT,
           LOG_LEVEL,
+          TRACING_ENDPOINT,
+          TRACING_PROTOCOL,
+          TRACING_SAMPLE_RATIO,
+          TRACING_SERVICE_NAME,
           EXECUTION_PROVIDER,
           MANAGEMENT,
           MANAGEMENT_TOKEN,

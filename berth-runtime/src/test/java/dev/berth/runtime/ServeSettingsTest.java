@@ -68,6 +68,17 @@ class ServeSettingsTest {
     assertThrows(
         IllegalArgumentException.class,
         () -> ServeSettings.of(Map.of(ServeSettings.DRAIN_TIMEOUT, "0s")));
+    assertThrows(
+        IllegalArgumentException.class,
+        () -> ServeSettings.of(Map.of(ServeSettings.TRACING_SAMPLE_RATIO, "1.5")));
+    assertEquals(
+        "0.25",
+        ServeSettings.of(Map.of(ServeSettings.TRACING_SAMPLE_RATIO, "0.25"))
+            .text(ServeSettings.TRACING_SAMPLE_RATIO));
+    assertEquals(
+        "http/protobuf",
+        ServeSettings.fromEnvironment(Map.of("BERTH_TRACING_PROTOCOL", "HTTP/Protobuf"))
+            .text(ServeSettings.TRACING_PROTOCOL));
   }
 
   @Test
