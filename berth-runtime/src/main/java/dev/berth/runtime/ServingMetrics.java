@@ -19,6 +19,10 @@ import java.util.function.IntSupplier;
 /**
  * Every metric the serving path emits, in one registry per server (no global state). Latencies are
  * in seconds, as Prometheus' conventions ask.
+ *
+ * <p>No metric samples exemplars: with OpenTelemetry's API on the class path (berth-server's
+ * tracing) Prometheus' client would otherwise look for a current span on every observation, and
+ * Berth's spans are never the thread's current one.
  */
 public final class ServingMetrics {
   /** Upper bounds of the latency histograms' buckets, in seconds (+Inf after the last). */
@@ -43,6 +47,7 @@ public final class ServingMetrics {
           .help(
               "Inference requests answered, by model, version, protocol and status (HTTP code or gRPC status)")
           .labelNames("model", "version", "protocol", "code")
+          .withoutExemplars()
           .register(registry);
   private final Histogram requestDuration =
       Histogram.builder()
@@ -51,6 +56,7 @@ public final class ServingMetrics {
           .labelNames("model", "version", "protocol")
           .classicOnly()
           .classicUpperBounds(LATENCY_BUCKETS)
+          .withoutExemplars()
           .register(registry);
   private final Histogram queueDuration =
       Histogram.builder()
@@ -59,6 +65,7 @@ public final class ServingMetrics {
           .labelNames("model", "version")
           .classicOnly()
           .classicUpperBounds(LATENCY_BUCKETS)
+          .withoutExemplars()
           .register(registry);
   private final Histogram computeDuration =
       Histogram.builder()
@@ -67,6 +74,7 @@ public final class ServingMetrics {
           .labelNames("model", "version")
           .classicOnly()
           .classicUpperBounds(LATENCY_BUCKETS)
+          .withoutExemplars()
           .register(registry);
   private final Histogram batchSize =
       Histogram.builder()
@@ -75,12 +83,14 @@ public final class ServingMetrics {
           .labelNames("model", "version")
           .classicOnly()
           .classicUpperBounds(BATCH_BUCKETS)
+          .withoutExemplars()
           .register(registry);
   private final Gauge inflight =
       Gauge.builder()
           .name("berth_inflight_requests")
           .help("Inference requests accepted and not yet answered")
           .labelNames("model")
+          .withoutExemplars()
           .register(registry);
   // Read from the queues themselves when scraped: a value set on each change would keep the last
   // one set after a burst whose clients left, however wrong it had become.
@@ -113,36 +123,42 @@ public final class ServingMetrics {
           .name("berth_rejected_requests_total")
           .help("Requests refused before reaching an engine, by reason (queue_full, deadline)")
           .labelNames("model", "version", "reason")
+          .withoutExemplars()
           .register(registry);
   private final Gauge loadDuration =
       Gauge.builder()
           .name("berth_model_load_duration_seconds")
           .help("How long the last load of a model version took")
           .labelNames("model", "version")
+          .withoutExemplars()
           .register(registry);
   private final Gauge modelState =
       Gauge.builder()
           .name("berth_model_state")
           .help("1 for the state a model version is in, 0 for the others")
           .labelNames("model", "version", "state")
+          .withoutExemplars()
           .register(registry);
   private final Gauge gateScore =
       Gauge.builder()
           .name("berth_model_gate_score")
           .help("The figure a model version measured on its model.yaml gate's data set")
           .labelNames("model", "version", "metric")
+          .withoutExemplars()
           .register(registry);
   private final Gauge gateThreshold =
       Gauge.builder()
           .name("berth_model_gate_threshold")
           .help("The lowest figure that passed the gate when the version was evaluated")
           .labelNames("model", "version", "metric")
+          .withoutExemplars()
           .register(registry);
   private final Gauge gatePassed =
       Gauge.builder()
           .name("berth_model_gate_passed")
           .help("1 when a model version passed its gate, 0 when the gate refused it")
           .labelNames("model", "version")
+          .withoutExemplars()
           .register(registry);
 
   private static final double[] FIRST_TOKEN_BUCKETS = {
@@ -158,6 +174,7 @@ public final class ServingMetrics {
           .labelNames("model", "version")
           .classicOnly()
           .classicUpperBounds(FIRST_TOKEN_BUCKETS)
+          .withoutExemplars()
           .register(registry);
   private final Histogram llmPerToken =
       Histogram.builder()
@@ -166,30 +183,35 @@ public final class ServingMetrics {
           .labelNames("model", "version")
           .classicOnly()
           .classicUpperBounds(TOKEN_BUCKETS)
+          .withoutExemplars()
           .register(registry);
   private final Counter llmPromptTokens =
       Counter.builder()
           .name("berth_llm_prompt_tokens_total")
           .help("Prompt tokens of the generations started")
           .labelNames("model", "version")
+          .withoutExemplars()
           .register(registry);
   private final Counter llmGeneratedTokens =
       Counter.builder()
           .name("berth_llm_generation_tokens_total")
           .help("Tokens generated")
           .labelNames("model", "version")
+          .withoutExemplars()
           .register(registry);
   private final Gauge llmRunning =
       Gauge.builder()
           .name("berth_llm_sequences_running")
           .help("Sequences being generated (at most llm.parallel)")
           .labelNames("model", "version")
+          .withoutExemplars()
           .register(registry);
   private final Gauge llmWaiting =
       Gauge.builder()
           .name("berth_llm_sequences_waiting")
           .help("Generation requests waiting for a sequence (at most llm.max-waiting)")
           .labelNames("model", "version")
+          .withoutExemplars()
           .register(registry);
   private final Gauge llmKvCache =
       Gauge.builder()
@@ -198,6 +220,7 @@ public final class ServingMetrics {
               "Tokens held by running sequences over the KV cache's capacity (llm.context-size"
                   + " times llm.parallel)")
           .labelNames("model", "version")
+          .withoutExemplars()
           .register(registry);
 
   /**

@@ -8,8 +8,9 @@ import java.util.logging.Logger;
 
 /**
  * One log event per call, REST or gRPC: request id, method, path, model, version, status and
- * latency. The fields travel as a map in the record's parameters, so a structured formatter writes
- * them as JSON keys and a text formatter as {@code key=value}.
+ * latency, and with tracing on the ids of its trace and of its server span. The fields travel as a
+ * map in the record's parameters, so a structured formatter writes them as JSON keys and a text
+ * formatter as {@code key=value}.
  */
 final class AccessLog {
   static final String LOGGER = "berth.access";
@@ -42,6 +43,13 @@ final class AccessLog {
       fields.put("status", Integer.parseInt(result));
     }
     fields.put("latency_ms", Math.round(nanos / 1e4) / 100.0);
+    if (call.span != null) {
+      io.opentelemetry.api.trace.SpanContext trace = call.span.spanContext();
+      if (trace.isValid()) {
+        fields.put("trace_id", trace.getTraceId());
+        fields.put("span_id", trace.getSpanId());
+      }
+    }
     LogRecord record = new LogRecord(Level.INFO, "request");
     record.setLoggerName(LOGGER);
     record.setParameters(new Object[] {fields});

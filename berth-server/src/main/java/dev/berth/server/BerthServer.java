@@ -50,10 +50,12 @@ public final class BerthServer implements AutoCloseable {
   private final String version;
   private final Access access;
   private final TlsCredentials tls;
+  private final Tracing tracing;
   private final InflightTracker exchanges = new InflightTracker();
   private final CallPolicy policy;
   private final Route.Table routes;
   private WebServer server;
+  private int boundPort; // for the calls' spans
 
   private BerthServer(Builder b) {
     this.service = b.service;
@@ -64,7 +66,8 @@ public final class BerthServer implements AutoCloseable {
     this.version = b.version;
     this.access = b.access;
     this.tls = b.tls;
-    this.policy = new CallPolicy(service, limits, access);
+    this.tracing = b.tracing;
+    this.policy = new CallPolicy(service, limits, access, tracing);
     this.routes = routes(service, version);
   }
 
@@ -96,6 +99,7 @@ public final class BerthServer implements AutoCloseable {
     private String version = "dev";
     private Access access = Access.open();
     private TlsCredentials tls;
+    private Tracing tracing = Tracing.off();
 
     private Builder(InferenceService service) {
       this.service = Objects.requireNonNull(service);
@@ -152,6 +156,15 @@ public final class BerthServer implements AutoCloseable {
       return this;
     }
 
+    /**
+     * Record a server span per request, and its steps, as {@code tracing} says; default {@link
+     * Tracing#off()}. The caller closes it once the server has stopped.
+     */
+    public Builder tracing(Tracing tracing) {
+      this.tracing = Objects.requireNonNull(tracing);
+      return this;
+    }
+
     public BerthServer build() {
       return new BerthServer(this);
     }
@@ -199,6 +212,7 @@ public final class BerthServer implements AutoCloseable {
       throw new java.io.UncheckedIOException(bindFailure());
     }
     server = started;
+    boundPort = started.port();
     return this;
   }
 
@@ -278,7 +292,11 @@ public final class BerthServer implements AutoCloseable {
             method.text(),
             path,
             false,
-            () -> String.valueOf(req.remotePeer().address()));
+            () -> String.valueOf(req.remotePeer().address()),
+            req.headers(),
+            HEADERS,
+            scheme(),
+            boundPort);
     res.header(REQUEST_ID, call.id);
     res.beforeSend(
         () -> {
@@ -298,6 +316,9 @@ public final class BerthServer implements AutoCloseable {
         throw unrouted;
       }
       route = match.route();
+      if (call.span != null) {
+        call.span.route(method.text(), route.path());
+      }
       call.protocol = route.protocol();
       call.target(match.model(), match.version());
       policy.authorize(call, route.role(), authorization(req));
@@ -335,6 +356,16 @@ public final class BerthServer implements AutoCloseable {
     }
     policy.finish(call, Integer.toString(status));
   }
+
+  /** Reads a REST request's headers for the trace context (only with tracing on). */
+  private static final io.opentelemetry.context.propagation.TextMapGetter<io.helidon.http.Headers>
+      HEADERS =
+          new io.opentelemetry.context.propagation.TextMapGetter<>() {
+            @Override
+            public String get(io.helidon.http.Headers headers, String key) {
+              return headers == null ? null : headers.first(HeaderNames.create(key)).orElse(null);
+            }
+          };
 
   private static String authorization(ServerRequest req) {
     return req.headers().first(HeaderNames.AUTHORIZATION).orElse(null);

@@ -39,6 +39,9 @@ final class Call {
   /** The error message answered, if any. */
   String error;
 
+  /** The call's server span; null when tracing is off. */
+  RequestSpan span;
+
   private boolean finished;
 
   Call(
@@ -58,6 +61,15 @@ final class Call {
   void target(String model, String version) {
     this.model = model;
     this.version = version;
+  }
+
+  /**
+   * The trace the runtime reports the call's steps into: its span while that is sampled, else null
+   * (tracing off, or this call not sampled), so the runtime does no tracing work for it.
+   */
+  dev.berth.runtime.RequestTrace trace() {
+    RequestSpan s = span;
+    return s != null && s.recording() ? s : null;
   }
 
   /** True the first time only: a call is logged and counted once. */

@@ -33,11 +33,19 @@ final class CallPolicy {
   private final InferenceService service;
   private final ServerLimits limits;
   private final Access access;
+  private final Tracing tracing;
+  private final boolean tracingOn;
 
   CallPolicy(InferenceService service, ServerLimits limits, Access access) {
+    this(service, limits, access, Tracing.off());
+  }
+
+  CallPolicy(InferenceService service, ServerLimits limits, Access access, Tracing tracing) {
     this.service = service;
     this.limits = limits;
     this.access = access;
+    this.tracing = tracing;
+    this.tracingOn = tracing.enabled();
   }
 
   InferenceService service() {
@@ -65,6 +73,31 @@ final class CallPolicy {
       boolean grpc,
       java.util.function.Supplier<String> remote) {
     return new Call(requestId(offeredId), method, path, grpc, remote);
+  }
+
+  /**
+   * Opens a call and, with tracing on, its server span: a child of the client's span when its
+   * headers ({@code headers} reads {@code carrier}) carry a W3C {@code traceparent}. With tracing
+   * off the headers are not looked at.
+   *
+   * @param scheme {@code http} or {@code https}
+   * @param port the port the call came in on
+   */
+  <C> Call begin(
+      String offeredId,
+      String method,
+      String path,
+      boolean grpc,
+      java.util.function.Supplier<String> remote,
+      C carrier,
+      io.opentelemetry.context.propagation.TextMapGetter<C> headers,
+      String scheme,
+      int port) {
+    Call call = begin(offeredId, method, path, grpc, remote);
+    if (tracingOn) {
+      call.span = tracing.start(call, carrier, headers, scheme, port);
+    }
+    return call;
   }
 
   /**
@@ -148,7 +181,8 @@ final class CallPolicy {
         request,
         clients ? clientDeadline : cap,
         clients ? clientSource : "the server's --max-request-timeout",
-        version -> call.version = version);
+        version -> call.version = version,
+        call.trace());
   }
 
   /** How one failure is answered, in every protocol. */
@@ -210,7 +244,7 @@ final class CallPolicy {
 
   /**
    * Closes a call: its request metric (inference calls, by model, version, protocol and {@code
-   * result}) and its access log line. Only the first close of a call counts.
+   * result}), its server span and its access log line. Only the first close of a call counts.
    *
    * @param result the status answered: an HTTP status, or a gRPC code's name
    */
@@ -221,6 +255,9 @@ final class CallPolicy {
     long nanos = System.nanoTime() - call.start;
     if (call.protocol != null && call.model != null) {
       service.metrics().request(call.model, call.version, call.protocol, result, nanos);
+    }
+    if (call.span != null) {
+      call.span.end(call, result);
     }
     AccessLog.log(call, result, nanos);
   }

@@ -31,11 +31,33 @@ final class GrpcCalls implements ServerInterceptor {
 
   private final CallPolicy policy;
   private final int maxHeaderBytes;
+  private final String scheme;
+  private volatile int port; // for the calls' spans: set once the server has bound it
 
-  GrpcCalls(CallPolicy policy, int maxHeaderBytes) {
+  /**
+   * @param tls whether calls come over TLS
+   */
+  GrpcCalls(CallPolicy policy, int maxHeaderBytes, boolean tls) {
     this.policy = policy;
     this.maxHeaderBytes = maxHeaderBytes;
+    this.scheme = tls ? "https" : "http";
   }
+
+  /** The port the server bound. */
+  void port(int port) {
+    this.port = port;
+  }
+
+  /** Reads a call's metadata for the trace context (only with tracing on). */
+  private static final io.opentelemetry.context.propagation.TextMapGetter<Metadata> METADATA =
+      new io.opentelemetry.context.propagation.TextMapGetter<>() {
+        @Override
+        public String get(Metadata metadata, String key) {
+          return metadata == null || key.endsWith(Metadata.BINARY_HEADER_SUFFIX)
+              ? null
+              : metadata.get(Metadata.Key.of(key, Metadata.ASCII_STRING_MARSHALLER));
+        }
+      };
 
   @Override
   public <Q, A> ServerCall.Listener<Q> interceptCall(
@@ -46,7 +68,11 @@ final class GrpcCalls implements ServerInterceptor {
             "POST",
             "/" + call.getMethodDescriptor().getFullMethodName(),
             true,
-            () -> String.valueOf(call.getAttributes().get(Grpc.TRANSPORT_ATTR_REMOTE_ADDR)));
+            () -> String.valueOf(call.getAttributes().get(Grpc.TRANSPORT_ATTR_REMOTE_ADDR)),
+            headers,
+            METADATA,
+            scheme,
+            port);
     String authorization = headers.get(AUTHORIZATION);
     ServerCall<Q, A> answered = new Answered<>(call, c, authorization);
     // oversized metadata is refused before keys are checked

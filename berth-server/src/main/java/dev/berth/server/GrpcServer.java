@@ -94,7 +94,26 @@ public final class GrpcServer implements AutoCloseable {
       String version,
       Access access,
       TlsCredentials tls) {
-    CallPolicy policy = new CallPolicy(service, limits, access);
+    return start(service, host, port, maxMessageBytes, limits, version, access, tls, Tracing.off());
+  }
+
+  /**
+   * Starts serving as {@link #start(InferenceService, String, int, long, ServerLimits, String,
+   * Access, TlsCredentials)} does, recording a server span per call, and its steps, as {@code
+   * tracing} says (the caller closes it once the server has stopped).
+   */
+  public static GrpcServer start(
+      InferenceService service,
+      String host,
+      int port,
+      long maxMessageBytes,
+      ServerLimits limits,
+      String version,
+      Access access,
+      TlsCredentials tls,
+      Tracing tracing) {
+    CallPolicy policy = new CallPolicy(service, limits, access, tracing);
+    GrpcCalls calls = new GrpcCalls(policy, limits.maxHeaderBytes(), tls != null);
     Server server =
         NettyServerBuilder.forAddress(new InetSocketAddress(host, port), credentials(tls))
             .directExecutor()
@@ -105,7 +124,7 @@ public final class GrpcServer implements AutoCloseable {
                 ServerInterceptors.intercept(
                     GrpcRequestChecks.checkedParsing(
                         new GrpcInference(policy, version).bindService()),
-                    new GrpcCalls(policy, limits.maxHeaderBytes())))
+                    calls))
             .build();
     try {
       server.start();
@@ -120,6 +139,7 @@ public final class GrpcServer implements AutoCloseable {
               + "); pick another with --grpc-port",
           e);
     }
+    calls.port(server.getPort());
     return new GrpcServer(server, host);
   }
 

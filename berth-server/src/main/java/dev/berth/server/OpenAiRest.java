@@ -103,7 +103,8 @@ final class OpenAiRest {
         chat ? OpenAiJson.readChat(body) : OpenAiJson.readCompletion(body);
     call.target(request.model(), null);
     Generation generation =
-        ClientConnections.await(service.generate(request.model(), null, request.request()));
+        ClientConnections.await(
+            service.generate(request.model(), null, request.request(), call.trace()));
     try (generation) {
       call.target(generation.model(), generation.version());
       String id = (chat ? "chatcmpl-" : "cmpl-") + newId();
