@@ -15,6 +15,7 @@ import dev.berth.server.BerthServer;
 import dev.berth.server.GrpcServer;
 import dev.berth.server.ServerLimits;
 import dev.berth.server.TlsCredentials;
+import dev.berth.server.Tracing;
 import java.io.PrintStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -219,6 +220,12 @@ final class ServeCommand implements java.util.concurrent.Callable<Integer> {
     } catch (IllegalArgumentException e) {
       throw new BerthException(e.getMessage());
     }
+    // read once, here: no OTEL_* variable is looked at on the request path
+    Tracing tracing =
+        Tracing.configure(settings, System.getenv(), service == null ? "berth" : service.name());
+    if (tracing.enabled()) {
+      LOG.info("tracing: " + tracing.description());
+    }
     ServingMetrics metrics = new ServingMetrics().withJvmMetrics();
     InferenceService inference =
         InferenceService.create(
@@ -259,6 +266,7 @@ final class ServeCommand implements java.util.concurrent.Callable<Integer> {
           } else {
             inference.close();
           }
+          tracing.close(); // the spans of the last requests go out before the process ends
           LOG.info(
               drained
                   ? "stopped; every in-flight request was answered"
@@ -278,10 +286,12 @@ final class ServeCommand implements java.util.concurrent.Callable<Integer> {
               .version(Main.Version.get())
               .access(access)
               .tls(tls)
+              .tracing(tracing)
               .build()
               .start());
     } catch (RuntimeException e) {
       inference.close();
+      tracing.close();
       throw new BerthException(
           "cannot listen on "
               + host
@@ -302,9 +312,11 @@ final class ServeCommand implements java.util.concurrent.Callable<Integer> {
               limits,
               Main.Version.get(),
               access,
-              tls));
+              tls,
+              tracing));
     } catch (RuntimeException e) {
       http.get().shutdown(Duration.ZERO);
+      tracing.close();
       throw e;
     }
     try {
@@ -315,6 +327,7 @@ final class ServeCommand implements java.util.concurrent.Callable<Integer> {
     if (loadFailure.get() != null) {
       http.get().shutdown(Duration.ZERO);
       grpc.get().shutdown(Duration.ZERO);
+      tracing.close();
       if (loadFailure.get() instanceof RuntimeException re) {
         throw re;
       }
