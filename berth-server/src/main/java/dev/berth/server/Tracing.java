@@ -145,6 +145,12 @@ public final class Tracing implements AutoCloseable {
               + "; check the OTEL_* variables (docs/monitoring.md, Traces)",
           e);
     }
+    String sampler =
+        overrides.getOrDefault(
+            "otel.traces.sampler",
+            otel.getOrDefault("otel.traces.sampler", "parentbased_always_on"));
+    String ratio =
+        overrides.getOrDefault("otel.traces.sampler.arg", otel.get("otel.traces.sampler.arg"));
     String description =
         "spans of service '"
             + serviceName.get()
@@ -153,7 +159,8 @@ public final class Tracing implements AutoCloseable {
             + " (OTLP "
             + protocol
             + ", sampler "
-            + sdk.getSdkTracerProvider().getSampler().getDescription()
+            + sampler
+            + (ratio == null || !sampler.endsWith("traceidratio") ? "" : " " + ratio)
             + ")";
     return new Tracing(sdk, description);
   }

@@ -107,7 +107,7 @@ class TracingTest {
       String d = tracing.description();
       assertTrue(d.contains("to " + COLLECTOR + " (OTLP grpc"), d);
       assertTrue(d.contains("service 'chosen'"), d);
-      assertTrue(d.contains("TraceIdRatioBased{0.250000}"), d);
+      assertTrue(d.contains("sampler parentbased_traceidratio 0.25)"), d);
     }
   }
 
