@@ -238,7 +238,8 @@ public final class DynamicBatcher implements AutoCloseable {
         if (now - next.deadlineNanos() > 0) {
           metrics.rejected(model, version, "deadline");
           if (next.trace() != null) {
-            next.trace().step(RequestTrace.Step.QUEUE, next.enqueuedNanos(), now);
+            Job late = next;
+            report(() -> late.trace().step(RequestTrace.Step.QUEUE, late.enqueuedNanos(), now));
           }
           next.result()
               .completeExceptionally(
@@ -290,6 +291,7 @@ public final class DynamicBatcher implements AutoCloseable {
       inputs.add(job.inputs());
       traced |= job.trace() != null;
     }
+    int batchRows = rows;
     List<List<Tensor>> results;
     BatchTimes times = traced ? new BatchTimes(true) : new BatchTimes();
     try {
@@ -302,7 +304,7 @@ public final class DynamicBatcher implements AutoCloseable {
         }
       } else {
         if (traced) {
-          traceFailure(batch, start, rows, e);
+          report(() -> traceFailure(batch, start, batchRows, e));
         }
         batch.get(0).result().completeExceptionally(e);
       }
@@ -310,7 +312,7 @@ public final class DynamicBatcher implements AutoCloseable {
     } catch (RuntimeException | Error e) {
       LOG.log(Level.SEVERE, "model '" + model + "' version " + version + " failed a batch", e);
       if (traced) {
-        traceFailure(batch, start, rows, e);
+        report(() -> traceFailure(batch, start, batchRows, e));
       }
       onEngineFailure.accept(e);
       BerthException failure =
@@ -323,7 +325,7 @@ public final class DynamicBatcher implements AutoCloseable {
     long end = System.nanoTime();
     metrics.batch(model, version, rows, end - start, times);
     if (traced) {
-      trace(batch, start, end, rows, times);
+      report(() -> trace(batch, start, end, batchRows, times));
     }
     for (int i = 0; i < batch.size(); i++) {
       Job job = batch.get(i);
@@ -372,6 +374,18 @@ public final class DynamicBatcher implements AutoCloseable {
       for (RequestTrace t : traces) {
         t.step(RequestTrace.Step.POSTPROCESS, call.end(), call.outputEnd());
       }
+    }
+  }
+
+  /** Runs a report into traces: one that fails is logged, and never fails the requests. */
+  private void report(Runnable report) {
+    try {
+      report.run();
+    } catch (RuntimeException e) {
+      LOG.log(
+          Level.WARNING,
+          "model '" + model + "' version " + version + ": a request's trace was not recorded",
+          e);
     }
   }
 

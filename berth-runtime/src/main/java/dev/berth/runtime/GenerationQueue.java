@@ -8,6 +8,8 @@ import java.util.ArrayDeque;
 import java.util.Iterator;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.atomic.AtomicLong;
+import java.util.logging.Level;
+import java.util.logging.Logger;
 
 /**
  * Admission for one language model version: at most {@code llm.parallel} generations run at once,
@@ -16,6 +18,7 @@ import java.util.concurrent.atomic.AtomicLong;
  * gives up (its future cancelled) leaves the queue.
  */
 final class GenerationQueue {
+  private static final Logger LOG = Logger.getLogger(GenerationQueue.class.getName());
   private final String model;
   private final String version;
   private final TextGenerator engine;
@@ -129,7 +132,7 @@ final class GenerationQueue {
   private void start(Pending pending) {
     long started = System.nanoTime();
     if (pending.trace() != null) {
-      pending.trace().step(RequestTrace.Step.QUEUE, pending.arrival(), started);
+      report(() -> pending.trace().step(RequestTrace.Step.QUEUE, pending.arrival(), started));
     }
     Generation generation;
     try {
@@ -192,6 +195,18 @@ final class GenerationQueue {
     }
   }
 
+  /** Runs a report into a trace: one that fails is logged, and never fails the generation. */
+  private void report(Runnable report) {
+    try {
+      report.run();
+    } catch (RuntimeException e) {
+      LOG.log(
+          Level.WARNING,
+          "model '" + model + "' version " + version + ": a request's trace was not recorded",
+          e);
+    }
+  }
+
   private void kvCache() {
     metrics.llmKvCache(
         model, version, tokensHeld.get() / ((double) engine.contextSize() * engine.parallel()));
@@ -232,24 +247,23 @@ final class GenerationQueue {
       sequenceFree();
       if (pending.trace() != null) {
         TextGenerator.Sampling sampling = pending.sampling();
-        pending
-            .trace()
-            .generation(
-                new RequestTrace.Generated(
-                    model,
-                    version,
-                    pending.request().messages() != null,
-                    pending.arrival(),
-                    started,
-                    first,
-                    now,
-                    pending.promptTokens(),
-                    completionTokens,
-                    sampling.maxTokens(),
-                    sampling.temperature(),
-                    sampling.topP(),
-                    sampling.seed(),
-                    reason));
+        RequestTrace.Generated generated =
+            new RequestTrace.Generated(
+                model,
+                version,
+                pending.request().messages() != null,
+                pending.arrival(),
+                started,
+                first,
+                now,
+                pending.promptTokens(),
+                completionTokens,
+                sampling.maxTokens(),
+                sampling.temperature(),
+                sampling.topP(),
+                sampling.seed(),
+                reason);
+        report(() -> pending.trace().generation(generated));
       }
     }
 

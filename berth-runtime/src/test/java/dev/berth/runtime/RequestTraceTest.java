@@ -131,6 +131,51 @@ class RequestTraceTest {
   }
 
   @Test
+  void aTraceThatFailsNeverFailsItsRequest() throws Exception {
+    RequestTrace broken =
+        new RequestTrace() {
+          @Override
+          public void step(Step step, long startNanos, long endNanos) {
+            throw new IllegalStateException("broken trace");
+          }
+
+          @Override
+          public void engineCall(
+              String model,
+              String version,
+              List<RequestTrace> batch,
+              int requests,
+              int rows,
+              long startNanos,
+              long endNanos,
+              Throwable error) {
+            throw new IllegalStateException("broken trace");
+          }
+
+          @Override
+          public void generation(Generated generated) {
+            throw new IllegalStateException("broken trace");
+          }
+        };
+    TensorPipeline pipeline =
+        new TensorPipeline("m", new TensorPipelineTest.Recording(), List.of(), null);
+    try (DynamicBatcher batcher =
+        new DynamicBatcher(
+            "m",
+            "1",
+            new BatchingConfig(4, Duration.ZERO, 100),
+            1,
+            pipeline,
+            new ServingMetrics())) {
+      List<Tensor> answer =
+          batcher.submit(x(2), List.of("y"), 1, later(), broken).get(10, TimeUnit.SECONDS);
+      assertEquals(1, answer.size());
+      // and the worker still serves the next request
+      batcher.submit(x(2), List.of("y"), 1, later(), broken).get(10, TimeUnit.SECONDS);
+    }
+  }
+
+  @Test
   void anUntracedBatchKeepsNoMomentsForATrace() {
     TensorPipeline pipeline =
         new TensorPipeline("m", new TensorPipelineTest.Recording(), List.of(), null);

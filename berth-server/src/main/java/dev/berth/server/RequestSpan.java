@@ -125,7 +125,9 @@ final class RequestSpan implements RequestTrace {
             .setAttribute("berth.batch.size", (long) rows)
             .setAttribute("berth.batch.requests", (long) requests);
     for (RequestTrace t : batch) {
-      b.addLink(((RequestSpan) t).span.getSpanContext());
+      if (t instanceof RequestSpan other) {
+        b.addLink(other.span.getSpanContext());
+      }
     }
     Span call = b.startSpan();
     if (error != null) {
