@@ -164,6 +164,8 @@ public final class ClassDataArchive {
     pb.environment().put("ORT_DISABLE_TELEMETRY", "1");
     pb.environment().put("OPT_OUT_TRACKING", "true");
     pb.environment().put("DJL_CACHE_DIR", work.resolve("djl").toString());
+    // the service's tracing is for where it is deployed: the build machine sends no spans
+    pb.environment().put("OTEL_SDK_DISABLED", "true");
     Path log = work.resolve("training.log");
     pb.redirectErrorStream(true).redirectOutput(log.toFile());
     Process p = pb.start();
