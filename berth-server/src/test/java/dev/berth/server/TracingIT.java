@@ -104,7 +104,8 @@ class TracingIT {
 
   /**
    * MiniLM behind REST and gRPC, tracing to {@code receiver}: batches of up to 4 rows, whose first
-   * request waits up to 5 s for more, so that 4 requests sent together run as one engine call.
+   * request waits up to 10 s for more (a batch leaves as soon as it holds 4), so that 4 requests
+   * sent together run as one engine call however slowly the machine lets them arrive.
    */
   private static Fronts fronts(OtlpReceiver receiver, String protocol, String name)
       throws Exception {
@@ -124,7 +125,7 @@ class TracingIT {
         MiniLmServer.start(
             MiniLmServer.repository(
                 repository,
-                MiniLmServer.modelYaml("{max-batch-size: 4, max-queue-delay: 5s}", "60s")),
+                MiniLmServer.modelYaml("{max-batch-size: 4, max-queue-delay: 10s}", "60s")),
             b -> b.tracing(tracing));
     GrpcServer grpc =
         GrpcServer.start(
