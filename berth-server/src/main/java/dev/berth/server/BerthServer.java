@@ -293,7 +293,7 @@ public final class BerthServer implements AutoCloseable {
             path,
             false,
             () -> String.valueOf(req.remotePeer().address()),
-            req.headers(),
+            policy.tracing() && routes.traced(method, path) ? req.headers() : null,
             HEADERS,
             scheme(),
             boundPort);

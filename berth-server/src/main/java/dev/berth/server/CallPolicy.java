@@ -75,10 +75,15 @@ final class CallPolicy {
     return new Call(requestId(offeredId), method, path, grpc, remote);
   }
 
+  /** Whether calls are traced at all. */
+  boolean tracing() {
+    return tracingOn;
+  }
+
   /**
    * Opens a call and, with tracing on, its server span: a child of the client's span when its
    * headers ({@code headers} reads {@code carrier}) carry a W3C {@code traceparent}. With tracing
-   * off the headers are not looked at.
+   * off, or no {@code carrier} (a call not worth a trace), the headers are not looked at.
    *
    * @param scheme {@code http} or {@code https}
    * @param port the port the call came in on
@@ -94,7 +99,7 @@ final class CallPolicy {
       String scheme,
       int port) {
     Call call = begin(offeredId, method, path, grpc, remote);
-    if (tracingOn) {
+    if (tracingOn && carrier != null) {
       call.span = tracing.start(call, carrier, headers, scheme, port);
     }
     return call;

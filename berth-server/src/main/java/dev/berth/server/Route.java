@@ -91,6 +91,22 @@ record Route(
     }
 
     /**
+     * Whether a call to {@code rawPath} is worth a trace: not the open endpoints that probes,
+     * scrapers and tools poll (health, {@code /metrics}, the API document), nor the status page and
+     * what it polls. Calls that match no route are traced, as their failures are worth seeing.
+     */
+    boolean traced(Method method, String rawPath) {
+      List<String> segments = segments(rawPath);
+      for (int i = 0; i < routes.size(); i++) {
+        Route route = routes.get(i);
+        if (route.method().equals(method) && fits(templates.get(i), segments)) {
+          return route.role() != null && !route.browser();
+        }
+      }
+      return true;
+    }
+
+    /**
      * The route for a request.
      *
      * @throws NoSuchEndpointException no route has this path

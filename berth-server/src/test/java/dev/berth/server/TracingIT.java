@@ -280,6 +280,18 @@ class TracingIT {
   private static void restAndGrpcShareABatch(Fronts f, String tag) throws Exception {
     List<ClientSpan> clients = List.of(ClientSpan.next(), ClientSpan.next(), ClientSpan.next());
     ClientSpan grpcClient = ClientSpan.next();
+    // what probes, scrapers and the status page poll is not traced, even when asked to be
+    ClientSpan probe = ClientSpan.next();
+    for (String path : List.of("/v2/health/ready", "/metrics", "/status/models")) {
+      HttpResponse<String> polled =
+          HTTP.send(
+              HttpRequest.newBuilder(
+                      URI.create("http://127.0.0.1:" + f.rest().server().port() + path))
+                  .header("traceparent", probe.traceparent())
+                  .build(),
+              HttpResponse.BodyHandlers.ofString());
+      assertEquals(200, polled.statusCode(), path + ": " + polled.body());
+    }
     List<CompletableFuture<HttpResponse<String>>> answers = new ArrayList<>();
     for (int i = 0; i < clients.size(); i++) {
       answers.add(rest(f, clients.get(i), tag + "-rest-" + i));
@@ -294,6 +306,8 @@ class TracingIT {
     List<ClientSpan> all = new ArrayList<>(clients);
     all.add(grpcClient);
     List<OtlpReceiver.Received> spans = f.receiver().await(s -> complete(s, all));
+    // their spans would have ended, and been exported, before the inference requests' spans
+    assertEquals(List.of(), f.receiver().trace(probe.traceId()), "health, metrics, status");
 
     List<OtlpReceiver.Received> servers = new ArrayList<>();
     for (int i = 0; i < clients.size(); i++) {
