@@ -2,14 +2,17 @@ package dev.berth.cli;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.dataformat.yaml.YAMLFactory;
+import dev.berth.api.BerthException;
 import dev.berth.runtime.ServiceSpec;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.List;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -55,5 +58,37 @@ class ComposeExportTest {
     assertEquals("shop", job.path("job_name").asText());
     assertEquals("shop:8080", job.path("static_configs").get(0).path("targets").get(0).asText());
     assertTrue(job.path("scheme").isMissingNode(), job.toString());
+    // Prometheus and Grafana read them as users of their own, whatever the umask here
+    assertEquals(
+        "rw-r--r--",
+        java.nio.file.attribute.PosixFilePermissions.toString(
+            Files.getPosixFilePermissions(stack.resolve("prometheus/prometheus.yml"))));
+    assertEquals(
+        "rwxr-xr-x",
+        java.nio.file.attribute.PosixFilePermissions.toString(
+            Files.getPosixFilePermissions(stack.resolve("grafana/provisioning/datasources"))));
+  }
+
+  @Test
+  void aServiceThatAsksForClientCertificatesIsRefusedWithTheReason() throws Exception {
+    for (String f : List.of("cert.pem", "key.pem", "ca.pem")) {
+      Files.writeString(dir.resolve(f), "not read at export\n");
+    }
+    Path file = dir.resolve("berth.yaml");
+    Files.writeString(
+        file,
+        """
+        apiVersion: berth.dev/v1
+        kind: ModelService
+        name: shop
+        models:
+          - source: s3://models/shop
+        serving: {tls: {cert: cert.pem, key: key.pem, client-ca: ca.pem}}
+        """);
+    BerthException e =
+        assertThrows(
+            BerthException.class,
+            () -> ComposeExport.write(ServiceSpec.load(file), "berth/shop:1", dir.resolve("s")));
+    assertTrue(e.getMessage().contains("tls-client-ca"), e.getMessage());
   }
 }

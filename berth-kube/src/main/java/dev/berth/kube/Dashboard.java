@@ -169,8 +169,9 @@ public final class Dashboard {
                             "{{model}} v{{version}}"))),
                 new Panel(
                     "Rejections",
-                    "Requests refused before an engine ran them, by reason (queue_full, deadline),"
-                        + " and answers of 429, 503 or RESOURCE_EXHAUSTED",
+                    "Requests refused before an engine ran them, by reason: queue_full (the"
+                        + " queue held batching.max-queue-size) or deadline (it waited past its"
+                        + " deadline)",
                     "timeseries",
                     "reqps",
                     List.of(
@@ -180,10 +181,17 @@ public final class Dashboard {
                                 + "}"
                                 + rate
                                 + "))",
-                            "{{model}} {{reason}}"),
+                            "{{model}} {{reason}}"))),
+                new Panel(
+                    "Refused as overloaded",
+                    "Share of requests answered HTTP 429 or gRPC RESOURCE_EXHAUSTED (a full queue,"
+                        + " or the server's in-flight limit); BerthOverloaded fires above 1%",
+                    "timeseries",
+                    "percentunit",
+                    List.of(
                         new Query(
-                            Monitoring.codeShare(sel, "429|503|RESOURCE_EXHAUSTED", "5m"),
-                            "{{model}} share refused"))))));
+                            Monitoring.codeShare(sel, Monitoring.OVERLOAD_CODES, "5m"),
+                            "{{model}}"))))));
     rows.add(
         new Row(
             "Models",

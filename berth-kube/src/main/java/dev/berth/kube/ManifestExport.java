@@ -200,10 +200,11 @@ public final class ManifestExport {
     }
     written.add(write(base.resolve("kustomization.yaml"), kustomization.toString()));
     deleteStaleFiles(base, written);
+    // in the namespace the overlay puts the service in, where a PodMonitor sees its pods
     written.addAll(
         Monitoring.kustomize(
             generator.name(),
-            generator.namespace(),
+            generator.namespace() != null ? generator.namespace() : OVERLAY_NAMESPACE,
             dir.resolve("monitoring"),
             header + baseNote()));
 
@@ -473,7 +474,8 @@ public final class ManifestExport {
     return amount.stripTrailingZeros().toPlainString() + format;
   }
 
-  private static String quote(String s) {
+  /** A YAML double-quoted string: names such as {@code yes} or {@code 123} stay strings. */
+  static String quote(String s) {
     return '"' + s.replace("\\", "\\\\").replace("\"", "\\\"") + '"';
   }
 

@@ -65,6 +65,13 @@ public final class Monitoring {
     }
   }
 
+  /**
+   * The codes of requests refused as overloaded: HTTP 429, and gRPC RESOURCE_EXHAUSTED (which also
+   * answers a message over the size limit; HTTP answers that 413). A 503 is a model version not
+   * ready, which the error ratio and BerthModelVersionUnavailable cover.
+   */
+  static final String OVERLOAD_CODES = "429|RESOURCE_EXHAUSTED";
+
   /** The alerts of service {@code name}, whose series carry {@code job="NAME"}. */
   public static List<Alert> alerts(String name) {
     String job = "job=\"" + name + "\"";
@@ -116,7 +123,7 @@ public final class Monitoring {
                 + SLO_SECONDS
                 + " s on more requests than the objective allows, at 6 times its rate over the"
                 + " last 6 hours and 30 minutes: a 30-day budget lasts 5 days at this pace."));
-    String refused = codeShare(job, "429|503|RESOURCE_EXHAUSTED", "5m");
+    String refused = codeShare(job, OVERLOAD_CODES, "5m");
     out.add(
         new Alert(
             "BerthOverloaded",
@@ -127,8 +134,9 @@ public final class Monitoring {
             name + ": requests are turned away",
             "Model {{ $labels.model }} of "
                 + name
-                + " has refused more than 1% of its requests as overloaded (429/503, a full"
-                + " queue: batching.max-queue-size) for 10 minutes."));
+                + " has refused more than 1% of its requests as overloaded (HTTP 429, gRPC"
+                + " RESOURCE_EXHAUSTED: a full queue, batching.max-queue-size, or the server's"
+                + " in-flight limit) for 10 minutes."));
     String fill =
         "max by (model, version) (berth_queue_size{"
             + job
@@ -178,7 +186,7 @@ public final class Monitoring {
                 + " has had fewer available replicas than it asks for, for 10 minutes"
                 + " (kube-state-metrics)."));
     String heap =
-        "max by (instance) (jvm_memory_used_bytes{"
+        "max by (namespace, pod, instance) (jvm_memory_used_bytes{"
             + job
             + ",area=\"heap\"} / jvm_memory_max_bytes{"
             + job
@@ -369,13 +377,17 @@ public final class Monitoring {
         """
             .formatted(dir.toString().replace('\\', '/'), ManifestExport.KUSTOMIZE_API_VERSION));
     if (namespace != null) {
-      k.append("namespace: ").append(namespace).append('\n');
+      k.append("namespace: ").append(ManifestExport.quote(namespace)).append('\n');
     }
-    k.append("resources:\n- ").append(rule).append("\n- ").append(monitor).append('\n');
+    k.append("resources:\n- ")
+        .append(ManifestExport.quote(rule))
+        .append("\n- ")
+        .append(ManifestExport.quote(monitor))
+        .append('\n');
     k.append(
         """
         configMapGenerator:
-        - name: %s-dashboard
+        - name: %s
           files:
           - %s
         generatorOptions:
@@ -386,10 +398,10 @@ public final class Monitoring {
             %s: berth
         """
             .formatted(
-                name,
-                dashboard,
+                ManifestExport.quote(name + "-dashboard"),
+                ManifestExport.quote(dashboard),
                 ManifestGenerator.PART_OF_LABEL,
-                name,
+                ManifestExport.quote(name),
                 ManifestGenerator.MANAGED_BY_LABEL));
     files.put("kustomization.yaml", k.toString().getBytes(StandardCharsets.UTF_8));
     return write(dir, files);

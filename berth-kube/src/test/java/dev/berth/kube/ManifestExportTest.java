@@ -257,6 +257,12 @@ class ManifestExportTest {
     assertEquals(byKindAndName(generator.objects()), byKindAndName(base));
     assertTrue(base.stream().allMatch(o -> o.getMetadata().getNamespace() == null));
     assertOverlay(generator, kustomize(kubectl, out.resolve("overlays/production")), "production");
+    // the PodMonitor watches its own namespace: it goes where the overlay puts the pods
+    List<HasMetadata> monitoring = kustomize(kubectl, out.resolve("monitoring"));
+    assertEquals(3, monitoring.size(), monitoring.toString());
+    assertTrue(
+        monitoring.stream().allMatch(o -> "production".equals(o.getMetadata().getNamespace())),
+        monitoring.toString());
   }
 
   @Test

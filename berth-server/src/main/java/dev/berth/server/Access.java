@@ -133,6 +133,13 @@ public final class Access {
               + "; send it as 'Authorization: Bearer <credential>' (or, from a browser, as the"
               + " password when asked to log in)");
     }
+    if (role == Role.MANAGE && sentByBrowser(authorization)) {
+      // a browser keeps Basic credentials for the whole origin and sends them on its own: they
+      // open inference and the status page, never the repository API
+      throw new UnauthenticatedException(
+          "the repository API takes its credential as 'Authorization: Bearer <credential>' only,"
+              + " not as HTTP Basic");
+    }
     String credential = credential(authorization);
     byte[] digest = sha256(credential);
     // Compare against every digest, always, so that timing does not tell which one nearly matched.

@@ -287,9 +287,11 @@ class AccessIT {
         call(guarded, "POST", "/v2/models/m/infer", INFER_BODY, basic("anyone", INFER_KEY))
             .statusCode());
     assertEquals(200, call(guarded, "GET", "/v2/models/m", null, basic("", OPS_KEY)).statusCode());
-    assertEquals(
-        200, call(guarded, "POST", "/v2/repository/index", "{}", basic("x", TOKEN)).statusCode());
-    assertEquals("management-token", next(Level.INFO).get("who"));
+    HttpResponse<String> management =
+        call(guarded, "POST", "/v2/repository/index", "{}", basic("x", TOKEN));
+    assertEquals(401, management.statusCode(), "the repository API takes Bearer only");
+    assertTrue(management.body().contains("not as HTTP Basic"), management.body());
+    next(Level.WARNING);
 
     HttpResponse<String> wrong =
         call(guarded, "GET", "/v2/models/m", null, basic("web", INFER_KEY + "x"));
@@ -328,9 +330,9 @@ class AccessIT {
       assertEquals("web-frontend", event.get("who"));
       assertEquals("403", event.get("result"));
     }
-    // nor does the management API
+    // nor does the management API, which takes Bearer credentials only
     assertEquals(
-        403,
+        401,
         call(
                 guarded,
                 "POST",

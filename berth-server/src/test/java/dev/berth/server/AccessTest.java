@@ -144,10 +144,17 @@ class AccessTest {
     assertThrows(
         UnauthenticatedException.class,
         () -> a.require(Access.Role.INFER, basic("the-key-of-the-app:x")));
+    // the repository API takes Bearer only: a browser's remembered Basic credentials never open it
+    UnauthenticatedException basicManagement =
+        assertThrows(
+            UnauthenticatedException.class,
+            () ->
+                a.require(
+                    Access.Role.MANAGE,
+                    " basic " + basic("x:sixteen-chars-at-least").substring(6)));
+    assertTrue(basicManagement.getMessage().contains("Bearer"), basicManagement.getMessage());
     assertEquals(
-        "management-token",
-        a.require(Access.Role.MANAGE, " basic " + basic("x:sixteen-chars-at-least").substring(6))
-            .name());
+        "management-token", a.require(Access.Role.MANAGE, "Bearer sixteen-chars-at-least").name());
     assertEquals("app", a.nameOf(basic("u:the-key-of-the-app")));
     assertEquals(null, a.nameOf("Basic %%%"));
     assertTrue(Access.sentByBrowser(basic("u:p")));

@@ -194,6 +194,7 @@ class StatusPageBrowserIT {
 
     // the page shows them once it has looked again: requests/s times the window is their number
     AtomicReference<String> shown = new AtomicReference<>();
+    AtomicReference<Row> matched = new AtomicReference<>();
     await("the page's figures of " + REQUESTS + " requests")
         .atMost(WAIT)
         .until(
@@ -205,9 +206,10 @@ class StatusPageBrowserIT {
                 return false;
               }
               double requests = Double.parseDouble(r.cell("rps")) * Double.parseDouble(w.group(1));
+              matched.set(r);
               return Math.abs(requests - REQUESTS) <= 0.05 * REQUESTS;
             });
-    minilm = row("minilm");
+    minilm = matched.get(); // the row as it was when it matched, not a later update of it
     List<MiniLmServer.Sample> metrics = server.metrics();
     Map<String, String> v1 = Map.of("model", "minilm", "version", "1");
     // the server's own figures: every minilm request so far is in the page's window
