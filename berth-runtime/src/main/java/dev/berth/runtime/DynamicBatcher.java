@@ -232,7 +232,15 @@ public final class DynamicBatcher implements AutoCloseable {
           break;
         }
         if (next.result().isDone()) {
-          continue; // the caller gave up already
+          // The caller gave up already, or the timer of its deadline failed it while it waited:
+          // its wait ends here, where it leaves the queue. A job is taken from the queue once, so
+          // this is its one report.
+          if (next.trace() != null) {
+            Job gone = next;
+            long left = System.nanoTime();
+            report(() -> gone.trace().step(RequestTrace.Step.QUEUE, gone.enqueuedNanos(), left));
+          }
+          continue;
         }
         long now = System.nanoTime();
         if (now - next.deadlineNanos() > 0) {

@@ -14,7 +14,10 @@ import java.util.List;
 public interface RequestTrace {
   /** A step of one request alone. */
   enum Step {
-    /** Waiting in the model's queue until a worker took it (a language model: for a sequence). */
+    /**
+     * Waiting in the model's queue until a worker took it (a language model: for a sequence); a
+     * request that timed out or was given up while it waited, until a worker took it out.
+     */
     QUEUE,
     /** The pre-processing steps of its batch and the joining of the batch's rows. */
     PREPROCESS,

@@ -18,6 +18,7 @@ import java.util.Set;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -172,6 +173,45 @@ class RequestTraceTest {
       assertEquals(1, answer.size());
       // and the worker still serves the next request
       batcher.submit(x(2), List.of("y"), 1, later(), broken).get(10, TimeUnit.SECONDS);
+    }
+  }
+
+  @Test
+  void aRequestThatTimesOutInTheQueueReportsItsWait() throws Exception {
+    CountDownLatch running = new CountDownLatch(1);
+    CountDownLatch release = new CountDownLatch(1);
+    try (DynamicBatcher batcher =
+        new DynamicBatcher(
+            "m",
+            "1",
+            new BatchingConfig(1, Duration.ZERO, 100),
+            1,
+            (inputs, outputs) -> {
+              running.countDown();
+              try {
+                release.await();
+              } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+              }
+              return List.of(List.of(Tensor.ofFloats("y", new long[] {1}, new float[] {1})));
+            },
+            new ServingMetrics())) {
+      CompletableFuture<List<Tensor>> first = batcher.submit(x(1), List.of("y"), 1, later());
+      running.await(); // the engine holds the first request
+      Recorded late = new Recorded();
+      CompletableFuture<List<Tensor>> second = batcher.submit(x(1), List.of("y"), 1, later(), late);
+      // what the timer of the caller's deadline does (InferenceService's orTimeout), before any
+      // worker came for the request
+      second.completeExceptionally(new java.util.concurrent.TimeoutException());
+      long timedOut = System.nanoTime();
+      release.countDown();
+      first.get(10, TimeUnit.SECONDS);
+      org.awaitility.Awaitility.await()
+          .atMost(Duration.ofSeconds(10))
+          .until(() -> late.steps.containsKey(RequestTrace.Step.QUEUE));
+      long[] queue = late.steps.get(RequestTrace.Step.QUEUE);
+      assertTrue(queue[0] < timedOut && timedOut <= queue[1], "from its arrival to its leaving");
+      assertTrue(late.calls.isEmpty(), "it never ran");
     }
   }
 
