@@ -385,11 +385,14 @@ public final class DynamicBatcher implements AutoCloseable {
     }
   }
 
-  /** Runs a report into traces: one that fails is logged, and never fails the requests. */
+  /**
+   * Runs a report into traces: one that fails is logged, and never fails the requests. An {@link
+   * Error} is caught too: thrown on the worker, it would end the worker with its batch unanswered.
+   */
   private void report(Runnable report) {
     try {
       report.run();
-    } catch (RuntimeException e) {
+    } catch (Throwable e) {
       LOG.log(
           Level.WARNING,
           "model '" + model + "' version " + version + ": a request's trace was not recorded",

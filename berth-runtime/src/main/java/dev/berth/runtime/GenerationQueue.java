@@ -195,11 +195,15 @@ final class GenerationQueue {
     }
   }
 
-  /** Runs a report into a trace: one that fails is logged, and never fails the generation. */
+  /**
+   * Runs a report into a trace: one that fails is logged, and never fails the generation. An {@link
+   * Error} is caught too: thrown under the queue's lock or on a generation's thread, it would leave
+   * the generation or its sequence stranded.
+   */
   private void report(Runnable report) {
     try {
       report.run();
-    } catch (RuntimeException e) {
+    } catch (Throwable e) {
       LOG.log(
           Level.WARNING,
           "model '" + model + "' version " + version + ": a request's trace was not recorded",

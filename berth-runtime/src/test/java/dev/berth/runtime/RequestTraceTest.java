@@ -131,33 +131,50 @@ class RequestTraceTest {
     }
   }
 
+  /** A trace whose every report throws what {@code failure} makes. */
+  private static RequestTrace broken(java.util.function.Supplier<Throwable> failure) {
+    return new RequestTrace() {
+      private void fail() {
+        Throwable t = failure.get();
+        if (t instanceof Error e) {
+          throw e;
+        }
+        throw (RuntimeException) t;
+      }
+
+      @Override
+      public void step(Step step, long startNanos, long endNanos) {
+        fail();
+      }
+
+      @Override
+      public void engineCall(
+          String model,
+          String version,
+          List<RequestTrace> batch,
+          int requests,
+          int rows,
+          long startNanos,
+          long endNanos,
+          Throwable error) {
+        fail();
+      }
+
+      @Override
+      public void generation(Generated generated) {
+        fail();
+      }
+    };
+  }
+
+  /** An exception, and an Error (a class the tracing library misses), from a trace. */
+  private static final List<java.util.function.Supplier<Throwable>> FAILURES =
+      List.of(
+          () -> new IllegalStateException("broken trace"),
+          () -> new NoClassDefFoundError("io/opentelemetry/api/trace/Span"));
+
   @Test
   void aTraceThatFailsNeverFailsItsRequest() throws Exception {
-    RequestTrace broken =
-        new RequestTrace() {
-          @Override
-          public void step(Step step, long startNanos, long endNanos) {
-            throw new IllegalStateException("broken trace");
-          }
-
-          @Override
-          public void engineCall(
-              String model,
-              String version,
-              List<RequestTrace> batch,
-              int requests,
-              int rows,
-              long startNanos,
-              long endNanos,
-              Throwable error) {
-            throw new IllegalStateException("broken trace");
-          }
-
-          @Override
-          public void generation(Generated generated) {
-            throw new IllegalStateException("broken trace");
-          }
-        };
     TensorPipeline pipeline =
         new TensorPipeline("m", new TensorPipelineTest.Recording(), List.of(), null);
     try (DynamicBatcher batcher =
@@ -168,11 +185,30 @@ class RequestTraceTest {
             1,
             pipeline,
             new ServingMetrics())) {
-      List<Tensor> answer =
-          batcher.submit(x(2), List.of("y"), 1, later(), broken).get(10, TimeUnit.SECONDS);
-      assertEquals(1, answer.size());
-      // and the worker still serves the next request
-      batcher.submit(x(2), List.of("y"), 1, later(), broken).get(10, TimeUnit.SECONDS);
+      for (java.util.function.Supplier<Throwable> failure : FAILURES) {
+        RequestTrace broken = broken(failure);
+        List<Tensor> answer =
+            batcher.submit(x(2), List.of("y"), 1, later(), broken).get(10, TimeUnit.SECONDS);
+        assertEquals(1, answer.size(), failure.get().toString());
+        // and the worker still serves the next request
+        batcher.submit(x(2), List.of("y"), 1, later(), broken).get(10, TimeUnit.SECONDS);
+      }
+    }
+  }
+
+  @Test
+  void aTraceThatFailsNeverFailsItsGeneration() throws Exception {
+    try (InferenceService service = languageModel()) {
+      for (java.util.function.Supplier<Throwable> failure : FAILURES) {
+        try (Generation g =
+            service.generate("lm", null, chat(), broken(failure)).get(5, TimeUnit.SECONDS)) {
+          while (g.next() != null) {
+            // read it all
+          }
+          assertEquals(3, g.completionTokens(), failure.get().toString());
+          assertEquals(Generation.FinishReason.LENGTH, g.finishReason());
+        }
+      }
     }
   }
 
@@ -244,8 +280,8 @@ class RequestTraceTest {
     }
   }
 
-  @Test
-  void aGenerationReportsItsWaitAndItsTokens() throws Exception {
+  /** A scripted language model, "lm", with one sequence. */
+  private InferenceService languageModel() throws Exception {
     Path v = Files.createDirectories(repo.resolve("lm/1"));
     Files.writeString(v.resolve("script"), "");
     Files.writeString(
@@ -258,22 +294,23 @@ class RequestTraceTest {
           parallel: 1
           defaults: {max-tokens: 32, temperature: 0}
         """);
-    try (InferenceService service =
-        InferenceService.load(
-            new ModelRepository(repo),
-            List.of(new GenerationTest.ScriptedEngines()),
-            new ServingMetrics())) {
+    return InferenceService.load(
+        new ModelRepository(repo),
+        List.of(new GenerationTest.ScriptedEngines()),
+        new ServingMetrics());
+  }
+
+  /** A chat of one message asking for 3 tokens, with seed 7. */
+  private static GenerationRequest chat() {
+    return new GenerationRequest(
+        null, List.of(new TextGenerator.ChatMessage("user", "a|b")), 3, null, null, 7, List.of());
+  }
+
+  @Test
+  void aGenerationReportsItsWaitAndItsTokens() throws Exception {
+    try (InferenceService service = languageModel()) {
       Recorded trace = new Recorded();
-      GenerationRequest chat =
-          new GenerationRequest(
-              null,
-              List.of(new TextGenerator.ChatMessage("user", "a|b")),
-              3,
-              null,
-              null,
-              7,
-              List.of());
-      try (Generation g = service.generate("lm", null, chat, trace).get(5, TimeUnit.SECONDS)) {
+      try (Generation g = service.generate("lm", null, chat(), trace).get(5, TimeUnit.SECONDS)) {
         while (g.next() != null) {
           // read it all
         }
