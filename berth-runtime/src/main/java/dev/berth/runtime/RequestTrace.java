@@ -31,7 +31,8 @@ public interface RequestTrace {
   /**
    * One engine call ran this request's rows together with those of the other requests in {@code
    * batch}. Reported on one traced request of the call only (the first), which records the call
-   * once and links it to every traced request in {@code batch}, itself included.
+   * once, links it to every traced request in {@code batch}, itself included, and records each
+   * one's part in the call in that request's own trace.
    *
    * @param batch the traced requests of the call, this one first; every one of the same server
    * @param requests how many requests the call ran, traced or not

@@ -17,10 +17,10 @@ import java.util.concurrent.TimeUnit;
 /**
  * The server span of one call, and the spans the runtime's reports draw under it, each recorded
  * once its step is over with the step's own start and end: {@code berth.queue}, {@code
- * berth.preprocess}, {@code berth.batch} (one per engine call, a child of its first traced
- * request's span and linked to every traced request it ran), {@code berth.postprocess}, and for a
- * language model {@code chat MODEL} or {@code text_completion MODEL} with OpenTelemetry's GenAI
- * attributes.
+ * berth.preprocess}, {@code berth.engine} (its part in an engine call, linked to the call's {@code
+ * berth.batch} span: one per engine call, a child of its first traced request's span and linked to
+ * every traced request it ran), {@code berth.postprocess}, and for a language model {@code chat
+ * MODEL} or {@code text_completion MODEL} with OpenTelemetry's GenAI attributes.
  */
 final class RequestSpan implements RequestTrace {
   private static final AttributeKey<List<String>> FINISH_REASONS =
@@ -135,6 +135,27 @@ final class RequestSpan implements RequestTrace {
       call.setStatus(StatusCode.ERROR, error.getClass().getSimpleName());
     }
     end(call, endNanos);
+    // every request the call ran has the call in its own trace, as a child linked to the batch
+    for (RequestTrace t : batch) {
+      if (t instanceof RequestSpan request) {
+        request.engine(call.getSpanContext(), requests, rows, startNanos, endNanos, error);
+      }
+    }
+  }
+
+  /** This request's part in an engine call: the call's moments, linked to its batch span. */
+  private void engine(
+      SpanContext batch, int requests, int rows, long startNanos, long endNanos, Throwable error) {
+    Span engine =
+        child("berth.engine", startNanos)
+            .setAttribute("berth.batch.size", (long) rows)
+            .setAttribute("berth.batch.requests", (long) requests)
+            .addLink(batch)
+            .startSpan();
+    if (error != null) {
+      engine.setStatus(StatusCode.ERROR, error.getClass().getSimpleName());
+    }
+    end(engine, endNanos);
   }
 
   @Override

@@ -42,9 +42,10 @@ import org.junit.jupiter.api.io.TempDir;
 /**
  * Traces over OTLP, received by a real OTLP receiver (OpenTelemetry's protobuf definitions): REST
  * and gRPC requests that carry a client's {@code traceparent} continue its trace with a server
- * span; the queue wait, pre-processing and post-processing are that span's children; one engine
- * call is one {@code berth.batch} span linked to every request it ran; the access log names the
- * trace and span. Once over http/protobuf, once over grpc.
+ * span; the queue wait, pre-processing, the request's part in the engine call ({@code
+ * berth.engine}) and post-processing are that span's children; one engine call is one {@code
+ * berth.batch} span linked to every request it ran, and each request's {@code berth.engine} links
+ * to it; the access log names the trace and span. Once over http/protobuf, once over grpc.
  */
 class TracingIT {
   private static final HexFormat HEX = HexFormat.of();
@@ -238,7 +239,7 @@ class TracingIT {
         .collect(Collectors.toSet());
   }
 
-  /** Whether the receiver holds, for each client span, its server span with its three steps. */
+  /** Whether the receiver holds, for each client span, its server span with its four steps. */
   private static boolean complete(List<OtlpReceiver.Received> spans, List<ClientSpan> clients) {
     for (ClientSpan c : clients) {
       long steps =
@@ -247,10 +248,14 @@ class TracingIT {
               .filter(
                   s ->
                       s.span().getKind() == SpanKind.SPAN_KIND_SERVER
-                          || Set.of("berth.queue", "berth.preprocess", "berth.postprocess")
+                          || Set.of(
+                                  "berth.queue",
+                                  "berth.preprocess",
+                                  "berth.engine",
+                                  "berth.postprocess")
                               .contains(s.name()))
               .count();
-      if (steps < 4) {
+      if (steps < 5) {
         return false;
       }
     }
@@ -335,9 +340,11 @@ class TracingIT {
     for (OtlpReceiver.Received server : servers) {
       assertTrue(
           children(spans, server)
-              .containsAll(Set.of("berth.queue", "berth.preprocess", "berth.postprocess")),
+              .containsAll(
+                  Set.of("berth.queue", "berth.preprocess", "berth.engine", "berth.postprocess")),
           server.name()
-              + " has the queue wait, pre- and post-processing as children: "
+              + " has the queue wait, pre-processing, its engine call and post-processing as"
+              + " children: "
               + children(spans, server));
     }
 
@@ -358,6 +365,29 @@ class TracingIT {
     assertTrue(
         serverIds.contains(batch.traceId() + "/" + batch.parentId()),
         "the batch span is a child of a request it ran");
+
+    // and each of the four has the call in its own trace: a berth.engine child linked to the batch
+    long batchNanos = batch.span().getEndTimeUnixNano() - batch.span().getStartTimeUnixNano();
+    for (OtlpReceiver.Received server : servers) {
+      List<OtlpReceiver.Received> engines =
+          spans.stream()
+              .filter(s -> s.name().equals("berth.engine"))
+              .filter(s -> s.traceId().equals(server.traceId()))
+              .filter(s -> s.parentId().equals(server.spanId()))
+              .toList();
+      assertEquals(1, engines.size(), server.name() + ": one engine call, " + engines);
+      OtlpReceiver.Received engine = engines.get(0);
+      assertEquals(
+          List.of(batch.traceId() + "/" + batch.spanId()),
+          engine.links(),
+          "linked to the one batch span");
+      assertEquals(4, engine.integer("berth.batch.size"));
+      assertEquals(4, engine.integer("berth.batch.requests"));
+      assertEquals(
+          batchNanos,
+          engine.span().getEndTimeUnixNano() - engine.span().getStartTimeUnixNano(),
+          "the engine call's own moments");
+    }
   }
 
   @Test
