@@ -21,6 +21,9 @@ import java.util.concurrent.TimeUnit;
  * berth.batch} span: one per engine call, a child of its first traced request's span and linked to
  * every traced request it ran), {@code berth.postprocess}, and for a language model {@code chat
  * MODEL} or {@code text_completion MODEL} with OpenTelemetry's GenAI attributes.
+ *
+ * <p>Its moments are {@link System#nanoTime()} readings, placed on the wall clock against one pair
+ * of readings of both clocks taken as the call's server span starts.
  */
 final class RequestSpan implements RequestTrace {
   private static final AttributeKey<List<String>> FINISH_REASONS =
@@ -29,11 +32,21 @@ final class RequestSpan implements RequestTrace {
   private final Tracing tracing;
   private final Span span;
   private final Context context;
+  // the wall clock (nanoseconds since the epoch) and nanoTime, read together as the span started
+  private final long epochNanos;
+  private final long anchorNanos;
 
-  RequestSpan(Tracing tracing, Span span, Context context) {
+  RequestSpan(Tracing tracing, Span span, Context context, long epochNanos, long anchorNanos) {
     this.tracing = tracing;
     this.span = span;
     this.context = context;
+    this.epochNanos = epochNanos;
+    this.anchorNanos = anchorNanos;
+  }
+
+  /** A {@link System#nanoTime()} reading as nanoseconds since the epoch. */
+  private long epochNanos(long nanoTime) {
+    return epochNanos + (nanoTime - anchorNanos);
   }
 
   /** Whether the span is sampled: only then does the runtime report into it. */
@@ -87,7 +100,7 @@ final class RequestSpan implements RequestTrace {
       span.setAttribute("error.type", result);
       span.setStatus(StatusCode.ERROR, call.error == null ? "" : call.error);
     }
-    span.end(tracing.epochNanos(System.nanoTime()), TimeUnit.NANOSECONDS);
+    span.end(epochNanos(System.nanoTime()), TimeUnit.NANOSECONDS);
   }
 
   private SpanBuilder child(String name, long startNanos) {
@@ -96,11 +109,11 @@ final class RequestSpan implements RequestTrace {
         .spanBuilder(name)
         .setParent(context)
         .setSpanKind(SpanKind.INTERNAL)
-        .setStartTimestamp(tracing.epochNanos(startNanos), TimeUnit.NANOSECONDS);
+        .setStartTimestamp(epochNanos(startNanos), TimeUnit.NANOSECONDS);
   }
 
   private void end(Span child, long endNanos) {
-    child.end(tracing.epochNanos(endNanos), TimeUnit.NANOSECONDS);
+    child.end(epochNanos(endNanos), TimeUnit.NANOSECONDS);
   }
 
   @Override
@@ -188,7 +201,7 @@ final class RequestSpan implements RequestTrace {
     Span generation = b.startSpan();
     if (g.firstTokenNanos() != 0) {
       generation.addEvent(
-          "gen_ai.first_token", tracing.epochNanos(g.firstTokenNanos()), TimeUnit.NANOSECONDS);
+          "gen_ai.first_token", epochNanos(g.firstTokenNanos()), TimeUnit.NANOSECONDS);
     }
     end(generation, g.endNanos());
   }

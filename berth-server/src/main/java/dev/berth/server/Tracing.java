@@ -51,18 +51,12 @@ public final class Tracing implements AutoCloseable {
   private final Tracer tracer;
   private final TextMapPropagator propagator;
   private final String description;
-  // nanoTime's clock against the wall clock, taken once: every span's moments are nanoTime readings
-  private final long epochNanos;
-  private final long anchorNanos;
 
   private Tracing(OpenTelemetrySdk sdk, String description) {
     this.sdk = sdk;
     this.description = description;
     this.tracer = sdk == null ? null : sdk.getTracer("dev.berth.server");
     this.propagator = sdk == null ? null : sdk.getPropagators().getTextMapPropagator();
-    Instant now = Instant.now();
-    this.anchorNanos = System.nanoTime();
-    this.epochNanos = now.getEpochSecond() * 1_000_000_000L + now.getNano();
   }
 
   /** No tracing: no spans, no connection. */
@@ -283,13 +277,18 @@ public final class Tracing implements AutoCloseable {
    * Only called when {@link #enabled()}.
    */
   <C> RequestSpan start(Call call, C carrier, TextMapGetter<C> headers, String scheme, int port) {
+    // the wall clock and nanoTime read together, once per call: every moment of this call's spans
+    // is a nanoTime reading, placed against this pair
+    Instant now = Instant.now();
+    long anchorNanos = System.nanoTime();
+    long epochNanos = now.getEpochSecond() * 1_000_000_000L + now.getNano();
     Context parent = propagator.extract(Context.root(), carrier, headers);
     var builder =
         tracer
             .spanBuilder(call.grpc ? call.path.substring(1) : call.method)
             .setParent(parent)
             .setSpanKind(SpanKind.SERVER)
-            .setStartTimestamp(epochNanos(call.start), TimeUnit.NANOSECONDS)
+            .setStartTimestamp(epochNanos + (call.start - anchorNanos), TimeUnit.NANOSECONDS)
             .setAttribute("berth.request_id", call.id)
             .setAttribute("server.port", (long) port);
     if (call.grpc) {
@@ -305,15 +304,10 @@ public final class Tracing implements AutoCloseable {
           .setAttribute("url.scheme", scheme);
     }
     Span span = builder.startSpan();
-    return new RequestSpan(this, span, parent.with(span));
+    return new RequestSpan(this, span, parent.with(span), epochNanos, anchorNanos);
   }
 
   Tracer tracer() {
     return tracer;
-  }
-
-  /** A {@link System#nanoTime()} reading as nanoseconds since the epoch. */
-  long epochNanos(long nanoTime) {
-    return epochNanos + (nanoTime - anchorNanos);
   }
 }
