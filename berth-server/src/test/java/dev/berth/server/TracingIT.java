@@ -4,7 +4,18 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.google.protobuf.ByteString;
+import dev.berth.api.DataType;
+import dev.berth.api.Tensor;
+import dev.berth.api.TensorSpec;
+import dev.berth.runtime.Engine;
+import dev.berth.runtime.EngineProvider;
+import dev.berth.runtime.InferenceService;
+import dev.berth.runtime.ModelContext;
+import dev.berth.runtime.ModelRepository;
+import dev.berth.runtime.ModelSignature;
 import dev.berth.runtime.ServeSettings;
+import dev.berth.runtime.ServingMetrics;
+import dev.berth.runtime.TensorEngine;
 import dev.berth.server.grpcclient.GRPCInferenceServiceGrpc;
 import dev.berth.server.grpcclient.ModelInferRequest;
 import io.grpc.ManagedChannel;
@@ -28,6 +39,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.TimeUnit;
 import java.util.logging.Handler;
@@ -45,7 +57,8 @@ import org.junit.jupiter.api.io.TempDir;
  * span; the queue wait, pre-processing, the request's part in the engine call ({@code
  * berth.engine}) and post-processing are that span's children; one engine call is one {@code
  * berth.batch} span linked to every request it ran, and each request's {@code berth.engine} links
- * to it; the access log names the trace and span. Once over http/protobuf, once over grpc.
+ * to it; the access log names the trace and span. Once over http/protobuf, once over grpc. A
+ * request that times out in the queue still has its wait.
  */
 class TracingIT {
   private static final HexFormat HEX = HexFormat.of();
@@ -398,5 +411,133 @@ class TracingIT {
   @Test
   void overGrpc() throws Exception {
     restAndGrpcShareABatch(overGrpc, "grpc");
+  }
+
+  /**
+   * An engine that returns its input {@code x} as {@code y}, each call held until {@code release}
+   * opens; {@code running} opens as a call starts. Loads directories holding a file "gated".
+   */
+  private record GatedEngines(CountDownLatch running, CountDownLatch release)
+      implements EngineProvider {
+    @Override
+    public String name() {
+      return "gated";
+    }
+
+    @Override
+    public boolean canLoad(ModelContext context) {
+      return Files.exists(context.versionDir().resolve("gated"));
+    }
+
+    @Override
+    public Engine load(ModelContext context) {
+      ModelSignature signature =
+          new ModelSignature(
+              "gated",
+              List.of(new TensorSpec("x", DataType.FP32, new long[] {-1, 1})),
+              List.of(new TensorSpec("y", DataType.FP32, new long[] {-1, 1})),
+              true);
+      return new TensorEngine() {
+        @Override
+        public ModelSignature signature() {
+          return signature;
+        }
+
+        @Override
+        public Map<String, Tensor> run(Map<String, Tensor> inputs, Set<String> outputs) {
+          running.countDown();
+          try {
+            release.await();
+          } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+          }
+          Tensor x = inputs.get("x");
+          return Map.of("y", Tensor.ofFloats("y", x.shape(), x.floats()));
+        }
+
+        @Override
+        public void close() {}
+      };
+    }
+  }
+
+  @Test
+  void aRequestThatTimesOutInTheQueueHasItsWait() throws Exception {
+    Path repository = dir.resolve("gated");
+    Files.createDirectories(repository.resolve("gated/1"));
+    Files.writeString(repository.resolve("gated/1/gated"), "");
+    Files.writeString(
+        repository.resolve("gated/model.yaml"),
+        """
+        apiVersion: berth.dev/v1
+        kind: Model
+        request-timeout: 300ms
+        """);
+    CountDownLatch running = new CountDownLatch(1);
+    CountDownLatch release = new CountDownLatch(1);
+    try (OtlpReceiver receiver = OtlpReceiver.http();
+        Tracing tracing =
+            Tracing.configure(
+                ServeSettings.of(Map.of(ServeSettings.TRACING_ENDPOINT, receiver.endpoint())),
+                Map.of("OTEL_SERVICE_NAME", "berth-it", "OTEL_BSP_SCHEDULE_DELAY", "50"),
+                "berth")) {
+      BerthServer server =
+          BerthServer.builder(
+                  InferenceService.load(
+                      new ModelRepository(repository),
+                      List.of(new GatedEngines(running, release)),
+                      new ServingMetrics()))
+              .host("127.0.0.1")
+              .port(0)
+              .tracing(tracing)
+              .build()
+              .start();
+      try {
+        String body =
+            "{\"inputs\":[{\"name\":\"x\",\"shape\":[1,1],\"datatype\":\"FP32\",\"data\":[1]}]}";
+        URI infer = URI.create("http://127.0.0.1:" + server.port() + "/v2/models/gated/infer");
+        CompletableFuture<HttpResponse<String>> first =
+            HTTP.sendAsync(
+                HttpRequest.newBuilder(infer)
+                    .POST(HttpRequest.BodyPublishers.ofString(body))
+                    .build(),
+                HttpResponse.BodyHandlers.ofString());
+        assertTrue(running.await(30, TimeUnit.SECONDS), "the engine holds the first request");
+        ClientSpan client = ClientSpan.next();
+        HttpResponse<String> late =
+            HTTP.send(
+                HttpRequest.newBuilder(infer)
+                    .header("traceparent", client.traceparent())
+                    .POST(HttpRequest.BodyPublishers.ofString(body))
+                    .build(),
+                HttpResponse.BodyHandlers.ofString());
+        assertEquals(504, late.statusCode(), late.body());
+        release.countDown(); // a worker comes for the queued request, and finds it timed out
+        first.get(30, TimeUnit.SECONDS);
+
+        List<OtlpReceiver.Received> trace =
+            receiver.await(
+                s ->
+                    s.stream()
+                        .anyMatch(
+                            x ->
+                                x.traceId().equals(client.traceId())
+                                    && x.name().equals("berth.queue")));
+        OtlpReceiver.Received span =
+            trace.stream()
+                .filter(x -> x.traceId().equals(client.traceId()))
+                .filter(x -> x.span().getKind() == SpanKind.SPAN_KIND_SERVER)
+                .findFirst()
+                .orElseThrow(() -> new AssertionError("no server span in " + trace));
+        assertEquals(504, span.integer("http.response.status_code"));
+        assertEquals(
+            io.opentelemetry.proto.trace.v1.Status.StatusCode.STATUS_CODE_ERROR,
+            span.span().getStatus().getCode());
+        assertEquals(Set.of("berth.queue"), children(trace, span), "its wait, and nothing ran");
+      } finally {
+        release.countDown();
+        server.close();
+      }
+    }
   }
 }
