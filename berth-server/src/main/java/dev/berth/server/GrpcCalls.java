@@ -18,8 +18,9 @@ import java.util.Set;
  * exchanges: the request id (taken from the {@code x-request-id} metadata or made, and sent back in
  * the response headers), the metadata size limit, API keys (every call but ServerLive and
  * ServerReady, the health checks, needs {@code authorization: Bearer KEY} of a key with the infer
- * role when keys are configured), the access log line, the request metrics and the audit of
- * refusals. The service reads its {@link Call} from {@link #CALL}.
+ * role when keys are configured), the server span (every call but the health checks, with tracing
+ * on), the access log line, the request metrics and the audit of refusals. The service reads its
+ * {@link Call} from {@link #CALL}.
  */
 final class GrpcCalls implements ServerInterceptor {
   static final Context.Key<Call> CALL = Context.key("berth-call");
@@ -62,6 +63,7 @@ final class GrpcCalls implements ServerInterceptor {
   @Override
   public <Q, A> ServerCall.Listener<Q> interceptCall(
       ServerCall<Q, A> call, Metadata headers, ServerCallHandler<Q, A> next) {
+    boolean open = OPEN.contains(call.getMethodDescriptor().getBareMethodName());
     Call c =
         policy.begin(
             headers.get(REQUEST_ID),
@@ -69,7 +71,7 @@ final class GrpcCalls implements ServerInterceptor {
             "/" + call.getMethodDescriptor().getFullMethodName(),
             true,
             () -> String.valueOf(call.getAttributes().get(Grpc.TRANSPORT_ATTR_REMOTE_ADDR)),
-            headers,
+            open ? null : headers, // health checks are not traced: probes would bury the requests
             METADATA,
             scheme,
             port);
@@ -87,7 +89,7 @@ final class GrpcCalls implements ServerInterceptor {
       answered.close(Status.RESOURCE_EXHAUSTED.withDescription(c.error), new Metadata());
       return new ServerCall.Listener<>() {};
     }
-    if (!OPEN.contains(call.getMethodDescriptor().getBareMethodName())) {
+    if (!open) {
       try {
         policy.authorize(c, Access.Role.INFER, authorization);
       } catch (BerthException e) {

@@ -18,6 +18,7 @@ import dev.berth.runtime.ServingMetrics;
 import dev.berth.runtime.TensorEngine;
 import dev.berth.server.grpcclient.GRPCInferenceServiceGrpc;
 import dev.berth.server.grpcclient.ModelInferRequest;
+import dev.berth.server.grpcclient.ServerReadyRequest;
 import io.grpc.ManagedChannel;
 import io.grpc.ManagedChannelBuilder;
 import io.grpc.Metadata;
@@ -310,6 +311,14 @@ class TracingIT {
               HttpResponse.BodyHandlers.ofString());
       assertEquals(200, polled.statusCode(), path + ": " + polled.body());
     }
+    Metadata probing = new Metadata();
+    probing.put(TRACEPARENT, probe.traceparent());
+    assertTrue(
+        GRPCInferenceServiceGrpc.newBlockingStub(f.channel())
+            .withDeadlineAfter(60, TimeUnit.SECONDS)
+            .withInterceptors(MetadataUtils.newAttachHeadersInterceptor(probing))
+            .serverReady(ServerReadyRequest.getDefaultInstance())
+            .getReady());
     List<CompletableFuture<HttpResponse<String>>> answers = new ArrayList<>();
     for (int i = 0; i < clients.size(); i++) {
       answers.add(rest(f, clients.get(i), tag + "-rest-" + i));
@@ -325,7 +334,8 @@ class TracingIT {
     all.add(grpcClient);
     List<OtlpReceiver.Received> spans = f.receiver().await(s -> complete(s, all));
     // their spans would have ended, and been exported, before the inference requests' spans
-    assertEquals(List.of(), f.receiver().trace(probe.traceId()), "health, metrics, status");
+    assertEquals(
+        List.of(), f.receiver().trace(probe.traceId()), "health (REST and gRPC), metrics, status");
 
     List<OtlpReceiver.Received> servers = new ArrayList<>();
     for (int i = 0; i < clients.size(); i++) {
