@@ -305,7 +305,7 @@ public final class BerthServer implements AutoCloseable {
               call, Integer.toString(code), code == 401 || code == 403, () -> authorization(req));
         });
     Route route = null;
-    int status;
+    int status = 500; // what the call is closed with should even its error answer fail to go out
     try {
       Route.Match match;
       try {
@@ -352,9 +352,12 @@ public final class BerthServer implements AutoCloseable {
             HeaderNames.RETRY_AFTER, Long.toString(Math.max(1, answer.retryAfter().toSeconds())));
       }
       Route.ErrorBody body = route == null ? Route.JSON_ERROR : route.errors();
-      status = RestExchange.send(res, answer.status(), RestExchange.JSON, body.write(failure));
+      status = answer.status();
+      RestExchange.send(res, status, RestExchange.JSON, body.write(failure));
+    } finally {
+      // closed once, however the answer went: its metric, span and log line are never left open
+      policy.finish(call, Integer.toString(status));
     }
-    policy.finish(call, Integer.toString(status));
   }
 
   /** Reads a REST request's headers for the trace context (only with tracing on). */

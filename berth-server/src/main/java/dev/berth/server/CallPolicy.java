@@ -262,7 +262,11 @@ final class CallPolicy {
       service.metrics().request(call.model, call.version, call.protocol, result, nanos);
     }
     if (call.span != null) {
-      call.span.end(call, result);
+      try {
+        call.span.end(call, result);
+      } catch (RuntimeException e) { // a span that fails to end never costs the call its log line
+        LOG.log(Level.WARNING, "request " + call.id + ": its span was not recorded", e);
+      }
     }
     AccessLog.log(call, result, nanos);
   }

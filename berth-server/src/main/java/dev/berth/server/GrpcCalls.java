@@ -139,13 +139,16 @@ final class GrpcCalls implements ServerInterceptor {
         c.error = status.getDescription();
       }
       Status.Code code = status.getCode();
-      policy.answering(
-          c,
-          code.name(),
-          code == Status.Code.UNAUTHENTICATED || code == Status.Code.PERMISSION_DENIED,
-          () -> authorization);
-      policy.finish(c, code.name());
-      super.close(status, trailers);
+      try {
+        policy.answering(
+            c,
+            code.name(),
+            code == Status.Code.UNAUTHENTICATED || code == Status.Code.PERMISSION_DENIED,
+            () -> authorization);
+        policy.finish(c, code.name());
+      } finally {
+        super.close(status, trailers); // whatever the audit, metric, span or log line did
+      }
     }
   }
 }

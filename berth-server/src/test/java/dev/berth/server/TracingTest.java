@@ -244,4 +244,55 @@ class TracingTest {
       // the spans are never ended, so close() has nothing to export: nothing connects anywhere
     }
   }
+
+  /** The records {@code logger} publishes while {@code run} runs. */
+  private static List<LogRecord> logged(Logger logger, Runnable run) {
+    List<LogRecord> records = new java.util.concurrent.CopyOnWriteArrayList<>();
+    Handler capture =
+        new Handler() {
+          @Override
+          public void publish(LogRecord r) {
+            records.add(r);
+          }
+
+          @Override
+          public void flush() {}
+
+          @Override
+          public void close() {}
+        };
+    logger.addHandler(capture);
+    try {
+      run.run();
+    } finally {
+      logger.removeHandler(capture);
+    }
+    return records;
+  }
+
+  /** A span that fails as it ends costs its call neither its access log line nor its close. */
+  @Test
+  void aSpanThatFailsToEndStillLogsItsCall() {
+    try (Tracing tracing = configure(Map.of(ServeSettings.TRACING_ENDPOINT, COLLECTOR), Map.of())) {
+      CallPolicy policy = new CallPolicy(null, ServerLimits.DEFAULTS, Access.open(), tracing);
+      TextMapGetter<Map<String, String>> map = (m, key) -> m.get(key);
+      Call call =
+          policy.begin(
+              "id-5",
+              "POST",
+              "/inference.GRPCInferenceService/ModelInfer",
+              true,
+              () -> "",
+              Map.of(),
+              map,
+              "http",
+              1);
+      assertTrue(call.span.recording());
+      // a gRPC call's result that names no status code fails RequestSpan.end before the span
+      // ends (so nothing is exported); the access log writes it as it is
+      List<LogRecord> lines =
+          logged(Logger.getLogger(AccessLog.LOGGER), () -> policy.finish(call, "NO_SUCH_CODE"));
+      assertEquals(1, lines.size());
+    }
+  }
 }
