@@ -14,6 +14,7 @@ import io.opentelemetry.sdk.autoconfigure.AutoConfiguredOpenTelemetrySdk;
 import io.opentelemetry.sdk.autoconfigure.spi.ConfigurationException;
 import java.net.URI;
 import java.time.Instant;
+import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.Locale;
 import java.util.Map;
@@ -68,7 +69,8 @@ public final class Tracing implements AutoCloseable {
    * Tracing as the settings and the environment ask for it.
    *
    * @param environment the process's environment ({@link System#getenv()}); its {@code OTEL_*}
-   *     variables, under {@code otel.*} system properties, as OpenTelemetry reads them
+   *     variables, under {@code otel.*} system properties, are all the SDK is configured with: it
+   *     does not read the process's environment itself
    * @param defaultServiceName the spans' {@code service.name} when neither the settings nor the
    *     environment name one
    * @throws BerthException naming the setting or variable when a value cannot be used
@@ -117,14 +119,14 @@ public final class Tracing implements AutoCloseable {
         && !otel.getOrDefault("otel.resource.attributes", "").contains("service.name=")) {
       overrides.put("otel.service.name", defaultServiceName);
     }
+    Map<String, String> sdkConfig = sdkConfig(otel, overrides);
     AtomicReference<String> serviceName = new AtomicReference<>(defaultServiceName);
     OpenTelemetrySdk sdk;
     try {
       sdk =
           AutoConfiguredOpenTelemetrySdk.builder()
               .disableShutdownHook() // the server flushes as it stops
-              .addPropertiesSupplier(() -> otel)
-              .addPropertiesCustomizer(config -> overrides)
+              .addPropertiesCustomizer(read -> sdkConfig) // what it read itself: replaced
               .addResourceCustomizer(
                   (resource, config) -> {
                     serviceName.set(resource.getAttribute(AttributeKey.stringKey("service.name")));
@@ -157,6 +159,37 @@ public final class Tracing implements AutoCloseable {
             + (ratio == null || !sampler.endsWith("traceidratio") ? "" : " " + ratio)
             + ")";
     return new Tracing(sdk, description);
+  }
+
+  /**
+   * The SDK's whole configuration: Berth's properties, and every {@code otel.*} key the SDK would
+   * read on its own from the process's environment and system properties removed (an override to
+   * null unsets a key), so that the SDK uses what Berth checked and nothing else. Autoconfiguration
+   * layers the real environment over any properties it is given; only its overrides win.
+   */
+  static Map<String, String> sdkConfig(Map<String, String> otel, Map<String, String> overrides) {
+    Map<String, String> config = new HashMap<>(); // null values: keys removed
+    System.getenv()
+        .keySet()
+        .forEach(
+            k -> {
+              String key = k.toLowerCase(Locale.ROOT).replace('_', '.');
+              if (key.startsWith("otel.")) {
+                config.put(key, null);
+              }
+            });
+    System.getProperties()
+        .stringPropertyNames()
+        .forEach(
+            k -> {
+              String key = k.toLowerCase(Locale.ROOT).replace('-', '.');
+              if (key.startsWith("otel.")) {
+                config.put(key, null);
+              }
+            });
+    config.putAll(otel);
+    config.putAll(overrides);
+    return config;
   }
 
   /** The {@code otel.*} properties: the environment's {@code OTEL_*}, under system properties. */

@@ -270,6 +270,31 @@ class TracingTest {
     return records;
   }
 
+  /**
+   * The SDK is configured with what Berth read and checked alone: a value Berth does not take (here
+   * a blank system property, which OpenTelemetry's specification counts as unset) does not reach it
+   * by OpenTelemetry's own reading of the environment and the system properties.
+   */
+  @Test
+  void theSdkUsesWhatBerthReadAndNothingElse() {
+    System.setProperty("otel.traces.sampler", " ");
+    try (Tracing tracing = configure(Map.of(ServeSettings.TRACING_ENDPOINT, COLLECTOR), Map.of())) {
+      assertTrue(
+          tracing.description().contains("sampler parentbased_always_on)"), tracing.description());
+    } finally {
+      System.clearProperty("otel.traces.sampler");
+    }
+    Map<String, String> config =
+        Tracing.sdkConfig(
+            Map.of("otel.service.name", "svc"), Map.of("otel.metrics.exporter", "none"));
+    assertEquals("svc", config.get("otel.service.name"));
+    assertEquals("none", config.get("otel.metrics.exporter"));
+    System.getenv().keySet().stream()
+        .map(k -> k.toLowerCase(java.util.Locale.ROOT).replace('_', '.'))
+        .filter(k -> k.startsWith("otel.") && !k.equals("otel.service.name"))
+        .forEach(k -> assertNull(config.get(k), k + " is unset for the SDK"));
+  }
+
   /** A span that fails as it ends costs its call neither its access log line nor its close. */
   @Test
   void aSpanThatFailsToEndStillLogsItsCall() {
