@@ -16,6 +16,7 @@ import java.net.URI;
 import java.time.Instant;
 import java.util.HashMap;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
@@ -96,12 +97,20 @@ public final class Tracing implements AutoCloseable {
     if (endpoint == null) {
       return OFF;
     }
-    if (protocol.equals(GRPC)
-        && (otel.containsKey("otel.exporter.otlp.client.key")
-            || otel.containsKey("otel.exporter.otlp.traces.client.key"))) {
-      throw new BerthException(
-          "OTEL_EXPORTER_OTLP_CLIENT_KEY: client certificates to the collector work over"
-              + " http/protobuf only; set --tracing-protocol http/protobuf");
+    if (protocol.equals(GRPC)) {
+      for (String key :
+          List.of(
+              "otel.exporter.otlp.traces.client.key",
+              "otel.exporter.otlp.client.key",
+              "otel.exporter.otlp.traces.client.certificate",
+              "otel.exporter.otlp.client.certificate")) {
+        if (otel.containsKey(key)) {
+          throw new BerthException(
+              variable(key)
+                  + ": client certificates to the collector work over http/protobuf only; set"
+                  + " --tracing-protocol http/protobuf");
+        }
+      }
     }
     Map<String, String> overrides = new LinkedHashMap<>();
     overrides.put("otel.traces.exporter", "otlp");
@@ -118,6 +127,16 @@ public final class Tracing implements AutoCloseable {
     } else if (blank(otel.get("otel.service.name"))
         && !otel.getOrDefault("otel.resource.attributes", "").contains("service.name=")) {
       overrides.put("otel.service.name", defaultServiceName);
+    }
+    String sampler =
+        overrides.getOrDefault(
+            "otel.traces.sampler",
+            otel.getOrDefault("otel.traces.sampler", "parentbased_always_on"));
+    String ratio =
+        overrides.getOrDefault("otel.traces.sampler.arg", otel.get("otel.traces.sampler.arg"));
+    boolean ratioSampler = sampler.endsWith("traceidratio");
+    if (ratioSampler && ratio != null && !overrides.containsKey("otel.traces.sampler.arg")) {
+      checkRatio(ratio, sampler);
     }
     Map<String, String> sdkConfig = sdkConfig(otel, overrides);
     AtomicReference<String> serviceName = new AtomicReference<>(defaultServiceName);
@@ -137,16 +156,10 @@ public final class Tracing implements AutoCloseable {
     } catch (ConfigurationException e) {
       throw new BerthException(
           "tracing cannot be set up: "
-              + e.getMessage()
+              + withRootCause(e)
               + "; check the OTEL_* variables (docs/monitoring.md, Traces)",
           e);
     }
-    String sampler =
-        overrides.getOrDefault(
-            "otel.traces.sampler",
-            otel.getOrDefault("otel.traces.sampler", "parentbased_always_on"));
-    String ratio =
-        overrides.getOrDefault("otel.traces.sampler.arg", otel.get("otel.traces.sampler.arg"));
     String description =
         "spans of service '"
             + serviceName.get()
@@ -156,7 +169,7 @@ public final class Tracing implements AutoCloseable {
             + protocol
             + ", sampler "
             + sampler
-            + (ratio == null || !sampler.endsWith("traceidratio") ? "" : " " + ratio)
+            + (ratio == null || !ratioSampler ? "" : " " + ratio)
             + ")";
     return new Tracing(sdk, description);
   }
@@ -190,6 +203,46 @@ public final class Tracing implements AutoCloseable {
     config.putAll(otel);
     config.putAll(overrides);
     return config;
+  }
+
+  /** The variable of an {@code otel.*} property: {@code OTEL_EXPORTER_OTLP_ENDPOINT}. */
+  private static String variable(String property) {
+    return property.toUpperCase(Locale.ROOT).replace('.', '_');
+  }
+
+  /** A ratio sampler's argument: a number from 0 to 1. */
+  private static void checkRatio(String ratio, String sampler) {
+    double r;
+    try {
+      r = Double.parseDouble(ratio);
+    } catch (NumberFormatException e) {
+      r = Double.NaN;
+    }
+    if (!(r >= 0 && r <= 1)) {
+      throw new BerthException(
+          "OTEL_TRACES_SAMPLER_ARG="
+              + ratio
+              + ": the "
+              + sampler
+              + " sampler takes the share of traces to record, a number from 0 to 1, e.g. 0.25");
+    }
+  }
+
+  /**
+   * A configuration error's message, followed by its root cause's when that says more: the SDK
+   * reports an exception of a component it builds as "Unexpected configuration error" and keeps the
+   * reason in the cause.
+   */
+  private static String withRootCause(Throwable e) {
+    Throwable root = e;
+    while (root.getCause() != null && root.getCause() != root) {
+      root = root.getCause();
+    }
+    String message = String.valueOf(e.getMessage());
+    if (root == e || root.getMessage() == null || message.contains(root.getMessage())) {
+      return message;
+    }
+    return message + ": " + root.getMessage();
   }
 
   /** The {@code otel.*} properties: the environment's {@code OTEL_*}, under system properties. */

@@ -270,6 +270,76 @@ class TracingTest {
     return records;
   }
 
+  @Test
+  void aBadValueIsRefusedWithItsReason() {
+    // the SDK's builder refuses 0 with an IllegalArgumentException, which autoconfiguration wraps
+    // as "Unexpected configuration error"
+    BerthException batch =
+        assertThrows(
+            BerthException.class,
+            () ->
+                configure(
+                    Map.of(ServeSettings.TRACING_ENDPOINT, COLLECTOR),
+                    Map.of("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "0")));
+    assertTrue(
+        batch.getMessage().contains("maxExportBatchSize must be positive"), batch.getMessage());
+    for (String ratio : List.of("2", "-0.1", "a tenth", "NaN")) {
+      for (String sampler : List.of("traceidratio", "parentbased_traceidratio")) {
+        BerthException refused =
+            assertThrows(
+                BerthException.class,
+                () ->
+                    configure(
+                        Map.of(ServeSettings.TRACING_ENDPOINT, COLLECTOR),
+                        Map.of("OTEL_TRACES_SAMPLER", sampler, "OTEL_TRACES_SAMPLER_ARG", ratio)));
+        assertTrue(
+            refused
+                .getMessage()
+                .startsWith("OTEL_TRACES_SAMPLER_ARG=" + ratio + ": the " + sampler),
+            refused.getMessage());
+      }
+    }
+    try (Tracing tenth =
+        configure(
+            Map.of(ServeSettings.TRACING_ENDPOINT, COLLECTOR),
+            Map.of("OTEL_TRACES_SAMPLER", "traceidratio", "OTEL_TRACES_SAMPLER_ARG", "0.1"))) {
+      assertTrue(tenth.description().contains("sampler traceidratio 0.1)"), tenth.description());
+    }
+    // --tracing-sample-ratio replaces the variables, a bad argument included
+    try (Tracing chosen =
+        configure(
+            Map.of(
+                ServeSettings.TRACING_ENDPOINT,
+                COLLECTOR,
+                ServeSettings.TRACING_SAMPLE_RATIO,
+                "0.5"),
+            Map.of("OTEL_TRACES_SAMPLER", "traceidratio", "OTEL_TRACES_SAMPLER_ARG", "7"))) {
+      assertTrue(chosen.enabled());
+    }
+  }
+
+  @Test
+  void clientCertificatesAreRefusedOverGrpc() {
+    for (String variable :
+        List.of(
+            "OTEL_EXPORTER_OTLP_CLIENT_KEY",
+            "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE",
+            "OTEL_EXPORTER_OTLP_TRACES_CLIENT_CERTIFICATE")) {
+      BerthException refused =
+          assertThrows(
+              BerthException.class,
+              () ->
+                  configure(
+                      Map.of(
+                          ServeSettings.TRACING_ENDPOINT,
+                          COLLECTOR,
+                          ServeSettings.TRACING_PROTOCOL,
+                          "grpc"),
+                      Map.of(variable, "/etc/berth/client.pem")));
+      assertTrue(refused.getMessage().startsWith(variable + ": "), refused.getMessage());
+    }
+  }
+
   /**
    * The SDK is configured with what Berth read and checked alone: a value Berth does not take (here
    * a blank system property, which OpenTelemetry's specification counts as unset) does not reach it
