@@ -79,11 +79,21 @@ public final class Tracing implements AutoCloseable {
   public static Tracing configure(
       ServeSettings settings, Map<String, String> environment, String defaultServiceName) {
     Map<String, String> otel = otelProperties(environment);
-    if ("true".equalsIgnoreCase(otel.get("otel.sdk.disabled"))) {
-      return OFF;
-    }
     String exporter = otel.getOrDefault("otel.traces.exporter", "otlp").trim();
-    if (exporter.equals("none")) {
+    String offBy =
+        "true".equalsIgnoreCase(otel.get("otel.sdk.disabled"))
+            ? "OTEL_SDK_DISABLED=true"
+            : exporter.equals("none") ? "OTEL_TRACES_EXPORTER=none" : null;
+    if (offBy != null) {
+      String named = endpointSource(settings, otel);
+      if (named != null) {
+        LOG.info(
+            "tracing: off, as "
+                + offBy
+                + " says, although "
+                + named
+                + " names a collector; no spans are recorded or sent");
+      }
       return OFF;
     }
     if (!exporter.equals("otlp")) {
@@ -203,6 +213,20 @@ public final class Tracing implements AutoCloseable {
     config.putAll(otel);
     config.putAll(overrides);
     return config;
+  }
+
+  /** Where a collector is named (the setting or variable), or null when none is. */
+  private static String endpointSource(ServeSettings settings, Map<String, String> otel) {
+    if (settings.isSet(ServeSettings.TRACING_ENDPOINT)) {
+      return "tracing-endpoint";
+    }
+    for (String key :
+        List.of("otel.exporter.otlp.traces.endpoint", "otel.exporter.otlp.endpoint")) {
+      if (otel.containsKey(key)) {
+        return variable(key);
+      }
+    }
+    return null;
   }
 
   /** The variable of an {@code otel.*} property: {@code OTEL_EXPORTER_OTLP_ENDPOINT}. */

@@ -271,6 +271,45 @@ class TracingTest {
   }
 
   @Test
+  void turnedOffWhileACollectorIsNamedItSaysSoOnce() {
+    Logger log = Logger.getLogger(Tracing.class.getName());
+    List<LogRecord> disabled =
+        logged(
+            log,
+            () ->
+                assertFalse(
+                    configure(
+                            Map.of(),
+                            Map.of(
+                                "OTEL_EXPORTER_OTLP_ENDPOINT",
+                                COLLECTOR,
+                                "OTEL_SDK_DISABLED",
+                                "true"))
+                        .enabled()));
+    assertEquals(1, disabled.size());
+    assertEquals(java.util.logging.Level.INFO, disabled.get(0).getLevel());
+    assertTrue(
+        disabled.get(0).getMessage().contains("OTEL_SDK_DISABLED=true")
+            && disabled.get(0).getMessage().contains("OTEL_EXPORTER_OTLP_ENDPOINT"),
+        disabled.get(0).getMessage());
+    List<LogRecord> none =
+        logged(
+            log,
+            () ->
+                configure(
+                    Map.of(ServeSettings.TRACING_ENDPOINT, COLLECTOR),
+                    Map.of("OTEL_TRACES_EXPORTER", "none")));
+    assertEquals(1, none.size());
+    assertTrue(
+        none.get(0).getMessage().contains("OTEL_TRACES_EXPORTER=none")
+            && none.get(0).getMessage().contains("tracing-endpoint"),
+        none.get(0).getMessage());
+    // without a collector there is nothing to say
+    assertEquals(
+        List.of(), logged(log, () -> configure(Map.of(), Map.of("OTEL_SDK_DISABLED", "true"))));
+  }
+
+  @Test
   void aBadValueIsRefusedWithItsReason() {
     // the SDK's builder refuses 0 with an IllegalArgumentException, which autoconfiguration wraps
     // as "Unexpected configuration error"
