@@ -227,9 +227,15 @@ final class ServeCommand implements java.util.concurrent.Callable<Integer> {
       LOG.info("tracing: " + tracing.description());
     }
     ServingMetrics metrics = new ServingMetrics().withJvmMetrics();
-    InferenceService inference =
-        InferenceService.create(
-            repo, metrics, integrity, settings.text(ServeSettings.EXECUTION_PROVIDER));
+    InferenceService inference;
+    try {
+      inference =
+          InferenceService.create(
+              repo, metrics, integrity, settings.text(ServeSettings.EXECUTION_PROVIDER));
+    } catch (RuntimeException | Error e) {
+      tracing.close(); // its export thread and collector connection are not left behind
+      throw e;
+    }
     inference.strictReadiness(settings.flag(ServeSettings.STRICT_READINESS));
     // Models load while the ports open (readiness stays false until they have): a container or
     // pod is ready that much sooner.
