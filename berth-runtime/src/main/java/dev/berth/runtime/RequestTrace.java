@@ -19,7 +19,10 @@ public interface RequestTrace {
      * request that timed out or was given up while it waited, until a worker took it out.
      */
     QUEUE,
-    /** The pre-processing steps of its batch and the joining of the batch's rows. */
+    /**
+     * The pre-processing steps of its batch, up to the joining of the rows of each engine call
+     * (which falls between this step and the engine call).
+     */
     PREPROCESS,
     /** The post-processing step of its engine call and the splitting of the rows back. */
     POSTPROCESS
