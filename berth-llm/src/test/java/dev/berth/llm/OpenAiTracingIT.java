@@ -146,12 +146,10 @@ class OpenAiTracingIT {
     assertEquals(usage.get("completion_tokens").asLong(), g.integer("gen_ai.usage.output_tokens"));
     assertEquals(6, g.integer("gen_ai.request.max_tokens"));
     double ttft =
-        g.attribute("gen_ai.server.time_to_first_token")
-            .map(AnyValue::getDoubleValue)
-            .orElseThrow();
+        g.attribute("berth.time_to_first_token").map(AnyValue::getDoubleValue).orElseThrow();
     assertTrue(ttft > 0, "time to first token " + ttft);
     assertTrue(
-        g.span().getEventsList().stream().anyMatch(e -> e.getName().equals("gen_ai.first_token")),
+        g.span().getEventsList().stream().anyMatch(e -> e.getName().equals("berth.first_token")),
         "the first token is an event on the generation");
     // the wait ends where the generation starts, both within the server span
     assertEquals(queue.span().getEndTimeUnixNano(), g.span().getStartTimeUnixNano());

@@ -194,14 +194,14 @@ final class RequestSpan implements RequestTrace {
           List.of(g.finishReason() == Generation.FinishReason.STOP ? "stop" : "length"));
     }
     if (g.firstTokenNanos() != 0) {
-      // named after GenAI's server metric: arrival to first token, the wait for a sequence included
-      b.setAttribute(
-          "gen_ai.server.time_to_first_token", (g.firstTokenNanos() - g.arrivalNanos()) / 1e9);
+      // arrival to first token, the wait for a sequence included, as Berth's metric; Berth's own
+      // name: GenAI's span conventions have no attribute for it, and their namespace is theirs
+      b.setAttribute("berth.time_to_first_token", (g.firstTokenNanos() - g.arrivalNanos()) / 1e9);
     }
     Span generation = b.startSpan();
     if (g.firstTokenNanos() != 0) {
       generation.addEvent(
-          "gen_ai.first_token", epochNanos(g.firstTokenNanos()), TimeUnit.NANOSECONDS);
+          "berth.first_token", epochNanos(g.firstTokenNanos()), TimeUnit.NANOSECONDS);
     }
     end(generation, g.endNanos());
   }
