@@ -135,7 +135,7 @@ public final class Tracing implements AutoCloseable {
     if (settings.isSet(ServeSettings.TRACING_SERVICE_NAME)) {
       overrides.put("otel.service.name", settings.text(ServeSettings.TRACING_SERVICE_NAME));
     } else if (blank(otel.get("otel.service.name"))
-        && !otel.getOrDefault("otel.resource.attributes", "").contains("service.name=")) {
+        && !namesService(otel.get("otel.resource.attributes"))) {
       overrides.put("otel.service.name", defaultServiceName);
     }
     String sampler =
@@ -232,6 +232,24 @@ public final class Tracing implements AutoCloseable {
   /** The variable of an {@code otel.*} property: {@code OTEL_EXPORTER_OTLP_ENDPOINT}. */
   private static String variable(String property) {
     return property.toUpperCase(Locale.ROOT).replace('.', '_');
+  }
+
+  /**
+   * Whether {@code OTEL_RESOURCE_ATTRIBUTES} (key=value pairs, comma-separated) names a service.
+   */
+  static boolean namesService(String resourceAttributes) {
+    if (resourceAttributes == null) {
+      return false;
+    }
+    for (String pair : resourceAttributes.split(",")) {
+      int eq = pair.indexOf('=');
+      if (eq > 0
+          && pair.substring(0, eq).trim().equals("service.name")
+          && !pair.substring(eq + 1).isBlank()) {
+        return true;
+      }
+    }
+    return false;
   }
 
   /** A ratio sampler's argument: a number from 0 to 1. */

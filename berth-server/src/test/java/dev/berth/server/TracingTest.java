@@ -379,6 +379,22 @@ class TracingTest {
     }
   }
 
+  @Test
+  void aServiceNameIsFoundAmongTheResourceAttributes() {
+    assertTrue(Tracing.namesService("service.name=shop"));
+    assertTrue(Tracing.namesService("team=ml, service.name = shop"));
+    assertFalse(Tracing.namesService("my.service.name=shop"));
+    assertFalse(Tracing.namesService("service.namespace=shop"));
+    assertFalse(Tracing.namesService("service.name=,team=ml"));
+    assertFalse(Tracing.namesService(null));
+    try (Tracing tracing =
+        configure(
+            Map.of(ServeSettings.TRACING_ENDPOINT, COLLECTOR),
+            Map.of("OTEL_RESOURCE_ATTRIBUTES", "my.service.name=shop"))) {
+      assertTrue(tracing.description().contains("service 'berth'"), tracing.description());
+    }
+  }
+
   /**
    * The SDK is configured with what Berth read and checked alone: a value Berth does not take (here
    * a blank system property, which OpenTelemetry's specification counts as unset) does not reach it
