@@ -55,7 +55,7 @@ public final class BerthServer implements AutoCloseable {
   private final CallPolicy policy;
   private final Route.Table routes;
   private WebServer server;
-  private int boundPort; // for the calls' spans
+  private volatile int boundPort; // for the calls' spans: written once started, read by handlers
 
   private BerthServer(Builder b) {
     this.service = b.service;

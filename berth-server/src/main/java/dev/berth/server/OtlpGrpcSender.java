@@ -157,8 +157,13 @@ final class OtlpGrpcSender implements GrpcSender {
             .build();
   }
 
-  private static String seconds(Duration d) {
-    return (d.toNanos() / 1e9) + "s";
+  /** A duration as gRPC's service config writes one: decimal seconds, {@code 0.0001s}. */
+  static String seconds(Duration d) {
+    return java.math.BigDecimal.valueOf(d.getSeconds())
+            .add(java.math.BigDecimal.valueOf(d.getNano(), 9))
+            .stripTrailingZeros()
+            .toPlainString()
+        + "s";
   }
 
   @Override

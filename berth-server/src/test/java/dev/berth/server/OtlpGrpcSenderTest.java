@@ -108,4 +108,14 @@ class OtlpGrpcSenderTest {
       collector.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
     }
   }
+
+  /** The retry policy's backoffs go into gRPC's service config, which takes plain decimals only. */
+  @Test
+  void backoffsAreWrittenAsPlainDecimalSeconds() {
+    assertEquals("0.0001s", OtlpGrpcSender.seconds(Duration.ofNanos(100_000)));
+    assertEquals("0.01s", OtlpGrpcSender.seconds(Duration.ofMillis(10)));
+    assertEquals("5s", OtlpGrpcSender.seconds(Duration.ofSeconds(5)));
+    assertEquals("1.000000001s", OtlpGrpcSender.seconds(Duration.ofSeconds(1, 1)));
+    assertEquals("0s", OtlpGrpcSender.seconds(Duration.ZERO));
+  }
 }
