@@ -563,7 +563,13 @@ public final class ManifestGenerator {
     String[] user = service.image().user().split(":");
     long gid = user.length > 1 ? Long.parseLong(user[1]) : uid;
     int grace =
-        (int) s.settings().duration(ServeSettings.DRAIN_TIMEOUT).toSeconds() + PRE_STOP_SECONDS + 5;
+        (int) s.settings().duration(ServeSettings.DRAIN_TIMEOUT).toSeconds()
+            + PRE_STOP_SECONDS
+            + 5
+            // after the drain, the spans still held are exported before the server exits
+            + (s.settings().isSet(ServeSettings.TRACING_ENDPOINT)
+                ? ServeSettings.TRACING_FLUSH_SECONDS
+                : 0);
     Map<String, String> annotations = new LinkedHashMap<>();
     annotations.put("prometheus.io/scrape", "true");
     annotations.put("prometheus.io/port", Integer.toString(s.port()));

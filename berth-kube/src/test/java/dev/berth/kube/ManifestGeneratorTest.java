@@ -7,6 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.berth.runtime.ServeSettings;
 import dev.berth.runtime.ServiceSpec;
 import io.fabric8.kubernetes.api.model.ConfigMap;
 import io.fabric8.kubernetes.api.model.Container;
@@ -144,6 +145,18 @@ class ManifestGeneratorTest {
     assertTrue(
         pod.getTerminationGracePeriodSeconds() >= 20 + ManifestGenerator.PRE_STOP_SECONDS,
         "grace " + pod.getTerminationGracePeriodSeconds());
+    // with tracing on, the grace also covers the export of the spans held after the drain
+    PodSpec traced =
+        find(
+                objects(
+                    "serving: {drain-timeout: 20s, tracing-endpoint: \"http://collector:4318\"}\n"),
+                Deployment.class)
+            .getSpec()
+            .getTemplate()
+            .getSpec();
+    assertEquals(
+        pod.getTerminationGracePeriodSeconds() + ServeSettings.TRACING_FLUSH_SECONDS,
+        traced.getTerminationGracePeriodSeconds());
     assertEquals(IMAGE, c.getImage());
     // every setting reaches berth serve through the ConfigMap's variables, none as an argument
     assertEquals(List.of("serve", "/opt/berth/models"), c.getArgs());

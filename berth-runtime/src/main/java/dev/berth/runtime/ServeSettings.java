@@ -393,6 +393,12 @@ public final class ServeSettings {
           "false",
           "Refuse models without a berth.sig that verifies with a trust key.");
 
+  /**
+   * The longest a server waits, after its drain, to export the spans it still holds: a pod's
+   * termination grace period covers it when tracing is on.
+   */
+  public static final int TRACING_FLUSH_SECONDS = 10;
+
   public static final Setting TRACING_ENDPOINT =
       setting(
           "tracing-endpoint",

@@ -393,7 +393,7 @@ public final class Tracing implements AutoCloseable {
     if (sdk == null) {
       return;
     }
-    var done = sdk.shutdown().join(10, TimeUnit.SECONDS);
+    var done = sdk.shutdown().join(ServeSettings.TRACING_FLUSH_SECONDS, TimeUnit.SECONDS);
     if (!done.isSuccess()) {
       LOG.log(Level.WARNING, "tracing: the last spans could not all be exported to the collector");
     }
