@@ -186,6 +186,12 @@ final class OnnxEngine implements TensorEngine {
     return signature;
   }
 
+  /** A session is run from any thread: ONNX Runtime keeps no state per calling thread. */
+  @Override
+  public boolean runsOnAnyThread() {
+    return true;
+  }
+
   @Override
   public Map<String, Tensor> run(Map<String, Tensor> inputs, Set<String> fetch) {
     OrtEnvironment env = OrtEnvironment.getEnvironment();

@@ -15,7 +15,9 @@ import java.util.Set;
 import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.Semaphore;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.locks.ReentrantLock;
 import java.util.function.Function;
 import java.util.logging.Level;
@@ -32,15 +34,41 @@ import java.util.stream.Collectors;
  * rows. A request whose deadline passed while it waited is answered with a {@link
  * DeadlineExceededException} without running. Queue time, batch size and compute time are recorded
  * here, where they happen.
+ *
+ * <p>A lone request skips the queue: when nothing waits, every instance is idle, batches are not
+ * held open ({@code max-queue-delay: 0}) and the runner {@linkplain BatchRunner#runsOnAnyThread()
+ * allows it}, a request that arrives on a virtual thread runs its batch of one on that thread. The
+ * batch is the one a worker would have formed; the hand-off to the worker and back is saved, and
+ * the engine finds the caches the request's own decoding left warm. At most one request runs so at
+ * a time, and only for a model whose last call was quick: a slow call would hold one of the few
+ * threads that carry virtual threads, and it could not be answered with its deadline before it
+ * ends.
  */
 public final class DynamicBatcher implements AutoCloseable {
   private static final Logger LOG = Logger.getLogger(DynamicBatcher.class.getName());
   private static final Duration RETRY_AFTER = Duration.ofSeconds(1);
+  // a request runs on its caller's thread only when the model's last call took less than this
+  private static final long CALLER_RUN_MAX_NANOS = TimeUnit.MILLISECONDS.toNanos(20);
+  // ... and its deadline leaves this many times the last call's time
+  private static final int CALLER_RUN_DEADLINE_FACTOR = 4;
+  // threads carrying virtual threads; with one, a request on it would stop every other
+  private static final int CARRIERS =
+      Integer.getInteger(
+          "jdk.virtualThreadScheduler.parallelism", Runtime.getRuntime().availableProcessors());
 
   /** Runs one engine call: inputs per request and the outputs wanted, outputs per request back. */
   @FunctionalInterface
   public interface BatchRunner {
     List<List<Tensor>> run(List<List<Tensor>> inputs, Set<String> outputs);
+
+    /**
+     * Whether a batch may run on any thread, the request's own included, rather than only on the
+     * batcher's workers: true when the engine keeps no state per thread and a call is not tied to
+     * the thread that loaded it.
+     */
+    default boolean runsOnAnyThread() {
+      return false;
+    }
 
     /** Runs the call and says where its time went; by default all of it was the model's. */
     default List<List<Tensor>> run(
@@ -71,8 +99,19 @@ public final class DynamicBatcher implements AutoCloseable {
   private volatile java.util.function.Consumer<Throwable> onEngineFailure = e -> {};
   private final ReentrantLock gatherLock = new ReentrantLock();
   private final List<Thread> workers = new ArrayList<>();
+  // one permit per instance: every engine call holds one, on a worker or on its caller's thread
+  private final Semaphore engines;
+  private final int instances;
+  private final boolean callerRuns; // the runner allows a batch on the request's own thread
+  // at most one request runs on its caller's thread at a time
+  private final AtomicBoolean callerRunning = new AtomicBoolean();
+  // how long the last batch took; until one has run, no request runs on its caller's thread
+  private volatile long lastCallNanos = Long.MAX_VALUE;
   // written under gatherLock: a job that did not fit the last batch; read by the queue gauge too
   private volatile Job carried;
+  // written under gatherLock: the first job of the next batch while its worker waits for an
+  // instance that a request on its caller's thread holds; read by the queue gauge too
+  private volatile Job awaitingInstance;
   private final java.util.function.IntSupplier waiting = this::queued;
   private volatile boolean closed;
 
@@ -99,6 +138,9 @@ public final class DynamicBatcher implements AutoCloseable {
     this.runner = runner;
     this.metrics = metrics;
     this.queue = new LinkedBlockingQueue<>(config.maxQueueSize());
+    this.instances = instances;
+    this.engines = new Semaphore(instances, true);
+    this.callerRuns = runner.runsOnAnyThread() && CARRIERS > 1;
     metrics.watchQueue(model, version, waiting, config.maxQueueSize());
     for (int i = 0; i < instances; i++) {
       Thread worker =
@@ -144,15 +186,11 @@ public final class DynamicBatcher implements AutoCloseable {
       throw new ModelNotReadyException(
           "model '" + model + "' version " + version + " is unloading; retry shortly");
     }
-    Job job =
-        new Job(
-            inputs,
-            outputs,
-            rows,
-            System.nanoTime(),
-            deadlineNanos,
-            trace,
-            new CompletableFuture<>());
+    long now = System.nanoTime();
+    Job job = new Job(inputs, outputs, rows, now, deadlineNanos, trace, new CompletableFuture<>());
+    if (callerRuns && runOnCaller(job, now)) {
+      return job.result();
+    }
     if (!queue.offer(job)) {
       metrics.rejected(model, version, "queue_full");
       throw new OverloadedException(
@@ -177,10 +215,56 @@ public final class DynamicBatcher implements AutoCloseable {
     return job.result();
   }
 
+  /**
+   * Runs a request as a batch of its own on the caller's thread when the class comment's conditions
+   * hold.
+   *
+   * @return whether it ran (its result is then complete)
+   */
+  private boolean runOnCaller(Job job, long now) {
+    long last = lastCallNanos;
+    if (!Thread.currentThread().isVirtual()
+        || closed
+        || !(config.maxQueueDelay().isZero() || job.rows() >= config.maxBatchSize())
+        || last >= CALLER_RUN_MAX_NANOS
+        || job.deadlineNanos() - now <= CALLER_RUN_DEADLINE_FACTOR * last
+        || !queue.isEmpty()
+        || carried != null
+        || engines.availablePermits() < instances
+        || !callerRunning.compareAndSet(false, true)) {
+      return false;
+    }
+    boolean ran = false;
+    try {
+      // A fair semaphore with a zero wait: never ahead of a worker that waits for an instance.
+      if (engines.tryAcquire(0, TimeUnit.NANOSECONDS)) {
+        try {
+          run(List.of(job));
+          ran = true;
+        } finally {
+          engines.release();
+        }
+      }
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+    } finally {
+      callerRunning.set(false);
+    }
+    return ran;
+  }
+
+  /** Whether no engine call runs now (for tests). */
+  boolean idle() {
+    return engines.availablePermits() == instances;
+  }
+
   /** Requests waiting now, the one held back for the next batch included. */
   public int queued() {
-    Job held = carried;
-    return queue.size() + (held == null || held.result().isDone() ? 0 : 1);
+    return queue.size() + waiting(carried) + waiting(awaitingInstance);
+  }
+
+  private static int waiting(Job held) {
+    return held == null || held.result().isDone() ? 0 : 1;
   }
 
   private void work() {
@@ -198,12 +282,22 @@ public final class DynamicBatcher implements AutoCloseable {
         }
         continue;
       }
-      run(batch);
+      try {
+        run(batch);
+      } finally {
+        engines.release(); // nextBatch took it for the batch
+      }
     }
   }
 
+  /**
+   * Gathers the next batch. Returns holding an instance (a permit of {@code engines}) when the
+   * batch is not empty, which the caller gives back once it has run. The instance is awaited once a
+   * first request is there, so that what waits for it still counts as waiting.
+   */
   private List<Job> nextBatch(boolean block) throws InterruptedException {
     gatherLock.lock();
+    boolean instance = false;
     try {
       List<Job> batch = new ArrayList<>();
       int rows = 0;
@@ -214,6 +308,10 @@ public final class DynamicBatcher implements AutoCloseable {
           next = carried;
           carried = null;
         } else if (batch.isEmpty()) {
+          if (instance) { // the jobs taken so far had given up: wait for work without it
+            engines.release();
+            instance = false;
+          }
           next = block ? queue.take() : queue.poll();
         } else {
           next = queue.poll();
@@ -230,6 +328,14 @@ public final class DynamicBatcher implements AutoCloseable {
         }
         if (next == null) {
           break;
+        }
+        if (!instance) {
+          if (!engines.tryAcquire()) {
+            awaitingInstance = next;
+            engines.acquireUninterruptibly();
+            awaitingInstance = null;
+          }
+          instance = true;
         }
         if (next.result().isDone()) {
           // The caller gave up already, or the timer of its deadline failed it while it waited:
@@ -271,7 +377,15 @@ public final class DynamicBatcher implements AutoCloseable {
           break;
         }
       }
+      if (batch.isEmpty() && instance) {
+        engines.release();
+      }
       return batch;
+    } catch (InterruptedException | RuntimeException | Error e) {
+      if (instance) {
+        engines.release();
+      }
+      throw e;
     } finally {
       gatherLock.unlock();
     }
@@ -331,6 +445,7 @@ public final class DynamicBatcher implements AutoCloseable {
       return;
     }
     long end = System.nanoTime();
+    lastCallNanos = end - start;
     metrics.batch(model, version, rows, end - start, times);
     if (traced) {
       report(() -> trace(batch, start, end, batchRows, times));
@@ -452,6 +567,15 @@ public final class DynamicBatcher implements AutoCloseable {
         Thread.currentThread().interrupt();
         break;
       }
+    }
+    // A request running on its caller's thread holds an instance: the engine outlives it.
+    try {
+      if (engines.tryAcquire(
+          instances, Math.max(0, until - System.nanoTime()), TimeUnit.NANOSECONDS)) {
+        engines.release(instances);
+      }
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
     }
     metrics.unwatchQueue(model, version, waiting);
   }

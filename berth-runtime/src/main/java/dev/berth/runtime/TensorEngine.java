@@ -30,4 +30,14 @@ public non-sealed interface TensorEngine extends Engine {
    *     version out of service
    */
   Map<String, Tensor> run(Map<String, Tensor> inputs, Set<String> outputs);
+
+  /**
+   * Whether {@link #run} may be called from any thread, a request's own virtual thread included,
+   * not only from the batcher's workers: true for an engine that keeps no settings or state per
+   * thread. A lone request on an idle model then runs without a hand-off (see {@link
+   * DynamicBatcher}). False unless an engine says so.
+   */
+  default boolean runsOnAnyThread() {
+    return false;
+  }
 }

@@ -139,6 +139,15 @@ public final class TensorPipeline implements DynamicBatcher.BatchRunner, AutoClo
   }
 
   /**
+   * The engine's answer: the steps around it (tokenizers, pooling, image decoding) keep no state
+   * per thread.
+   */
+  @Override
+  public boolean runsOnAnyThread() {
+    return engine.runsOnAnyThread();
+  }
+
+  /**
    * Runs the requests of one batch as {@link #run(List, Set)} does, adding where the time went to
    * {@code times}: pre-processing and joining, the engine, post-processing and splitting.
    */
