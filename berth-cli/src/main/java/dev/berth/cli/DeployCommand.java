@@ -101,6 +101,15 @@ final class DeployCommand implements Callable<Integer> {
       converter = ServeCommand.DurationConverter.class)
   Duration timeout;
 
+  @Option(
+      names = "--trust",
+      paramLabel = "KEY.pub",
+      description =
+          "A public key (PEM) whose cosign signature on the image is trusted; repeatable. With"
+              + " --export kustomize, also writes DIR/policy: a Sigstore policy-controller"
+              + " ClusterImagePolicy that admits the image only when one of these keys signed it.")
+  List<Path> trust = new java.util.ArrayList<>();
+
   @Option(names = "--no-wait", description = "Apply, and do not follow the rollout.")
   boolean noWait;
 
@@ -203,7 +212,7 @@ final class DeployCommand implements Callable<Integer> {
         if (dir == null) {
           throw new BerthException("--export kustomize needs a directory: --export kustomize DIR");
         }
-        for (Path file : ManifestExport.kustomize(generator, dir)) {
+        for (Path file : ManifestExport.kustomize(generator, dir, trustedKeys())) {
           System.out.println("wrote " + file);
         }
         System.out.println(
@@ -213,7 +222,15 @@ final class DeployCommand implements Callable<Integer> {
                 + dir.resolve("overlays/production")
                 + "'; where the Prometheus Operator runs, 'kubectl apply -k "
                 + dir.resolve("monitoring")
-                + "' adds the alert rules, the PodMonitor and the Grafana dashboard");
+                + "' adds the alert rules, the PodMonitor and the Grafana dashboard"
+                + (trust.isEmpty()
+                    ? ""
+                    : "; where Sigstore policy-controller runs, 'kubectl apply -k "
+                        + dir.resolve("policy")
+                        + "' admits the image only when signed by a trusted key (label the"
+                        + " namespace "
+                        + dev.berth.kube.ImagePolicy.INCLUDE_LABEL
+                        + "=true)"));
       }
       case "kserve" -> {
         String yaml = ManifestExport.kserveYaml(generator);
@@ -243,6 +260,26 @@ final class DeployCommand implements Callable<Integer> {
                   + "'");
     }
     return 0;
+  }
+
+  /** The PEM text of each --trust key, checked to be an ECDSA P-256 public key. */
+  private List<String> trustedKeys() {
+    List<String> keys = new java.util.ArrayList<>();
+    for (Path file : trust) {
+      java.security.PublicKey key = dev.berth.runtime.SigningKeys.readPublic(file);
+      if (!dev.berth.runtime.SigningKeys.ECDSA_P256.equals(
+          dev.berth.runtime.SigningKeys.algorithm(key))) {
+        throw new BerthException(
+            "--trust "
+                + file
+                + " is an "
+                + dev.berth.runtime.SigningKeys.algorithm(key)
+                + " key; image signatures (cosign's format) use ECDSA P-256 keys: make one with"
+                + " 'berth keygen KEY.pem --algorithm ECDSA-P256'");
+      }
+      keys.add(dev.berth.runtime.SigningKeys.pem(key));
+    }
+    return keys;
   }
 
   private int apply(KubeDeployer deployer, ServiceSpec service, String ref) {

@@ -178,6 +178,44 @@ class DeployCommandIT {
     assertTrue(Files.isRegularFile(work.resolve("k/monitoring/minilm-dashboard.json")));
     assertTrue(kustomize.out().contains("kubectl apply -k " + work.resolve("k/monitoring")));
 
+    Path trusted = work.resolve("trusted.pub");
+    Files.writeString(
+        trusted,
+        dev.berth.runtime.SigningKeys.pem(
+            dev.berth.runtime.SigningKeys.generate(dev.berth.runtime.SigningKeys.ECDSA_P256)
+                .getPublic()));
+    Run policy =
+        run(
+            "deploy",
+            service.toString(),
+            "--export",
+            "kustomize",
+            work.resolve("k").toString(),
+            "--trust",
+            trusted.toString());
+    assertEquals(0, policy.code(), policy.err());
+    assertTrue(
+        Files.readString(work.resolve("k/policy/clusterimagepolicy.yaml"))
+            .contains("glob: \"127.0.0.1:5000/ml/minilm*\""));
+    assertTrue(policy.out().contains("kubectl apply -k " + work.resolve("k/policy")), policy.out());
+    Path edKey = work.resolve("ed.pub");
+    Files.writeString(
+        edKey,
+        dev.berth.runtime.SigningKeys.pem(
+            dev.berth.runtime.SigningKeys.generate(dev.berth.runtime.SigningKeys.ED25519)
+                .getPublic()));
+    Run ed =
+        run(
+            "deploy",
+            service.toString(),
+            "--export",
+            "kustomize",
+            work.resolve("k").toString(),
+            "--trust",
+            edKey.toString());
+    assertEquals(2, ed.code(), ed.err());
+    assertTrue(ed.err().contains("berth keygen KEY.pem --algorithm ECDSA-P256"), ed.err());
+
     Run kserve = run("deploy", service.toString(), "--export", "kserve");
     assertEquals(0, kserve.code(), kserve.err());
     List<String> kinds = new ArrayList<>();

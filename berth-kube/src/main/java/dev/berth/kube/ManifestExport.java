@@ -174,6 +174,18 @@ public final class ManifestExport {
    * @throws IllegalArgumentException for a canary's objects, which are no service of their own
    */
   public static List<Path> kustomize(ManifestGenerator generator, Path dir) throws IOException {
+    return kustomize(generator, dir, List.of());
+  }
+
+  /**
+   * Writes the Kustomize files as {@link #kustomize(ManifestGenerator, Path)} does and, when keys
+   * are trusted, {@code DIR/policy}: a {@link ImagePolicy ClusterImagePolicy} that admits the
+   * service's image only when one of them signed it (removed again by an export that trusts none).
+   *
+   * @param trustedKeys PEM public keys, or none
+   */
+  public static List<Path> kustomize(
+      ManifestGenerator generator, Path dir, List<String> trustedKeys) throws IOException {
     requireService(generator, "a Kustomize base");
     List<HasMetadata> objects = generator.objects();
     String header = header(generator, dir);
@@ -207,6 +219,15 @@ public final class ManifestExport {
             generator.namespace() != null ? generator.namespace() : OVERLAY_NAMESPACE,
             dir.resolve("monitoring"),
             header + baseNote()));
+
+    Path policy = dir.resolve("policy");
+    if (!trustedKeys.isEmpty()) {
+      written.addAll(
+          ImagePolicy.kustomize(
+              generator.name(), generator.image(), trustedKeys, policy, header + baseNote()));
+    } else if (Files.isDirectory(policy)) {
+      deleteStaleFiles(policy, List.of());
+    }
 
     Path overlay = dir.resolve("overlays").resolve(OVERLAY);
     if (!Files.exists(overlay.resolve("kustomization.yaml"))) {

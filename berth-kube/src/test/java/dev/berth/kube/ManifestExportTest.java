@@ -200,6 +200,81 @@ class ManifestExportTest {
     }
   }
 
+  // ---- signature policy
+
+  private static String publicKeyPem() throws Exception {
+    java.security.KeyPairGenerator g = java.security.KeyPairGenerator.getInstance("EC");
+    g.initialize(new java.security.spec.ECGenParameterSpec("secp256r1"));
+    return dev.berth.runtime.SigningKeys.pem(g.generateKeyPair().getPublic());
+  }
+
+  @Test
+  void trustedKeysAddAPolicyThatAdmitsTheImageSignedByAnyOfThem() throws Exception {
+    Path kubectl = kubectl();
+    String first = publicKeyPem();
+    String second = publicKeyPem();
+    Path out = dir.resolve("k8s");
+    List<Path> files = ManifestExport.kustomize(generator(""), out, List.of(first, second));
+    assertTrue(files.contains(out.resolve("policy/clusterimagepolicy.yaml")), files.toString());
+
+    List<HasMetadata> rendered = kustomize(kubectl, out.resolve("policy"));
+    assertEquals(1, rendered.size());
+    GenericKubernetesResource policy = (GenericKubernetesResource) rendered.get(0);
+    assertEquals("policy.sigstore.dev/v1beta1", policy.getApiVersion());
+    assertEquals("ClusterImagePolicy", policy.getKind());
+    assertEquals("berth-minilm-signed", policy.getMetadata().getName());
+    assertNull(policy.getMetadata().getNamespace(), "a cluster-scoped object");
+    @SuppressWarnings("unchecked")
+    Map<String, Object> spec = (Map<String, Object>) policy.getAdditionalProperties().get("spec");
+    assertEquals(List.of(Map.of("glob", "registry.example/ml/minilm*")), spec.get("images"));
+    @SuppressWarnings("unchecked")
+    List<Map<String, Object>> authorities = (List<Map<String, Object>>) spec.get("authorities");
+    assertEquals(2, authorities.size());
+    for (int i = 0; i < 2; i++) {
+      @SuppressWarnings("unchecked")
+      Map<String, Object> key = (Map<String, Object>) authorities.get(i).get("key");
+      assertEquals(i == 0 ? first : second, key.get("data"));
+      assertEquals("sha256", key.get("hashAlgorithm"));
+      assertFalse(authorities.get(i).containsKey("ctlog"), "key authorities skip the tlog");
+    }
+    // the service's own objects do not change
+    assertEquals(
+        byKindAndName(generator("").objects()),
+        byKindAndName(kustomize(kubectl, out.resolve("base"))));
+  }
+
+  @Test
+  void anExportWithoutTrustedKeysRemovesAnEarlierPolicy() throws Exception {
+    Path out = dir.resolve("k8s");
+    ManifestExport.kustomize(generator(""), out, List.of(publicKeyPem()));
+    assertTrue(Files.exists(out.resolve("policy/clusterimagepolicy.yaml")));
+    ManifestExport.kustomize(generator(""), out);
+    assertFalse(Files.exists(out.resolve("policy/clusterimagepolicy.yaml")));
+    assertFalse(Files.exists(out.resolve("policy/kustomization.yaml")));
+  }
+
+  @Test
+  void thePolicyGlobIsTheImagesRepositoryAsPolicyControllerNamesIt() {
+    assertEquals("registry.example/ml/minilm*", ImagePolicy.glob(IMAGE));
+    assertEquals("127.0.0.1:5000/berth/minilm*", ImagePolicy.glob("127.0.0.1:5000/berth/minilm"));
+    assertEquals("localhost/m*", ImagePolicy.glob("localhost/m:v1"));
+    assertEquals("index.docker.io/berth/minilm*", ImagePolicy.glob("berth/minilm:latest"));
+    assertEquals("index.docker.io/library/minilm*", ImagePolicy.glob("minilm"));
+    assertEquals("index.docker.io/me/minilm*", ImagePolicy.glob("docker.io/me/minilm:1"));
+    assertEquals(
+        "reg.example:8443/a/b*", ImagePolicy.glob("docker://reg.example:8443/a/b@sha256:00"));
+  }
+
+  @Test
+  void aPolicyRefusesSomethingThatIsNotAPublicKey() {
+    IllegalArgumentException e =
+        assertThrows(
+            IllegalArgumentException.class,
+            () -> ImagePolicy.of("m", IMAGE, List.of("-----BEGIN PRIVATE KEY-----\nAAA\n")));
+    assertTrue(e.getMessage().contains("not a PEM public key"), e.getMessage());
+    assertThrows(IllegalArgumentException.class, () -> ImagePolicy.of("m", IMAGE, List.of()));
+  }
+
   @Test
   void kubectlRendersTheBaseAsTheDryRunObjects() throws Exception {
     Path kubectl = kubectl();
