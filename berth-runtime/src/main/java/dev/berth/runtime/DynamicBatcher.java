@@ -17,7 +17,6 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.Semaphore;
 import java.util.concurrent.TimeUnit;
-import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.locks.ReentrantLock;
 import java.util.function.Function;
 import java.util.logging.Level;
@@ -36,13 +35,15 @@ import java.util.stream.Collectors;
  * here, where they happen.
  *
  * <p>A lone request skips the queue: when nothing waits, every instance is idle, batches are not
- * held open ({@code max-queue-delay: 0}) and the runner {@linkplain BatchRunner#runsOnAnyThread()
- * allows it}, a request that arrives on a virtual thread runs its batch of one on that thread. The
- * batch is the one a worker would have formed; the hand-off to the worker and back is saved, and
- * the engine finds the caches the request's own decoding left warm. At most one request runs so at
- * a time, and only for a model whose last call was quick: a slow call would hold one of the few
- * threads that carry virtual threads, and it could not be answered with its deadline before it
- * ends.
+ * held open ({@code max-queue-delay: 0}, or the request fills a batch alone) and the runner
+ * {@linkplain BatchRunner#runsOnAnyThread() allows it}, a request that arrives on a virtual thread
+ * runs its batch of one on that thread. The batch is the one a worker would have formed; the
+ * hand-off to the worker and back is saved, and the engine finds the caches the request's own
+ * decoding left warm. Only a request like the last one, when that was a lone request answered
+ * quickly, runs so: a long call would hold one of the few threads that carry virtual threads, and
+ * could not be answered with its deadline before it ends. Under load batches hold several requests,
+ * and every request goes to the workers. Across all models, at most one request fewer than there
+ * are carrier threads runs on its caller's thread at a time.
  */
 public final class DynamicBatcher implements AutoCloseable {
   private static final Logger LOG = Logger.getLogger(DynamicBatcher.class.getName());
@@ -52,9 +53,13 @@ public final class DynamicBatcher implements AutoCloseable {
   // ... and its deadline leaves this many times the last call's time
   private static final int CALLER_RUN_DEADLINE_FACTOR = 4;
   // threads carrying virtual threads; with one, a request on it would stop every other
-  private static final int CARRIERS =
+  static final int CARRIERS =
       Integer.getInteger(
           "jdk.virtualThreadScheduler.parallelism", Runtime.getRuntime().availableProcessors());
+  // requests running on their callers' threads now, across every model's batcher
+  private static final java.util.concurrent.atomic.AtomicInteger CALLER_RUNS =
+      new java.util.concurrent.atomic.AtomicInteger();
+  static final int MAX_CALLER_RUNS = Math.max(1, CARRIERS - 1);
 
   /** Runs one engine call: inputs per request and the outputs wanted, outputs per request back. */
   @FunctionalInterface
@@ -103,14 +108,15 @@ public final class DynamicBatcher implements AutoCloseable {
   private final Semaphore engines;
   private final int instances;
   private final boolean callerRuns; // the runner allows a batch on the request's own thread
-  // at most one request runs on its caller's thread at a time
-  private final AtomicBoolean callerRunning = new AtomicBoolean();
-  // how long the last batch took; until one has run, no request runs on its caller's thread
+  // the last batch that ran: how long it took (none yet: no request runs on its caller's
+  // thread), its rows, and whether it held one request
   private volatile long lastCallNanos = Long.MAX_VALUE;
+  private volatile int lastCallRows;
+  private volatile boolean lastCallAlone;
   // written under gatherLock: a job that did not fit the last batch; read by the queue gauge too
   private volatile Job carried;
   // written under gatherLock: the first job of the next batch while its worker waits for an
-  // instance that a request on its caller's thread holds; read by the queue gauge too
+  // instance; read by the queue gauge, and by a caller that would run its request itself
   private volatile Job awaitingInstance;
   private final java.util.function.IntSupplier waiting = this::queued;
   private volatile boolean closed;
@@ -227,30 +233,45 @@ public final class DynamicBatcher implements AutoCloseable {
         || closed
         || !(config.maxQueueDelay().isZero() || job.rows() >= config.maxBatchSize())
         || last >= CALLER_RUN_MAX_NANOS
+        || !lastCallAlone
+        || job.rows() > lastCallRows
         || job.deadlineNanos() - now <= CALLER_RUN_DEADLINE_FACTOR * last
         || !queue.isEmpty()
         || carried != null
-        || engines.availablePermits() < instances
-        || !callerRunning.compareAndSet(false, true)) {
+        || awaitingInstance != null
+        || engines.availablePermits() < instances) {
       return false;
     }
-    boolean ran = false;
+    if (CALLER_RUNS.incrementAndGet() > MAX_CALLER_RUNS) {
+      CALLER_RUNS.decrementAndGet();
+      return false;
+    }
     try {
       // A fair semaphore with a zero wait: never ahead of a worker that waits for an instance.
-      if (engines.tryAcquire(0, TimeUnit.NANOSECONDS)) {
-        try {
-          run(List.of(job));
-          ran = true;
-        } finally {
-          engines.release();
-        }
+      if (!engines.tryAcquire(0, TimeUnit.NANOSECONDS)) {
+        return false;
       }
+      try {
+        if (closed) {
+          throw new ModelNotReadyException(
+              "model '" + model + "' version " + version + " is unloading; retry shortly");
+        }
+        run(List.of(job));
+      } finally {
+        engines.release();
+      }
+      return true;
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
+      return false;
     } finally {
-      callerRunning.set(false);
+      CALLER_RUNS.decrementAndGet();
     }
-    return ran;
+  }
+
+  /** How long the last batch took (for tests). */
+  long lastCallNanos() {
+    return lastCallNanos;
   }
 
   /** Whether no engine call runs now (for tests). */
@@ -330,11 +351,9 @@ public final class DynamicBatcher implements AutoCloseable {
           break;
         }
         if (!instance) {
-          if (!engines.tryAcquire()) {
-            awaitingInstance = next;
-            engines.acquireUninterruptibly();
-            awaitingInstance = null;
-          }
+          awaitingInstance = next; // first, so that no caller takes the instance meanwhile
+          engines.acquireUninterruptibly();
+          awaitingInstance = null;
           instance = true;
         }
         if (next.result().isDone()) {
@@ -394,7 +413,8 @@ public final class DynamicBatcher implements AutoCloseable {
   /**
    * What to do when the engine fails a batch for a reason other than the requests' inputs (an
    * engine error, a lost device, a bug): the registry takes the version out of service. Called on
-   * the worker thread, so it must not wait for requests of this batcher.
+   * the thread that ran the batch (a worker, or a request's own virtual thread), so it must not
+   * wait for requests of this batcher.
    */
   public void onEngineFailure(java.util.function.Consumer<Throwable> action) {
     this.onEngineFailure = java.util.Objects.requireNonNull(action);
@@ -445,6 +465,8 @@ public final class DynamicBatcher implements AutoCloseable {
       return;
     }
     long end = System.nanoTime();
+    lastCallRows = rows;
+    lastCallAlone = batch.size() == 1;
     lastCallNanos = end - start;
     metrics.batch(model, version, rows, end - start, times);
     if (traced) {
@@ -570,8 +592,9 @@ public final class DynamicBatcher implements AutoCloseable {
     }
     // A request running on its caller's thread holds an instance: the engine outlives it.
     try {
-      if (engines.tryAcquire(
-          instances, Math.max(0, until - System.nanoTime()), TimeUnit.NANOSECONDS)) {
+      // a call on a caller's thread is a quick one (see the class comment): give it a few seconds
+      long wait = Math.max(until - System.nanoTime(), TimeUnit.SECONDS.toNanos(5));
+      if (engines.tryAcquire(instances, wait, TimeUnit.NANOSECONDS)) {
         engines.release(instances);
       }
     } catch (InterruptedException e) {

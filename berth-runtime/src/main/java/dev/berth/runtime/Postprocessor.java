@@ -27,4 +27,13 @@ public interface Postprocessor {
    * @return every output of {@link #outputs()}, by name, with the batch's rows first
    */
   Map<String, Tensor> apply(Map<String, Tensor> engineOutputs, Map<String, Tensor> engineInputs);
+
+  /**
+   * Whether {@link #apply} may run on any thread, a request's own virtual thread included: true for
+   * a step that keeps no state per thread. False unless a step says so (see {@link
+   * Preprocessor#runsOnAnyThread()}).
+   */
+  default boolean runsOnAnyThread() {
+    return false;
+  }
 }

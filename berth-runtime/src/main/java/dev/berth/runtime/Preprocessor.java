@@ -36,4 +36,14 @@ public interface Preprocessor extends AutoCloseable {
 
   @Override
   default void close() {}
+
+  /**
+   * Whether {@link #apply} may run on any thread, a request's own virtual thread included, not only
+   * on the batcher's workers: true for a step that keeps no state per thread. False unless a step
+   * says so; a pipeline runs a lone request without a hand-off only when every step and the engine
+   * say so.
+   */
+  default boolean runsOnAnyThread() {
+    return false;
+  }
 }

@@ -9,7 +9,8 @@ import java.util.List;
  * steps as OpenTelemetry spans under the request's own); a request that is not traced has none
  * (null), and the runtime then does no tracing work for it.
  *
- * <p>Calls come from the batcher's workers and the generation queue, never twice for one step.
+ * <p>Calls come from the thread that runs a batch (a batcher worker, or a lone request's own
+ * thread) and from the generation queue, never twice for one step.
  */
 public interface RequestTrace {
   /** A step of one request alone. */

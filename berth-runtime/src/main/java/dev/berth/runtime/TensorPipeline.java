@@ -138,13 +138,12 @@ public final class TensorPipeline implements DynamicBatcher.BatchRunner, AutoClo
     return run(requests, outputs, new BatchTimes());
   }
 
-  /**
-   * The engine's answer: the steps around it (tokenizers, pooling, image decoding) keep no state
-   * per thread.
-   */
+  /** Whether the engine and every step around it may run on any thread. */
   @Override
   public boolean runsOnAnyThread() {
-    return engine.runsOnAnyThread();
+    return engine.runsOnAnyThread()
+        && preprocessors.stream().allMatch(Preprocessor::runsOnAnyThread)
+        && (postprocessor == null || postprocessor.runsOnAnyThread());
   }
 
   /**

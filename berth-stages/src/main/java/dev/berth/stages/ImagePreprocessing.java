@@ -218,6 +218,12 @@ final class ImagePreprocessing implements Preprocessor {
     };
   }
 
+  /** Any thread: decoding and resizing keep no state between calls. */
+  @Override
+  public boolean runsOnAnyThread() {
+    return true;
+  }
+
   @Override
   public List<TensorSpec> inputs() {
     return List.of(new TensorSpec(input, DataType.BYTES, new long[] {-1}));

@@ -78,6 +78,12 @@ final class MeanPooling implements Postprocessor {
         spec.shape()[2]);
   }
 
+  /** Any thread: pooling keeps no state between calls. */
+  @Override
+  public boolean runsOnAnyThread() {
+    return true;
+  }
+
   @Override
   public List<TensorSpec> outputs() {
     return List.of(new TensorSpec(output, DataType.FP32, new long[] {-1, hidden}));

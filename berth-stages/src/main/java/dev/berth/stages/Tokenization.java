@@ -172,6 +172,12 @@ final class Tokenization implements Preprocessor {
     return typeIdsInput;
   }
 
+  /** Any thread: the tokenizer keeps no state per calling thread. */
+  @Override
+  public boolean runsOnAnyThread() {
+    return true;
+  }
+
   @Override
   public List<TensorSpec> inputs() {
     return List.of(new TensorSpec(input, DataType.BYTES, new long[] {-1}));
