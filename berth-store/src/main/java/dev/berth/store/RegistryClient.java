@@ -39,6 +39,8 @@ public final class RegistryClient {
   public static final String OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json";
   public static final String OCI_INDEX = "application/vnd.oci.image.index.v1+json";
   static final String DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json";
+  static final String DOCKER_MANIFEST_LIST =
+      "application/vnd.docker.distribution.manifest.list.v2+json";
 
   private static final ObjectMapper JSON = new ObjectMapper();
   private static final Pattern CHALLENGE_PARAM = Pattern.compile("(\\w+)=\"([^\"]*)\"");
@@ -78,7 +80,12 @@ public final class RegistryClient {
         send(
             () ->
                 HttpRequest.newBuilder(uri("manifests/" + reference))
-                    .header("Accept", String.join(", ", OCI_MANIFEST, OCI_INDEX, DOCKER_MANIFEST))
+                    // a multi-platform Docker image is a manifest list: asked for as it is, so that
+                    // its digest is the one the registry holds (not a converted manifest's)
+                    .header(
+                        "Accept",
+                        String.join(
+                            ", ", OCI_MANIFEST, OCI_INDEX, DOCKER_MANIFEST, DOCKER_MANIFEST_LIST))
                     .timeout(Duration.ofMinutes(1))
                     .GET(),
             HttpResponse.BodyHandlers.ofByteArray(),
