@@ -6,6 +6,7 @@ import dev.berth.image.ImageLocation;
 import dev.berth.image.ImagePlan;
 import dev.berth.runtime.ServiceSpec;
 import java.nio.file.Path;
+import java.security.PrivateKey;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.Callable;
@@ -50,11 +51,25 @@ final class BuildCommand implements Callable<Integer> {
           "Instead of building, write an equivalent Dockerfile and build context into DIR.")
   Path dockerfile;
 
+  @Option(
+      names = "--sign",
+      paramLabel = "KEY.pem",
+      description =
+          "Sign the pushed image (its manifest digest) with this ECDSA P-256 private key, in"
+              + " cosign's key-based format, as berth sign-image does. Registry targets only.")
+  Path sign;
+
   @Mixin ImageOptions image;
 
   @Override
   public Integer call() {
     ServiceSpec service = ServiceSpec.load(serviceFile);
+    // checked before anything is built: a key that cannot sign, or a target with no registry
+    PrivateKey signingKey =
+        sign == null
+            ? null
+            : BuildSigning.key(
+                sign, dockerfile, ImageLocation.parse(to != null ? to : service.image().to()));
     ImagePlan plan = image.plan(service, System.err);
     if (dockerfile != null) {
       Path file =
@@ -84,6 +99,9 @@ final class BuildCommand implements Callable<Integer> {
                     + " compressed, "
                     + built.layers()
                     + " layers (base included)"));
+    if (signingKey != null) {
+      BuildSigning.sign(target, built.digest(), signingKey);
+    }
     return 0;
   }
 }

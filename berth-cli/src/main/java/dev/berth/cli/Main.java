@@ -48,6 +48,8 @@ public final class Main implements Runnable {
         && ModuleLayer.boot().findModule("java.net.http").isPresent()) {
       cli.addSubcommand(new PushCommand());
       cli.addSubcommand(new PullCommand());
+      cli.addSubcommand(new SignImageCommand());
+      cli.addSubcommand(new VerifyCommand());
     }
     if (onClassPath("dev.berth.kube.ManifestGenerator")) {
       KubeCommands.addTo(cli);
