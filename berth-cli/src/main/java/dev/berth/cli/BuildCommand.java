@@ -56,7 +56,8 @@ final class BuildCommand implements Callable<Integer> {
       paramLabel = "KEY.pem",
       description =
           "Sign the pushed image (its manifest digest) with this ECDSA P-256 private key, in"
-              + " cosign's key-based format, as berth sign-image does. Registry targets only.")
+              + " cosign's key-based format, as berth sign-image does. Registry targets only."
+              + " Default: image.sign-key in the service file.")
   Path sign;
 
   @Mixin ImageOptions image;
@@ -65,11 +66,7 @@ final class BuildCommand implements Callable<Integer> {
   public Integer call() {
     ServiceSpec service = ServiceSpec.load(serviceFile);
     // checked before anything is built: a key that cannot sign, or a target with no registry
-    PrivateKey signingKey =
-        sign == null
-            ? null
-            : BuildSigning.key(
-                sign, dockerfile, ImageLocation.parse(to != null ? to : service.image().to()));
+    PrivateKey signingKey = BuildSigning.key(sign, service, dockerfile, to);
     ImagePlan plan = image.plan(service, System.err);
     if (dockerfile != null) {
       Path file =

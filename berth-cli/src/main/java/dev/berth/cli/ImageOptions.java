@@ -145,7 +145,8 @@ final class ImageOptions {
                 i.user(),
                 i.labels(),
                 i.jvmOptions(),
-                i.classDataSharing()),
+                i.classDataSharing(),
+                i.signKey()),
             service.deploy());
     Path classData = null;
     if (javaRuntime != null && i.classDataSharing() && !noClassDataSharing) {

@@ -146,7 +146,8 @@ final class TrainerImage {
             ServiceSpec.Image.DEFAULT_USER,
             Map.of(),
             List.of(),
-            false));
+            false,
+            null));
   }
 
   /** Builds a plan on {@code base} to {@code to}, its progress indented on {@code err}. */

@@ -47,13 +47,13 @@ class ImageSigningCommandTest {
     for (String to : new String[] {"tar:" + dir.resolve("m.tar"), "docker://minilm:1"}) {
       Run r = run("build", service(), "--to", to, "--sign", key);
       assertEquals(2, r.code(), r.err());
-      assertTrue(r.err().contains("--sign signs an image in a registry"), r.err());
+      assertTrue(r.err().contains("--sign signs an image pushed to a registry"), r.err());
       assertTrue(r.err().contains("--to REGISTRY/REPO:TAG"), r.err());
     }
     assertFalse(Files.exists(dir.resolve("m.tar")));
     Run r = run("build", service(), "--dockerfile", dir.resolve("df").toString(), "--sign", key);
     assertEquals(2, r.code(), r.err());
-    assertTrue(r.err().contains("--dockerfile builds none"), r.err());
+    assertTrue(r.err().contains("--dockerfile builds no image"), r.err());
     assertFalse(Files.exists(dir.resolve("df")));
   }
 
@@ -67,6 +67,31 @@ class ImageSigningCommandTest {
       assertTrue(r.err().contains(key + " is an Ed25519 key"), r.err());
       assertTrue(r.err().contains("berth keygen KEY.pem --algorithm ECDSA-P256"), r.err());
     }
+  }
+
+  @Test
+  void theServiceFilesKeyIsUsedForRegistriesOnly() throws Exception {
+    Path models = ContainerTestEnv.examples().resolve("models/minilm");
+    Path key = key(SigningKeys.ECDSA_P256);
+    Path file =
+        Files.writeString(
+            dir.resolve("berth.yaml"),
+            "apiVersion: berth.dev/v1\nkind: ModelService\nname: minilm\nmodels: [{path: "
+                + models
+                + "}]\nimage: {to: 127.0.0.1:9/it/minilm:1, sign-key: "
+                + key.getFileName()
+                + "}\n");
+    dev.berth.runtime.ServiceSpec service = dev.berth.runtime.ServiceSpec.load(file);
+    assertEquals(key, service.image().signKey());
+    assertEquals(SigningKeys.readPrivate(key), BuildSigning.key(null, service, null, null));
+    // a build to an archive or with --dockerfile goes on unsigned; only --sign insists
+    assertEquals(null, BuildSigning.key(null, service, null, "tar:" + dir.resolve("m.tar")));
+    assertEquals(null, BuildSigning.key(null, service, dir.resolve("df"), null));
+
+    Files.writeString(key, SigningKeys.pem(SigningKeys.generate(SigningKeys.ED25519).getPrivate()));
+    Run r = run("build", file.toString());
+    assertEquals(2, r.code(), r.err());
+    assertTrue(r.err().contains("image.sign-key in " + file + ": " + key), r.err());
   }
 
   @Test

@@ -281,6 +281,8 @@ public record ServiceSpec(
    * @param jvmOptions extra JVM options for the server
    * @param classDataSharing with a jlink runtime, whether the image carries a class-data sharing
    *     archive of Berth's classes (faster start)
+   * @param signKey the private key {@code berth build} signs a pushed image with (absolute), or
+   *     null for none
    */
   public record Image(
       String base,
@@ -291,7 +293,8 @@ public record ServiceSpec(
       String user,
       Map<String, String> labels,
       List<String> jvmOptions,
-      boolean classDataSharing) {
+      boolean classDataSharing,
+      Path signKey) {
     /** A public Java 21 runtime image (Eclipse Temurin's JRE). */
     public static final String DEFAULT_BASE = "eclipse-temurin:21-jre";
 
@@ -616,7 +619,7 @@ public record ServiceSpec(
         models,
         remote,
         serving(root.section("serving"), base),
-        image(root.section("image"), name),
+        image(root.section("image"), name, base),
         deploy(root.section("deploy")));
   }
 
@@ -1026,7 +1029,7 @@ public record ServiceSpec(
     return new SecretRef(name, key);
   }
 
-  private static Image image(ConfigReader i, String name) {
+  private static Image image(ConfigReader i, String name, Path base) {
     i.allowOnly(
         Set.of(
             "base",
@@ -1037,7 +1040,8 @@ public record ServiceSpec(
             "user",
             "labels",
             "jvm-options",
-            "class-data-sharing"));
+            "class-data-sharing",
+            "sign-key"));
     String runtimeText = i.string("runtime", "base");
     Runtime runtime = Runtime.parse(runtimeText);
     if (runtime == null) {
@@ -1065,7 +1069,8 @@ public record ServiceSpec(
         user,
         stringMap(i.section("labels")),
         strings(i, "jvm-options"),
-        i.bool("class-data-sharing", true));
+        i.bool("class-data-sharing", true),
+        i.has("sign-key") ? base.resolve(i.string("sign-key", "")).normalize() : null);
   }
 
   private static Deploy deploy(ConfigReader d) {

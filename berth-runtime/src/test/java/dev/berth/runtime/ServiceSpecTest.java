@@ -91,6 +91,7 @@ class ServiceSpecTest {
         Duration.ofSeconds(30), s.serving().settings().duration(ServeSettings.DRAIN_TIMEOUT));
     assertEquals(ServiceSpec.Image.DEFAULT_BASE, s.image().base());
     assertEquals("berth/embed:latest", s.image().to());
+    assertNull(s.image().signKey());
     assertEquals(ServiceSpec.Runtime.BASE, s.image().runtime());
     assertEquals("65532:65532", s.image().user());
     assertEquals(2, s.deploy().replicas());
@@ -120,6 +121,7 @@ class ServiceSpecTest {
                   user: "1000:1000"
                   labels: {team: search}
                   jvm-options: [-Xss512k]
+                  sign-key: keys/release.pem
                 deploy:
                   namespace: ml
                   replicas: 3
@@ -144,6 +146,7 @@ class ServiceSpecTest {
     assertEquals(ServiceSpec.Runtime.JLINK, s.image().runtime());
     assertEquals(Map.of("team", "search"), s.image().labels());
     assertEquals(List.of("-Xss512k"), s.image().jvmOptions());
+    assertEquals(s.file().resolveSibling("keys/release.pem"), s.image().signKey());
     assertEquals("ml", s.deploy().namespace());
     assertEquals(Map.of("cpu", "500m", "memory", "1Gi"), s.deploy().requests());
     assertEquals(1, s.deploy().gpus());
