@@ -30,8 +30,10 @@ import org.junit.jupiter.api.TestMethodOrder;
 /**
  * {@code berth sign-image} and {@code berth verify} against the real registry, one small image
  * pushed with skopeo, and what Berth stored read back with tools Berth did not write: skopeo reads
- * the signature manifest and copies its blobs, OpenSSL checks the signature over the payload. The
- * tests run in order: unsigned, signed, signed twice, then the tag moved to another manifest.
+ * the signature manifest and copies its blobs, OpenSSL checks the signature over the payload; and
+ * the other way round, a signature OpenSSL made and skopeo pushed verifies with {@code berth
+ * verify}. The tests run in order: unsigned, signed, signed twice, the tag moved to another
+ * manifest, that manifest signed without Berth.
  */
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
 @TestMethodOrder(MethodOrderer.OrderAnnotation.class)
@@ -162,6 +164,87 @@ class ImageSignatureIT {
     assertTrue(r.err().contains("no signature is stored"), r.err());
     // the signed manifest, by its digest, still verifies
     berth(work, "verify", repository + "@" + digest, "--key", pub(releaseKey)).ok();
+  }
+
+  @Test
+  @Order(6)
+  void aSignatureMadeWithOpenSslAndPushedWithSkopeoVerifies() throws Exception {
+    // as containers/image writes them: the tag in docker-reference, its own fields in optional
+    String changed =
+        skopeo(
+                work,
+                "inspect",
+                "--tls-verify=false",
+                "--format",
+                "{{.Digest}}",
+                "docker://" + image)
+            .ok()
+            .out()
+            .strip();
+    byte[] payload =
+        ("{\"critical\":{\"identity\":{\"docker-reference\":\""
+                + image
+                + "\"},\"image\":{\"docker-manifest-digest\":\""
+                + changed
+                + "\"},\"type\":\"cosign container image signature\"},"
+                + "\"optional\":{\"creator\":\"openssl\",\"timestamp\":1765000000}}")
+            .getBytes(StandardCharsets.UTF_8);
+    Path dir = Files.createDirectories(work.resolve("openssl-signature"));
+    String payloadDigest = sha256(payload);
+    Path payloadFile = dir.resolve(payloadDigest.substring("sha256:".length()));
+    Files.write(payloadFile, payload);
+    Path der = work.resolve("openssl-signature.der");
+    exec(
+            work,
+            List.of(
+                "openssl",
+                "dgst",
+                "-sha256",
+                "-sign",
+                releaseKey.toString(),
+                "-out",
+                der.toString(),
+                payloadFile.toString()))
+        .ok();
+    ObjectNode config = JSON.createObjectNode();
+    config.put("architecture", "").put("os", "");
+    config.putObject("rootfs").put("type", "layers").putArray("diff_ids").add(payloadDigest);
+    config.putObject("config");
+    byte[] configBytes = JSON.writeValueAsBytes(config);
+    String configDigest = sha256(configBytes);
+    Files.write(dir.resolve(configDigest.substring("sha256:".length())), configBytes);
+    ObjectNode manifest = JSON.createObjectNode();
+    manifest.put("schemaVersion", 2).put("mediaType", "application/vnd.oci.image.manifest.v1+json");
+    manifest
+        .putObject("config")
+        .put("mediaType", "application/vnd.oci.image.config.v1+json")
+        .put("size", configBytes.length)
+        .put("digest", configDigest);
+    manifest
+        .putArray("layers")
+        .addObject()
+        .put("mediaType", "application/vnd.dev.cosign.simplesigning.v1+json")
+        .put("size", payload.length)
+        .put("digest", payloadDigest)
+        .putObject("annotations")
+        .put(
+            "dev.cosignproject.cosign/signature",
+            Base64.getEncoder().encodeToString(Files.readAllBytes(der)));
+    Files.write(dir.resolve("manifest.json"), JSON.writeValueAsBytes(manifest));
+    Files.writeString(dir.resolve("version"), "Directory Transport Version: 1.1\n");
+    String tag = "sha256-" + changed.substring("sha256:".length()) + ".sig";
+    skopeo(
+            work,
+            "copy",
+            "--dest-tls-verify=false",
+            "dir:" + dir,
+            "docker://" + repository + ":" + tag)
+        .ok();
+
+    String out = berth(work, "verify", image, "--key", pub(releaseKey)).ok().out();
+    assertTrue(out.contains("verified " + repository + "@" + changed), out);
+    ContainerTestEnv.Result other = berth(work, "verify", image, "--key", pub(otherKey));
+    assertEquals(1, other.code(), other.out() + other.err());
   }
 
   private JsonNode signatureManifest() throws Exception {
