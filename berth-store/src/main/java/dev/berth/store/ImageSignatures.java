@@ -129,7 +129,7 @@ public final class ImageSignatures {
    */
   public static PrivateKey signingKey(Path file) {
     PrivateKey key = SigningKeys.readPrivate(file);
-    requireP256(file, key);
+    requireP256(file.toString(), key);
     return key;
   }
 
@@ -141,11 +141,16 @@ public final class ImageSignatures {
    */
   public static PublicKey verifyingKey(Path file) {
     PublicKey key = SigningKeys.readPublic(file);
-    requireP256(file, key);
+    requireP256(file.toString(), key);
     return key;
   }
 
-  static void requireP256(Object what, Key key) {
+  /**
+   * Refuses a key that is not ECDSA P-256.
+   *
+   * @param what the key, for the message (its file)
+   */
+  static void requireP256(String what, Key key) {
     if (!SigningKeys.algorithm(key).equals(SigningKeys.ECDSA_P256)) {
       throw new BerthException(
           what
