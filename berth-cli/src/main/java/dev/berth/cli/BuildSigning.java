@@ -50,7 +50,7 @@ final class BuildSigning {
     }
     ImageSignatures.reference(((ImageLocation.Registry) target).reference()); // names a registry
     try {
-      return ImageSignatures.signingKey(sign != null ? sign : configured);
+      return ImageSigningKeys.read(sign != null ? sign : configured);
     } catch (BerthException e) {
       if (sign != null) {
         throw e;

@@ -37,13 +37,15 @@ final class SignImageCommand implements Callable<Integer> {
       required = true,
       paramLabel = "KEY.pem",
       description =
-          "ECDSA P-256 private key, PKCS#8 PEM (berth keygen KEY.pem --algorithm ECDSA-P256).")
+          "ECDSA P-256 private key: PKCS#8 PEM (berth keygen KEY.pem --algorithm ECDSA-P256), or"
+              + " cosign's encrypted key file (cosign generate-key-pair) with its password in"
+              + " COSIGN_PASSWORD.")
   Path key;
 
   @Override
   public Integer call() {
     OciReference ref = ImageSignatures.reference(image);
-    sign(ref, ImageSignatures.signingKey(key), System.out);
+    sign(ref, ImageSigningKeys.read(key), System.out);
     return 0;
   }
 
