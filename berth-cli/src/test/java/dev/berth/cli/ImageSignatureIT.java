@@ -33,7 +33,7 @@ import org.junit.jupiter.api.TestMethodOrder;
  * the signature manifest and copies its blobs, OpenSSL checks the signature over the payload; and
  * the other way round, a signature OpenSSL made and skopeo pushed verifies with {@code berth
  * verify}. The tests run in order: unsigned, signed, signed twice, the tag moved to another
- * manifest, that manifest signed without Berth.
+ * manifest, that manifest signed without Berth, then with cosign's own key file.
  */
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
 @TestMethodOrder(MethodOrderer.OrderAnnotation.class)
@@ -245,6 +245,23 @@ class ImageSignatureIT {
     assertTrue(out.contains("verified " + repository + "@" + changed), out);
     ContainerTestEnv.Result other = berth(work, "verify", image, "--key", pub(otherKey));
     assertEquals(1, other.code(), other.out() + other.err());
+  }
+
+  @Test
+  @Order(7)
+  void cosignsOwnKeyFileSignsWithItsPassword() throws Exception {
+    Path cosign = Path.of("src/test/resources/cosign").toAbsolutePath();
+    berth(
+            work,
+            java.util.Map.of("COSIGN_PASSWORD", "berth-test"),
+            "sign-image",
+            image,
+            "--key",
+            cosign.resolve("cosign.key").toString())
+        .ok();
+    String out =
+        berth(work, "verify", image, "--key", cosign.resolve("cosign.pub").toString()).ok().out();
+    assertTrue(out.contains("(1 of 2 signatures by "), out);
   }
 
   private JsonNode signatureManifest() throws Exception {
