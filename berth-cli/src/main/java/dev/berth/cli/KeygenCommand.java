@@ -14,14 +14,18 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 
-/** {@code berth keygen KEY.pem}: a key pair for {@code berth sign} and {@code serve --trust}. */
+/**
+ * {@code berth keygen KEY.pem}: a key pair for {@code berth sign} and {@code serve --trust}, and
+ * (ECDSA P-256) for {@code berth sign-image} and {@code berth verify}.
+ */
 @Command(
     name = "keygen",
     mixinStandardHelpOptions = true,
     sortOptions = false,
     description = {
-      "Make a key pair for signing models: the private key (PKCS#8 PEM, readable by you alone) at"
-          + " KEY.pem and its public key (X.509 PEM) next to it, KEY.pub.",
+      "Make a key pair for signing models and, with --algorithm ECDSA-P256, images (berth"
+          + " sign-image, berth build --sign): the private key (PKCS#8 PEM, readable by you alone)"
+          + " at KEY.pem and its public key (X.509 PEM) next to it, KEY.pub.",
       ""
     })
 final class KeygenCommand implements Callable<Integer> {
@@ -31,7 +35,9 @@ final class KeygenCommand implements Callable<Integer> {
   @Option(
       names = "--algorithm",
       paramLabel = "ALG",
-      description = "Ed25519 or ECDSA-P256 (default: ${DEFAULT-VALUE}).",
+      description =
+          "Ed25519 or ECDSA-P256 (default: ${DEFAULT-VALUE}); images are signed with ECDSA-P256"
+              + " keys only.",
       defaultValue = SigningKeys.ED25519)
   String algorithm;
 
