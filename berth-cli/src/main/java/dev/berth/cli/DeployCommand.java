@@ -5,6 +5,7 @@ import dev.berth.kube.KubeDeployer;
 import dev.berth.kube.ManifestExport;
 import dev.berth.kube.ManifestGenerator;
 import dev.berth.runtime.ServiceSpec;
+import dev.berth.store.ImageSignatures;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -102,12 +103,22 @@ final class DeployCommand implements Callable<Integer> {
   Duration timeout;
 
   @Option(
+      names = "--require-signed",
+      description =
+          "Before applying anything (or writing it with --dry-run, -o or --export), resolve the"
+              + " image to its digest and verify its cosign signature by a --trust key; pods then"
+              + " run the image by that digest. Refused with the image, the digest and what failed"
+              + " otherwise (exit code 1). berth.yaml: image.require-signed.")
+  boolean requireSigned;
+
+  @Option(
       names = "--trust",
       paramLabel = "KEY.pub",
       description =
-          "A public key (PEM) whose cosign signature on the image is trusted; repeatable. With"
-              + " --export kustomize, also writes DIR/policy: a Sigstore policy-controller"
-              + " ClusterImagePolicy that admits the image only when one of these keys signed it.")
+          "A public key (ECDSA P-256 PEM) whose cosign signature on the image is trusted;"
+              + " repeatable (default: berth.yaml's image.trust). With --export kustomize, also"
+              + " writes DIR/policy: a Sigstore policy-controller ClusterImagePolicy that admits"
+              + " the image only when one of these keys signed it.")
   List<Path> trust = new java.util.ArrayList<>();
 
   @Option(names = "--no-wait", description = "Apply, and do not follow the rollout.")
@@ -129,7 +140,12 @@ final class DeployCommand implements Callable<Integer> {
     if (export != null && export.get(0).equals("compose")) {
       return exportCompose(service);
     }
-    String ref = imageReference(service);
+    String asked = imageReference(service);
+    String ref =
+        SignedImages.required(requireSigned, service)
+            ? SignedImages.require(
+                asked, SignedImages.trusted(trust, service), "deploy", System.err)
+            : asked;
     String localNamespace = kube.namespace != null ? kube.namespace : service.deploy().namespace();
     if (gate && (canary == null || noWait || dryRun || outputDir != null || export != null)) {
       throw new BerthException(
@@ -137,7 +153,7 @@ final class DeployCommand implements Callable<Integer> {
               + " without --no-wait, --dry-run, -o or --export");
     }
     if (export != null) {
-      return export(generator(service, ref, localNamespace));
+      return export(generator(service, ref, localNamespace), service);
     }
     if (dryRun || outputDir != null) {
       ManifestGenerator generator = generator(service, ref, localNamespace);
@@ -201,7 +217,7 @@ final class DeployCommand implements Callable<Integer> {
     return 0;
   }
 
-  private int export(ManifestGenerator generator) throws IOException {
+  private int export(ManifestGenerator generator, ServiceSpec service) throws IOException {
     if (canary != null) {
       throw new BerthException("--export writes the stable service; leave out --canary");
     }
@@ -212,7 +228,8 @@ final class DeployCommand implements Callable<Integer> {
         if (dir == null) {
           throw new BerthException("--export kustomize needs a directory: --export kustomize DIR");
         }
-        for (Path file : ManifestExport.kustomize(generator, dir, trustedKeys())) {
+        List<String> keys = trustedKeys(service);
+        for (Path file : ManifestExport.kustomize(generator, dir, keys)) {
           System.out.println("wrote " + file);
         }
         System.out.println(
@@ -223,7 +240,7 @@ final class DeployCommand implements Callable<Integer> {
                 + "'; where the Prometheus Operator runs, 'kubectl apply -k "
                 + dir.resolve("monitoring")
                 + "' adds the alert rules, the PodMonitor and the Grafana dashboard"
-                + (trust.isEmpty()
+                + (keys.isEmpty()
                     ? ""
                     : "; where Sigstore policy-controller runs, 'kubectl apply -k "
                         + dir.resolve("policy")
@@ -262,22 +279,11 @@ final class DeployCommand implements Callable<Integer> {
     return 0;
   }
 
-  /** The PEM text of each --trust key, checked to be an ECDSA P-256 public key. */
-  private List<String> trustedKeys() {
+  /** The PEM text of each trusted key (--trust, else berth.yaml's image.trust), P-256 each. */
+  private List<String> trustedKeys(ServiceSpec service) {
     List<String> keys = new java.util.ArrayList<>();
-    for (Path file : trust) {
-      java.security.PublicKey key = dev.berth.runtime.SigningKeys.readPublic(file);
-      if (!dev.berth.runtime.SigningKeys.ECDSA_P256.equals(
-          dev.berth.runtime.SigningKeys.algorithm(key))) {
-        throw new BerthException(
-            "--trust "
-                + file
-                + " is an "
-                + dev.berth.runtime.SigningKeys.algorithm(key)
-                + " key; image signatures (cosign's format) use ECDSA P-256 keys: make one with"
-                + " 'berth keygen KEY.pem --algorithm ECDSA-P256'");
-      }
-      keys.add(dev.berth.runtime.SigningKeys.pem(key));
+    for (Path file : SignedImages.trusted(trust, service)) {
+      keys.add(dev.berth.runtime.SigningKeys.pem(ImageSignatures.verifyingKey(file)));
     }
     return keys;
   }

@@ -146,7 +146,9 @@ final class ImageOptions {
                 i.labels(),
                 i.jvmOptions(),
                 i.classDataSharing(),
-                i.signKey()),
+                i.signKey(),
+                i.requireSigned(),
+                i.trust()),
             service.deploy());
     Path classData = null;
     if (javaRuntime != null && i.classDataSharing() && !noClassDataSharing) {

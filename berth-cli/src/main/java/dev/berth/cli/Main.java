@@ -66,6 +66,10 @@ public final class Main implements Runnable {
     cli.setExpandAtFiles(false);
     cli.setExecutionExceptionHandler(
         (e, cmd, parsed) -> {
+          if (e instanceof SignedImages.Refused) {
+            cmd.getErr().println("berth: " + e.getMessage());
+            return 1;
+          }
           if (e instanceof dev.berth.api.BerthException) {
             cmd.getErr().println("berth: " + e.getMessage());
             return 2;

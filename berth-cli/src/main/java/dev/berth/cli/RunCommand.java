@@ -77,6 +77,23 @@ final class RunCommand implements Callable<Integer> {
   String imageRef;
 
   @Option(
+      names = "--require-signed",
+      description =
+          "Run only an image from a registry whose cosign signature by a --trust key verifies:"
+              + " the image (--image, else berth.yaml's image.to) is resolved to its digest,"
+              + " verified, pulled and run by that digest; refused with the image, the digest and"
+              + " what failed otherwise (exit code 1). berth.yaml: image.require-signed.")
+  boolean requireSigned;
+
+  @Option(
+      names = "--trust",
+      paramLabel = "KEY.pub",
+      description =
+          "A public key (ECDSA P-256 PEM) whose image signatures are trusted; repeatable"
+              + " (default: berth.yaml's image.trust).")
+  List<Path> trust = new java.util.ArrayList<>();
+
+  @Option(
       names = "--wait-timeout",
       paramLabel = "DURATION",
       description = "How long to wait for ready (default: ${DEFAULT-VALUE}).",
@@ -107,7 +124,21 @@ final class RunCommand implements Callable<Integer> {
     }
 
     String reference = imageRef;
-    if (reference == null) {
+    if (SignedImages.required(requireSigned, service)) {
+      String asked = reference != null ? reference : service.image().to();
+      if (reference == null && !(ImageLocation.parse(asked) instanceof ImageLocation.Registry)) {
+        throw new BerthException(
+            "--require-signed runs a signed image from a registry, and berth.yaml's image.to is "
+                + asked
+                + "; build, push and sign it with 'berth build "
+                + serviceFile
+                + " --to REGISTRY/REPO:TAG --sign KEY.pem', then run it with --image"
+                + " REGISTRY/REPO:TAG");
+      }
+      reference =
+          SignedImages.require(asked, SignedImages.trusted(trust, service), "run", System.err);
+      engine.pullImage(reference, line -> System.err.println("  " + line));
+    } else if (reference == null) {
       reference = localReference(service);
       ImagePlan plan = image.plan(service, System.err);
       BuiltImage built =

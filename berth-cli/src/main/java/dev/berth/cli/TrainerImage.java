@@ -147,7 +147,9 @@ final class TrainerImage {
             Map.of(),
             List.of(),
             false,
-            null));
+            null,
+            false,
+            List.of()));
   }
 
   /** Builds a plan on {@code base} to {@code to}, its progress indented on {@code err}. */

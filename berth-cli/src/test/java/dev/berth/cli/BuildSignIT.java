@@ -1,38 +1,77 @@
 package dev.berth.cli;
 
 import static dev.berth.cli.ContainerTestEnv.berth;
+import static dev.berth.cli.ContainerTestEnv.docker;
 import static dev.berth.cli.ContainerTestEnv.skopeo;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.berth.kube.testing.MockCluster;
+import io.fabric8.kubernetes.api.model.apps.Deployment;
+import java.net.http.HttpClient;
+import java.net.http.HttpResponse;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.Map;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.TestInstance;
 
 /**
- * {@code berth build --sign}: the image pushed to the real registry is signed at the digest the
- * build printed, and {@code berth verify} accepts it with the public key.
+ * Signed images end to end on the real registry and Docker engine: {@code berth build --sign} signs
+ * the digest it pushed; {@code berth run --require-signed} starts that image and refuses an
+ * unsigned one and one signed by another key before creating any container; {@code berth deploy
+ * --require-signed} (against the mock API server) applies nothing for an unsigned image and pins a
+ * signed one to its digest.
  */
+@TestInstance(TestInstance.Lifecycle.PER_CLASS)
 class BuildSignIT {
   private static final Pattern DIGEST = Pattern.compile("digest (sha256:[0-9a-f]{64})");
+  private static final Pattern READY = Pattern.compile("is ready at (http://127\\.0\\.0\\.1:\\d+)");
+  // a service name of its own: berth run names its container after it
+  private static final String NAME = "signedrun";
 
-  @Test
-  void buildSignsThePushedDigest() throws Exception {
-    ContainerTestEnv env = ContainerTestEnv.require();
-    Path work = Files.createTempDirectory(Path.of("target").toAbsolutePath(), "build-sign-it-");
+  private ContainerTestEnv env;
+  private Path work;
+  private Path service;
+  private String repository; // the signed image's REGISTRY/REPO
+  private String digest; // its digest
+  private String unsigned; // the same image in another repository, unsigned
+  private String otherSigned; // ... and in a third, signed by another key
+
+  @BeforeAll
+  void buildSignedAndUnsignedImages() throws Exception {
+    env = ContainerTestEnv.require();
+    work = Files.createTempDirectory(Path.of("target").toAbsolutePath(), "build-sign-it-");
     berth(work, "keygen", "release.pem", "--algorithm", "ECDSA-P256").ok();
-    String repository = env.registry + "/it/signed-build-" + Long.toString(System.nanoTime(), 36);
+    berth(work, "keygen", "other.pem", "--algorithm", "ECDSA-P256").ok();
+    String run = Long.toString(System.nanoTime(), 36);
+    repository = env.registry + "/it/signed-build-" + run;
+    unsigned = env.registry + "/it/unsigned-" + run + ":1";
+    otherSigned = env.registry + "/it/other-signed-" + run + ":1";
+    service = work.resolve("berth.yaml");
+    Files.writeString(
+        service,
+        """
+        apiVersion: berth.dev/v1
+        kind: ModelService
+        name: %s
+        models: [{path: %s, versions: [1]}]
+        image: {to: "%s:1"}
+        deploy: {replicas: 1, autoscaling: {enabled: false}}
+        """
+            .formatted(NAME, ContainerTestEnv.examples().resolve("models/minilm"), repository));
     ContainerTestEnv.Result built =
         berth(
                 work,
                 "build",
-                ContainerTestEnv.examples().resolve("minilm/berth.yaml").toString(),
-                "--to",
-                repository + ":1",
+                service.toString(),
                 "--base",
                 env.baseJava,
                 "--cache-dir",
@@ -42,9 +81,33 @@ class BuildSignIT {
             .ok();
     Matcher m = DIGEST.matcher(built.out());
     assertTrue(m.find(), built.out());
-    String digest = m.group(1);
+    digest = m.group(1);
     assertTrue(built.out().contains("signed    " + repository + "@" + digest), built.out());
+    // copies keep the manifest, so the digest, but not the signature stored beside it
+    for (String copy : new String[] {unsigned, otherSigned}) {
+      skopeo(
+              work,
+              "copy",
+              "--src-tls-verify=false",
+              "--dest-tls-verify=false",
+              "docker://" + repository + ":1",
+              "docker://" + copy)
+          .ok();
+    }
+    berth(work, "sign-image", otherSigned, "--key", work.resolve("other.pem").toString()).ok();
+  }
 
+  @AfterAll
+  void stopContainer() throws Exception {
+    berth(work, "stop", NAME);
+  }
+
+  private String pub(String key) {
+    return work.resolve(key + ".pub").toString();
+  }
+
+  @Test
+  void buildSignsThePushedDigest() throws Exception {
     String tag = "sha256-" + digest.substring("sha256:".length()) + ".sig";
     JsonNode signatures =
         new ObjectMapper()
@@ -59,10 +122,116 @@ class BuildSignIT {
                     .out());
     assertEquals(1, signatures.path("layers").size());
 
-    String verified =
-        berth(work, "verify", repository + ":1", "--key", work.resolve("release.pub").toString())
-            .ok()
-            .out();
+    String verified = berth(work, "verify", repository + ":1", "--key", pub("release")).ok().out();
     assertTrue(verified.contains("verified " + repository + "@" + digest), verified);
+  }
+
+  @Test
+  void runRequireSignedStartsTheSignedImageByDigestAndRefusesTheOthers() throws Exception {
+    for (String image : new String[] {unsigned, otherSigned}) {
+      ContainerTestEnv.Result refused =
+          berth(
+              work,
+              "run",
+              service.toString(),
+              "--image",
+              image,
+              "--require-signed",
+              "--trust",
+              pub("release"),
+              "--port",
+              "0",
+              "--grpc-port",
+              "0");
+      assertEquals(1, refused.code(), refused.out() + refused.err());
+      assertTrue(
+          refused.err().contains("refusing to run " + image + " (" + digest + ")"), refused.err());
+      assertTrue(refused.err().contains("key " + pub("release")), refused.err());
+      String containers =
+          docker(work, "ps", "-a", "--filter", "name=berth-" + NAME, "--format", "{{.Names}}")
+              .ok()
+              .out();
+      assertFalse(containers.contains("berth-" + NAME), "nothing was created: " + containers);
+    }
+
+    // berth.yaml's keys do the same: image.require-signed and image.trust
+    Path required = work.resolve("required.yaml");
+    Files.writeString(
+        required,
+        Files.readString(service)
+            .replace(
+                "image: {to: \"" + repository + ":1\"}",
+                "image: {to: \""
+                    + repository
+                    + ":1\", require-signed: true, trust: ["
+                    + pub("release")
+                    + "]}"));
+    ContainerTestEnv.Result run =
+        berth(work, "run", required.toString(), "--port", "0", "--grpc-port", "0");
+    try {
+      run.ok();
+      assertTrue(run.err().contains("verified " + repository + ":1 (" + digest + ")"), run.err());
+      Matcher m = READY.matcher(run.out());
+      assertTrue(m.find(), run.out());
+      HttpResponse<String> r =
+          BerthProcess.post(
+              HttpClient.newHttpClient(),
+              m.group(1) + "/v2/models/minilm/infer",
+              "{\"inputs\":[{\"name\":\"text\",\"shape\":[1],\"datatype\":\"BYTES\","
+                  + "\"data\":[\"hello\"]}]}");
+      assertEquals(200, r.statusCode(), r.body());
+      String image =
+          docker(work, "inspect", "--format", "{{.Config.Image}}", "berth-" + NAME).ok().out();
+      assertEquals(repository + "@" + digest, image.strip(), "runs what was verified");
+    } finally {
+      berth(work, "stop", NAME);
+    }
+  }
+
+  @Test
+  void deployRequireSignedAppliesNothingForAnUnsignedImage() throws Exception {
+    try (MockCluster cluster = new MockCluster()) {
+      Path kubeconfig = cluster.kubeconfig(work.resolve("kubeconfig"));
+      Map<String, String> kube = Map.of("KUBECONFIG", kubeconfig.toString());
+      ContainerTestEnv.Result refused =
+          berth(
+              work,
+              kube,
+              "deploy",
+              service.toString(),
+              "--image",
+              unsigned,
+              "--require-signed",
+              "--trust",
+              pub("release"),
+              "--no-wait");
+      assertEquals(1, refused.code(), refused.out() + refused.err());
+      assertTrue(
+          refused.err().contains("refusing to deploy " + unsigned + " (" + digest + ")"),
+          refused.err());
+      assertTrue(
+          cluster.client().apps().deployments().inAnyNamespace().list().getItems().isEmpty(),
+          "nothing applied");
+      assertTrue(
+          cluster.client().configMaps().inAnyNamespace().list().getItems().isEmpty(),
+          "nothing applied");
+
+      berth(
+              work,
+              kube,
+              "deploy",
+              service.toString(),
+              "--require-signed",
+              "--trust",
+              pub("release"),
+              "--no-wait")
+          .ok();
+      Deployment deployment =
+          cluster.client().apps().deployments().inNamespace("ml").withName(NAME).get();
+      assertEquals(
+          repository + "@" + digest,
+          deployment.getSpec().getTemplate().getSpec().getContainers().get(0).getImage(),
+          "pods run the digest that was verified");
+    }
   }
 }

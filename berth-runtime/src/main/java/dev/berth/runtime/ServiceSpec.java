@@ -283,6 +283,9 @@ public record ServiceSpec(
    *     archive of Berth's classes (faster start)
    * @param signKey the private key {@code berth build} signs a pushed image with (absolute), or
    *     null for none
+   * @param requireSigned whether {@code berth run} and {@code berth deploy} start or apply the
+   *     image only once a signature by a {@code trust} key verifies
+   * @param trust the public keys whose image signatures are trusted (absolute)
    */
   public record Image(
       String base,
@@ -294,7 +297,9 @@ public record ServiceSpec(
       Map<String, String> labels,
       List<String> jvmOptions,
       boolean classDataSharing,
-      Path signKey) {
+      Path signKey,
+      boolean requireSigned,
+      List<Path> trust) {
     /** A public Java 21 runtime image (Eclipse Temurin's JRE). */
     public static final String DEFAULT_BASE = "eclipse-temurin:21-jre";
 
@@ -305,6 +310,7 @@ public record ServiceSpec(
       tags = List.copyOf(tags);
       labels = java.util.Collections.unmodifiableMap(new TreeMap<>(labels));
       jvmOptions = List.copyOf(jvmOptions);
+      trust = List.copyOf(trust);
     }
   }
 
@@ -1041,7 +1047,9 @@ public record ServiceSpec(
             "labels",
             "jvm-options",
             "class-data-sharing",
-            "sign-key"));
+            "sign-key",
+            "require-signed",
+            "trust"));
     String runtimeText = i.string("runtime", "base");
     Runtime runtime = Runtime.parse(runtimeText);
     if (runtime == null) {
@@ -1070,7 +1078,9 @@ public record ServiceSpec(
         stringMap(i.section("labels")),
         strings(i, "jvm-options"),
         i.bool("class-data-sharing", true),
-        i.has("sign-key") ? base.resolve(i.string("sign-key", "")).normalize() : null);
+        i.has("sign-key") ? base.resolve(i.string("sign-key", "")).normalize() : null,
+        i.bool("require-signed", false),
+        strings(i, "trust").stream().map(k -> base.resolve(k).normalize()).toList());
   }
 
   private static Deploy deploy(ConfigReader d) {

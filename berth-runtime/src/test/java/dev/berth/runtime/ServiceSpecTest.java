@@ -1,6 +1,7 @@
 package dev.berth.runtime;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -92,6 +93,8 @@ class ServiceSpecTest {
     assertEquals(ServiceSpec.Image.DEFAULT_BASE, s.image().base());
     assertEquals("berth/embed:latest", s.image().to());
     assertNull(s.image().signKey());
+    assertFalse(s.image().requireSigned());
+    assertEquals(List.of(), s.image().trust());
     assertEquals(ServiceSpec.Runtime.BASE, s.image().runtime());
     assertEquals("65532:65532", s.image().user());
     assertEquals(2, s.deploy().replicas());
@@ -122,6 +125,8 @@ class ServiceSpecTest {
                   labels: {team: search}
                   jvm-options: [-Xss512k]
                   sign-key: keys/release.pem
+                  require-signed: true
+                  trust: [keys/release.pub, /etc/berth/ops.pub]
                 deploy:
                   namespace: ml
                   replicas: 3
@@ -147,6 +152,10 @@ class ServiceSpecTest {
     assertEquals(Map.of("team", "search"), s.image().labels());
     assertEquals(List.of("-Xss512k"), s.image().jvmOptions());
     assertEquals(s.file().resolveSibling("keys/release.pem"), s.image().signKey());
+    assertTrue(s.image().requireSigned());
+    assertEquals(
+        List.of(s.file().resolveSibling("keys/release.pub"), Path.of("/etc/berth/ops.pub")),
+        s.image().trust());
     assertEquals("ml", s.deploy().namespace());
     assertEquals(Map.of("cpu", "500m", "memory", "1Gi"), s.deploy().requests());
     assertEquals(1, s.deploy().gpus());
