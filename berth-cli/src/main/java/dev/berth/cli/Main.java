@@ -50,6 +50,7 @@ public final class Main implements Runnable {
       cli.addSubcommand(new PullCommand());
       cli.addSubcommand(new SignImageCommand());
       cli.addSubcommand(new VerifyCommand());
+      cli.addSubcommand(new SbomCommand());
     }
     if (onClassPath("dev.berth.kube.ManifestGenerator")) {
       KubeCommands.addTo(cli);

@@ -10,7 +10,10 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 
-/** {@code berth verify REF --key KEY.pub}: checks an image's signature in its registry. */
+/**
+ * {@code berth verify REF --key KEY.pub}: checks an image's signature in its registry, and the
+ * signature of the SBOM attached to it.
+ */
 @Command(
     name = "verify",
     mixinStandardHelpOptions = true,
@@ -20,7 +23,8 @@ import picocli.CommandLine.Parameters;
           + " signature stored for that digest (cosign's key-based format, tag sha256-<hex>.sig)"
           + " was made by KEY and names this repository and digest. Exit 0 when one does, 1 when"
           + " none does (the message names the image, the digest and what failed), 2 on other"
-          + " errors.",
+          + " errors. An SBOM attached to the image (berth build attaches one) must be signed by"
+          + " KEY too; with --require-sbom, one must be attached.",
       ""
     })
 final class VerifyCommand implements Callable<Integer> {
@@ -39,15 +43,35 @@ final class VerifyCommand implements Callable<Integer> {
               + " write).")
   Path key;
 
+  @Option(
+      names = "--require-sbom",
+      description = "Fail when no SBOM is attached to the image (default: only check one that is).")
+  boolean requireSbom;
+
   @Override
   public Integer call() {
     OciReference ref = ImageSignatures.reference(image);
     PublicKey publicKey = ImageSignatures.verifyingKey(key);
-    // each check the image must pass; an SBOM attachment check joins the signature's here
     ImageSignatures.Verification signature =
         ImageSignatures.at(ref, DockerCredentials.fromEnvironment()).verify(publicKey);
     if (!signature.ok()) {
       System.err.println("berth: " + signature.message() + " (key " + key + ")");
+      return 1;
+    }
+    SbomCommand.Check sbom =
+        SbomCommand.check(
+            ref.withDigest(signature.digest()), signature.digest(), publicKey, requireSbom);
+    if (sbom.problem() != null) {
+      System.err.println(
+          "berth: "
+              + ref.registry()
+              + "/"
+              + ref.repository()
+              + ": "
+              + sbom.problem()
+              + " (key "
+              + key
+              + ")");
       return 1;
     }
     System.out.println(
@@ -63,6 +87,8 @@ final class VerifyCommand implements Callable<Integer> {
             + signature.signatures()
             + " signatures by "
             + key
+            + "; "
+            + (sbom.attached() == 0 ? "no SBOM attached" : "its SBOM signed by the same key")
             + ")");
     return 0;
   }

@@ -125,6 +125,47 @@ public final class RegistryClient {
     return sha256(bytes);
   }
 
+  /**
+   * Stores a manifest that names a {@code subject}, and says whether the registry indexed it for
+   * the referrers API: an OCI 1.1 registry answers with an {@code OCI-Subject} header; one without
+   * the API does not, and its clients keep the referrers under the fallback tag themselves.
+   */
+  public boolean putReferrer(String reference, byte[] bytes, String mediaType) {
+    HttpResponse<byte[]> r =
+        send(
+            () ->
+                HttpRequest.newBuilder(uri("manifests/" + reference))
+                    .header("Content-Type", mediaType)
+                    .timeout(Duration.ofMinutes(1))
+                    .PUT(HttpRequest.BodyPublishers.ofByteArray(bytes)),
+            HttpResponse.BodyHandlers.ofByteArray(),
+            "store the manifest " + reference);
+    expect(r, 201, "store the manifest " + reference);
+    return r.headers().firstValue("OCI-Subject").isPresent();
+  }
+
+  /**
+   * The referrers API's index of the manifests that name {@code digest} as their subject, or empty
+   * when the registry has no referrers API (it answers 404, as the distribution spec says such a
+   * registry does).
+   */
+  public Optional<byte[]> referrers(String digest) {
+    HttpResponse<byte[]> r =
+        send(
+            () ->
+                HttpRequest.newBuilder(uri("referrers/" + digest))
+                    .header("Accept", OCI_INDEX)
+                    .timeout(Duration.ofMinutes(1))
+                    .GET(),
+            HttpResponse.BodyHandlers.ofByteArray(),
+            "list the referrers of " + digest);
+    if (r.statusCode() == 404) {
+      return Optional.empty();
+    }
+    expect(r, 200, "list the referrers of " + digest);
+    return Optional.of(r.body());
+  }
+
   /** Whether the repository holds a blob. */
   public boolean hasBlob(String digest) {
     HttpResponse<byte[]> r =
