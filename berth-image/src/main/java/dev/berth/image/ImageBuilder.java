@@ -58,6 +58,8 @@ import java.util.function.Supplier;
 public final class ImageBuilder {
   private static final ObjectMapper JSON = new ObjectMapper();
   private static final FilePermissions EXECUTABLE = FilePermissions.fromOctalString("755");
+  private static final java.util.regex.Pattern BASE_DIGEST =
+      java.util.regex.Pattern.compile("Using base image with digest: (sha256:[0-9a-f]{64})");
 
   private final ImagePlan plan;
   private ImageLocation base;
@@ -68,6 +70,10 @@ public final class ImageBuilder {
   private boolean allowInsecure;
   private Consumer<String> progress = line -> {};
   private Supplier<ContainerEngine> engine = ContainerEngine::fromEnvironment;
+  private Path sbom;
+
+  /** The base image's digest, once known: from the base archive, or as jib-core reports it. */
+  private volatile String baseDigest;
 
   ImageBuilder(ImagePlan plan) {
     this.plan = plan;
@@ -121,6 +127,16 @@ public final class ImageBuilder {
   /** The container engine for {@code docker://} bases and targets. */
   public ImageBuilder engine(Supplier<ContainerEngine> engine) {
     this.engine = engine;
+    return this;
+  }
+
+  /**
+   * Also writes the image's CycloneDX SBOM ({@link ImageSbom}), read from the built image's layers,
+   * to this file. For a registry target the same image is also written into a scratch archive on
+   * this machine (its layers come from the cache) and read there.
+   */
+  public ImageBuilder sbom(Path file) {
+    this.sbom = file == null ? null : file.toAbsolutePath().normalize();
     return this;
   }
 
@@ -178,9 +194,14 @@ public final class ImageBuilder {
 
   private JibContainerBuilder jibFrom(Path scratch, List<Path> temporary) throws IOException {
     return switch (base) {
-      case ImageLocation.Registry r -> Jib.from(registryImage(r.reference()));
+      case ImageLocation.Registry r -> {
+        int at = r.reference().indexOf("@sha256:");
+        baseDigest = at < 0 ? null : r.reference().substring(at + 1);
+        yield Jib.from(registryImage(r.reference()));
+      }
       case ImageLocation.Archive a -> {
         Path readable = OciArchive.dockerReadable(a.file(), scratch);
+        baseDigest = sbom == null ? null : OciArchive.imageDigest(a.file());
         if (!readable.equals(a.file())) {
           temporary.add(readable);
         }
@@ -191,6 +212,7 @@ public final class ImageBuilder {
         temporary.add(saved);
         progress.accept("exporting base image " + d.reference() + " from the container engine");
         engine.get().saveImage(d.reference(), saved);
+        baseDigest = sbom == null ? null : OciArchive.imageDigest(saved);
         yield Jib.from(TarImage.at(saved));
       }
     };
@@ -221,19 +243,66 @@ public final class ImageBuilder {
         containerizer.withAdditionalTag(tag);
       }
     }
+    JibContainer built = run(jib, containerizer, progress);
+    String digest = built.getDigest().toString();
+    String imageId = built.getImageId().toString();
+    return switch (target) {
+      case ImageLocation.Registry r -> {
+        long[] size = registrySize(r.reference(), digest);
+        if (sbom != null) {
+          // the same image again, into an archive here: its layers are cached by now, and it
+          // has the pushed image's digest
+          Path copy = Files.createTempFile(scratch, "sbom-", ".tar");
+          temporary.add(copy);
+          progress.accept("writing the pushed image into an archive here for its SBOM");
+          JibContainer local =
+              run(jib, Containerizer.to(TarImage.at(copy).named(parse(r.reference()))), line -> {});
+          if (!local.getDigest().toString().equals(digest)) {
+            throw new BerthException(
+                "the image rebuilt for its SBOM has the digest "
+                    + local.getDigest()
+                    + ", not the pushed "
+                    + digest
+                    + "; the SBOM was not written");
+          }
+          writeSbom(copy);
+        }
+        yield new BuiltImage(target, digest, imageId, size[0], (int) size[1]);
+      }
+      case ImageLocation.Archive a -> {
+        Files.createDirectories(a.file().toAbsolutePath().getParent());
+        OciArchive.Contents c = OciArchive.addDockerManifest(jibTar, a.file(), repoTags(name));
+        writeSbom(a.file());
+        yield new BuiltImage(target, digest, imageId, c.totalSize(), c.layerSizes().size());
+      }
+      case ImageLocation.Daemon d -> {
+        Path loadable = Files.createTempFile(scratch, "load-", ".tar");
+        temporary.add(loadable);
+        OciArchive.Contents c = OciArchive.addDockerManifest(jibTar, loadable, repoTags(name));
+        writeSbom(loadable);
+        progress.accept("loading the image into the container engine");
+        engine.get().loadImage(loadable, line -> progress.accept("  " + line));
+        yield new BuiltImage(target, digest, imageId, c.totalSize(), c.layerSizes().size());
+      }
+    };
+  }
+
+  /** Runs jib-core with Berth's settings: caches, tool name, progress lines to {@code lines}. */
+  private JibContainer run(
+      JibContainerBuilder jib, Containerizer containerizer, Consumer<String> lines)
+      throws IOException {
     containerizer
         .setAllowInsecureRegistries(allowInsecure || loopback(base) || loopback(target))
         .setBaseImageLayersCache(cache.resolve("jib").resolve("base"))
         .setApplicationLayersCache(cache.resolve("jib").resolve("layers"))
         .setToolName("berth")
         .setToolVersion(plan.labels().getOrDefault("dev.berth.version", "dev"));
-    Progress meter = new Progress(progress);
+    Progress meter = new Progress(lines);
     containerizer.addEventHandler(LogEvent.class, meter::log);
+    containerizer.addEventHandler(LogEvent.class, this::noteBaseDigest);
     containerizer.addEventHandler(ProgressEvent.class, meter::progress);
-
-    JibContainer built;
     try {
-      built = jib.containerize(containerizer);
+      return jib.containerize(containerizer);
     } catch (ExecutionException e) {
       Throwable cause = e.getCause() == null ? e : e.getCause();
       throw new BerthException("image build failed: " + describe(cause), cause);
@@ -243,27 +312,39 @@ public final class ImageBuilder {
     } catch (RegistryException | CacheDirectoryCreationException e) {
       throw new BerthException("image build failed: " + describe(e), e);
     }
-    String digest = built.getDigest().toString();
-    String imageId = built.getImageId().toString();
-    return switch (target) {
-      case ImageLocation.Registry r -> {
-        long[] size = registrySize(r.reference(), digest);
-        yield new BuiltImage(target, digest, imageId, size[0], (int) size[1]);
-      }
-      case ImageLocation.Archive a -> {
-        Files.createDirectories(a.file().toAbsolutePath().getParent());
-        OciArchive.Contents c = OciArchive.addDockerManifest(jibTar, a.file(), repoTags(name));
-        yield new BuiltImage(target, digest, imageId, c.totalSize(), c.layerSizes().size());
-      }
-      case ImageLocation.Daemon d -> {
-        Path loadable = Files.createTempFile(scratch, "load-", ".tar");
-        temporary.add(loadable);
-        OciArchive.Contents c = OciArchive.addDockerManifest(jibTar, loadable, repoTags(name));
-        progress.accept("loading the image into the container engine");
-        engine.get().loadImage(loadable, line -> progress.accept("  " + line));
-        yield new BuiltImage(target, digest, imageId, c.totalSize(), c.layerSizes().size());
-      }
-    };
+  }
+
+  /** jib-core says which digest a registry base resolved to, once it has pulled it. */
+  private void noteBaseDigest(LogEvent e) {
+    java.util.regex.Matcher m = BASE_DIGEST.matcher(e.getMessage());
+    if (baseDigest == null && m.find()) {
+      baseDigest = m.group(1);
+    }
+  }
+
+  /** Writes the SBOM of the image in this archive to {@link #sbom}, if one is wanted. */
+  private void writeSbom(Path archive) {
+    if (sbom == null) {
+      return;
+    }
+    progress.accept("writing the SBOM " + sbom);
+    byte[] json =
+        ImageSbom.of(plan)
+            .base(base.toString(), baseDigest)
+            .warnings(line -> progress.accept("warning: " + line))
+            .describe(archive);
+    Path tmp = sbom.resolveSibling(sbom.getFileName() + ".tmp");
+    try {
+      Files.createDirectories(sbom.getParent());
+      Files.write(tmp, json);
+      Files.move(
+          tmp,
+          sbom,
+          java.nio.file.StandardCopyOption.REPLACE_EXISTING,
+          java.nio.file.StandardCopyOption.ATOMIC_MOVE);
+    } catch (IOException e) {
+      throw new BerthException("cannot write the SBOM " + sbom + ": " + e.getMessage(), e);
+    }
   }
 
   /** The name an archive or engine image carries. */

@@ -219,6 +219,102 @@ final class OciArchive {
     }
   }
 
+  /**
+   * An image archive's manifest: its digest, its config's digest and its layers' digests, bottom
+   * first.
+   */
+  record Layout(String manifestDigest, String configDigest, List<String> layers) {}
+
+  /** Reads the manifest of an OCI layout archive (one image, as Berth writes them). */
+  static Layout layout(Path archive) {
+    Map<String, byte[]> metadata = new HashMap<>();
+    try (InputStream raw = new BufferedInputStream(Files.newInputStream(archive));
+        TarArchiveInputStream in = new TarArchiveInputStream(raw)) {
+      TarArchiveEntry entry;
+      while ((entry = in.getNextEntry()) != null) {
+        if (entry.getSize() <= MAX_METADATA_BYTES) {
+          metadata.put(entry.getName(), in.readAllBytes());
+        }
+      }
+      Contents contents = contents(archive, metadata);
+      JsonNode manifest = JSON.readTree(metadata.get(blob(contents.manifestDigest())));
+      List<String> layers = new ArrayList<>();
+      for (JsonNode layer : manifest.path("layers")) {
+        layers.add(layer.path("digest").asText());
+      }
+      return new Layout(contents.manifestDigest(), contents.configDigest(), layers);
+    } catch (IOException e) {
+      throw new BerthException("cannot read " + archive + ": " + e.getMessage(), e);
+    }
+  }
+
+  /** Receives one blob of an archive. */
+  interface BlobReader {
+    void read(String digest, InputStream blob) throws IOException;
+  }
+
+  /** Reads each of these blobs of an archive once, in the order the archive holds them. */
+  static void readBlobs(Path archive, java.util.Set<String> digests, BlobReader reader) {
+    try (InputStream raw = new BufferedInputStream(Files.newInputStream(archive), 1 << 16);
+        TarArchiveInputStream in = new TarArchiveInputStream(raw)) {
+      TarArchiveEntry entry;
+      while ((entry = in.getNextEntry()) != null) {
+        String name = entry.getName();
+        if (name.startsWith("blobs/")) {
+          String digest = name.substring("blobs/".length()).replaceFirst("/", ":");
+          if (digests.contains(digest)) {
+            reader.read(digest, in);
+          }
+        }
+      }
+    } catch (IOException e) {
+      throw new BerthException("cannot read " + archive + ": " + e.getMessage(), e);
+    }
+  }
+
+  /**
+   * The digest that names the image in an archive a base was given as: its manifest's digest in an
+   * OCI layout archive, else (a {@code docker save} archive of Docker before 25) its config's
+   * digest, the image id.
+   */
+  static String imageDigest(Path archive) {
+    Map<String, byte[]> metadata = new HashMap<>();
+    try (InputStream raw = new BufferedInputStream(Files.newInputStream(archive));
+        TarArchiveInputStream in = new TarArchiveInputStream(raw)) {
+      TarArchiveEntry entry;
+      while ((entry = in.getNextEntry()) != null) {
+        if (entry.getSize() <= MAX_METADATA_BYTES) {
+          metadata.put(normalizedName(entry.getName()), in.readAllBytes());
+        }
+      }
+      byte[] index = metadata.get("index.json");
+      if (index != null) {
+        JsonNode manifests = JSON.readTree(index).path("manifests");
+        if (manifests.size() == 1) {
+          return manifests.get(0).path("digest").asText();
+        }
+      }
+      byte[] docker = metadata.get("manifest.json");
+      if (docker != null) {
+        JsonNode images = JSON.readTree(docker);
+        if (images.size() == 1) {
+          byte[] config = metadata.get(normalizedName(images.get(0).path("Config").asText()));
+          if (config != null) {
+            return "sha256:"
+                + java.util.HexFormat.of().formatHex(ImageFileSystem.sha256().digest(config));
+          }
+        }
+      }
+      return null;
+    } catch (IOException e) {
+      throw new BerthException("cannot read " + archive + ": " + e.getMessage(), e);
+    }
+  }
+
+  private static String normalizedName(String name) {
+    return name.startsWith("./") ? name.substring(2) : name;
+  }
+
   private static String blob(String digest) {
     return "blobs/" + digest.replace(':', '/');
   }
