@@ -71,7 +71,7 @@ public final class JlinkRuntime {
       }
     }
     String key =
-        (javaVersion + "-t1-" + String.join(",", modules)).replaceAll("[^A-Za-z0-9.+,_-]", "_");
+        (javaVersion + "-t2-" + String.join(",", modules)).replaceAll("[^A-Za-z0-9.+,_-]", "_");
     Path dir =
         cache.resolve("jlink").resolve(Integer.toHexString(key.hashCode()) + "-" + javaVersion);
     if (Files.isRegularFile(dir.resolve("release"))) {
@@ -91,6 +91,8 @@ public final class JlinkRuntime {
                   "--strip-debug",
                   "--no-header-files",
                   "--no-man-pages",
+                  "--release-info",
+                  releaseInfo(),
                   "--output",
                   tmp.toString()));
       if (Runtime.version().feature() < 25) {
@@ -111,6 +113,41 @@ public final class JlinkRuntime {
       FileTrees.deleteTree(tmp);
     }
     return dir;
+  }
+
+  /**
+   * The JDK this runtime is linked from, for its {@code release} file (jlink writes only the Java
+   * version and the modules): the JDK's own {@code JAVA_RUNTIME_VERSION}, {@code IMPLEMENTOR} and
+   * {@code IMPLEMENTOR_VERSION}, so the image's SBOM can name it.
+   */
+  static String releaseInfo() {
+    java.util.Map<String, String> from = new java.util.LinkedHashMap<>();
+    from.put("JAVA_RUNTIME_VERSION", "\"" + Runtime.version() + "\"");
+    Path release = Path.of(System.getProperty("java.home"), "release");
+    try {
+      if (Files.isRegularFile(release)) {
+        for (String line : Files.readAllLines(release, StandardCharsets.UTF_8)) {
+          int eq = line.indexOf('=');
+          String key = eq > 0 ? line.substring(0, eq) : "";
+          if (key.equals("JAVA_RUNTIME_VERSION")
+              || key.equals("IMPLEMENTOR")
+              || key.equals("IMPLEMENTOR_VERSION")) {
+            from.put(key, line.substring(eq + 1).strip());
+          }
+        }
+      }
+    } catch (IOException e) {
+      // the Java version alone, then
+    }
+    StringBuilder add = new StringBuilder("add");
+    from.forEach(
+        (key, value) -> {
+          // ':' separates the pairs of jlink's option
+          if (!value.contains(":")) {
+            add.append(':').append(key).append('=').append(value);
+          }
+        });
+    return add.toString();
   }
 
   private static boolean hasModule(String name) {
