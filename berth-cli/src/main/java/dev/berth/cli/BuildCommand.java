@@ -4,6 +4,7 @@ import dev.berth.image.BuiltImage;
 import dev.berth.image.DockerfileExport;
 import dev.berth.image.ImageLocation;
 import dev.berth.image.ImagePlan;
+import dev.berth.image.ImageSbom;
 import dev.berth.runtime.ServiceSpec;
 import java.nio.file.Path;
 import java.security.PrivateKey;
@@ -22,7 +23,8 @@ import picocli.CommandLine.Parameters;
     description = {
       "Build a layered OCI image of a model service (berth.yaml) without a Docker daemon.",
       "Layers, least often changed first: Java runtime (with --runtime jlink), libraries, Berth,"
-          + " one per model version, config. The same inputs give the same digest."
+          + " one per model version, config. The same inputs give the same digest.",
+      "Also writes the image's CycloneDX 1.6 SBOM, read from its layers (see --sbom)."
     })
 final class BuildCommand implements Callable<Integer> {
 
@@ -60,6 +62,19 @@ final class BuildCommand implements Callable<Integer> {
               + " Default: image.sign-key in the service file.")
   Path sign;
 
+  @Option(
+      names = "--sbom",
+      paramLabel = "FILE",
+      description =
+          "Where the image's CycloneDX 1.6 SBOM goes. Default: beside a tar: archive"
+              + " (IMAGE.tar gives IMAGE.cdx.json); for a registry or docker:// target,"
+              + " sbom/REFERENCE.cdx.json in the cache directory (the reference with each"
+              + " character other than letters, digits, '.', '_' and '-' as '_').")
+  Path sbom;
+
+  @Option(names = "--no-sbom", description = "Write no SBOM.")
+  boolean noSbom;
+
   @Mixin ImageOptions image;
 
   @Override
@@ -81,7 +96,8 @@ final class BuildCommand implements Callable<Integer> {
     ImageLocation target = ImageLocation.parse(to != null ? to : service.image().to());
     List<String> allTags = new ArrayList<>(service.image().tags());
     allTags.addAll(tags);
-    BuiltImage built = image.build(plan, target, allTags, System.err);
+    Path sbomFile = noSbom ? null : sbomFile(target);
+    BuiltImage built = image.build(plan, target, allTags, sbomFile, System.err);
     if (target instanceof ImageLocation.Registry r) {
       // 'berth deploy' pins pods to this digest
       BuildRecords.save(image.cacheDir, r.reference(), built.digest());
@@ -96,9 +112,30 @@ final class BuildCommand implements Callable<Integer> {
                     + " compressed, "
                     + built.layers()
                     + " layers (base included)"));
+    if (sbomFile != null) {
+      System.out.println("sbom   " + sbomFile);
+    }
     if (signingKey != null) {
       BuildSigning.sign(target, built.digest(), signingKey);
     }
     return 0;
+  }
+
+  /** Where the SBOM goes: --sbom, beside a tar: archive, or under the cache directory. */
+  private Path sbomFile(ImageLocation target) {
+    if (sbom != null) {
+      return sbom.toAbsolutePath().normalize();
+    }
+    if (target instanceof ImageLocation.Archive a) {
+      return ImageSbom.besideArchive(a.file());
+    }
+    // one per target reference, as the digests 'berth deploy' pins are recorded
+    String reference = target instanceof ImageLocation.Daemon d ? d.reference() : target.toString();
+    return image
+        .cacheDir
+        .resolve("sbom")
+        .resolve(reference.replaceAll("[^A-Za-z0-9._-]", "_") + ImageSbom.FILE_SUFFIX)
+        .toAbsolutePath()
+        .normalize();
   }
 }

@@ -166,6 +166,15 @@ final class ImageOptions {
 
   /** Builds a planned image into {@code target}, with its layers and progress on {@code err}. */
   BuiltImage build(ImagePlan plan, ImageLocation target, List<String> tags, PrintStream err) {
+    return build(plan, target, tags, null, err);
+  }
+
+  /**
+   * Builds a planned image into {@code target}, with its layers and progress on {@code err}, and
+   * writes its SBOM to {@code sbom} (none when null).
+   */
+  BuiltImage build(
+      ImagePlan plan, ImageLocation target, List<String> tags, Path sbom, PrintStream err) {
     ServiceSpec service = plan.service();
     err.println("building " + service.name() + " (" + service.file() + ")");
     err.println(
@@ -194,6 +203,7 @@ final class ImageOptions {
         .tags(tags)
         .cacheDirectory(cacheDir)
         .allowInsecureRegistries(allowInsecure)
+        .sbom(sbom)
         .progress(line -> err.println("  " + line))
         .build();
   }

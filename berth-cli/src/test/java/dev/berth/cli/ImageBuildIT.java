@@ -97,6 +97,22 @@ class ImageBuildIT {
             .path("dev.berth.model.minilm.1.files")
             .asText()
             .contains("model.onnx=sha256:" + sha256(version.resolve("model.onnx"))));
+    // its SBOM, read from the same image written into an archive here: of the pushed digest, on
+    // the base jib-core pulled
+    JsonNode sbom =
+        JSON.readTree(
+            work.resolve("cache/sbom/" + ref.replaceAll("[^A-Za-z0-9._-]", "_") + ".cdx.json")
+                .toFile());
+    assertEquals(digest, sbom.path("metadata").path("component").path("version").asText());
+    String baseDigest =
+        JSON.readTree(skopeoInspect("docker://" + env.baseJava, false)).path("Digest").asText();
+    JsonNode baseComponent = null;
+    for (JsonNode c : sbom.path("components")) {
+      if (c.path("bom-ref").asText().equals("base-image")) {
+        baseComponent = c;
+      }
+    }
+    assertEquals(baseDigest, baseComponent == null ? null : baseComponent.path("version").asText());
   }
 
   @Test
