@@ -16,6 +16,7 @@ import com.networknt.schema.JsonSchemaFactory;
 import com.networknt.schema.SchemaLocation;
 import com.networknt.schema.SpecVersion;
 import com.networknt.schema.ValidationMessage;
+import dev.berth.store.TestRegistry;
 import java.io.BufferedInputStream;
 import java.io.ByteArrayInputStream;
 import java.io.ByteArrayOutputStream;
@@ -305,6 +306,41 @@ class ImageSbomIT {
     List<String> refs = new ArrayList<>();
     sbom.path("components").forEach(c -> refs.add(c.path("bom-ref").asText()));
     assertEquals(refs.stream().sorted().toList(), refs, "components sorted by bom-ref");
+  }
+
+  @Test
+  void aPushedImageHasTheSameSbomAsItsArchive() throws Exception {
+    // a real registry (Debian's docker-registry); the image Berth pushes is read back from the
+    // same image written into an archive on this machine, whose digest must be the pushed one
+    try (TestRegistry registry =
+        TestRegistry.start(Files.createDirectories(work.resolve("registry")))) {
+      String ref = registry.address() + "/sbom/minilm:1";
+      Path pushed = work.resolve("pushed.cdx.json");
+      ContainerTestEnv.Result r =
+          berth(
+                  work,
+                  "build",
+                  ContainerTestEnv.examples().resolve("minilm/berth.yaml").toString(),
+                  "--to",
+                  ref,
+                  "--base",
+                  "tar:" + work.resolve("base.tar"),
+                  "--runtime",
+                  "jlink",
+                  "--no-class-data-sharing",
+                  "--cache-dir",
+                  work.resolve("cache").toString(),
+                  "--sbom",
+                  pushed.toString())
+              .ok();
+      assertTrue(
+          r.out()
+              .contains(
+                  "digest " + sbom.path("metadata").path("component").path("version").asText()),
+          r.out());
+      assertTrue(r.out().contains("sbom   " + pushed), r.out());
+      assertArrayEquals(sbomBytes, Files.readAllBytes(pushed));
+    }
   }
 
   // ---- the image, read here from the archive
