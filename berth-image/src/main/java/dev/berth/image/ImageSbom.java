@@ -410,6 +410,7 @@ public final class ImageSbom {
       if (upstream != null) {
         lib.version = upstream.version();
         lib.properties.add(new String[] {P + "native.project", upstream.project()});
+        lib.properties.add(new String[] {P + "native.commit", upstream.commit()});
       }
       lib.sha256 = n.sha256();
       lib.location = location;

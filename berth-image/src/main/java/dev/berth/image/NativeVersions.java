@@ -24,6 +24,7 @@ final class NativeVersions {
   static final String DJL_TORCH_JNI = "jnilib/pytorch.properties";
   static final String XGBOOST = "xgboost4j-version.properties";
   static final String LLAMA_CPP = "llama.cpp.info.json";
+  static final String LLAMA_CPP_COMMIT = "llama.cpp.commit";
 
   /** Netty's versions file, also in jars that shade Netty (grpc-netty-shaded). */
   static final String NETTY = "netty.versions.properties";
@@ -38,8 +39,13 @@ final class NativeVersions {
    *
    * @param project the upstream project, e.g. {@code onnxruntime}
    * @param version its version, or null when the jar does not say
+   * @param commit the upstream commit it was built from, or null when the jar does not say
    */
-  record Upstream(String project, String version) {}
+  record Upstream(String project, String version, String commit) {
+    Upstream(String project, String version) {
+      this(project, version, null);
+    }
+  }
 
   /** Whether a jar entry is metadata the SBOM reads (kept whole while the jar is scanned). */
   static boolean isMetadata(String entry) {
@@ -50,6 +56,7 @@ final class NativeVersions {
         || entry.equals(DJL_TORCH_JNI)
         || entry.equals(XGBOOST)
         || entry.endsWith("/" + LLAMA_CPP)
+        || entry.endsWith("/" + LLAMA_CPP_COMMIT)
         || entry.startsWith("META-INF/") && entry.endsWith(NETTY);
   }
 
@@ -83,7 +90,10 @@ final class NativeVersions {
     }
     byte[] llama = metadata.get(dir + LLAMA_CPP);
     if (llama != null && !name.startsWith("libberth_")) {
-      return new Upstream("llama.cpp", llamaCppTag(llama));
+      byte[] commit = metadata.get(dir + LLAMA_CPP_COMMIT);
+      String hash = commit == null ? "" : new String(commit, StandardCharsets.UTF_8).strip();
+      return new Upstream(
+          "llama.cpp", llamaCppTag(llama), hash.matches("[0-9a-f]{40}") ? hash : null);
     }
     if (name.contains("netty_transport_native")) {
       // Netty's own transport library, of the Netty the jar carries (or shades)

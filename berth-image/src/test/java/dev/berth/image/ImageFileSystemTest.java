@@ -116,8 +116,9 @@ class ImageFileSystemTest {
             "1.29.0",
             "ai/onnxruntime/native/linux-x64/libonnxruntime.so",
             Map.of()));
+    String commit = "80fb11ac73e66d89eae2c6a91d8a77428fa733ed";
     assertEquals(
-        new NativeVersions.Upstream("llama.cpp", "b1234"),
+        new NativeVersions.Upstream("llama.cpp", "b1234", commit),
         NativeVersions.of(
             "dev.berth",
             "berth-llm",
@@ -125,7 +126,9 @@ class ImageFileSystemTest {
             "dev/berth/llm/native/linux-x86_64/libllama.so",
             Map.of(
                 "dev/berth/llm/native/linux-x86_64/llama.cpp.info.json",
-                bytes("{\"tag\": \"b1234\"}"))));
+                bytes("{\"tag\": \"b1234\"}"),
+                "dev/berth/llm/native/linux-x86_64/llama.cpp.commit",
+                bytes(commit + "\n"))));
     assertEquals(
         new NativeVersions.Upstream("netty", "4.2.17.Final"),
         NativeVersions.of(
