@@ -340,6 +340,35 @@ class ImageSbomIT {
           r.out());
       assertTrue(r.out().contains("sbom   " + pushed), r.out());
       assertArrayEquals(sbomBytes, Files.readAllBytes(pushed));
+
+      // that image as the base of another: the SBOM names the digest jib-core pulled it by
+      ContainerTestEnv.Result again =
+          berth(
+                  work,
+                  "build",
+                  ContainerTestEnv.examples().resolve("minilm/berth.yaml").toString(),
+                  "--to",
+                  "tar:" + work.resolve("on-pushed.tar"),
+                  "--base",
+                  ref,
+                  "--runtime",
+                  "jlink",
+                  "--no-class-data-sharing",
+                  "--cache-dir",
+                  work.resolve("cache").toString())
+              .ok();
+      JsonNode onPushed = JSON.readTree(work.resolve("on-pushed.cdx.json").toFile());
+      JsonNode base = null;
+      for (JsonNode c : onPushed.path("components")) {
+        if (c.path("bom-ref").asText().equals("base-image")) {
+          base = c;
+        }
+      }
+      assertNotNull(base, again.out());
+      assertEquals(ref, base.path("name").asText());
+      assertEquals(
+          sbom.path("metadata").path("component").path("version").asText(),
+          base.path("version").asText());
     }
   }
 
