@@ -69,7 +69,8 @@ final class BuildCommand implements Callable<Integer> {
           "Where the image's CycloneDX 1.6 SBOM goes. Default: beside a tar: archive"
               + " (IMAGE.tar gives IMAGE.cdx.json); for a registry or docker:// target,"
               + " sbom/REFERENCE.cdx.json in the cache directory (the reference with each"
-              + " character other than letters, digits, '.', '_' and '-' as '_').")
+              + " character other than letters, digits, '.', '_' and '-' as '_'). A pushed"
+              + " image also gets it attached in its registry (berth sbom REF prints it).")
   Path sbom;
 
   @Option(names = "--no-sbom", description = "Write no SBOM.")
@@ -117,6 +118,22 @@ final class BuildCommand implements Callable<Integer> {
     }
     if (signingKey != null) {
       BuildSigning.sign(target, built.digest(), signingKey);
+    }
+    if (sbomFile != null && target instanceof ImageLocation.Registry r) {
+      // beside the image in its registry, signed by the image's key when it is signed
+      dev.berth.store.OciReference ref;
+      try {
+        ref = dev.berth.store.ImageSignatures.reference(r.reference());
+      } catch (dev.berth.api.InvalidInputException e) {
+        ref = null;
+        System.err.println(
+            "note: the SBOM is not attached to "
+                + r.reference()
+                + ", which names no registry host; write it out (docker.io/NAME) to attach it");
+      }
+      if (ref != null) {
+        SbomCommand.attach(ref, built.digest(), sbomFile, signingKey, System.out);
+      }
     }
     return 0;
   }

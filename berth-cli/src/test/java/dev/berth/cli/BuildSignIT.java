@@ -44,6 +44,7 @@ class BuildSignIT {
   private String digest; // its digest
   private String unsigned; // the same image in another repository, unsigned
   private String otherSigned; // ... and in a third, signed by another key
+  private Path sbom; // the SBOM the build wrote
 
   @BeforeAll
   void buildSignedAndUnsignedImages() throws Exception {
@@ -83,6 +84,23 @@ class BuildSignIT {
     assertTrue(m.find(), built.out());
     digest = m.group(1);
     assertTrue(built.out().contains("signed    " + repository + "@" + digest), built.out());
+    Matcher sbomLine = Pattern.compile("(?m)^sbom   (\\S+)$").matcher(built.out());
+    assertTrue(sbomLine.find(), built.out());
+    sbom = Path.of(sbomLine.group(1));
+    // one signature, by the build's key (tests below may add others)
+    String tag = "sha256-" + digest.substring("sha256:".length()) + ".sig";
+    JsonNode signatures =
+        new ObjectMapper()
+            .readTree(
+                skopeo(
+                        work,
+                        "inspect",
+                        "--raw",
+                        "--tls-verify=false",
+                        "docker://" + repository + ":" + tag)
+                    .ok()
+                    .out());
+    assertEquals(1, signatures.path("layers").size());
     // copies keep the manifest, so the digest, but not the signature stored beside it
     for (String copy : new String[] {unsigned, otherSigned}) {
       skopeo(
@@ -108,8 +126,15 @@ class BuildSignIT {
 
   @Test
   void buildSignsThePushedDigest() throws Exception {
-    String tag = "sha256-" + digest.substring("sha256:".length()) + ".sig";
-    JsonNode signatures =
+    String verified = berth(work, "verify", repository + ":1", "--key", pub("release")).ok().out();
+    assertTrue(verified.contains("verified " + repository + "@" + digest), verified);
+  }
+
+  @Test
+  void theSbomIsAttachedAsAReferrerSignedWithTheImagesKey() throws Exception {
+    // the registry (distribution 2.x) has no referrers API: the fallback tag lists the artifact
+    String fallback = "sha256-" + digest.substring("sha256:".length());
+    JsonNode index =
         new ObjectMapper()
             .readTree(
                 skopeo(
@@ -117,13 +142,58 @@ class BuildSignIT {
                         "inspect",
                         "--raw",
                         "--tls-verify=false",
-                        "docker://" + repository + ":" + tag)
+                        "docker://" + repository + ":" + fallback)
                     .ok()
                     .out());
-    assertEquals(1, signatures.path("layers").size());
+    assertEquals("application/vnd.oci.image.index.v1+json", index.path("mediaType").asText());
+    assertEquals(1, index.path("manifests").size(), index.toString());
+    JsonNode listed = index.path("manifests").get(0);
+    assertEquals("application/vnd.cyclonedx+json", listed.path("artifactType").asText());
+    String artifact = listed.path("digest").asText();
+    JsonNode manifest =
+        new ObjectMapper()
+            .readTree(
+                skopeo(
+                        work,
+                        "inspect",
+                        "--raw",
+                        "--tls-verify=false",
+                        "docker://" + repository + "@" + artifact)
+                    .ok()
+                    .out());
+    assertEquals(digest, manifest.path("subject").path("digest").asText(), manifest.toString());
+    assertEquals(
+        "application/vnd.cyclonedx+json",
+        manifest.path("layers").get(0).path("mediaType").asText());
 
-    String verified = berth(work, "verify", repository + ":1", "--key", pub("release")).ok().out();
-    assertTrue(verified.contains("verified " + repository + "@" + digest), verified);
+    // berth sbom prints what the build wrote, byte for byte
+    Path printed = work.resolve("printed.cdx.json");
+    berth(work, "sbom", repository + ":1", "-o", printed.toString()).ok();
+    assertEquals(-1L, Files.mismatch(sbom, printed), "the attached SBOM is the build's");
+
+    // the artifact carries a signature by the image's key, which verify checks
+    String verified =
+        berth(work, "verify", repository + ":1", "--key", pub("release"), "--require-sbom")
+            .ok()
+            .out();
+    assertTrue(verified.contains("its SBOM signed by the same key"), verified);
+    ContainerTestEnv.Result noSbom =
+        berth(work, "verify", otherSigned, "--key", pub("other"), "--require-sbom");
+    assertEquals(1, noSbom.code(), noSbom.out() + noSbom.err());
+    assertTrue(noSbom.err().contains("no SBOM is attached to " + digest), noSbom.err());
+    ContainerTestEnv.Result none = berth(work, "sbom", otherSigned);
+    assertEquals(1, none.code(), none.out() + none.err());
+    assertTrue(none.err().contains("no SBOM is attached to " + otherSigned), none.err());
+
+    // the image signed by another key too, its SBOM not: verify with that key fails on the SBOM
+    berth(work, "sign-image", repository + ":1", "--key", work.resolve("other.pem").toString())
+        .ok();
+    ContainerTestEnv.Result withOther =
+        berth(work, "verify", repository + ":1", "--key", pub("other"));
+    assertEquals(1, withOther.code(), withOther.out() + withOther.err());
+    assertTrue(
+        withOther.err().contains("the SBOM attached to " + digest + " (" + artifact + ")"),
+        withOther.err());
   }
 
   @Test
