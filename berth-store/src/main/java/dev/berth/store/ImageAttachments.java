@@ -5,9 +5,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.berth.api.BerthException;
-import java.io.ByteArrayOutputStream;
 import java.io.IOException;
-import java.net.http.HttpRequest;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.List;
@@ -73,7 +71,7 @@ public final class ImageAttachments {
 
   /** The attachments of an image's repository, with the Docker credential files' credentials. */
   public static ImageAttachments at(OciReference image, DockerCredentials credentials) {
-    return new ImageAttachments(image, new RemoteRegistry(image, credentials));
+    return new ImageAttachments(image, new RemoteRepository(image, credentials));
   }
 
   /**
@@ -230,62 +228,6 @@ public final class ImageAttachments {
       return JSON.writeValueAsBytes(node);
     } catch (IOException e) {
       throw new IllegalStateException(e);
-    }
-  }
-
-  /** The registry over its distribution API. */
-  private static final class RemoteRegistry implements Registry {
-    private final RegistryClient reader;
-    private final OciReference ref;
-    private final DockerCredentials credentials;
-    private RegistryClient writer;
-
-    RemoteRegistry(OciReference ref, DockerCredentials credentials) {
-      this.ref = ref;
-      this.credentials = credentials;
-      this.reader = new RegistryClient(ref, false, credentials);
-    }
-
-    private RegistryClient writer() {
-      if (writer == null) {
-        writer = new RegistryClient(ref, true, credentials);
-      }
-      return writer;
-    }
-
-    @Override
-    public Optional<RegistryClient.Manifest> manifest(String reference) {
-      return reader.manifest(reference);
-    }
-
-    @Override
-    public void putManifest(String reference, byte[] bytes, String mediaType) {
-      writer().putManifest(reference, bytes, mediaType);
-    }
-
-    @Override
-    public boolean putReferrer(String reference, byte[] bytes, String mediaType) {
-      return writer().putReferrer(reference, bytes, mediaType);
-    }
-
-    @Override
-    public Optional<byte[]> referrers(String digest) {
-      return reader.referrers(digest);
-    }
-
-    @Override
-    public void putBlob(String digest, byte[] bytes) {
-      if (!writer().hasBlob(digest)) {
-        writer()
-            .pushBlob(digest, bytes.length, () -> HttpRequest.BodyPublishers.ofByteArray(bytes));
-      }
-    }
-
-    @Override
-    public byte[] blob(String digest, long size) {
-      ByteArrayOutputStream out = new ByteArrayOutputStream();
-      reader.fetchBlob(digest, size, got -> {}, in -> in.transferTo(out));
-      return out.toByteArray();
     }
   }
 }

@@ -7,10 +7,8 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.berth.api.BerthException;
 import dev.berth.api.InvalidInputException;
 import dev.berth.runtime.SigningKeys;
-import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.math.BigInteger;
-import java.net.http.HttpRequest;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.security.GeneralSecurityException;
@@ -96,7 +94,7 @@ public final class ImageSignatures {
    * @param image the image, by tag or digest ({@link #reference(String)} reads one)
    */
   public static ImageSignatures at(OciReference image, DockerCredentials credentials) {
-    return new ImageSignatures(image, new RemoteRegistry(image, credentials));
+    return new ImageSignatures(image, new RemoteRepository(image, credentials));
   }
 
   /**
@@ -547,51 +545,5 @@ public final class ImageSignatures {
   static String shown(OciReference ref) {
     String s = ref.toString();
     return s.startsWith(OciReference.SCHEME) ? s.substring(OciReference.SCHEME.length()) : s;
-  }
-
-  /** The registry over its distribution API. */
-  private static final class RemoteRegistry implements Registry {
-    private final RegistryClient reader;
-    private final OciReference ref;
-    private final DockerCredentials credentials;
-    private RegistryClient writer;
-
-    RemoteRegistry(OciReference ref, DockerCredentials credentials) {
-      this.ref = ref;
-      this.credentials = credentials;
-      this.reader = new RegistryClient(ref, false, credentials);
-    }
-
-    private RegistryClient writer() {
-      if (writer == null) {
-        writer = new RegistryClient(ref, true, credentials);
-      }
-      return writer;
-    }
-
-    @Override
-    public Optional<RegistryClient.Manifest> manifest(String reference) {
-      return reader.manifest(reference);
-    }
-
-    @Override
-    public void putManifest(String tag, byte[] bytes, String mediaType) {
-      writer().putManifest(tag, bytes, mediaType);
-    }
-
-    @Override
-    public void putBlob(String digest, byte[] bytes) {
-      if (!writer().hasBlob(digest)) {
-        writer()
-            .pushBlob(digest, bytes.length, () -> HttpRequest.BodyPublishers.ofByteArray(bytes));
-      }
-    }
-
-    @Override
-    public byte[] blob(String digest, long size) {
-      ByteArrayOutputStream out = new ByteArrayOutputStream();
-      reader.fetchBlob(digest, size, got -> {}, in -> in.transferTo(out));
-      return out.toByteArray();
-    }
   }
 }

@@ -112,6 +112,11 @@ public final class RegistryClient {
 
   /** Stores a manifest under a tag (or its digest); returns its digest. */
   public String putManifest(String reference, byte[] bytes, String mediaType) {
+    storeManifest(reference, bytes, mediaType);
+    return sha256(bytes);
+  }
+
+  private HttpResponse<byte[]> storeManifest(String reference, byte[] bytes, String mediaType) {
     HttpResponse<byte[]> r =
         send(
             () ->
@@ -122,7 +127,7 @@ public final class RegistryClient {
             HttpResponse.BodyHandlers.ofByteArray(),
             "store the manifest " + reference);
     expect(r, 201, "store the manifest " + reference);
-    return sha256(bytes);
+    return r;
   }
 
   /**
@@ -131,17 +136,10 @@ public final class RegistryClient {
    * the API does not, and its clients keep the referrers under the fallback tag themselves.
    */
   public boolean putReferrer(String reference, byte[] bytes, String mediaType) {
-    HttpResponse<byte[]> r =
-        send(
-            () ->
-                HttpRequest.newBuilder(uri("manifests/" + reference))
-                    .header("Content-Type", mediaType)
-                    .timeout(Duration.ofMinutes(1))
-                    .PUT(HttpRequest.BodyPublishers.ofByteArray(bytes)),
-            HttpResponse.BodyHandlers.ofByteArray(),
-            "store the manifest " + reference);
-    expect(r, 201, "store the manifest " + reference);
-    return r.headers().firstValue("OCI-Subject").isPresent();
+    return storeManifest(reference, bytes, mediaType)
+        .headers()
+        .firstValue("OCI-Subject")
+        .isPresent();
   }
 
   /**
