@@ -113,6 +113,9 @@ final class BuildCommand implements Callable<Integer> {
                     + " compressed, "
                     + built.layers()
                     + " layers (base included)"));
+    if (sbomFile != null && !java.nio.file.Files.isRegularFile(sbomFile)) {
+      sbomFile = null; // the build said why
+    }
     if (sbomFile != null) {
       System.out.println("sbom   " + sbomFile);
     }
@@ -132,7 +135,19 @@ final class BuildCommand implements Callable<Integer> {
                 + ", which names no registry host; write it out (docker.io/NAME) to attach it");
       }
       if (ref != null) {
-        SbomCommand.attach(ref, built.digest(), sbomFile, signingKey, System.out);
+        try {
+          SbomCommand.attach(ref, built.digest(), sbomFile, signingKey, System.out);
+        } catch (dev.berth.api.BerthException e) {
+          if (signingKey != null) {
+            throw e; // a signed build promises its SBOM signed beside it
+          }
+          System.err.println(
+              "warning: the image is pushed, but its SBOM was not attached ("
+                  + e.getMessage()
+                  + "); attach it by building again, or publish "
+                  + sbomFile
+                  + " yourself");
+        }
       }
     }
     return 0;

@@ -138,6 +138,14 @@ final class DeployCommand implements Callable<Integer> {
   public Integer call() throws IOException {
     ServiceSpec service = ServiceSpec.load(serviceFile);
     if (export != null && export.get(0).equals("compose")) {
+      if (SignedImages.required(requireSigned, service)) {
+        throw new BerthException(
+            "--export compose runs the image from the local container engine, where no signature"
+                + " is kept; for a verified image use 'berth run "
+                + serviceFile
+                + " --image REGISTRY/REPO:TAG --require-signed --trust KEY.pub', or leave"
+                + " --require-signed (image.require-signed) out of the compose export");
+      }
       return exportCompose(service);
     }
     String asked = imageReference(service);

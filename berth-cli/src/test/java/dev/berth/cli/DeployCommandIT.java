@@ -2,6 +2,7 @@ package dev.berth.cli;
 
 import static org.awaitility.Awaitility.await;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -215,6 +216,19 @@ class DeployCommandIT {
             edKey.toString());
     assertEquals(2, ed.code(), ed.err());
     assertTrue(ed.err().contains("berth keygen KEY.pem --algorithm ECDSA-P256"), ed.err());
+    Run compose =
+        run(
+            "deploy",
+            service.toString(),
+            "--export",
+            "compose",
+            work.resolve("compose").toString(),
+            "--require-signed",
+            "--trust",
+            trusted.toString());
+    assertEquals(2, compose.code(), compose.err());
+    assertTrue(compose.err().contains("no signature is kept"), compose.err());
+    assertFalse(Files.exists(work.resolve("compose/compose.yaml")), "nothing written");
 
     Run kserve = run("deploy", service.toString(), "--export", "kserve");
     assertEquals(0, kserve.code(), kserve.err());

@@ -250,22 +250,31 @@ public final class ImageBuilder {
       case ImageLocation.Registry r -> {
         long[] size = registrySize(r.reference(), digest);
         if (sbom != null) {
-          // the same image again, into an archive here: its layers are cached by now, and it
-          // has the pushed image's digest
-          Path copy = Files.createTempFile(scratch, "sbom-", ".tar");
-          temporary.add(copy);
-          progress.accept("writing the pushed image into an archive here for its SBOM");
-          JibContainer local =
-              run(jib, Containerizer.to(TarImage.at(copy).named(parse(r.reference()))), line -> {});
-          if (!local.getDigest().toString().equals(digest)) {
-            throw new BerthException(
-                "the image rebuilt for its SBOM has the digest "
-                    + local.getDigest()
-                    + ", not the pushed "
-                    + digest
-                    + "; the SBOM was not written");
+          // The image is pushed: a failure here must not fail the build, whose caller still
+          // records, signs and reports what was pushed. It is said, and no SBOM file is left.
+          try {
+            // the same image again, into an archive here: it has the pushed image's digest
+            Path copy = Files.createTempFile(scratch, "sbom-", ".tar");
+            temporary.add(copy);
+            progress.accept("writing the pushed image into an archive here for its SBOM");
+            JibContainer local =
+                run(
+                    jib,
+                    Containerizer.to(TarImage.at(copy).named(parse(r.reference()))),
+                    line -> {});
+            if (!local.getDigest().toString().equals(digest)) {
+              throw new BerthException(
+                  "the image rebuilt for its SBOM has the digest "
+                      + local.getDigest()
+                      + ", not the pushed "
+                      + digest);
+            }
+            writeSbom(copy);
+          } catch (IOException | RuntimeException e) {
+            Files.deleteIfExists(sbom);
+            progress.accept(
+                "warning: the SBOM of the pushed image was not written: " + e.getMessage());
           }
-          writeSbom(copy);
         }
         yield new BuiltImage(target, digest, imageId, size[0], (int) size[1]);
       }

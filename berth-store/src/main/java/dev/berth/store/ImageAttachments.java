@@ -29,6 +29,10 @@ public final class ImageAttachments {
   static final String EMPTY = "application/vnd.oci.empty.v1+json";
 
   private static final byte[] EMPTY_BYTES = "{}".getBytes(StandardCharsets.US_ASCII);
+  private static final java.util.regex.Pattern DIGEST =
+      java.util.regex.Pattern.compile("sha256:[0-9a-f]{64}");
+  // the largest document read back: an SBOM of a large image is a few MB
+  private static final long MAX_DOCUMENT_BYTES = 256L << 20;
   private static final ObjectMapper JSON = new ObjectMapper();
 
   /** What a registry must do for attachments; an interface so tests can stand one in. */
@@ -113,7 +117,9 @@ public final class ImageAttachments {
         .put("size", document.length);
     manifest
         .putObject("subject")
-        .put("mediaType", subject.mediaType())
+        .put(
+            "mediaType",
+            tree(subject.bytes(), imageDigest).path("mediaType").asText(subject.mediaType()))
         .put("digest", subject.digest())
         .put("size", subject.bytes().length);
     byte[] bytes = bytes(manifest);
@@ -126,8 +132,9 @@ public final class ImageAttachments {
   }
 
   /**
-   * The artifacts of a type that refer to the image at {@code imageDigest}: from the referrers API,
-   * else from the fallback tag.
+   * The artifacts of a type that refer to the image at {@code imageDigest}: listed by the referrers
+   * API, else under the fallback tag, and each checked by its own manifest (fetched by digest) to
+   * be of that type and to name that digest as its subject; the rest of a list is not trusted.
    */
   public List<Referrer> referrers(String imageDigest, String artifactType) {
     byte[] index =
@@ -142,12 +149,19 @@ public final class ImageAttachments {
       return out;
     }
     for (JsonNode d : tree(index, "the referrers of " + imageDigest).path("manifests")) {
-      if (artifactType.equals(d.path("artifactType").asText())) {
-        out.add(
-            new Referrer(
-                d.path("digest").asText(),
-                d.path("size").asLong(),
-                d.path("artifactType").asText()));
+      String digest = d.path("digest").asText();
+      if (!artifactType.equals(d.path("artifactType").asText())
+          || !DIGEST.matcher(digest).matches()) {
+        continue;
+      }
+      Optional<RegistryClient.Manifest> manifest = registry.manifest(digest);
+      if (manifest.isEmpty()) {
+        continue;
+      }
+      JsonNode m = tree(manifest.get().bytes(), digest);
+      if (artifactType.equals(m.path("artifactType").asText())
+          && imageDigest.equals(m.path("subject").path("digest").asText())) {
+        out.add(new Referrer(digest, manifest.get().bytes().length, artifactType));
       }
     }
     return out;
@@ -168,7 +182,18 @@ public final class ImageAttachments {
                             + " but holds no such manifest"));
     for (JsonNode layer : tree(manifest.bytes(), referrer.digest()).path("layers")) {
       if (referrer.artifactType().equals(layer.path("mediaType").asText())) {
-        return registry.blob(layer.path("digest").asText(), layer.path("size").asLong());
+        long size = layer.path("size").asLong();
+        if (size < 0 || size > MAX_DOCUMENT_BYTES) {
+          throw new BerthException(
+              "the artifact "
+                  + referrer.digest()
+                  + " declares a document of "
+                  + size
+                  + " bytes; Berth reads documents of up to "
+                  + MAX_DOCUMENT_BYTES
+                  + " bytes");
+        }
+        return registry.blob(layer.path("digest").asText(), size);
       }
     }
     throw new BerthException(
@@ -192,7 +217,20 @@ public final class ImageAttachments {
     ObjectNode index;
     Optional<RegistryClient.Manifest> existing = registry.manifest(tag);
     if (existing.isPresent()) {
-      index = (ObjectNode) tree(existing.get().bytes(), "the index at " + tag);
+      JsonNode found = tree(existing.get().bytes(), "the index at " + tag);
+      boolean isIndex =
+          RegistryClient.OCI_INDEX.equals(found.path("mediaType").asText())
+              || RegistryClient.OCI_INDEX.equals(existing.get().mediaType());
+      if (!(found instanceof ObjectNode o) || !isIndex) {
+        throw new BerthException(
+            "the tag "
+                + tag
+                + " of "
+                + ImageSignatures.identity(image)
+                + " holds something other than an OCI image index, so it cannot list the"
+                + " image's referrers (the OCI referrers tag schema); remove or move that tag");
+      }
+      index = o;
       for (JsonNode d : index.path("manifests")) {
         if (referrer.digest().equals(d.path("digest").asText())) {
           return;

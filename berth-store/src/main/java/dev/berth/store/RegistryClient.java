@@ -157,7 +157,9 @@ public final class RegistryClient {
                     .GET(),
             HttpResponse.BodyHandlers.ofByteArray(),
             "list the referrers of " + digest);
-    if (r.statusCode() == 404) {
+    // 404 is the spec's answer without the API; older registries say 400, 405 or 501 too
+    int code = r.statusCode();
+    if (code == 404 || code == 400 || code == 405 || code == 501) {
       return Optional.empty();
     }
     expect(r, 200, "list the referrers of " + digest);

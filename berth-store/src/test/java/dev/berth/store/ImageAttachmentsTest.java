@@ -134,6 +134,53 @@ class ImageAttachmentsTest {
   }
 
   @Test
+  void aListedArtifactOfAnotherImageOrTypeIsNotTaken() {
+    MemoryRegistry registry = new MemoryRegistry(false);
+    byte[] otherImage =
+        "{\"schemaVersion\":2,\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\",\"x\":1}"
+            .getBytes(StandardCharsets.UTF_8);
+    registry.putManifest("2", otherImage, RegistryClient.OCI_MANIFEST);
+    String otherDigest = RegistryClient.sha256(otherImage);
+    ImageAttachments attachments = new ImageAttachments(IMAGE, registry);
+    String othersSbom = attachments.attach(otherDigest, ImageAttachments.CYCLONEDX_JSON, SBOM);
+    // someone lists the other image's SBOM, and a tag, under this image's fallback tag
+    ObjectNode index = JSON.createObjectNode().put("schemaVersion", 2);
+    index.put("mediaType", RegistryClient.OCI_INDEX);
+    ArrayNode listed = index.putArray("manifests");
+    listed
+        .addObject()
+        .put("digest", othersSbom)
+        .put("size", 1)
+        .put("artifactType", ImageAttachments.CYCLONEDX_JSON);
+    listed
+        .addObject()
+        .put("digest", "1")
+        .put("size", 1)
+        .put("artifactType", ImageAttachments.CYCLONEDX_JSON);
+    registry.putManifest(
+        ImageAttachments.fallbackTag(IMAGE_DIGEST),
+        index.toString().getBytes(StandardCharsets.UTF_8),
+        RegistryClient.OCI_INDEX);
+    assertTrue(
+        attachments.referrers(IMAGE_DIGEST, ImageAttachments.CYCLONEDX_JSON).isEmpty(),
+        "an artifact counts only when its own manifest names this image as its subject");
+    assertEquals(1, attachments.referrers(otherDigest, ImageAttachments.CYCLONEDX_JSON).size());
+  }
+
+  @Test
+  void aFallbackTagHoldingSomethingElseIsNotOverwritten() {
+    MemoryRegistry registry = new MemoryRegistry(false);
+    registry.putManifest(
+        ImageAttachments.fallbackTag(IMAGE_DIGEST), IMAGE_MANIFEST, RegistryClient.OCI_MANIFEST);
+    ImageAttachments attachments = new ImageAttachments(IMAGE, registry);
+    dev.berth.api.BerthException e =
+        org.junit.jupiter.api.Assertions.assertThrows(
+            dev.berth.api.BerthException.class,
+            () -> attachments.attach(IMAGE_DIGEST, ImageAttachments.CYCLONEDX_JSON, SBOM));
+    assertTrue(e.getMessage().contains("other than an OCI image index"), e.getMessage());
+  }
+
+  @Test
   void withoutTheReferrersApiTheFallbackTagListsEveryReferrerOnce() {
     MemoryRegistry registry = new MemoryRegistry(false);
     ImageAttachments attachments = new ImageAttachments(IMAGE, registry);
