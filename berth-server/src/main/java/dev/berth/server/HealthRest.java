@@ -43,7 +43,11 @@ final class HealthRest {
    * to probes, so which models failed and why stay with the log and the repository API.
    */
   private int ready(RestExchange x) throws IOException {
-    boolean ready = service.ready(); // once: the status and the body must agree
+    // One reading of whether loading is over, for the status and the reason alike: read twice, a
+    // request that came while loading ended could say "not ready" with the reason of a model that
+    // failed to load, and 'berth run' would give up on a server that was about to be ready.
+    boolean serving = service.serving();
+    boolean ready = serving && service.ready();
     ByteArrayOutputStream out = new ByteArrayOutputStream();
     try (JsonGenerator g = OipJson.JSON.createGenerator(out)) {
       g.writeStartObject();
@@ -51,7 +55,7 @@ final class HealthRest {
       if (!ready) {
         g.writeStringField(
             "reason",
-            service.serving()
+            serving
                 ? BerthServer.MODELS_NOT_READY
                 : service.draining() ? "draining" : "loading models");
       }
