@@ -89,17 +89,7 @@ class BuildSignIT {
     sbom = Path.of(sbomLine.group(1));
     // one signature, by the build's key (tests below may add others)
     String tag = "sha256-" + digest.substring("sha256:".length()) + ".sig";
-    JsonNode signatures =
-        new ObjectMapper()
-            .readTree(
-                skopeo(
-                        work,
-                        "inspect",
-                        "--raw",
-                        "--tls-verify=false",
-                        "docker://" + repository + ":" + tag)
-                    .ok()
-                    .out());
+    JsonNode signatures = rawManifest(repository + ":" + tag);
     assertEquals(1, signatures.path("layers").size());
     // copies keep the manifest, so the digest, but not the signature stored beside it
     for (String copy : new String[] {unsigned, otherSigned}) {
@@ -120,6 +110,15 @@ class BuildSignIT {
     berth(work, "stop", NAME);
   }
 
+  /** A manifest or index as the registry holds it, read by skopeo. */
+  private JsonNode rawManifest(String reference) throws Exception {
+    return new ObjectMapper()
+        .readTree(
+            skopeo(work, "inspect", "--raw", "--tls-verify=false", "docker://" + reference)
+                .ok()
+                .out());
+  }
+
   private String pub(String key) {
     return work.resolve(key + ".pub").toString();
   }
@@ -134,33 +133,13 @@ class BuildSignIT {
   void theSbomIsAttachedAsAReferrerSignedWithTheImagesKey() throws Exception {
     // the registry (distribution 2.x) has no referrers API: the fallback tag lists the artifact
     String fallback = "sha256-" + digest.substring("sha256:".length());
-    JsonNode index =
-        new ObjectMapper()
-            .readTree(
-                skopeo(
-                        work,
-                        "inspect",
-                        "--raw",
-                        "--tls-verify=false",
-                        "docker://" + repository + ":" + fallback)
-                    .ok()
-                    .out());
+    JsonNode index = rawManifest(repository + ":" + fallback);
     assertEquals("application/vnd.oci.image.index.v1+json", index.path("mediaType").asText());
     assertEquals(1, index.path("manifests").size(), index.toString());
     JsonNode listed = index.path("manifests").get(0);
     assertEquals("application/vnd.cyclonedx+json", listed.path("artifactType").asText());
     String artifact = listed.path("digest").asText();
-    JsonNode manifest =
-        new ObjectMapper()
-            .readTree(
-                skopeo(
-                        work,
-                        "inspect",
-                        "--raw",
-                        "--tls-verify=false",
-                        "docker://" + repository + "@" + artifact)
-                    .ok()
-                    .out());
+    JsonNode manifest = rawManifest(repository + "@" + artifact);
     assertEquals(digest, manifest.path("subject").path("digest").asText(), manifest.toString());
     assertEquals(
         "application/vnd.cyclonedx+json",

@@ -94,6 +94,14 @@ class DeployCommandIT {
     return finish(start(args));
   }
 
+  /** A new key pair's public key, written to {@code name} in the work directory. */
+  private Path publicKey(String name, String algorithm) throws IOException {
+    return Files.writeString(
+        work.resolve(name),
+        dev.berth.runtime.SigningKeys.pem(
+            dev.berth.runtime.SigningKeys.generate(algorithm).getPublic()));
+  }
+
   private Deployment deployment(String ns, String name) {
     return client.apps().deployments().inNamespace(ns).withName(name).get();
   }
@@ -179,12 +187,7 @@ class DeployCommandIT {
     assertTrue(Files.isRegularFile(work.resolve("k/monitoring/minilm-dashboard.json")));
     assertTrue(kustomize.out().contains("kubectl apply -k " + work.resolve("k/monitoring")));
 
-    Path trusted = work.resolve("trusted.pub");
-    Files.writeString(
-        trusted,
-        dev.berth.runtime.SigningKeys.pem(
-            dev.berth.runtime.SigningKeys.generate(dev.berth.runtime.SigningKeys.ECDSA_P256)
-                .getPublic()));
+    Path trusted = publicKey("trusted.pub", dev.berth.runtime.SigningKeys.ECDSA_P256);
     Run policy =
         run(
             "deploy",
@@ -199,12 +202,7 @@ class DeployCommandIT {
         Files.readString(work.resolve("k/policy/clusterimagepolicy.yaml"))
             .contains("glob: \"127.0.0.1:5000/ml/minilm*\""));
     assertTrue(policy.out().contains("kubectl apply -k " + work.resolve("k/policy")), policy.out());
-    Path edKey = work.resolve("ed.pub");
-    Files.writeString(
-        edKey,
-        dev.berth.runtime.SigningKeys.pem(
-            dev.berth.runtime.SigningKeys.generate(dev.berth.runtime.SigningKeys.ED25519)
-                .getPublic()));
+    Path edKey = publicKey("ed.pub", dev.berth.runtime.SigningKeys.ED25519);
     Run ed =
         run(
             "deploy",

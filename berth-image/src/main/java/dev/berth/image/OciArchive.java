@@ -7,7 +7,6 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.berth.api.BerthException;
 import java.io.BufferedInputStream;
 import java.io.BufferedOutputStream;
-import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.InputStream;
 import java.nio.file.Files;
@@ -202,18 +201,26 @@ final class OciArchive {
 
   /** Reads what an archive written by {@link #addDockerManifest} holds. */
   static Contents read(Path archive) {
+    Map<String, byte[]> metadata = metadata(archive);
+    try {
+      return contents(archive, metadata);
+    } catch (IOException e) {
+      throw new BerthException("cannot read " + archive + ": " + e.getMessage(), e);
+    }
+  }
+
+  /** The small entries of an archive (index, manifests, configs) by name; layers are skipped. */
+  private static Map<String, byte[]> metadata(Path archive) {
     Map<String, byte[]> metadata = new HashMap<>();
     try (InputStream raw = new BufferedInputStream(Files.newInputStream(archive));
         TarArchiveInputStream in = new TarArchiveInputStream(raw)) {
       TarArchiveEntry entry;
       while ((entry = in.getNextEntry()) != null) {
         if (entry.getSize() <= MAX_METADATA_BYTES) {
-          ByteArrayOutputStream bytes = new ByteArrayOutputStream();
-          in.transferTo(bytes);
-          metadata.put(entry.getName(), bytes.toByteArray());
+          metadata.put(entry.getName(), in.readAllBytes());
         }
       }
-      return contents(archive, metadata);
+      return metadata;
     } catch (IOException e) {
       throw new BerthException("cannot read " + archive + ": " + e.getMessage(), e);
     }
@@ -227,15 +234,8 @@ final class OciArchive {
 
   /** Reads the manifest of an OCI layout archive (one image, as Berth writes them). */
   static Layout layout(Path archive) {
-    Map<String, byte[]> metadata = new HashMap<>();
-    try (InputStream raw = new BufferedInputStream(Files.newInputStream(archive));
-        TarArchiveInputStream in = new TarArchiveInputStream(raw)) {
-      TarArchiveEntry entry;
-      while ((entry = in.getNextEntry()) != null) {
-        if (entry.getSize() <= MAX_METADATA_BYTES) {
-          metadata.put(entry.getName(), in.readAllBytes());
-        }
-      }
+    Map<String, byte[]> metadata = metadata(archive);
+    try {
       Contents contents = contents(archive, metadata);
       JsonNode manifest = JSON.readTree(metadata.get(blob(contents.manifestDigest())));
       List<String> layers = new ArrayList<>();
