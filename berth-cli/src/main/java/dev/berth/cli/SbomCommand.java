@@ -1,6 +1,8 @@
 package dev.berth.cli;
 
 import dev.berth.api.BerthException;
+import dev.berth.image.ImageSbom;
+import dev.berth.image.SpdxDocument;
 import dev.berth.store.DockerCredentials;
 import dev.berth.store.ImageAttachments;
 import dev.berth.store.ImageSignatures;
@@ -11,6 +13,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.security.PrivateKey;
 import java.security.PublicKey;
+import java.time.Instant;
 import java.util.List;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
@@ -18,26 +21,46 @@ import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 
 /**
- * {@code berth sbom REF}: the SBOM attached to an image in its registry, as {@code berth build}
- * attached it (an OCI artifact whose subject is the image; found through the referrers API or its
- * fallback tag).
+ * {@code berth sbom REF [--format cyclonedx|spdx]}: the SBOM attached to an image in its registry,
+ * as {@code berth build} attached it (an OCI artifact whose subject is the image; found through the
+ * referrers API or its fallback tag), or the one written beside a {@code tar:} image; as Berth
+ * wrote it (CycloneDX 1.6) or said again as SPDX 2.3.
  */
 @Command(
     name = "sbom",
     mixinStandardHelpOptions = true,
     sortOptions = false,
     description = {
-      "Print the CycloneDX SBOM attached to an image in its registry (berth build attaches one to"
-          + " every image it pushes). Exit 0 with the SBOM, 1 when none is attached, 2 on other"
-          + " errors.",
+      "Print the SBOM of an image: the one attached to it in its registry (berth build attaches"
+          + " one to every image it pushes), or the one beside a tar: image. CycloneDX 1.6 JSON as"
+          + " built, or SPDX 2.3 JSON with --format spdx, for the scanners that read either (Trivy,"
+          + " Grype; Dependency-Track reads CycloneDX). Exit 0 with the SBOM, 1 when there is none,"
+          + " 2 on other errors.",
       ""
     })
 final class SbomCommand implements Callable<Integer> {
+  /** The formats berth sbom writes. */
+  enum Format {
+    cyclonedx,
+    spdx
+  }
+
   @Parameters(
       index = "0",
       paramLabel = "REF",
-      description = "The image: REGISTRY/REPO:TAG or REGISTRY/REPO@sha256:DIGEST.")
+      description =
+          "The image: REGISTRY/REPO:TAG, REGISTRY/REPO@sha256:DIGEST, or tar:PATH (an archive"
+              + " berth build wrote, with its IMAGE.cdx.json beside it).")
   String image;
+
+  @Option(
+      names = "--format",
+      paramLabel = "FORMAT",
+      defaultValue = "cyclonedx",
+      description =
+          "cyclonedx (CycloneDX 1.6 JSON, as built) or spdx (SPDX 2.3 JSON, said from it; its"
+              + " creation time is SOURCE_DATE_EPOCH when set, else now). Default: ${DEFAULT-VALUE}.")
+  Format format;
 
   @Option(
       names = {"-o", "--output"},
@@ -47,6 +70,25 @@ final class SbomCommand implements Callable<Integer> {
 
   @Override
   public Integer call() throws IOException {
+    byte[] sbom = image.startsWith("tar:") ? besideArchive() : attached();
+    if (sbom == null) {
+      return 1;
+    }
+    if (format == Format.spdx) {
+      sbom = SpdxDocument.fromCycloneDx(sbom, created());
+    }
+    if (output != null) {
+      Files.write(output, sbom);
+      System.err.println("wrote " + output);
+    } else {
+      System.out.write(sbom);
+      System.out.flush();
+    }
+    return 0;
+  }
+
+  /** The SBOM attached to a registry image, or null (said on stderr) when none is. */
+  private byte[] attached() {
     OciReference ref = ImageSignatures.reference(image);
     DockerCredentials credentials = DockerCredentials.fromEnvironment();
     String digest = ImageSignatures.at(ref, credentials).resolve();
@@ -60,17 +102,43 @@ final class SbomCommand implements Callable<Integer> {
               + " ("
               + digest
               + "); 'berth build --to REGISTRY/REPO:TAG' attaches one to the image it pushes");
-      return 1;
+      return null;
     }
-    byte[] sbom = attachments.document(sboms.get(sboms.size() - 1));
-    if (output != null) {
-      Files.write(output, sbom);
-      System.err.println("wrote " + output);
-    } else {
-      System.out.write(sbom);
-      System.out.flush();
+    return attachments.document(sboms.get(sboms.size() - 1));
+  }
+
+  /**
+   * The SBOM berth build wrote beside a tar: image, or null (said on stderr) when there is none.
+   */
+  private byte[] besideArchive() throws IOException {
+    Path archive = Path.of(image.substring("tar:".length()));
+    Path sbom = ImageSbom.besideArchive(archive);
+    if (!Files.isRegularFile(sbom)) {
+      System.err.println(
+          "berth: no SBOM beside "
+              + archive
+              + " (looked for "
+              + sbom
+              + "); 'berth build --to tar:"
+              + archive
+              + "' writes one there");
+      return null;
     }
-    return 0;
+    return Files.readAllBytes(sbom);
+  }
+
+  /** SOURCE_DATE_EPOCH (seconds) when set, as reproducible builds agree; else now. */
+  private static Instant created() {
+    String epoch = System.getenv("SOURCE_DATE_EPOCH");
+    if (epoch == null || epoch.isBlank()) {
+      return Instant.now();
+    }
+    try {
+      return Instant.ofEpochSecond(Long.parseLong(epoch.strip()));
+    } catch (NumberFormatException e) {
+      throw new BerthException(
+          "SOURCE_DATE_EPOCH must be whole seconds since 1970, not '" + epoch + "'");
+    }
   }
 
   /**

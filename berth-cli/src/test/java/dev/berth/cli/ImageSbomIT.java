@@ -17,12 +17,12 @@ import com.networknt.schema.SchemaLocation;
 import com.networknt.schema.SpecVersion;
 import com.networknt.schema.ValidationMessage;
 import dev.berth.store.TestRegistry;
-import java.io.BufferedInputStream;
 import java.io.ByteArrayInputStream;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.InputStream;
 import java.nio.file.Files;
+import java.nio.file.LinkOption;
 import java.nio.file.Path;
 import java.security.MessageDigest;
 import java.util.ArrayList;
@@ -38,21 +38,19 @@ import java.util.stream.Stream;
 import java.util.zip.ZipEntry;
 import java.util.zip.ZipFile;
 import org.apache.commons.compress.archivers.tar.TarArchiveEntry;
-import org.apache.commons.compress.archivers.tar.TarArchiveInputStream;
 import org.apache.commons.compress.archivers.tar.TarArchiveOutputStream;
-import org.apache.commons.compress.compressors.gzip.GzipCompressorInputStream;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.TestInstance;
 
 /**
  * The SBOM {@code berth build} writes beside a {@code tar:} image: valid against the official
- * CycloneDX 1.6 JSON schema, and exactly what the image's layers hold, read here from the archive
- * itself (every jar and native library, those inside jars too, and every model file with its
- * sha256; nothing the image does not hold). The base is an image archive made here from this
- * machine's own files: its Debian package database, os-release, zlib, a Java runtime's release file
- * and library, a jar, and a second layer that deletes a jar of the first. No container engine
- * needed.
+ * CycloneDX 1.6 JSON schema (and, as {@code berth sbom --format spdx} says it, the SPDX 2.3 one),
+ * and exactly what the image's layers hold as skopeo and umoci unpack them (every jar and native
+ * library, those inside jars too, and every model file with its sha256; nothing the image does not
+ * hold). The base is an image archive made here from this machine's own files: its Debian package
+ * database, os-release, zlib, a Java runtime's release file and library, a jar, and a second layer
+ * that deletes a jar of the first. No container engine needed.
  */
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
 class ImageSbomIT {
@@ -71,8 +69,6 @@ class ImageSbomIT {
 
   /** The native libraries inside the image's jars: {@code JAR!/ENTRY} to sha256. */
   private Map<String, String> jarNatives;
-
-  private Path imageFilesDir;
 
   @BeforeAll
   void buildTheImageTwice() throws Exception {
@@ -105,7 +101,6 @@ class ImageSbomIT {
     sbomBytes = Files.readAllBytes(work.resolve("a.cdx.json"));
     secondSbomBytes = Files.readAllBytes(work.resolve("b.cdx.json"));
     sbom = JSON.readTree(sbomBytes);
-    imageFilesDir = Files.createDirectories(work.resolve("jars"));
     readImage(work.resolve("a.tar"));
   }
 
@@ -130,6 +125,62 @@ class ImageSbomIT {
     ObjectNode broken = sbom.deepCopy();
     ((ObjectNode) broken.path("components").get(0)).put("type", "no-such-type");
     assertFalse(schema.validate(broken).isEmpty());
+  }
+
+  @Test
+  void berthSbomSaysItAsSpdx23ThatSpdxsSchemaAccepts() throws Exception {
+    Path out = work.resolve("a.spdx.json");
+    berth(
+            work,
+            Map.of("SOURCE_DATE_EPOCH", "1700000000"),
+            "sbom",
+            "tar:" + work.resolve("a.tar"),
+            "--format",
+            "spdx",
+            "-o",
+            out.toString())
+        .ok();
+    JsonNode spdx = JSON.readTree(out.toFile());
+    // SPDX's own 2.3 JSON schema, as SPDX's Java tools ship it
+    JsonSchema schema =
+        JsonSchemaFactory.getInstance(SpecVersion.VersionFlag.V201909)
+            .getSchema(SchemaLocation.of("classpath:resources/spdx-schema-v2.3.json"));
+    Set<ValidationMessage> errors = schema.validate(spdx);
+    assertTrue(errors.isEmpty(), "not valid SPDX 2.3: " + errors);
+    assertEquals("2023-11-14T22:13:20Z", spdx.path("creationInfo").path("created").asText());
+
+    // the same packages as the CycloneDX SBOM's components, by purl and checksum
+    assertEquals(sbom.path("components").size() + 1, spdx.path("packages").size());
+    Set<String> cdx = new TreeSet<>();
+    for (JsonNode c : sbom.path("components")) {
+      cdx.add(c.path("purl").asText("") + " " + (sha256Of(c) == null ? "" : sha256Of(c)));
+    }
+    cdx.add(
+        sbom.path("metadata").path("component").path("purl").asText()
+            + " "
+            + sha256Of(sbom.path("metadata").path("component")));
+    Set<String> packages = new TreeSet<>();
+    Map<String, Integer> purposes = new TreeMap<>();
+    for (JsonNode p : spdx.path("packages")) {
+      String purl = p.path("externalRefs").path(0).path("referenceLocator").asText("");
+      String sum = p.path("checksums").path(0).path("checksumValue").asText("");
+      packages.add(purl + " " + sum);
+      purposes.merge(p.path("primaryPackagePurpose").asText(), 1, Integer::sum);
+    }
+    assertEquals(cdx, packages);
+    assertEquals(1, purposes.get("OPERATING_SYSTEM"), purposes.toString());
+    assertEquals(2, purposes.get("CONTAINER"), "the image and its base: " + purposes);
+    assertEquals(
+        sbom.path("dependencies").findValues("dependsOn").stream().mapToInt(JsonNode::size).sum()
+            + 1,
+        spdx.path("relationships").size(),
+        "every edge, and the document's DESCRIBES");
+
+    // a wrong format is refused by name, with exit code 2
+    ContainerTestEnv.Result wrong =
+        ContainerTestEnv.berth(work, "sbom", "tar:" + work.resolve("a.tar"), "--format", "swid");
+    assertEquals(2, wrong.code(), wrong.err());
+    assertTrue(wrong.err().contains("cyclonedx, spdx"), wrong.err());
   }
 
   @Test
@@ -341,6 +392,15 @@ class ImageSbomIT {
       assertTrue(r.out().contains("sbom   " + pushed), r.out());
       assertArrayEquals(sbomBytes, Files.readAllBytes(pushed));
 
+      // berth sbom reads it back from the registry, in either format
+      Map<String, String> epoch = Map.of("SOURCE_DATE_EPOCH", "1700000000");
+      assertEquals(
+          new String(sbomBytes, java.nio.charset.StandardCharsets.UTF_8),
+          berth(work, "sbom", ref).ok().out());
+      assertEquals(
+          berth(work, epoch, "sbom", "tar:" + work.resolve("a.tar"), "--format", "spdx").ok().out(),
+          berth(work, epoch, "sbom", ref, "--format", "spdx").ok().out());
+
       // that image as the base of another: the SBOM names the digest jib-core pulled it by
       ContainerTestEnv.Result again =
           berth(
@@ -372,86 +432,46 @@ class ImageSbomIT {
     }
   }
 
-  // ---- the image, read here from the archive
+  // ---- the image, as skopeo and umoci unpack it
 
-  private void readImage(Path archive) throws IOException {
-    Map<String, byte[]> small = new TreeMap<>();
-    try (TarArchiveInputStream in =
-        new TarArchiveInputStream(new BufferedInputStream(Files.newInputStream(archive)))) {
-      TarArchiveEntry e;
-      while ((e = in.getNextEntry()) != null) {
-        if (e.getSize() < (1 << 20)) {
-          small.put(e.getName(), in.readAllBytes());
-        }
-      }
-    }
-    JsonNode index = JSON.readTree(small.get("index.json"));
-    String manifestDigest = index.path("manifests").get(0).path("digest").asText();
-    JsonNode manifest = JSON.readTree(small.get("blobs/" + manifestDigest.replace(':', '/')));
+  /**
+   * Unpacks the image with tools Berth did not write: skopeo copies the OCI archive into an OCI
+   * layout, umoci applies its layers (whiteouts included) into a root file system, which is then
+   * read file by file.
+   */
+  private void readImage(Path archive) throws Exception {
+    Path layout = work.resolve("unpacked/layout");
+    Path bundle = work.resolve("unpacked/bundle");
+    Files.createDirectories(layout.getParent());
+    ContainerTestEnv.skopeo(
+            work, "copy", "-q", "oci-archive:" + archive, "oci:" + layout + ":image")
+        .ok();
+    ContainerTestEnv.exec(
+            work,
+            List.of(
+                "umoci", "unpack", "--rootless", "--image", layout + ":image", bundle.toString()))
+        .ok();
+    Path rootfs = bundle.resolve("rootfs");
     Map<String, String> files = new TreeMap<>();
     Map<String, String> natives = new TreeMap<>();
-    for (JsonNode layer : manifest.path("layers")) {
-      String blob = "blobs/" + layer.path("digest").asText().replace(':', '/');
-      applyLayer(archive, blob, files, natives);
+    List<Path> regular;
+    try (Stream<Path> walk = Files.walk(rootfs)) {
+      regular = walk.filter(f -> Files.isRegularFile(f, LinkOption.NOFOLLOW_LINKS)).toList();
+    }
+    for (Path f : regular) {
+      String path = "/" + rootfs.relativize(f);
+      files.put(path, sha256(Files.readAllBytes(f)));
+      if (path.endsWith(".jar")) {
+        natives.putAll(nativesIn(path, f));
+      }
     }
     imageFiles = files;
     jarNatives = natives;
   }
 
-  /** Applies one layer to the file map, as a container's overlay would. */
-  private void applyLayer(
-      Path archive, String blob, Map<String, String> files, Map<String, String> natives)
-      throws IOException {
-    try (TarArchiveInputStream outer =
-        new TarArchiveInputStream(new BufferedInputStream(Files.newInputStream(archive)))) {
-      TarArchiveEntry e;
-      while ((e = outer.getNextEntry()) != null) {
-        if (!e.getName().equals(blob)) {
-          continue;
-        }
-        TarArchiveInputStream layer =
-            new TarArchiveInputStream(new GzipCompressorInputStream(outer));
-        TarArchiveEntry f;
-        Map<String, String> added = new LinkedHashMap<>();
-        List<String> whiteouts = new ArrayList<>();
-        List<String> notFiles = new ArrayList<>();
-        while ((f = layer.getNextEntry()) != null) {
-          String path = "/" + f.getName().replaceFirst("^\\./", "").replaceFirst("/$", "");
-          String name = path.substring(path.lastIndexOf('/') + 1);
-          if (name.startsWith(".wh.")) {
-            whiteouts.add(path.substring(0, path.lastIndexOf('/') + 1) + name.substring(4));
-          } else if (f.isSymbolicLink() || f.isDirectory()) {
-            notFiles.add(path);
-          } else if (!f.isLink()) {
-            byte[] bytes = layer.readAllBytes();
-            added.put(path, sha256(bytes));
-            if (name.endsWith(".jar")) {
-              natives.keySet().removeIf(k -> k.startsWith(path + "!/"));
-              natives.putAll(nativesIn(path, bytes));
-            }
-          }
-        }
-        for (String r : whiteouts) {
-          files.remove(r);
-          files.keySet().removeIf(k -> k.startsWith(r + "/"));
-          natives.keySet().removeIf(k -> k.startsWith(r + "!/") || k.startsWith(r + "/"));
-        }
-        for (String r : notFiles) {
-          files.remove(r);
-          natives.keySet().removeIf(k -> k.startsWith(r + "!/"));
-        }
-        files.putAll(added);
-        return;
-      }
-    }
-    throw new AssertionError(archive + " lacks " + blob);
-  }
-
-  private Map<String, String> nativesIn(String jarPath, byte[] bytes) throws IOException {
-    Path copy = Files.createTempFile(imageFilesDir, "jar-", ".jar");
-    Files.write(copy, bytes);
+  private static Map<String, String> nativesIn(String jarPath, Path jar) throws IOException {
     Map<String, String> out = new TreeMap<>();
-    try (ZipFile zip = new ZipFile(copy.toFile())) {
+    try (ZipFile zip = new ZipFile(jar.toFile())) {
       Enumeration<? extends ZipEntry> entries = zip.entries();
       while (entries.hasMoreElements()) {
         ZipEntry z = entries.nextElement();
@@ -463,7 +483,6 @@ class ImageSbomIT {
         }
       }
     }
-    Files.delete(copy);
     return out;
   }
 

@@ -157,7 +157,7 @@ public final class ImageSbom {
       warnings.accept(
           "Berth's launcher carries no dependency BOM ("
               + DEPENDENCIES_RESOURCE
-              + "; a build of Berth with 'mvn -o' skips the CycloneDX plugin): the SBOM names jars"
+              + "; a build of Berth with -Dcyclonedx.skip leaves it out): the SBOM names jars"
               + " by their pom.properties or file names, without licences");
     }
 
