@@ -103,7 +103,10 @@ public final class ImageBuilder {
     return this;
   }
 
-  /** Where base layers, built layers and linked runtimes are kept between builds. */
+  /**
+   * Where base layers, built layers, linked runtimes and what the SBOM read from each layer ({@code
+   * sbom-layers/}) are kept between builds.
+   */
   public ImageBuilder cacheDirectory(Path cache) {
     this.cache = cache.toAbsolutePath().normalize();
     return this;
@@ -133,7 +136,8 @@ public final class ImageBuilder {
   /**
    * Also writes the image's CycloneDX SBOM ({@link ImageSbom}), read from the built image's layers,
    * to this file. For a registry target the same image is also written into a scratch archive on
-   * this machine (its layers come from the cache) and read there.
+   * this machine (its layers come from the cache) and read there. What the SBOM reads from each
+   * layer is kept in the cache directory by the layer's digest, so a layer is read only once.
    */
   public ImageBuilder sbom(Path file) {
     this.sbom = file == null ? null : file.toAbsolutePath().normalize();
@@ -341,6 +345,7 @@ public final class ImageBuilder {
         ImageSbom.of(plan)
             .base(base.toString(), baseDigest)
             .warnings(line -> progress.accept("warning: " + line))
+            .layerCache(cache.resolve("sbom-layers"))
             .describe(archive);
     Path tmp = sbom.resolveSibling(sbom.getFileName() + ".tmp");
     try {

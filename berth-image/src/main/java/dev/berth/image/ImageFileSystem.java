@@ -28,7 +28,9 @@ import org.apache.commons.compress.compressors.gzip.GzipCompressorInputStream;
  * whiteouts ({@code .wh.NAME}, {@code .wh..wh..opq}) removing what lower layers put there. Each
  * file is hashed; jars are opened (their native libraries hashed, their Maven and version metadata
  * kept) and a few small text files (dpkg's status, os-release, a Java runtime's {@code release})
- * kept whole, which is what an SBOM of the image needs.
+ * kept whole, which is what an SBOM of the image needs. What {@link #scan} keeps of a layer is
+ * cached by the layer's digest ({@link LayerScanCache}): a change to what it keeps must raise
+ * {@link LayerScanCache#FORMAT}.
  */
 final class ImageFileSystem {
   /** Text files kept whole up to this size (a dpkg status file of a big base is a few MB). */

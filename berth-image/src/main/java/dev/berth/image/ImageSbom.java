@@ -10,14 +10,20 @@ import dev.berth.api.BerthException;
 import dev.berth.runtime.ModelRepository;
 import dev.berth.runtime.ServiceSpec;
 import java.io.IOException;
+import java.io.InputStream;
+import java.io.OutputStream;
 import java.io.StringReader;
 import java.net.URLEncoder;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
+import java.security.DigestInputStream;
+import java.security.MessageDigest;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.HashSet;
+import java.util.HexFormat;
 import java.util.LinkedHashMap;
+import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Properties;
@@ -71,6 +77,8 @@ public final class ImageSbom {
   private String baseName;
   private String baseDigest;
   private Consumer<String> warnings = line -> {};
+  private LayerScanCache layerCache;
+  private boolean layerCacheFailed;
 
   ImageSbom(ImagePlan plan) {
     this.plan = plan;
@@ -98,6 +106,16 @@ public final class ImageSbom {
     return this;
   }
 
+  /**
+   * Keeps what each layer holds under this directory, by the layer's digest, and reads it there
+   * instead of the layer when a later image has the same layer (a warm build's layers all do). The
+   * SBOM is the same bytes with or without it; an entry that cannot be read is scanned again.
+   */
+  public ImageSbom layerCache(Path dir) {
+    this.layerCache = dir == null ? null : new LayerScanCache(dir);
+    return this;
+  }
+
   /** Where the SBOM of an image archive goes: {@code IMAGE.tar} → {@code IMAGE.cdx.json}. */
   public static Path besideArchive(Path archive) {
     String name = archive.getFileName().toString();
@@ -105,14 +123,26 @@ public final class ImageSbom {
     return archive.resolveSibling(stem + FILE_SUFFIX);
   }
 
-  /** The SBOM of the image in an OCI archive Berth wrote (a {@code tar:} target). */
+  /**
+   * The SBOM of the image in an OCI archive Berth wrote (a {@code tar:} target). With a {@link
+   * #layerCache}, only the layers it does not hold are read from the archive.
+   */
   public byte[] describe(Path archive) {
     OciArchive.Layout layout = OciArchive.layout(archive);
     Map<String, ImageFileSystem.Layer> scanned = new HashMap<>();
-    OciArchive.readBlobs(
-        archive,
-        new HashSet<>(layout.layers()),
-        (digest, blob) -> scanned.put(digest, ImageFileSystem.scan(blob, -1)));
+    Set<String> unscanned = new HashSet<>();
+    for (String digest : new LinkedHashSet<>(layout.layers())) {
+      ImageFileSystem.Layer cached = layerCache == null ? null : layerCache.get(digest);
+      if (cached != null) {
+        scanned.put(digest, cached);
+      } else {
+        unscanned.add(digest);
+      }
+    }
+    if (!unscanned.isEmpty()) {
+      OciArchive.readBlobs(
+          archive, unscanned, (digest, blob) -> scanned.put(digest, scan(digest, blob)));
+    }
     List<ImageFileSystem.Layer> layers = new ArrayList<>();
     for (int i = 0; i < layout.layers().size(); i++) {
       ImageFileSystem.Layer layer = scanned.get(layout.layers().get(i));
@@ -123,6 +153,39 @@ public final class ImageSbom {
       layers.add(atIndex(layer, i));
     }
     return describe(layout, layers);
+  }
+
+  /**
+   * Scans one layer blob and, with a {@link #layerCache}, keeps the scan there when the blob's
+   * bytes have the digest the archive names it by (so an entry always describes its digest).
+   */
+  private ImageFileSystem.Layer scan(String digest, InputStream blob) throws IOException {
+    if (layerCache == null || !LayerScanCache.keeps(digest)) {
+      return ImageFileSystem.scan(blob, -1);
+    }
+    MessageDigest sha = ImageFileSystem.sha256();
+    DigestInputStream hashing = new DigestInputStream(blob, sha);
+    ImageFileSystem.Layer layer = ImageFileSystem.scan(hashing, -1);
+    hashing.transferTo(OutputStream.nullOutputStream());
+    if (digest.equals("sha256:" + HexFormat.of().formatHex(sha.digest()))) {
+      try {
+        layerCache.put(digest, layer);
+      } catch (IOException e) {
+        if (!layerCacheFailed) {
+          // once: a cache that cannot be written would otherwise say so for every layer
+          layerCacheFailed = true;
+          warnings.accept(
+              "cannot keep what the SBOM read from layer "
+                  + digest
+                  + " in "
+                  + layerCache.entry(digest)
+                  + " ("
+                  + e.getMessage()
+                  + "); the next SBOM reads the layers it could not keep again");
+        }
+      }
+    }
+    return layer;
   }
 
   /** A layer's files, marked with the layer's index (one blob can be several identical layers). */

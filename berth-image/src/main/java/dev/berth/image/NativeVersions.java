@@ -47,7 +47,10 @@ final class NativeVersions {
     }
   }
 
-  /** Whether a jar entry is metadata the SBOM reads (kept whole while the jar is scanned). */
+  /**
+   * Whether a jar entry is metadata the SBOM reads (kept whole while the jar is scanned). A change
+   * here changes what a layer's scan keeps: raise {@link LayerScanCache#FORMAT} with it.
+   */
   static boolean isMetadata(String entry) {
     return entry.startsWith("META-INF/maven/") && entry.endsWith("/pom.properties")
         || entry.equals(ImageSbom.DEPENDENCIES_RESOURCE)

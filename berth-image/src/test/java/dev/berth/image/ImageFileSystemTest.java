@@ -155,9 +155,9 @@ class ImageFileSystemTest {
   }
 
   /** A symbolic link (true) or a hard link (false) to a target. */
-  private record Link(String target, boolean symbolic) {}
+  record Link(String target, boolean symbolic) {}
 
-  private static byte[] layer(Map<String, Object> entries, boolean gzip) throws IOException {
+  static byte[] layer(Map<String, Object> entries, boolean gzip) throws IOException {
     ByteArrayOutputStream bytes = new ByteArrayOutputStream();
     OutputStream sink = gzip ? new GzipCompressorOutputStream(bytes) : bytes;
     try (TarArchiveOutputStream tar = new TarArchiveOutputStream(sink)) {
@@ -183,7 +183,7 @@ class ImageFileSystemTest {
     return bytes.toByteArray();
   }
 
-  private static byte[] jar(Map<String, byte[]> entries) throws IOException {
+  static byte[] jar(Map<String, byte[]> entries) throws IOException {
     ByteArrayOutputStream bytes = new ByteArrayOutputStream();
     try (JarOutputStream jar = new JarOutputStream(bytes)) {
       for (Map.Entry<String, byte[]> e : entries.entrySet()) {
@@ -195,11 +195,11 @@ class ImageFileSystemTest {
     return bytes.toByteArray();
   }
 
-  private static byte[] bytes(String s) {
+  static byte[] bytes(String s) {
     return s.getBytes(StandardCharsets.UTF_8);
   }
 
-  private static String sha256(byte[] bytes) throws Exception {
+  static String sha256(byte[] bytes) throws Exception {
     return HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(bytes));
   }
 }
