@@ -237,8 +237,9 @@ final class ImageFileSystem {
           }
         }
       }
-    } catch (ZipException e) {
-      // not a zip this reader can follow; the jar is still listed, by its name and hash
+    } catch (ZipException | java.io.EOFException e) {
+      // not a zip this reader can follow, or one cut short; the jar is still listed, by its name
+      // and hash
       return new JarContents(natives, metadata, false);
     }
     return new JarContents(natives, metadata, true);

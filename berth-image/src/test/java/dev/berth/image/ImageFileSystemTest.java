@@ -73,6 +73,27 @@ class ImageFileSystemTest {
   }
 
   @Test
+  void aJarCutShortIsListedByItsHashAsUnreadable() throws Exception {
+    byte[] random = new byte[8192];
+    new java.util.Random(1).nextBytes(random);
+    byte[] whole = jar(Map.of("lib/libx.so", random));
+    // cut in the middle of the library's data
+    byte[] cut = java.util.Arrays.copyOf(whole, 4000);
+    byte[] layer =
+        layer(
+            new java.util.LinkedHashMap<>(
+                Map.of("opt/cut.jar", cut, "etc/os-release", bytes("ID=debian\n"))),
+            true);
+    ImageFileSystem.Layer scanned =
+        ImageFileSystem.scan(new java.io.ByteArrayInputStream(layer), 0);
+    ImageFileSystem.File jar = scanned.files().get("/opt/cut.jar");
+    assertFalse(jar.jar().readable());
+    assertEquals(sha256(cut), jar.sha256());
+    // the rest of the layer is read all the same
+    assertTrue(scanned.files().containsKey("/etc/os-release"));
+  }
+
+  @Test
   void nativeLibrariesAreKnownByTheirNames() {
     for (String name :
         List.of("libonnxruntime.so", "libz.so.1", "libgomp-98b21ff3.so.1", "x.dll", "y.dylib")) {
