@@ -57,6 +57,7 @@ public final class Main implements Runnable {
     }
     if (onClassPath("dev.berth.client.bench.Bench")) {
       cli.addSubcommand(new BenchCommand());
+      cli.addSubcommand(new TuneCommand());
     }
     if (onClassPath("dev.berth.client.eval.Evaluation")) {
       cli.addSubcommand(new EvalCommand());

@@ -53,8 +53,28 @@ final class ServeProcess implements AutoCloseable {
     this.killOnExit = killOnExit;
   }
 
+  /**
+   * How the server process is started besides its arguments.
+   *
+   * @param prefix a command the server runs under, e.g. {@code taskset -c 1} to pin it to CPUs
+   * @param jvmOptions JVM options added to the server's, e.g. {@code -XX:ActiveProcessorCount=1}
+   */
+  record Launch(List<String> prefix, List<String> jvmOptions) {
+    static final Launch PLAIN = new Launch(List.of(), List.of());
+
+    Launch {
+      prefix = List.copyOf(prefix);
+      jvmOptions = List.copyOf(jvmOptions);
+    }
+  }
+
   /** Starts {@code berth serve} on the service's models and waits until it is ready. */
   static ServeProcess start(ServiceSpec service, Consumer<String> progress) {
+    return start(service, progress, Launch.PLAIN);
+  }
+
+  /** As {@link #start(ServiceSpec, Consumer)}, the server started as {@code launch} says. */
+  static ServeProcess start(ServiceSpec service, Consumer<String> progress, Launch launch) {
     Path work;
     try {
       work = Files.createTempDirectory("berth-bench-");
@@ -81,8 +101,15 @@ final class ServeProcess implements AutoCloseable {
       List<String> args = new ArrayList<>(List.of("serve", repo.toString()));
       args.addAll(settings.arguments());
       Path log = work.resolve("serve.log");
+      List<String> command = new ArrayList<>(launch.prefix());
+      List<String> berth = TelemetryOptOut.berthCommand(args);
+      // after this JVM's own options, so that they win
+      int classPath = berth.indexOf("-cp");
+      command.addAll(berth.subList(0, classPath));
+      command.addAll(launch.jvmOptions());
+      command.addAll(berth.subList(classPath, berth.size()));
       ProcessBuilder pb =
-          new ProcessBuilder(TelemetryOptOut.berthCommand(args))
+          new ProcessBuilder(command)
               .redirectError(log.toFile())
               .redirectInput(ProcessBuilder.Redirect.from(nullDevice()));
       pb.environment().putAll(TelemetryOptOut.ENVIRONMENT);

@@ -1,5 +1,6 @@
 package dev.berth.runtime;
 
+import dev.berth.api.BerthException;
 import dev.berth.api.ConfigException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -61,6 +62,32 @@ public record ServiceSpec(
   public ServiceSpec {
     models = List.copyOf(models);
     remoteModels = List.copyOf(remoteModels);
+  }
+
+  /**
+   * This service with one of its bundled models run with another model.yaml (checked as the model's
+   * own would be), e.g. a setting {@code berth tune} tries.
+   *
+   * @throws BerthException when the service has no bundled model of that name, or the model.yaml is
+   *     not valid
+   */
+  public ServiceSpec withModelYaml(String model, Map<String, Object> modelYaml) {
+    List<ServiceModel> changed = new ArrayList<>();
+    boolean found = false;
+    for (ServiceModel m : models) {
+      if (m.name().equals(model)) {
+        ModelConfig.parse(ConfigReader.root(m.dir().resolve(ModelConfig.FILE_NAME), modelYaml));
+        changed.add(new ServiceModel(m.name(), m.dir(), m.versions(), modelYaml));
+        found = true;
+      } else {
+        changed.add(m);
+      }
+    }
+    if (!found) {
+      throw new BerthException(
+          "service " + name + " bundles no model '" + model + "'; its models are " + modelNames());
+    }
+    return new ServiceSpec(file, name, description, changed, remoteModels, serving, image, deploy);
   }
 
   /** Every model's name, bundled ones first, as clients call them. */
@@ -651,7 +678,7 @@ public record ServiceSpec(
         remote.add(remoteModel(m));
         continue;
       }
-      m.allowOnly(Set.of("path", "name", "versions", "instances", "batching"));
+      m.allowOnly(Set.of("path", "name", "versions", "instances", "batching", "options"));
       String path =
           m.requiredString(
               "path",
@@ -703,6 +730,10 @@ public record ServiceSpec(
       b.allowOnly(Set.of("enabled", "max-batch-size", "max-queue-delay", "max-queue-size"));
       overrides.put("batching", b.values());
     }
+    if (m.has("options")) {
+      // the engine's options, checked by the engine when it loads, as model.yaml's are
+      overrides.put("options", m.section("options").values());
+    }
     return overrides;
   }
 
@@ -718,7 +749,7 @@ public record ServiceSpec(
           "applies to a model directory (path); a source serves the versions it holds: push only"
               + " those (berth push MODEL_DIR oci://...), or pin a tag or digest");
     }
-    m.allowOnly(Set.of("source", "name", "engine", "instances", "batching"));
+    m.allowOnly(Set.of("source", "name", "engine", "instances", "batching", "options"));
     String source = m.requiredString("source", "give where the model is kept");
     if (!RemoteModel.isRemote(source)) {
       throw m.error(

@@ -3,8 +3,8 @@ package dev.berth.client.bench;
 import java.util.List;
 import java.util.Locale;
 
-/** Small self-contained SVG charts for the HTML report: no scripts, no external files. */
-final class SvgChart {
+/** Small self-contained SVG charts for the HTML reports: no scripts, no external files. */
+public final class SvgChart {
   private static final int WIDTH = 560;
   private static final int HEIGHT = 340;
   private static final int LEFT = 64;
@@ -13,15 +13,30 @@ final class SvgChart {
   private static final int BOTTOM = 52;
 
   /** One point of a line, with the label drawn beside it (may be empty). */
-  record Point(double x, double y, String label) {}
+  public record Point(double x, double y, String label) {}
 
-  /** One line of a chart. */
-  record Series(String name, String color, List<Point> points) {}
+  /**
+   * One line of a chart, or with {@code connected} false its points alone.
+   *
+   * @param name its name in the legend
+   * @param color its colour
+   * @param points its points
+   * @param connected whether a line joins the points
+   */
+  public record Series(String name, String color, List<Point> points, boolean connected) {
+    /** A line through the points. */
+    public Series(String name, String color, List<Point> points) {
+      this(name, color, points, true);
+    }
+  }
 
   private SvgChart() {}
 
-  /** A line chart with linear axes from 0; NaN points are left out. */
-  static String lines(String title, String xLabel, String yLabel, List<Series> series) {
+  /**
+   * A line chart with linear axes from 0; NaN points are left out. The last series' points carry
+   * their labels.
+   */
+  public static String lines(String title, String xLabel, String yLabel, List<Series> series) {
     double maxX = 0;
     double maxY = 0;
     for (Series s : series) {
@@ -66,7 +81,7 @@ final class SvgChart {
                   esc(p.label())));
         }
       }
-      if (!path.isEmpty()) {
+      if (!path.isEmpty() && s.connected()) {
         svg.append("<path d=\"")
             .append(path)
             .append("\" fill=\"none\" stroke=\"")
@@ -255,7 +270,8 @@ final class SvgChart {
     return String.format(Locale.ROOT, a >= 100 ? "%,.0f" : a >= 10 ? "%.1f" : "%.2f", v);
   }
 
-  static String esc(String s) {
+  /** Escapes text for HTML and SVG. */
+  public static String esc(String s) {
     return s.replace("&", "&amp;")
         .replace("<", "&lt;")
         .replace(">", "&gt;")

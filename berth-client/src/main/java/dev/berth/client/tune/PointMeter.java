@@ -1,0 +1,220 @@
+package dev.berth.client.tune;
+
+import dev.berth.client.bench.Bench;
+import dev.berth.client.bench.BenchPlan;
+import dev.berth.client.bench.LoadStep;
+import dev.berth.client.bench.Protocol;
+import dev.berth.client.bench.StepResult;
+import java.io.IOException;
+import java.net.URI;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+import java.util.Optional;
+import java.util.function.Consumer;
+
+/**
+ * Measures one setting on a running server with {@code berth bench}'s steps: closed-loop callers
+ * doubling from one until the goal breaks or throughput stops growing by 5%, then open-loop steps
+ * at a fixed rate: 90% of the best closed-loop throughput that held the goal, and where that breaks
+ * it, lower rates (60% of the last, then half-way between the highest that held and the lowest that
+ * broke) until the two are within 12% of it, at most four steps. The highest rate that held is the
+ * setting's throughput at the goal. The server's CPU time (by its process id) is read around every
+ * step, and its peak resident memory at the end.
+ */
+public final class PointMeter {
+  static final double SATURATED = 1.05;
+  static final double FIRST_FRACTION = 0.9;
+  static final int OPEN_STEPS = 4;
+  static final double RESOLUTION = 0.12;
+
+  /**
+   * What the load generator sends and for how long.
+   *
+   * @param protocol the protocol
+   * @param data request bodies (JSON or JSONL), or null to generate them from the model's metadata
+   * @param inputs the inputs generated requests carry (empty: the default)
+   * @param batchSize rows per generated request
+   * @param timeout the longest wait for an answer
+   * @param step each step's measured time
+   * @param warmup each step's load before it is measured
+   * @param maxConcurrency the most closed-loop callers
+   */
+  public record Load(
+      Protocol protocol,
+      Path data,
+      List<String> inputs,
+      int batchSize,
+      Duration timeout,
+      Duration step,
+      Duration warmup,
+      int maxConcurrency) {
+    public Load {
+      inputs = List.copyOf(inputs);
+    }
+  }
+
+  /**
+   * A server running one setting.
+   *
+   * @param url its REST base URL
+   * @param grpcPort its gRPC port
+   * @param pid its process id (for CPU time and memory), or -1
+   */
+  public record Server(URI url, int grpcPort, long pid) {}
+
+  private final String model;
+  private final TuneGoal goal;
+  private final Load load;
+  private final Consumer<String> progress;
+
+  public PointMeter(String model, TuneGoal goal, Load load, Consumer<String> progress) {
+    this.model = model;
+    this.goal = goal;
+    this.load = load;
+    this.progress = progress;
+  }
+
+  /** Measures the setting the server runs; {@code startedNanos} is when its start began. */
+  public PointResult measure(
+      TuneSetting setting, String purpose, Server server, long startedNanos) {
+    List<PointResult.Step> closed = new ArrayList<>();
+    PointResult.Step best = null;
+    PointResult.Step previous = null;
+    for (int c = 1; c <= load.maxConcurrency(); c *= 2) {
+      // the server is a fresh process: the first step warms its JIT up for longer
+      Duration warmup = c == 1 ? firstWarmup() : load.warmup();
+      PointResult.Step s = step(server, LoadStep.closed(c), warmup);
+      closed.add(s);
+      boolean held = goal.heldBy(s.result());
+      if (held && (best == null || throughput(s) > throughput(best))) {
+        best = s;
+      }
+      if (!held) {
+        break; // more callers only wait longer
+      }
+      if (previous != null && throughput(s) < throughput(previous) * SATURATED) {
+        break; // saturated: more callers add queueing, not throughput
+      }
+      previous = s;
+    }
+    List<PointResult.Step> open = new ArrayList<>();
+    double goalThroughput = 0;
+    if (best != null) {
+      // bisect the rate between the highest fraction that held and the lowest that broke
+      double held = 0;
+      double broke = 1;
+      double f = FIRST_FRACTION;
+      for (int i = 0; i < OPEN_STEPS; i++) {
+        PointResult.Step s = step(server, LoadStep.open(throughput(best) * f), load.warmup());
+        open.add(s);
+        if (goal.heldBy(s.result())) {
+          goalThroughput = Math.max(goalThroughput, throughput(s));
+          held = f;
+        } else {
+          broke = f;
+        }
+        if (held >= FIRST_FRACTION || (held > 0 && broke - held <= RESOLUTION)) {
+          break;
+        }
+        f = held > 0 ? (held + broke) / 2 : f * 0.6;
+      }
+      if (held > 0 && !goal.heldBy(open.get(open.size() - 1).result())) {
+        // the step that held is the one reported: move it last
+        PointResult.Step holding =
+            open.stream()
+                .filter(s -> goal.heldBy(s.result()))
+                .max(java.util.Comparator.comparingDouble(PointMeter::throughput))
+                .orElseThrow();
+        open.remove(holding);
+        open.add(holding);
+      }
+    }
+    long rss = peakResidentBytes(server.pid());
+    return new PointResult(
+        setting,
+        purpose,
+        closed,
+        open,
+        goalThroughput,
+        best == null ? 0 : best.result().step().concurrency(),
+        rss,
+        (System.nanoTime() - startedNanos) / 1e9,
+        null);
+  }
+
+  /** The first step's warm-up: three times the others', at least two seconds. */
+  Duration firstWarmup() {
+    Duration three = load.warmup().multipliedBy(3);
+    return three.compareTo(Duration.ofSeconds(2)) < 0 ? Duration.ofSeconds(2) : three;
+  }
+
+  private PointResult.Step step(Server server, LoadStep step, Duration warmup) {
+    BenchPlan.Builder plan =
+        BenchPlan.builder(server.url(), model)
+            .protocol(load.protocol())
+            .steps(List.of(step))
+            .duration(load.step())
+            .warmup(warmup)
+            .timeout(load.timeout())
+            .batchSize(load.batchSize())
+            .inputs(load.inputs())
+            .grpcPort(server.grpcPort());
+    if (load.data() != null) {
+      plan.data(load.data());
+    }
+    Optional<Duration> cpuBefore = cpuTime(server.pid());
+    long wallBefore = System.nanoTime();
+    StepResult r = Bench.run(plan.build(), line -> {}).steps().get(0);
+    long wall = System.nanoTime() - wallBefore;
+    Optional<Duration> cpuAfter = cpuTime(server.pid());
+    double cores =
+        cpuBefore.isPresent() && cpuAfter.isPresent()
+            ? (cpuAfter.get().toNanos() - cpuBefore.get().toNanos()) / (double) wall
+            : Double.NaN;
+    progress.accept(
+        String.format(
+            Locale.ROOT,
+            "    %-10s %8s req/s  p%d %7.1f ms  %s%s",
+            step.isOpen() ? Tuner.rate(step.ratePerSecond()) + "/s" : "c=" + step.concurrency(),
+            Tuner.rate(r.throughputPerSecond()),
+            goal.percentile(),
+            goal.of(r.latency()),
+            goal.heldBy(r) ? "holds" : "breaks",
+            r.errors() > 0 ? " (" + r.errors() + " errors: " + r.errorsByStatus() + ")" : ""));
+    return new PointResult.Step(r, cores);
+  }
+
+  private static double throughput(PointResult.Step s) {
+    return s.result().throughputPerSecond();
+  }
+
+  /** The process's CPU time so far, when the system says. */
+  static Optional<Duration> cpuTime(long pid) {
+    if (pid <= 0) {
+      return Optional.empty();
+    }
+    return ProcessHandle.of(pid).flatMap(h -> h.info().totalCpuDuration());
+  }
+
+  /** The process's peak resident memory (Linux's VmHWM), or -1 when unknown. */
+  static long peakResidentBytes(long pid) {
+    if (pid <= 0) {
+      return -1;
+    }
+    try {
+      for (String line : Files.readAllLines(Path.of("/proc", Long.toString(pid), "status"))) {
+        if (line.startsWith("VmHWM:")) {
+          String[] parts = line.substring(6).strip().split("\\s+");
+          return Long.parseLong(parts[0]) * 1024;
+        }
+      }
+    } catch (IOException | RuntimeException e) {
+      // not Linux, or the process is gone
+    }
+    return -1;
+  }
+}

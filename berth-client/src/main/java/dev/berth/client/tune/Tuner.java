@@ -1,0 +1,369 @@
+package dev.berth.client.tune;
+
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.function.Consumer;
+import java.util.function.LongSupplier;
+
+/**
+ * The search of {@code berth tune}: coordinate by coordinate, coarse to fine, stopping early.
+ *
+ * <ol>
+ *   <li>The current setting is measured twice; how far the two differ is the machine's noise, and
+ *       twice that (at least {@link Options#minMargin}, at most 25%) the margin a setting must win
+ *       by to count. Where the noise is over 10%, every setting is measured twice and averaged.
+ *   <li>Each key in turn (instances, engine threads, max-batch-size, max-queue-delay), from the
+ *       best setting so far: its values above the current one, one at a time, then those below. A
+ *       value that wins by the margin becomes the best; one that loses by it ends that direction,
+ *       as do two in a row within the noise.
+ *   <li>Whole-number keys are refined: the values half-way between the best and its tried
+ *       neighbours.
+ *   <li>The winner and the current setting are measured once more, in turn, and the figures of that
+ *       pair are the ones reported.
+ * </ol>
+ *
+ * <p>A setting's score is the throughput its open-loop check held the goal at; among settings that
+ * hold it at no load, the lower latency with one caller ranks first. The budget bounds the whole
+ * search: a setting is only started when the time it is likely to take, and the final pair, still
+ * fit.
+ */
+public final class Tuner {
+  /** Measures one setting: starts the server with it, loads it, stops it. */
+  @FunctionalInterface
+  public interface Measurer {
+    PointResult measure(TuneSetting setting, String purpose);
+  }
+
+  /**
+   * How the search runs.
+   *
+   * @param goal the latency goal
+   * @param budget the time the whole search may take
+   * @param minMargin the smallest relative win that counts, whatever the noise
+   */
+  public record Options(TuneGoal goal, Duration budget, double minMargin) {}
+
+  private final TuneSpace space;
+  private final Options options;
+  private final Measurer measurer;
+  private final Consumer<String> progress;
+  private final LongSupplier nanoClock;
+  private final List<PointResult> points = new ArrayList<>();
+  private final Map<TuneSetting, List<PointResult>> bySetting = new LinkedHashMap<>();
+  private final List<String> decisions = new ArrayList<>();
+  private final List<String> untried = new ArrayList<>();
+  private long started;
+  private double noise;
+  private double margin;
+  private int repeats = 1;
+  private TuneSetting best;
+
+  public Tuner(
+      TuneSpace space,
+      Options options,
+      Measurer measurer,
+      Consumer<String> progress,
+      LongSupplier nanoClock) {
+    this.space = space;
+    this.options = options;
+    this.measurer = measurer;
+    this.progress = progress;
+    this.nanoClock = nanoClock;
+  }
+
+  /** Runs the search. */
+  public TuneResult run() {
+    started = nanoClock.getAsLong();
+    TuneSetting baseline = space.baseline();
+    PointResult first = measure(baseline, "the current model.yaml");
+    PointResult second = measure(baseline, "the current model.yaml again (the machine's noise)");
+    noise = relativeDifference(first.goalThroughput(), second.goalThroughput());
+    margin = Math.min(0.25, Math.max(options.minMargin(), 2 * noise));
+    repeats = noise > 0.10 ? 2 : 1;
+    decisions.add(
+        String.format(
+            Locale.ROOT,
+            "noise: the current setting measured %s and %s req/s (%.1f%% apart): a setting must"
+                + " win by %.1f%% to count%s",
+            rate(first.goalThroughput()),
+            rate(second.goalThroughput()),
+            noise * 100,
+            margin * 100,
+            repeats > 1 ? "; each setting is measured twice" : ""));
+    best = baseline;
+
+    for (TuneSpace.Dimension d : space.dimensions()) {
+      search(d);
+    }
+    for (TuneSpace.Dimension d : space.dimensions()) {
+      if (d.refine()) {
+        refine(d);
+      }
+    }
+
+    // the pair reported: the winner and the current setting, measured again in turn
+    boolean anyMeets =
+        bySetting.values().stream().flatMap(List::stream).anyMatch(PointResult::meetsGoal);
+    PointResult baselineFinal = measure(baseline, "the current model.yaml, final pair");
+    PointResult winnerFinal =
+        best.equals(baseline) ? baselineFinal : measure(best, "the winner, final pair");
+    if (!best.equals(baseline)
+        && baselineFinal.meetsGoal()
+        && winnerFinal.goalThroughput() < baselineFinal.goalThroughput() * (1 - margin)) {
+      // the search's best did not hold up beside the current setting: keep the current one
+      decisions.add(
+          String.format(
+              Locale.ROOT,
+              "final pair: %s gave %s req/s against the current setting's %s (%s): it did not hold"
+                  + " up, so the current model.yaml stays",
+              best.label(),
+              rate(winnerFinal.goalThroughput()),
+              rate(baselineFinal.goalThroughput()),
+              ratio(winnerFinal.goalThroughput() / baselineFinal.goalThroughput())));
+      best = baseline;
+      winnerFinal = baselineFinal;
+    }
+    double seconds = (nanoClock.getAsLong() - started) / 1e9;
+    return new TuneResult(
+        options.goal(),
+        space,
+        List.copyOf(points),
+        anyMeets ? best : null,
+        winnerFinal,
+        baselineFinal,
+        noise,
+        margin,
+        List.copyOf(decisions),
+        List.copyOf(untried),
+        seconds);
+  }
+
+  /** One key, from the best setting's value: upwards, then downwards. */
+  private void search(TuneSpace.Dimension d) {
+    int at = d.values().indexOf(best.get(d.key()));
+    if (at < 0) {
+      at = 0;
+    }
+    String name = shortName(d.key());
+    for (int direction : new int[] {1, -1}) {
+      int withinNoise = 0;
+      for (int i = at + direction; i >= 0 && i < d.values().size(); i += direction) {
+        TuneSetting candidate = best.with(d.key(), d.values().get(i));
+        if (bySetting.containsKey(candidate)) {
+          continue;
+        }
+        Object from = best.get(d.key());
+        if (!affordable()) {
+          untried.add(candidate.label());
+          continue;
+        }
+        int verdict = compare(candidate, name + " " + from + " -> " + d.values().get(i));
+        if (verdict > 0) {
+          best = candidate;
+          withinNoise = 0;
+        } else if (verdict < 0) {
+          break;
+        } else if (++withinNoise >= 2) {
+          decisions.add(
+              name + ": two values in a row within the noise; stopped going " + way(direction));
+          break;
+        }
+      }
+      at = d.values().indexOf(best.get(d.key()));
+    }
+  }
+
+  /** Values half-way between the best and its tried neighbours, for whole-number keys. */
+  private void refine(TuneSpace.Dimension d) {
+    if (!(best.get(d.key()) instanceof Integer value)) {
+      return;
+    }
+    String name = shortName(d.key());
+    for (int direction : new int[] {1, -1}) {
+      Integer neighbour = null;
+      for (TuneSetting tried : bySetting.keySet()) {
+        if (!sameExcept(tried, best, d.key()) || !(tried.get(d.key()) instanceof Integer v)) {
+          continue;
+        }
+        if (direction > 0 && v > value && (neighbour == null || v < neighbour)) {
+          neighbour = v;
+        } else if (direction < 0 && v < value && (neighbour == null || v > neighbour)) {
+          neighbour = v;
+        }
+      }
+      if (neighbour == null || Math.abs(neighbour - value) < 2) {
+        continue;
+      }
+      int mid = (neighbour + value) / 2;
+      TuneSetting candidate = best.with(d.key(), mid);
+      if (bySetting.containsKey(candidate)) {
+        continue;
+      }
+      if (!affordable()) {
+        untried.add(candidate.label());
+        continue;
+      }
+      if (compare(candidate, name + " " + value + " -> " + mid + " (refining)") > 0) {
+        best = candidate;
+        return;
+      }
+    }
+  }
+
+  /**
+   * Measures {@code candidate} and compares it with the best: 1 when it wins by the margin, -1 when
+   * it loses by it, 0 within the noise. Says why in {@link #decisions}.
+   */
+  private int compare(TuneSetting candidate, String purpose) {
+    for (int r = 0; r < repeats; r++) {
+      measure(candidate, purpose + (repeats > 1 ? " (" + (r + 1) + "/" + repeats + ")" : ""));
+    }
+    Score c = score(candidate);
+    Score b = score(best);
+    int verdict;
+    String how;
+    if (c.throughput > 0 || b.throughput > 0) {
+      double ratio = b.throughput > 0 ? c.throughput / b.throughput : Double.POSITIVE_INFINITY;
+      verdict = ratio > 1 + margin ? 1 : ratio < 1 - margin ? -1 : 0;
+      how =
+          String.format(
+              Locale.ROOT,
+              "%s req/s against %s (%s)",
+              rate(c.throughput),
+              rate(b.throughput),
+              Double.isInfinite(ratio) ? "the best held the goal at no load" : ratio(ratio));
+    } else {
+      // neither holds the goal: the one closer to it, by its latency with one caller
+      double ratio = c.lowLoadMs / b.lowLoadMs;
+      verdict =
+          Double.isNaN(ratio)
+              ? (Double.isNaN(c.lowLoadMs) ? -1 : 1)
+              : ratio < 1 - margin ? 1 : ratio > 1 + margin ? -1 : 0;
+      how =
+          String.format(
+              Locale.ROOT,
+              "neither holds the goal; p%d with one caller %.1f ms against %.1f ms",
+              options.goal().percentile(),
+              c.lowLoadMs,
+              b.lowLoadMs);
+    }
+    decisions.add(
+        purpose
+            + ": "
+            + (verdict > 0
+                ? "wins"
+                : verdict < 0
+                    ? "loses"
+                    : "within the noise, keeps " + best.get(changedKey(candidate)))
+            + ", "
+            + how);
+    return verdict;
+  }
+
+  private PointResult measure(TuneSetting setting, String purpose) {
+    double elapsed = (nanoClock.getAsLong() - started) / 1e9;
+    progress.accept(
+        String.format(
+            Locale.ROOT,
+            "[%s/%s] setting %d: %s (%s)",
+            clock(elapsed),
+            clock(options.budget().toSeconds()),
+            points.size() + 1,
+            setting.label(),
+            purpose));
+    PointResult p = measurer.measure(setting, purpose);
+    points.add(p);
+    bySetting.computeIfAbsent(setting, s -> new ArrayList<>()).add(p);
+    progress.accept(
+        "  "
+            + (p.failure() != null
+                ? "could not be measured: " + p.failure()
+                : p.meetsGoal()
+                    ? String.format(
+                        Locale.ROOT,
+                        "holds %s at %s req/s (knee at %d callers)",
+                        options.goal().label(),
+                        rate(p.goalThroughput()),
+                        p.kneeConcurrency())
+                    : String.format(
+                        Locale.ROOT,
+                        "does not hold %s at any load tried (p%d with one caller: %.1f ms)",
+                        options.goal().label(),
+                        options.goal().percentile(),
+                        p.lowLoadMs(options.goal()))));
+    return p;
+  }
+
+  /** Whether one more setting and the final pair still fit the budget. */
+  private boolean affordable() {
+    double elapsed = (nanoClock.getAsLong() - started) / 1e9;
+    double perPoint = points.stream().mapToDouble(PointResult::seconds).average().orElse(0);
+    return elapsed + perPoint * (repeats + 2) <= options.budget().toSeconds();
+  }
+
+  /** The mean of a setting's measurements. */
+  private Score score(TuneSetting s) {
+    List<PointResult> all = bySetting.getOrDefault(s, List.of());
+    double throughput = all.stream().mapToDouble(PointResult::goalThroughput).average().orElse(0);
+    double low =
+        all.stream()
+            .mapToDouble(p -> p.lowLoadMs(options.goal()))
+            .filter(v -> !Double.isNaN(v))
+            .average()
+            .orElse(Double.NaN);
+    return new Score(throughput, low);
+  }
+
+  private record Score(double throughput, double lowLoadMs) {}
+
+  private static boolean sameExcept(TuneSetting a, TuneSetting b, String key) {
+    for (Map.Entry<String, Object> e : a.values().entrySet()) {
+      if (!e.getKey().equals(key) && !e.getValue().equals(b.get(e.getKey()))) {
+        return false;
+      }
+    }
+    return true;
+  }
+
+  /** The key the candidate differs from the best in. */
+  private String changedKey(TuneSetting candidate) {
+    for (Map.Entry<String, Object> e : candidate.values().entrySet()) {
+      if (!e.getValue().equals(best.get(e.getKey()))) {
+        return e.getKey();
+      }
+    }
+    return candidate.values().keySet().iterator().next();
+  }
+
+  static double relativeDifference(double a, double b) {
+    double mean = (a + b) / 2;
+    return mean > 0 ? Math.abs(a - b) / mean : 0;
+  }
+
+  static String shortName(String key) {
+    return key.substring(key.lastIndexOf('.') + 1);
+  }
+
+  private static String way(int direction) {
+    return direction > 0 ? "up" : "down";
+  }
+
+  static String rate(double perSecond) {
+    return perSecond >= 100
+        ? String.format(Locale.ROOT, "%.0f", perSecond)
+        : String.format(Locale.ROOT, "%.1f", perSecond);
+  }
+
+  static String ratio(double r) {
+    return String.format(Locale.ROOT, "%.2fx", r);
+  }
+
+  private static String clock(double seconds) {
+    long s = Math.round(seconds);
+    return String.format(Locale.ROOT, "%d:%02d", s / 60, s % 60);
+  }
+}

@@ -1,0 +1,81 @@
+package dev.berth.client.tune;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.berth.api.BerthException;
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.Test;
+
+/**
+ * The space starts from the model's own settings and writes candidates back into its model.yaml.
+ */
+class TuneSpaceTest {
+  @Test
+  void theCurrentValuesAreInTheSpaceInOrder() {
+    Map<String, Object> yaml =
+        Map.of(
+            "instances", 5,
+            "batching", Map.of("max-batch-size", 24, "max-queue-delay", "3ms"),
+            "options", Map.of("intra-op-threads", 2));
+    TuneSpace space = TuneSpace.of("onnx", yaml, 4);
+    assertEquals(
+        Map.of(
+            "instances", 5,
+            "options.intra-op-threads", 2,
+            "batching.max-batch-size", 24,
+            "batching.max-queue-delay", "3ms"),
+        space.baseline().values());
+    assertEquals(List.of(1, 2, 3, 4, 5, 6, 8), space.dimensions().get(0).values());
+    assertEquals(List.of("default", 1, 2, 4), space.dimensions().get(1).values());
+    assertEquals(List.of(1, 4, 8, 16, 24, 32, 64, 128), space.dimensions().get(2).values());
+    assertEquals(
+        List.of("0ms", "1ms", "2ms", "3ms", "5ms", "10ms"), space.dimensions().get(3).values());
+  }
+
+  @Test
+  void defaultsFillWhatModelYamlLeavesOut() {
+    TuneSpace space = TuneSpace.of("xgboost", Map.of("batching", Map.of("enabled", false)), 2);
+    assertEquals(1, space.baseline().get("instances"));
+    assertEquals(TuneSetting.DEFAULT, space.baseline().get("options.threads"));
+    assertEquals(1, space.baseline().get("batching.max-batch-size"));
+    assertEquals("0ms", space.baseline().get("batching.max-queue-delay"));
+  }
+
+  @Test
+  void aSettingIsWrittenIntoACopyOfModelYaml() {
+    Map<String, Object> yaml =
+        Map.of("kind", "Model", "options", Map.of("intra-op-threads", 2, "optimization", "all"));
+    TuneSetting s =
+        new TuneSetting(
+            Map.of(
+                "instances", 3,
+                "options.intra-op-threads", TuneSetting.DEFAULT,
+                "batching.max-batch-size", 8));
+    Map<String, Object> out = s.applyTo(yaml);
+    assertEquals(3, out.get("instances"));
+    assertEquals(Map.of("optimization", "all"), out.get("options"));
+    assertEquals(Map.of("max-batch-size", 8), out.get("batching"));
+    // the model's own map is untouched
+    assertEquals(2, ((Map<?, ?>) yaml.get("options")).get("intra-op-threads"));
+    assertTrue(s.label().contains("intra-op-threads=default"), s.label());
+  }
+
+  @Test
+  void languageModelsAreRefusedWithWhatToDoInstead() {
+    BerthException e = assertThrows(BerthException.class, () -> TuneSpace.of("llama", Map.of(), 2));
+    assertTrue(e.getMessage().contains("berth bench"), e.getMessage());
+    assertFalse(e.getMessage().isBlank());
+  }
+
+  @Test
+  void durationsAreOrderedByLength() {
+    assertTrue(TuneSpace.order("500us") < TuneSpace.order("1ms"));
+    assertTrue(TuneSpace.order("10ms") < TuneSpace.order("1s"));
+    assertTrue(TuneSpace.order("default") < TuneSpace.order(1));
+    assertThrows(BerthException.class, () -> TuneSpace.micros("soon"));
+  }
+}
