@@ -18,12 +18,12 @@ import java.util.function.Consumer;
 
 /**
  * Measures one setting on a running server with {@code berth bench}'s steps: closed-loop callers
- * doubling from one until the goal breaks or throughput stops growing by 5%, then open-loop steps
- * at a fixed rate: 90% of the best closed-loop throughput that held the goal, and where that breaks
- * it, lower rates (60% of the last, then half-way between the highest that held and the lowest that
- * broke) until the two are within 12% of it, at most four steps. The highest rate that held is the
- * setting's throughput at the goal. The server's CPU time (by its process id) is read around every
- * step, and its peak resident memory at the end.
+ * doubling from one until the goal breaks or two steps in a row add less than 5% to the best
+ * throughput, then open-loop steps at a fixed rate: 90% of the best closed-loop throughput that
+ * held the goal, and where that breaks it, lower rates (60% of the last, then half-way between the
+ * highest that held and the lowest that broke) until the two are within 12% of it, at most four
+ * steps. The highest rate that held is the setting's throughput at the goal. The server's CPU time
+ * (by its process id) is read around every step, and its peak resident memory at the end.
  */
 public final class PointMeter {
   static final double SATURATED = 1.05;
@@ -83,7 +83,7 @@ public final class PointMeter {
       TuneSetting setting, String purpose, Server server, long startedNanos) {
     List<PointResult.Step> closed = new ArrayList<>();
     PointResult.Step best = null;
-    PointResult.Step previous = null;
+    int flat = 0;
     for (int c = 1; c <= load.maxConcurrency(); c *= 2) {
       // the server is a fresh process: the first step warms its JIT up for longer
       Duration warmup = c == 1 ? firstWarmup() : load.warmup();
@@ -96,10 +96,13 @@ public final class PointMeter {
       if (!held) {
         break; // more callers only wait longer
       }
-      if (previous != null && throughput(s) < throughput(previous) * SATURATED) {
-        break; // saturated: more callers add queueing, not throughput
+      if (c > 1 && throughput(s) < throughput(best) * SATURATED) {
+        if (++flat >= 2) {
+          break; // saturated: more callers add queueing, not throughput
+        }
+      } else {
+        flat = 0;
       }
-      previous = s;
     }
     List<PointResult.Step> open = new ArrayList<>();
     double goalThroughput = 0;
