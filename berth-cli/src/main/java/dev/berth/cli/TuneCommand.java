@@ -499,11 +499,12 @@ final class TuneCommand implements Callable<Integer> {
   }
 
   /**
-   * Step and warm-up lengths from the budget: about 14 settings of 6 steps each, less their starts,
-   * measured three quarters and warmed one quarter; 1 to 10 s measured, 0.5 to 3 s warm.
+   * Step and warm-up lengths from the budget: about 12 settings of 10 steps each (a ramp and its
+   * open-loop steps), less their starts, measured three quarters and warmed one quarter; 1 to 10 s
+   * measured, 0.5 to 3 s warm.
    */
   private Duration[] stepDurations() {
-    double perStep = Math.max(0, budget.toSeconds() - 14 * 4) / (14 * 6.0);
+    double perStep = Math.max(0, budget.toSeconds() - 12 * 4) / (12 * 10.0);
     double measured = Math.min(10, Math.max(1, perStep * 0.75));
     double warm = Math.min(3, Math.max(0.5, perStep * 0.25));
     return new Duration[] {
