@@ -124,7 +124,28 @@ final class SbomCommand implements Callable<Integer> {
               + "' writes one there");
       return null;
     }
-    return Files.readAllBytes(sbom);
+    byte[] bytes = Files.readAllBytes(sbom);
+    // an SBOM left beside an archive built again (--no-sbom) describes another image
+    String described =
+        new com.fasterxml.jackson.databind.ObjectMapper()
+            .readTree(bytes)
+            .path("metadata")
+            .path("component")
+            .path("version")
+            .asText("");
+    String digest = ImageSbom.imageDigest(archive);
+    if (!described.equals(digest)) {
+      throw new BerthException(
+          sbom
+              + " describes the image "
+              + (described.isEmpty() ? "(none named)" : described)
+              + ", not the one in "
+              + archive
+              + " ("
+              + digest
+              + "); build it again without --no-sbom to write its SBOM");
+    }
+    return bytes;
   }
 
   /** SOURCE_DATE_EPOCH (seconds) when set, as reproducible builds agree; else now. */

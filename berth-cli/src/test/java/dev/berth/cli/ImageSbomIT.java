@@ -176,6 +176,27 @@ class ImageSbomIT {
         spdx.path("relationships").size(),
         "every edge, and the document's DESCRIBES");
 
+    // an SBOM left beside an archive built again without one describes another image: refused
+    Path stale = work.resolve("stale.tar");
+    Files.copy(work.resolve("a.cdx.json"), work.resolve("stale.cdx.json"));
+    berth(
+            work,
+            "build",
+            ContainerTestEnv.examples().resolve("minilm/berth.yaml").toString(),
+            "--to",
+            "tar:" + stale,
+            "--base",
+            "tar:" + work.resolve("base.tar"),
+            "--runtime",
+            "base",
+            "--no-sbom",
+            "--cache-dir",
+            work.resolve("cache").toString())
+        .ok();
+    ContainerTestEnv.Result refused = ContainerTestEnv.berth(work, "sbom", "tar:" + stale);
+    assertEquals(2, refused.code(), refused.err());
+    assertTrue(refused.err().contains("describes the image"), refused.err());
+
     // a wrong format is refused by name, with exit code 2
     ContainerTestEnv.Result wrong =
         ContainerTestEnv.berth(work, "sbom", "tar:" + work.resolve("a.tar"), "--format", "swid");

@@ -237,9 +237,9 @@ final class ImageFileSystem {
           }
         }
       }
-    } catch (ZipException | java.io.EOFException e) {
-      // not a zip this reader can follow, or one cut short; the jar is still listed, by its name
-      // and hash
+    } catch (ZipException | java.io.EOFException | IllegalArgumentException e) {
+      // not a zip this reader can follow, one cut short, or entry names that are not UTF-8; the jar
+      // is still listed, by its name and hash
       return new JarContents(natives, metadata, false);
     }
     return new JarContents(natives, metadata, true);

@@ -587,6 +587,13 @@ public final class ImageSbom {
         }
         if (distro != null) {
           purl.append(sep).append("distro=").append(encode(distro));
+          sep = "&";
+        }
+        String upstream = upstream(stanza.get("Source"), version);
+        if (upstream != null) {
+          // Debian's advisories name source packages (libssl3 is built from openssl): scanners
+          // read the source from this qualifier
+          purl.append(sep).append("upstream=").append(encode(upstream));
         }
         Component c = new Component(purl.toString(), "library", name);
         c.version = version;
@@ -599,6 +606,35 @@ public final class ImageSbom {
       }
     }
     return out;
+  }
+
+  /**
+   * A dpkg {@code Source} field ({@code openssl} or {@code openssl (3.0.11-1)}) as a purl's {@code
+   * upstream}: the name, with {@code @VERSION} when the source's version is not the package's; null
+   * when there is no field.
+   */
+  static String upstream(String source, String version) {
+    if (source == null || source.isBlank()) {
+      return null;
+    }
+    String s = source.strip();
+    int open = s.indexOf(" (");
+    if (open < 0 || !s.endsWith(")")) {
+      return s;
+    }
+    String name = s.substring(0, open).strip();
+    String sourceVersion = s.substring(open + 2, s.length() - 1).strip();
+    return sourceVersion.equals(version) || sourceVersion.isEmpty()
+        ? name
+        : name + "@" + sourceVersion;
+  }
+
+  /**
+   * The manifest digest of the image in an OCI archive Berth wrote, which its SBOM names as {@code
+   * metadata.component.version}.
+   */
+  public static String imageDigest(Path archive) {
+    return OciArchive.layout(archive).manifestDigest();
   }
 
   private static Map<String, String> javaRelease(byte[] text) {

@@ -38,7 +38,20 @@ final class LayerScanCache {
    */
   static final int FORMAT = 1;
 
-  private static final ObjectMapper JSON = new ObjectMapper();
+  /**
+   * Entries carry texts of up to 32 MiB and jar entries of up to 16 MiB as base64, longer than
+   * Jackson's default string limit: the limit is raised past them, or such entries could be written
+   * but never read.
+   */
+  private static final ObjectMapper JSON =
+      new ObjectMapper(
+          com.fasterxml.jackson.core.JsonFactory.builder()
+              .streamReadConstraints(
+                  com.fasterxml.jackson.core.StreamReadConstraints.builder()
+                      .maxStringLength(64 * 1024 * 1024)
+                      .build())
+              .build());
+
   private static final Pattern SHA256 = Pattern.compile("sha256:[0-9a-f]{64}");
   private static final Base64.Encoder BASE64 = Base64.getEncoder();
   private static final Base64.Decoder UNBASE64 = Base64.getDecoder();

@@ -87,10 +87,10 @@ public final class SpdxDocument {
       throw new BerthException(
           "the SBOM is not a CycloneDX JSON document (no bomFormat CycloneDX)");
     }
-    return new SpdxDocument().convert(cdx, created);
+    return new SpdxDocument().convert(cdx, cyclonedx, created);
   }
 
-  private byte[] convert(JsonNode cdx, Instant created) {
+  private byte[] convert(JsonNode cdx, byte[] cyclonedx, Instant created) {
     JsonNode root = cdx.path("metadata").path("component");
     String rootRef = root.path("bom-ref").asText("");
     String rootId = root.isObject() ? id(rootRef, root) : null;
@@ -102,11 +102,13 @@ public final class SpdxDocument {
     String name = root.isObject() ? title(root) : "sbom";
     doc.put("name", name);
     String serial = cdx.path("serialNumber").asText("");
+    // one namespace per document: from the SBOM's bytes and the creation time
     doc.put(
         "documentNamespace",
         "urn:uuid:"
             + UUID.nameUUIDFromBytes(
-                ("berth spdx " + serial + " " + name).getBytes(StandardCharsets.UTF_8)));
+                (sha256Hex(cyclonedx) + " " + created.truncatedTo(ChronoUnit.SECONDS))
+                    .getBytes(StandardCharsets.UTF_8)));
     ObjectNode info = doc.putObject("creationInfo");
     info.put("created", created.truncatedTo(ChronoUnit.SECONDS).toString());
     ArrayNode creators = info.putArray("creators");
@@ -212,6 +214,11 @@ public final class SpdxDocument {
     if (c.hasNonNull("description")) {
       p.put("description", c.path("description").asText());
     }
+    String source = debianSource(c.path("purl").asText(""), c.path("version").asText(""));
+    if (source != null) {
+      // where Trivy reads a Debian package's source package from
+      p.put("sourceInfo", "built package from: " + source);
+    }
     String comment = comment(c);
     if (!comment.isEmpty()) {
       p.put("comment", comment);
@@ -268,7 +275,8 @@ public final class SpdxDocument {
 
   private String licenceRef(JsonNode licence) {
     String name = licence.path("name").asText().strip();
-    String id = "LicenseRef-" + sanitize(name);
+    // the hash keeps names that read alike once made safe ("GPL 2.0+", "GPL 2.0") apart
+    String id = "LicenseRef-" + sanitize(name) + "-" + shortHash(name);
     extractedLicences.computeIfAbsent(
         id,
         k -> {
@@ -285,21 +293,57 @@ public final class SpdxDocument {
   }
 
   /**
-   * A stable SPDX id for a component: its type and name made safe, and a short hash of its bom-ref
-   * (so two jars of one name at two paths differ).
+   * A stable SPDX id for a component: a prefix by its type, its name made safe, and a short hash of
+   * its bom-ref (so two jars of one name at two paths differ). The prefixes are the ones Trivy
+   * reads an SPDX document's structure by: {@code SPDXRef-OperatingSystem-} (without it Trivy finds
+   * no OS and leaves out every Debian package), {@code SPDXRef-ContainerImage-}, {@code
+   * SPDXRef-Package-}.
    */
   private String id(String ref, JsonNode c) {
-    String base =
-        "SPDXRef-"
-            + sanitize(c.path("type").asText("component") + "-" + c.path("name").asText("unnamed"))
-            + "-"
-            + shortHash(ref);
+    String type = c.path("type").asText("component");
+    String prefix =
+        switch (type) {
+          case "operating-system" -> "SPDXRef-OperatingSystem-";
+          case "container" -> "SPDXRef-ContainerImage-";
+          default -> "SPDXRef-Package-" + sanitize(type) + "-";
+        };
+    String base = prefix + sanitize(c.path("name").asText("unnamed")) + "-" + shortHash(ref);
     String id = base;
     for (int n = 2; !taken.add(id); n++) {
       id = base + "-" + n;
     }
     ids.put(ref, id);
     return id;
+  }
+
+  /**
+   * {@code NAME VERSION} of the source package a Debian package's purl names in its {@code
+   * upstream} qualifier (the package's own version when it gives none), or null.
+   */
+  static String debianSource(String purl, String version) {
+    if (!purl.startsWith("pkg:deb/") || !purl.contains("?")) {
+      return null;
+    }
+    for (String pair : purl.substring(purl.indexOf('?') + 1).split("&")) {
+      if (pair.startsWith("upstream=")) {
+        String upstream =
+            java.net.URLDecoder.decode(
+                pair.substring("upstream=".length()), StandardCharsets.UTF_8);
+        int at = upstream.indexOf('@');
+        return at < 0
+            ? upstream + " " + version
+            : upstream.substring(0, at) + " " + upstream.substring(at + 1);
+      }
+    }
+    return null;
+  }
+
+  private static String sha256Hex(byte[] bytes) {
+    try {
+      return HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(bytes));
+    } catch (NoSuchAlgorithmException e) {
+      throw new IllegalStateException(e);
+    }
   }
 
   private static void relationship(ArrayNode out, String from, String type, String to) {

@@ -79,11 +79,11 @@ class ImageFileSystemTest {
     byte[] whole = jar(Map.of("lib/libx.so", random));
     // cut in the middle of the library's data
     byte[] cut = java.util.Arrays.copyOf(whole, 4000);
-    byte[] layer =
-        layer(
-            new java.util.LinkedHashMap<>(
-                Map.of("opt/cut.jar", cut, "etc/os-release", bytes("ID=debian\n"))),
-            true);
+    // the jar first, so that the file after it shows the layer is read on
+    java.util.Map<String, Object> entries = new java.util.LinkedHashMap<>();
+    entries.put("opt/cut.jar", cut);
+    entries.put("etc/os-release", bytes("ID=debian\n"));
+    byte[] layer = layer(entries, true);
     ImageFileSystem.Layer scanned =
         ImageFileSystem.scan(new java.io.ByteArrayInputStream(layer), 0);
     ImageFileSystem.File jar = scanned.files().get("/opt/cut.jar");
