@@ -11,6 +11,7 @@ import dev.berth.client.tune.TuneResult;
 import dev.berth.client.tune.TuneSetting;
 import dev.berth.client.tune.TuneSpace;
 import dev.berth.client.tune.Tuner;
+import dev.berth.image.ImagePlan;
 import dev.berth.runtime.ConfigReader;
 import dev.berth.runtime.ModelConfig;
 import dev.berth.runtime.ServiceSpec;
@@ -232,8 +233,18 @@ final class TuneCommand implements Callable<Integer> {
     double cores = cpus(service);
     long memoryBytes = memory(service);
     int pinned = (int) Math.ceil(cores);
+    if (pinned != cores) {
+      err.printf(
+          Locale.ROOT,
+          "note: CPUs %s: taskset pins whole CPUs, so the server runs on %d and the deployment is"
+              + " sized for %d (a limit of %s would throttle it below what was measured)%n",
+          Sizing.cpuQuantity(cores),
+          pinned,
+          pinned,
+          Sizing.cpuQuantity(cores));
+    }
     TuneSpace space = TuneSpace.of(engine(tuned), tuned.modelYaml(), pinned);
-    ServeProcess.Launch launch = launch(pinned, memoryBytes, err);
+    ServeProcess.Launch launch = launch(service, pinned, memoryBytes, err);
     Path out = report != null ? report : Path.of("berth-tune", name);
 
     Duration[] steps = stepDurations();
@@ -258,8 +269,8 @@ final class TuneCommand implements Callable<Integer> {
         name,
         service.file(),
         tuneGoal.label(),
-        Sizing.cpuQuantity(cores),
-        cores == 1 ? "" : "s",
+        Integer.toString(pinned),
+        pinned == 1 ? "" : "s",
         memoryBytes > 0 ? " and " + memoryBytes / (1024 * 1024) + " MiB" : "",
         budget.toMinutes() > 0 ? budget.toMinutes() + "m" : budget.toSeconds() + "s",
         steps[0].toMillis() / 1000.0,
@@ -267,19 +278,26 @@ final class TuneCommand implements Callable<Integer> {
     Tuner.Measurer measurer =
         (setting, purpose) -> {
           long started = System.nanoTime();
+          PointResult measured;
           try {
             ServiceSpec candidate = service.withModelYaml(name, setting.applyTo(tuned.modelYaml()));
             try (ServeProcess served = ServeProcess.start(candidate, line -> {}, launch)) {
-              return meter.measure(
-                  setting,
-                  purpose,
-                  new PointMeter.Server(served.url(), served.grpcPort(), served.pid()),
-                  started);
+              measured =
+                  meter.measure(
+                      setting,
+                      purpose,
+                      new PointMeter.Server(served.url(), served.grpcPort(), served.pid()),
+                      started);
             }
-          } catch (BerthException e) {
-            String why = e.getMessage().lines().findFirst().orElse(e.getMessage());
+          } catch (RuntimeException e) {
+            // a setting the engine refuses, a server that would not start, a load that failed:
+            // this setting loses and the search goes on (the current one failing ends it)
+            String text = e.getMessage() == null ? e.toString() : e.getMessage();
+            String why = text.lines().findFirst().orElse(text);
             return PointResult.failed(setting, purpose, (System.nanoTime() - started) / 1e9, why);
           }
+          // the server's stop counts toward the setting's time too
+          return measured.withSeconds((System.nanoTime() - started) / 1e9);
         };
     TuneResult result =
         new Tuner(
@@ -290,12 +308,17 @@ final class TuneCommand implements Callable<Integer> {
                 System::nanoTime)
             .run();
     Sizing sizing =
-        result.winnerHeld() ? Sizing.of(result.winnerFinal(), tuneGoal, cores, memoryBytes) : null;
+        result.winnerHeld() ? Sizing.of(result.winnerFinal(), tuneGoal, pinned, memoryBytes) : null;
     System.out.print(TuneReport.summary(result, sizing));
     System.out.flush();
     TuneReport.write(out, result, sizing, commandLine());
     err.println("report: " + out.resolve(TuneReport.HTML_FILE).toAbsolutePath());
-    if (result.winner() == null) {
+    if (!result.winnerHeld()) {
+      if (result.winner() != null) {
+        err.println(
+            "the winner did not hold the goal when measured again: nothing written; run again with"
+                + " a longer --budget (longer steps) or on a quieter machine");
+      }
       return 1;
     }
     Path modelYaml = writeModelYaml(out, tuned, result.winner(), sizing);
@@ -428,10 +451,12 @@ final class TuneCommand implements Callable<Integer> {
 
   /**
    * Pins the server to the last {@code cpus} CPUs this process may use (the load generator keeps
-   * the others), and tells its JVM how many CPUs and how much memory it has.
+   * the others), and starts its JVM with the image's JVM options and the CPUs and memory it has.
    */
-  private static ServeProcess.Launch launch(int cpus, long memoryBytes, PrintStream err) {
-    List<String> jvm = new ArrayList<>();
+  private static ServeProcess.Launch launch(
+      ServiceSpec service, int cpus, long memoryBytes, PrintStream err) {
+    // the JVM options of the service's image, so that heap and memory behave as in the pod
+    List<String> jvm = new ArrayList<>(ImagePlan.jvmOptions(service));
     jvm.add("-XX:ActiveProcessorCount=" + cpus);
     if (memoryBytes > 0) {
       jvm.add("-XX:MaxRAM=" + memoryBytes);

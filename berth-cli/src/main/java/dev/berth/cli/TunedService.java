@@ -125,9 +125,11 @@ final class TunedService {
     throw new BerthException(
         "the service file lists no models entry for '"
             + model
-            + "' (it comes from repository:); add one, e.g. models: [{path: PATH, name: "
+            + "' (it comes from repository:), so there is nowhere to write its settings; list the"
+            + " repository's models under models: instead of repository: (models: [{path:"
+            + " REPOSITORY/"
             + model
-            + "}], then run berth tune --apply again");
+            + "}, ...]), then run berth tune --apply again");
   }
 
   /** Sets a dotted key, creating the mappings on its way; DEFAULT removes it. */
@@ -135,6 +137,9 @@ final class TunedService {
     String[] path = dotted.split("\\.");
     MappingNode at = map;
     for (int i = 0; i < path.length - 1; i++) {
+      if (TuneSetting.DEFAULT.equals(value) && !(value(at, path[i]) instanceof MappingNode)) {
+        return; // nothing to remove, and no empty section to create for it
+      }
       at = mapping(at, path[i]);
     }
     String key = path[path.length - 1];
@@ -166,6 +171,18 @@ final class TunedService {
     Node existing = value(map, key);
     if (existing instanceof MappingNode m) {
       return m;
+    }
+    if (existing instanceof ScalarNode empty && empty.getValue().isEmpty()) {
+      // 'autoscaling:' with every key commented out: an empty value, replaced by the mapping
+      MappingNode created =
+          new MappingNode(Tag.MAP, new ArrayList<>(), DumperOptions.FlowStyle.BLOCK);
+      List<NodeTuple> tuples = map.getValue();
+      for (int i = 0; i < tuples.size(); i++) {
+        if (key.equals(scalar(tuples.get(i).getKeyNode()))) {
+          tuples.set(i, new NodeTuple(tuples.get(i).getKeyNode(), created));
+        }
+      }
+      return created;
     }
     if (existing != null) {
       throw new BerthException(

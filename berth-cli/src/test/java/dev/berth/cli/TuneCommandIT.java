@@ -57,7 +57,7 @@ class TuneCommandIT {
             "--p99",
             "2s",
             "--budget",
-            "100s",
+            "150s",
             "--max-concurrency",
             "4",
             "--report",
@@ -73,9 +73,13 @@ class TuneCommandIT {
     assertTrue(winner.path("meets_goal").asBoolean());
     double throughput = winner.path("goal_throughput").asDouble();
     assertTrue(throughput > 0);
-    // the settings measured: the current one twice, at least one other, the final pair
-    assertTrue(json.path("points").size() >= 4, json.path("points").toString());
-    assertTrue(json.path("seconds").asDouble() < 100 * 1.5, json.path("seconds").toString());
+    // the settings measured: the current one twice, then others while the budget lasts (listed as
+    // untried when it does not), and the final pair
+    int points = json.path("points").size();
+    assertTrue(
+        points >= 4 || (points == 3 && json.path("untried").size() > 0),
+        json.path("points").toString());
+    assertTrue(json.path("seconds").asDouble() < 150 * 1.5, json.path("seconds").toString());
 
     // the deployment follows from the winner's final figures
     JsonNode deployment = json.path("deployment");
@@ -91,7 +95,12 @@ class TuneCommandIT {
         (int) Math.max(1, Math.floor(throughput * (2000 - low) / 1000)),
         deployment.path("max_queue_size").asInt());
     long rss = winner.path("peak_rss_bytes").asLong();
-    long mib = ((long) Math.ceil(rss * 1.25) + (64L << 20) - 1) / (64L << 20) * 64;
+    long outsideHeap = winner.path("native_bytes").asLong();
+    assertTrue(rss > 0 && outsideHeap > 0, winner.toString());
+    long mib =
+        Math.max(
+            ((long) Math.ceil(rss * 1.25) + (64L << 20) - 1) / (64L << 20) * 64,
+            ((long) Math.ceil(outsideHeap * 4 * 1.1) + (64L << 20) - 1) / (64L << 20) * 64);
     assertEquals(mib + "Mi", deployment.path("memory").asText());
 
     // the report's other files, and the tuned model.yaml

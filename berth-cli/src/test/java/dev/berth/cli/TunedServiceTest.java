@@ -91,6 +91,27 @@ class TunedServiceTest {
   }
 
   @Test
+  @SuppressWarnings("unchecked")
+  void anEmptySectionIsFilledAndADefaultCreatesNoEmptyOne() {
+    String text =
+        """
+        name: minilm
+        models:
+          - path: ../models/minilm
+        deploy:
+          autoscaling:
+            # target-cpu-utilization: 70
+        """;
+    String edited = TunedService.edit(text, "minilm", winner(TuneSetting.DEFAULT), SIZING, false);
+    Map<String, Object> y = read(edited);
+    Map<String, Object> model = ((List<Map<String, Object>>) y.get("models")).get(0);
+    assertFalse(model.containsKey("options"), edited);
+    Map<String, Object> autoscaling =
+        (Map<String, Object>) ((Map<String, Object>) y.get("deploy")).get("autoscaling");
+    assertEquals(68, autoscaling.get("target-cpu-utilization"));
+  }
+
+  @Test
   void aModelWithoutAnEntryIsRefusedWithTheFix() {
     BerthException e =
         assertThrows(

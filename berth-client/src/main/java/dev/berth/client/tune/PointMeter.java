@@ -7,6 +7,7 @@ import dev.berth.client.bench.Protocol;
 import dev.berth.client.bench.StepResult;
 import java.io.IOException;
 import java.net.URI;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -14,7 +15,10 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
 import java.util.Optional;
+import java.util.concurrent.TimeUnit;
 import java.util.function.Consumer;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 
 /**
  * Measures one setting on a running server with {@code berth bench}'s steps: closed-loop callers
@@ -137,6 +141,7 @@ public final class PointMeter {
       }
     }
     long rss = peakResidentBytes(server.pid());
+    long nativeBytes = nativeBytes(server.pid());
     return new PointResult(
         setting,
         purpose,
@@ -145,6 +150,7 @@ public final class PointMeter {
         goalThroughput,
         best == null ? 0 : best.result().step().concurrency(),
         rss,
+        nativeBytes,
         (System.nanoTime() - startedNanos) / 1e9,
         null);
   }
@@ -203,15 +209,75 @@ public final class PointMeter {
     return ProcessHandle.of(pid).flatMap(h -> h.info().totalCpuDuration());
   }
 
+  /**
+   * The process's memory outside its Java heap: its resident memory now (VmRSS) less the heap's
+   * committed size, which the JDK's {@code jcmd PID GC.heap_info} says; -1 when either is unknown.
+   */
+  static long nativeBytes(long pid) {
+    long rss = statusBytes(pid, "VmRSS:");
+    Path jcmd = Path.of(System.getProperty("java.home"), "bin", "jcmd");
+    if (rss < 0 || !Files.isExecutable(jcmd)) {
+      return -1;
+    }
+    try {
+      Process p =
+          new ProcessBuilder(jcmd.toString(), Long.toString(pid), "GC.heap_info")
+              .redirectErrorStream(true)
+              .start();
+      String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+      if (!p.waitFor(30, TimeUnit.SECONDS) || p.exitValue() != 0) {
+        p.destroyForcibly();
+        return -1;
+      }
+      long heap = heapCommitted(out);
+      return heap < 0 ? -1 : Math.max(0, rss - heap);
+    } catch (IOException e) {
+      return -1;
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      return -1;
+    }
+  }
+
+  private static final Pattern HEAP_LINE =
+      Pattern.compile(
+          "^\\s*(\\S.*?)\\s+total (?:reserved \\d+K, committed (\\d+)K|(\\d+)K), used \\d+K",
+          Pattern.MULTILINE);
+
+  /**
+   * The committed heap {@code GC.heap_info} reports: G1's one heap line ({@code garbage-first heap
+   * total reserved R, committed C, used U}), or the sum of Serial's and Parallel's generations
+   * ({@code DefNew total T, used U}); Metaspace and class space are not heap.
+   */
+  static long heapCommitted(String heapInfo) {
+    long total = 0;
+    boolean found = false;
+    Matcher m = HEAP_LINE.matcher(heapInfo);
+    while (m.find()) {
+      String area = m.group(1).toLowerCase(java.util.Locale.ROOT);
+      if (area.contains("metaspace") || area.contains("class space")) {
+        continue;
+      }
+      total += Long.parseLong(m.group(2) != null ? m.group(2) : m.group(3)) * 1024;
+      found = true;
+    }
+    return found ? total : -1;
+  }
+
   /** The process's peak resident memory (Linux's VmHWM), or -1 when unknown. */
   static long peakResidentBytes(long pid) {
+    return statusBytes(pid, "VmHWM:");
+  }
+
+  /** A kB figure of /proc/PID/status in bytes, or -1 when unknown. */
+  private static long statusBytes(long pid, String field) {
     if (pid <= 0) {
       return -1;
     }
     try {
       for (String line : Files.readAllLines(Path.of("/proc", Long.toString(pid), "status"))) {
-        if (line.startsWith("VmHWM:")) {
-          String[] parts = line.substring(6).strip().split("\\s+");
+        if (line.startsWith(field)) {
+          String[] parts = line.substring(field.length()).strip().split("\\s+");
           return Long.parseLong(parts[0]) * 1024;
         }
       }

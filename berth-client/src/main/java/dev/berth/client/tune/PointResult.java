@@ -18,6 +18,8 @@ import java.util.List;
  * @param kneeConcurrency callers of the closed-loop step with the most throughput that held the
  *     goal; 0 when none did
  * @param peakRssBytes the server's peak resident memory, -1 when unknown
+ * @param nativeBytes the server's memory outside the Java heap at the end (resident memory less the
+ *     heap's committed size), -1 when unknown
  * @param seconds how long measuring it took, the server's start included
  * @param failure why it could not be measured (the server did not start with it), or null
  */
@@ -29,6 +31,7 @@ public record PointResult(
     double goalThroughput,
     int kneeConcurrency,
     long peakRssBytes,
+    long nativeBytes,
     double seconds,
     String failure) {
 
@@ -49,7 +52,22 @@ public record PointResult(
   /** A setting that could not be measured at all. */
   public static PointResult failed(
       TuneSetting setting, String purpose, double seconds, String why) {
-    return new PointResult(setting, purpose, List.of(), List.of(), 0, 0, -1, seconds, why);
+    return new PointResult(setting, purpose, List.of(), List.of(), 0, 0, -1, -1, seconds, why);
+  }
+
+  /** This measurement, taking {@code seconds} in all (the server's stop included). */
+  public PointResult withSeconds(double seconds) {
+    return new PointResult(
+        setting,
+        purpose,
+        closed,
+        open,
+        goalThroughput,
+        kneeConcurrency,
+        peakRssBytes,
+        nativeBytes,
+        seconds,
+        failure);
   }
 
   /** Whether some load held the goal. */

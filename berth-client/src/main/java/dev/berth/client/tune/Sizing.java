@@ -11,8 +11,9 @@ import java.util.Locale;
  * <ul>
  *   <li>CPU: requests and limits both {@code cpus}, the processors the winner was measured on
  *       (Guaranteed QoS: the pod gets what the measurement had).
- *   <li>Memory: the server's peak resident memory under load plus a quarter, rounded up to 64 MiB,
- *       for both.
+ *   <li>Memory: the server's peak resident memory under load plus a quarter, or, when more, four
+ *       times its memory outside the Java heap plus a tenth (the image's JVM gives 75% of the limit
+ *       to its heap, so the rest must fit in a quarter), rounded up to 64 MiB, for both.
  *   <li>HPA: the CPU use at the load the goal held at, as a share of the request, less 15% so that
  *       pods are added before one reaches the knee; and the in-flight requests per pod at that load
  *       (Little's law: throughput × mean latency), less 15%, for an in-flight target.
@@ -60,15 +61,32 @@ public record Sizing(
 
     String memory = null;
     if (winner.peakRssBytes() > 0) {
-      long bytes = (long) Math.ceil(winner.peakRssBytes() * 1.25);
-      long mib = (bytes + 64 * MIB - 1) / (64 * MIB) * 64;
+      long byRss = roundUp64((long) Math.ceil(winner.peakRssBytes() * 1.25));
+      // the image's JVM takes 75% of the limit for its heap (-XX:MaxRAMPercentage=75): what lives
+      // outside the heap must fit in the other quarter, with a tenth to spare
+      long byNative =
+          winner.nativeBytes() > 0
+              ? roundUp64((long) Math.ceil(winner.nativeBytes() * 4 * 1.1))
+              : 0;
+      long mib = Math.max(byRss, byNative) / MIB;
       memory = mib + "Mi";
       reasons.add(
           String.format(
               Locale.ROOT,
-              "memory %s: peak resident memory %.0f MiB under load, plus a quarter%s",
+              "memory %s: %s%s",
               memory,
-              winner.peakRssBytes() / (double) MIB,
+              byNative > byRss
+                  ? String.format(
+                      Locale.ROOT,
+                      "%.0f MiB outside the Java heap, which must fit in the quarter of the limit"
+                          + " the image's JVM leaves beside its heap (MaxRAMPercentage=75), plus a"
+                          + " tenth (peak resident memory %.0f MiB)",
+                      winner.nativeBytes() / (double) MIB,
+                      winner.peakRssBytes() / (double) MIB)
+                  : String.format(
+                      Locale.ROOT,
+                      "peak resident memory %.0f MiB under load, plus a quarter",
+                      winner.peakRssBytes() / (double) MIB),
               givenMemoryBytes > 0 && mib * MIB > givenMemoryBytes
                   ? String.format(
                       Locale.ROOT,
@@ -122,6 +140,10 @@ public record Sizing(
             TuneGoal.number(goal.limitMs()),
             Double.isNaN(low) ? 0 : low));
     return new Sizing(cpu, memory, cpuTarget, inflightTarget, queue, reasons);
+  }
+
+  private static long roundUp64(long bytes) {
+    return (bytes + 64 * MIB - 1) / (64 * MIB) * 64 * MIB;
   }
 
   /** {@code 2}, or {@code 1500m} for a fraction. */

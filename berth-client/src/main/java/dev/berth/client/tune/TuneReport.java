@@ -148,6 +148,7 @@ public final class TuneReport {
     o.put("knee_concurrency", p.kneeConcurrency());
     o.put("low_load_ms", finite(p.lowLoadMs(goal)));
     o.put("peak_rss_bytes", p.peakRssBytes());
+    o.put("native_bytes", p.nativeBytes());
     o.put("seconds", p.seconds());
     o.put("failure", p.failure());
     o.put("closed", steps(p.closed()));

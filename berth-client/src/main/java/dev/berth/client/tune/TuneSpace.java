@@ -79,7 +79,10 @@ public record TuneSpace(TuneSetting baseline, List<Dimension> dimensions) {
     }
     dims.add(new Dimension(INSTANCES, withValue(instanceValues, instances), true));
     List<Object> threadValues = new ArrayList<>();
-    threadValues.add(TuneSetting.DEFAULT);
+    if (threadValue == null) {
+      // leaving the key out means the engine's default only while model.yaml gives none
+      threadValues.add(TuneSetting.DEFAULT);
+    }
     for (int t = 1; t <= cpus; t *= 2) {
       threadValues.add(t);
     }
@@ -87,13 +90,17 @@ public record TuneSpace(TuneSetting baseline, List<Dimension> dimensions) {
       threadValues.add(cpus);
     }
     dims.add(new Dimension(threads, withValue(threadValues, base.get(threads)), false));
-    dims.add(
-        new Dimension(MAX_BATCH_SIZE, withValue(List.of(1, 4, 8, 16, 32, 64, 128), batch), true));
-    dims.add(
-        new Dimension(
-            MAX_QUEUE_DELAY,
-            withValue(List.of("0ms", "1ms", "2ms", "5ms", "10ms"), base.get(MAX_QUEUE_DELAY)),
-            false));
+    if (batching) {
+      // with batching: false (a model whose tensors have no batch dimension, or the owner's
+      // choice) neither key changes anything
+      dims.add(
+          new Dimension(MAX_BATCH_SIZE, withValue(List.of(1, 4, 8, 16, 32, 64, 128), batch), true));
+      dims.add(
+          new Dimension(
+              MAX_QUEUE_DELAY,
+              withValue(List.of("0ms", "1ms", "2ms", "5ms", "10ms"), base.get(MAX_QUEUE_DELAY)),
+              false));
+    }
     return new TuneSpace(baseline, dims);
   }
 

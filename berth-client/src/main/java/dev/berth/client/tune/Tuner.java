@@ -1,5 +1,6 @@
 package dev.berth.client.tune;
 
+import dev.berth.api.BerthException;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -20,8 +21,8 @@ import java.util.function.LongSupplier;
  *       best setting so far: its values above the current one, one at a time, then those below. A
  *       value that wins by the margin becomes the best; one that loses by it ends that direction,
  *       as do two in a row within the noise.
- *   <li>Whole-number keys are refined: the values half-way between the best and its tried
- *       neighbours.
+ *   <li>Whole-number keys are refined right after their search: the values half-way between the
+ *       best and its tried neighbours.
  *   <li>The winner and the current setting are measured once more, in turn, and the figures of that
  *       pair are the ones reported.
  * </ol>
@@ -80,6 +81,10 @@ public final class Tuner {
     started = nanoClock.getAsLong();
     TuneSetting baseline = space.baseline();
     PointResult first = measure(baseline, "the current model.yaml");
+    if (first.failure() != null) {
+      // nothing else would fare better: the load or the service is wrong, not the setting
+      throw new BerthException("the current settings could not be measured: " + first.failure());
+    }
     PointResult second = measure(baseline, "the current model.yaml again (the machine's noise)");
     noise = relativeDifference(first.goalThroughput(), second.goalThroughput());
     margin = Math.min(0.25, Math.max(options.minMargin(), 2 * noise));
@@ -98,9 +103,8 @@ public final class Tuner {
 
     for (TuneSpace.Dimension d : space.dimensions()) {
       search(d);
-    }
-    for (TuneSpace.Dimension d : space.dimensions()) {
       if (d.refine()) {
+        // now, while the key's tried neighbours share the best setting's other values
         refine(d);
       }
     }
@@ -113,7 +117,8 @@ public final class Tuner {
         best.equals(baseline) ? baselineFinal : measure(best, "the winner, final pair");
     if (!best.equals(baseline)
         && baselineFinal.meetsGoal()
-        && winnerFinal.goalThroughput() < baselineFinal.goalThroughput() * (1 - margin)) {
+        && (!winnerFinal.meetsGoal()
+            || winnerFinal.goalThroughput() < baselineFinal.goalThroughput() * (1 - margin))) {
       // the search's best did not hold up beside the current setting: keep the current one
       decisions.add(
           String.format(
@@ -298,10 +303,18 @@ public final class Tuner {
     return p;
   }
 
-  /** Whether one more setting and the final pair still fit the budget. */
+  /**
+   * Whether one more setting and the final pair still fit the budget, by the time the settings that
+   * could be measured took (one that failed to start takes less than one that runs).
+   */
   private boolean affordable() {
     double elapsed = (nanoClock.getAsLong() - started) / 1e9;
-    double perPoint = points.stream().mapToDouble(PointResult::seconds).average().orElse(0);
+    double perPoint =
+        points.stream()
+            .filter(p -> p.failure() == null)
+            .mapToDouble(PointResult::seconds)
+            .average()
+            .orElse(0);
     return elapsed + perPoint * (repeats + 2) <= options.budget().toSeconds();
   }
 

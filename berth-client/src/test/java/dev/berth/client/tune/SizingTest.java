@@ -14,13 +14,21 @@ class SizingTest {
   private static final TuneGoal GOAL = new TuneGoal(99, 200);
   private static final TuneSetting SETTING = new TuneSetting(Map.of("instances", 2));
 
-  /** 400 req/s held at 40 ms mean latency with 1.6 of 2 cores; 20 ms with one caller; 300 MiB. */
+  /**
+   * 400 req/s held at 40 ms mean latency with 1.6 of 2 cores; 20 ms with one caller; 300 MiB, of
+   * which {@code nativeBytes} outside the heap.
+   */
   private static PointResult winner(long rss, double cores) {
+    return winner(rss, rss < 0 ? -1 : 50L << 20, cores);
+  }
+
+  private static PointResult winner(long rss, long nativeBytes, double cores) {
     PointResult.Step one =
         new PointResult.Step(TunerTest.step(LoadStep.closed(1), 50, 20, 20), 0.5);
     PointResult.Step open =
         new PointResult.Step(TunerTest.step(LoadStep.open(400), 400, 40, 150), cores);
-    return new PointResult(SETTING, "winner", List.of(one), List.of(open), 400, 16, rss, 10, null);
+    return new PointResult(
+        SETTING, "winner", List.of(one), List.of(open), 400, 16, rss, nativeBytes, 10, null);
   }
 
   @Test
@@ -37,6 +45,15 @@ class SizingTest {
     assertEquals(72, s.maxQueueSize());
     assertEquals(5, s.reasons().size());
     assertTrue(s.reasons().get(2).contains("1.60 of 2 cores"), s.reasons().toString());
+  }
+
+  @Test
+  void memoryOutsideTheHeapMustFitInTheQuarterTheJvmLeaves() {
+    // 200 MiB outside the heap: x4 x1.1 = 880 MiB -> 896Mi, more than 300 x 1.25
+    Sizing s = Sizing.of(winner(300L << 20, 200L << 20, 1.6), GOAL, 2, -1);
+    assertEquals("896Mi", s.memory());
+    assertTrue(
+        s.reasons().get(1).contains("200 MiB outside the Java heap"), s.reasons().toString());
   }
 
   @Test

@@ -64,11 +64,11 @@ class TunerTest {
     if (rate <= 0) {
       PointResult.Step broke = new PointResult.Step(step(LoadStep.closed(1), 40, 250, 400), 0.9);
       return new PointResult(
-          setting, purpose, List.of(broke), List.of(), 0, 0, 300L << 20, 10, null);
+          setting, purpose, List.of(broke), List.of(), 0, 0, 300L << 20, 100L << 20, 10, null);
     }
     PointResult.Step open = new PointResult.Step(step(LoadStep.open(rate), rate, 40, 150), 1.6);
     return new PointResult(
-        setting, purpose, List.of(one), List.of(open), rate, 8, 300L << 20, 10, null);
+        setting, purpose, List.of(one), List.of(open), rate, 8, 300L << 20, 100L << 20, 10, null);
   }
 
   static StepResult step(LoadStep load, double throughput, double meanMs, double p99Ms) {
@@ -156,6 +156,45 @@ class TunerTest {
     assertFalse(r.untried().isEmpty());
     assertEquals(7, model.measured.size(), model.measured.toString());
     assertEquals(r.points().size(), model.measured.size());
+  }
+
+  @Test
+  void aCurrentSettingThatCannotBeMeasuredStopsTheSearchWithItsReason() {
+    Clock clock = new Clock();
+    Tuner.Measurer broken = (s, purpose) -> PointResult.failed(s, purpose, 1, "no such input 'x'");
+    dev.berth.api.BerthException e =
+        org.junit.jupiter.api.Assertions.assertThrows(
+            dev.berth.api.BerthException.class,
+            () ->
+                new Tuner(
+                        TuneSpace.of("onnx", MODEL_YAML, 2),
+                        new Tuner.Options(GOAL, Duration.ofMinutes(5), 0.03),
+                        broken,
+                        line -> {},
+                        () -> clock.nanos)
+                    .run());
+    assertTrue(e.getMessage().contains("no such input 'x'"), e.getMessage());
+  }
+
+  @Test
+  void aWinnerThatBreaksTheGoalInTheFinalPairGivesWay() {
+    Clock clock = new Clock();
+    Map<TuneSetting, Integer> times = new java.util.HashMap<>();
+    TuneSetting current = TuneSpace.of("onnx", MODEL_YAML, 2).baseline();
+    TuneSetting twoInstances = current.with(TuneSpace.INSTANCES, 2);
+    Model model =
+        new Model(
+            s -> {
+              int n = times.merge(s, 1, Integer::sum);
+              if (s.equals(twoInstances)) {
+                return n == 1 ? 400 : 0;
+              }
+              return s.equals(current) ? 300 : 280;
+            },
+            clock);
+    TuneResult r = tune(model, clock, Duration.ofMinutes(30));
+    assertEquals(current, r.winner());
+    assertTrue(r.winnerHeld());
   }
 
   @Test

@@ -1,0 +1,27 @@
+package dev.berth.client.tune;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+import org.junit.jupiter.api.Test;
+
+/** What the JDK's jcmd says of a server's heap, as its collectors write it. */
+class PointMeterTest {
+  @Test
+  void theCommittedHeapOfG1AndOfSerial() {
+    String g1 =
+        "29947:\n"
+            + "garbage-first heap   total reserved 6172672K, committed 393216K, used 11357K"
+            + " [0x0000000687400000, 0x0000000800000000)\n"
+            + " region size 4096K, 3 young (12288K), 1 survivors (4096K)\n"
+            + " Metaspace       used 1130K, committed 1344K, reserved 1114112K\n";
+    assertEquals(393216L * 1024, PointMeter.heapCommitted(g1));
+    String serial =
+        "29913:\n"
+            + "DefNew     total 116160K, used 31005K [0x0000000687400000, 0x000000068f200000)\n"
+            + " eden space 103296K,  30% used [0x0000000687400000, 0x0000000689247520)\n"
+            + "Tenured    total 258048K, used 1166K [0x0000000704d50000, 0x0000000714950000)\n"
+            + " the  space 258048K,   0% used [0x0000000704d50000, 0x0000000704e73ab8)\n";
+    assertEquals((116160L + 258048L) * 1024, PointMeter.heapCommitted(serial));
+    assertEquals(-1, PointMeter.heapCommitted("12: Could not attach"));
+  }
+}
