@@ -244,6 +244,10 @@ final class TuneCommand implements Callable<Integer> {
           Sizing.cpuQuantity(cores));
     }
     TuneSpace space = TuneSpace.of(engine(tuned), tuned.modelYaml(), pinned);
+    if (apply) {
+      // find out now, not after the search, whether the service file can take the winner
+      TunedService.check(service, name, space.baseline());
+    }
     ServeProcess.Launch launch = launch(service, pinned, memoryBytes, err);
     Path out = report != null ? report : Path.of("berth-tune", name);
 

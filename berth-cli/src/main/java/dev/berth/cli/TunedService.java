@@ -63,6 +63,15 @@ final class TunedService {
     err.println("wrote the winner into " + file);
   }
 
+  /** Fails now, as {@link #apply} would after the search, when the file cannot take a winner. */
+  static void check(ServiceSpec service, String model, TuneSetting any) {
+    try {
+      edit(Files.readString(service.file(), StandardCharsets.UTF_8), model, any, null, false);
+    } catch (IOException e) {
+      throw new BerthException("cannot read " + service.file() + ": " + e.getMessage(), e);
+    }
+  }
+
   /**
    * The service file's text with the winner's settings in the model's entry and the sizing in
    * {@code deploy}; the in-flight target is written only when the file already uses one.

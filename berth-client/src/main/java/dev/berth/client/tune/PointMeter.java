@@ -74,6 +74,7 @@ public final class PointMeter {
   private final TuneGoal goal;
   private final Load load;
   private final Consumer<String> progress;
+  private boolean generatorWarm;
 
   public PointMeter(String model, TuneGoal goal, Load load, Consumer<String> progress) {
     this.model = model;
@@ -85,9 +86,15 @@ public final class PointMeter {
   /** Measures the setting the server runs; {@code startedNanos} is when its start began. */
   public PointResult measure(
       TuneSetting setting, String purpose, Server server, long startedNanos) {
+    if (!generatorWarm) {
+      // the load generator's own first minutes run cold (its JIT): the first setting measured
+      // would come out lower than the same setting later, and the noise look larger than it is
+      warmGenerator(server);
+      generatorWarm = true;
+    }
     List<PointResult.Step> closed = new ArrayList<>();
     PointResult.Step best = null;
-    int flat = 0;
+    Ramp ramp = new Ramp();
     for (int c = 1; c <= load.maxConcurrency(); c *= 2) {
       // the server is a fresh process: the first step warms its JIT up for longer
       Duration warmup = c == 1 ? firstWarmup() : load.warmup();
@@ -97,15 +104,8 @@ public final class PointMeter {
       if (held && (best == null || throughput(s) > throughput(best))) {
         best = s;
       }
-      if (!held) {
-        break; // more callers only wait longer
-      }
-      if (c > 1 && throughput(s) < throughput(best) * SATURATED) {
-        if (++flat >= 2) {
-          break; // saturated: more callers add queueing, not throughput
-        }
-      } else {
-        flat = 0;
+      if (!ramp.goesOn(throughput(s), held)) {
+        break;
       }
     }
     List<PointResult.Step> open = new ArrayList<>();
@@ -153,6 +153,54 @@ public final class PointMeter {
         nativeBytes,
         (System.nanoTime() - startedNanos) / 1e9,
         null);
+  }
+
+  /**
+   * When a closed-loop ramp ends: at a step that breaks the goal (more callers only wait longer),
+   * or after two steps in a row that add less than 5% to the best throughput before them
+   * (saturated: more callers add queueing, not throughput).
+   */
+  static final class Ramp {
+    private double best = -1;
+    private int flat;
+
+    /** Whether to go on after a step with this throughput that held the goal or not. */
+    boolean goesOn(double throughput, boolean held) {
+      if (!held) {
+        return false;
+      }
+      if (best >= 0 && throughput < best * SATURATED) {
+        flat++;
+      } else {
+        flat = 0;
+      }
+      best = Math.max(best, throughput);
+      return flat < 2;
+    }
+  }
+
+  /** Unmeasured load with a few callers, long enough for the generator's JIT to settle. */
+  private void warmGenerator(Server server) {
+    Duration length = firstWarmup().multipliedBy(2);
+    BenchPlan.Builder plan =
+        BenchPlan.builder(server.url(), model)
+            .protocol(load.protocol())
+            .steps(List.of(LoadStep.closed(Math.min(8, load.maxConcurrency()))))
+            .duration(length)
+            .warmup(Duration.ZERO)
+            .timeout(load.timeout())
+            .batchSize(load.batchSize())
+            .inputs(load.inputs())
+            .grpcPort(server.grpcPort());
+    if (load.data() != null) {
+      plan.data(load.data());
+    }
+    progress.accept(
+        String.format(
+            Locale.ROOT,
+            "    warming the load generator up for %.1f s (not measured)",
+            length.toMillis() / 1000.0));
+    Bench.run(plan.build(), line -> {});
   }
 
   /** The first step's warm-up: three times the others', at least two seconds. */

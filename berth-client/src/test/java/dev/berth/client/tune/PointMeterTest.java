@@ -1,11 +1,35 @@
 package dev.berth.client.tune;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import org.junit.jupiter.api.Test;
 
 /** What the JDK's jcmd says of a server's heap, as its collectors write it. */
 class PointMeterTest {
+  @Test
+  void aRampGoesOnWhileThroughputGrowsAndEndsWhenSaturatedOrBroken() {
+    PointMeter.Ramp growing = new PointMeter.Ramp();
+    for (double t : new double[] {100, 190, 350, 600, 900}) {
+      assertTrue(growing.goesOn(t, true), "still growing at " + t);
+    }
+    // two steps in a row under the best before them by 5%: saturated
+    PointMeter.Ramp flat = new PointMeter.Ramp();
+    assertTrue(flat.goesOn(400, true));
+    assertTrue(flat.goesOn(410, true));
+    assertFalse(flat.goesOn(415, true));
+    // one flat step then growth again goes on
+    PointMeter.Ramp noisy = new PointMeter.Ramp();
+    assertTrue(noisy.goesOn(400, true));
+    assertTrue(noisy.goesOn(390, true));
+    assertTrue(noisy.goesOn(500, true));
+    assertTrue(noisy.goesOn(510, true));
+    assertFalse(noisy.goesOn(505, true));
+    // a step that breaks the goal ends it
+    assertFalse(new PointMeter.Ramp().goesOn(1000, false));
+  }
+
   @Test
   void theCommittedHeapOfG1AndOfSerial() {
     String g1 =
