@@ -89,7 +89,10 @@ public record TuneSpace(TuneSetting baseline, List<Dimension> dimensions) {
     if (!threadValues.contains(cpus)) {
       threadValues.add(cpus);
     }
-    dims.add(new Dimension(threads, withValue(threadValues, base.get(threads)), false));
+    // on one CPU the engine's default is one thread whatever the instances: nothing to search
+    if (!(cpus == 1 && threadValue == null)) {
+      dims.add(new Dimension(threads, withValue(threadValues, base.get(threads)), false));
+    }
     if (batching) {
       // with batching: false (a model whose tensors have no batch dimension, or the owner's
       // choice) neither key changes anything

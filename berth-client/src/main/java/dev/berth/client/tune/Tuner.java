@@ -14,9 +14,11 @@ import java.util.function.LongSupplier;
  * The search of {@code berth tune}: coordinate by coordinate, coarse to fine, stopping early.
  *
  * <ol>
- *   <li>The current setting is measured twice; how far the two differ is the machine's noise, and
- *       twice that (at least {@link Options#minMargin}, at most 25%) the margin a setting must win
- *       by to count. Where the noise is over 10%, every setting is measured twice and averaged.
+ *   <li>The current setting is measured twice (three times when the two are more than 25% apart,
+ *       the closer two counting); how far they differ is the machine's noise, and twice that (at
+ *       least {@link Options#minMargin}, at most 25%) the margin a setting must win by to count.
+ *       Where the noise is over 10%, every setting is measured twice. A setting's score is the
+ *       median of its measurements.
  *   <li>Each key in turn (instances, engine threads, max-batch-size, max-queue-delay), from the
  *       best setting so far: its values above the current one, one at a time, then those below. A
  *       value that wins by the margin becomes the best; one that loses by it ends that direction,
@@ -47,6 +49,9 @@ public final class Tuner {
    * @param minMargin the smallest relative win that counts, whatever the noise
    */
   public record Options(TuneGoal goal, Duration budget, double minMargin) {}
+
+  /** Above this, the first two measurements of the current setting get a third. */
+  static final double OUTLIER = 0.25;
 
   private final TuneSpace space;
   private final Options options;
@@ -87,16 +92,28 @@ public final class Tuner {
     }
     PointResult second = measure(baseline, "the current model.yaml again (the machine's noise)");
     noise = relativeDifference(first.goalThroughput(), second.goalThroughput());
+    if (noise > OUTLIER) {
+      // one of the two may be an outlier (a pause of the machine): a third says which, and the
+      // closer two give the noise
+      PointResult third = measure(baseline, "the current model.yaml a third time (the two differ)");
+      double[] v = {first.goalThroughput(), second.goalThroughput(), third.goalThroughput()};
+      noise =
+          Math.min(
+              relativeDifference(v[0], v[1]),
+              Math.min(relativeDifference(v[0], v[2]), relativeDifference(v[1], v[2])));
+    }
     margin = Math.min(0.25, Math.max(options.minMargin(), 2 * noise));
     repeats = noise > 0.10 ? 2 : 1;
     decisions.add(
         String.format(
             Locale.ROOT,
-            "noise: the current setting measured %s and %s req/s (%.1f%% apart): a setting must"
+            "noise: the current setting measured %s req/s (%.1f%% apart%s): a setting must"
                 + " win by %.1f%% to count%s",
-            rate(first.goalThroughput()),
-            rate(second.goalThroughput()),
+            String.join(
+                " and ",
+                bySetting.get(baseline).stream().map(p -> rate(p.goalThroughput())).toList()),
             noise * 100,
+            bySetting.get(baseline).size() > 2 ? ", the closer two" : "",
             margin * 100,
             repeats > 1 ? "; each setting is measured twice" : ""));
     best = baseline;
@@ -321,7 +338,11 @@ public final class Tuner {
   /** The mean of a setting's measurements. */
   private Score score(TuneSetting s) {
     List<PointResult> all = bySetting.getOrDefault(s, List.of());
-    double throughput = all.stream().mapToDouble(PointResult::goalThroughput).average().orElse(0);
+    // the median: one outlier among three measurements does not move it
+    double[] rates = all.stream().mapToDouble(PointResult::goalThroughput).sorted().toArray();
+    int n = rates.length;
+    double throughput =
+        n == 0 ? 0 : n % 2 == 1 ? rates[n / 2] : (rates[n / 2 - 1] + rates[n / 2]) / 2;
     double low =
         all.stream()
             .mapToDouble(p -> p.lowLoadMs(options.goal()))

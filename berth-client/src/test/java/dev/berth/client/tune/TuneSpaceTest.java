@@ -51,6 +51,15 @@ class TuneSpaceTest {
   }
 
   @Test
+  void onOneCpuTheDefaultThreadsAreOneAndNotSearched() {
+    TuneSpace space = TuneSpace.of("onnx", Map.of(), 1);
+    assertEquals(
+        List.of("instances", "batching.max-batch-size", "batching.max-queue-delay"),
+        space.dimensions().stream().map(TuneSpace.Dimension::key).toList());
+    assertEquals(TuneSetting.DEFAULT, space.baseline().get("options.intra-op-threads"));
+  }
+
+  @Test
   void aSettingIsWrittenIntoACopyOfModelYaml() {
     Map<String, Object> yaml =
         Map.of("kind", "Model", "options", Map.of("intra-op-threads", 2, "optimization", "all"));

@@ -236,6 +236,25 @@ class TunerTest {
   }
 
   @Test
+  void anOutlierAmongTheFirstMeasurementsGetsAThirdAndDoesNotMoveTheScore() {
+    Clock clock = new Clock();
+    int[] calls = new int[1];
+    Model model =
+        new Model(
+            s -> {
+              calls[0]++;
+              // the current setting: 300, then a pause of the machine (100), then 310
+              return calls[0] == 1 ? 300 : calls[0] == 2 ? 100 : calls[0] == 3 ? 310 : peaked(s);
+            },
+            clock);
+    TuneResult r = tune(model, clock, Duration.ofMinutes(30));
+    assertEquals(r.space().baseline(), model.measured.get(2), "a third measurement");
+    assertEquals(10 / 305.0, r.noise(), 1e-9);
+    assertEquals(0.0656, r.margin(), 1e-3);
+    assertTrue(r.decisions().get(0).contains("3.3%"), r.decisions().get(0));
+  }
+
+  @Test
   void aNoisyMachineMeasuresEverySettingTwice() {
     Clock clock = new Clock();
     int[] calls = new int[1];
