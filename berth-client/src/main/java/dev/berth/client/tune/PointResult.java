@@ -82,7 +82,12 @@ public record PointResult(
 
   /** The goal's percentile with one caller (the lowest latency it can give), NaN when unknown. */
   public double lowLoadMs(TuneGoal goal) {
-    return closed.isEmpty() ? Double.NaN : goal.of(closed.get(0).result().latency());
+    // the last one-caller step: the one that decided, when a broken one was run again
+    return closed.stream()
+        .filter(s -> !s.result().step().isOpen() && s.result().step().concurrency() == 1)
+        .reduce((a, b) -> b)
+        .map(s -> goal.of(s.result().latency()))
+        .orElse(Double.NaN);
   }
 
   /** The most throughput any closed-loop step reached, goal or not. */
