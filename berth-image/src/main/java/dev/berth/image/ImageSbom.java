@@ -326,6 +326,14 @@ public final class ImageSbom {
         e.getValue().forEach(on::add);
       }
     }
+    return pretty(doc, "the SBOM");
+  }
+
+  /**
+   * A document as the SBOMs are written: two-space indents, one line a value, a newline at the end
+   * (the same bytes on every machine).
+   */
+  static byte[] pretty(ObjectNode doc, String what) {
     try {
       DefaultPrettyPrinter pretty =
           new DefaultPrettyPrinter()
@@ -336,7 +344,7 @@ public final class ImageSbom {
       out[body.length] = '\n';
       return out;
     } catch (IOException e) {
-      throw new BerthException("cannot write the SBOM: " + e.getMessage(), e);
+      throw new BerthException("cannot write " + what + ": " + e.getMessage(), e);
     }
   }
 

@@ -1,7 +1,5 @@
 package dev.berth.image;
 
-import com.fasterxml.jackson.core.util.DefaultIndenter;
-import com.fasterxml.jackson.core.util.DefaultPrettyPrinter;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
@@ -162,18 +160,7 @@ public final class SpdxDocument {
         relationship(relationships, from, "CONTAINS", to);
       }
     }
-    try {
-      DefaultPrettyPrinter pretty =
-          new DefaultPrettyPrinter()
-              .withObjectIndenter(new DefaultIndenter("  ", "\n"))
-              .withArrayIndenter(new DefaultIndenter("  ", "\n"));
-      byte[] body = JSON.writer(pretty).writeValueAsBytes(doc);
-      byte[] out = java.util.Arrays.copyOf(body, body.length + 1);
-      out[body.length] = '\n';
-      return out;
-    } catch (IOException e) {
-      throw new BerthException("cannot write the SPDX document: " + e.getMessage(), e);
-    }
+    return ImageSbom.pretty(doc, "the SPDX document");
   }
 
   /** The document's name: the image's name and digest. */

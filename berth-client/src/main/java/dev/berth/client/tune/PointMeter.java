@@ -204,25 +204,14 @@ public final class PointMeter {
   /** Unmeasured load with a few callers, long enough for the generator's JIT to settle. */
   private void warmGenerator(Server server) {
     Duration length = firstWarmup().multipliedBy(2);
-    BenchPlan.Builder plan =
-        BenchPlan.builder(server.url(), model)
-            .protocol(load.protocol())
-            .steps(List.of(LoadStep.closed(Math.min(8, load.maxConcurrency()))))
-            .duration(length)
-            .warmup(Duration.ZERO)
-            .timeout(load.timeout())
-            .batchSize(load.batchSize())
-            .inputs(load.inputs())
-            .grpcPort(server.grpcPort());
-    if (load.data() != null) {
-      plan.data(load.data());
-    }
+    BenchPlan plan =
+        plan(server, LoadStep.closed(Math.min(8, load.maxConcurrency())), length, Duration.ZERO);
     progress.accept(
         String.format(
             Locale.ROOT,
             "    warming the load generator up for %.1f s (not measured)",
             length.toMillis() / 1000.0));
-    Bench.run(plan.build(), line -> {});
+    Bench.run(plan, line -> {});
   }
 
   /** The first step's warm-up: three times the others', at least two seconds. */
@@ -232,22 +221,10 @@ public final class PointMeter {
   }
 
   private PointResult.Step step(Server server, LoadStep step, Duration warmup) {
-    BenchPlan.Builder plan =
-        BenchPlan.builder(server.url(), model)
-            .protocol(load.protocol())
-            .steps(List.of(step))
-            .duration(load.step())
-            .warmup(warmup)
-            .timeout(load.timeout())
-            .batchSize(load.batchSize())
-            .inputs(load.inputs())
-            .grpcPort(server.grpcPort());
-    if (load.data() != null) {
-      plan.data(load.data());
-    }
+    BenchPlan plan = plan(server, step, load.step(), warmup);
     Optional<Duration> cpuBefore = cpuTime(server.pid());
     long wallBefore = System.nanoTime();
-    StepResult r = Bench.run(plan.build(), line -> {}).steps().get(0);
+    StepResult r = Bench.run(plan, line -> {}).steps().get(0);
     long wall = System.nanoTime() - wallBefore;
     Optional<Duration> cpuAfter = cpuTime(server.pid());
     double cores =
@@ -265,6 +242,24 @@ public final class PointMeter {
             goal.heldBy(r) ? "holds" : "breaks",
             r.errors() > 0 ? " (" + r.errors() + " errors: " + r.errorsByStatus() + ")" : ""));
     return new PointResult.Step(r, cores);
+  }
+
+  /** berth bench's plan of one step against the server, with this meter's requests. */
+  private BenchPlan plan(Server server, LoadStep step, Duration duration, Duration warmup) {
+    BenchPlan.Builder plan =
+        BenchPlan.builder(server.url(), model)
+            .protocol(load.protocol())
+            .steps(List.of(step))
+            .duration(duration)
+            .warmup(warmup)
+            .timeout(load.timeout())
+            .batchSize(load.batchSize())
+            .inputs(load.inputs())
+            .grpcPort(server.grpcPort());
+    if (load.data() != null) {
+      plan.data(load.data());
+    }
+    return plan.build();
   }
 
   private static double throughput(PointResult.Step s) {
