@@ -17,7 +17,6 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.Callable;
-import java.util.stream.Collectors;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
@@ -215,7 +214,7 @@ final class BenchCommand implements Callable<Integer> {
       System.out.print(BenchReport.table(results));
       System.out.flush();
       if (report != null) {
-        BenchReport.write(report, results, commandLine());
+        BenchReport.write(report, results, CommandLines.of(spec));
         err.println("report: " + report.resolve(BenchReport.HTML_FILE).toAbsolutePath());
       }
     } finally {
@@ -299,15 +298,5 @@ final class BenchCommand implements Callable<Integer> {
               + "); give one like http://127.0.0.1:8080",
           e);
     }
-  }
-
-  private String commandLine() {
-    List<String> all = spec.commandLine().getParseResult().originalArgs();
-    // the original arguments start with the options before the subcommand and its name
-    List<String> args = all.subList(all.indexOf(spec.name()) + 1, all.size());
-    return "berth bench "
-        + args.stream()
-            .map(a -> a.matches("[A-Za-z0-9_./:=,@%+-]+") ? a : "'" + a.replace("'", "'\\''") + "'")
-            .collect(Collectors.joining(" "));
   }
 }

@@ -315,7 +315,7 @@ final class TuneCommand implements Callable<Integer> {
         result.winnerHeld() ? Sizing.of(result.winnerFinal(), tuneGoal, pinned, memoryBytes) : null;
     System.out.print(TuneReport.summary(result, sizing));
     System.out.flush();
-    TuneReport.write(out, result, sizing, commandLine());
+    TuneReport.write(out, result, sizing, CommandLines.of(spec));
     err.println("report: " + out.resolve(TuneReport.HTML_FILE).toAbsolutePath());
     if (!result.winnerHeld()) {
       if (result.winner() != null) {
@@ -570,14 +570,5 @@ final class TuneCommand implements Callable<Integer> {
       throw new BerthException("cannot write " + out + ": " + e.getMessage(), e);
     }
     return out;
-  }
-
-  private String commandLine() {
-    List<String> all = spec.commandLine().getParseResult().originalArgs();
-    List<String> args = all.subList(all.indexOf(spec.name()) + 1, all.size());
-    return "berth tune "
-        + args.stream()
-            .map(a -> a.matches("[A-Za-z0-9_./:=,@%+-]+") ? a : "'" + a.replace("'", "'\\''") + "'")
-            .collect(Collectors.joining(" "));
   }
 }
