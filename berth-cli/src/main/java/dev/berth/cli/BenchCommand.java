@@ -88,10 +88,28 @@ final class BenchCommand implements Callable<Integer> {
       paramLabel = "PROTOCOL",
       description =
           "rest-json (OIP v2 /infer, JSON), rest-binary (the same with the binary tensor"
-              + " extension), tfserving (/v1/models/M:predict) or grpc (OIP v2 gRPC ModelInfer)"
-              + " (default: ${DEFAULT-VALUE}).",
-      defaultValue = "rest-json")
+              + " extension), tfserving (/v1/models/M:predict), grpc (OIP v2 gRPC ModelInfer) or"
+              + " openai (a language model's POST /v1/completions). Default: openai for a language"
+              + " model of a service file, else rest-json.")
   String protocol;
+
+  @Option(
+      names = "--max-tokens",
+      paramLabel = "N",
+      description =
+          "With --protocol openai: max_tokens of each generated completion request (default:"
+              + " ${DEFAULT-VALUE}).",
+      defaultValue = "64")
+  int maxTokens;
+
+  @Option(
+      names = "--prompt-words",
+      paramLabel = "N",
+      description =
+          "With --protocol openai: words of each generated prompt, each prompt with its own start"
+              + " (default: ${DEFAULT-VALUE}).",
+      defaultValue = "48")
+  int promptWords;
 
   @Option(
       names = "--grpc-port",
@@ -160,7 +178,7 @@ final class BenchCommand implements Callable<Integer> {
   public Integer call() {
     PrintStream err = System.err;
     List<LoadStep> steps = steps();
-    Protocol proto = Protocol.parse(protocol);
+    Protocol proto = protocol == null ? null : Protocol.parse(protocol);
     ServeProcess served = null;
     URI url;
     String modelName = model;
@@ -191,14 +209,23 @@ final class BenchCommand implements Callable<Integer> {
                 + "'; its models are "
                 + service.modelNames());
       }
+      if (proto == null) {
+        proto = defaultProtocol(service, modelName);
+      }
       served = ServeProcess.start(service, err::println);
       url = served.url();
       grpcPort = served.grpcPort();
     }
+    if (proto == null) {
+      proto = Protocol.REST_JSON;
+    }
+    checkCompletionOptions(proto);
     try {
       BenchPlan plan =
           BenchPlan.builder(url, modelName)
               .protocol(proto)
+              .maxTokens(maxTokens)
+              .promptWords(promptWords)
               .steps(steps)
               .duration(duration)
               .warmup(warmup)
@@ -225,6 +252,29 @@ final class BenchCommand implements Callable<Integer> {
       }
     }
     return 0;
+  }
+
+  /** openai for a bundled language model (a GGUF file), else rest-json. */
+  static Protocol defaultProtocol(ServiceSpec service, String model) {
+    return service.models().stream()
+            .anyMatch(m -> m.name().equals(model) && ModelEngines.of(m).equals("llama"))
+        ? Protocol.OPENAI
+        : Protocol.REST_JSON;
+  }
+
+  /**
+   * --max-tokens and --prompt-words shape completion requests: given for another protocol, say so.
+   */
+  private void checkCompletionOptions(Protocol proto) {
+    if (proto == Protocol.OPENAI) {
+      return;
+    }
+    for (String name : List.of("--max-tokens", "--prompt-words")) {
+      if (spec.commandLine().getParseResult().hasMatchedOption(name)) {
+        throw new BerthException(
+            name + " shapes generated completion requests: it goes with --protocol openai");
+      }
+    }
   }
 
   private List<LoadStep> steps() {

@@ -1,9 +1,12 @@
 package dev.berth.cli;
 
+import dev.berth.api.BerthException;
 import dev.berth.runtime.EngineProvider;
 import dev.berth.runtime.ModelConfig;
 import dev.berth.runtime.ModelContext;
 import dev.berth.runtime.ServiceSpec;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.ServiceLoader;
@@ -133,5 +136,31 @@ final class ModelEngines {
       return null;
     }
     return null;
+  }
+
+  /** The engine serving the model: model.yaml's, else by its first version's files. */
+  static String of(ServiceSpec.ServiceModel model) {
+    Object engine = model.modelYaml().get("engine");
+    if (engine != null) {
+      return engine.toString();
+    }
+    Path version = model.versions().get(0).dir();
+    if (Files.exists(version.resolve("model.onnx"))) {
+      return "onnx";
+    }
+    if (Files.exists(version.resolve("model.gguf"))) {
+      return "llama";
+    }
+    if (Files.exists(version.resolve("model.pt"))) {
+      return "pytorch";
+    }
+    if (Files.isDirectory(version.resolve("model.savedmodel"))) {
+      return "tensorflow";
+    }
+    if (Files.exists(version.resolve("model.json")) || Files.exists(version.resolve("model.ubj"))) {
+      return "xgboost";
+    }
+    throw new BerthException(
+        "cannot tell which engine serves " + version + "; set engine: in its model.yaml");
   }
 }

@@ -47,7 +47,8 @@ import picocli.CommandLine.Spec;
     sortOptions = false,
     description = {
       "Find the serving settings of a model (instances, engine threads, max-batch-size,"
-          + " max-queue-delay) that give the most throughput while a latency goal holds, measured"
+          + " max-queue-delay; a language model's parallel sequences, threads and context size)"
+          + " that give the most throughput while a latency goal holds, measured"
           + " on the CPUs and memory a pod gets, and derive the deployment (CPU, memory, HPA"
           + " target, max-queue-size) from the figures. Each setting is served by its own berth"
           + " serve and measured with berth bench's closed- and open-loop steps; the search goes"
@@ -166,11 +167,27 @@ final class TuneCommand implements Callable<Integer> {
   @Option(
       names = "--protocol",
       paramLabel = "PROTOCOL",
-      defaultValue = "rest-json",
       description =
-          "rest-json, rest-binary, tfserving or grpc, as for berth bench (default:"
-              + " ${DEFAULT-VALUE}).")
+          "rest-json, rest-binary, tfserving or grpc, as for berth bench (default: rest-json;"
+              + " openai, the only one, for a language model).")
   String protocol;
+
+  @Option(
+      names = "--max-tokens",
+      paramLabel = "N",
+      defaultValue = "64",
+      description =
+          "A language model's generated requests: max_tokens of each (default: ${DEFAULT-VALUE}).")
+  int maxTokens;
+
+  @Option(
+      names = "--prompt-words",
+      paramLabel = "N",
+      defaultValue = "48",
+      description =
+          "A language model's generated requests: words of each prompt (default:"
+              + " ${DEFAULT-VALUE}).")
+  int promptWords;
 
   @Option(
       names = "--max-concurrency",
@@ -192,7 +209,8 @@ final class TuneCommand implements Callable<Integer> {
       names = "--apply",
       description =
           "Write the winner into the service file: the model's entry (instances, batching,"
-              + " options) and deploy (resources, autoscaling), keeping its comments.")
+              + " options; a language model's llm) and deploy (resources, autoscaling), keeping"
+              + " its comments.")
   boolean apply;
 
   @Spec CommandSpec spec;
@@ -243,7 +261,9 @@ final class TuneCommand implements Callable<Integer> {
           pinned,
           Sizing.cpuQuantity(cores));
     }
-    TuneSpace space = TuneSpace.of(engine(tuned), tuned.modelYaml(), pinned);
+    String engine = ModelEngines.of(tuned);
+    TuneSpace space = TuneSpace.of(engine, tuned.modelYaml(), pinned);
+    Protocol proto = protocol(engine);
     if (apply) {
       // find out now, not after the search, whether the service file can take the winner
       TunedService.check(service, name, space.baseline());
@@ -257,14 +277,17 @@ final class TuneCommand implements Callable<Integer> {
             name,
             tuneGoal,
             new PointMeter.Load(
-                Protocol.parse(protocol),
+                proto,
                 data,
                 inputs,
                 batchSize,
-                Duration.ofSeconds(30),
+                // a language model's answer takes its max_tokens' time: allow for a slow one
+                Duration.ofSeconds(proto == Protocol.OPENAI ? 120 : 30),
                 steps[0],
                 steps[1],
-                maxConcurrency),
+                maxConcurrency,
+                maxTokens,
+                promptWords),
             err::println);
     err.printf(
         Locale.ROOT,
@@ -338,6 +361,39 @@ final class TuneCommand implements Callable<Integer> {
     return 0;
   }
 
+  /**
+   * openai for a language model (its only protocol), else --protocol; the options that shape the
+   * other kind's requests are refused.
+   */
+  private Protocol protocol(String engine) {
+    var parsed = spec.commandLine().getParseResult();
+    if (engine.equals("llama")) {
+      if (protocol != null && Protocol.parse(protocol) != Protocol.OPENAI) {
+        throw new BerthException(
+            "a language model is tuned over its OpenAI-compatible API: leave --protocol out (or"
+                + " give openai)");
+      }
+      for (String name : List.of("--input", "--batch-size")) {
+        if (parsed.hasMatchedOption(name)) {
+          throw new BerthException(
+              name + " shapes a tensor model's requests; a language model's are completions");
+        }
+      }
+      return Protocol.OPENAI;
+    }
+    Protocol p = protocol == null ? Protocol.REST_JSON : Protocol.parse(protocol);
+    if (p == Protocol.OPENAI) {
+      throw new BerthException(
+          "--protocol openai is a language model's; this model is served by " + engine);
+    }
+    for (String name : List.of("--max-tokens", "--prompt-words")) {
+      if (parsed.hasMatchedOption(name)) {
+        throw new BerthException(name + " shapes a language model's requests; this is not one");
+      }
+    }
+    return p;
+  }
+
   private static String firstBundled(ServiceSpec service) {
     if (service.models().isEmpty()) {
       throw new BerthException(
@@ -346,32 +402,6 @@ final class TuneCommand implements Callable<Integer> {
               + " bundles no model (models[].path): berth tune tunes bundled models");
     }
     return service.models().get(0).name();
-  }
-
-  /** The engine serving the model: model.yaml's, else by its first version's files. */
-  static String engine(ServiceSpec.ServiceModel model) {
-    Object engine = model.modelYaml().get("engine");
-    if (engine != null) {
-      return engine.toString();
-    }
-    Path version = model.versions().get(0).dir();
-    if (Files.exists(version.resolve("model.onnx"))) {
-      return "onnx";
-    }
-    if (Files.exists(version.resolve("model.gguf"))) {
-      return "llama";
-    }
-    if (Files.exists(version.resolve("model.pt"))) {
-      return "pytorch";
-    }
-    if (Files.isDirectory(version.resolve("model.savedmodel"))) {
-      return "tensorflow";
-    }
-    if (Files.exists(version.resolve("model.json")) || Files.exists(version.resolve("model.ubj"))) {
-      return "xgboost";
-    }
-    throw new BerthException(
-        "cannot tell which engine serves " + version + "; set engine: in its model.yaml");
   }
 
   /** --cpus, else the service's CPU limit or request, else this machine's CPUs. */
@@ -560,7 +590,7 @@ final class TuneCommand implements Callable<Integer> {
     }
     TuneSetting setting = winner;
     if (sizing != null) {
-      setting = setting.with(TuneSpace.MAX_QUEUE_SIZE, sizing.maxQueueSize());
+      setting = setting.with(TuneSpace.queueKey(winner), sizing.maxQueueSize());
     }
     Path out = dir.resolve(ModelConfig.FILE_NAME);
     try {

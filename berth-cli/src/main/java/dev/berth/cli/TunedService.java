@@ -3,6 +3,7 @@ package dev.berth.cli;
 import dev.berth.api.BerthException;
 import dev.berth.client.tune.Sizing;
 import dev.berth.client.tune.TuneSetting;
+import dev.berth.client.tune.TuneSpace;
 import dev.berth.runtime.ServiceSpec;
 import java.io.IOException;
 import java.io.PrintStream;
@@ -27,9 +28,9 @@ import org.yaml.snakeyaml.nodes.Tag;
 
 /**
  * {@code berth tune --apply}: the winner written into the service file, in place and with its
- * comments kept: the model's entry gets {@code instances}, {@code batching} and {@code options},
- * and {@code deploy} the sized resources and autoscaling target. The edited file is checked as
- * {@code berth build} would read it before it replaces the old one.
+ * comments kept: the model's entry gets {@code instances}, {@code batching} and {@code options} (a
+ * language model's {@code llm}), and {@code deploy} the sized resources and autoscaling target. The
+ * edited file is checked as {@code berth build} would read it before it replaces the old one.
  */
 final class TunedService {
   private TunedService() {}
@@ -97,7 +98,7 @@ final class TunedService {
       set(entry, e.getKey(), e.getValue());
     }
     if (sizing != null) {
-      set(entry, "batching.max-queue-size", sizing.maxQueueSize());
+      set(entry, TuneSpace.queueKey(winner), sizing.maxQueueSize());
       MappingNode deploy = mapping(service, "deploy");
       set(deploy, "resources.requests.cpu", quantity(sizing.cpu()));
       set(deploy, "resources.limits.cpu", quantity(sizing.cpu()));

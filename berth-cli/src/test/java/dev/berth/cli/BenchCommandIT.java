@@ -346,4 +346,51 @@ class BenchCommandIT {
     assertEquals(20, s.path("requests").asLong(), s.toString());
     assertEquals(0, s.path("errors").asLong(), s.toString());
   }
+
+  @Test
+  void aLanguageModelIsBenchedOverItsOpenAiApiWithItsTokens() throws Exception {
+    Path service = TinyLlmService.write(work.resolve("llm"), "");
+    Path report = work.resolve("report");
+    BerthProcess.Finished r =
+        bench(
+            service.toString(),
+            "-c",
+            "2",
+            "-d",
+            "2s",
+            "--warmup",
+            "1s",
+            "--prompt-words",
+            "8",
+            "--max-tokens",
+            "16",
+            "--report",
+            report.toString());
+    assertEquals(0, r.code(), r.err());
+    // a language model of a service file: its OpenAI-compatible API, without --protocol
+    assertTrue(
+        r.err().contains("over openai; requests: prompts of 8 words, max_tokens 16"), r.err());
+    assertTrue(r.out().contains("tokens/s") && r.out().contains("first token ms"), r.out());
+    JsonNode s = results(report).get(0);
+    assertEquals(0, s.path("errors").asLong(), s.toString());
+    double generated = s.path("server_generated_tokens").asDouble();
+    assertTrue(generated > 0 && generated <= 16, s.toString());
+    assertTrue(s.path("server_prompt_tokens").asDouble() > 8, s.toString());
+    assertTrue(s.path("server_first_token_ms").asDouble() > 0, s.toString());
+    assertEquals(
+        s.path("throughput_per_s").asDouble() * generated,
+        s.path("tokens_per_s").asDouble(),
+        0.01 * s.path("tokens_per_s").asDouble() + 0.01);
+
+    // the options that shape completions go with openai only
+    BerthProcess.Finished wrong = bench(url, "-m", "minilm", "--max-tokens", "8", "-d", "1s");
+    assertEquals(2, wrong.code(), wrong.err());
+    assertTrue(
+        wrong.err().contains("--max-tokens shapes generated completion requests"), wrong.err());
+    // and openai asks for a language model
+    BerthProcess.Finished tensor =
+        bench(url, "-m", "minilm", "--protocol", "openai", "-c", "1", "-d", "1s");
+    assertEquals(2, tensor.code(), tensor.err());
+    assertTrue(tensor.err().contains("the model must be a language model"), tensor.err());
+  }
 }

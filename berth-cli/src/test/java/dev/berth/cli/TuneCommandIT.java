@@ -154,4 +154,65 @@ class TuneCommandIT {
     assertFalse(Files.readString(file).contains("instances"));
     assertFalse(Files.exists(report.resolve("model.yaml")));
   }
+
+  @Test
+  void aLanguageModelsParallelAndContextAreSearchedOverItsOpenAiApi() throws Exception {
+    Path dir = work.resolve("llm");
+    Path file = TinyLlmService.write(dir, "");
+    Files.writeString(
+        dir.resolve("models/tiny/model.yaml"),
+        "apiVersion: berth.dev/v1\nkind: Model\nllm: {context-size: 1024, parallel: 1}\n");
+    Path report = work.resolve("llm-report");
+    BerthProcess.Finished r =
+        BerthProcess.run(
+            work,
+            Duration.ofMinutes(4),
+            "tune",
+            file.toString(),
+            "--p99",
+            "1s",
+            "--cpus",
+            "1",
+            "--budget",
+            "100s",
+            "--max-concurrency",
+            "4",
+            "--prompt-words",
+            "8",
+            "--max-tokens",
+            "16",
+            "--report",
+            report.toString(),
+            "--apply");
+    assertEquals(0, r.code(), r.out() + r.err());
+    assertTrue(r.out().contains("tokens/s"), r.out());
+    assertTrue(
+        r.err().contains("setting 1: parallel=1 threads=default context-size=1024"), r.err());
+
+    JsonNode json = new ObjectMapper().readTree(report.resolve("tune.json").toFile());
+    assertTrue(json.path("winner_held_goal_again").asBoolean(), json.toString());
+    JsonNode winner = json.path("winner_final");
+    JsonNode atGoal = winner.path("open").get(winner.path("open").size() - 1);
+    double generated = atGoal.path("generated_tokens").asDouble();
+    assertTrue(generated > 0 && generated <= 16, atGoal.toString());
+    assertTrue(winner.path("goal_tokens_per_s").asDouble() > 0, winner.toString());
+    // past the current setting's measurements the search moves parallel first (1 -> 2), unless the
+    // budget ran out before (it lists what it left untried)
+    boolean moved = false;
+    for (JsonNode p : json.path("points")) {
+      moved |= p.path("setting").path("llm.parallel").asInt() == 2;
+    }
+    assertTrue(moved || json.path("untried").size() > 0, json.path("points").toString());
+
+    // the sized queue of a language model is its llm.max-waiting, and --apply writes llm: keys
+    JsonNode deployment = json.path("deployment");
+    assertEquals("llm.max-waiting", deployment.path("max_queue_size_key").asText());
+    ServiceSpec spec = ServiceSpec.load(file);
+    Map<?, ?> llm = (Map<?, ?>) spec.models().get(0).modelYaml().get("llm");
+    assertEquals(deployment.path("max_queue_size").asInt(), llm.get("max-waiting"));
+    assertEquals(json.path("winner").path("llm.parallel").asInt(), llm.get("parallel"));
+    assertEquals(json.path("winner").path("llm.context-size").asInt(), llm.get("context-size"));
+    Map<String, Object> modelYaml = new Yaml().load(Files.readString(report.resolve("model.yaml")));
+    assertEquals(llm.get("parallel"), ((Map<?, ?>) modelYaml.get("llm")).get("parallel"));
+  }
 }

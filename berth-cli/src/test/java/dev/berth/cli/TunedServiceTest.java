@@ -119,4 +119,17 @@ class TunedServiceTest {
             () -> TunedService.edit(SERVICE, "reranker", winner(1), SIZING, false));
     assertTrue(e.getMessage().contains("no models entry for 'reranker'"), e.getMessage());
   }
+
+  @Test
+  @SuppressWarnings("unchecked")
+  void aLanguageModelsWinnerGoesUnderLlmWithItsMaxWaiting() {
+    Map<String, Object> v = new LinkedHashMap<>();
+    v.put("llm.parallel", 8);
+    v.put("llm.threads", TuneSetting.DEFAULT);
+    v.put("llm.context-size", 1024);
+    String edited = TunedService.edit(SERVICE, "other", new TuneSetting(v), SIZING, false);
+    Map<String, Object> other = ((List<Map<String, Object>>) read(edited).get("models")).get(1);
+    assertEquals(Map.of("parallel", 8, "context-size", 1024, "max-waiting", 72), other.get("llm"));
+    assertFalse(other.containsKey("batching"), edited);
+  }
 }

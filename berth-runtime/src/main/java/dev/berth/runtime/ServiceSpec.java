@@ -678,7 +678,7 @@ public record ServiceSpec(
         remote.add(remoteModel(m));
         continue;
       }
-      m.allowOnly(Set.of("path", "name", "versions", "instances", "batching", "options"));
+      m.allowOnly(Set.of("path", "name", "versions", "instances", "batching", "options", "llm"));
       String path =
           m.requiredString(
               "path",
@@ -734,6 +734,10 @@ public record ServiceSpec(
       // the engine's options, checked by the engine when it loads, as model.yaml's are
       overrides.put("options", m.section("options").values());
     }
+    if (m.has("llm")) {
+      // a language model's keys, checked with the merged model.yaml
+      overrides.put("llm", m.section("llm").values());
+    }
     return overrides;
   }
 
@@ -749,7 +753,7 @@ public record ServiceSpec(
           "applies to a model directory (path); a source serves the versions it holds: push only"
               + " those (berth push MODEL_DIR oci://...), or pin a tag or digest");
     }
-    m.allowOnly(Set.of("source", "name", "engine", "instances", "batching", "options"));
+    m.allowOnly(Set.of("source", "name", "engine", "instances", "batching", "options", "llm"));
     String source = m.requiredString("source", "give where the model is kept");
     if (!RemoteModel.isRemote(source)) {
       throw m.error(

@@ -373,6 +373,28 @@ class ServiceSpecTest {
   }
 
   @Test
+  void aModelsEntryMaySetALanguageModelsLlmKeysAndAWrongOneIsNamed() throws IOException {
+    ServiceSpec s =
+        load(
+            HEADER
+                + "name: chat\nmodels:\n"
+                + "  - path: models/embedder\n"
+                + "    llm: {parallel: 8, max-waiting: 10}\n");
+    assertEquals(
+        Map.of("parallel", 8, "max-waiting", 10), s.models().get(0).modelYaml().get("llm"));
+    ConfigException e =
+        assertThrows(
+            ConfigException.class,
+            () ->
+                load(
+                    HEADER
+                        + "name: chat\nmodels:\n"
+                        + "  - path: models/embedder\n"
+                        + "    llm: {paralel: 8}\n"));
+    assertTrue(e.getMessage().contains("paralel"), e.getMessage());
+  }
+
+  @Test
   void aSourceIsNamedByItsLastPathSegment() {
     assertEquals("minilm", ServiceSpec.RemoteModel.defaultName("oci://r:5000/a/minilm:3"));
     assertEquals("minilm", ServiceSpec.RemoteModel.defaultName("oci://r/minilm@sha256:ab"));

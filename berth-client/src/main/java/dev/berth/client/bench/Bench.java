@@ -160,6 +160,9 @@ public final class Bench {
   private record Prepared(List<byte[]> bodies, String summary) {}
 
   private Prepared prepare() {
+    if (plan.protocol() == Protocol.OPENAI) {
+      return prepareCompletions();
+    }
     String modelPath = "/v2/models/" + plan.model();
     Answer metadata = get(modelPath);
     if (plan.protocol() == Protocol.TFSERVING) {
@@ -202,6 +205,43 @@ public final class Bench {
     return new Prepared(bodies, summary + " (generated from the model's metadata)");
   }
 
+  /** Completion requests, once {@code GET /v1/models} has listed the model. */
+  private Prepared prepareCompletions() {
+    Answer models = get("/v1/models");
+    if (models.status() != 200) {
+      throw new BerthException(
+          "GET "
+              + plan.url()
+              + "/v1/models answered "
+              + models.describe()
+              + "; --protocol openai needs a server with the OpenAI-compatible API");
+    }
+    if (!RequestBodies.listsModel(models.body(), plan.model())) {
+      throw unknownModel(models);
+    }
+    if (plan.data().isPresent()) {
+      List<byte[]> bodies = RequestBodies.read(plan.data().get());
+      return new Prepared(
+          bodies,
+          "--data "
+              + plan.data().get()
+              + " ("
+              + bodies.size()
+              + " completion bodies, round-robin)");
+    }
+    List<byte[]> bodies =
+        RequestBodies.completions(plan.model(), plan.promptWords(), plan.maxTokens(), plan.seed());
+    return new Prepared(
+        bodies,
+        "prompts of "
+            + plan.promptWords()
+            + " words, max_tokens "
+            + plan.maxTokens()
+            + ", temperature 0 ("
+            + bodies.size()
+            + " generated, each with its own start)");
+  }
+
   private BerthException unknownModel(Answer answer) {
     return new BerthException(
         "model '"
@@ -225,8 +265,11 @@ public final class Bench {
                 + new Answer(status, c.body()).describe()
                 + (plan.data().isPresent()
                     ? "; check the request bodies in " + plan.data().get()
-                    : "; choose the inputs with --input NAME, or give the requests with --data"
-                        + " FILE"));
+                    : plan.protocol() == Protocol.OPENAI
+                        ? "; --protocol openai sends completions: the model must be a language"
+                            + " model"
+                        : "; choose the inputs with --input NAME, or give the requests with"
+                            + " --data FILE"));
       }
     } catch (IOException e) {
       throw unreachable(e);
@@ -234,9 +277,11 @@ public final class Bench {
   }
 
   private String inferPath() {
-    return plan.protocol() == Protocol.TFSERVING
-        ? "/v1/models/" + plan.model() + ":predict"
-        : "/v2/models/" + plan.model() + "/infer";
+    return switch (plan.protocol()) {
+      case TFSERVING -> "/v1/models/" + plan.model() + ":predict";
+      case OPENAI -> "/v1/completions";
+      default -> "/v2/models/" + plan.model() + "/infer";
+    };
   }
 
   /** The model's metric sums now; null (said once) when the server has none. */

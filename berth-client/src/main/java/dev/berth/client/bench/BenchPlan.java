@@ -23,6 +23,12 @@ public final class BenchPlan {
   public static final int DEFAULT_MAX_CONNECTIONS = 256;
   public static final long DEFAULT_SEED = 1;
 
+  /** With {@link Protocol#OPENAI}: tokens each generated request asks for. */
+  public static final int DEFAULT_MAX_TOKENS = 64;
+
+  /** With {@link Protocol#OPENAI}: words of each generated prompt. */
+  public static final int DEFAULT_PROMPT_WORDS = 48;
+
   /** Berth's gRPC port unless told otherwise. */
   public static final int DEFAULT_GRPC_PORT = 8081;
 
@@ -41,6 +47,8 @@ public final class BenchPlan {
   private final List<String> inputs;
   private final long seed;
   private final int grpcPort;
+  private final int maxTokens;
+  private final int promptWords;
 
   private BenchPlan(Builder b) {
     this.url = b.url;
@@ -58,6 +66,8 @@ public final class BenchPlan {
     this.inputs = List.copyOf(b.inputs);
     this.seed = b.seed;
     this.grpcPort = b.grpcPort;
+    this.maxTokens = b.maxTokens;
+    this.promptWords = b.promptWords;
   }
 
   /**
@@ -143,6 +153,16 @@ public final class BenchPlan {
     return grpcPort;
   }
 
+  /** With {@link Protocol#OPENAI}: {@code max_tokens} of each generated request. */
+  public int maxTokens() {
+    return maxTokens;
+  }
+
+  /** With {@link Protocol#OPENAI}: words of each generated prompt. */
+  public int promptWords() {
+    return promptWords;
+  }
+
   /** Builds a {@link BenchPlan}; every setter checks its value, {@link #build()} the whole. */
   public static final class Builder {
     private final URI url;
@@ -158,6 +178,8 @@ public final class BenchPlan {
     private final List<String> inputs = new ArrayList<>();
     private long seed = DEFAULT_SEED;
     private int grpcPort = DEFAULT_GRPC_PORT;
+    private int maxTokens = DEFAULT_MAX_TOKENS;
+    private int promptWords = DEFAULT_PROMPT_WORDS;
 
     private Builder(URI url, String model) {
       this.url = baseUrl(url);
@@ -247,6 +269,22 @@ public final class BenchPlan {
         throw new BerthException("--grpc-port must be a port from 1 to 65535, not " + port);
       }
       this.grpcPort = port;
+      return this;
+    }
+
+    public Builder maxTokens(int tokens) {
+      if (tokens < 1) {
+        throw new BerthException("--max-tokens must be 1 or more, not " + tokens);
+      }
+      this.maxTokens = tokens;
+      return this;
+    }
+
+    public Builder promptWords(int words) {
+      if (words < 1) {
+        throw new BerthException("--prompt-words must be 1 or more, not " + words);
+      }
+      this.promptWords = words;
       return this;
     }
 

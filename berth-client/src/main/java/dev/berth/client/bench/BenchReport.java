@@ -54,7 +54,12 @@ public final class BenchReport {
           new Column("server_queue_ms", r -> server(r, ServerSplit::queueMs, 3)),
           new Column("server_compute_ms", r -> server(r, ServerSplit::computeMs, 3)),
           new Column("server_batch_size", r -> server(r, ServerSplit::batchSize, 2)),
-          new Column("server_request_ms", r -> server(r, ServerSplit::requestMs, 3)));
+          new Column("server_request_ms", r -> server(r, ServerSplit::requestMs, 3)),
+          new Column("tokens_per_s", r -> round(r.tokensPerSecond(), 2)),
+          new Column("server_first_token_ms", r -> server(r, ServerSplit::firstTokenMs, 3)),
+          new Column("server_per_token_ms", r -> server(r, ServerSplit::perTokenMs, 3)),
+          new Column("server_prompt_tokens", r -> server(r, ServerSplit::promptTokens, 1)),
+          new Column("server_generated_tokens", r -> server(r, ServerSplit::generatedTokens, 1)));
 
   /** Columns the HTML table leaves out: the step label says them, the error list below shows. */
   private static final java.util.Set<String> HTML_LEAVES_OUT =
@@ -79,7 +84,11 @@ public final class BenchReport {
                 "p99 ms",
                 "max ms",
                 "errors"));
-    if (results.serverMetrics()) {
+    boolean tokens = results.steps().stream().anyMatch(r -> Double.isFinite(r.tokensPerSecond()));
+    if (tokens) {
+      // a language model: no batches, but tokens
+      head.addAll(List.of("tokens/s", "first token ms", "ms/token"));
+    } else if (results.serverMetrics()) {
       head.addAll(List.of("queue ms", "compute ms", "batch"));
     }
     List<List<String>> rows = new ArrayList<>();
@@ -106,7 +115,15 @@ public final class BenchReport {
                               .map(e -> e.getKey() + ": " + e.getValue())
                               .collect(Collectors.joining(", "))
                           + ")"));
-      if (results.serverMetrics()) {
+      if (tokens) {
+        ServerSplit s = r.server();
+        row.add(
+            Double.isFinite(r.tokensPerSecond())
+                ? String.format(Locale.ROOT, "%,.1f", r.tokensPerSecond())
+                : "-");
+        row.add(s == null ? "-" : msCell(s.firstTokenMs()));
+        row.add(s == null ? "-" : msCell(s.perTokenMs()));
+      } else if (results.serverMetrics()) {
         ServerSplit s = r.server();
         row.add(s == null ? "-" : msCell(s.queueMs()));
         row.add(s == null ? "-" : msCell(s.computeMs()));
@@ -324,7 +341,9 @@ public final class BenchReport {
             results.serverMetrics()
                 ? " The server_ columns are means the server itself recorded during each step"
                     + " (queue wait per request, engine time and rows per batch, request time"
-                    + " from arrival to answer)."
+                    + " from arrival to answer; for a language model the time to the first"
+                    + " token, the time per token and the prompt and generated tokens per"
+                    + " generation, which give tokens_per_s)."
                 : " The server had no Berth metrics, so there is no server-side split.")
         .append("</p>\n</body></html>\n");
     return h.toString();

@@ -20,7 +20,12 @@ public enum Protocol {
    * Open Inference Protocol v2 over gRPC: {@code inference.GRPCInferenceService/ModelInfer}, inputs
    * as raw contents, on the server's gRPC port.
    */
-  GRPC("grpc");
+  GRPC("grpc"),
+  /**
+   * The OpenAI-compatible API of a language model: {@code POST /v1/completions}, whole answers (not
+   * streamed); latency is the whole generation's.
+   */
+  OPENAI("openai");
 
   private final String id;
 

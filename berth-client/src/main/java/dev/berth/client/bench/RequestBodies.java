@@ -57,6 +57,21 @@ final class RequestBodies {
 
   private RequestBodies() {}
 
+  /** Whether an OpenAI {@code GET /v1/models} answer lists a model with this id. */
+  static boolean listsModel(byte[] json, String model) {
+    try {
+      for (JsonNode m : JSON.readTree(json).path("data")) {
+        if (model.equals(m.path("id").asText())) {
+          return true;
+        }
+      }
+      return false;
+    } catch (IOException e) {
+      throw new BerthException(
+          "the server's GET /v1/models answer is not JSON (" + e.getMessage() + ")", e);
+    }
+  }
+
   /** Model metadata from an OIP v2 {@code GET /v2/models/M} answer. */
   static ModelMetadata parseMetadata(byte[] json) {
     try {
@@ -154,6 +169,47 @@ final class RequestBodies {
           protocol == Protocol.TFSERVING
               ? tfServing(inputs, values, batchSize)
               : oip(inputs, values, batchSize));
+    }
+    return bodies;
+  }
+
+  /**
+   * Distinct generated completion prompts, sent round-robin: more than a server runs sequences at
+   * once, so that a request seldom finds its whole prompt in a sequence's cache.
+   */
+  static final int PROMPT_VARIANTS = 256;
+
+  /**
+   * {@link #PROMPT_VARIANTS} bodies of {@code POST /v1/completions} for {@code model}: a prompt of
+   * {@code words} words of the sample sentences, each starting with its own number (so that no two
+   * share a start a server could reuse), {@code max_tokens} of {@code maxTokens} and greedy
+   * decoding ({@code temperature} 0, so that a request generates the same tokens each time).
+   */
+  static List<byte[]> completions(String model, int words, int maxTokens, long seed) {
+    List<String> vocabulary = new ArrayList<>();
+    for (String sentence : SENTENCES) {
+      vocabulary.addAll(List.of(sentence.split(" ")));
+    }
+    SplittableRandom random = new SplittableRandom(seed);
+    List<byte[]> bodies = new ArrayList<>(PROMPT_VARIANTS);
+    for (int v = 0; v < PROMPT_VARIANTS; v++) {
+      StringBuilder prompt = new StringBuilder("Request ").append(v + 1).append(':');
+      int at = random.nextInt(vocabulary.size());
+      for (int w = 0; w < words; w++) {
+        prompt.append(' ').append(vocabulary.get((at + w) % vocabulary.size()));
+      }
+      ByteArrayOutputStream out = new ByteArrayOutputStream();
+      try (JsonGenerator g = FACTORY.createGenerator(out)) {
+        g.writeStartObject();
+        g.writeStringField("model", model);
+        g.writeStringField("prompt", prompt.toString());
+        g.writeNumberField("max_tokens", maxTokens);
+        g.writeNumberField("temperature", 0);
+        g.writeEndObject();
+      } catch (IOException e) {
+        throw new UncheckedIOException(e);
+      }
+      bodies.add(out.toByteArray());
     }
     return bodies;
   }

@@ -6,7 +6,8 @@ import java.util.Map;
 /**
  * Where the server says the time of one step went, from the change of a Berth server's {@code
  * /metrics} between the step's start and end (all versions of the model). A field is NaN when the
- * server recorded nothing for it in the step.
+ * server recorded nothing for it in the step (a tensor model has no token figures, a language model
+ * no batches).
  *
  * @param queueMs mean time a request waited in the model's queue ({@code
  *     berth_queue_duration_seconds})
@@ -14,17 +15,47 @@ import java.util.Map;
  * @param batchSize mean rows per engine call ({@code berth_batch_size})
  * @param requestMs mean time from a request's arrival to its answer ({@code
  *     berth_request_duration_seconds})
+ * @param firstTokenMs a language model's mean time from a request's arrival to its first generated
+ *     token, waiting for a sequence included ({@code berth_llm_time_to_first_token_seconds})
+ * @param perTokenMs a language model's mean time between two tokens of one sequence ({@code
+ *     berth_llm_time_per_output_token_seconds})
+ * @param promptTokens a language model's mean prompt tokens per generation ({@code
+ *     berth_llm_prompt_tokens_total} over the generations started)
+ * @param generatedTokens a language model's mean tokens generated per generation ({@code
+ *     berth_llm_generation_tokens_total} over the generations started)
  */
-public record ServerSplit(double queueMs, double computeMs, double batchSize, double requestMs) {
+public record ServerSplit(
+    double queueMs,
+    double computeMs,
+    double batchSize,
+    double requestMs,
+    double firstTokenMs,
+    double perTokenMs,
+    double promptTokens,
+    double generatedTokens) {
 
   static final String QUEUE = "berth_queue_duration_seconds";
   static final String COMPUTE = "berth_compute_duration_seconds";
   static final String BATCH = "berth_batch_size";
   static final String REQUEST = "berth_request_duration_seconds";
+  static final String FIRST_TOKEN = "berth_llm_time_to_first_token_seconds";
+  static final String PER_TOKEN = "berth_llm_time_per_output_token_seconds";
+  static final String PROMPT_TOKENS = "berth_llm_prompt_tokens_total";
+  static final String GENERATED_TOKENS = "berth_llm_generation_tokens_total";
 
-  /** The sums and counts of the model's histograms at one moment. */
-  record Snapshot(double[] sums, double[] counts) {
-    private static final String[] NAMES = {QUEUE, COMPUTE, BATCH, REQUEST};
+  /** A tensor model's split: no token figures. */
+  public ServerSplit(double queueMs, double computeMs, double batchSize, double requestMs) {
+    this(queueMs, computeMs, batchSize, requestMs, Double.NaN, Double.NaN, Double.NaN, Double.NaN);
+  }
+
+  /**
+   * The sums and counts of the model's histograms at one moment, and its two token counters.
+   *
+   * @param tokens prompt tokens, then generated tokens, so far
+   */
+  record Snapshot(double[] sums, double[] counts, double[] tokens) {
+    private static final String[] NAMES = {QUEUE, COMPUTE, BATCH, REQUEST, FIRST_TOKEN, PER_TOKEN};
+    private static final String[] COUNTERS = {PROMPT_TOKENS, GENERATED_TOKENS};
 
     /** The snapshot of {@code model} in a scrape; null when the scrape has none of its metrics. */
     static Snapshot of(List<PrometheusText.Sample> samples, String model) {
@@ -38,18 +69,37 @@ public record ServerSplit(double queueMs, double computeMs, double batchSize, do
         sums[i] = PrometheusText.sum(samples, name + "_sum", match);
         counts[i] = PrometheusText.sum(samples, name + "_count", match);
       }
-      return any ? new Snapshot(sums, counts) : null;
+      double[] tokens = new double[COUNTERS.length];
+      for (int i = 0; i < COUNTERS.length; i++) {
+        String name = COUNTERS[i];
+        any |= samples.stream().anyMatch(s -> s.name().equals(name));
+        tokens[i] = PrometheusText.sum(samples, name, match);
+      }
+      return any ? new Snapshot(sums, counts, tokens) : null;
     }
   }
 
   /** The means over what happened between two snapshots. */
   static ServerSplit between(Snapshot before, Snapshot after) {
-    double[] means = new double[4];
-    for (int i = 0; i < 4; i++) {
+    int n = before.sums().length;
+    double[] means = new double[n];
+    for (int i = 0; i < n; i++) {
       double count = after.counts()[i] - before.counts()[i];
       double sum = after.sums()[i] - before.sums()[i];
       means[i] = count > 0 ? sum / count : Double.NaN;
     }
-    return new ServerSplit(means[0] * 1e3, means[1] * 1e3, means[2], means[3] * 1e3);
+    // every generation records one time to its first token: their count is the generations
+    double generations = after.counts()[4] - before.counts()[4];
+    double prompt = after.tokens()[0] - before.tokens()[0];
+    double generated = after.tokens()[1] - before.tokens()[1];
+    return new ServerSplit(
+        means[0] * 1e3,
+        means[1] * 1e3,
+        means[2],
+        means[3] * 1e3,
+        means[4] * 1e3,
+        means[5] * 1e3,
+        generations > 0 ? prompt / generations : Double.NaN,
+        generations > 0 ? generated / generations : Double.NaN);
   }
 }

@@ -39,4 +39,12 @@ public record StepResult(
     sorted.putAll(errorsByStatus);
     errorsByStatus = java.util.Collections.unmodifiableMap(sorted);
   }
+
+  /**
+   * A language model's generated tokens per second: the throughput times the tokens the server says
+   * each generation produced; NaN without that figure.
+   */
+  public double tokensPerSecond() {
+    return server == null ? Double.NaN : throughputPerSecond * server.generatedTokens();
+  }
 }

@@ -46,6 +46,8 @@ public final class PointMeter {
    * @param step each step's measured time
    * @param warmup each step's load before it is measured
    * @param maxConcurrency the most closed-loop callers
+   * @param maxTokens with {@link Protocol#OPENAI}: max_tokens of each generated request
+   * @param promptWords with {@link Protocol#OPENAI}: words of each generated prompt
    */
   public record Load(
       Protocol protocol,
@@ -55,11 +57,43 @@ public final class PointMeter {
       Duration timeout,
       Duration step,
       Duration warmup,
-      int maxConcurrency) {
+      int maxConcurrency,
+      int maxTokens,
+      int promptWords) {
     public Load {
       inputs = List.copyOf(inputs);
     }
+
+    /** A tensor model's load: the completion sizes at berth bench's defaults. */
+    public Load(
+        Protocol protocol,
+        Path data,
+        List<String> inputs,
+        int batchSize,
+        Duration timeout,
+        Duration step,
+        Duration warmup,
+        int maxConcurrency) {
+      this(
+          protocol,
+          data,
+          inputs,
+          batchSize,
+          timeout,
+          step,
+          warmup,
+          maxConcurrency,
+          BenchPlan.DEFAULT_MAX_TOKENS,
+          BenchPlan.DEFAULT_PROMPT_WORDS);
+    }
   }
+
+  /**
+   * A step whose answers hold fewer tokens than this share of the first measured step's (a language
+   * model's context too small for prompt and answer cuts {@code max_tokens}) breaks the goal,
+   * however fast: a shorter answer is not the same work.
+   */
+  static final double SHORTER_ANSWERS = 0.9;
 
   /**
    * A server running one setting.
@@ -75,6 +109,7 @@ public final class PointMeter {
   private final Load load;
   private final Consumer<String> progress;
   private boolean generatorWarm;
+  private double referenceTokens = Double.NaN;
 
   public PointMeter(String model, TuneGoal goal, Load load, Consumer<String> progress) {
     this.model = model;
@@ -100,7 +135,7 @@ public final class PointMeter {
       // the server is a fresh process: the first step warms its JIT up for longer
       Duration warmup = c == 1 ? firstWarmup() : load.warmup();
       PointResult.Step s = checked(server, LoadStep.closed(c), warmup, closed, retried);
-      boolean held = goal.heldBy(s.result());
+      boolean held = held(s.result());
       if (held && (best == null || throughput(s) > throughput(best))) {
         best = s;
       }
@@ -118,7 +153,7 @@ public final class PointMeter {
       for (int i = 0; i < OPEN_STEPS; i++) {
         PointResult.Step s =
             checked(server, LoadStep.open(throughput(best) * f), load.warmup(), open, retried);
-        if (goal.heldBy(s.result())) {
+        if (held(s.result())) {
           goalThroughput = Math.max(goalThroughput, throughput(s));
           held = f;
         } else {
@@ -129,11 +164,11 @@ public final class PointMeter {
         }
         f = held > 0 ? (held + broke) / 2 : f * 0.6;
       }
-      if (held > 0 && !goal.heldBy(open.get(open.size() - 1).result())) {
+      if (held > 0 && !held(open.get(open.size() - 1).result())) {
         // the step that held is the one reported: move it last
         PointResult.Step holding =
             open.stream()
-                .filter(s -> goal.heldBy(s.result()))
+                .filter(s -> held(s.result()))
                 .max(java.util.Comparator.comparingDouble(PointMeter::throughput))
                 .orElseThrow();
         open.remove(holding);
@@ -168,7 +203,7 @@ public final class PointMeter {
       boolean[] retried) {
     PointResult.Step s = step(server, load, warmup);
     steps.add(s);
-    if (!goal.heldBy(s.result()) && !retried[0]) {
+    if (!held(s.result()) && !retried[0]) {
       retried[0] = true;
       progress.accept("    (broke the goal: once more, in case the machine paused)");
       s = step(server, load, warmup);
@@ -220,6 +255,26 @@ public final class PointMeter {
     return three.compareTo(Duration.ofSeconds(2)) < 0 ? Duration.ofSeconds(2) : three;
   }
 
+  /**
+   * Whether a step held the goal; for a language model, also with answers as long as the first step
+   * measured gave (the current setting's).
+   */
+  private boolean held(StepResult r) {
+    return load.protocol() == Protocol.OPENAI
+        ? goal.heldBy(r) && !cutShort(r, referenceTokens)
+        : goal.heldBy(r);
+  }
+
+  /**
+   * Whether a step's answers averaged fewer tokens than {@link #SHORTER_ANSWERS} of the reference.
+   */
+  static boolean cutShort(StepResult r, double referenceTokens) {
+    double tokens = r.server() == null ? Double.NaN : r.server().generatedTokens();
+    return Double.isFinite(tokens)
+        && Double.isFinite(referenceTokens)
+        && tokens < referenceTokens * SHORTER_ANSWERS;
+  }
+
   private PointResult.Step step(Server server, LoadStep step, Duration warmup) {
     BenchPlan plan = plan(server, step, load.step(), warmup);
     Optional<Duration> cpuBefore = cpuTime(server.pid());
@@ -227,6 +282,10 @@ public final class PointMeter {
     StepResult r = Bench.run(plan, line -> {}).steps().get(0);
     long wall = System.nanoTime() - wallBefore;
     Optional<Duration> cpuAfter = cpuTime(server.pid());
+    if (Double.isNaN(referenceTokens) && r.server() != null && r.errors() == 0) {
+      // the first step of the current setting: how long its answers are
+      referenceTokens = r.server().generatedTokens();
+    }
     double cores =
         cpuBefore.isPresent() && cpuAfter.isPresent()
             ? (cpuAfter.get().toNanos() - cpuBefore.get().toNanos()) / (double) wall
@@ -234,12 +293,23 @@ public final class PointMeter {
     progress.accept(
         String.format(
             Locale.ROOT,
-            "    %-10s %8s req/s  p%d %7.1f ms  %s%s",
+            "    %-10s %8s req/s%s  p%d %7.1f ms  %s%s",
             step.isOpen() ? Tuner.rate(step.ratePerSecond()) + "/s" : "c=" + step.concurrency(),
             Tuner.rate(r.throughputPerSecond()),
+            Double.isFinite(r.tokensPerSecond())
+                ? String.format(Locale.ROOT, " %8s tokens/s", Tuner.rate(r.tokensPerSecond()))
+                : "",
             goal.percentile(),
             goal.of(r.latency()),
-            goal.heldBy(r) ? "holds" : "breaks",
+            held(r)
+                ? "holds"
+                : goal.heldBy(r)
+                    ? String.format(
+                        Locale.ROOT,
+                        "breaks: answers of %.1f tokens, not %.1f (context too small?)",
+                        r.server().generatedTokens(),
+                        referenceTokens)
+                    : "breaks",
             r.errors() > 0 ? " (" + r.errors() + " errors: " + r.errorsByStatus() + ")" : ""));
     return new PointResult.Step(r, cores);
   }
@@ -255,7 +325,9 @@ public final class PointMeter {
             .timeout(load.timeout())
             .batchSize(load.batchSize())
             .inputs(load.inputs())
-            .grpcPort(server.grpcPort());
+            .grpcPort(server.grpcPort())
+            .maxTokens(load.maxTokens())
+            .promptWords(load.promptWords());
     if (load.data() != null) {
       plan.data(load.data());
     }

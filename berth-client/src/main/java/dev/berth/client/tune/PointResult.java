@@ -80,6 +80,11 @@ public record PointResult(
     return meetsGoal() ? open.get(open.size() - 1) : null;
   }
 
+  /** A language model's tokens per second at the load the goal held at; NaN otherwise. */
+  public double goalTokensPerSecond() {
+    return meetsGoal() ? atGoal().result().tokensPerSecond() : Double.NaN;
+  }
+
   /** The goal's percentile with one caller (the lowest latency it can give), NaN when unknown. */
   public double lowLoadMs(TuneGoal goal) {
     // the last one-caller step: the one that decided, when a broken one was run again

@@ -17,16 +17,18 @@ import java.util.Locale;
  *   <li>HPA: the CPU use at the load the goal held at, as a share of the request, less 15% so that
  *       pods are added before one reaches the knee; and the in-flight requests per pod at that load
  *       (Little's law: throughput × mean latency), less 15%, for an in-flight target.
- *   <li>{@code max-queue-size}: the requests that can wait and still be answered within the goal,
- *       the goal's time less the latency with one caller, at the goal throughput; beyond it a
- *       client gets 429 at once rather than a late answer.
+ *   <li>{@code max-queue-size} ({@code max-waiting} of a language model): the requests that can
+ *       wait and still be answered within the goal, the goal's time less the latency with one
+ *       caller, at the goal throughput; beyond it a client gets 429 at once rather than a late
+ *       answer.
  * </ul>
  *
  * @param cpu the CPU request and limit (a Kubernetes quantity)
  * @param memory the memory request and limit (a Kubernetes quantity), null when unknown
  * @param targetCpuUtilization the HPA's CPU target, percent of the request
  * @param targetInflightPerPod the HPA's in-flight target per pod
- * @param maxQueueSize the model's {@code batching.max-queue-size}
+ * @param maxQueueSize the model's {@code batching.max-queue-size} (a language model's {@code
+ *     llm.max-waiting})
  * @param reasons how each figure follows from the measurement
  */
 public record Sizing(
@@ -133,8 +135,9 @@ public record Sizing(
     reasons.add(
         String.format(
             Locale.ROOT,
-            "max-queue-size %d: %s req/s x (%s ms goal - %.1f ms with one caller) can wait and"
+            "%s %d: %s req/s x (%s ms goal - %.1f ms with one caller) can wait and"
                 + " still be answered in time",
+            Tuner.shortName(TuneSpace.queueKey(winner.setting())),
             queue,
             Tuner.rate(winner.goalThroughput()),
             TuneGoal.number(goal.limitMs()),

@@ -57,8 +57,11 @@ public final class TuneReport {
     out.append(
         String.format(
             Locale.ROOT,
-            "  %s req/s with %s (p%d %.1f ms at that load)%s%n",
+            "  %s req/s%s with %s (p%d %.1f ms at that load)%s%n",
             Tuner.rate(r.winnerFinal().goalThroughput()),
+            Double.isFinite(r.winnerFinal().goalTokensPerSecond())
+                ? " (" + Tuner.rate(r.winnerFinal().goalTokensPerSecond()) + " tokens/s)"
+                : "",
             goal.label(),
             goal.percentile(),
             r.winnerFinal().atGoal() == null
@@ -126,6 +129,7 @@ public final class TuneReport {
       s.put("target_cpu_utilization", sizing.targetCpuUtilization());
       s.put("target_inflight_per_pod", sizing.targetInflightPerPod());
       s.put("max_queue_size", sizing.maxQueueSize());
+      s.put("max_queue_size_key", TuneSpace.queueKey(r.winner()));
       s.put("reasons", sizing.reasons());
       o.put("deployment", s);
     }
@@ -145,6 +149,7 @@ public final class TuneReport {
     o.put("setting", p.setting().values());
     o.put("meets_goal", p.meetsGoal());
     o.put("goal_throughput", p.goalThroughput());
+    o.put("goal_tokens_per_s", finite(p.goalTokensPerSecond()));
     o.put("knee_concurrency", p.kneeConcurrency());
     o.put("low_load_ms", finite(p.lowLoadMs(goal)));
     o.put("peak_rss_bytes", p.peakRssBytes());
@@ -169,6 +174,12 @@ public final class TuneReport {
       o.put("mean_ms", finite(r.latency().meanMs()));
       o.put("errors", r.errors());
       o.put("server_cpu_cores", finite(s.cpuCores()));
+      if (Double.isFinite(r.tokensPerSecond())) {
+        // a language model's
+        o.put("tokens_per_s", r.tokensPerSecond());
+        o.put("first_token_ms", finite(r.server().firstTokenMs()));
+        o.put("generated_tokens", finite(r.server().generatedTokens()));
+      }
       out.add(o);
     }
     return out;

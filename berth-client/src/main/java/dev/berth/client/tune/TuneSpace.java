@@ -22,6 +22,10 @@ public record TuneSpace(TuneSetting baseline, List<Dimension> dimensions) {
   public static final String MAX_BATCH_SIZE = "batching.max-batch-size";
   public static final String MAX_QUEUE_DELAY = "batching.max-queue-delay";
   public static final String MAX_QUEUE_SIZE = "batching.max-queue-size";
+  public static final String LLM_PARALLEL = "llm.parallel";
+  public static final String LLM_THREADS = "llm.threads";
+  public static final String LLM_CONTEXT_SIZE = "llm.context-size";
+  public static final String LLM_MAX_WAITING = "llm.max-waiting";
 
   /**
    * One key and its values.
@@ -29,10 +33,19 @@ public record TuneSpace(TuneSetting baseline, List<Dimension> dimensions) {
    * @param key the model.yaml path of the key
    * @param values its values in order (ascending; {@link TuneSetting#DEFAULT} first)
    * @param refine whether values between two tried ones are tried too (whole numbers)
+   * @param smallerWhenEven whether only values below the current one are tried, and one that does
+   *     not lose by the margin wins (a key that saves memory, not time: a language model's context
+   *     size)
    */
-  public record Dimension(String key, List<Object> values, boolean refine) {
+  public record Dimension(
+      String key, List<Object> values, boolean refine, boolean smallerWhenEven) {
     public Dimension {
       values = List.copyOf(values);
+    }
+
+    /** A key searched both ways, a value winning only by the margin. */
+    public Dimension(String key, List<Object> values, boolean refine) {
+      this(key, values, refine, false);
     }
   }
 
@@ -51,13 +64,17 @@ public record TuneSpace(TuneSetting baseline, List<Dimension> dimensions) {
         switch (engine) {
           case "onnx", "pytorch", "tensorflow" -> "options.intra-op-threads";
           case "xgboost" -> "options.threads";
+          case "llama" -> null;
           default ->
               throw new BerthException(
-                  "berth tune searches the settings of tensor models (onnx, pytorch, tensorflow,"
-                      + " xgboost), not of "
+                  "berth tune searches the settings of onnx, pytorch, tensorflow, xgboost and"
+                      + " llama models, not of "
                       + engine
-                      + " models yet; measure a language model's settings with berth bench");
+                      + " models; measure its settings with berth bench");
         };
+    if (threads == null) {
+      return languageModel(modelYaml, cpus);
+    }
     Map<String, Object> base = new LinkedHashMap<>();
     int instances = integer(TuneSetting.valueIn(modelYaml, INSTANCES), 1);
     base.put(INSTANCES, instances);
@@ -78,21 +95,7 @@ public record TuneSpace(TuneSetting baseline, List<Dimension> dimensions) {
       }
     }
     dims.add(new Dimension(INSTANCES, withValue(instanceValues, instances), true));
-    List<Object> threadValues = new ArrayList<>();
-    if (threadValue == null) {
-      // leaving the key out means the engine's default only while model.yaml gives none
-      threadValues.add(TuneSetting.DEFAULT);
-    }
-    for (int t = 1; t <= cpus; t *= 2) {
-      threadValues.add(t);
-    }
-    if (!threadValues.contains(cpus)) {
-      threadValues.add(cpus);
-    }
-    // on one CPU the engine's default is one thread whatever the instances: nothing to search
-    if (!(cpus == 1 && threadValue == null)) {
-      dims.add(new Dimension(threads, withValue(threadValues, base.get(threads)), false));
-    }
+    threads(dims, threads, threadValue, base.get(threads), cpus);
     if (batching) {
       // with batching: false (a model whose tensors have no batch dimension, or the owner's
       // choice) neither key changes anything
@@ -105,6 +108,68 @@ public record TuneSpace(TuneSetting baseline, List<Dimension> dimensions) {
               false));
     }
     return new TuneSpace(baseline, dims);
+  }
+
+  /**
+   * A language model's space: {@code llm.parallel} (sequences decoded together: 1, 2, 4, ... 32),
+   * {@code llm.threads} (llama.cpp's default of one per core, then 1, 2, 4, ... up to the CPUs),
+   * and {@code llm.context-size} (tokens a sequence holds), only downwards (256, 512, 1024, ...
+   * below the current one), a smaller one winning when it is as fast: it saves {@code parallel ×}
+   * its tokens of KV cache, and answers cut short by a too small one break the goal.
+   */
+  private static TuneSpace languageModel(Map<String, Object> modelYaml, int cpus) {
+    Map<String, Object> base = new LinkedHashMap<>();
+    int parallel = integer(TuneSetting.valueIn(modelYaml, LLM_PARALLEL), 4);
+    base.put(LLM_PARALLEL, parallel);
+    Object threadValue = TuneSetting.valueIn(modelYaml, LLM_THREADS);
+    if (threadValue != null && integer(threadValue, 0) == 0) {
+      threadValue = null; // 0 is llama.cpp's default written out
+    }
+    base.put(LLM_THREADS, threadValue == null ? TuneSetting.DEFAULT : integer(threadValue, 1));
+    int context = integer(TuneSetting.valueIn(modelYaml, LLM_CONTEXT_SIZE), 4096);
+    base.put(LLM_CONTEXT_SIZE, context);
+    List<Dimension> dims = new ArrayList<>();
+    dims.add(new Dimension(LLM_PARALLEL, withValue(List.of(1, 2, 4, 8, 16, 32), parallel), true));
+    threads(dims, LLM_THREADS, threadValue, base.get(LLM_THREADS), cpus);
+    List<Object> contexts = new ArrayList<>();
+    for (int c = 256; c < context; c *= 2) {
+      contexts.add(c);
+    }
+    contexts.add(context);
+    if (contexts.size() > 1) {
+      dims.add(new Dimension(LLM_CONTEXT_SIZE, contexts, false, true));
+    }
+    return new TuneSpace(new TuneSetting(base), dims);
+  }
+
+  /**
+   * The engine's threads: its default (only while model.yaml gives none), then 1, 2, 4, ... up to
+   * the CPUs; not searched on one CPU without a value, where the default is one thread.
+   */
+  private static void threads(
+      List<Dimension> dims, String key, Object configured, Object current, int cpus) {
+    List<Object> values = new ArrayList<>();
+    if (configured == null) {
+      // leaving the key out means the engine's default only while model.yaml gives none
+      values.add(TuneSetting.DEFAULT);
+    }
+    for (int t = 1; t <= cpus; t *= 2) {
+      values.add(t);
+    }
+    if (!values.contains(cpus)) {
+      values.add(cpus);
+    }
+    if (!(cpus == 1 && configured == null)) {
+      dims.add(new Dimension(key, withValue(values, current), false));
+    }
+  }
+
+  /**
+   * The model.yaml key the sized queue goes into: a language model's {@code llm.max-waiting}
+   * (requests waiting for a sequence), else {@code batching.max-queue-size}.
+   */
+  public static String queueKey(TuneSetting setting) {
+    return setting.get(LLM_PARALLEL) != null ? LLM_MAX_WAITING : MAX_QUEUE_SIZE;
   }
 
   /** The values with {@code value} among them, in order. */

@@ -22,7 +22,8 @@ import java.util.function.LongSupplier;
  *   <li>Each key in turn (instances, engine threads, max-batch-size, max-queue-delay), from the
  *       best setting so far: its values above the current one, one at a time, then those below. A
  *       value that wins by the margin becomes the best; one that loses by it ends that direction,
- *       as do two in a row within the noise.
+ *       as do two in a row within the noise. A key that saves memory rather than time (a language
+ *       model's context size) only goes down, and there a value within the noise wins too.
  *   <li>Whole-number keys are refined right after their search: the values half-way between the
  *       best and its tried neighbours.
  *   <li>The winner and the current setting are measured once more, in turn, and the figures of that
@@ -171,7 +172,7 @@ public final class Tuner {
       at = 0;
     }
     String name = shortName(d.key());
-    for (int direction : new int[] {1, -1}) {
+    for (int direction : d.smallerWhenEven() ? new int[] {-1} : new int[] {1, -1}) {
       int withinNoise = 0;
       for (int i = at + direction; i >= 0 && i < d.values().size(); i += direction) {
         TuneSetting candidate = best.with(d.key(), d.values().get(i));
@@ -183,7 +184,8 @@ public final class Tuner {
           untried.add(candidate.label());
           continue;
         }
-        int verdict = compare(candidate, name + " " + from + " -> " + d.values().get(i));
+        int verdict =
+            compare(candidate, name + " " + from + " -> " + d.values().get(i), d.smallerWhenEven());
         if (verdict > 0) {
           best = candidate;
           withinNoise = 0;
@@ -229,7 +231,7 @@ public final class Tuner {
         untried.add(candidate.label());
         continue;
       }
-      if (compare(candidate, name + " " + value + " -> " + mid + " (refining)") > 0) {
+      if (compare(candidate, name + " " + value + " -> " + mid + " (refining)", false) > 0) {
         best = candidate;
         return;
       }
@@ -238,9 +240,10 @@ public final class Tuner {
 
   /**
    * Measures {@code candidate} and compares it with the best: 1 when it wins by the margin, -1 when
-   * it loses by it, 0 within the noise. Says why in {@link #decisions}.
+   * it loses by it, 0 within the noise; with {@code evenWins} (a smaller value of a key that saves
+   * memory), within the noise is a win too. Says why in {@link #decisions}.
    */
-  private int compare(TuneSetting candidate, String purpose) {
+  private int compare(TuneSetting candidate, String purpose, boolean evenWins) {
     for (int r = 0; r < repeats; r++) {
       measure(candidate, purpose + (repeats > 1 ? " (" + (r + 1) + "/" + repeats + ")" : ""));
     }
@@ -273,17 +276,16 @@ public final class Tuner {
               c.lowLoadMs,
               b.lowLoadMs);
     }
-    decisions.add(
-        purpose
-            + ": "
-            + (verdict > 0
-                ? "wins"
-                : verdict < 0
-                    ? "loses"
-                    : "within the noise, keeps " + best.get(changedKey(candidate)))
-            + ", "
-            + how);
-    return verdict;
+    String outcome =
+        verdict > 0
+            ? "wins"
+            : verdict < 0
+                ? "loses"
+                : evenWins
+                    ? "within the noise with less memory, wins"
+                    : "within the noise, keeps " + best.get(changedKey(candidate));
+    decisions.add(purpose + ": " + outcome + ", " + how);
+    return verdict == 0 && evenWins ? 1 : verdict;
   }
 
   private PointResult measure(TuneSetting setting, String purpose) {

@@ -182,4 +182,35 @@ class RequestBodiesTest {
   private static List<String> names(List<TensorSpec> specs) {
     return specs.stream().map(TensorSpec::name).toList();
   }
+
+  @Test
+  void completionPromptsHaveTheirOwnStartsAndTheWordsAndTokensAskedFor() throws Exception {
+    List<byte[]> bodies = RequestBodies.completions("tiny", 12, 32, 1);
+    assertEquals(RequestBodies.PROMPT_VARIANTS, bodies.size());
+    java.util.Set<String> starts = new java.util.HashSet<>();
+    for (byte[] b : bodies) {
+      JsonNode body = json(b);
+      assertEquals("tiny", body.path("model").asText());
+      assertEquals(32, body.path("max_tokens").asInt());
+      assertEquals(0, body.path("temperature").asInt());
+      String prompt = body.path("prompt").asText();
+      // "Request N:" and twelve words
+      assertEquals(14, prompt.split(" ").length, prompt);
+      starts.add(prompt.substring(0, prompt.indexOf(':')));
+    }
+    assertEquals(bodies.size(), starts.size(), "every prompt starts differently");
+    assertArrayEquals(bodies.get(7), RequestBodies.completions("tiny", 12, 32, 1).get(7));
+  }
+
+  @Test
+  void theModelListOfAnOpenAiServer() {
+    byte[] list =
+        "{\"object\":\"list\",\"data\":[{\"id\":\"tiny\",\"object\":\"model\"}]}"
+            .getBytes(StandardCharsets.UTF_8);
+    assertTrue(RequestBodies.listsModel(list, "tiny"));
+    assertFalse(RequestBodies.listsModel(list, "minilm"));
+    assertThrows(
+        BerthException.class,
+        () -> RequestBodies.listsModel("<html>".getBytes(StandardCharsets.UTF_8), "tiny"));
+  }
 }

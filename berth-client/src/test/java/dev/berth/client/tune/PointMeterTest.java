@@ -6,7 +6,10 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import org.junit.jupiter.api.Test;
 
-/** What the JDK's jcmd says of a server's heap, as its collectors write it. */
+/**
+ * How one setting's measurement decides: where a ramp ends, what the JDK's jcmd says of a server's
+ * heap, when a language model's answers are cut short.
+ */
 class PointMeterTest {
   @Test
   void aRampGoesOnWhileThroughputGrowsAndEndsWhenSaturatedOrBroken() {
@@ -47,5 +50,30 @@ class PointMeterTest {
             + " the  space 258048K,   0% used [0x0000000704d50000, 0x0000000704e73ab8)\n";
     assertEquals((116160L + 258048L) * 1024, PointMeter.heapCommitted(serial));
     assertEquals(-1, PointMeter.heapCommitted("12: Could not attach"));
+  }
+
+  @Test
+  void answersShorterThanTheCurrentSettingsAreCutShort() {
+    assertFalse(PointMeter.cutShort(withTokens(62), 64));
+    assertFalse(PointMeter.cutShort(withTokens(58), 64)); // within a tenth: answers that end early
+    assertTrue(PointMeter.cutShort(withTokens(40), 64));
+    // without the figures (a tensor model, or no reference yet) nothing is cut short
+    assertFalse(PointMeter.cutShort(withTokens(Double.NaN), 64));
+    assertFalse(PointMeter.cutShort(withTokens(40), Double.NaN));
+  }
+
+  private static dev.berth.client.bench.StepResult withTokens(double generated) {
+    return new dev.berth.client.bench.StepResult(
+        dev.berth.client.bench.LoadStep.closed(1),
+        1,
+        5,
+        50,
+        10,
+        new dev.berth.client.bench.LatencyStats(20, 20, 25, 28, 30, 31),
+        0,
+        java.util.Map.of(),
+        null,
+        new dev.berth.client.bench.ServerSplit(
+            Double.NaN, Double.NaN, Double.NaN, 20, 5, 0.3, 40, generated));
   }
 }

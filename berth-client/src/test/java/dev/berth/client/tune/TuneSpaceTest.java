@@ -79,8 +79,42 @@ class TuneSpaceTest {
   }
 
   @Test
-  void languageModelsAreRefusedWithWhatToDoInstead() {
-    BerthException e = assertThrows(BerthException.class, () -> TuneSpace.of("llama", Map.of(), 2));
+  void aLanguageModelSearchesParallelThreadsAndASmallerContext() {
+    TuneSpace space =
+        TuneSpace.of("llama", Map.of("llm", Map.of("parallel", 6, "context-size", 2048)), 2);
+    assertEquals(
+        Map.of("llm.parallel", 6, "llm.threads", TuneSetting.DEFAULT, "llm.context-size", 2048),
+        space.baseline().values());
+    TuneSpace.Dimension parallel = space.dimensions().get(0);
+    assertEquals(List.of(1, 2, 4, 6, 8, 16, 32), parallel.values());
+    assertTrue(parallel.refine());
+    assertEquals(List.of(TuneSetting.DEFAULT, 1, 2), space.dimensions().get(1).values());
+    TuneSpace.Dimension context = space.dimensions().get(2);
+    // only down: a larger context adds memory, not speed
+    assertEquals(List.of(256, 512, 1024, 2048), context.values());
+    assertTrue(context.smallerWhenEven());
+    assertEquals("llm.max-waiting", TuneSpace.queueKey(space.baseline()));
+  }
+
+  @Test
+  void aLanguageModelOnOneCpuWithLlamaCppsDefaultsSearchesParallelAndContext() {
+    // threads: 0 is llama.cpp's default written out; the context its default of 4096
+    TuneSpace space = TuneSpace.of("llama", Map.of("llm", Map.of("threads", 0)), 1);
+    assertEquals(TuneSetting.DEFAULT, space.baseline().get("llm.threads"));
+    assertEquals(4, space.baseline().get("llm.parallel"));
+    assertEquals(4096, space.baseline().get("llm.context-size"));
+    assertEquals(
+        List.of("llm.parallel", "llm.context-size"),
+        space.dimensions().stream().map(TuneSpace.Dimension::key).toList());
+    assertEquals(
+        "batching.max-queue-size",
+        TuneSpace.queueKey(TuneSpace.of("onnx", Map.of(), 1).baseline()));
+  }
+
+  @Test
+  void anEngineWithoutSettingsToSearchIsRefusedWithWhatToDoInstead() {
+    BerthException e =
+        assertThrows(BerthException.class, () -> TuneSpace.of("sklearn", Map.of(), 2));
     assertTrue(e.getMessage().contains("berth bench"), e.getMessage());
     assertFalse(e.getMessage().isBlank());
   }

@@ -278,4 +278,58 @@ class TunerTest {
           2, search.stream().filter(s::equals).count(), s.label() + " in " + model.measured);
     }
   }
+
+  /**
+   * A language model: throughput grows with parallel sequences up to 8, threads make no difference,
+   * and the context size none until it is too small for prompt and answer (below 1024 the answers
+   * are cut short, which breaks the goal).
+   */
+  private static double languageModel(TuneSetting s) {
+    int parallel = (Integer) s.get(TuneSpace.LLM_PARALLEL);
+    int context = (Integer) s.get(TuneSpace.LLM_CONTEXT_SIZE);
+    if (context < 1024) {
+      return 0;
+    }
+    return 40 * Math.min(parallel, 8) - (parallel > 8 ? 20 : 0);
+  }
+
+  @Test
+  void aLanguageModelGetsItsBestParallelAndTheSmallestContextThatServesAsFast() {
+    Clock clock = new Clock();
+    Model model = new Model(TunerTest::languageModel, clock);
+    TuneSpace space =
+        TuneSpace.of(
+            "llama",
+            Map.of(
+                "apiVersion",
+                "berth.dev/v1",
+                "kind",
+                "Model",
+                "llm",
+                Map.of("parallel", 2, "context-size", 8192)),
+            2);
+    TuneResult r =
+        new Tuner(
+                space,
+                new Tuner.Options(GOAL, Duration.ofMinutes(30), 0.03),
+                model,
+                line -> {},
+                () -> clock.nanos)
+            .run();
+
+    assertEquals(8, r.winner().get(TuneSpace.LLM_PARALLEL));
+    // 4096, 2048 and 1024 serve as fast with less memory; 512 cuts answers short
+    assertEquals(1024, r.winner().get(TuneSpace.LLM_CONTEXT_SIZE));
+    assertEquals(TuneSetting.DEFAULT, r.winner().get(TuneSpace.LLM_THREADS));
+    assertTrue(
+        model.measured.stream().noneMatch(t -> (Integer) t.get(TuneSpace.LLM_CONTEXT_SIZE) > 8192),
+        "a larger context than the current one saves nothing and is not tried");
+    assertTrue(
+        r.decisions().stream().anyMatch(d -> d.contains("within the noise with less memory")),
+        String.join("\n", r.decisions()));
+    assertTrue(
+        r.decisions().stream()
+            .anyMatch(d -> d.startsWith("context-size 1024 -> 512") && d.contains("loses")),
+        String.join("\n", r.decisions()));
+  }
 }
