@@ -1215,17 +1215,19 @@ public final class ManifestGenerator {
   private HorizontalPodAutoscaler autoscaler() {
     ServiceSpec.Autoscaling a = service.deploy().autoscaling();
     List<MetricSpec> metrics = new ArrayList<>();
-    metrics.add(
-        new MetricSpecBuilder()
-            .withType("Resource")
-            .withNewResource()
-            .withName("cpu")
-            .withNewTarget()
-            .withType("Utilization")
-            .withAverageUtilization(a.targetCpuUtilization())
-            .endTarget()
-            .endResource()
-            .build());
+    if (a.targetCpuUtilization() > 0) { // 0: on requests in flight alone
+      metrics.add(
+          new MetricSpecBuilder()
+              .withType("Resource")
+              .withNewResource()
+              .withName("cpu")
+              .withNewTarget()
+              .withType("Utilization")
+              .withAverageUtilization(a.targetCpuUtilization())
+              .endTarget()
+              .endResource()
+              .build());
+    }
     if (a.targetInflightPerPod() > 0) {
       // served by the Prometheus adapter rule in docs/kubernetes.md
       metrics.add(

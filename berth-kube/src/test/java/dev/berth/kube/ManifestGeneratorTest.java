@@ -548,6 +548,15 @@ class ManifestGeneratorTest {
     assertEquals(
         "berth_inflight_requests",
         hpa.getSpec().getMetrics().get(1).getPods().getMetric().getName());
+
+    // a CPU target of 0: on requests in flight alone (a language model's CPUs are always busy)
+    HorizontalPodAutoscaler inflightOnly =
+        find(
+            objects(
+                "deploy: {autoscaling: {target-cpu-utilization: 0, target-inflight-per-pod: 4}}\n"),
+            HorizontalPodAutoscaler.class);
+    assertEquals(1, inflightOnly.getSpec().getMetrics().size());
+    assertEquals("Pods", inflightOnly.getSpec().getMetrics().get(0).getType());
   }
 
   @Test

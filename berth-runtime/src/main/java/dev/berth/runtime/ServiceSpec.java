@@ -1155,8 +1155,15 @@ public record ServiceSpec(
             a.bool("enabled", true),
             a.integer("min-replicas", Math.max(1, replicas), 1, 1000),
             a.integer("max-replicas", Math.max(10, replicas), 1, 1000),
-            a.integer("target-cpu-utilization", 70, 1, 100),
+            a.integer("target-cpu-utilization", 70, 0, 100),
             a.integer("target-inflight-per-pod", 0, 0, 100_000));
+    if (autoscaling.targetCpuUtilization() == 0 && autoscaling.targetInflightPerPod() == 0) {
+      // 0 leaves CPU out (a language model keeps its CPUs busy from the first request)
+      throw a.error(
+          "target-cpu-utilization",
+          "0 scales on requests in flight alone: set target-inflight-per-pod too, or a CPU"
+              + " target from 1 to 100");
+    }
     if (autoscaling.maxReplicas() < autoscaling.minReplicas()) {
       throw a.error(
           "max-replicas", "must be at least min-replicas (" + autoscaling.minReplicas() + ")");

@@ -395,6 +395,25 @@ class ServiceSpecTest {
   }
 
   @Test
+  void aCpuTargetOfZeroNeedsAnInflightTarget() throws IOException {
+    ServiceSpec s =
+        load(
+            HEADER
+                + "name: chat\nmodels: [{path: models/embedder}]\n"
+                + "deploy: {autoscaling: {target-cpu-utilization: 0, target-inflight-per-pod: 4}}\n");
+    assertEquals(0, s.deploy().autoscaling().targetCpuUtilization());
+    ConfigException e =
+        assertThrows(
+            ConfigException.class,
+            () ->
+                load(
+                    HEADER
+                        + "name: chat\nmodels: [{path: models/embedder}]\n"
+                        + "deploy: {autoscaling: {target-cpu-utilization: 0}}\n"));
+    assertTrue(e.getMessage().contains("set target-inflight-per-pod too"), e.getMessage());
+  }
+
+  @Test
   void aSourceIsNamedByItsLastPathSegment() {
     assertEquals("minilm", ServiceSpec.RemoteModel.defaultName("oci://r:5000/a/minilm:3"));
     assertEquals("minilm", ServiceSpec.RemoteModel.defaultName("oci://r/minilm@sha256:ab"));
