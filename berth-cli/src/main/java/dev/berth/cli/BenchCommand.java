@@ -147,8 +147,8 @@ final class BenchCommand implements Callable<Integer> {
       names = "--timeout",
       paramLabel = "DURATION",
       description =
-          "Longest wait for an answer; past it the request is a timeout error (default: ${DEFAULT-VALUE}).",
-      defaultValue = "30s",
+          "Longest wait for an answer; past it the request is a timeout error (default: 30s;"
+              + " 120s with --protocol openai, whose answers take their tokens' time).",
       converter = ServeCommand.DurationConverter.class)
   Duration timeout;
 
@@ -212,14 +212,21 @@ final class BenchCommand implements Callable<Integer> {
       if (proto == null) {
         proto = defaultProtocol(service, modelName);
       }
+      // the options are checked before the service starts
+      checkOptions(proto);
       served = ServeProcess.start(service, err::println);
       url = served.url();
       grpcPort = served.grpcPort();
     }
     if (proto == null) {
       proto = Protocol.REST_JSON;
+      checkOptions(proto);
+    } else if (served == null) {
+      checkOptions(proto);
     }
-    checkCompletionOptions(proto);
+    if (timeout == null) {
+      timeout = Duration.ofSeconds(proto == Protocol.OPENAI ? 120 : 30);
+    }
     try {
       BenchPlan plan =
           BenchPlan.builder(url, modelName)
@@ -254,25 +261,49 @@ final class BenchCommand implements Callable<Integer> {
     return 0;
   }
 
-  /** openai for a bundled language model (a GGUF file), else rest-json. */
+  /** openai for a language model (a GGUF file, or a source: with engine llama), else rest-json. */
   static Protocol defaultProtocol(ServiceSpec service, String model) {
-    return service.models().stream()
-            .anyMatch(m -> m.name().equals(model) && ModelEngines.of(m).equals("llama"))
-        ? Protocol.OPENAI
-        : Protocol.REST_JSON;
+    boolean llama =
+        service.models().stream().anyMatch(m -> m.name().equals(model) && isLlama(m))
+            || service.remoteModels().stream()
+                .anyMatch(m -> m.name().equals(model) && "llama".equals(m.engine()));
+    return llama ? Protocol.OPENAI : Protocol.REST_JSON;
+  }
+
+  private static boolean isLlama(ServiceSpec.ServiceModel m) {
+    try {
+      return ModelEngines.of(m).equals("llama");
+    } catch (BerthException e) {
+      return false; // files no engine names: the server says what it makes of them
+    }
   }
 
   /**
-   * --max-tokens and --prompt-words shape completion requests: given for another protocol, say so.
+   * The options that shape one kind of request, given with the other: --max-tokens and
+   * --prompt-words make completions (and a --data file brings its own), --input and --batch-size
+   * tensors.
    */
-  private void checkCompletionOptions(Protocol proto) {
-    if (proto == Protocol.OPENAI) {
-      return;
-    }
-    for (String name : List.of("--max-tokens", "--prompt-words")) {
-      if (spec.commandLine().getParseResult().hasMatchedOption(name)) {
+  private void checkOptions(Protocol proto) {
+    var parsed = spec.commandLine().getParseResult();
+    List<String> wrong =
+        proto == Protocol.OPENAI
+            ? data != null
+                ? List.of("--max-tokens", "--prompt-words", "--input", "--batch-size")
+                : List.of("--input", "--batch-size")
+            : List.of("--max-tokens", "--prompt-words");
+    for (String name : wrong) {
+      if (parsed.hasMatchedOption(name)) {
         throw new BerthException(
-            name + " shapes generated completion requests: it goes with --protocol openai");
+            switch (name) {
+              case "--input", "--batch-size" ->
+                  name + " shapes a tensor model's requests; --protocol openai sends completions";
+              default ->
+                  proto == Protocol.OPENAI
+                      ? name + " shapes generated completions; the --data file brings its own"
+                      : name
+                          + " shapes generated completion requests: it goes with --protocol"
+                          + " openai";
+            });
       }
     }
   }

@@ -103,6 +103,10 @@ final class TuneCommand implements Callable<Integer> {
         description = "Goal: 99th percentile at most DURATION (the default goal: --p99 200ms).")
     Duration p99;
 
+    boolean given() {
+      return p50 != null || p90 != null || p95 != null || p99 != null;
+    }
+
     TuneGoal toGoal() {
       if (p50 != null) {
         return new TuneGoal(50, p50.toNanos() / 1e6);
@@ -247,6 +251,12 @@ final class TuneCommand implements Callable<Integer> {
                                 + name
                                 + "'; its models are "
                                 + service.modelNames()));
+    String engine = ModelEngines.of(tuned);
+    if (engine.equals("llama") && !goal.given()) {
+      throw new BerthException(
+          "give a language model's goal on the whole answer's latency, e.g. --p99 10s: an answer"
+              + " of --max-tokens tokens takes longer than the default goal of 200 ms");
+    }
     TuneGoal tuneGoal = goal.toGoal();
     double cores = cpus(service);
     long memoryBytes = memory(service);
@@ -261,8 +271,8 @@ final class TuneCommand implements Callable<Integer> {
           pinned,
           Sizing.cpuQuantity(cores));
     }
-    String engine = ModelEngines.of(tuned);
-    TuneSpace space = TuneSpace.of(engine, tuned.modelYaml(), pinned);
+    // a language model's context is cut only to what the user's own requests need
+    TuneSpace space = TuneSpace.of(engine, tuned.modelYaml(), pinned, data != null);
     Protocol proto = protocol(engine);
     if (apply) {
       // find out now, not after the search, whether the service file can take the winner
@@ -377,6 +387,14 @@ final class TuneCommand implements Callable<Integer> {
         if (parsed.hasMatchedOption(name)) {
           throw new BerthException(
               name + " shapes a tensor model's requests; a language model's are completions");
+        }
+      }
+      if (data != null) {
+        for (String name : List.of("--max-tokens", "--prompt-words")) {
+          if (parsed.hasMatchedOption(name)) {
+            throw new BerthException(
+                name + " shapes generated requests; the --data file brings its own");
+          }
         }
       }
       return Protocol.OPENAI;

@@ -106,8 +106,14 @@ final class TunedService {
         set(deploy, "resources.requests.memory", sizing.memory());
         set(deploy, "resources.limits.memory", sizing.memory());
       }
-      set(deploy, "autoscaling.target-cpu-utilization", sizing.targetCpuUtilization());
-      if (inflightTarget) {
+      // llama.cpp keeps its threads busy from the first request on: requests in flight, not CPU,
+      // say when a language model's pod is full (a CPU target of 0 leaves CPU out)
+      boolean languageModel = TuneSpace.isLanguageModel(winner);
+      set(
+          deploy,
+          "autoscaling.target-cpu-utilization",
+          languageModel ? 0 : sizing.targetCpuUtilization());
+      if (inflightTarget || languageModel) {
         set(deploy, "autoscaling.target-inflight-per-pod", sizing.targetInflightPerPod());
       }
     }

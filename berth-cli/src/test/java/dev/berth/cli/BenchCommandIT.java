@@ -373,17 +373,30 @@ class BenchCommandIT {
     assertTrue(r.out().contains("tokens/s") && r.out().contains("first token ms"), r.out());
     JsonNode s = results(report).get(0);
     assertEquals(0, s.path("errors").asLong(), s.toString());
-    double generated = s.path("server_generated_tokens").asDouble();
+    // the answers' usage: at most max_tokens each, and the prompts' words and more
+    double generated = s.path("completion_tokens").asDouble();
     assertTrue(generated > 0 && generated <= 16, s.toString());
-    assertTrue(s.path("server_prompt_tokens").asDouble() > 8, s.toString());
+    assertTrue(s.path("prompt_tokens").asDouble() > 8, s.toString());
     assertTrue(s.path("server_first_token_ms").asDouble() > 0, s.toString());
     assertEquals(
         s.path("throughput_per_s").asDouble() * generated,
         s.path("tokens_per_s").asDouble(),
         0.01 * s.path("tokens_per_s").asDouble() + 0.01);
 
-    // the options that shape completions go with openai only
-    BerthProcess.Finished wrong = bench(url, "-m", "minilm", "--max-tokens", "8", "-d", "1s");
+    // the options that shape completions go with openai only, checked before a service starts
+    BerthProcess.Finished wrong =
+        bench(
+            BerthProcess.examples().resolveSibling("minilm").resolve("berth.yaml").toString(),
+            "--max-tokens",
+            "8");
+    assertEquals(2, wrong.code(), wrong.err());
+    assertFalse(wrong.err().contains("starting service"), wrong.err());
+    assertTrue(
+        wrong.err().contains("--max-tokens shapes generated completion requests"), wrong.err());
+    wrong = bench(service.toString(), "--batch-size", "4");
+    assertEquals(2, wrong.code(), wrong.err());
+    assertTrue(wrong.err().contains("--batch-size shapes a tensor model's requests"), wrong.err());
+    wrong = bench(url, "-m", "minilm", "--max-tokens", "8", "-d", "1s");
     assertEquals(2, wrong.code(), wrong.err());
     assertTrue(
         wrong.err().contains("--max-tokens shapes generated completion requests"), wrong.err());

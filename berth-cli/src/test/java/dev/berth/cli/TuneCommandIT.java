@@ -161,7 +161,18 @@ class TuneCommandIT {
     Path file = TinyLlmService.write(dir, "");
     Files.writeString(
         dir.resolve("models/tiny/model.yaml"),
-        "apiVersion: berth.dev/v1\nkind: Model\nllm: {context-size: 1024, parallel: 1}\n");
+        "apiVersion: berth.dev/v1\nkind: Model\n"
+            + "llm: {context-size: 1024, parallel: 1, defaults: {max-tokens: 100}}\n");
+    // the user's own requests: with them the context size is searched too (down to 256 here, above
+    // the 100 tokens a request without max_tokens is promised)
+    StringBuilder data = new StringBuilder();
+    for (int i = 0; i < 32; i++) {
+      data.append(
+          "{\"model\":\"tiny\",\"prompt\":\"Request "
+              + i
+              + ": the quick brown fox jumps\",\"max_tokens\":16,\"temperature\":0}\n");
+    }
+    Path requests = Files.writeString(work.resolve("requests.jsonl"), data.toString());
     Path report = work.resolve("llm-report");
     BerthProcess.Finished r =
         BerthProcess.run(
@@ -174,13 +185,11 @@ class TuneCommandIT {
             "--cpus",
             "1",
             "--budget",
-            "100s",
+            "120s",
             "--max-concurrency",
             "4",
-            "--prompt-words",
-            "8",
-            "--max-tokens",
-            "16",
+            "--data",
+            requests.toString(),
             "--report",
             report.toString(),
             "--apply");
@@ -193,16 +202,20 @@ class TuneCommandIT {
     assertTrue(json.path("winner_held_goal_again").asBoolean(), json.toString());
     JsonNode winner = json.path("winner_final");
     JsonNode atGoal = winner.path("open").get(winner.path("open").size() - 1);
-    double generated = atGoal.path("generated_tokens").asDouble();
+    double generated = atGoal.path("completion_tokens").asDouble();
     assertTrue(generated > 0 && generated <= 16, atGoal.toString());
+    // no answer came near the context: none was cut short
+    assertTrue(atGoal.path("longest_sequence").asLong() < 1024, atGoal.toString());
     assertTrue(winner.path("goal_tokens_per_s").asDouble() > 0, winner.toString());
-    // past the current setting's measurements the search moves parallel first (1 -> 2), unless the
-    // budget ran out before (it lists what it left untried)
-    boolean moved = false;
+    // past the current setting's measurements the search tries a smaller context first, then
+    // parallel, unless the budget ran out before (it lists what it left untried)
+    boolean smallerContext = false;
     for (JsonNode p : json.path("points")) {
-      moved |= p.path("setting").path("llm.parallel").asInt() == 2;
+      smallerContext |= p.path("setting").path("llm.context-size").asInt() == 512;
     }
-    assertTrue(moved || json.path("untried").size() > 0, json.path("points").toString());
+    assertTrue(
+        smallerContext || json.path("untried").toString().contains("context-size=512"),
+        json.path("points").toString());
 
     // the sized queue of a language model is its llm.max-waiting, and --apply writes llm: keys
     JsonNode deployment = json.path("deployment");

@@ -34,14 +34,33 @@ class TuneCommandTest {
   @Test
   void aLanguageModelTakesCompletionRequestsOnly() throws Exception {
     String service = TinyLlmService.write(work, "").toString();
+    assertUsageError("give a language model's goal on the whole answer's latency", "tune", service);
     assertUsageError(
         "a language model is tuned over its OpenAI-compatible API",
         "tune",
         service,
+        "--p99",
+        "10s",
         "--protocol",
         "grpc");
     assertUsageError(
-        "--batch-size shapes a tensor model's requests", "tune", service, "--batch-size", "4");
+        "--batch-size shapes a tensor model's requests",
+        "tune",
+        service,
+        "--p99",
+        "10s",
+        "--batch-size",
+        "4");
+    assertUsageError(
+        "--max-tokens shapes generated requests; the --data file brings its own",
+        "tune",
+        service,
+        "--p99",
+        "10s",
+        "--data",
+        service,
+        "--max-tokens",
+        "8");
   }
 
   @Test

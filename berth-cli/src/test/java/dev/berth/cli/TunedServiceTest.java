@@ -131,5 +131,10 @@ class TunedServiceTest {
     Map<String, Object> other = ((List<Map<String, Object>>) read(edited).get("models")).get(1);
     assertEquals(Map.of("parallel", 8, "context-size", 1024, "max-waiting", 72), other.get("llm"));
     assertFalse(other.containsKey("batching"), edited);
+    // a language model scales on requests in flight: its CPUs are busy from the first one
+    Map<String, Object> autoscaling =
+        (Map<String, Object>) ((Map<String, Object>) read(edited).get("deploy")).get("autoscaling");
+    assertEquals(13, autoscaling.get("target-inflight-per-pod"));
+    assertEquals(0, autoscaling.get("target-cpu-utilization"));
   }
 }

@@ -56,10 +56,10 @@ public final class BenchReport {
           new Column("server_batch_size", r -> server(r, ServerSplit::batchSize, 2)),
           new Column("server_request_ms", r -> server(r, ServerSplit::requestMs, 3)),
           new Column("tokens_per_s", r -> round(r.tokensPerSecond(), 2)),
+          new Column("prompt_tokens", r -> round(r.meanPromptTokens(), 1)),
+          new Column("completion_tokens", r -> round(r.meanCompletionTokens(), 1)),
           new Column("server_first_token_ms", r -> server(r, ServerSplit::firstTokenMs, 3)),
-          new Column("server_per_token_ms", r -> server(r, ServerSplit::perTokenMs, 3)),
-          new Column("server_prompt_tokens", r -> server(r, ServerSplit::promptTokens, 1)),
-          new Column("server_generated_tokens", r -> server(r, ServerSplit::generatedTokens, 1)));
+          new Column("server_per_token_ms", r -> server(r, ServerSplit::perTokenMs, 3)));
 
   /** Columns the HTML table leaves out: the step label says them, the error list below shows. */
   private static final java.util.Set<String> HTML_LEAVES_OUT =
@@ -342,8 +342,8 @@ public final class BenchReport {
                 ? " The server_ columns are means the server itself recorded during each step"
                     + " (queue wait per request, engine time and rows per batch, request time"
                     + " from arrival to answer; for a language model the time to the first"
-                    + " token, the time per token and the prompt and generated tokens per"
-                    + " generation, which give tokens_per_s)."
+                    + " token and the time per token). A language model's tokens come from its"
+                    + " answers' usage."
                 : " The server had no Berth metrics, so there is no server-side split.")
         .append("</p>\n</body></html>\n");
     return h.toString();

@@ -50,6 +50,7 @@ final class EventLoop implements LoadLoop.Driver {
   private final InetSocketAddress address;
   private final ByteBuffer[] requests;
   private final boolean open;
+  private final boolean usage;
   private final int maxConnections;
   private final Recorder recorder = new Recorder();
   private final ByteBuffer readBuffer = ByteBuffer.allocateDirect(64 * 1024);
@@ -75,8 +76,13 @@ final class EventLoop implements LoadLoop.Driver {
       ByteBuffer[] requests,
       boolean open,
       int connections,
-      int firstConnection)
+      int firstConnection,
+      boolean usage)
       throws IOException {
+    this.usage = usage;
+    if (usage) {
+      recorder.readUsage();
+    }
     this.step = step;
     this.address = address;
     this.requests = requests;
@@ -342,7 +348,7 @@ final class EventLoop implements LoadLoop.Driver {
 
   private void write(Connection c, ByteBuffer request, long sentAt, boolean counted) {
     c.out = request.duplicate();
-    c.parser.start(false);
+    c.parser.start(usage);
     c.sentAt = sentAt;
     c.counted = counted;
     c.busy = true;

@@ -96,8 +96,10 @@ final class LoadLoop {
       buffers[i] = ByteBuffer.allocateDirect(r.length).put(r).flip().asReadOnlyBuffer();
     }
     InetSocketAddress address = new InetSocketAddress(plan.host(), plan.port());
+    // a language model's answers say how many tokens they carry: read them
+    boolean usage = plan.protocol() == Protocol.OPENAI;
     return (w, open, connections, first) ->
-        new EventLoop(w, address, buffers, open, connections, first);
+        new EventLoop(w, address, buffers, open, connections, first, usage);
   }
 
   StepResult run(LoadStep step) {
@@ -188,7 +190,10 @@ final class LoadLoop {
         m.errors(),
         m.errorsByStatus(),
         m.firstError(),
-        before == null || after == null ? null : ServerSplit.between(before, after));
+        before == null || after == null ? null : ServerSplit.between(before, after),
+        m.promptTokens(),
+        m.completionTokens(),
+        m.longestSequence());
   }
 
   /** Open loop: hands request k to a loop when it falls due, until the step's end. */

@@ -1,5 +1,6 @@
 package dev.berth.client.bench;
 
+import java.nio.charset.StandardCharsets;
 import java.util.Arrays;
 import java.util.Map;
 import java.util.TreeMap;
@@ -21,11 +22,36 @@ final class Recorder {
   private volatile long completed;
   private final LatencyHistogram histogram = new LatencyHistogram();
   private long lastCompletionNanos = Long.MIN_VALUE;
+  private boolean usage;
+  private long promptTokens;
+  private long completionTokens;
+  private long longestSequence;
+  private long withoutUsage;
+
+  /**
+   * Reads each successful answer's OpenAI {@code usage} ({@code prompt_tokens}, {@code
+   * completion_tokens}): a language model's answers. Their bodies must be kept.
+   */
+  void readUsage() {
+    usage = true;
+  }
 
   /** An answer with {@code status}; its body is read only for the first error. */
   void answer(int status, long latencyNanos, long atNanos, ResponseParser response) {
     if (status >= 200 && status < 300) {
       ok(latencyNanos, atNanos);
+      if (usage) {
+        byte[] body = response.body();
+        long prompt = usageField(body, "prompt_tokens");
+        long completion = usageField(body, "completion_tokens");
+        if (prompt < 0 || completion < 0) {
+          withoutUsage++;
+        } else {
+          promptTokens += prompt;
+          completionTokens += completion;
+          longestSequence = Math.max(longestSequence, prompt + completion);
+        }
+      }
       return;
     }
     statusCounts[status >= 0 && status < statusCounts.length ? status : 0]++;
@@ -65,6 +91,50 @@ final class Recorder {
     completed++;
   }
 
+  /**
+   * The whole number after the last {@code "NAME":} of a JSON answer, or -1. A key's quotes are
+   * never escaped, and the same name inside a string value would be ({@code \"NAME\"}): the last
+   * unescaped one is the key of OpenAI's usage object, which follows the choices.
+   */
+  static long usageField(byte[] json, String name) {
+    byte[] key = ('"' + name + '"').getBytes(StandardCharsets.US_ASCII);
+    for (int at = json.length - key.length; at >= 0; at--) {
+      if (!matches(json, at, key) || (at > 0 && json[at - 1] == '\\')) {
+        continue;
+      }
+      int i = at + key.length;
+      while (i < json.length
+          && (json[i] == ' ' || json[i] == '\n' || json[i] == '\r' || json[i] == '\t')) {
+        i++;
+      }
+      if (i >= json.length || json[i] != ':') {
+        continue;
+      }
+      i++;
+      while (i < json.length
+          && (json[i] == ' ' || json[i] == '\n' || json[i] == '\r' || json[i] == '\t')) {
+        i++;
+      }
+      long value = 0;
+      int digits = 0;
+      while (i < json.length && json[i] >= '0' && json[i] <= '9' && digits < 18) {
+        value = value * 10 + (json[i++] - '0');
+        digits++;
+      }
+      return digits == 0 ? -1 : value;
+    }
+    return -1;
+  }
+
+  private static boolean matches(byte[] json, int at, byte[] key) {
+    for (int k = 0; k < key.length; k++) {
+      if (json[at + k] != key[k]) {
+        return false;
+      }
+    }
+    return true;
+  }
+
   long completed() {
     return completed;
   }
@@ -86,7 +156,17 @@ final class Recorder {
     Map<String, Long> byStatus = new TreeMap<>(Merged::compareKeys);
     String first = null;
     long firstAt = Long.MAX_VALUE;
+    boolean usage = false;
+    long prompt = 0;
+    long completion = 0;
+    long longest = 0;
+    long without = 0;
     for (Recorder r : recorders) {
+      usage |= r.usage;
+      prompt += r.promptTokens;
+      completion += r.completionTokens;
+      longest = Math.max(longest, r.longestSequence);
+      without += r.withoutUsage;
       System.arraycopy(r.latencies, 0, all, at, r.size);
       at += r.size;
       errors += r.errors;
@@ -103,7 +183,17 @@ final class Recorder {
       }
     }
     Arrays.sort(all);
-    return new Merged(all, errors, byStatus, first, last);
+    // token figures only when every answer said its usage
+    boolean tokens = usage && without == 0;
+    return new Merged(
+        all,
+        errors,
+        byStatus,
+        first,
+        last,
+        tokens ? prompt : -1,
+        tokens ? completion : -1,
+        tokens && all.length > 0 ? longest : -1);
   }
 
   /**
@@ -114,13 +204,19 @@ final class Recorder {
    * @param errorsByStatus failed requests by HTTP status ("503") or transport failure ("timeout")
    * @param firstError the first error's status and message; null when none
    * @param lastCompletionNanos when the last request ended (System.nanoTime); MIN_VALUE if none
+   * @param promptTokens prompt tokens of the successful answers' usage; -1 when not read
+   * @param completionTokens generated tokens of the successful answers' usage; -1 when not read
+   * @param longestSequence the most prompt and generated tokens of one answer; -1 when not read
    */
   record Merged(
       long[] sortedLatencies,
       long errors,
       Map<String, Long> errorsByStatus,
       String firstError,
-      long lastCompletionNanos) {
+      long lastCompletionNanos,
+      long promptTokens,
+      long completionTokens,
+      long longestSequence) {
 
     /** HTTP statuses first, in numeric order, then transport failures by name. */
     static int compareKeys(String a, String b) {

@@ -19,10 +19,6 @@ import java.util.Map;
  *     token, waiting for a sequence included ({@code berth_llm_time_to_first_token_seconds})
  * @param perTokenMs a language model's mean time between two tokens of one sequence ({@code
  *     berth_llm_time_per_output_token_seconds})
- * @param promptTokens a language model's mean prompt tokens per generation ({@code
- *     berth_llm_prompt_tokens_total} over the generations started)
- * @param generatedTokens a language model's mean tokens generated per generation ({@code
- *     berth_llm_generation_tokens_total} over the generations started)
  */
 public record ServerSplit(
     double queueMs,
@@ -30,9 +26,7 @@ public record ServerSplit(
     double batchSize,
     double requestMs,
     double firstTokenMs,
-    double perTokenMs,
-    double promptTokens,
-    double generatedTokens) {
+    double perTokenMs) {
 
   static final String QUEUE = "berth_queue_duration_seconds";
   static final String COMPUTE = "berth_compute_duration_seconds";
@@ -40,22 +34,15 @@ public record ServerSplit(
   static final String REQUEST = "berth_request_duration_seconds";
   static final String FIRST_TOKEN = "berth_llm_time_to_first_token_seconds";
   static final String PER_TOKEN = "berth_llm_time_per_output_token_seconds";
-  static final String PROMPT_TOKENS = "berth_llm_prompt_tokens_total";
-  static final String GENERATED_TOKENS = "berth_llm_generation_tokens_total";
 
   /** A tensor model's split: no token figures. */
   public ServerSplit(double queueMs, double computeMs, double batchSize, double requestMs) {
-    this(queueMs, computeMs, batchSize, requestMs, Double.NaN, Double.NaN, Double.NaN, Double.NaN);
+    this(queueMs, computeMs, batchSize, requestMs, Double.NaN, Double.NaN);
   }
 
-  /**
-   * The sums and counts of the model's histograms at one moment, and its two token counters.
-   *
-   * @param tokens prompt tokens, then generated tokens, so far
-   */
-  record Snapshot(double[] sums, double[] counts, double[] tokens) {
+  /** The sums and counts of the model's histograms at one moment. */
+  record Snapshot(double[] sums, double[] counts) {
     private static final String[] NAMES = {QUEUE, COMPUTE, BATCH, REQUEST, FIRST_TOKEN, PER_TOKEN};
-    private static final String[] COUNTERS = {PROMPT_TOKENS, GENERATED_TOKENS};
 
     /** The snapshot of {@code model} in a scrape; null when the scrape has none of its metrics. */
     static Snapshot of(List<PrometheusText.Sample> samples, String model) {
@@ -69,17 +56,15 @@ public record ServerSplit(
         sums[i] = PrometheusText.sum(samples, name + "_sum", match);
         counts[i] = PrometheusText.sum(samples, name + "_count", match);
       }
-      double[] tokens = new double[COUNTERS.length];
-      for (int i = 0; i < COUNTERS.length; i++) {
-        String name = COUNTERS[i];
-        any |= samples.stream().anyMatch(s -> s.name().equals(name));
-        tokens[i] = PrometheusText.sum(samples, name, match);
-      }
-      return any ? new Snapshot(sums, counts, tokens) : null;
+      return any ? new Snapshot(sums, counts) : null;
     }
   }
 
-  /** The means over what happened between two snapshots. */
+  /**
+   * The means over what happened between two snapshots. (A language model's token counts come from
+   * its answers, not from here: the counters move with generations that began before the first
+   * snapshot.)
+   */
   static ServerSplit between(Snapshot before, Snapshot after) {
     int n = before.sums().length;
     double[] means = new double[n];
@@ -88,18 +73,7 @@ public record ServerSplit(
       double sum = after.sums()[i] - before.sums()[i];
       means[i] = count > 0 ? sum / count : Double.NaN;
     }
-    // every generation records one time to its first token: their count is the generations
-    double generations = after.counts()[4] - before.counts()[4];
-    double prompt = after.tokens()[0] - before.tokens()[0];
-    double generated = after.tokens()[1] - before.tokens()[1];
     return new ServerSplit(
-        means[0] * 1e3,
-        means[1] * 1e3,
-        means[2],
-        means[3] * 1e3,
-        means[4] * 1e3,
-        means[5] * 1e3,
-        generations > 0 ? prompt / generations : Double.NaN,
-        generations > 0 ? generated / generations : Double.NaN);
+        means[0] * 1e3, means[1] * 1e3, means[2], means[3] * 1e3, means[4] * 1e3, means[5] * 1e3);
   }
 }

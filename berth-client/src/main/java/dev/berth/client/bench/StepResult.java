@@ -20,6 +20,12 @@ import java.util.Map;
  *     ({@code "refused"}, {@code "reset"}, {@code "closed"}, {@code "timeout"}, {@code "io"})
  * @param firstError the first failure's status and the server's message; null when none failed
  * @param server the server's own split of the time; null when it has no Berth metrics
+ * @param promptTokens a language model's prompt tokens over the successful answers, as their {@code
+ *     usage} says; -1 for other models
+ * @param completionTokens a language model's generated tokens over the successful answers; -1 for
+ *     other models
+ * @param longestSequence a language model's most prompt and generated tokens of one answer; -1 for
+ *     other models
  */
 public record StepResult(
     LoadStep step,
@@ -31,7 +37,38 @@ public record StepResult(
     long errors,
     Map<String, Long> errorsByStatus,
     String firstError,
-    ServerSplit server) {
+    ServerSplit server,
+    long promptTokens,
+    long completionTokens,
+    long longestSequence) {
+
+  /** A step of a model that answers no tokens. */
+  public StepResult(
+      LoadStep step,
+      int connections,
+      double durationSeconds,
+      long requests,
+      double throughputPerSecond,
+      LatencyStats latency,
+      long errors,
+      Map<String, Long> errorsByStatus,
+      String firstError,
+      ServerSplit server) {
+    this(
+        step,
+        connections,
+        durationSeconds,
+        requests,
+        throughputPerSecond,
+        latency,
+        errors,
+        errorsByStatus,
+        firstError,
+        server,
+        -1,
+        -1,
+        -1);
+  }
 
   public StepResult {
     // HTTP statuses in numeric order, then transport failures by name
@@ -41,10 +78,24 @@ public record StepResult(
   }
 
   /**
-   * A language model's generated tokens per second: the throughput times the tokens the server says
-   * each generation produced; NaN without that figure.
+   * A language model's generated tokens per second: the tokens of the answers counted over the
+   * measured time, as requests per second are; NaN for other models.
    */
   public double tokensPerSecond() {
-    return server == null ? Double.NaN : throughputPerSecond * server.generatedTokens();
+    return completionTokens < 0 || durationSeconds <= 0
+        ? Double.NaN
+        : completionTokens / durationSeconds;
+  }
+
+  /** A language model's mean generated tokens per successful answer; NaN for other models. */
+  public double meanCompletionTokens() {
+    long answers = requests - errors;
+    return completionTokens < 0 || answers <= 0 ? Double.NaN : completionTokens / (double) answers;
+  }
+
+  /** A language model's mean prompt tokens per successful answer; NaN for other models. */
+  public double meanPromptTokens() {
+    long answers = requests - errors;
+    return promptTokens < 0 || answers <= 0 ? Double.NaN : promptTokens / (double) answers;
   }
 }

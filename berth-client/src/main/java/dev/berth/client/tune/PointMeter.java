@@ -1,5 +1,6 @@
 package dev.berth.client.tune;
 
+import dev.berth.api.BerthException;
 import dev.berth.client.bench.Bench;
 import dev.berth.client.bench.BenchPlan;
 import dev.berth.client.bench.LoadStep;
@@ -34,6 +35,9 @@ public final class PointMeter {
   static final double FIRST_FRACTION = 0.9;
   static final int OPEN_STEPS = 4;
   static final double RESOLUTION = 0.12;
+
+  /** Fewer successful answers than this in a language model's step: its percentile is coarse. */
+  static final int FEW_ANSWERS = 20;
 
   /**
    * What the load generator sends and for how long.
@@ -89,13 +93,6 @@ public final class PointMeter {
   }
 
   /**
-   * A step whose answers hold fewer tokens than this share of the first measured step's (a language
-   * model's context too small for prompt and answer cuts {@code max_tokens}) breaks the goal,
-   * however fast: a shorter answer is not the same work.
-   */
-  static final double SHORTER_ANSWERS = 0.9;
-
-  /**
    * A server running one setting.
    *
    * @param url its REST base URL
@@ -109,7 +106,9 @@ public final class PointMeter {
   private final Load load;
   private final Consumer<String> progress;
   private boolean generatorWarm;
-  private double referenceTokens = Double.NaN;
+
+  /** The context size of the setting being measured (a language model's). */
+  private long contextSize;
 
   public PointMeter(String model, TuneGoal goal, Load load, Consumer<String> progress) {
     this.model = model;
@@ -121,6 +120,8 @@ public final class PointMeter {
   /** Measures the setting the server runs; {@code startedNanos} is when its start began. */
   public PointResult measure(
       TuneSetting setting, String purpose, Server server, long startedNanos) {
+    contextSize =
+        setting.get(TuneSpace.LLM_CONTEXT_SIZE) instanceof Integer c ? c : 4096; // llama's default
     if (!generatorWarm) {
       // the load generator's own first minutes run cold (its JIT): the first setting measured
       // would come out lower than the same setting later, and the noise look larger than it is
@@ -135,7 +136,7 @@ public final class PointMeter {
       // the server is a fresh process: the first step warms its JIT up for longer
       Duration warmup = c == 1 ? firstWarmup() : load.warmup();
       PointResult.Step s = checked(server, LoadStep.closed(c), warmup, closed, retried);
-      boolean held = held(s.result());
+      boolean held = goal.heldBy(s.result());
       if (held && (best == null || throughput(s) > throughput(best))) {
         best = s;
       }
@@ -153,7 +154,7 @@ public final class PointMeter {
       for (int i = 0; i < OPEN_STEPS; i++) {
         PointResult.Step s =
             checked(server, LoadStep.open(throughput(best) * f), load.warmup(), open, retried);
-        if (held(s.result())) {
+        if (goal.heldBy(s.result())) {
           goalThroughput = Math.max(goalThroughput, throughput(s));
           held = f;
         } else {
@@ -164,11 +165,11 @@ public final class PointMeter {
         }
         f = held > 0 ? (held + broke) / 2 : f * 0.6;
       }
-      if (held > 0 && !held(open.get(open.size() - 1).result())) {
+      if (held > 0 && !goal.heldBy(open.get(open.size() - 1).result())) {
         // the step that held is the one reported: move it last
         PointResult.Step holding =
             open.stream()
-                .filter(s -> held(s.result()))
+                .filter(s -> goal.heldBy(s.result()))
                 .max(java.util.Comparator.comparingDouble(PointMeter::throughput))
                 .orElseThrow();
         open.remove(holding);
@@ -203,7 +204,7 @@ public final class PointMeter {
       boolean[] retried) {
     PointResult.Step s = step(server, load, warmup);
     steps.add(s);
-    if (!held(s.result()) && !retried[0]) {
+    if (!goal.heldBy(s.result()) && !retried[0]) {
       retried[0] = true;
       progress.accept("    (broke the goal: once more, in case the machine paused)");
       s = step(server, load, warmup);
@@ -256,23 +257,12 @@ public final class PointMeter {
   }
 
   /**
-   * Whether a step held the goal; for a language model, also with answers as long as the first step
-   * measured gave (the current setting's).
+   * Whether some answer of a language model's step filled its whole sequence: its prompt and answer
+   * reached the context size, which cuts {@code max_tokens} to what is left. A shorter answer is
+   * faster but not the same work, so such a setting cannot be measured.
    */
-  private boolean held(StepResult r) {
-    return load.protocol() == Protocol.OPENAI
-        ? goal.heldBy(r) && !cutShort(r, referenceTokens)
-        : goal.heldBy(r);
-  }
-
-  /**
-   * Whether a step's answers averaged fewer tokens than {@link #SHORTER_ANSWERS} of the reference.
-   */
-  static boolean cutShort(StepResult r, double referenceTokens) {
-    double tokens = r.server() == null ? Double.NaN : r.server().generatedTokens();
-    return Double.isFinite(tokens)
-        && Double.isFinite(referenceTokens)
-        && tokens < referenceTokens * SHORTER_ANSWERS;
+  static boolean cutShort(StepResult r, long contextSize) {
+    return r.longestSequence() >= 0 && contextSize > 0 && r.longestSequence() >= contextSize;
   }
 
   private PointResult.Step step(Server server, LoadStep step, Duration warmup) {
@@ -282,9 +272,22 @@ public final class PointMeter {
     StepResult r = Bench.run(plan, line -> {}).steps().get(0);
     long wall = System.nanoTime() - wallBefore;
     Optional<Duration> cpuAfter = cpuTime(server.pid());
-    if (Double.isNaN(referenceTokens) && r.server() != null && r.errors() == 0) {
-      // the first step of the current setting: how long its answers are
-      referenceTokens = r.server().generatedTokens();
+    if (load.protocol() == Protocol.OPENAI && cutShort(r, contextSize)) {
+      throw new BerthException(
+          String.format(
+              Locale.ROOT,
+              "answers cut short: an answer's prompt and tokens reached the context size %d (the"
+                  + " longest: %d tokens), so max_tokens was cut; the context is too small for"
+                  + " these requests",
+              contextSize,
+              r.longestSequence()));
+    }
+    if (load.protocol() == Protocol.OPENAI && r.requests() - r.errors() < FEW_ANSWERS) {
+      progress.accept(
+          "    (only "
+              + (r.requests() - r.errors())
+              + " answers in this step: its percentile is coarse; a longer --budget gives"
+              + " longer steps)");
     }
     double cores =
         cpuBefore.isPresent() && cpuAfter.isPresent()
@@ -301,15 +304,7 @@ public final class PointMeter {
                 : "",
             goal.percentile(),
             goal.of(r.latency()),
-            held(r)
-                ? "holds"
-                : goal.heldBy(r)
-                    ? String.format(
-                        Locale.ROOT,
-                        "breaks: answers of %.1f tokens, not %.1f (context too small?)",
-                        r.server().generatedTokens(),
-                        referenceTokens)
-                    : "breaks",
+            goal.heldBy(r) ? "holds" : "breaks",
             r.errors() > 0 ? " (" + r.errors() + " errors: " + r.errorsByStatus() + ")" : ""));
     return new PointResult.Step(r, cores);
   }

@@ -110,12 +110,16 @@ public record Sizing(
             : String.format(
                 Locale.ROOT,
                 "target-cpu-utilization %d: %.2f of %s cores used at %s req/s, the load %s held at,"
-                    + " less 15%%",
+                    + " less 15%%%s",
                 cpuTarget,
                 used,
                 cpu,
                 Tuner.rate(winner.goalThroughput()),
-                goal.label()));
+                goal.label(),
+                TuneSpace.isLanguageModel(winner.setting())
+                    ? " (not for a language model: llama.cpp keeps its CPUs busy from the first"
+                        + " request, so --apply writes 0, no CPU target, and the in-flight target)"
+                    : ""));
 
     double meanMs = atGoal.result().latency().meanMs();
     double inflight = winner.goalThroughput() * meanMs / 1000;

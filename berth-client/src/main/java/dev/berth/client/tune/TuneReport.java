@@ -57,7 +57,7 @@ public final class TuneReport {
     out.append(
         String.format(
             Locale.ROOT,
-            "  %s req/s%s with %s (p%d %.1f ms at that load)%s%n",
+            "  %s req/s%s with %s when measured last (p%d %.1f ms at that load)%s%n",
             Tuner.rate(r.winnerFinal().goalThroughput()),
             Double.isFinite(r.winnerFinal().goalTokensPerSecond())
                 ? " (" + Tuner.rate(r.winnerFinal().goalTokensPerSecond()) + " tokens/s)"
@@ -76,9 +76,17 @@ public final class TuneReport {
       out.append(
           String.format(
               Locale.ROOT,
-              "  %s the current model.yaml (%s req/s), the two measured in turn at the end%n",
+              "  %s the current model.yaml: %s against %s req/s, the medians of their %d and %d"
+                  + " measurements in this run (the last two, in turn at the end: %s against %s,"
+                  + " %s)%n",
               Tuner.ratio(r.gain()),
-              Tuner.rate(r.baselineFinal().goalThroughput())));
+              Tuner.rate(r.median(r.winner())),
+              Tuner.rate(r.median(r.space().baseline())),
+              r.measurements(r.winner()),
+              r.measurements(r.space().baseline()),
+              Tuner.rate(r.winnerFinal().goalThroughput()),
+              Tuner.rate(r.baselineFinal().goalThroughput()),
+              Tuner.ratio(r.finalPairGain())));
     }
     out.append(
         String.format(
@@ -120,6 +128,7 @@ public final class TuneReport {
     o.put("winner", r.winner() == null ? null : r.winner().values());
     o.put("winner_held_goal_again", r.winnerHeld());
     o.put("gain", Double.isNaN(r.gain()) ? null : r.gain());
+    o.put("final_pair_gain", Double.isNaN(r.finalPairGain()) ? null : r.finalPairGain());
     o.put("winner_final", point(r.winnerFinal(), r.goal()));
     o.put("baseline_final", point(r.baselineFinal(), r.goal()));
     if (sizing != null) {
@@ -175,10 +184,11 @@ public final class TuneReport {
       o.put("errors", r.errors());
       o.put("server_cpu_cores", finite(s.cpuCores()));
       if (Double.isFinite(r.tokensPerSecond())) {
-        // a language model's
+        // a language model's, from its answers' usage and the server's split
         o.put("tokens_per_s", r.tokensPerSecond());
-        o.put("first_token_ms", finite(r.server().firstTokenMs()));
-        o.put("generated_tokens", finite(r.server().generatedTokens()));
+        o.put("completion_tokens", finite(r.meanCompletionTokens()));
+        o.put("longest_sequence", r.longestSequence());
+        o.put("first_token_ms", r.server() == null ? null : finite(r.server().firstTokenMs()));
       }
       out.add(o);
     }

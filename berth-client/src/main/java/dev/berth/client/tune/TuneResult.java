@@ -37,12 +37,42 @@ public record TuneResult(
     untried = List.copyOf(untried);
   }
 
-  /** The winner's throughput over the current setting's, from the final pair; NaN when unknown. */
+  /**
+   * The winner's throughput over the current setting's: the median of all the winner's measurements
+   * over the median of all the current setting's (the final pair included), all from this run; NaN
+   * when unknown.
+   */
   public double gain() {
+    if (winner == null) {
+      return Double.NaN;
+    }
+    double base = median(space.baseline());
+    return base > 0 ? median(winner) / base : Double.NaN;
+  }
+
+  /** The same from the final pair alone; NaN when unknown. */
+  public double finalPairGain() {
     if (winner == null || baselineFinal.goalThroughput() <= 0) {
       return Double.NaN;
     }
     return winnerFinal.goalThroughput() / baselineFinal.goalThroughput();
+  }
+
+  /** How many times a setting was measured. */
+  public int measurements(TuneSetting setting) {
+    return (int) points.stream().filter(p -> p.setting().equals(setting)).count();
+  }
+
+  /** The median throughput at the goal of all a setting's measurements; 0 when none. */
+  public double median(TuneSetting setting) {
+    double[] rates =
+        points.stream()
+            .filter(p -> p.setting().equals(setting))
+            .mapToDouble(PointResult::goalThroughput)
+            .sorted()
+            .toArray();
+    int n = rates.length;
+    return n == 0 ? 0 : n % 2 == 1 ? rates[n / 2] : (rates[n / 2 - 1] + rates[n / 2]) / 2;
   }
 
   /** Whether the winner held the goal again when measured the last time. */

@@ -55,11 +55,21 @@ public record TuneSpace(TuneSetting baseline, List<Dimension> dimensions) {
 
   /**
    * The space of a model served by {@code engine} ({@code onnx}, {@code pytorch}, {@code
-   * tensorflow}, {@code xgboost}) on {@code cpus} processors, starting from its model.yaml.
+   * tensorflow}, {@code xgboost}, {@code llama}) on {@code cpus} processors, starting from its
+   * model.yaml; a language model's context size is not searched.
    *
-   * @throws BerthException for an engine whose settings are not searched (language models)
+   * @throws BerthException for an engine whose settings are not searched
    */
   public static TuneSpace of(String engine, Map<String, Object> modelYaml, int cpus) {
+    return of(engine, modelYaml, cpus, false);
+  }
+
+  /**
+   * The same; with {@code searchContext}, a language model's context size is searched too (when the
+   * requests are the user's own: they set how small it may get).
+   */
+  public static TuneSpace of(
+      String engine, Map<String, Object> modelYaml, int cpus, boolean searchContext) {
     String threads =
         switch (engine) {
           case "onnx", "pytorch", "tensorflow" -> "options.intra-op-threads";
@@ -73,7 +83,7 @@ public record TuneSpace(TuneSetting baseline, List<Dimension> dimensions) {
                       + " models; measure its settings with berth bench");
         };
     if (threads == null) {
-      return languageModel(modelYaml, cpus);
+      return languageModel(modelYaml, cpus, searchContext);
     }
     Map<String, Object> base = new LinkedHashMap<>();
     int instances = integer(TuneSetting.valueIn(modelYaml, INSTANCES), 1);
@@ -111,33 +121,75 @@ public record TuneSpace(TuneSetting baseline, List<Dimension> dimensions) {
   }
 
   /**
-   * A language model's space: {@code llm.parallel} (sequences decoded together: 1, 2, 4, ... 32),
-   * {@code llm.threads} (llama.cpp's default of one per core, then 1, 2, 4, ... up to the CPUs),
-   * and {@code llm.context-size} (tokens a sequence holds), only downwards (256, 512, 1024, ...
-   * below the current one), a smaller one winning when it is as fast: it saves {@code parallel ×}
-   * its tokens of KV cache, and answers cut short by a too small one break the goal.
+   * A language model's space, in this order:
+   *
+   * <ul>
+   *   <li>{@code llm.context-size} (tokens a sequence holds), only with {@code searchContext} and
+   *       only downwards (256, 512, 1024, ... below the current one, never below {@code
+   *       llm.defaults.max-tokens} + 1, the answer a request without max_tokens is promised): a
+   *       larger context adds KV cache, not speed, and a smaller one is kept only when it serves
+   *       within the noise with less memory. First, so that the sequences searched next are sized
+   *       as they will run.
+   *   <li>{@code llm.parallel} (sequences decoded together: 1, 2, 4, ... 32, refined), at most four
+   *       times the current setting's KV cache ({@code parallel × context-size} tokens, all of it
+   *       allocated when the model loads).
+   *   <li>{@code llm.threads}: llama.cpp's default (one per core, the CPUs given) first, then fewer
+   *       (leaving a core to the JVM can help); not searched on one CPU.
+   * </ul>
    */
-  private static TuneSpace languageModel(Map<String, Object> modelYaml, int cpus) {
+  private static TuneSpace languageModel(
+      Map<String, Object> modelYaml, int cpus, boolean searchContext) {
     Map<String, Object> base = new LinkedHashMap<>();
     int parallel = integer(TuneSetting.valueIn(modelYaml, LLM_PARALLEL), 4);
     base.put(LLM_PARALLEL, parallel);
     Object threadValue = TuneSetting.valueIn(modelYaml, LLM_THREADS);
-    if (threadValue != null && integer(threadValue, 0) == 0) {
-      threadValue = null; // 0 is llama.cpp's default written out
-    }
-    base.put(LLM_THREADS, threadValue == null ? TuneSetting.DEFAULT : integer(threadValue, 1));
+    // 0 is llama.cpp's default written out: kept as 0, so that writing the winner keeps it too
+    Object threads = threadValue == null ? TuneSetting.DEFAULT : integer(threadValue, 0);
+    base.put(LLM_THREADS, threads);
     int context = integer(TuneSetting.valueIn(modelYaml, LLM_CONTEXT_SIZE), 4096);
     base.put(LLM_CONTEXT_SIZE, context);
     List<Dimension> dims = new ArrayList<>();
-    dims.add(new Dimension(LLM_PARALLEL, withValue(List.of(1, 2, 4, 8, 16, 32), parallel), true));
-    threads(dims, LLM_THREADS, threadValue, base.get(LLM_THREADS), cpus);
+
+    int promised = integer(TuneSetting.valueIn(modelYaml, "llm.defaults.max-tokens"), 512);
     List<Object> contexts = new ArrayList<>();
     for (int c = 256; c < context; c *= 2) {
-      contexts.add(c);
+      if (c > promised) {
+        contexts.add(c);
+      }
     }
     contexts.add(context);
-    if (contexts.size() > 1) {
+    if (searchContext && contexts.size() > 1) {
       dims.add(new Dimension(LLM_CONTEXT_SIZE, contexts, false, true));
+    }
+
+    long kvBudget = 4L * parallel * context;
+    List<Object> parallels = new ArrayList<>();
+    for (int p : List.of(1, 2, 4, 8, 16, 32)) {
+      if ((long) p * context <= kvBudget) {
+        parallels.add(p);
+      }
+    }
+    dims.add(new Dimension(LLM_PARALLEL, withValue(parallels, parallel), true));
+
+    boolean isDefault = TuneSetting.DEFAULT.equals(threads) || Integer.valueOf(0).equals(threads);
+    if (cpus > 1 || !isDefault) {
+      List<Object> fewer = new ArrayList<>();
+      for (int t = 1; t < cpus; t *= 2) {
+        fewer.add(t);
+      }
+      if (cpus > 2 && !fewer.contains(cpus - 1)) {
+        fewer.add(cpus - 1);
+      }
+      List<Object> values;
+      if (isDefault) {
+        // the default (one per CPU given) last, so that the search goes down from it
+        values = withValue(fewer, 1);
+        values.add(threads);
+      } else {
+        fewer.add(cpus);
+        values = withValue(fewer, threads);
+      }
+      dims.add(new Dimension(LLM_THREADS, values, false));
     }
     return new TuneSpace(new TuneSetting(base), dims);
   }
@@ -169,7 +221,12 @@ public record TuneSpace(TuneSetting baseline, List<Dimension> dimensions) {
    * (requests waiting for a sequence), else {@code batching.max-queue-size}.
    */
   public static String queueKey(TuneSetting setting) {
-    return setting.get(LLM_PARALLEL) != null ? LLM_MAX_WAITING : MAX_QUEUE_SIZE;
+    return isLanguageModel(setting) ? LLM_MAX_WAITING : MAX_QUEUE_SIZE;
+  }
+
+  /** Whether a setting is a language model's. */
+  public static boolean isLanguageModel(TuneSetting setting) {
+    return setting.get(LLM_PARALLEL) != null;
   }
 
   /** The values with {@code value} among them, in order. */

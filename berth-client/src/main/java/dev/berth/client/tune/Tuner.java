@@ -26,8 +26,9 @@ import java.util.function.LongSupplier;
  *       model's context size) only goes down, and there a value within the noise wins too.
  *   <li>Whole-number keys are refined right after their search: the values half-way between the
  *       best and its tried neighbours.
- *   <li>The winner and the current setting are measured once more, in turn, and the figures of that
- *       pair are the ones reported.
+ *   <li>The winner and the current setting are measured once more, in turn. The winner stays if it
+ *       held the goal there and the median of all its measurements still beats the current
+ *       setting's by the margin; the gain reported is the ratio of those two medians.
  * </ol>
  *
  * <p>A setting's score is the throughput its open-loop check held the goal at; among settings that
@@ -50,6 +51,9 @@ public final class Tuner {
    * @param minMargin the smallest relative win that counts, whatever the noise
    */
   public record Options(TuneGoal goal, Duration budget, double minMargin) {}
+
+  /** How much less peak memory a smaller value of a memory key must show to win on a tie. */
+  static final double LESS_MEMORY = 0.10;
 
   /** Above this, the first two measurements of the current setting get a third. */
   static final double OUTLIER = 0.25;
@@ -133,22 +137,37 @@ public final class Tuner {
     PointResult baselineFinal = measure(baseline, "the current model.yaml, final pair");
     PointResult winnerFinal =
         best.equals(baseline) ? baselineFinal : measure(best, "the winner, final pair");
-    if (!best.equals(baseline)
-        && baselineFinal.meetsGoal()
-        && (!winnerFinal.meetsGoal()
-            || winnerFinal.goalThroughput() < baselineFinal.goalThroughput() * (1 - margin))) {
-      // the search's best did not hold up beside the current setting: keep the current one
+    if (!best.equals(baseline) && baselineFinal.meetsGoal()) {
+      // every measurement of the two counts, not the last pair alone: one pause of the machine
+      // in the final pair would otherwise decide against (or for) a winner measured several times
+      Score w = score(best);
+      Score b = score(baseline);
+      // and it must still win by the margin: the smallest gain these measurements tell from
+      // noise; a change for less would be one without evidence
+      boolean heldUp = winnerFinal.meetsGoal() && w.throughput > b.throughput * (1 + margin);
       decisions.add(
           String.format(
               Locale.ROOT,
-              "final pair: %s gave %s req/s against the current setting's %s (%s): it did not hold"
-                  + " up, so the current model.yaml stays",
+              "final pair: %s gave %s req/s against the current setting's %s (%s); over all %d and"
+                  + " %d measurements, %s req/s against %s (%s): %s",
               best.label(),
               rate(winnerFinal.goalThroughput()),
               rate(baselineFinal.goalThroughput()),
-              ratio(winnerFinal.goalThroughput() / baselineFinal.goalThroughput())));
-      best = baseline;
-      winnerFinal = baselineFinal;
+              ratio(winnerFinal.goalThroughput() / baselineFinal.goalThroughput()),
+              bySetting.get(best).size(),
+              bySetting.get(baseline).size(),
+              rate(w.throughput),
+              rate(b.throughput),
+              ratio(w.throughput / b.throughput),
+              !winnerFinal.meetsGoal()
+                  ? "it broke the goal when measured again, so the current model.yaml stays"
+                  : heldUp
+                      ? "it holds up"
+                      : "it no longer wins by the margin, so the current model.yaml stays"));
+      if (!heldUp) {
+        best = baseline;
+        winnerFinal = baselineFinal;
+      }
     }
     double seconds = (nanoClock.getAsLong() - started) / 1e9;
     return new TuneResult(
@@ -172,6 +191,9 @@ public final class Tuner {
       at = 0;
     }
     String name = shortName(d.key());
+    // a key that saves memory compares each smaller value with the setting before the first one
+    // that won only by saving memory: small losses within the noise must not add up step by step
+    TuneSetting anchor = best;
     for (int direction : d.smallerWhenEven() ? new int[] {-1} : new int[] {1, -1}) {
       int withinNoise = 0;
       for (int i = at + direction; i >= 0 && i < d.values().size(); i += direction) {
@@ -185,7 +207,11 @@ public final class Tuner {
           continue;
         }
         int verdict =
-            compare(candidate, name + " " + from + " -> " + d.values().get(i), d.smallerWhenEven());
+            compare(
+                candidate,
+                name + " " + from + " -> " + d.values().get(i),
+                d.smallerWhenEven(),
+                d.smallerWhenEven() ? anchor : best);
         if (verdict > 0) {
           best = candidate;
           withinNoise = 0;
@@ -231,7 +257,7 @@ public final class Tuner {
         untried.add(candidate.label());
         continue;
       }
-      if (compare(candidate, name + " " + value + " -> " + mid + " (refining)", false) > 0) {
+      if (compare(candidate, name + " " + value + " -> " + mid + " (refining)", false, best) > 0) {
         best = candidate;
         return;
       }
@@ -241,14 +267,16 @@ public final class Tuner {
   /**
    * Measures {@code candidate} and compares it with the best: 1 when it wins by the margin, -1 when
    * it loses by it, 0 within the noise; with {@code evenWins} (a smaller value of a key that saves
-   * memory), within the noise is a win too. Says why in {@link #decisions}.
+   * memory), within the noise is a win too when the server's peak memory was at least {@link
+   * #LESS_MEMORY} lower. Compared with {@code reference}'s score. Says why in {@link #decisions}.
    */
-  private int compare(TuneSetting candidate, String purpose, boolean evenWins) {
+  private int compare(
+      TuneSetting candidate, String purpose, boolean evenWins, TuneSetting reference) {
     for (int r = 0; r < repeats; r++) {
       measure(candidate, purpose + (repeats > 1 ? " (" + (r + 1) + "/" + repeats + ")" : ""));
     }
     Score c = score(candidate);
-    Score b = score(best);
+    Score b = score(reference);
     int verdict;
     String how;
     if (c.throughput > 0 || b.throughput > 0) {
@@ -276,16 +304,32 @@ public final class Tuner {
               c.lowLoadMs,
               b.lowLoadMs);
     }
+    double memory = c.peakRss > 0 && b.peakRss > 0 ? c.peakRss / b.peakRss : Double.NaN;
+    boolean lessMemory = evenWins && verdict == 0 && memory <= 1 - LESS_MEMORY;
     String outcome =
         verdict > 0
             ? "wins"
             : verdict < 0
                 ? "loses"
-                : evenWins
-                    ? "within the noise with less memory, wins"
-                    : "within the noise, keeps " + best.get(changedKey(candidate));
-    decisions.add(purpose + ": " + outcome + ", " + how);
-    return verdict == 0 && evenWins ? 1 : verdict;
+                : lessMemory
+                    ? String.format(
+                        Locale.ROOT,
+                        "within the noise with %.0f%% less peak memory, wins",
+                        (1 - memory) * 100)
+                    : evenWins
+                        ? "within the noise without saving memory (peak "
+                            + (Double.isNaN(memory) ? "unknown" : ratio(memory))
+                            + "), keeps "
+                            + best.get(changedKey(candidate))
+                        : "within the noise, keeps " + best.get(changedKey(candidate));
+    decisions.add(
+        purpose
+            + ": "
+            + outcome
+            + ", "
+            + how
+            + (reference.equals(best) ? "" : " (against " + reference.label() + ")"));
+    return lessMemory ? 1 : verdict;
   }
 
   private PointResult measure(TuneSetting setting, String purpose) {
@@ -351,10 +395,18 @@ public final class Tuner {
             .filter(v -> !Double.isNaN(v))
             .average()
             .orElse(Double.NaN);
-    return new Score(throughput, low);
+    double[] rss =
+        all.stream().mapToDouble(PointResult::peakRssBytes).filter(v -> v > 0).sorted().toArray();
+    double peakRss =
+        rss.length == 0
+            ? -1
+            : rss.length % 2 == 1
+                ? rss[rss.length / 2]
+                : (rss[rss.length / 2 - 1] + rss[rss.length / 2]) / 2;
+    return new Score(throughput, low, peakRss);
   }
 
-  private record Score(double throughput, double lowLoadMs) {}
+  private record Score(double throughput, double lowLoadMs, double peakRss) {}
 
   private static boolean sameExcept(TuneSetting a, TuneSetting b, String key) {
     for (Map.Entry<String, Object> e : a.values().entrySet()) {

@@ -97,30 +97,21 @@ class PrometheusTextTest {
   }
 
   @Test
-  void aLanguageModelsSplitIsItsTokensAndTheirTimes() {
+  void aLanguageModelsSplitIsTheTimeToItsFirstTokenAndBetweenTokens() {
     ServerSplit.Snapshot before =
-        ServerSplit.Snapshot.of(
-            PrometheusText.parse(llmScrape(10, 0.5, 320, 1.6, 400, 640)), "tiny");
+        ServerSplit.Snapshot.of(PrometheusText.parse(llmScrape(10, 0.5, 320, 1.6)), "tiny");
     // 20 more generations: 1.0 s to their first tokens, 1,240 tokens 0.031 s apart
     ServerSplit.Snapshot after =
-        ServerSplit.Snapshot.of(
-            PrometheusText.parse(llmScrape(30, 1.5, 1560, 40.04, 1200, 1880)), "tiny");
+        ServerSplit.Snapshot.of(PrometheusText.parse(llmScrape(30, 1.5, 1560, 40.04)), "tiny");
     ServerSplit split = ServerSplit.between(before, after);
     assertEquals(50.0, split.firstTokenMs(), 1e-9);
     assertEquals(31.0, split.perTokenMs(), 1e-9);
-    assertEquals(40.0, split.promptTokens(), 1e-9);
-    assertEquals(62.0, split.generatedTokens(), 1e-9);
     // a language model has no batches of rows
     assertTrue(Double.isNaN(split.batchSize()) && Double.isNaN(split.queueMs()));
   }
 
   private static String llmScrape(
-      int generations,
-      double firstTokenSeconds,
-      int perTokenCount,
-      double perTokenSeconds,
-      int promptTokens,
-      int generatedTokens) {
+      int generations, double firstTokenSeconds, int perTokenCount, double perTokenSeconds) {
     String m = "{model=\"tiny\",version=\"1\"}";
     return "# TYPE berth_llm_time_to_first_token_seconds histogram\n"
         + "berth_llm_time_to_first_token_seconds_count"
@@ -142,17 +133,6 @@ class PrometheusTextTest {
         + m
         + " "
         + perTokenSeconds
-        + "\n"
-        + "# TYPE berth_llm_prompt_tokens counter\n"
-        + "berth_llm_prompt_tokens_total"
-        + m
-        + " "
-        + promptTokens
-        + "\n"
-        + "berth_llm_generation_tokens_total"
-        + m
-        + " "
-        + generatedTokens
         + "\n";
   }
 }

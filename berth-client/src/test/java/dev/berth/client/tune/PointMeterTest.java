@@ -8,7 +8,7 @@ import org.junit.jupiter.api.Test;
 
 /**
  * How one setting's measurement decides: where a ramp ends, what the JDK's jcmd says of a server's
- * heap, when a language model's answers are cut short.
+ * heap, when a language model's answers were cut short.
  */
 class PointMeterTest {
   @Test
@@ -53,16 +53,14 @@ class PointMeterTest {
   }
 
   @Test
-  void answersShorterThanTheCurrentSettingsAreCutShort() {
-    assertFalse(PointMeter.cutShort(withTokens(62), 64));
-    assertFalse(PointMeter.cutShort(withTokens(58), 64)); // within a tenth: answers that end early
-    assertTrue(PointMeter.cutShort(withTokens(40), 64));
-    // without the figures (a tensor model, or no reference yet) nothing is cut short
-    assertFalse(PointMeter.cutShort(withTokens(Double.NaN), 64));
-    assertFalse(PointMeter.cutShort(withTokens(40), Double.NaN));
+  void anAnswerThatFilledItsWholeSequenceWasCutShort() {
+    assertFalse(PointMeter.cutShort(withSequence(1000), 1024));
+    assertTrue(PointMeter.cutShort(withSequence(1024), 1024));
+    // a tensor model's steps have no token figures
+    assertFalse(PointMeter.cutShort(withSequence(-1), 1024));
   }
 
-  private static dev.berth.client.bench.StepResult withTokens(double generated) {
+  private static dev.berth.client.bench.StepResult withSequence(long longest) {
     return new dev.berth.client.bench.StepResult(
         dev.berth.client.bench.LoadStep.closed(1),
         1,
@@ -73,7 +71,9 @@ class PointMeterTest {
         0,
         java.util.Map.of(),
         null,
-        new dev.berth.client.bench.ServerSplit(
-            Double.NaN, Double.NaN, Double.NaN, 20, 5, 0.3, 40, generated));
+        null,
+        longest < 0 ? -1 : 2000,
+        longest < 0 ? -1 : 1500,
+        longest);
   }
 }

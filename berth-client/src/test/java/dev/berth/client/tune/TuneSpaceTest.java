@@ -79,32 +79,40 @@ class TuneSpaceTest {
   }
 
   @Test
-  void aLanguageModelSearchesParallelThreadsAndASmallerContext() {
+  void aLanguageModelSearchesASmallerContextThenParallelThenFewerThreads() {
     TuneSpace space =
-        TuneSpace.of("llama", Map.of("llm", Map.of("parallel", 6, "context-size", 2048)), 2);
+        TuneSpace.of("llama", Map.of("llm", Map.of("parallel", 6, "context-size", 2048)), 4, true);
     assertEquals(
         Map.of("llm.parallel", 6, "llm.threads", TuneSetting.DEFAULT, "llm.context-size", 2048),
         space.baseline().values());
-    TuneSpace.Dimension parallel = space.dimensions().get(0);
-    assertEquals(List.of(1, 2, 4, 6, 8, 16, 32), parallel.values());
-    assertTrue(parallel.refine());
-    assertEquals(List.of(TuneSetting.DEFAULT, 1, 2), space.dimensions().get(1).values());
-    TuneSpace.Dimension context = space.dimensions().get(2);
-    // only down: a larger context adds memory, not speed
-    assertEquals(List.of(256, 512, 1024, 2048), context.values());
+    TuneSpace.Dimension context = space.dimensions().get(0);
+    // only down, and not below the 512 tokens a request without max_tokens is promised
+    assertEquals(List.of(1024, 2048), context.values());
     assertTrue(context.smallerWhenEven());
+    TuneSpace.Dimension parallel = space.dimensions().get(1);
+    // at most four times the current cache: 24 sequences of 2048 tokens
+    assertEquals(List.of(1, 2, 4, 6, 8, 16), parallel.values());
+    assertTrue(parallel.refine());
+    // llama.cpp's default is one thread per CPU given: last, the search goes down from it
+    assertEquals(List.of(1, 2, 3, TuneSetting.DEFAULT), space.dimensions().get(2).values());
     assertEquals("llm.max-waiting", TuneSpace.queueKey(space.baseline()));
+    // without the user's own requests the context is not searched
+    assertEquals(
+        List.of("llm.parallel", "llm.threads"),
+        TuneSpace.of("llama", Map.of(), 4).dimensions().stream()
+            .map(TuneSpace.Dimension::key)
+            .toList());
   }
 
   @Test
-  void aLanguageModelOnOneCpuWithLlamaCppsDefaultsSearchesParallelAndContext() {
-    // threads: 0 is llama.cpp's default written out; the context its default of 4096
-    TuneSpace space = TuneSpace.of("llama", Map.of("llm", Map.of("threads", 0)), 1);
-    assertEquals(TuneSetting.DEFAULT, space.baseline().get("llm.threads"));
+  void aLanguageModelOnOneCpuWithLlamaCppsDefaultsSearchesParallelOnly() {
+    // threads: 0 is llama.cpp's default written out, and stays written
+    TuneSpace space = TuneSpace.of("llama", Map.of("llm", Map.of("threads", 0)), 1, false);
+    assertEquals(0, space.baseline().get("llm.threads"));
     assertEquals(4, space.baseline().get("llm.parallel"));
     assertEquals(4096, space.baseline().get("llm.context-size"));
     assertEquals(
-        List.of("llm.parallel", "llm.context-size"),
+        List.of("llm.parallel"),
         space.dimensions().stream().map(TuneSpace.Dimension::key).toList());
     assertEquals(
         "batching.max-queue-size",
